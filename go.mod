@@ -1,0 +1,3 @@
+module github.com/wsk-route/wsk-route
+
+go 1.26
