@@ -1,0 +1,269 @@
+package server
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wsk-route/wsk-route/action-proxy/build"
+	"github.com/wsk-route/wsk-route/action-proxy/child"
+)
+
+// initRequest is the body of POST /init.
+type initRequest struct {
+	Value struct {
+		Code   string                     `json:"code,omitempty"`
+		Binary bool                       `json:"binary,omitempty"`
+		Main   string                     `json:"main,omitempty"`
+		Env    map[string]json.RawMessage `json:"env,omitempty"`
+	} `json:"value,omitempty"`
+}
+
+// Init error texts shown by the stock proxy when OW_LOG_INIT_ERROR is set.
+const (
+	msgReinit       = "Cannot initialize the action more than once."
+	msgNoCode       = "Missing main/no code to execute."
+	msgBuildFailed  = "The action failed to generate or locate a binary. See logs for details."
+	msgStartFailed  = "Cannot start action. Check logs for details."
+	msgNoActionYet  = "no action defined yet"
+	msgNotDictArray = "The action did not return a dictionary or array."
+)
+
+// initSpec is a decoded /init request.
+type initSpec struct {
+	main    string            // entry point, "main" by default
+	env     map[string]string // the init env, as strings
+	payload []byte            // the code, base64-decoded when binary
+}
+
+// parseInit decodes an /init body. When it cannot, it returns the status and
+// error message the stock proxy answers with.
+func parseInit(body io.Reader) (initSpec, int, string) {
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return initSpec{}, http.StatusBadRequest, err.Error()
+	}
+	// Unmarshal, not a Decoder: the error texts are the stock proxy's.
+	var req initRequest
+	if err := json.Unmarshal(data, &req); err != nil {
+		return initSpec{}, http.StatusBadRequest, "Error unmarshaling request: " + err.Error()
+	}
+	if req.Value.Code == "" {
+		return initSpec{}, http.StatusForbidden, msgNoCode
+	}
+	spec := initSpec{main: req.Value.Main, payload: []byte(req.Value.Code)}
+	if spec.main == "" {
+		spec.main = "main"
+	}
+	if spec.env, err = initEnv(req.Value.Env); err != nil {
+		return initSpec{}, http.StatusBadRequest, "Error unmarshaling request: " + err.Error()
+	}
+	if req.Value.Binary {
+		if spec.payload, err = base64.StdEncoding.DecodeString(req.Value.Code); err != nil {
+			return initSpec{}, http.StatusBadRequest, "cannot decode the request: " + err.Error()
+		}
+	}
+	return spec, http.StatusOK, ""
+}
+
+func (p *Proxy) serveInit(w http.ResponseWriter, r *http.Request) {
+	p.initMu.Lock()
+	defer p.initMu.Unlock()
+
+	p.mu.Lock()
+	initialized := p.initialized
+	p.mu.Unlock()
+	if initialized && !p.cfg.Debug {
+		sendError(w, http.StatusForbidden, msgReinit)
+		p.cfg.Stderr.WriteString(msgReinit + "\n")
+		return
+	}
+
+	spec, status, msg := parseInit(r.Body)
+	if status != http.StatusOK {
+		sendError(w, status, msg)
+		return
+	}
+	main, env, payload := spec.main, spec.env, spec.payload
+
+	n := p.nextDir
+	p.nextDir++
+	dir := p.actionDir(n)
+	childEnv := p.childEnv(env)
+	p.debugf("init: building action %d (main %q, %d bytes)", n, main, len(payload))
+
+	b := build.Builder{Compiler: p.cfg.Compiler, Env: p.compilerEnv(childEnv), SaveJar: p.cfg.SaveJar}
+	execPath, err := b.Build(r.Context(), payload, main, dir)
+	if err != nil {
+		p.removeFailed(dir)
+		p.initFailed(w, err.Error(), err.Error(), msgBuildFailed)
+		return
+	}
+
+	pool, err := p.start(execPath, childEnv, env)
+	if err != nil {
+		p.removeFailed(dir)
+		p.initFailed(w, "cannot start action: "+err.Error(), err.Error(), msgStartFailed)
+		return
+	}
+
+	p.mu.Lock()
+	if p.life.Err() != nil { // closed while starting
+		p.mu.Unlock()
+		pool.Close()
+		sendError(w, http.StatusInternalServerError, "cannot start action: the proxy is shutting down")
+		return
+	}
+	old := p.pool
+	p.pool = pool
+	p.initialized = true
+	p.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	send(w, http.StatusOK, okBody)
+}
+
+// initFailed answers a failed build or start: the detailed message in the
+// response, or, with OW_LOG_INIT_ERROR, in the logs followed by sentinels
+// and a generic response.
+func (p *Proxy) initFailed(w http.ResponseWriter, detailed, logged, generic string) {
+	if !p.cfg.LogInitError {
+		sendError(w, http.StatusBadGateway, detailed)
+		return
+	}
+	p.cfg.Stderr.WriteString(logged + "\n")
+	p.writeSentinels()
+	sendError(w, http.StatusBadGateway, generic)
+}
+
+func (p *Proxy) removeFailed(dir string) {
+	if !p.cfg.Debug {
+		os.RemoveAll(dir)
+	}
+}
+
+// start checks the execution environment and starts the action's first
+// child, which answers the /run requests to come.
+func (p *Proxy) start(execPath string, childEnv []string, initEnv map[string]string) (*child.Pool, error) {
+	if err := build.CheckExecEnv(filepath.Dir(execPath), p.cfg.ExecutionEnv); err != nil {
+		var mismatch *build.MismatchError
+		if errors.As(err, &mismatch) {
+			p.cfg.Stdout.WriteString(mismatch.Detail())
+		}
+		return nil, err
+	}
+	os.Chmod(execPath, 0o755)
+	abs, err := filepath.Abs(execPath)
+	if err != nil {
+		return nil, err
+	}
+	max := 1
+	if p.cfg.AllowConcurrent {
+		max = p.cfg.MaxConcurrent
+	}
+	pool := child.NewPool(child.Config{
+		Path:        abs,
+		Env:         childEnv,
+		Stdout:      p.cfg.Stdout,
+		Stderr:      p.cfg.Stderr,
+		WaitForAck:  p.cfg.WaitForAck,
+		AckTimeout:  ackTimeout(p.cfg.AckTimeout, initEnv["__OW_DEADLINE"], time.Now()),
+		StartWindow: p.cfg.StartWindow,
+	}, max)
+	// The start ends with the proxy (Close), not with the /init request:
+	// the invoker gives up on a slow init by destroying the container.
+	if err := pool.Start(p.life); err != nil {
+		return nil, err
+	}
+	return pool, nil
+}
+
+// ackTimeout shortens limit to the time left before the first
+// activation's deadline (epoch milliseconds), but to no less than
+// minAckTimeout: a deadline already past, or skewed, must not fail a start
+// that is merely slow.
+func ackTimeout(limit time.Duration, deadline string, now time.Time) time.Duration {
+	ms, err := strconv.ParseInt(deadline, 10, 64)
+	if err != nil {
+		return limit
+	}
+	left := max(time.UnixMilli(ms).Sub(now), minAckTimeout)
+	return min(left, limit)
+}
+
+// minAckTimeout is the shortest ack wait a deadline can impose.
+const minAckTimeout = time.Second
+
+// initEnv turns the init "env" object into strings: strings as they are,
+// anything else as compact JSON (so null is "null"), as the stock proxy does.
+func initEnv(raw map[string]json.RawMessage) (map[string]string, error) {
+	env := make(map[string]string, len(raw))
+	for k, v := range raw {
+		var s string
+		if err := json.Unmarshal(v, &s); err == nil {
+			env[k] = s
+			continue
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, v); err != nil {
+			return nil, fmt.Errorf("env %q: %w", k, err)
+		}
+		env[k] = buf.String()
+	}
+	return env, nil
+}
+
+// childEnv is the child's entire environment: the proxy's __OW_* variables,
+// the proxy's own settings, then the init env, which wins.
+func (p *Proxy) childEnv(init map[string]string) []string {
+	env := map[string]string{}
+	for _, kv := range p.cfg.Environ {
+		k, v, ok := strings.Cut(kv, "=") // values may contain '='
+		if ok && strings.HasPrefix(k, "__OW_") {
+			env[k] = v
+		}
+	}
+	env["__OW_PROXY_VERSION"] = Version
+	if p.cfg.ExecutionEnv != "" {
+		env["__OW_EXECUTION_ENV"] = p.cfg.ExecutionEnv
+	}
+	if p.cfg.WaitForAck {
+		env["__OW_WAIT_FOR_ACK"] = "1"
+	}
+	if p.cfg.Debug {
+		env["OW_DEBUG"] = "/tmp/action.log"
+	}
+	for k, v := range init {
+		env[k] = v
+	}
+	return sortedPairs(env)
+}
+
+// compilerEnv is PATH plus the child's environment.
+func (p *Proxy) compilerEnv(childEnv []string) []string {
+	env := make([]string, 0, len(childEnv)+1)
+	if path, ok := lookup(p.cfg.Environ, "PATH"); ok {
+		env = append(env, "PATH="+path)
+	}
+	return append(env, childEnv...)
+}
+
+func sortedPairs(m map[string]string) []string {
+	pairs := make([]string, 0, len(m))
+	for k, v := range m {
+		pairs = append(pairs, k+"="+v)
+	}
+	sort.Strings(pairs)
+	return pairs
+}

@@ -1,0 +1,249 @@
+package proxy_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	proxyBin string // the proxy, built static
+	echoBin  string // the echo action, built static
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "proxybench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	proxyBin = filepath.Join(dir, "proxy")
+	echoBin = filepath.Join(dir, "echo")
+	for out, pkg := range map[string]string{
+		proxyBin: "github.com/wsk-route/wsk-route/cmd/proxy",
+		echoBin:  "github.com/wsk-route/wsk-route/action-proxy/actionloop/example/echo",
+	} {
+		cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, msg)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var sizes = []struct {
+	name string
+	n    int
+}{
+	{"1KiB", 1 << 10},
+	{"64KiB", 64 << 10},
+	{"1MiB", 1 << 20},
+}
+
+// runBody is an invoker /run body whose total size is n bytes.
+func runBody(n int) []byte {
+	head := `{"value":{"arg":"`
+	tail := `"},"namespace":"guest","action_name":"/guest/echo","activation_id":"0123456789abcdef0123456789abcdef","deadline":"4102444800000"}`
+	pad := max(n-len(head)-len(tail), 0)
+	return []byte(head + strings.Repeat("a", pad) + tail)
+}
+
+// BenchmarkRun measures one activation of the echo action: "raw" drives the
+// action over its pipes; "proxy" posts /run to the proxy binary over one
+// kept-alive connection; "proxy-newconn" opens a connection per request, as
+// OpenWhisk's invoker does.
+func BenchmarkRun(b *testing.B) {
+	for _, size := range sizes {
+		body := runBody(size.n)
+		b.Run("size="+size.name+"/raw", func(b *testing.B) { benchRaw(b, body) })
+		b.Run("size="+size.name+"/proxy", func(b *testing.B) { benchProxy(b, body, true) })
+		b.Run("size="+size.name+"/proxy-newconn", func(b *testing.B) { benchProxy(b, body, false) })
+	}
+}
+
+func benchRaw(b *testing.B, body []byte) {
+	cmd := exec.Command(echoBin)
+	cmd.Env = []string{"__OW_WAIT_FOR_ACK=1"}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.ExtraFiles = []*os.File{w}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	w.Close()
+	defer func() { stdin.Close(); cmd.Wait(); r.Close() }()
+	results := bufio.NewReaderSize(r, 64<<10)
+	if _, err := results.ReadSlice('\n'); err != nil { // the ack
+		b.Fatal(err)
+	}
+	line := append(append([]byte{}, body...), '\n')
+	var out []byte
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := stdin.Write(line); err != nil {
+			b.Fatal(err)
+		}
+		out, err = readLine(results, out[:0])
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	checkEcho(b, body, out)
+}
+
+func readLine(br *bufio.Reader, buf []byte) ([]byte, error) {
+	for {
+		frag, err := br.ReadSlice('\n')
+		buf = append(buf, frag...)
+		if err != bufio.ErrBufferFull {
+			return buf, err
+		}
+	}
+}
+
+// checkEcho checks that a result is the value of the body.
+func checkEcho(b *testing.B, body, result []byte) {
+	var in struct{ Value json.RawMessage }
+	if err := json.Unmarshal(body, &in); err != nil {
+		b.Fatal(err)
+	}
+	if !bytes.Equal(bytes.TrimSpace(result), in.Value) {
+		b.Fatalf("result is %d bytes, want the %d-byte value", len(result), len(in.Value))
+	}
+}
+
+func benchProxy(b *testing.B, body []byte, keepAlive bool) {
+	p := startProxy(b)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: !keepAlive, MaxIdleConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	runURL := p.url + "/run"
+
+	// Warm up, then take the idle figure.
+	out := post(b, client, runURL, body)
+	idle := rssKiB(b, p.cmd.Process.Pid, "VmRSS")
+
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		out = post(b, client, runURL, body)
+	}
+	b.StopTimer()
+	checkEcho(b, body, out)
+	b.ReportMetric(float64(idle)/1024, "idle-RSS-MiB")
+	b.ReportMetric(float64(rssKiB(b, p.cmd.Process.Pid, "VmHWM"))/1024, "peak-RSS-MiB")
+}
+
+type proxyProc struct {
+	cmd *exec.Cmd
+	url string
+}
+
+// startProxy runs the proxy binary on a free loopback port, as a runtime
+// image would (OW_WAIT_FOR_ACK set), and initialises it with the echo
+// action sent as base64, as the invoker does.
+func startProxy(b *testing.B) *proxyProc {
+	b.Helper()
+	dir := b.TempDir()
+	logs, err := os.Create(filepath.Join(dir, "logs"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := freeAddr(b)
+	cmd := exec.Command(proxyBin, "-listen", addr)
+	cmd.Dir = dir
+	cmd.Env = []string{"OW_WAIT_FOR_ACK=1", "OW_LOG_INIT_ERROR=1"}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); logs.Close() })
+	p := &proxyProc{cmd: cmd, url: "http://" + addr}
+
+	code, err := os.ReadFile(echoBin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	init, _ := json.Marshal(map[string]any{"value": map[string]any{
+		"code": base64.StdEncoding.EncodeToString(code), "binary": true, "main": "main",
+	}})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Post(p.url+"/init", "application/json", bytes.NewReader(init))
+		if err == nil {
+			msg, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Fatalf("/init: %d %s", resp.StatusCode, msg)
+			}
+			return p
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("proxy did not come up: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // the invoker retries /init like this
+	}
+}
+
+func post(b *testing.B, client *http.Client, url string, body []byte) []byte {
+	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("/run: %d %v %.200s", resp.StatusCode, err, out)
+	}
+	return out
+}
+
+func freeAddr(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// rssKiB reads a memory figure (VmRSS, VmHWM) of a process, in KiB.
+func rssKiB(b *testing.B, pid int, field string) int {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	b.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}

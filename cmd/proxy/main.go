@@ -1,0 +1,140 @@
+// Command proxy is the wsk-route action proxy: a drop-in replacement for
+// /bin/proxy in OpenWhisk's ActionLoop runtime images. It serves the
+// invoker's POST /init and POST /run on port 8080, configured by the same
+// OW_* environment variables as the stock proxy.
+//
+// Usage:
+//
+//	proxy [-debug] [-listen :8080]
+//	proxy -compile MAIN [-env JSON] <source-or-archive >action.zip
+//	proxy -version
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/wsk-route/wsk-route/action-proxy/archive"
+	"github.com/wsk-route/wsk-route/action-proxy/build"
+	"github.com/wsk-route/wsk-route/action-proxy/server"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	version := fs.Bool("version", false, "print the version and exit")
+	debug := fs.Bool("debug", false, "log what the proxy does and allow re-initialisation")
+	compile := fs.String("compile", "", "compile the source or archive on stdin with main `MAIN`, write a zip of bin/ to stdout, and exit")
+	envJSON := fs.String("env", "", "with -compile: a JSON object of environment variables for the compiler")
+	listen := fs.String("listen", ":8080", "`address` to serve /init and /run on")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *version {
+		fmt.Fprintln(stdout, server.VersionLine())
+		return 0
+	}
+	cfg := server.FromEnv(os.Environ())
+	cfg.Debug = *debug
+	if *compile != "" {
+		if err := compileTo(stdout, stdin, cfg, *compile, *envJSON); err != nil {
+			fmt.Fprintln(stderr, "proxy:", err)
+			return 1
+		}
+		return 0
+	}
+	if err := serve(cfg, *listen, stderr); err != nil {
+		fmt.Fprintln(stderr, "proxy:", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs the proxy until SIGTERM or SIGINT, then kills the action.
+func serve(cfg server.Config, addr string, stderr io.Writer) error {
+	proxy, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer proxy.Close()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if cfg.Debug {
+		fmt.Fprintf(stderr, "%s: listening on %s\n", server.VersionLine(), ln.Addr())
+	}
+	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: time.Minute}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(shutdown)
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// compileTo builds the payload read from in as /init would, and writes a
+// zip of the resulting bin/ directory (exec, exec.env, ...) to out.
+func compileTo(out io.Writer, in io.Reader, cfg server.Config, main, envJSON string) error {
+	payload, err := io.ReadAll(in)
+	if err != nil {
+		return fmt.Errorf("reading stdin: %w", err)
+	}
+	env := []string{}
+	if path, ok := os.LookupEnv("PATH"); ok {
+		env = append(env, "PATH="+path)
+	}
+	if envJSON != "" {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(envJSON), &m); err != nil {
+			return fmt.Errorf("-env: %w", err)
+		}
+		for k, v := range m {
+			s, ok := v.(string)
+			if !ok {
+				b, _ := json.Marshal(v)
+				s = string(b)
+			}
+			env = append(env, k+"="+s)
+		}
+	}
+	if cfg.ExecutionEnv != "" {
+		env = append(env, "__OW_EXECUTION_ENV="+cfg.ExecutionEnv)
+	}
+	dir, err := os.MkdirTemp("", "proxy-compile-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	b := build.Builder{Compiler: cfg.Compiler, Env: env, SaveJar: cfg.SaveJar}
+	execPath, err := b.Build(context.Background(), payload, main, filepath.Join(dir, "1"))
+	if err != nil {
+		return err
+	}
+	return archive.WriteZip(out, filepath.Dir(execPath))
+}
