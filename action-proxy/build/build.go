@@ -47,7 +47,10 @@ func (b Builder) Build(ctx context.Context, payload []byte, main, dir string) (s
 	}
 	src := filepath.Join(dir, "src")
 	bin := filepath.Join(dir, "bin")
-	if err := archive.Extract(payload, src, archive.Options{SaveJar: b.SaveJar}); err != nil {
+	// Symlinks may point outside (a virtualenv's bin/python3 does); no
+	// entry may be written through one, so nothing lands outside src.
+	opt := archive.Options{SaveJar: b.SaveJar, AllowExternalSymlinks: true}
+	if err := archive.Extract(payload, src, opt); err != nil {
 		return "", err
 	}
 	execPath := filepath.Join(bin, "exec")

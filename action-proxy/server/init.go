@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -132,6 +133,13 @@ func (p *Proxy) serveInit(w http.ResponseWriter, r *http.Request) {
 		old.Close()
 	}
 	send(w, http.StatusOK, okBody)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	// The payload (often megabytes, decoded twice) is garbage now. Hand
+	// the memory back, after answering: the proxy's RSS counts against the
+	// action's memory limit.
+	debug.FreeOSMemory()
 }
 
 // initFailed answers a failed build or start: the detailed message in the
