@@ -2,12 +2,17 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/wsk-route/wsk-route/action-proxy/child"
+	"github.com/wsk-route/wsk-route/action-proxy/runinfo"
 )
 
 func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
@@ -16,19 +21,25 @@ func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
 		sendError(w, http.StatusInternalServerError, msgNoActionYet)
 		return
 	}
+	if r.Context().Err() != nil {
+		return // the caller is gone before anything started
+	}
 	lease, err := pool.Acquire(r.Context())
 	switch {
 	case errors.Is(err, child.ErrPoolClosed):
 		sendError(w, http.StatusInternalServerError, msgNoActionYet)
 		return
 	case r.Context().Err() != nil:
-		return // the caller is gone
+		return // the caller gave up waiting for its turn
 	case err != nil:
 		// Only a pool growing for a concurrent activation starts a child here.
 		sendError(w, http.StatusBadGateway, "cannot start action: "+err.Error())
 		return
 	}
-	result, stray, err := lease.Process().Call(r.Context(), r.Body)
+	info := newRunInfo()
+	ctx, cancel := p.activationContext(r.Context(), info)
+	defer cancel()
+	result, stray, err := lease.Process().Call(ctx, io.TeeReader(r.Body, info))
 	lease.Release()
 
 	if errors.Is(err, child.ErrNotRunning) {
@@ -48,8 +59,9 @@ func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
 		p.drop(pool)
 		sendError(w, http.StatusBadRequest, err.Error())
 		return
-	case r.Context().Err() != nil:
-		// The child was killed: its state was unknown.
+	case ctx.Err() != nil:
+		// The caller left and the activation overran its deadline: the
+		// child was killed, its state being unknown.
 		p.drop(pool)
 		return
 	case errors.Is(err, child.ErrResultTooLarge):
@@ -67,6 +79,43 @@ func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	send(w, http.StatusOK, append(result, '\n'))
+}
+
+// activationContext returns the context an activation runs under. It
+// outlives the caller, as in the stock proxy: an invoker that stops waiting
+// destroys the container anyway, and a request that was queued while the
+// container was paused must still run. But once the caller has gone, the
+// activation is not allowed past its deadline (when the body carried one):
+// then the child is killed, so that it cannot hold the proxy forever.
+func (p *Proxy) activationContext(caller context.Context, info *runInfo) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(caller))
+	stop := context.AfterFunc(caller, func() {
+		if d, ok := info.deadline(); ok {
+			time.AfterFunc(time.Until(d), cancel)
+		}
+	})
+	return ctx, func() { stop(); cancel() }
+}
+
+// runInfo watches a /run body stream past for its deadline. Its methods
+// may be called from different goroutines.
+type runInfo struct {
+	mu sync.Mutex // guards s
+	s  *runinfo.Scanner
+}
+
+func newRunInfo() *runInfo { return &runInfo{s: runinfo.NewScanner("deadline")} }
+
+func (ri *runInfo) Write(p []byte) (int, error) {
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	return ri.s.Write(p)
+}
+
+func (ri *runInfo) deadline() (time.Time, bool) {
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	return ri.s.Deadline()
 }
 
 // isObjectOrArray reports whether b is one valid JSON object or array.
