@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/wsk-route/wsk-route/internal/jsonscan"
 )
 
 // Handler runs one activation. value is the activation's "value" field, a JSON object
@@ -71,7 +73,7 @@ func Main(f func(map[string]any) map[string]any) {
 }
 
 func decodeArgs(value json.RawMessage) (map[string]any, error) {
-	v := value[skipSpace(value, 0):]
+	v := value[jsonscan.SkipSpace(value, 0):]
 	switch {
 	case len(v) == 0 || string(v) == "null":
 		return map[string]any{}, nil
@@ -269,7 +271,7 @@ func (l *loop) writeRaw(raw json.RawMessage) error {
 	if len(raw) == 0 {
 		raw = json.RawMessage("null") // as encoding/json encodes a nil RawMessage
 	}
-	valid, compact := scanJSON(raw)
+	valid, compact := jsonscan.Scan(raw)
 	switch {
 	case !valid:
 		return l.writeResult(nil, fmt.Errorf("actionloop: the result is not valid JSON: %w", syntaxError(raw)))

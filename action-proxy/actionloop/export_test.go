@@ -18,6 +18,3 @@ func SplitObject(line []byte) ([]Member, error) {
 		ms = append(ms, Member{k, v})
 	}
 }
-
-// ScanJSON exposes the fast JSON validator to the fuzz tests.
-func ScanJSON(d []byte) (valid, compact bool) { return scanJSON(d) }

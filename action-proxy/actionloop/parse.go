@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/wsk-route/wsk-route/internal/jsonscan"
 )
 
 // fields iterates over the members of a top-level JSON object without decoding them.
@@ -20,10 +22,10 @@ type fields struct {
 // splitObject checks that line is a valid JSON object and returns an iterator over its
 // members. The error wraps [ErrInvalidInput] or is [ErrNotObject].
 func splitObject(line []byte) (fields, error) {
-	if valid, _ := scanJSON(line); !valid {
+	if valid, _ := jsonscan.Scan(line); !valid {
 		return fields{}, fmt.Errorf("%w: %v", ErrInvalidInput, syntaxError(line))
 	}
-	i := skipSpace(line, 0)
+	i := jsonscan.SkipSpace(line, 0)
 	if line[i] != '{' {
 		return fields{}, ErrNotObject
 	}
@@ -51,33 +53,21 @@ func syntaxError(d []byte) error {
 // value, or ok == false after the last member.
 func (f *fields) next() (key, value []byte, ok bool) {
 	d := f.data
-	i := skipSpace(d, f.pos)
+	i := jsonscan.SkipSpace(d, f.pos)
 	if i < len(d) && d[i] == ',' {
-		i = skipSpace(d, i+1)
+		i = jsonscan.SkipSpace(d, i+1)
 	}
 	if i >= len(d) || d[i] != '"' {
 		return nil, nil, false // '}' ends the object
 	}
 	end := stringEnd(d, i)
 	key = d[i:end]
-	i = skipSpace(d, end)
-	i = skipSpace(d, i+1) // past ':'
+	i = jsonscan.SkipSpace(d, end)
+	i = jsonscan.SkipSpace(d, i+1) // past ':'
 	end = valueEnd(d, i)
 	value = d[i:end]
 	f.pos = end
 	return key, value, true
-}
-
-func skipSpace(d []byte, i int) int {
-	for i < len(d) {
-		switch d[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
 }
 
 // stringEnd returns the index just past the closing quote of the JSON string that

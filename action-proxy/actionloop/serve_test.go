@@ -409,34 +409,6 @@ func FuzzSplitObject(f *testing.F) {
 	})
 }
 
-// FuzzScanJSON checks the fast validator against encoding/json.
-func FuzzScanJSON(f *testing.F) {
-	for _, s := range []string{
-		`{"a":[1,-2.5e+3,true,false,null,"x\\"y\u00e9"]}`, ` [ ] `, `{}`, `0`, `-0.0E-0`, `01`, `1.`, `.5`,
-		`"\u12"`, `"\x"`, "\"\x01\"", `[1,]`, `{"a" 1}`, `{"a":1,}`, `nul`, `truex`, `"abcdefgh\"ijklmnop"`,
-		"\"\xff\xfe\"", `[[[[[[[[[[]]]]]]]]]]`, strings.Repeat("[", 10001) + strings.Repeat("]", 10001),
-		strings.Repeat("[", 10000) + strings.Repeat("]", 10000), `"0123456789abcdef\\\\"`, "\"\t\"",
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, d []byte) {
-		valid, isCompact := actionloop.ScanJSON(d)
-		if want := json.Valid(d); valid != want {
-			t.Fatalf("%q: valid = %v, json.Valid = %v", d, valid, want)
-		}
-		if !valid {
-			return
-		}
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, d); err != nil {
-			t.Fatal(err)
-		}
-		if want := bytes.Equal(buf.Bytes(), d); isCompact != want {
-			t.Fatalf("%q: compact = %v, want %v", d, isCompact, want)
-		}
-	})
-}
-
 func compact(t *testing.T, b []byte) []byte {
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, b); err != nil {

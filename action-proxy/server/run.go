@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/wsk-route/wsk-route/action-proxy/child"
 	"github.com/wsk-route/wsk-route/action-proxy/runinfo"
+	"github.com/wsk-route/wsk-route/internal/jsonscan"
 )
 
 func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
@@ -120,6 +119,6 @@ func (ri *runInfo) deadline() (time.Time, bool) {
 
 // isObjectOrArray reports whether b is one valid JSON object or array.
 func isObjectOrArray(b []byte) bool {
-	t := bytes.TrimLeft(b, " \t\r\n")
-	return len(t) > 0 && (t[0] == '{' || t[0] == '[') && json.Valid(t)
+	i := jsonscan.SkipSpace(b, 0)
+	return i < len(b) && (b[i] == '{' || b[i] == '[') && jsonscan.Valid(b[i:])
 }

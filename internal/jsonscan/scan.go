@@ -1,4 +1,4 @@
-package actionloop
+package jsonscan
 
 import (
 	"bytes"
@@ -8,12 +8,12 @@ import (
 // maxDepth is the deepest nesting of objects and arrays accepted, as in encoding/json.
 const maxDepth = 10000
 
-// scanJSON reports whether d holds exactly one JSON value, optionally surrounded by
-// whitespace (the rule of [json.Valid]), and whether d is compact: no whitespace
-// outside strings. Like json.Valid it does not check that strings are valid UTF-8.
+// Scan reports whether d holds exactly one JSON value, optionally surrounded by
+// whitespace (the rule of [encoding/json.Valid]), and whether d is compact: no
+// whitespace outside strings. Like json.Valid it does not check that strings are valid UTF-8.
 // It does not allocate, and skips string contents eight bytes at a time, which makes
 // it several times faster than json.Valid on typical payloads.
-func scanJSON(d []byte) (valid, compact bool) {
+func Scan(d []byte) (valid, compact bool) {
 	s := validator{d: d, compact: true}
 	i, ok := s.value(s.space(0), 0)
 	if !ok {
@@ -28,7 +28,7 @@ type validator struct {
 }
 
 func (s *validator) space(i int) int {
-	j := skipSpace(s.d, i)
+	j := SkipSpace(s.d, i)
 	if j != i {
 		s.compact = false
 	}
@@ -235,6 +235,27 @@ func number(d []byte, i int) (int, bool) {
 func digits(d []byte, i int) int {
 	for i < len(d) && d[i] >= '0' && d[i] <= '9' {
 		i++
+	}
+	return i
+}
+
+// Valid reports whether d holds exactly one JSON value, as [encoding/json.Valid]
+// does, several times faster.
+func Valid(d []byte) bool {
+	valid, _ := Scan(d)
+	return valid
+}
+
+// SkipSpace returns the index of the first byte at or after i that is not JSON
+// whitespace, or len(d).
+func SkipSpace(d []byte, i int) int {
+	for i < len(d) {
+		switch d[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
 	}
 	return i
 }
