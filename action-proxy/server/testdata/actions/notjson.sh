@@ -1,0 +1,4 @@
+#!/bin/bash
+read line
+echo '"not json"' >&3
+read line
