@@ -408,17 +408,23 @@ func (e readError) Unwrap() error { return e.err }
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // writeActivation copies body to w without its '\n' bytes (in valid JSON
-// they can only be whitespace) and ends it with one '\n'. Small bodies go
-// out in a single write. It returns the number of bytes written.
+// they can only be whitespace) and ends it with one '\n'. It fills its
+// buffer before each write (the child cannot act on part of a line anyway),
+// so a body that fits in the buffer reaches the child in one write, newline
+// included: one wakeup of the child instead of two or more. It returns the
+// number of bytes written.
 func writeActivation(w io.Writer, body io.Reader) (int, error) {
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
-	buf := *bp
+	buf := (*bp)[:len(*bp)-1] // room for the final newline
 	sent := 0
 	for {
-		n, rerr := body.Read(buf[:len(buf)-1])
+		n, rerr := io.ReadFull(body, buf)
+		eof := errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF)
+		if rerr != nil && !eof {
+			return sent, readError{rerr}
+		}
 		chunk := stripNewlines(buf[:n])
-		eof := errors.Is(rerr, io.EOF)
 		if eof {
 			chunk = append(chunk, '\n')
 		}
@@ -431,9 +437,6 @@ func writeActivation(w io.Writer, body io.Reader) (int, error) {
 		}
 		if eof {
 			return sent, nil
-		}
-		if rerr != nil {
-			return sent, readError{rerr}
 		}
 	}
 }

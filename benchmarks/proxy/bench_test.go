@@ -21,6 +21,7 @@ import (
 var (
 	proxyBin string // the proxy, built static
 	echoBin  string // the echo action, built static
+	floorBin string // the HTTP floor: a bare Go HTTP echo server
 )
 
 func TestMain(m *testing.M) {
@@ -31,9 +32,11 @@ func TestMain(m *testing.M) {
 	}
 	proxyBin = filepath.Join(dir, "proxy")
 	echoBin = filepath.Join(dir, "echo")
+	floorBin = filepath.Join(dir, "httpecho")
 	for out, pkg := range map[string]string{
 		proxyBin: "github.com/wsk-route/wsk-route/cmd/proxy",
 		echoBin:  "github.com/wsk-route/wsk-route/action-proxy/actionloop/example/echo",
+		floorBin: "./testdata/httpecho",
 	} {
 		// As `make build` builds them.
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
@@ -68,11 +71,14 @@ func runBody(n int) []byte {
 // BenchmarkRun measures one activation of the echo action: "raw" drives the
 // action over its pipes; "proxy" posts /run to the proxy binary over one
 // kept-alive connection; "proxy-newconn" opens a connection per request, as
-// OpenWhisk's invoker does.
+// OpenWhisk's invoker does. "http-floor" posts the same body to a bare Go
+// HTTP server in its own process that echoes the value with no child behind
+// it: what any HTTP hop into a container costs on this machine.
 func BenchmarkRun(b *testing.B) {
 	for _, size := range sizes {
 		body := runBody(size.n)
 		b.Run("size="+size.name+"/raw", func(b *testing.B) { benchRaw(b, body) })
+		b.Run("size="+size.name+"/http-floor", func(b *testing.B) { benchFloor(b, body) })
 		b.Run("size="+size.name+"/proxy", func(b *testing.B) { benchProxy(b, body, true) })
 		b.Run("size="+size.name+"/proxy-newconn", func(b *testing.B) { benchProxy(b, body, false) })
 	}
@@ -145,9 +151,11 @@ func benchProxy(b *testing.B, body []byte, keepAlive bool) {
 	runURL := p.url + "/run"
 
 	// Warm up, then take the idle figure: the proxy after /init and one
-	// activation. busy is its RSS right after the timed loop; peak is its
+	// activation, settled. busy is its RSS right after the timed loop; peak is its
 	// high-water mark, /init included.
 	out := post(b, client, runURL, body)
+	// /init hands its memory back to the OS after answering; let it finish.
+	time.Sleep(250 * time.Millisecond)
 	idle := rssKiB(b, p.cmd.Process.Pid, "VmRSS")
 
 	b.SetBytes(int64(len(body)))
@@ -162,6 +170,40 @@ func benchProxy(b *testing.B, body []byte, keepAlive bool) {
 	b.ReportMetric(float64(idle)/1024, "idle-RSS-MiB")
 	b.ReportMetric(float64(busy)/1024, "busy-RSS-MiB")
 	b.ReportMetric(float64(rssKiB(b, p.cmd.Process.Pid, "VmHWM"))/1024, "peak-RSS-MiB")
+}
+
+func benchFloor(b *testing.B, body []byte) {
+	addr := freeAddr(b)
+	cmd := exec.Command(floorBin, addr)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	url := "http://" + addr + "/run"
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("http floor server did not come up: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var out []byte
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		out = post(b, client, url, body)
+	}
+	b.StopTimer()
+	checkEcho(b, body, out)
 }
 
 type proxyProc struct {
