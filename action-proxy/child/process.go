@@ -117,6 +117,12 @@ func spawn(cfg Config) (*Process, error) {
 		stdinW.Close()
 		return nil, fmt.Errorf("child: fd 3 pipe: %w", err)
 	}
+	// Bigger pipes let a large activation or result cross in one go,
+	// instead of a wakeup of each side per 64 KiB. Best effort: the limit
+	// is /proc/sys/fs/pipe-max-size.
+	growPipe(stdinW)
+	growPipe(resultR)
+
 	cmd := exec.Command(cfg.Path)
 	cmd.Dir = cfg.Dir
 	cmd.Env = cfg.Env
@@ -382,6 +388,18 @@ func (p *Process) discardStray() int {
 		avail -= len(b)
 	}
 	return lines
+}
+
+// pipeSize is the capacity asked for the child's stdin and fd-3 pipes.
+const pipeSize = 1 << 20
+
+// growPipe raises the capacity of the pipe f belongs to, if allowed.
+func growPipe(f *os.File) {
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) {
+			unix.FcntlInt(fd, unix.F_SETPIPE_SZ, pipeSize)
+		})
+	}
 }
 
 // pipeAvailable returns the number of bytes waiting in the pipe f
