@@ -28,14 +28,15 @@ import (
 	"time"
 
 	"github.com/wsk-route/wsk-route/action-proxy/server"
+	"github.com/wsk-route/wsk-route/internal/proxytest"
 )
 
-// sentinel is the log marker that ends every activation on both streams.
-const sentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
-
-// hangTimeout is the HTTP client timeout (the invoker's Pekko client uses
-// 30 s). It only detects hangs: no test expects to wait for it.
-const hangTimeout = 30 * time.Second
+// sentinel and hangTimeout are proxytest's, under the names the
+// conformance tests use.
+const (
+	sentinel    = proxytest.Sentinel
+	hangTimeout = proxytest.HangTimeout
+)
 
 // childBinary is the testdata/child program, built once by TestMain, and
 // childBase64 its base64 encoding.
@@ -81,7 +82,9 @@ func goTool() string {
 
 // harness is one Proxy behind an httptest server, with its stdout and stderr
 // captured in files, as a container started by ActionContainer.withContainer.
+// It is a proxytest.Proxy; the fields name its parts for the tests.
 type harness struct {
+	pt     *proxytest.Proxy
 	cfg    server.Config
 	proxy  *server.Proxy
 	srv    *httptest.Server
@@ -90,141 +93,57 @@ type harness struct {
 	stderr *os.File
 }
 
-// newHarness starts a Proxy. The default config has no compiler and no ack,
+// newHarness starts a Proxy with proxytest.Start: no compiler and no ack,
 // BaseDir in a temp dir, and an environment holding only PATH (for
-// compilers); edit changes it before the Proxy is created.
+// compilers); edit changes the config before the Proxy is created.
 func newHarness(t *testing.T, edit func(*server.Config)) *harness {
 	t.Helper()
-	dir := t.TempDir()
-	stdout, err := os.Create(filepath.Join(dir, "stdout"))
-	if err != nil {
-		t.Fatal(err)
+	pt := proxytest.Start(t, edit)
+	return &harness{
+		pt:     pt,
+		cfg:    pt.Config,
+		proxy:  pt.Handler,
+		srv:    pt.Server,
+		client: pt.Client,
+		stdout: pt.Stdout,
+		stderr: pt.Stderr,
 	}
-	stderr, err := os.Create(filepath.Join(dir, "stderr"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := server.Config{
-		BaseDir: filepath.Join(dir, "action"),
-		Environ: []string{"PATH=" + os.Getenv("PATH")},
-		Stdout:  stdout,
-		Stderr:  stderr,
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	p, err := server.New(cfg)
-	if err != nil {
-		t.Fatalf("server.New: %v", err)
-	}
-	h := &harness{
-		cfg:    cfg,
-		proxy:  p,
-		srv:    httptest.NewServer(p),
-		stdout: stdout,
-		stderr: stderr,
-		client: &http.Client{
-			Timeout: hangTimeout,
-			// The invoker never reuses a connection.
-			Transport: &http.Transport{DisableKeepAlives: true},
-		},
-	}
-	t.Cleanup(func() { h.close(t) })
-	return h
 }
 
-// close stops the Proxy (which must kill its children), then the server.
-// A handler still blocked after that is reported instead of hanging the run.
-func (h *harness) close(t *testing.T) {
-	if err := h.proxy.Close(); err != nil {
-		t.Errorf("Proxy.Close: %v", err)
-	}
-	h.srv.CloseClientConnections()
-	done := make(chan struct{})
-	go func() {
-		h.srv.Close()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(hangTimeout):
-		t.Errorf("httptest server did not close: a handler is still blocked after Proxy.Close")
-	}
-	h.stdout.Close()
-	h.stderr.Close()
-}
-
-// response is what the proxy answered.
+// response is what the proxy answered (a proxytest.Response).
 type response struct {
 	status int
 	body   string
 	header http.Header
 }
 
+func fromProxytest(r proxytest.Response) response {
+	return response{status: r.Status, body: r.Body, header: r.Header}
+}
+
 func (r response) String() string {
 	return fmt.Sprintf("%d %q", r.status, r.body)
 }
 
-// post sends body to path and checks what every answer must satisfy: an
-// explicit Content-Length (never chunked, which the invoker reads as "no
-// response") and never 503 (which makes the invoker reschedule).
+// post sends body to path and checks the transport rules every answer must
+// satisfy (proxytest.CheckTransport); a transport error fails the test.
 func (h *harness) post(t *testing.T, path string, body []byte) response {
 	t.Helper()
-	r, err := h.tryPost(context.Background(), t, path, body)
-	if err != nil {
-		t.Fatalf("POST %s: %v (a timeout here means the proxy hung)", path, err)
-	}
-	return r
+	return fromProxytest(h.pt.Post(t, path, body))
 }
 
 // tryPost is post for other goroutines and for requests expected to be cut
 // short: it returns the transport error instead of failing the test.
 func (h *harness) tryPost(ctx context.Context, t *testing.T, path string, body []byte) (response, error) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL+path, bytes.NewReader(body))
-	if err != nil {
-		return response{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	return h.tryDo(t, req)
-}
-
-// tryDo sends req and checks the transport rules of every answer.
-func (h *harness) tryDo(t *testing.T, req *http.Request) (response, error) {
-	t.Helper()
-	resp, err := h.client.Do(req)
-	if err != nil {
-		return response{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return response{}, fmt.Errorf("reading body: %w", err)
-	}
-	checkTransport(t, req.URL.Path, resp, len(b))
-	return response{status: resp.StatusCode, body: string(b), header: resp.Header}, nil
+	r, err := h.pt.TryPost(ctx, t, path, body)
+	return fromProxytest(r), err
 }
 
 // checkTransport asserts the transport rules of section 1.1.
 func checkTransport(t *testing.T, path string, resp *http.Response, n int) {
 	t.Helper()
-	if resp.ContentLength < 0 {
-		t.Errorf("%s: answer %d has no Content-Length (invoker: \"did not produce a valid response\")", path, resp.StatusCode)
-	} else if resp.ContentLength != int64(n) {
-		t.Errorf("%s: Content-Length %d, body %d bytes", path, resp.ContentLength, n)
-	}
-	for _, te := range resp.TransferEncoding {
-		if strings.EqualFold(te, "chunked") {
-			t.Errorf("%s: answer %d is chunked", path, resp.StatusCode)
-		}
-	}
-	if n > 0 && resp.Header.Get("Content-Type") != "application/json" {
-		t.Errorf("%s: answer %d has Content-Type %q, want application/json", path, resp.StatusCode, resp.Header.Get("Content-Type"))
-	}
-	if resp.StatusCode == http.StatusServiceUnavailable {
-		t.Errorf("%s: answered 503, which makes the invoker reschedule the activation", path)
-	}
+	proxytest.CheckTransport(t, path, resp, n)
 }
 
 // init posts an /init body.
@@ -304,40 +223,12 @@ func truncate(s string) string {
 	return s
 }
 
-// checkStreams reads everything the proxy and its children wrote to stdout
-// and stderr, requires exactly wantSentinels sentinel lines in each, and
-// returns both streams with the sentinel lines removed (ActionContainer
+// checkStreams requires exactly wantSentinels sentinel lines in each of
+// stdout and stderr, and returns both without them (ActionContainer
 // checkStreams).
 func (h *harness) checkStreams(t *testing.T, wantSentinels int) (stdout, stderr string) {
 	t.Helper()
-	stdout = h.stream(t, "stdout", h.stdout.Name(), wantSentinels)
-	stderr = h.stream(t, "stderr", h.stderr.Name(), wantSentinels)
-	return stdout, stderr
-}
-
-func (h *harness) stream(t *testing.T, name, path string, wantSentinels int) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kept []string
-	n := 0
-	for _, line := range strings.SplitAfter(string(b), "\n") {
-		switch {
-		case strings.TrimSuffix(line, "\n") == sentinel:
-			n++
-		case strings.Contains(line, sentinel):
-			t.Errorf("%s: sentinel not on a line of its own: %q", name, line)
-			n++
-		default:
-			kept = append(kept, line)
-		}
-	}
-	if n != wantSentinels {
-		t.Errorf("%s: %d sentinels, want %d; stream:\n%s", name, n, wantSentinels, b)
-	}
-	return strings.Join(kept, "")
+	return h.pt.Streams(t, wantSentinels)
 }
 
 // readFile returns a file's content.
@@ -380,86 +271,26 @@ func poll(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// isBinaryCode is OpenWhisk's Exec.isBinaryCode: the trimmed code is
-// non-empty, a multiple of 4 long, and matches
-// ^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)?$. It is written
-// out rather than as a regexp, which takes seconds on a 2.7 MB executable
-// under the race detector.
-func isBinaryCode(code string) bool {
-	c := strings.TrimSpace(code)
-	if len(c) == 0 || len(c)%4 != 0 {
-		return false
-	}
-	if strings.HasSuffix(c, "==") {
-		c = c[:len(c)-2]
-	} else if strings.HasSuffix(c, "=") {
-		c = c[:len(c)-1]
-	}
-	for i := 0; i < len(c); i++ {
-		b := c[i]
-		if !('A' <= b && b <= 'Z' || 'a' <= b && b <= 'z' || '0' <= b && b <= '9' || b == '+' || b == '/') {
-			return false
-		}
-	}
-	return true
-}
-
-// initPayload is ActionContainer.initPayload: {"value":{"code","main",
-// "binary","env"}}, with binary computed by Exec.isBinaryCode. With binary
-// true the code is raw bytes (an executable, a zip, a script) that is sent
-// base64-encoded, as wsk does. A nil env is sent as null.
+// initPayload is ActionContainer.initPayload (proxytest.InitPayload).
 func initPayload(code string, main string, env map[string]any, binary bool) []byte {
-	if binary {
-		code = base64.StdEncoding.EncodeToString([]byte(code))
-	}
-	return initBody(code, main, env)
+	return proxytest.InitPayload(code, main, env, binary)
 }
 
-// initBody assembles the /init body for code as sent. It writes what
-// json.Marshal of the map would (keys sorted, env null when nil), without
-// passing megabytes of base64 through encoding/json, which takes seconds
-// under the race detector.
-func initBody(code string, main string, env map[string]any) []byte {
-	var e any
-	if env != nil {
-		e = env
-	}
-	binary := isBinaryCode(code)
-	quoted := `"` + code + `"` // base64 needs no escaping
-	if !binary {
-		quoted = string(mustJSON(code))
-	}
-	return []byte(`{"value":{"binary":` + strconv.FormatBool(binary) + `,"code":` + quoted +
-		`,"env":` + string(mustJSON(e)) + `,"main":` + string(mustJSON(main)) + `}}`)
-}
-
-// runPayload is ActionContainer.runPayload: {"value": value} plus the
-// activation context fields in other.
+// runPayload is ActionContainer.runPayload (proxytest.RunPayload).
 func runPayload(value any, other map[string]string) []byte {
-	m := map[string]any{"value": value}
-	for k, v := range other {
-		m[k] = v
-	}
-	return mustJSON(m)
+	return proxytest.RunPayload(value, other)
 }
 
-// mustJSON encodes v compactly without HTML escaping, as the invoker's
-// spray-json does.
+// mustJSON encodes v as the invoker does (proxytest.MustJSON).
 func mustJSON(v any) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		panic(err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return proxytest.MustJSON(v)
 }
 
 // childInit is the /init body for the testdata/child program in the given
 // mode, sent base64-encoded as wsk sends a binary. More env entries may be
 // given as key, value pairs.
 func childInit(mode string, kv ...string) []byte {
-	return initBody(childBase64, "main", childEnv(mode, kv...))
+	return proxytest.InitBody(childBase64, "main", childEnv(mode, kv...))
 }
 
 func childEnv(mode string, kv ...string) map[string]any {

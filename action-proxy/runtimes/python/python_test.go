@@ -3,12 +3,10 @@ package python_test
 import (
 	"archive/zip"
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"io/fs"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,10 +16,11 @@ import (
 	"time"
 
 	"github.com/wsk-route/wsk-route/action-proxy/server"
+	"github.com/wsk-route/wsk-route/internal/proxytest"
 )
 
 const (
-	sentinel     = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
+	sentinel     = proxytest.Sentinel
 	executionEnv = "wsk-route/python3"
 
 	// Bodies the proxy answers (openwhisk-runtime-protocol.md 1.2, 1.3).
@@ -61,152 +60,46 @@ func compiler(t *testing.T) string {
 // proxy is a wsk-route proxy configured like the Python runtime image, serving over
 // HTTP with its log streams in files.
 type proxy struct {
-	srv            *httptest.Server
-	client         *http.Client
-	stdout, stderr *os.File
+	*proxytest.Proxy
 }
 
 func newProxy(t *testing.T) *proxy {
 	t.Helper()
 	requirePython(t)
-	dir := t.TempDir()
-	stdout, err := os.Create(filepath.Join(dir, "stdout"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr, err := os.Create(filepath.Join(dir, "stderr"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := server.New(server.Config{
-		BaseDir:      filepath.Join(dir, "action"),
-		Compiler:     compiler(t),
-		WaitForAck:   true,
-		LogInitError: true,
-		ExecutionEnv: executionEnv,
+	px := proxytest.Start(t, func(cfg *server.Config) {
+		cfg.Compiler = compiler(t)
+		cfg.WaitForAck = true
+		cfg.LogInitError = true
+		cfg.ExecutionEnv = executionEnv
 		// The container environment: PATH for the compiler, and __OW_API_HOST as the
 		// invoker sets it (BasicActionRunnerTests "confirm expected environment").
-		Environ: []string{"PATH=" + os.Getenv("PATH"), "__OW_API_HOST=xyz"},
-		Stdout:  stdout,
-		Stderr:  stderr,
+		cfg.Environ = []string{"PATH=" + os.Getenv("PATH"), "__OW_API_HOST=xyz"}
 	})
-	if err != nil {
-		t.Fatalf("server.New: %v", err)
-	}
-	px := &proxy{
-		srv:    httptest.NewServer(p),
-		stdout: stdout,
-		stderr: stderr,
-		client: &http.Client{
-			Timeout:   httpTimeout,
-			Transport: &http.Transport{DisableKeepAlives: true}, // as the invoker
-		},
-	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Errorf("Proxy.Close: %v", err)
-		}
-		px.srv.Close()
-		stdout.Close()
-		stderr.Close()
-	})
-	return px
+	px.Client.Timeout = httpTimeout
+	return &proxy{px}
 }
 
-// post sends body to path and returns the status and the body without its final
-// newline.
+// post sends body to path, checking the transport rules (proxytest.CheckTransport),
+// and returns the status and the body without its final newline.
 func (p *proxy) post(t *testing.T, path string, body []byte) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, p.srv.URL+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := p.client.Do(req)
-	if err != nil {
-		t.Fatalf("POST %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("POST %s: read body: %v", path, err)
-	}
-	if resp.ContentLength < 0 {
-		t.Errorf("POST %s: no Content-Length (the invoker needs one)", path)
-	}
-	return resp.StatusCode, strings.TrimSuffix(string(b), "\n")
-}
-
-// streams returns what the proxy and the action wrote to stdout and stderr, without
-// the sentinel lines, after checking that each stream has exactly n of them
-// (ActionContainer.checkStreams).
-func (p *proxy) streams(t *testing.T, n int) (stdout, stderr string) {
-	t.Helper()
-	return stream(t, "stdout", p.stdout.Name(), n), stream(t, "stderr", p.stderr.Name(), n)
-}
-
-func stream(t *testing.T, name, path string, n int) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kept []string
-	got := 0
-	for _, line := range strings.SplitAfter(string(b), "\n") {
-		switch {
-		case strings.TrimSuffix(line, "\n") == sentinel:
-			got++
-		case strings.Contains(line, sentinel):
-			t.Errorf("%s: sentinel not on a line of its own: %q", name, line)
-			got++
-		default:
-			kept = append(kept, line)
-		}
-	}
-	if got != n {
-		t.Errorf("%s: %d sentinels, want %d; stream:\n%s", name, got, n, b)
-	}
-	return strings.Join(kept, "")
-}
-
-// isBinaryCode is OpenWhisk's Exec.isBinaryCode.
-func isBinaryCode(code string) bool {
-	c := strings.TrimSpace(code)
-	return len(c) > 0 && len(c)%4 == 0 && regexp.MustCompile(`^[A-Za-z0-9+/]*={0,2}$`).MatchString(c)
+	r := p.Post(t, path, body)
+	return r.Status, strings.TrimSuffix(r.Body, "\n")
 }
 
 // initBody is ActionContainer.initPayload for source code.
-func initBody(code, main string, env map[string]string) []byte {
-	value := map[string]any{"code": code, "main": main, "binary": isBinaryCode(code), "env": nil}
-	if env != nil {
-		value["env"] = env
-	}
-	return mustJSON(map[string]any{"value": value})
+func initBody(code, main string, env map[string]any) []byte {
+	return proxytest.InitPayload(code, main, env, false)
 }
 
 // zipInit is initBody for a zip, sent base64-encoded with binary true.
 func zipInit(zipped []byte, main string) []byte {
-	return initBody(base64.StdEncoding.EncodeToString(zipped), main, nil)
+	return proxytest.InitPayload(string(zipped), main, nil, true)
 }
 
 // runBody is ActionContainer.runPayload: {"value": value} plus context fields.
 func runBody(value any, context map[string]string) []byte {
-	m := map[string]any{"value": value}
-	for k, v := range context {
-		m[k] = v
-	}
-	return mustJSON(m)
-}
-
-func mustJSON(v any) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		panic(err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return proxytest.RunPayload(value, context)
 }
 
 // file is one zip entry.
@@ -281,8 +174,8 @@ func (p *proxy) initOK(t *testing.T, body []byte) {
 
 func (p *proxy) dumpLogs(t *testing.T) {
 	t.Helper()
-	out, _ := os.ReadFile(p.stdout.Name())
-	errs, _ := os.ReadFile(p.stderr.Name())
+	out, _ := os.ReadFile(p.Stdout.Name())
+	errs, _ := os.ReadFile(p.Stderr.Name())
 	t.Logf("stdout:\n%s\nstderr:\n%s", out, errs)
 }
 
@@ -308,7 +201,7 @@ func TestBasicNotReturningJSONObject(t *testing.T) {
 	p.initOK(t, initBody("def main(args):\n    return \"not a json object\"\n", "main", nil))
 	status, body := p.post(t, "/run", runBody(map[string]any{}, nil))
 	want(t, "run", status, body, http.StatusBadGateway, bodyNotDict)
-	stdout, stderr := p.streams(t, 1)
+	stdout, stderr := p.Streams(t, 1)
 	wantEmpty(t, "stdout", stdout)
 	wantEmpty(t, "stderr", stderr)
 }
@@ -319,7 +212,7 @@ func TestBasicInitTwice(t *testing.T) {
 	p.initOK(t, initBody("def main(args):\n    return args\n", "main", nil))
 	status, body := p.post(t, "/init", initBody("def main(args):\n    return args\n", "main", nil))
 	want(t, "second init", status, body, http.StatusForbidden, bodyReinit)
-	stdout, stderr := p.streams(t, 0)
+	stdout, stderr := p.Streams(t, 0)
 	wantContains(t, "stdout+stderr", stdout+stderr, "Cannot initialize the action more than once.")
 }
 
@@ -329,7 +222,7 @@ func TestBasicEntryPointOtherThanMain(t *testing.T) {
 	p.initOK(t, initBody("def niam(args):\n  return args\n", "niam", nil))
 	status, body := p.post(t, "/run", runBody(map[string]any{"string": "hello"}, nil))
 	want(t, "run", status, body, http.StatusOK, `{"string":"hello"}`)
-	stdout, stderr := p.streams(t, 1)
+	stdout, stderr := p.Streams(t, 1)
 	wantEmpty(t, "stdout", stdout)
 	wantEmpty(t, "stderr", stderr)
 }
@@ -349,14 +242,14 @@ def main(args):
 		status, body := p.post(t, "/run", []byte(`{"value":`+in+`}`))
 		want(t, "run "+in, status, body, http.StatusOK, in)
 	}
-	stdout, stderr := p.streams(t, len(inputs))
+	stdout, stderr := p.Streams(t, len(inputs))
 	wantContains(t, "stdout", stdout, "hello stdout")
 	wantContains(t, "stderr", stderr, "hello stderr")
 	// The launcher flushes before it answers: each activation's log line comes
 	// before its sentinel.
 	for _, s := range []struct{ name, path, line string }{
-		{"stdout", p.stdout.Name(), "hello stdout"},
-		{"stderr", p.stderr.Name(), "hello stderr"},
+		{"stdout", p.Stdout.Name(), "hello stdout"},
+		{"stderr", p.Stderr.Name(), "hello stderr"},
 	} {
 		b, _ := os.ReadFile(s.path)
 		wantSeq := strings.Repeat(s.line+"\n"+sentinel+"\n", len(inputs))
@@ -377,7 +270,7 @@ def main(args):
     return {"winter" : str }`, "main", nil))
 	status, body := p.post(t, "/run", runBody(map[string]any{"delimiter": "❄"}, nil))
 	want(t, "run", status, body, http.StatusOK, `{"winter":"❄ ☃ ❄"}`)
-	stdout, stderr := p.streams(t, 1)
+	stdout, stderr := p.Streams(t, 1)
 	wantContains(t, "stdout", stdout, "❄ ☃ ❄")
 	wantEmpty(t, "stderr", stderr)
 }
@@ -396,10 +289,10 @@ def main(dict):
        "SOME_VAR": somevar,
        "ANOTHER_VAR": another
     }
-`, "main", map[string]string{"SOME_VAR": "xyz", "ANOTHER_VAR": ""}))
+`, "main", map[string]any{"SOME_VAR": "xyz", "ANOTHER_VAR": ""}))
 	status, body := p.post(t, "/run", runBody(map[string]any{}, nil))
 	want(t, "run", status, body, http.StatusOK, `{"SOME_VAR":"xyz","ANOTHER_VAR":""}`)
-	stdout, stderr := p.streams(t, 1)
+	stdout, stderr := p.Streams(t, 1)
 	wantEmpty(t, "stdout", stdout)
 	wantEmpty(t, "stderr", stderr)
 }
@@ -424,7 +317,7 @@ def main(dict):
 	}))
 	want(t, "run", status, body, http.StatusOK,
 		`{"api_host":"xyz","api_key":"abc","namespace":"zzz","action_name":"xxx","action_version":"0.0.1","activation_id":"iii","deadline":"123"}`)
-	stdout, stderr := p.streams(t, 1)
+	stdout, stderr := p.Streams(t, 1)
 	wantEmpty(t, "stdout", stdout)
 	wantEmpty(t, "stderr", stderr)
 }
@@ -438,7 +331,7 @@ func TestBasicLargeInput(t *testing.T) {
 	if status != http.StatusOK || body != in {
 		t.Errorf("run: got %d and %d bytes, want 200 and the %d-byte input back", status, len(body), len(in))
 	}
-	p.streams(t, 1)
+	p.Streams(t, 1)
 }
 
 // ---- PythonBasicTests, PythonAdvancedTests, Python3Tests as run by Python312Tests
@@ -453,7 +346,7 @@ func TestPythonZipNonDefaultEntryPoint(t *testing.T) {
 	), "niam"))
 	status, body := p.post(t, "/run", runBody(map[string]any{"msg": "it works"}, nil))
 	want(t, "run", status, body, http.StatusOK, `{"echo":{"msg":"it works"}}`)
-	stdout, stderr := p.streams(t, 1)
+	stdout, stderr := p.Streams(t, 1)
 	wantEmpty(t, "stdout", stdout)
 	wantEmpty(t, "stderr", stderr)
 }
@@ -467,7 +360,7 @@ func TestPythonZipRelativePaths(t *testing.T) {
 	), "main"))
 	status, body := p.post(t, "/run", runBody(map[string]any{}, nil))
 	want(t, "run", status, body, http.StatusOK, `{"file":"this is a test string"}`)
-	stdout, stderr := p.streams(t, 1)
+	stdout, stderr := p.Streams(t, 1)
 	wantEmpty(t, "stdout", stdout)
 	wantEmpty(t, "stderr", stderr)
 }
@@ -479,7 +372,7 @@ func TestPythonZipMissingMain(t *testing.T) {
 		file{name: "echo.py", body: "\ndef echo(args):\n  return { \"echo\": args }\n"},
 	), "echo"))
 	want(t, "init", status, body, http.StatusBadGateway, bodyBuildFailed)
-	stdout, stderr := p.streams(t, 1)
+	stdout, stderr := p.Streams(t, 1)
 	wantEmpty(t, "stdout", stdout)
 	wantContains(t, "stderr", stderr, "Zip file does not include main__")
 }
@@ -497,7 +390,7 @@ def main(dict):
 	status, body := p.post(t, "/run", runBody(map[string]any{}, nil))
 	// errorCodeOnRun is false for Python 3.12: the launcher's {"error":...} is a 200.
 	want(t, "run", status, body, http.StatusOK, `{"error":"division by zero"}`)
-	stdout, stderr := p.streams(t, 1)
+	stdout, stderr := p.Streams(t, 1)
 	wantEmpty(t, "stdout", stdout)
 	wantContains(t, "stderr", stderr, "Traceback")
 	wantContains(t, "stderr", stderr, "ZeroDivisionError")
@@ -508,7 +401,7 @@ func TestPythonCompilationErrors(t *testing.T) {
 	p := newProxy(t)
 	status, body := p.post(t, "/init", initBody("\n 10 PRINT \"Hello!\"\n 20 GOTO 10\n", "main", nil))
 	want(t, "init", status, body, http.StatusBadGateway, bodyBuildFailed)
-	stdout, stderr := p.streams(t, 1)
+	stdout, stderr := p.Streams(t, 1)
 	wantEmpty(t, "stdout", stdout)
 	wantContains(t, "stderr", stderr, "main__.py")
 	if !regexp.MustCompile(`(SyntaxError|IndentationError)`).MatchString(stderr) {
@@ -522,7 +415,7 @@ func TestPythonApplicationError(t *testing.T) {
 	p.initOK(t, initBody("\ndef main(args):\n    return { \"error\": \"sorry\" }\n", "main", nil))
 	status, body := p.post(t, "/run", runBody(map[string]any{}, nil))
 	want(t, "run", status, body, http.StatusOK, `{"error":"sorry"}`)
-	stdout, stderr := p.streams(t, 1)
+	stdout, stderr := p.Streams(t, 1)
 	wantEmpty(t, "stdout", stdout)
 	wantEmpty(t, "stderr", stderr)
 }
@@ -536,7 +429,7 @@ def main(args):
     return { "error": "not reaching here" }
 `, "main", nil))
 	want(t, "init", status, body, http.StatusBadGateway, bodyStartFailed)
-	stdout, stderr := p.streams(t, 1)
+	stdout, stderr := p.Streams(t, 1)
 	wantEmpty(t, "stdout", stdout)
 	if !regexp.MustCompile(`Traceback|cannot start`).MatchString(stderr) {
 		t.Errorf("stderr: want Traceback|cannot start, got %q", stderr)
@@ -574,7 +467,7 @@ func TestPythonArrays(t *testing.T) {
 			p.initOK(t, initBody(tc.code, "main", nil))
 			status, body := p.post(t, "/run", runBody(tc.value, nil))
 			want(t, "run", status, body, http.StatusOK, `["a","b"]`)
-			stdout, stderr := p.streams(t, 1)
+			stdout, stderr := p.Streams(t, 1)
 			wantEmpty(t, "stdout", stdout)
 			wantEmpty(t, "stderr", stderr)
 		})
@@ -587,7 +480,7 @@ func TestPythonTerminationAtRun(t *testing.T) {
 	p.initOK(t, initBody("\nimport sys\ndef main(args):\n  sys.exit(1)\n", "main", nil))
 	status, body := p.post(t, "/run", runBody(map[string]any{}, nil))
 	want(t, "run", status, body, http.StatusBadRequest, bodyExited)
-	stdout, stderr := p.streams(t, 1)
+	stdout, stderr := p.Streams(t, 1)
 	wantEmpty(t, "stdout", stdout)
 	wantEmpty(t, "stderr", stderr)
 }
@@ -597,7 +490,7 @@ func TestPythonTerminationAtInit(t *testing.T) {
 	p := newProxy(t)
 	status, body := p.post(t, "/init", initBody("\nimport sys\nsys.exit(1)\ndef main(args):\n   pass\n", "main", nil))
 	want(t, "init", status, body, http.StatusBadGateway, bodyStartFailed)
-	stdout, stderr := p.streams(t, 1)
+	stdout, stderr := p.Streams(t, 1)
 	wantEmpty(t, "stdout", stdout)
 	wantContains(t, "stderr", stderr, "Command exited abruptly during initialization.")
 }
@@ -611,10 +504,10 @@ X = os.getenv('X')
 print(X)
 def main(args):
    return { "body": "ok" }
-`, "main", map[string]string{"X": "xyz"}))
+`, "main", map[string]any{"X": "xyz"}))
 	status, body := p.post(t, "/run", runBody(map[string]any{}, nil))
 	want(t, "run", status, body, http.StatusOK, `{"body":"ok"}`)
-	stdout, stderr := p.streams(t, 1)
+	stdout, stderr := p.Streams(t, 1)
 	wantContains(t, "stdout", stdout, "xyz")
 	wantEmpty(t, "stderr", stderr)
 }
@@ -668,7 +561,7 @@ func TestPythonVirtualenv(t *testing.T) {
 			p.initOK(t, zipInit(mkZip(t, virtualenvFiles(t)...), main))
 			status, body := p.post(t, "/run", runBody(map[string]any{}, nil))
 			want(t, "run", status, body, http.StatusOK, `{"agent":"Mozilla/5.0 (X11; Linux x86_64) wsk-route-test/1.0"}`)
-			stdout, stderr := p.streams(t, 1)
+			stdout, stderr := p.Streams(t, 1)
 			wantEmpty(t, "stdout", stdout)
 			wantEmpty(t, "stderr", stderr)
 		})
@@ -742,7 +635,7 @@ func TestPythonWrongMainModule(t *testing.T) {
 	// As the suite's python_virtualenv_invalid_main.zip: -compile output without main__.py.
 	status, body := p.post(t, "/init", zipInit(precompiled(t, "main", virtualenvFiles(t), "main__.py"), "main"))
 	want(t, "init", status, body, http.StatusBadGateway, bodyStartFailed)
-	stdout, stderr := p.streams(t, 1)
+	stdout, stderr := p.Streams(t, 1)
 	wantEmpty(t, "stdout", stdout)
 	wantContains(t, "stderr", stderr, "main__")
 }
@@ -757,7 +650,7 @@ func TestPythonInvalidVirtualenv(t *testing.T) {
 	if status != http.StatusBadGateway || !regexp.MustCompile(`Invalid virtualenv|action failed`).MatchString(body) {
 		t.Errorf("init: got %d %s, want 502 matching Invalid virtualenv|action failed", status, body)
 	}
-	stdout, stderr := p.streams(t, 1)
+	stdout, stderr := p.Streams(t, 1)
 	wantEmpty(t, "stdout", stdout)
 	wantContains(t, "stderr", stderr, "Invalid virtualenv")
 }
@@ -769,7 +662,7 @@ func TestPythonMissingFunction(t *testing.T) {
 	p := newProxy(t)
 	status, body := p.post(t, "/init", initBody("def main(args):\n    return args\n", "nope", nil))
 	want(t, "init", status, body, http.StatusBadGateway, bodyStartFailed)
-	_, stderr := p.streams(t, 1)
+	_, stderr := p.Streams(t, 1)
 	wantContains(t, "stderr", stderr, "the action has no function 'nope' in main__.py")
 }
 
@@ -800,7 +693,7 @@ func TestPythonResults(t *testing.T) {
 			p.initOK(t, initBody(tc.code, "main", nil))
 			status, body := p.post(t, "/run", []byte(`{"value":{},"count":[1,2]}`))
 			want(t, "run", status, body, tc.status, tc.body)
-			_, stderr := p.streams(t, 1)
+			_, stderr := p.Streams(t, 1)
 			if tc.stderr == "" {
 				wantEmpty(t, "stderr", stderr)
 			} else {
@@ -852,7 +745,7 @@ func TestQuickstartExample(t *testing.T) {
 	want(t, "run", status, body, http.StatusOK, `{"greeting":"Hello, Demo!"}`)
 	status, body = p.post(t, "/run", runBody(map[string]any{}, nil))
 	want(t, "run", status, body, http.StatusOK, `{"greeting":"Hello, World!"}`)
-	stdout, stderr := p.streams(t, 2)
+	stdout, stderr := p.Streams(t, 2)
 	wantContains(t, "stdout", stdout, "hello-python: greeting Demo")
 	wantEmpty(t, "stderr", stderr)
 }
