@@ -177,9 +177,9 @@ ensure_docker() {
 # ---------------------------------------------------------------------------------------------
 # 3. Consul (placeholder)
 #
-# A later issue builds a real Consul agent from its Go module here and caches the binary
-# under $CACHE_DIR/bin/consul-<version>, skipping the build when that file exists. Tests
-# find it through WSK_ROUTE_CONSUL (see internal/testenv once it exists). Nothing to do yet.
+# scripts/install-consul.sh builds a real Consul agent from its Go module and caches it
+# under $CACHE_DIR/bin/consul-<version> (about ten minutes the first time, then instant).
+# No test needs Consul yet, so setup does not call it; the route-plane issue wires it here.
 setup_consul() { :; }
 
 # ---------------------------------------------------------------------------------------------
