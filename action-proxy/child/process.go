@@ -82,8 +82,9 @@ type Process struct {
 	results *os.File      // read end of fd 3
 	br      *bufio.Reader // reads results
 
-	deadlineMu sync.Mutex // guards the read deadline of results and eof
+	deadlineMu sync.Mutex // guards the read deadline of results, eof and readGen
 	eof        bool       // the child is gone: reads must not block any more
+	readGen    uint64     // generation of the current read of results
 
 	closeOnce sync.Once
 }
@@ -178,20 +179,26 @@ func (p *Process) reap() {
 	p.deadlineMu.Unlock()
 }
 
-// interrupt makes a blocked read of fd 3 return.
-func (p *Process) interrupt() {
+// arm starts a read of fd 3: it clears a deadline left by an earlier
+// interrupt (unless the child is gone) and returns the read's generation.
+func (p *Process) arm() uint64 {
 	p.deadlineMu.Lock()
-	p.results.SetReadDeadline(time.Unix(1, 0))
-	p.deadlineMu.Unlock()
-}
-
-// rearm undoes interrupt, unless the child is gone.
-func (p *Process) rearm() {
-	p.deadlineMu.Lock()
+	defer p.deadlineMu.Unlock()
+	p.readGen++
 	if !p.eof {
 		p.results.SetReadDeadline(time.Time{})
 	}
-	p.deadlineMu.Unlock()
+	return p.readGen
+}
+
+// interrupt makes the read of generation gen return, if it is still the
+// current one: a late interrupt never cuts a later read short.
+func (p *Process) interrupt(gen uint64) {
+	p.deadlineMu.Lock()
+	defer p.deadlineMu.Unlock()
+	if p.readGen == gen {
+		p.results.SetReadDeadline(time.Unix(1, 0))
+	}
 }
 
 // readLine reads one '\n'-terminated line and returns it without the
@@ -269,11 +276,12 @@ func (p *Process) awaitStart(ctx context.Context) error {
 // before exiting is still returned first), ErrAckTimeout after timeout (if
 // positive), or ctx's error. p.callMu must be held.
 func (p *Process) receive(ctx context.Context, timeout time.Duration) ([]byte, error) {
-	stop := context.AfterFunc(ctx, p.interrupt)
+	gen := p.arm()
+	stop := context.AfterFunc(ctx, func() { p.interrupt(gen) })
 	defer stop()
 	var timedOut atomic.Bool
 	if timeout > 0 {
-		t := time.AfterFunc(timeout, func() { timedOut.Store(true); p.interrupt() })
+		t := time.AfterFunc(timeout, func() { timedOut.Store(true); p.interrupt(gen) })
 		defer t.Stop()
 	}
 	p.spinForResult()
@@ -283,7 +291,6 @@ func (p *Process) receive(ctx context.Context, timeout time.Duration) ([]byte, e
 		return data, nil
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		p.rearm()
 		switch {
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
