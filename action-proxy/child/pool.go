@@ -39,19 +39,31 @@ func NewPool(cfg Config, max int) *Pool {
 // Start starts one process and keeps it idle, so that errors in starting the
 // action are reported at /init as the stock proxy does.
 func (pl *Pool) Start(ctx context.Context) error {
-	p, err := Start(ctx, pl.cfg)
+	p, err := pl.startOne(ctx)
 	if err != nil {
 		return err
+	}
+	pl.mu.Lock()
+	pl.idle = append(pl.idle, p)
+	pl.mu.Unlock()
+	return nil
+}
+
+// startOne starts a process and adds it to the pool's live set, unless the
+// pool broke meanwhile.
+func (pl *Pool) startOne(ctx context.Context) (*Process, error) {
+	p, err := Start(ctx, pl.cfg)
+	if err != nil {
+		return nil, err
 	}
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	if pl.broken {
 		p.Close()
-		return ErrPoolClosed
+		return nil, ErrPoolClosed
 	}
 	pl.all[p] = struct{}{}
-	pl.idle = append(pl.idle, p)
-	return nil
+	return p, nil
 }
 
 // Lease is one process reserved for one activation. Release it exactly once.
@@ -83,27 +95,20 @@ func (pl *Pool) Acquire(ctx context.Context) (*Lease, error) {
 	}
 	pl.mu.Unlock()
 
-	p, err := Start(ctx, pl.cfg)
+	p, err := pl.startOne(ctx)
 	if err != nil {
 		<-pl.slots
 		return nil, err
 	}
-	pl.mu.Lock()
-	defer pl.mu.Unlock()
-	if pl.broken {
-		p.Close()
-		<-pl.slots
-		return nil, ErrPoolClosed
-	}
-	pl.all[p] = struct{}{}
 	return &Lease{pool: pl, proc: p}, nil
 }
 
 // Process returns the leased process.
 func (l *Lease) Process() *Process { return l.proc }
 
-// Release returns the process to the pool. A process that has exited breaks
-// the pool: idle processes are closed at once, busy ones when they are
+// Release returns the process to the pool. A process that has exited
+// (Process.Call closes its process after any failed exchange) breaks the
+// pool: idle processes are closed at once, busy ones when they are
 // released, and later calls get ErrPoolClosed.
 func (l *Lease) Release() {
 	pl := l.pool

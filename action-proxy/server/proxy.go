@@ -112,16 +112,6 @@ func (p *Proxy) current() *child.Pool {
 	return p.pool
 }
 
-// drop forgets pool if it is still the current one, and closes it.
-func (p *Proxy) drop(pool *child.Pool) {
-	p.mu.Lock()
-	if p.pool == pool {
-		p.pool = nil
-	}
-	p.mu.Unlock()
-	pool.Close()
-}
-
 func (p *Proxy) writeSentinels() {
 	p.cfg.Stdout.WriteString(Sentinel)
 	p.cfg.Stderr.WriteString(Sentinel)

@@ -39,11 +39,13 @@ func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := p.activationContext(r.Context(), info)
 	defer cancel()
 	result, stray, err := lease.Process().Call(ctx, io.TeeReader(r.Body, info))
+	// Call closes the child after any failed exchange, and releasing a
+	// closed child breaks the pool: later /run requests then get "no
+	// action defined yet" from Acquire, as from the stock proxy.
 	lease.Release()
 
 	if errors.Is(err, child.ErrNotRunning) {
 		// The child died between activations: nothing reached it.
-		p.drop(pool)
 		sendError(w, http.StatusInternalServerError, child.ErrExited.Error())
 		return
 	}
@@ -55,13 +57,11 @@ func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 	case errors.Is(err, child.ErrExited):
-		p.drop(pool)
 		sendError(w, http.StatusBadRequest, err.Error())
 		return
 	case ctx.Err() != nil:
 		// The caller left and the activation overran its deadline: the
 		// child was killed, its state being unknown.
-		p.drop(pool)
 		return
 	case errors.Is(err, child.ErrResultTooLarge):
 		sendError(w, http.StatusBadGateway, fmt.Sprintf("The action returned a result larger than %d bytes.", child.DefaultMaxResult))
@@ -69,7 +69,6 @@ func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
 	default:
 		// Reading the request failed midway; the child got a partial line
 		// and was stopped.
-		p.drop(pool)
 		sendError(w, http.StatusBadRequest, "Error reading request body: "+err.Error())
 		return
 	}
