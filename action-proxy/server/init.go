@@ -66,7 +66,7 @@ func parseInit(body io.Reader) (initSpec, int, string) {
 	if spec.main == "" {
 		spec.main = "main"
 	}
-	if spec.env, err = initEnv(req.Value.Env); err != nil {
+	if spec.env, err = InitEnv(req.Value.Env); err != nil {
 		return initSpec{}, http.StatusBadRequest, "Error unmarshaling request: " + err.Error()
 	}
 	if req.Value.Binary {
@@ -100,11 +100,10 @@ func (p *Proxy) serveInit(w http.ResponseWriter, r *http.Request) {
 	n := p.nextDir
 	p.nextDir++
 	dir := p.actionDir(n)
-	childEnv := p.childEnv(env)
+	childEnv := childEnv(p.cfg, env)
 	p.debugf("init: building action %d (main %q, %d bytes)", n, main, len(payload))
 
-	b := build.Builder{Compiler: p.cfg.Compiler, Env: p.compilerEnv(childEnv), SaveJar: p.cfg.SaveJar}
-	execPath, err := b.Build(r.Context(), payload, main, dir)
+	execPath, err := builder(p.cfg, childEnv).Build(r.Context(), payload, main, dir)
 	if err != nil {
 		p.removeFailed(dir)
 		p.initFailed(w, err.Error(), err.Error(), msgBuildFailed)
@@ -213,9 +212,9 @@ func ackTimeout(limit time.Duration, deadline string, now time.Time) time.Durati
 // minAckTimeout is the shortest ack wait a deadline can impose.
 const minAckTimeout = time.Second
 
-// initEnv turns the init "env" object into strings: strings as they are,
+// InitEnv turns an init "env" object into strings: strings as they are,
 // anything else as compact JSON (so null is "null"), as the stock proxy does.
-func initEnv(raw map[string]json.RawMessage) (map[string]string, error) {
+func InitEnv(raw map[string]json.RawMessage) (map[string]string, error) {
 	env := make(map[string]string, len(raw))
 	for k, v := range raw {
 		var s string
@@ -232,39 +231,46 @@ func initEnv(raw map[string]json.RawMessage) (map[string]string, error) {
 	return env, nil
 }
 
+// Builder returns the build.Builder that /init uses for cfg, given the
+// action's init env: the offline -compile mode builds with the same one.
+func Builder(cfg Config, initEnv map[string]string) build.Builder {
+	return builder(cfg.withDefaults(), childEnv(cfg.withDefaults(), initEnv))
+}
+
+// builder compiles with PATH plus the child's environment, as the stock
+// proxy does.
+func builder(cfg Config, childEnv []string) build.Builder {
+	env := make([]string, 0, len(childEnv)+1)
+	if path, ok := lookup(cfg.Environ, "PATH"); ok {
+		env = append(env, "PATH="+path)
+	}
+	return build.Builder{Compiler: cfg.Compiler, Env: append(env, childEnv...), SaveJar: cfg.SaveJar}
+}
+
 // childEnv is the child's entire environment: the proxy's __OW_* variables,
 // the proxy's own settings, then the init env, which wins.
-func (p *Proxy) childEnv(init map[string]string) []string {
+func childEnv(cfg Config, init map[string]string) []string {
 	env := map[string]string{}
-	for _, kv := range p.cfg.Environ {
+	for _, kv := range cfg.Environ {
 		k, v, ok := strings.Cut(kv, "=") // values may contain '='
 		if ok && strings.HasPrefix(k, "__OW_") {
 			env[k] = v
 		}
 	}
 	env["__OW_PROXY_VERSION"] = Version
-	if p.cfg.ExecutionEnv != "" {
-		env["__OW_EXECUTION_ENV"] = p.cfg.ExecutionEnv
+	if cfg.ExecutionEnv != "" {
+		env["__OW_EXECUTION_ENV"] = cfg.ExecutionEnv
 	}
-	if p.cfg.WaitForAck {
+	if cfg.WaitForAck {
 		env["__OW_WAIT_FOR_ACK"] = "1"
 	}
-	if p.cfg.Debug {
+	if cfg.Debug {
 		env["OW_DEBUG"] = "/tmp/action.log"
 	}
 	for k, v := range init {
 		env[k] = v
 	}
 	return sortedPairs(env)
-}
-
-// compilerEnv is PATH plus the child's environment.
-func (p *Proxy) compilerEnv(childEnv []string) []string {
-	env := make([]string, 0, len(childEnv)+1)
-	if path, ok := lookup(p.cfg.Environ, "PATH"); ok {
-		env = append(env, "PATH="+path)
-	}
-	return append(env, childEnv...)
 }
 
 func sortedPairs(m map[string]string) []string {

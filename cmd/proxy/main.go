@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/wsk-route/wsk-route/action-proxy/archive"
-	"github.com/wsk-route/wsk-route/action-proxy/build"
 	"github.com/wsk-route/wsk-route/action-proxy/server"
 )
 
@@ -105,34 +104,22 @@ func compileTo(out io.Writer, in io.Reader, cfg server.Config, main, envJSON str
 	if err != nil {
 		return fmt.Errorf("reading stdin: %w", err)
 	}
-	env := []string{}
-	if path, ok := os.LookupEnv("PATH"); ok {
-		env = append(env, "PATH="+path)
-	}
+	var raw map[string]json.RawMessage
 	if envJSON != "" {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(envJSON), &m); err != nil {
+		if err := json.Unmarshal([]byte(envJSON), &raw); err != nil {
 			return fmt.Errorf("-env: %w", err)
 		}
-		for k, v := range m {
-			s, ok := v.(string)
-			if !ok {
-				b, _ := json.Marshal(v)
-				s = string(b)
-			}
-			env = append(env, k+"="+s)
-		}
 	}
-	if cfg.ExecutionEnv != "" {
-		env = append(env, "__OW_EXECUTION_ENV="+cfg.ExecutionEnv)
+	env, err := server.InitEnv(raw)
+	if err != nil {
+		return fmt.Errorf("-env: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "proxy-compile-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	b := build.Builder{Compiler: cfg.Compiler, Env: env, SaveJar: cfg.SaveJar}
-	execPath, err := b.Build(context.Background(), payload, main, filepath.Join(dir, "1"))
+	execPath, err := server.Builder(cfg, env).Build(context.Background(), payload, main, filepath.Join(dir, "1"))
 	if err != nil {
 		return err
 	}
