@@ -7,7 +7,7 @@
 #
 # The image holds:
 #   /bin/proxy     the proxy (./cmd/proxy), the ENTRYPOINT, listening on :8080
-#   /bin/example   a static example action (./action-proxy/docker/example) to send to /init
+#   /bin/example   a static example action (./examples/hello-go) to send to /init
 #   /action        the working directory; each /init unpacks into /action/action/<n>/
 #   /tmp           for the proxy and actions
 # and is configured like the official ActionLoop images, minus the compiler (there is no
@@ -46,7 +46,7 @@ echo "==> building static binaries"
 	cd "$repo"
 	export CGO_ENABLED=0
 	"$GO" build -trimpath -ldflags '-s -w' -o "$rootfs/bin/proxy" ./cmd/proxy
-	"$GO" build -trimpath -ldflags '-s -w' -o "$rootfs/bin/example" ./action-proxy/docker/example
+	"$GO" build -trimpath -ldflags '-s -w' -o "$rootfs/bin/example" ./examples/hello-go
 )
 
 version="$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)"
