@@ -25,8 +25,8 @@ func goImageConfig(c *server.Config) {
 // exec.env at the top of a zip.
 func goBinaryZip(t *testing.T) string {
 	return makeZip(t,
-		zipEntry{name: "exec", body: string(childBinary), mode: 0o755},
-		zipEntry{name: "exec.env", body: "openwhisk/action-golang-v1.24\n"},
+		zipEntry{Name: "exec", Body: string(childBinary), Mode: 0o755},
+		zipEntry{Name: "exec.env", Body: "openwhisk/action-golang-v1.24\n"},
 	)
 }
 
@@ -67,7 +67,7 @@ func TestConformanceActionLoopZipScript(t *testing.T) {
 	}{{"mode 0644", 0o644}, {"mode 0755", 0o755}} {
 		t.Run(mode.name, func(t *testing.T) {
 			h := newHarness(t, nil)
-			zip := makeZip(t, zipEntry{name: "exec", body: action(t, "hello_main.sh"), mode: mode.mode})
+			zip := makeZip(t, zipEntry{Name: "exec", Body: action(t, "hello_main.sh"), Mode: mode.mode})
 			h.mustInit(t, initPayload(zip, "main", nil, true))
 			wantResult(t, "run", h.run(t, runPayload(map[string]any{"name": "Demo"}, nil)), `{"main":"Hello, Demo"}`+"\n")
 			out, _ := h.checkStreams(t, 1)

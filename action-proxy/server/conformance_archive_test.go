@@ -20,10 +20,10 @@ func TestConformanceZipSymlinksKept(t *testing.T) {
 	var base string
 	h := newHarness(t, func(c *server.Config) { base = c.BaseDir })
 	zip := makeZip(t,
-		zipEntry{name: "exec", body: action(t, "hello_zip.sh"), mode: 0o755},
-		zipEntry{name: "virtualenv/bin/python", body: "/usr/bin/python3", mode: os.ModeSymlink | 0o777},
-		zipEntry{name: "lib/data.txt", body: "data\n"},
-		zipEntry{name: "data.txt", body: "lib/data.txt", mode: os.ModeSymlink | 0o777},
+		zipEntry{Name: "exec", Body: action(t, "hello_zip.sh"), Mode: 0o755},
+		zipEntry{Name: "virtualenv/bin/python", Body: "/usr/bin/python3", Mode: os.ModeSymlink | 0o777},
+		zipEntry{Name: "lib/data.txt", Body: "data\n"},
+		zipEntry{Name: "data.txt", Body: "lib/data.txt", Mode: os.ModeSymlink | 0o777},
 	)
 	h.mustInit(t, initPayload(zip, "main", nil, true))
 	wantResult(t, "run", h.run(t, runPayload(map[string]any{}, nil)), `{"msg":"hello zip"}`+"\n")
@@ -35,8 +35,8 @@ func TestConformanceZipSymlinksKept(t *testing.T) {
 }
 
 func TestConformanceCorruptArchive(t *testing.T) {
-	zip := makeZip(t, zipEntry{name: "exec", body: "#!/bin/sh\necho hi\n", mode: 0o755})
-	tgz := makeTarGz(t, zipEntry{name: "exec", body: "#!/bin/sh\necho hi\n", mode: 0o755})
+	zip := makeZip(t, zipEntry{Name: "exec", Body: "#!/bin/sh\necho hi\n", Mode: 0o755})
+	tgz := makeTarGz(t, zipEntry{Name: "exec", Body: "#!/bin/sh\necho hi\n", Mode: 0o755})
 	tests := []struct {
 		name string
 		code string
@@ -80,30 +80,30 @@ func TestDefectArchiveEscape(t *testing.T) {
 	}{
 		{"zip dot-dot", func(t *testing.T) string {
 			return makeZip(t,
-				zipEntry{name: "exec", body: "#!/bin/sh\n", mode: 0o755},
-				zipEntry{name: "../../../../../../../../../../" + strings.TrimPrefix(outside, "/") + "/pwned", body: "x"})
+				zipEntry{Name: "exec", Body: "#!/bin/sh\n", Mode: 0o755},
+				zipEntry{Name: "../../../../../../../../../../" + strings.TrimPrefix(outside, "/") + "/pwned", Body: "x"})
 		}},
 		{"zip absolute", func(t *testing.T) string {
 			return makeZip(t,
-				zipEntry{name: "exec", body: "#!/bin/sh\n", mode: 0o755},
-				zipEntry{name: outside + "/pwned", body: "x"})
+				zipEntry{Name: "exec", Body: "#!/bin/sh\n", Mode: 0o755},
+				zipEntry{Name: outside + "/pwned", Body: "x"})
 		}},
 		{"zip through symlink", func(t *testing.T) string {
 			return makeZip(t,
-				zipEntry{name: "exec", body: "#!/bin/sh\n", mode: 0o755},
-				zipEntry{name: "d", body: outside, mode: os.ModeSymlink | 0o777},
-				zipEntry{name: "d/pwned", body: "x"})
+				zipEntry{Name: "exec", Body: "#!/bin/sh\n", Mode: 0o755},
+				zipEntry{Name: "d", Body: outside, Mode: os.ModeSymlink | 0o777},
+				zipEntry{Name: "d/pwned", Body: "x"})
 		}},
 		{"tar.gz dot-dot", func(t *testing.T) string {
 			return makeTarGz(t,
-				zipEntry{name: "exec", body: "#!/bin/sh\n", mode: 0o755},
-				zipEntry{name: "../../../../../../../../../../" + strings.TrimPrefix(outside, "/") + "/pwned", body: "x"})
+				zipEntry{Name: "exec", Body: "#!/bin/sh\n", Mode: 0o755},
+				zipEntry{Name: "../../../../../../../../../../" + strings.TrimPrefix(outside, "/") + "/pwned", Body: "x"})
 		}},
 		{"tar.gz through symlink", func(t *testing.T) string {
 			return makeTarGz(t,
-				zipEntry{name: "exec", body: "#!/bin/sh\n", mode: 0o755},
-				zipEntry{name: "d", body: outside, mode: os.ModeSymlink | 0o777},
-				zipEntry{name: "d/pwned", body: "x"})
+				zipEntry{Name: "exec", Body: "#!/bin/sh\n", Mode: 0o755},
+				zipEntry{Name: "d", Body: outside, Mode: os.ModeSymlink | 0o777},
+				zipEntry{Name: "d/pwned", Body: "x"})
 		}},
 	}
 	for _, tc := range tests {

@@ -163,8 +163,8 @@ func TestConformanceStartFailureLogged(t *testing.T) {
 // exec.env.
 func helloAckZip(t *testing.T, execEnv string) string {
 	return makeZip(t,
-		zipEntry{name: "exec", body: string(childBinary), mode: 0o755},
-		zipEntry{name: "exec.env", body: execEnv},
+		zipEntry{Name: "exec", Body: string(childBinary), Mode: 0o755},
+		zipEntry{Name: "exec.env", Body: execEnv},
 	)
 }
 
@@ -203,7 +203,7 @@ func TestConformanceExecutionEnv(t *testing.T) {
 			c.WaitForAck = true
 			c.ExecutionEnv = "exec/env"
 		})
-		zip := makeZip(t, zipEntry{name: "exec", body: string(childBinary), mode: 0o755})
+		zip := makeZip(t, zipEntry{Name: "exec", Body: string(childBinary), Mode: 0o755})
 		got := h.init(t, initPayload(zip, "main", childEnv("echo"), true))
 		if got.status != 502 || !strings.HasPrefix(got.body, `{"error":"cannot start action: `) {
 			t.Errorf("init without exec.env: got %v, want 502 cannot start action: ...", got)
@@ -323,8 +323,8 @@ func TestConformanceStartLatestAction(t *testing.T) {
 func TestConformanceTarGz(t *testing.T) {
 	h := newHarness(t, nil)
 	tgz := makeTarGz(t,
-		zipEntry{name: "exec", body: action(t, "hello_zip.sh"), mode: 0o755},
-		zipEntry{name: "data.txt", body: "data\n"},
+		zipEntry{Name: "exec", Body: action(t, "hello_zip.sh"), Mode: 0o755},
+		zipEntry{Name: "data.txt", Body: "data\n"},
 	)
 	h.mustInit(t, initPayload(tgz, "main", nil, true))
 	wantResult(t, "run", h.run(t, runPayload(map[string]any{}, nil)), `{"msg":"hello zip"}`+"\n")
@@ -333,8 +333,8 @@ func TestConformanceTarGz(t *testing.T) {
 
 func TestConformanceSaveJar(t *testing.T) {
 	jar := makeZip(t,
-		zipEntry{name: "META-INF/MANIFEST.MF", body: "Manifest-Version: 1.0\nMain-Class: Hello\n"},
-		zipEntry{name: "Hello.class", body: "\xca\xfe\xba\xbe not really a class"},
+		zipEntry{Name: "META-INF/MANIFEST.MF", Body: "Manifest-Version: 1.0\nMain-Class: Hello\n"},
+		zipEntry{Name: "Hello.class", Body: "\xca\xfe\xba\xbe not really a class"},
 	)
 	t.Run("jar kept", func(t *testing.T) {
 		var base string
@@ -354,7 +354,7 @@ func TestConformanceSaveJar(t *testing.T) {
 			c.SaveJar = "app.jar"
 			c.Compiler = compiler(t, "jar.sh")
 		})
-		zip := makeZip(t, zipEntry{name: "Hello.class", body: "\xca\xfe\xba\xbe"})
+		zip := makeZip(t, zipEntry{Name: "Hello.class", Body: "\xca\xfe\xba\xbe"})
 		got := h.init(t, initPayload(zip, "Hello", nil, true))
 		if got.status != 502 || !strings.Contains(got.body, "jar.sh: no ") || !strings.Contains(got.body, "Hello.class") {
 			t.Errorf("init: got %v, want 502 with jar.sh's complaint listing Hello.class", got)

@@ -11,8 +11,8 @@ import (
 func TestConformanceSkeletonZipWithExec(t *testing.T) {
 	h := newHarness(t, nil)
 	zip := makeZip(t,
-		zipEntry{name: "exec", body: action(t, "hello_zip.sh"), mode: 0o755},
-		zipEntry{name: "README", body: "a file next to exec\n"},
+		zipEntry{Name: "exec", Body: action(t, "hello_zip.sh"), Mode: 0o755},
+		zipEntry{Name: "README", Body: "a file next to exec\n"},
 	)
 	h.mustInit(t, initPayload(zip, "main", nil, true))
 	wantResult(t, "run", h.run(t, runPayload(map[string]any{}, nil)), `{"msg":"hello zip"}`+"\n")

@@ -7,7 +7,6 @@ package server_test
 
 import (
 	"archive/tar"
-	"archive/zip"
 	"bufio"
 	"bytes"
 	"compress/gzip"
@@ -347,41 +346,12 @@ func compiler(t *testing.T, name string) string {
 
 // zipEntry is one file of a zip built by makeZip. With mode
 // os.ModeSymlink the entry is a symlink to body.
-type zipEntry struct {
-	name string
-	body string
-	mode os.FileMode
-}
+type zipEntry = proxytest.File
 
-// makeZip builds a zip in memory, keeping the file modes. Small files are
-// deflated; large ones (the child executable) are stored, as compressing
-// them takes seconds under the race detector.
+// makeZip builds a zip in memory (proxytest.Zip) and returns it as a string.
 func makeZip(t *testing.T, entries ...zipEntry) string {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, e := range entries {
-		fh := &zip.FileHeader{Name: e.name, Method: zip.Deflate}
-		if len(e.body) > 64<<10 {
-			fh.Method = zip.Store
-		}
-		mode := e.mode
-		if mode == 0 {
-			mode = 0o644
-		}
-		fh.SetMode(mode)
-		w, err := zw.CreateHeader(fh)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.WriteString(w, e.body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.String()
+	return string(proxytest.Zip(t, entries...))
 }
 
 // makeTarGz builds a tar.gz in memory.
@@ -391,13 +361,13 @@ func makeTarGz(t *testing.T, entries ...zipEntry) string {
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
 	for _, e := range entries {
-		mode := e.mode
+		mode := e.Mode
 		if mode == 0 {
 			mode = 0o644
 		}
-		hdr := &tar.Header{Name: e.name, Mode: int64(mode.Perm()), Size: int64(len(e.body)), Typeflag: tar.TypeReg}
+		hdr := &tar.Header{Name: e.Name, Mode: int64(mode.Perm()), Size: int64(len(e.Body)), Typeflag: tar.TypeReg}
 		if mode&os.ModeSymlink != 0 {
-			hdr = &tar.Header{Name: e.name, Mode: 0o777, Linkname: e.body, Typeflag: tar.TypeSymlink}
+			hdr = &tar.Header{Name: e.Name, Mode: 0o777, Linkname: e.Body, Typeflag: tar.TypeSymlink}
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			t.Fatal(err)
@@ -405,7 +375,7 @@ func makeTarGz(t *testing.T, entries ...zipEntry) string {
 		if hdr.Typeflag == tar.TypeSymlink {
 			continue
 		}
-		if _, err := io.WriteString(tw, e.body); err != nil {
+		if _, err := io.WriteString(tw, e.Body); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,12 +1,14 @@
 package proxytest
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -309,4 +311,42 @@ func MustJSON(v any) []byte {
 		panic(fmt.Sprintf("proxytest: encoding %T: %v", v, err))
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// File is one entry of an archive built by Zip: a regular file, or a
+// symlink to Body when Mode has fs.ModeSymlink. A zero Mode means 0644.
+type File struct {
+	Name, Body string
+	Mode       fs.FileMode
+}
+
+// Zip builds a zip in memory, keeping the file modes, as `zip` and `wsk`
+// would send it. Small files are deflated; large ones (test executables)
+// are stored, since compressing them takes seconds under the race detector.
+func Zip(t testing.TB, files ...File) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range files {
+		h := &zip.FileHeader{Name: f.Name, Method: zip.Deflate}
+		if len(f.Body) > 64<<10 {
+			h.Method = zip.Store
+		}
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		h.SetMode(mode)
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(w, f.Body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -1,10 +1,7 @@
 package python_test
 
 import (
-	"archive/zip"
-	"bytes"
 	"encoding/json"
-	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -103,35 +100,9 @@ func runBody(value any, context map[string]string) []byte {
 }
 
 // file is one zip entry.
-type file struct {
-	name, body string
-	mode       fs.FileMode
-}
+type file = proxytest.File
 
-func mkZip(t *testing.T, files ...file) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, f := range files {
-		h := &zip.FileHeader{Name: f.name, Method: zip.Deflate}
-		mode := f.mode
-		if mode == 0 {
-			mode = 0o644
-		}
-		h.SetMode(mode)
-		w, err := zw.CreateHeader(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.WriteString(w, f.body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
+func mkZip(t *testing.T, files ...file) []byte { return proxytest.Zip(t, files...) }
 
 // want checks a response's status and exact body.
 func want(t *testing.T, what string, status int, body string, wantStatus int, wantBody string) {
@@ -341,8 +312,8 @@ func TestPythonZipNonDefaultEntryPoint(t *testing.T) {
 	t.Parallel()
 	p := newProxy(t)
 	p.initOK(t, zipInit(mkZip(t,
-		file{name: "__main__.py", body: "\nfrom echo import echo\ndef niam(args):\n    return echo(args)\n"},
-		file{name: "echo.py", body: "\ndef echo(args):\n  return { \"echo\": args }\n"},
+		file{Name: "__main__.py", Body: "\nfrom echo import echo\ndef niam(args):\n    return echo(args)\n"},
+		file{Name: "echo.py", Body: "\ndef echo(args):\n  return { \"echo\": args }\n"},
 	), "niam"))
 	status, body := p.post(t, "/run", runBody(map[string]any{"msg": "it works"}, nil))
 	want(t, "run", status, body, http.StatusOK, `{"echo":{"msg":"it works"}}`)
@@ -355,8 +326,8 @@ func TestPythonZipRelativePaths(t *testing.T) {
 	t.Parallel()
 	p := newProxy(t)
 	p.initOK(t, zipInit(mkZip(t,
-		file{name: "__main__.py", body: "\ndef main(args):\n    with open('workfile', 'r') as f:\n      return { 'file': f.read() }\n"},
-		file{name: "workfile", body: "this is a test string"},
+		file{Name: "__main__.py", Body: "\ndef main(args):\n    with open('workfile', 'r') as f:\n      return { 'file': f.read() }\n"},
+		file{Name: "workfile", Body: "this is a test string"},
 	), "main"))
 	status, body := p.post(t, "/run", runBody(map[string]any{}, nil))
 	want(t, "run", status, body, http.StatusOK, `{"file":"this is a test string"}`)
@@ -369,7 +340,7 @@ func TestPythonZipMissingMain(t *testing.T) {
 	t.Parallel()
 	p := newProxy(t)
 	status, body := p.post(t, "/init", zipInit(mkZip(t,
-		file{name: "echo.py", body: "\ndef echo(args):\n  return { \"echo\": args }\n"},
+		file{Name: "echo.py", Body: "\ndef echo(args):\n  return { \"echo\": args }\n"},
 	), "echo"))
 	want(t, "init", status, body, http.StatusBadGateway, bodyBuildFailed)
 	stdout, stderr := p.Streams(t, 1)
@@ -529,7 +500,7 @@ func pythonVersion(t *testing.T) string {
 func virtualenvFiles(t *testing.T) []file {
 	sp := "virtualenv/lib/" + pythonVersion(t) + "/site-packages/"
 	return []file{
-		{name: "__main__.py", body: `#!/usr/bin/env python
+		{Name: "__main__.py", Body: `#!/usr/bin/env python
 """Python Hello virtualenv test."""
 from wsk_route_test_agent.user_agent import UserAgent
 
@@ -539,8 +510,8 @@ def main(args):
 def naim(args):
     return main(args)
 `},
-		{name: sp + "wsk_route_test_agent/__init__.py", body: ""},
-		{name: sp + "wsk_route_test_agent/user_agent.py", body: `
+		{Name: sp + "wsk_route_test_agent/__init__.py", Body: ""},
+		{Name: sp + "wsk_route_test_agent/user_agent.py", Body: `
 class UserAgent:
     def __init__(self, limit=1):
         self.limit = limit
@@ -548,7 +519,7 @@ class UserAgent:
     def get_random_user_agent(self):
         return "Mozilla/5.0 (X11; Linux x86_64) wsk-route-test/1.0"
 `},
-		{name: "virtualenv/bin/python", body: "#!/bin/sh\n", mode: 0o755},
+		{Name: "virtualenv/bin/python", Body: "#!/bin/sh\n", Mode: 0o755},
 	}
 }
 
@@ -581,11 +552,11 @@ func precompiled(t *testing.T, main string, files []file, drop string) []byte {
 	dir := t.TempDir()
 	src, bin := filepath.Join(dir, "src"), filepath.Join(dir, "bin")
 	for _, f := range files {
-		path := filepath.Join(src, filepath.FromSlash(f.name))
+		path := filepath.Join(src, filepath.FromSlash(f.Name))
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(path, []byte(f.body), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(f.Body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -611,7 +582,7 @@ func precompiled(t *testing.T, main string, files []file, drop string) []byte {
 		if err != nil {
 			return err
 		}
-		zipped = append(zipped, file{name: filepath.ToSlash(rel), body: string(body), mode: info.Mode().Perm()})
+		zipped = append(zipped, file{Name: filepath.ToSlash(rel), Body: string(body), Mode: info.Mode().Perm()})
 		return nil
 	})
 	if err != nil {
@@ -644,8 +615,8 @@ func TestPythonInvalidVirtualenv(t *testing.T) {
 	t.Parallel()
 	p := newProxy(t)
 	status, body := p.post(t, "/init", zipInit(mkZip(t,
-		file{name: "__main__.py", body: "\ndef main(args):\n    return args\n\ndef naim(dict):\n    return main(dict)\n"},
-		file{name: "virtualenv/invalidvirtualenv.md", body: "not a virtualenv\n"},
+		file{Name: "__main__.py", Body: "\ndef main(args):\n    return args\n\ndef naim(dict):\n    return main(dict)\n"},
+		file{Name: "virtualenv/invalidvirtualenv.md", Body: "not a virtualenv\n"},
 	), "main"))
 	if status != http.StatusBadGateway || !regexp.MustCompile(`Invalid virtualenv|action failed`).MatchString(body) {
 		t.Errorf("init: got %d %s, want 502 matching Invalid virtualenv|action failed", status, body)
