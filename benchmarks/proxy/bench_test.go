@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsk-route/wsk-route/action-proxy/server"
 )
 
 var (
@@ -195,17 +198,12 @@ func benchFloor(b *testing.B, body []byte) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	var out []byte
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		out = post(b, client, url, body)
-	}
-	b.StopTimer()
-	if !bytes.Equal(out, body) {
-		b.Fatalf("http floor answered %d bytes, want the %d-byte body", len(out), len(body))
-	}
+	client.CloseIdleConnections()
+	benchPost(b, url, body, func(out []byte) {
+		if !bytes.Equal(out, body) {
+			b.Fatalf("http floor answered %d bytes, want the %d-byte body", len(out), len(body))
+		}
+	})
 }
 
 type proxyProc struct {
@@ -295,4 +293,66 @@ func rssKiB(b *testing.B, pid int, field string) int {
 	}
 	b.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
+}
+
+// BenchmarkInProcess runs the HTTP floor and the proxy inside the benchmark
+// process (httptest servers on loopback; the echo action is still a child
+// process). It shows what the cross-process hop of BenchmarkRun costs on
+// this machine, and lets -cpuprofile see the proxy's own code:
+//
+//	go test -run '^$' -bench InProcess -cpuprofile cpu.out ./benchmarks/proxy/
+func BenchmarkInProcess(b *testing.B) {
+	for _, size := range sizes {
+		body := runBody(size.n)
+		b.Run("size="+size.name+"/http-floor", func(b *testing.B) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				in, _ := io.ReadAll(r.Body)
+				w.Header().Set("Content-Length", strconv.Itoa(len(in)))
+				w.Write(in)
+			}))
+			defer srv.Close()
+			benchPost(b, srv.URL+"/run", body, func(out []byte) {
+				if !bytes.Equal(out, body) {
+					b.Fatalf("http floor answered %d bytes, want %d", len(out), len(body))
+				}
+			})
+		})
+		b.Run("size="+size.name+"/proxy", func(b *testing.B) {
+			dir := b.TempDir()
+			logs, err := os.Create(filepath.Join(dir, "logs"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer logs.Close()
+			p, err := server.New(server.Config{BaseDir: dir, WaitForAck: true, Environ: []string{}, Stdout: logs, Stderr: logs})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			srv := httptest.NewServer(p)
+			defer srv.Close()
+			code, err := os.ReadFile(echoBin)
+			if err != nil {
+				b.Fatal(err)
+			}
+			init, _ := json.Marshal(map[string]any{"value": map[string]any{"code": base64.StdEncoding.EncodeToString(code), "binary": true}})
+			post(b, http.DefaultClient, srv.URL+"/init", init)
+			benchPost(b, srv.URL+"/run", body, func(out []byte) { checkEcho(b, body, out) })
+		})
+	}
+}
+
+// benchPost times POSTs of body to url over one kept-alive connection and
+// checks the last answer.
+func benchPost(b *testing.B, url string, body []byte, check func([]byte)) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	var out []byte
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		out = post(b, client, url, body)
+	}
+	b.StopTimer()
+	check(out)
 }
