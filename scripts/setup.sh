@@ -31,6 +31,7 @@ TOOLS=(
 	"zip:zip"
 	"ip:iproute2"
 	"tc:iproute2"
+	"iptables:iptables"
 	"python3:python3"
 	"make:make"
 )
@@ -175,12 +176,42 @@ ensure_docker() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# 3. Consul (placeholder)
+# 3. Consul
 #
 # scripts/install-consul.sh builds a real Consul agent from its Go module and caches it
 # under $CACHE_DIR/bin/consul-<version> (about ten minutes the first time, then instant).
-# No test needs Consul yet, so setup does not call it; the route-plane issue wires it here.
-setup_consul() { :; }
+# Nothing is exported: tests find the binary themselves (internal/testenv.ConsulBinary:
+# $WSK_ROUTE_CONSUL, then that cache, then `consul` on PATH).
+
+INSTALL_CONSUL="$(dirname "$0")/install-consul.sh"
+
+# consul_binary: print the path of a usable consul, the way internal/testenv looks for one.
+consul_binary() {
+	local bin
+	for bin in "${WSK_ROUTE_CONSUL:-}" "$CACHE_DIR/bin/consul-${CONSUL_VERSION:-v1.20.6}"; do
+		if [ -n "$bin" ] && [ -x "$bin" ]; then
+			echo "$bin"
+			return 0
+		fi
+	done
+	command -v consul 2>/dev/null
+}
+
+setup_consul() {
+	local bin
+	if bin="$(consul_binary)"; then
+		log "consul: $bin"
+		return 0
+	fi
+	if ! check_go >/dev/null 2>&1; then
+		log "consul is missing and there is no go toolchain to build it with"
+		if is_ci; then exit 1; fi
+		return 0
+	fi
+	log "consul is missing; building it with $INSTALL_CONSUL (about ten minutes, once)"
+	bin="$("$INSTALL_CONSUL")" || die "consul build failed (log: $CACHE_DIR/consul-build.log)"
+	log "consul: $bin"
+}
 
 # ---------------------------------------------------------------------------------------------
 
@@ -198,6 +229,10 @@ main() {
 			echo "setup: no docker daemon answers 'docker info'" >&2
 			ok=false
 		fi
+		consul_binary >/dev/null || {
+			echo "setup: missing consul (scripts/install-consul.sh builds it)" >&2
+			ok=false
+		}
 		$ok || echo "setup: run 'make setup' (scripts/setup.sh) to fix this" >&2
 		$ok
 		return

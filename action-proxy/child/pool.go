@@ -103,6 +103,37 @@ func (pl *Pool) Acquire(ctx context.Context) (*Lease, error) {
 	return &Lease{pool: pl, proc: p}, nil
 }
 
+// TryAcquire reserves a process for one activation only if one can run it
+// now: an idle process, or room to start one. It never waits for a busy
+// process; ok is false when every slot is taken. Starting a process, when
+// needed, is bounded by ctx.
+func (pl *Pool) TryAcquire(ctx context.Context) (lease *Lease, ok bool, err error) {
+	select {
+	case pl.slots <- struct{}{}:
+	default:
+		return nil, false, nil
+	}
+	pl.mu.Lock()
+	if pl.broken {
+		pl.mu.Unlock()
+		<-pl.slots
+		return nil, false, ErrPoolClosed
+	}
+	if n := len(pl.idle); n > 0 {
+		p := pl.idle[n-1]
+		pl.idle = pl.idle[:n-1]
+		pl.mu.Unlock()
+		return &Lease{pool: pl, proc: p}, true, nil
+	}
+	pl.mu.Unlock()
+	p, err := pl.startOne(ctx)
+	if err != nil {
+		<-pl.slots
+		return nil, false, err
+	}
+	return &Lease{pool: pl, proc: p}, true, nil
+}
+
 // Process returns the leased process.
 func (l *Lease) Process() *Process { return l.proc }
 

@@ -1,5 +1,5 @@
 // Package repocheck holds no code, only tests of rules that span the whole
 // repository: every package says what it is for, and the action proxy,
 // which runs inside every action container, links nothing beyond the
-// standard library and golang.org/x/sys.
+// standard library, golang.org/x/sys and gorilla/websocket.
 package repocheck

@@ -1,0 +1,11 @@
+// Package logmux carries an action's stdout or stderr through a pipe and
+// lets the proxy switch, at an exact point of the stream, where that output
+// goes: to the proxy's own stream (which the invoker reads up to the log
+// sentinels) during an invoker /run, or to a per-run buffer during a
+// direct run, so that a direct run's logs never leak into the next invoker
+// activation's logs.
+//
+// The switch is exact because the proxy writes a random marker into the
+// same pipe: every byte the action wrote before Switch was called precedes
+// the marker, and goes to the old sink.
+package logmux

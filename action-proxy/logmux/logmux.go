@@ -1,0 +1,161 @@
+package logmux
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+)
+
+// Mux copies what an action writes to W to the current sink.
+type Mux struct {
+	// W is the pipe's write end: give it to the child as its fd 1 or 2.
+	W *os.File
+
+	r      *os.File
+	marker []byte
+
+	switchMu sync.Mutex // serialises Switch
+	next     chan io.Writer
+	switched chan struct{}
+	done     chan struct{} // closed when the copier has ended
+}
+
+// ErrClosed is returned by Switch on a closed Mux.
+var ErrClosed = errors.New("logmux: closed")
+
+// New starts a Mux whose output goes to sink until the first Switch.
+func New(sink io.Writer) (*Mux, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("logmux: pipe: %w", err)
+	}
+	var nonce [16]byte
+	rand.Read(nonce[:])
+	m := &Mux{
+		W:        w,
+		r:        r,
+		marker:   []byte("\x00wsk-route-log-switch-" + hex.EncodeToString(nonce[:]) + "\x00"),
+		next:     make(chan io.Writer, 1),
+		switched: make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	go m.copy(sink)
+	return m, nil
+}
+
+// Switch makes output written from now on go to sink, once everything
+// written before has reached the old sink. It waits for that until ctx
+// ends. Switch must not be called concurrently with itself.
+func (m *Mux) Switch(ctx context.Context, sink io.Writer) error {
+	m.switchMu.Lock()
+	defer m.switchMu.Unlock()
+	select {
+	case <-m.done:
+		return ErrClosed
+	default:
+	}
+	m.next <- sink
+	if _, err := m.W.Write(m.marker); err != nil {
+		<-m.next
+		return fmt.Errorf("logmux: writing the switch marker: %w", err)
+	}
+	select {
+	case <-m.switched:
+		return nil
+	case <-m.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close closes the write end held by the Mux and waits until the copier
+// has delivered everything, which happens once the child's copies of the
+// write end are closed too (the child has exited).
+func (m *Mux) Close() error {
+	m.W.Close()
+	<-m.done
+	return m.r.Close()
+}
+
+// copy is the copier: it owns the read end and the current sink.
+func (m *Mux) copy(sink io.Writer) {
+	defer close(m.done)
+	buf := make([]byte, 32<<10)
+	var pending []byte // bytes read but not yet delivered
+	for {
+		n, err := m.r.Read(buf)
+		pending = append(pending, buf[:n]...)
+		for {
+			i := bytes.Index(pending, m.marker)
+			if i < 0 {
+				break
+			}
+			sink.Write(pending[:i])
+			pending = pending[i+len(m.marker):]
+			sink = <-m.next
+			m.switched <- struct{}{}
+		}
+		keep := partialSuffix(pending, m.marker)
+		if err != nil {
+			keep = 0
+		}
+		if len(pending)-keep > 0 {
+			sink.Write(pending[:len(pending)-keep])
+		}
+		pending = append(pending[:0], pending[len(pending)-keep:]...)
+		if err != nil {
+			return
+		}
+	}
+}
+
+// partialSuffix returns the length of the longest suffix of b that is a
+// proper prefix of marker: bytes that may be the start of a marker split
+// across reads.
+func partialSuffix(b, marker []byte) int {
+	for k := min(len(b), len(marker)-1); k > 0; k-- {
+		if bytes.HasPrefix(marker, b[len(b)-k:]) {
+			return k
+		}
+	}
+	return 0
+}
+
+// Buffer is a bounded log sink for one direct run: it keeps the first
+// Limit bytes and counts the rest. Safe for use by one writer and, after
+// Switch, one reader.
+type Buffer struct {
+	Limit   int
+	buf     bytes.Buffer
+	dropped int
+}
+
+// Write keeps what fits under Limit and never fails.
+func (b *Buffer) Write(p []byte) (int, error) {
+	room := b.Limit - b.buf.Len()
+	if room < len(p) {
+		if room > 0 {
+			b.buf.Write(p[:room])
+		}
+		b.dropped += len(p) - max(room, 0)
+		return len(p), nil
+	}
+	b.buf.Write(p)
+	return len(p), nil
+}
+
+// Bytes returns what was kept, followed by a note when bytes were dropped.
+func (b *Buffer) Bytes() []byte {
+	if b.dropped > 0 {
+		fmt.Fprintf(&b.buf, "\n[wsk-route: %d more bytes of log output dropped, over the %d-byte limit]\n", b.dropped, b.Limit)
+		b.dropped = 0
+	}
+	return b.buf.Bytes()
+}

@@ -1,0 +1,84 @@
+package logmux_test
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wsk-route/wsk-route/action-proxy/logmux"
+)
+
+// syncBuf is a sink safe to read while the copier writes.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string             { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestSwitchSplitsAtTheCall(t *testing.T) {
+	var main syncBuf
+	m, err := logmux.New(&main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := 0; i < 50; i++ {
+		m.W.WriteString("invoker line\n")
+		run := &logmux.Buffer{Limit: 1 << 20}
+		if err := m.Switch(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+		m.W.WriteString("direct line 1\ndirect partial")
+		if err := m.Switch(ctx, &main); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := string(run.Bytes()), "direct line 1\ndirect partial"; got != want {
+			t.Fatalf("run %d: direct logs %q, want %q", i, got, want)
+		}
+	}
+	m.Close()
+	if got, want := main.String(), strings.Repeat("invoker line\n", 50); got != want {
+		t.Fatalf("main sink got %q, want %q", got, want)
+	}
+}
+
+func TestChildOutputBeforeSwitchStaysInOldSink(t *testing.T) {
+	var main syncBuf
+	m, err := logmux.New(&main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line$i; i=$((i+1)); done")
+	cmd.Stdout = m.W
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	run := &logmux.Buffer{Limit: 1 << 20}
+	if err := m.Switch(context.Background(), run); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(main.String(), "\n"); n != 200 {
+		t.Fatalf("main sink has %d lines before the switch returned, want 200", n)
+	}
+	if len(run.Bytes()) != 0 {
+		t.Fatalf("run buffer got %q", run.Bytes())
+	}
+	m.Close()
+}
+
+func TestBufferLimit(t *testing.T) {
+	b := &logmux.Buffer{Limit: 4}
+	b.Write([]byte("abc"))
+	b.Write([]byte("defg"))
+	got := string(b.Bytes())
+	if !strings.HasPrefix(got, "abcd") || !strings.Contains(got, "3 more bytes") {
+		t.Fatalf("got %q", got)
+	}
+}

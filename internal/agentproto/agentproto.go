@@ -1,0 +1,211 @@
+package agentproto
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/wsk-route/wsk-route/internal/routetable"
+)
+
+// MaxMessage bounds one message on the wire; larger ones are refused.
+const MaxMessage = 16 << 20
+
+// DefaultSocket is the agent's websocket socket, relative to the host's
+// wsk-route run directory.
+const DefaultSocket = "agent.sock"
+
+// Path is the HTTP path of the websocket on the agent's socket.
+const Path = "/v1/proxy"
+
+// Message types.
+const (
+	TypeRegister   = "register"   // proxy → agent
+	TypeUnregister = "unregister" // proxy → agent: the instance can no longer run (child died)
+	TypeWelcome    = "welcome"    // agent → proxy
+	TypeKey        = "key"        // agent → proxy
+	TypeTable      = "table"      // agent → proxy
+	TypeSpecs      = "specs"      // agent → proxy
+	TypeStats      = "stats"      // proxy → agent: hop counters since the last stats message
+)
+
+// Message is one websocket text message: Type says which field is set.
+type Message struct {
+	Type       string      `json:"type"`
+	Register   *Register   `json:"register,omitempty"`
+	Unregister *Unregister `json:"unregister,omitempty"`
+	Welcome    *Welcome    `json:"welcome,omitempty"`
+	Key        *Key        `json:"key,omitempty"`
+	Table      *Table      `json:"table,omitempty"`
+	Specs      *Specs      `json:"specs,omitempty"`
+	Stats      *Stats      `json:"stats,omitempty"`
+}
+
+// Register tells the agent what the proxy runs and where it listens.
+type Register struct {
+	Namespace   string `json:"namespace"`
+	Action      string `json:"action"` // fully qualified
+	Version     string `json:"version,omitempty"`
+	Unix        string `json:"unix"`          // "unix:/run/wsk-route/<name>.sock"
+	TCP         string `json:"tcp,omitempty"` // routable address, if any
+	Concurrency int    `json:"concurrency,omitempty"`
+	// Name distinguishes the proxy on its host (container id or pid).
+	Name string `json:"name"`
+}
+
+// Unregister withdraws the instance; Reason is logged by the agent.
+type Unregister struct {
+	Reason string `json:"reason"`
+}
+
+// Welcome answers Register.
+type Welcome struct {
+	InstanceID string `json:"instance_id"`
+	Host       string `json:"host"`
+	// Relay is the agent's frame endpoint on this host ("unix:..."): a
+	// proxy sends there frames for instances it cannot reach directly.
+	Relay string `json:"relay"`
+	// ShmDir is the directory, as seen by the proxy, for shm segments of
+	// the proxy's namespace.
+	ShmDir string `json:"shm_dir"`
+}
+
+// Key carries the frame authentication key of the proxy's namespace.
+type Key struct {
+	Namespace string `json:"namespace"`
+	Key       []byte `json:"key"` // base64 in JSON
+}
+
+// Table updates the proxy's route table. Full replaces it; otherwise
+// Upsert and Remove (instance ids) are applied in that order.
+type Table struct {
+	Full   bool                  `json:"full,omitempty"`
+	Upsert []routetable.Instance `json:"upsert,omitempty"`
+	Remove []string              `json:"remove,omitempty"`
+}
+
+// Specs updates the proxy's specs of its namespace. Full replaces them;
+// otherwise Upsert and Remove (workflow names) are applied.
+type Specs struct {
+	Full   bool       `json:"full,omitempty"`
+	Upsert []SpecData `json:"upsert,omitempty"`
+	Remove []string   `json:"remove,omitempty"`
+}
+
+// SpecData is one compiled spec (internal/spec JSON) and its version.
+type SpecData struct {
+	Workflow string          `json:"workflow"`
+	Version  uint64          `json:"version"`
+	Spec     json.RawMessage `json:"spec"`
+}
+
+// LatencyBuckets are the upper bounds, in seconds, of the hop latency
+// histogram that proxies count in and agents export.
+var LatencyBuckets = []float64{5e-6, 10e-6, 20e-6, 50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 50e-3, 100e-3, 500e-3, 1, 5}
+
+// Stats carries a proxy's hop counters since its previous Stats message
+// (deltas, so the agent adds them up). The proxy counts on its hot path
+// with atomics and sends one Stats message a second at most.
+type Stats struct {
+	Hops []HopStats `json:"hops"`
+}
+
+// HopStats counts the hops a proxy sent to one action over one transport.
+type HopStats struct {
+	Action    string `json:"action"`    // destination action, fully qualified
+	Transport string `json:"transport"` // "shm", "unix", "tcp" or "relay"
+	Hops      uint64 `json:"hops"`      // frames acknowledged OK
+	Bytes     uint64 `json:"bytes"`     // payload bytes of those frames
+	Refused   uint64 `json:"refused"`   // frames refused (busy, bad tag, ...)
+	Failed    uint64 `json:"failed"`    // sends that failed (unreachable, timeout)
+	// Fallbacks counts hops for which no candidate was left.
+	Fallbacks uint64 `json:"fallbacks"`
+	// Buckets holds one count per LatencyBuckets bound (non-cumulative),
+	// plus one for +Inf; SumSeconds is the total latency of the OK hops.
+	Buckets    []uint64 `json:"buckets"`
+	SumSeconds float64  `json:"sum_seconds"`
+}
+
+// Encode returns m's wire form.
+func Encode(m *Message) ([]byte, error) {
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
+}
+
+// Decode parses and checks one message. Unknown fields are refused.
+func Decode(b []byte) (*Message, error) {
+	if len(b) > MaxMessage {
+		return nil, fmt.Errorf("agentproto: message of %d bytes, more than %d", len(b), MaxMessage)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var m Message
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("agentproto: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("agentproto: trailing data after the message")
+	}
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// check verifies that exactly the field named by Type is set, with its
+// required parts.
+func (m *Message) check() error {
+	set := 0
+	for _, p := range []bool{m.Register != nil, m.Unregister != nil, m.Welcome != nil, m.Key != nil, m.Table != nil, m.Specs != nil, m.Stats != nil} {
+		if p {
+			set++
+		}
+	}
+	if set != 1 {
+		return fmt.Errorf("agentproto: %q message must carry exactly one body, has %d", m.Type, set)
+	}
+	var ok bool
+	switch m.Type {
+	case TypeRegister:
+		ok = m.Register != nil
+		if ok && (m.Register.Namespace == "" || m.Register.Action == "" || m.Register.Unix == "" || m.Register.Name == "") {
+			return errors.New("agentproto: register needs namespace, action, unix and name")
+		}
+	case TypeUnregister:
+		ok = m.Unregister != nil
+	case TypeWelcome:
+		ok = m.Welcome != nil
+	case TypeKey:
+		ok = m.Key != nil
+		if ok && len(m.Key.Key) < 16 {
+			return errors.New("agentproto: key shorter than 16 bytes")
+		}
+	case TypeTable:
+		ok = m.Table != nil
+	case TypeSpecs:
+		ok = m.Specs != nil
+	case TypeStats:
+		ok = m.Stats != nil
+		for _, h := range statsHops(m.Stats) {
+			if len(h.Buckets) != 0 && len(h.Buckets) != len(LatencyBuckets)+1 {
+				return fmt.Errorf("agentproto: stats for %s/%s: %d buckets, want %d", h.Action, h.Transport, len(h.Buckets), len(LatencyBuckets)+1)
+			}
+		}
+	default:
+		return fmt.Errorf("agentproto: unknown message type %q", m.Type)
+	}
+	if !ok {
+		return fmt.Errorf("agentproto: %q message without its %s body", m.Type, m.Type)
+	}
+	return nil
+}
+
+func statsHops(s *Stats) []HopStats {
+	if s == nil {
+		return nil
+	}
+	return s.Hops
+}

@@ -1,0 +1,46 @@
+// Package consulstore keeps wsk-route's control-plane state in Consul: the
+// compiled workflow specs and the per-namespace frame keys in KV, and one
+// catalog service instance per warm, route-enabled container. It is the only
+// package that imports github.com/hashicorp/consul/api.
+//
+// # Layout
+//
+//	<prefix>/specs/<namespace>/<workflow>   spec JSON (spec.Spec.Marshal); its version is the KV ModifyIndex
+//	<prefix>/keys/<namespace>               the namespace's 32-byte frame key, created once
+//	service <service>, ID = Instance.ID     one instance; Meta holds every routetable.Instance field
+//
+// The prefix and the service name default to "wsk-route". Namespace and
+// workflow names must be non-empty and hold no '/', no "..", and no control
+// characters, so that a name can never reach outside its own key.
+//
+// # Connecting
+//
+// New builds its client from api.DefaultConfig, so the usual Consul
+// environment is honoured: CONSUL_HTTP_ADDR (also "https://" and "unix://"
+// addresses), CONSUL_HTTP_TOKEN and CONSUL_HTTP_TOKEN_FILE, CONSUL_HTTP_AUTH,
+// CONSUL_HTTP_SSL, CONSUL_HTTP_SSL_VERIFY, CONSUL_CACERT, CONSUL_CAPATH,
+// CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY and CONSUL_TLS_SERVER_NAME.
+// Options.Address, when set, replaces only the address.
+//
+// Instances are registered through the agent the client talks to, which
+// must be the host's local agent: the agent owns the registration, and a TTL
+// check that is not passed in time turns critical, drops the instance from
+// the passing set and, a minute later, removes it, so that a dead host
+// agent's instances disappear on their own.
+//
+// # Watching
+//
+// WatchSpecs and WatchInstances use blocking queries (never polling): each
+// query waits on the last index seen, an index that goes backwards resets
+// the wait to 0, failed queries back off from 50 ms to 5 s with jitter, and
+// the callback runs, in the caller's goroutine, only when the index moved.
+// Both return ctx.Err() when ctx ends.
+//
+// The caller's duties:
+//
+//   - talk to the local agent (Register, Pass, Deregister act on it);
+//   - call Pass for every registered instance more often than its TTL;
+//   - return from the watch callbacks promptly (the watch waits for them);
+//     the slices they get are new each time and theirs to keep;
+//   - call Close when done, to release idle connections.
+package consulstore

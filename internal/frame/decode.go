@@ -1,0 +1,164 @@
+package frame
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strconv"
+)
+
+// prefixLen is how many bytes checkPrefix needs: length, magic, version.
+const prefixLen = 8
+
+// checkPrefix checks the magic and version in p (at least prefixLen bytes)
+// and returns the header length H after checking it against its bounds.
+// Magic and version are checked first so that a peer speaking another
+// protocol is told so, not that its "length" is too big.
+func checkPrefix(p []byte) (int, error) {
+	if string(p[offMagic:offVersion]) != magic {
+		return 0, &DecodeError{"magic", fmt.Sprintf("got %q, want %q", p[offMagic:offVersion], magic)}
+	}
+	if p[offVersion] != Version {
+		return 0, &DecodeError{"version", "got " + strconv.Itoa(int(p[offVersion])) + ", want " + strconv.Itoa(Version)}
+	}
+	h := binary.BigEndian.Uint32(p)
+	if h > MaxHeader {
+		return 0, &DecodeError{"header length", fmt.Sprintf("length %d over limit %d", h, MaxHeader)}
+	}
+	if h < minHeader {
+		return 0, &DecodeError{"header length", fmt.Sprintf("length %d under minimum %d", h, minHeader)}
+	}
+	return int(h), nil
+}
+
+// decodeHeader decodes the header h (exactly H bytes, prefix already checked
+// by checkPrefix) into f, and returns the number of inline payload bytes
+// that follow it, checked against maxPayload (> 0). All strings share one
+// new allocation, so f keeps nothing of h.
+func decodeHeader(h []byte, f *Frame, maxPayload int) (int, error) {
+	kind := Kind(h[offKind])
+	if !kind.Valid() {
+		return 0, &DecodeError{"kind", "unknown kind " + strconv.Itoa(int(kind))}
+	}
+	code := Code(h[offCode])
+	if !code.Valid() {
+		return 0, &DecodeError{"code", "unknown code " + strconv.Itoa(int(code))}
+	}
+	pk := PayloadKind(h[offPayloadKind])
+	if !pk.Valid() {
+		return 0, &DecodeError{"payload kind", "unknown payload kind " + strconv.Itoa(int(pk))}
+	}
+	if h[offFlags] != 0 {
+		return 0, &DecodeError{"flags", "unknown flags " + strconv.Itoa(int(h[offFlags]))}
+	}
+	size := binary.BigEndian.Uint64(h[offSize:])
+
+	// Walk the strings once, checking every length before using it.
+	var offs [numStrings][2]int
+	end := len(h) - tagLen
+	p, total := offStrings, 0
+	for i := range numStrings {
+		name, limit := stringLimits[i].name, stringLimits[i].max
+		if end-p < 2 {
+			return 0, &DecodeError{name, "length past end of header"}
+		}
+		n := int(binary.BigEndian.Uint16(h[p:]))
+		p += 2
+		if n > limit {
+			return 0, &DecodeError{name, overLimit(n, limit)}
+		}
+		if n > end-p {
+			return 0, &DecodeError{name, fmt.Sprintf("length %d past end of header", n)}
+		}
+		offs[i] = [2]int{p, p + n}
+		p += n
+		total += n
+	}
+	if p != end {
+		return 0, &DecodeError{"header length", fmt.Sprintf("%d bytes left after the strings", end-p)}
+	}
+
+	refLen := offs[numStrings-1][1] - offs[numStrings-1][0]
+	payload := 0
+	switch pk {
+	case PayloadInline:
+		if refLen != 0 {
+			return 0, &DecodeError{"ref", "set on an inline payload"}
+		}
+		if size > uint64(maxPayload) {
+			return 0, &DecodeError{"size", fmt.Sprintf("inline payload %d over limit %d", size, maxPayload)}
+		}
+		payload = int(size)
+	default:
+		if refLen == 0 {
+			return 0, &DecodeError{"ref", "empty on a " + pk.String() + " payload"}
+		}
+	}
+
+	// One allocation for all strings: copy the string area and slice it.
+	var all string
+	if total > 0 {
+		all = string(h[offStrings:end])
+	}
+	sub := func(i int) string {
+		if offs[i][0] == offs[i][1] {
+			return ""
+		}
+		return all[offs[i][0]-offStrings : offs[i][1]-offStrings]
+	}
+	*f = Frame{
+		Kind:        kind,
+		Seq:         binary.BigEndian.Uint64(h[offSeq:]),
+		RunID:       sub(0),
+		Workflow:    sub(1),
+		SpecVersion: binary.BigEndian.Uint64(h[offSpecVersion:]),
+		Step:        sub(2),
+		Branch:      binary.BigEndian.Uint32(h[offBranch:]),
+		Attempt:     binary.BigEndian.Uint16(h[offAttempt:]),
+		Deadline:    int64(binary.BigEndian.Uint64(h[offDeadline:])),
+		ReplyTo:     sub(3),
+		Namespace:   sub(4),
+		Target:      sub(5),
+		Code:        code,
+		Reason:      sub(6),
+		PayloadKind: pk,
+		Ref:         sub(7),
+		Size:        size,
+	}
+	copy(f.Tag[:], h[end:])
+	return payload, nil
+}
+
+// Decode decodes one whole frame from the start of b into f and returns the
+// number of bytes it used (header and inline payload). f.Payload aliases b
+// (capacity capped at its length); the strings are copied. maxPayload bounds
+// the inline payload; <= 0 means DefaultMaxPayload.
+//
+// When b ends before the frame does, Decode returns [ErrShort], which wraps
+// io.ErrUnexpectedEOF; any other error is a *[DecodeError]. On error f is
+// unspecified. Decode does not verify the tag: call [Frame.Verify].
+func Decode(b []byte, f *Frame, maxPayload int) (n int, err error) {
+	if maxPayload <= 0 {
+		maxPayload = DefaultMaxPayload
+	}
+	if len(b) < prefixLen {
+		return 0, ErrShort
+	}
+	h, err := checkPrefix(b)
+	if err != nil {
+		return 0, err
+	}
+	if len(b) < h {
+		return 0, ErrShort
+	}
+	p, err := decodeHeader(b[:h], f, maxPayload)
+	if err != nil {
+		return 0, err
+	}
+	if len(b)-h < p {
+		return 0, ErrShort
+	}
+	if f.PayloadKind == PayloadInline {
+		f.Payload = b[h : h+p : h+p]
+	}
+	return h + p, nil
+}

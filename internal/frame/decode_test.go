@@ -1,0 +1,113 @@
+package frame_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/wsk-route/wsk-route/internal/frame"
+)
+
+// rawFrame builds a header by hand, without the encoder's checks: the fixed
+// part of a minimal step frame, the strings in wire order, extra bytes, a
+// zero tag, the length prefix; then mod patches the bytes.
+func rawFrame(strs [8]string, extra string, mod func(b []byte)) []byte {
+	min := frame.Frame{Kind: frame.KindStep}
+	b, _ := frame.Encode(nil, &min)
+	b = b[:50]
+	for _, s := range strs {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+		b = append(b, s...)
+	}
+	b = append(b, extra...)
+	b = append(b, make([]byte, 32)...)
+	binary.BigEndian.PutUint32(b, uint32(len(b)))
+	if mod != nil {
+		mod(b)
+	}
+	return b
+}
+
+func TestDecodeMustFail(t *testing.T) {
+	var none [8]string
+	type tc struct {
+		name       string
+		in         []byte
+		maxPayload int
+		field      string
+	}
+	tests := []tc{
+		{"wrong magic", rawFrame(none, "", func(b []byte) { b[4] = 'X' }), 0, "magic"},
+		{"http request", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n" + strings.Repeat(" ", 100)), 0, "magic"},
+		{"version 0", rawFrame(none, "", func(b []byte) { b[7] = 0 }), 0, "version"},
+		{"version 2", rawFrame(none, "", func(b []byte) { b[7] = 2 }), 0, "version"},
+		{"header length under minimum", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, 97) }), 0, "header length"},
+		{"header length zero", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, 0) }), 0, "header length"},
+		{"header length over MaxHeader", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, frame.MaxHeader+1) }), 0, "header length"},
+		{"header length huge", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, 1<<32-1) }), 0, "header length"},
+		{"bytes left after strings", rawFrame(none, "xyz", nil), 0, "header length"},
+		{"kind 0", rawFrame(none, "", func(b []byte) { b[8] = 0 }), 0, "kind"},
+		{"kind 6", rawFrame(none, "", func(b []byte) { b[8] = 6 }), 0, "kind"},
+		{"code 10", rawFrame(none, "", func(b []byte) { b[9] = 10 }), 0, "code"},
+		{"code 255", rawFrame(none, "", func(b []byte) { b[9] = 255 }), 0, "code"},
+		{"payload kind 3", rawFrame(none, "", func(b []byte) { b[10] = 3 }), 0, "payload kind"},
+		{"flags set", rawFrame(none, "", func(b []byte) { b[11] = 1 }), 0, "flags"},
+		{"run id past end of header", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint16(b[50:], 60) }), 0, "run id"},
+		{"ref length cut off", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint16(b[50:], 2) }), 0, "ref"},
+		{"inline size over maxPayload", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint64(b[42:], 11) }), 10, "size"},
+		{"inline size over default maxPayload", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint64(b[42:], frame.DefaultMaxPayload+1) }), 0, "size"},
+		{"inline size 2^64-1", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint64(b[42:], 1<<64-1) }), 0, "size"},
+		{"inline with ref", rawFrame([8]string{7: "seg"}, "", nil), 0, "ref"},
+		{"shm without ref", rawFrame(none, "", func(b []byte) { b[10] = byte(frame.PayloadShm) }), 0, "ref"},
+		{"blob without ref", rawFrame(none, "", func(b []byte) { b[10] = byte(frame.PayloadBlob) }), 0, "ref"},
+	}
+	names := []string{"run id", "workflow", "step", "reply to", "namespace", "target", "reason", "ref"}
+	limits := []int{frame.MaxRunID, frame.MaxWorkflow, frame.MaxStep, frame.MaxReplyTo, frame.MaxNamespace, frame.MaxTarget, frame.MaxReason, frame.MaxRef}
+	for i, name := range names {
+		var strs [8]string
+		strs[i] = strings.Repeat("x", limits[i]+1)
+		in := rawFrame(strs, "", nil)
+		if name == "ref" {
+			in[10] = byte(frame.PayloadShm)
+		}
+		tests = append(tests, tc{name + " over limit", in, 0, name})
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var f frame.Frame
+			n, err := frame.Decode(tc.in, &f, tc.maxPayload)
+			var de *frame.DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("Decode = %d, %v; want a *DecodeError", n, err)
+			}
+			if de.Field != tc.field {
+				t.Errorf("DecodeError.Field = %q (%v), want %q", de.Field, err, tc.field)
+			}
+			if n != 0 {
+				t.Errorf("Decode used %d bytes on error, want 0", n)
+			}
+		})
+	}
+}
+
+func TestDecodeErrorText(t *testing.T) {
+	in := rawFrame([8]string{2: strings.Repeat("s", 300)}, "", nil)
+	var f frame.Frame
+	_, err := frame.Decode(in, &f, 0)
+	if got, want := err.Error(), "frame: field step: length 300 over limit 256"; got != want {
+		t.Errorf("error = %q, want %q", got, want)
+	}
+}
+
+func TestDecodeAcceptsRawFrame(t *testing.T) {
+	// The hand builder agrees with the encoder on a valid frame.
+	in := rawFrame([8]string{0: "run", 2: "step", 4: "ns"}, "", nil)
+	var f frame.Frame
+	if _, err := frame.Decode(in, &f, 0); err != nil {
+		t.Fatalf("Decode(raw) = %v", err)
+	}
+	if f.RunID != "run" || f.Step != "step" || f.Namespace != "ns" || f.Kind != frame.KindStep {
+		t.Errorf("Decode(raw) = %+v", f)
+	}
+}

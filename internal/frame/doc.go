@@ -1,0 +1,71 @@
+// Package frame is the versioned, length-prefixed binary frame of
+// wsk-route's data plane: the unit a proxy hands to the next step's
+// instance, over a unix socket (with the payload inline or in a shm
+// segment), over TCP, or through the host agents' relay.
+//
+// It only encodes and decodes: it does no I/O of its own except that a
+// [Reader] reads from the io.Reader it is given. It uses the standard
+// library only.
+//
+// # Usage
+//
+// A sender fills a [Frame], calls [Frame.Sign] with its namespace's key,
+// then [AppendHeader] into a reused buffer and writes
+// net.Buffers{hdr, f.Payload} in one vectored write, so an inline payload is
+// never copied. Seq is not covered by the tag, so the transport may set it
+// after signing.
+//
+// A receiver either calls [Decode] on a buffer holding whole frames (the
+// decoded Payload aliases that buffer) or wraps a stream in a [Reader] (each
+// Payload is a new slice the caller owns). It then checks [Frame.Verify]
+// against the key of the namespace the frame names, and answers every frame
+// with a KindAck built by [AckFor].
+//
+// Decoding is strict: every length is checked against its limit before it
+// is used, unknown kinds, codes, payload kinds and flags are refused, and the
+// header must be exactly as long as its length prefix says, so every frame
+// has one encoding and re-encoding a decoded frame gives the same bytes.
+// Decoding never panics, never allocates from an unchecked length and, for
+// the Reader, never waits for more bytes than the length fields promise.
+//
+// # Trust model of the tag
+//
+// Tag = HMAC-SHA256(key, auth || digest), where auth is the header without
+// its length prefix, Seq and Tag (bytes 4..11 and 20..H-32 below), and
+// digest is SHA-256 of the inline payload; for shm and blob payloads the
+// digest is SHA-256(u16 len(Ref) || Ref || u64 Size), so the tag covers the
+// reference and the size, not the referenced bytes. The content of a shm
+// segment is protected by the per-namespace shm directory (only containers
+// of that namespace can open it), and a blob by the host agent that serves
+// it; the tag only proves which namespace pointed at it.
+//
+// # Wire layout (version 1)
+//
+// All integers are big-endian. H is the total header length, the length
+// prefix included; the inline payload follows the header.
+//
+//	offset  size  field
+//	0       4     H: u32 header length, 98 <= H <= MaxHeader
+//	4       3     magic "WRF"
+//	7       1     version (1)
+//	8       1     Kind (1..5: step, result, error, ack, log)
+//	9       1     Code (0..9)
+//	10      1     PayloadKind (0 inline, 1 shm, 2 blob)
+//	11      1     flags, must be 0
+//	12      8     Seq            (not covered by the tag)
+//	20      8     SpecVersion
+//	28      4     Branch
+//	32      2     Attempt
+//	34      8     Deadline (i64, unix ns, 0 = none)
+//	42      8     Size (payload size)
+//	50      ...   eight strings, each u16 length then bytes, in this order:
+//	              RunID (<= 64), Workflow (<= 256), Step (<= 256),
+//	              ReplyTo (<= 1024), Namespace (<= 256), Target (<= 512),
+//	              Reason (<= 4096), Ref (<= 256)
+//	H-32    32    Tag
+//	H       Size  inline payload (PayloadInline only; none otherwise)
+//
+// An inline frame has an empty Ref and Size = len(Payload) <= the
+// receiver's maxPayload; a shm or blob frame has a non-empty Ref, no inline
+// bytes, and Size is the size of the referenced payload.
+package frame

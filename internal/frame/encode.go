@@ -1,0 +1,151 @@
+package frame
+
+import (
+	"encoding/binary"
+	"slices"
+	"strconv"
+)
+
+// Offsets of the fixed part of the header (see the layout in doc.go).
+const (
+	offMagic       = 4
+	offVersion     = 7
+	offKind        = 8
+	offCode        = 9
+	offPayloadKind = 10
+	offFlags       = 11
+	offSeq         = 12
+	offSpecVersion = 20
+	offBranch      = 28
+	offAttempt     = 32
+	offDeadline    = 34
+	offSize        = 42
+	offStrings     = 50
+
+	numStrings = 8
+	tagLen     = 32
+	// minHeader is the header of a frame whose strings are all empty.
+	minHeader = offStrings + 2*numStrings + tagLen
+)
+
+const magic = "WRF"
+
+// stringLimits names the string fields in wire order, with their limits.
+var stringLimits = [numStrings]struct {
+	name string
+	max  int
+}{
+	{"run id", MaxRunID},
+	{"workflow", MaxWorkflow},
+	{"step", MaxStep},
+	{"reply to", MaxReplyTo},
+	{"namespace", MaxNamespace},
+	{"target", MaxTarget},
+	{"reason", MaxReason},
+	{"ref", MaxRef},
+}
+
+// stringsOf returns f's string fields in wire order.
+func stringsOf(f *Frame) [numStrings]string {
+	return [numStrings]string{f.RunID, f.Workflow, f.Step, f.ReplyTo, f.Namespace, f.Target, f.Reason, f.Ref}
+}
+
+// HeaderLen returns the length of f's encoded header, or an *EncodeError if
+// f cannot be encoded.
+func HeaderLen(f *Frame) (int, error) {
+	if !f.Kind.Valid() {
+		return 0, &EncodeError{"kind", "unknown kind " + strconv.Itoa(int(f.Kind))}
+	}
+	if !f.Code.Valid() {
+		return 0, &EncodeError{"code", "unknown code " + strconv.Itoa(int(f.Code))}
+	}
+	switch f.PayloadKind {
+	case PayloadInline:
+		if f.Size != uint64(len(f.Payload)) {
+			return 0, &EncodeError{"size", "size " + strconv.FormatUint(f.Size, 10) + " != payload length " + strconv.Itoa(len(f.Payload))}
+		}
+		if f.Ref != "" {
+			return 0, &EncodeError{"ref", "set on an inline payload"}
+		}
+	case PayloadShm, PayloadBlob:
+		if len(f.Payload) != 0 {
+			return 0, &EncodeError{"payload", "inline bytes on a " + f.PayloadKind.String() + " payload"}
+		}
+		if f.Ref == "" {
+			return 0, &EncodeError{"ref", "empty on a " + f.PayloadKind.String() + " payload"}
+		}
+	default:
+		return 0, &EncodeError{"payload kind", "unknown payload kind " + strconv.Itoa(int(f.PayloadKind))}
+	}
+	n := minHeader
+	for i, s := range stringsOf(f) {
+		if len(s) > stringLimits[i].max {
+			return 0, &EncodeError{stringLimits[i].name, overLimit(len(s), stringLimits[i].max)}
+		}
+		n += len(s)
+	}
+	if n > MaxHeader { // cannot happen with the limits above; kept as a guard
+		return 0, &EncodeError{"header length", overLimit(n, MaxHeader)}
+	}
+	return n, nil
+}
+
+// AppendHeader appends the encoding of everything but the inline payload
+// bytes (length prefix, magic, version, fixed fields, strings, tag) to dst
+// and returns the extended slice; the transport writes
+// net.Buffers{hdr, f.Payload}. It does not allocate when dst has room for
+// the header. It returns an *EncodeError (and dst unchanged) for any field
+// over its limit, an unknown kind, code or payload kind, Size !=
+// len(Payload) for an inline payload, or a Ref that does not match the
+// payload kind.
+func AppendHeader(dst []byte, f *Frame) ([]byte, error) {
+	n, err := HeaderLen(f)
+	if err != nil {
+		return dst, err
+	}
+	dst = slices.Grow(dst, n)
+	return appendHeader(dst, f, n), nil
+}
+
+// Encode appends the whole frame, header and inline payload, to dst in one
+// slice (for tests and small frames). Errors are those of [AppendHeader].
+func Encode(dst []byte, f *Frame) ([]byte, error) {
+	n, err := HeaderLen(f)
+	if err != nil {
+		return dst, err
+	}
+	dst = slices.Grow(dst, n+len(f.Payload))
+	dst = appendHeader(dst, f, n)
+	return append(dst, f.Payload...), nil
+}
+
+// appendHeader writes a header of length n for a frame HeaderLen accepted.
+func appendHeader(dst []byte, f *Frame, n int) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(n))
+	dst = appendAuthHead(dst, f)
+	dst = binary.BigEndian.AppendUint64(dst, f.Seq)
+	dst = appendAuthTail(dst, f)
+	return append(dst, f.Tag[:]...)
+}
+
+// appendAuthHead appends header bytes 4..11: magic, version, kind, code,
+// payload kind, flags.
+func appendAuthHead(dst []byte, f *Frame) []byte {
+	dst = append(dst, magic...)
+	return append(dst, Version, byte(f.Kind), byte(f.Code), byte(f.PayloadKind), 0)
+}
+
+// appendAuthTail appends header bytes 20..H-32: the fixed fields after Seq
+// and the strings.
+func appendAuthTail(dst []byte, f *Frame) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, f.SpecVersion)
+	dst = binary.BigEndian.AppendUint32(dst, f.Branch)
+	dst = binary.BigEndian.AppendUint16(dst, f.Attempt)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(f.Deadline))
+	dst = binary.BigEndian.AppendUint64(dst, f.Size)
+	for _, s := range stringsOf(f) {
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(s)))
+		dst = append(dst, s...)
+	}
+	return dst
+}

@@ -1,0 +1,169 @@
+package frame
+
+import "strconv"
+
+// Version is the wire format version this package writes and accepts.
+const Version = 1
+
+// MaxHeader bounds the encoded header (everything but the inline payload),
+// in bytes. Frames within the string limits below always fit.
+const MaxHeader = 64 << 10
+
+// DefaultMaxPayload is the bound on an inline payload used when a caller
+// passes a maxPayload <= 0.
+const DefaultMaxPayload = 1 << 30
+
+// Limits on the string fields, in bytes.
+const (
+	MaxRunID     = 64
+	MaxWorkflow  = 256
+	MaxStep      = 256
+	MaxReplyTo   = 1024
+	MaxNamespace = 256
+	MaxTarget    = 512
+	MaxReason    = 4096
+	MaxRef       = 256
+)
+
+// Kind says what a frame is for.
+type Kind uint8
+
+// The kinds of frame.
+const (
+	KindStep   Kind = 1 + iota // input for a step: run Step with Payload
+	KindResult                 // a step's output delivered to the run's ReplyTo (final or branch result)
+	KindError                  // the run failed; Reason names the step and why; delivered to ReplyTo
+	KindAck                    // answer to one frame (same Seq): Code OK = accepted, else refused with Reason
+	KindLog                    // a step's captured logs (Payload) and timing (Reason, JSON), delivered to ReplyTo
+)
+
+var kindNames = [...]string{KindStep: "step", KindResult: "result", KindError: "error", KindAck: "ack", KindLog: "log"}
+
+// Valid reports whether k is one of the kinds above.
+func (k Kind) Valid() bool { return k >= KindStep && k <= KindLog }
+
+// String returns "step", "result", "error", "ack", "log", or "Kind(n)".
+func (k Kind) String() string {
+	if k.Valid() {
+		return kindNames[k]
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Code is the outcome an ack reports, or the failure a KindError reports.
+type Code uint8
+
+// The codes.
+const (
+	CodeOK             Code = iota
+	CodeBusy                // receiver busy (an invoker /run has priority): try another instance
+	CodeUnknownStep         // receiver does not run that step / workflow / spec version
+	CodeBadTag              // authentication tag wrong
+	CodeWrongNamespace      // frame's namespace is not the receiver's
+	CodeExpired             // deadline passed
+	CodeMalformed           // could not decode / inconsistent fields / shm segment missing
+	CodeDuplicate           // (run, step, branch) already accepted: senders treat as delivered
+	CodeUnavailable         // receiver shutting down or has no action
+	CodeStepFailed          // in KindError: the action failed
+)
+
+var codeNames = [...]string{
+	CodeOK:             "ok",
+	CodeBusy:           "busy",
+	CodeUnknownStep:    "unknown step",
+	CodeBadTag:         "bad tag",
+	CodeWrongNamespace: "wrong namespace",
+	CodeExpired:        "expired",
+	CodeMalformed:      "malformed",
+	CodeDuplicate:      "duplicate",
+	CodeUnavailable:    "unavailable",
+	CodeStepFailed:     "step failed",
+}
+
+// Valid reports whether c is one of the codes above.
+func (c Code) Valid() bool { return int(c) < len(codeNames) }
+
+// String returns "ok", "busy", "unknown step", "bad tag", ..., or "Code(n)".
+func (c Code) String() string {
+	if c.Valid() {
+		return codeNames[c]
+	}
+	return "Code(" + strconv.Itoa(int(c)) + ")"
+}
+
+// PayloadKind says where a frame's payload is.
+type PayloadKind uint8
+
+// The payload kinds.
+const (
+	PayloadInline PayloadKind = iota // the payload bytes follow the header
+	PayloadShm                       // Ref names a shm segment in the namespace's shm directory
+	PayloadBlob                      // Ref names a blob held by the producer's host agent
+)
+
+var payloadKindNames = [...]string{PayloadInline: "inline", PayloadShm: "shm", PayloadBlob: "blob"}
+
+// Valid reports whether p is one of the payload kinds above.
+func (p PayloadKind) Valid() bool { return int(p) < len(payloadKindNames) }
+
+// String returns "inline", "shm", "blob", or "PayloadKind(n)".
+func (p PayloadKind) String() string {
+	if p.Valid() {
+		return payloadKindNames[p]
+	}
+	return "PayloadKind(" + strconv.Itoa(int(p)) + ")"
+}
+
+// Frame is one decoded frame. The zero value is not a valid frame: Kind must
+// be set.
+type Frame struct {
+	Kind        Kind
+	Seq         uint64 // transport-level request id; set by the transport; NOT covered by Tag
+	RunID       string // <= MaxRunID bytes
+	Workflow    string // <= MaxWorkflow
+	SpecVersion uint64
+	Step        string // <= MaxStep
+	Branch      uint32
+	Attempt     uint16
+	Deadline    int64  // unix nanoseconds, 0 = none
+	ReplyTo     string // endpoint of the run's entry, <= MaxReplyTo
+	Namespace   string // <= MaxNamespace
+	Target      string // instance id of the intended receiver (relays use it), <= MaxTarget
+	Code        Code
+	Reason      string // <= MaxReason
+	PayloadKind PayloadKind
+	Ref         string // shm segment name or blob id when PayloadKind != PayloadInline, <= MaxRef
+	Size        uint64 // payload size: len(Payload) for inline, the referenced size otherwise
+	Payload     []byte // inline payload
+	Tag         [32]byte
+}
+
+// AckFor returns the ack (KindAck) answering req: same Seq, RunID, Step,
+// Branch and Namespace, with code and reason. A reason longer than
+// MaxReason is cut to MaxReason bytes (at a UTF-8 boundary) so the ack can
+// always be encoded. The ack is unsigned and has no payload.
+func AckFor(req *Frame, code Code, reason string) Frame {
+	return Frame{
+		Kind:      KindAck,
+		Seq:       req.Seq,
+		RunID:     req.RunID,
+		Step:      req.Step,
+		Branch:    req.Branch,
+		Namespace: req.Namespace,
+		Code:      code,
+		Reason:    truncate(reason, MaxReason),
+	}
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	// Back up over continuation bytes (10xxxxxx), at most 3.
+	for j := 0; j < 3 && i > 0 && s[i]&0xC0 == 0x80; j++ {
+		i--
+	}
+	return s[:i]
+}

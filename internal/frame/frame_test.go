@@ -1,0 +1,283 @@
+package frame_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/wsk-route/wsk-route/internal/frame"
+)
+
+// full returns a frame with every field set, each string at its limit.
+func full() frame.Frame {
+	f := frame.Frame{
+		Kind:        frame.KindStep,
+		Seq:         1<<64 - 1,
+		RunID:       strings.Repeat("r", frame.MaxRunID),
+		Workflow:    strings.Repeat("w", frame.MaxWorkflow),
+		SpecVersion: 1<<64 - 2,
+		Step:        strings.Repeat("s", frame.MaxStep),
+		Branch:      1<<32 - 1,
+		Attempt:     1<<16 - 1,
+		Deadline:    -1 << 63,
+		ReplyTo:     strings.Repeat("p", frame.MaxReplyTo),
+		Namespace:   strings.Repeat("n", frame.MaxNamespace),
+		Target:      strings.Repeat("t", frame.MaxTarget),
+		Code:        frame.CodeStepFailed,
+		Reason:      strings.Repeat("é", frame.MaxReason/2),
+		Payload:     []byte(`{"hello":"world"}`),
+	}
+	f.Size = uint64(len(f.Payload))
+	for i := range f.Tag {
+		f.Tag[i] = byte(i + 1)
+	}
+	return f
+}
+
+// typical returns a step frame as a proxy would send it.
+func typical(payload []byte) frame.Frame {
+	return frame.Frame{
+		Kind:        frame.KindStep,
+		Seq:         42,
+		RunID:       "0f8c2a9e-5b1d-4c3e-9a7f-2d6b8e1c4a90",
+		Workflow:    "/guest/shop/checkout",
+		SpecVersion: 7,
+		Step:        "charge",
+		Branch:      3,
+		Attempt:     1,
+		Deadline:    1_800_000_000_000_000_000,
+		ReplyTo:     "tcp:10.0.0.7:7700",
+		Namespace:   "guest",
+		Target:      "host-a/4f1c9d",
+		Payload:     payload,
+		Size:        uint64(len(payload)),
+	}
+}
+
+type namedFrame struct {
+	name string
+	f    frame.Frame
+}
+
+// roundTripFrames is the round-trip table, also the fuzz seeds.
+func roundTripFrames() []namedFrame {
+	var fs []namedFrame
+	add := func(name string, f frame.Frame) { fs = append(fs, namedFrame{name, f}) }
+	add("minimal step", frame.Frame{Kind: frame.KindStep})
+	add("typical step", typical([]byte(`{"order":17}`)))
+	add("every field at its limit", full())
+	add("empty payload", typical(nil))
+	add("64 KiB payload", typical(bytes.Repeat([]byte{0xA5}, 64<<10)))
+	for _, k := range []frame.Kind{frame.KindStep, frame.KindResult, frame.KindError, frame.KindAck, frame.KindLog} {
+		f := typical([]byte("x"))
+		f.Kind = k
+		add("kind "+k.String(), f)
+	}
+	for c := frame.CodeOK; c <= frame.CodeStepFailed; c++ {
+		f := typical(nil)
+		f.Kind, f.Code, f.Reason = frame.KindAck, c, "because "+c.String()
+		add("code "+c.String(), f)
+	}
+	shm := typical(nil)
+	shm.PayloadKind, shm.Ref, shm.Size = frame.PayloadShm, "wskr-guest-0f8c2a9e-charge-3", 10<<20
+	add("shm payload", shm)
+	blob := typical(nil)
+	blob.PayloadKind, blob.Ref, blob.Size = frame.PayloadBlob, strings.Repeat("b", frame.MaxRef), 1<<40
+	add("blob payload", blob)
+	neg := typical([]byte("y"))
+	neg.Deadline = -5
+	add("negative deadline", neg)
+	return fs
+}
+
+// equal compares frames, treating nil and empty payloads alike.
+func equal(a, b *frame.Frame) bool {
+	x, y := *a, *b
+	x.Payload, y.Payload = nil, nil
+	return reflect.DeepEqual(x, y) && bytes.Equal(a.Payload, b.Payload)
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, tc := range roundTripFrames() {
+		t.Run(tc.name, func(t *testing.T) {
+			enc, err := frame.Encode(nil, &tc.f)
+			if err != nil {
+				t.Fatalf("Encode: %v", err)
+			}
+			hdr, err := frame.AppendHeader([]byte("junk"), &tc.f)
+			if err != nil {
+				t.Fatalf("AppendHeader: %v", err)
+			}
+			if got, want := append(hdr[4:], tc.f.Payload...), enc; !bytes.Equal(got, want) {
+				t.Fatalf("AppendHeader+payload differs from Encode")
+			}
+			if n, _ := frame.HeaderLen(&tc.f); n != len(hdr)-4 {
+				t.Errorf("HeaderLen = %d, want %d", n, len(hdr)-4)
+			}
+			var got frame.Frame
+			n, err := frame.Decode(append(enc, "next frame"...), &got, 0)
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if n != len(enc) {
+				t.Errorf("Decode used %d bytes, want %d", n, len(enc))
+			}
+			if !equal(&got, &tc.f) {
+				t.Errorf("Decode = %+v, want %+v", got, tc.f)
+			}
+			if tc.f.PayloadKind != frame.PayloadInline && got.Payload != nil {
+				t.Errorf("Payload = %q on a %v frame, want nil", got.Payload, tc.f.PayloadKind)
+			}
+		})
+	}
+}
+
+func TestDecodePayloadAliasesInput(t *testing.T) {
+	f := typical([]byte("abc"))
+	enc, _ := frame.Encode(nil, &f)
+	var got frame.Frame
+	if _, err := frame.Decode(enc, &got, 0); err != nil {
+		t.Fatal(err)
+	}
+	enc[len(enc)-1] = 'Z'
+	if string(got.Payload) != "abZ" {
+		t.Errorf("Payload = %q, want it to alias the input (abZ)", got.Payload)
+	}
+	if cap(got.Payload) != len(got.Payload) {
+		t.Errorf("cap(Payload) = %d, want %d so appends cannot clobber the buffer", cap(got.Payload), len(got.Payload))
+	}
+	step := got.Step
+	copy(enc, make([]byte, len(enc)))
+	if step != "charge" || got.Step != "charge" {
+		t.Errorf("Step = %q after clearing the input, want the strings copied", got.Step)
+	}
+}
+
+func TestStrings(t *testing.T) {
+	tests := []struct{ got, want string }{
+		{frame.KindStep.String(), "step"},
+		{frame.KindResult.String(), "result"},
+		{frame.KindError.String(), "error"},
+		{frame.KindAck.String(), "ack"},
+		{frame.KindLog.String(), "log"},
+		{frame.Kind(0).String(), "Kind(0)"},
+		{frame.Kind(9).String(), "Kind(9)"},
+		{frame.CodeOK.String(), "ok"},
+		{frame.CodeBusy.String(), "busy"},
+		{frame.CodeUnknownStep.String(), "unknown step"},
+		{frame.CodeBadTag.String(), "bad tag"},
+		{frame.CodeWrongNamespace.String(), "wrong namespace"},
+		{frame.CodeExpired.String(), "expired"},
+		{frame.CodeMalformed.String(), "malformed"},
+		{frame.CodeDuplicate.String(), "duplicate"},
+		{frame.CodeUnavailable.String(), "unavailable"},
+		{frame.CodeStepFailed.String(), "step failed"},
+		{frame.Code(10).String(), "Code(10)"},
+		{frame.PayloadInline.String(), "inline"},
+		{frame.PayloadShm.String(), "shm"},
+		{frame.PayloadBlob.String(), "blob"},
+		{frame.PayloadKind(3).String(), "PayloadKind(3)"},
+	}
+	for _, tc := range tests {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
+
+func TestEncodeMustFail(t *testing.T) {
+	tests := []struct {
+		name  string
+		mod   func(f *frame.Frame)
+		field string
+	}{
+		{"run id over limit", func(f *frame.Frame) { f.RunID += "x" }, "run id"},
+		{"workflow over limit", func(f *frame.Frame) { f.Workflow += "x" }, "workflow"},
+		{"step over limit", func(f *frame.Frame) { f.Step += "x" }, "step"},
+		{"reply to over limit", func(f *frame.Frame) { f.ReplyTo += "x" }, "reply to"},
+		{"namespace over limit", func(f *frame.Frame) { f.Namespace += "x" }, "namespace"},
+		{"target over limit", func(f *frame.Frame) { f.Target += "x" }, "target"},
+		{"reason over limit", func(f *frame.Frame) { f.Reason += "x" }, "reason"},
+		{"ref over limit", func(f *frame.Frame) {
+			f.PayloadKind, f.Payload, f.Size, f.Ref = frame.PayloadShm, nil, 1, strings.Repeat("x", frame.MaxRef+1)
+		}, "ref"},
+		{"kind zero", func(f *frame.Frame) { f.Kind = 0 }, "kind"},
+		{"kind unknown", func(f *frame.Frame) { f.Kind = frame.KindLog + 1 }, "kind"},
+		{"code unknown", func(f *frame.Frame) { f.Code = frame.CodeStepFailed + 1 }, "code"},
+		{"payload kind unknown", func(f *frame.Frame) { f.PayloadKind = frame.PayloadBlob + 1 }, "payload kind"},
+		{"inline size too big", func(f *frame.Frame) { f.Size++ }, "size"},
+		{"inline size too small", func(f *frame.Frame) { f.Size-- }, "size"},
+		{"inline with ref", func(f *frame.Frame) { f.Ref = "seg" }, "ref"},
+		{"shm without ref", func(f *frame.Frame) { f.PayloadKind, f.Payload = frame.PayloadShm, nil }, "ref"},
+		{"shm with inline bytes", func(f *frame.Frame) { f.PayloadKind, f.Ref = frame.PayloadShm, "seg" }, "payload"},
+		{"blob without ref", func(f *frame.Frame) { f.PayloadKind, f.Payload = frame.PayloadBlob, nil }, "ref"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := full()
+			tc.mod(&f)
+			for name, enc := range map[string]func([]byte, *frame.Frame) ([]byte, error){
+				"AppendHeader": frame.AppendHeader, "Encode": frame.Encode,
+			} {
+				out, err := enc([]byte("kept"), &f)
+				var ee *frame.EncodeError
+				if !errors.As(err, &ee) {
+					t.Fatalf("%s error = %v, want an *EncodeError", name, err)
+				}
+				if ee.Field != tc.field {
+					t.Errorf("%s error field = %q (%v), want %q", name, ee.Field, err, tc.field)
+				}
+				if !strings.HasPrefix(err.Error(), "frame: ") {
+					t.Errorf("%s error %q lacks the package prefix", name, err)
+				}
+				if string(out) != "kept" {
+					t.Errorf("%s changed dst on error: %q", name, out)
+				}
+			}
+		})
+	}
+}
+
+func TestAckFor(t *testing.T) {
+	req := typical([]byte("in"))
+	req.Sign([]byte("k"))
+	ack := frame.AckFor(&req, frame.CodeBusy, "invoker run in progress")
+	want := frame.Frame{
+		Kind: frame.KindAck, Seq: req.Seq, RunID: req.RunID, Step: req.Step, Branch: req.Branch,
+		Namespace: req.Namespace, Code: frame.CodeBusy, Reason: "invoker run in progress",
+	}
+	if !equal(&ack, &want) {
+		t.Errorf("AckFor = %+v, want %+v", ack, want)
+	}
+	if _, err := frame.Encode(nil, &ack); err != nil {
+		t.Errorf("Encode(ack): %v", err)
+	}
+
+	long := frame.AckFor(&req, frame.CodeMalformed, strings.Repeat("é", frame.MaxReason)) // 2 bytes per rune
+	if len(long.Reason) > frame.MaxReason || !strings.HasPrefix(strings.Repeat("é", frame.MaxReason), long.Reason) {
+		t.Errorf("long reason cut to %d bytes, want <= %d at a rune boundary", len(long.Reason), frame.MaxReason)
+	}
+	odd := frame.AckFor(&req, frame.CodeMalformed, "x"+strings.Repeat("é", frame.MaxReason))
+	if len(odd.Reason) != frame.MaxReason-1 {
+		t.Errorf("odd reason cut to %d bytes, want %d (rune boundary)", len(odd.Reason), frame.MaxReason-1)
+	}
+	if _, err := frame.Encode(nil, &odd); err != nil {
+		t.Errorf("Encode(ack with long reason): %v", err)
+	}
+}
+
+func TestDecodeShort(t *testing.T) {
+	for _, tc := range roundTripFrames()[:4] {
+		enc, _ := frame.Encode(nil, &tc.f)
+		for i := range len(enc) {
+			var f frame.Frame
+			n, err := frame.Decode(enc[:i], &f, 0)
+			if !errors.Is(err, io.ErrUnexpectedEOF) || n != 0 {
+				t.Fatalf("%s: Decode(first %d of %d bytes) = %d, %v; want 0, io.ErrUnexpectedEOF", tc.name, i, len(enc), n, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package routetable_test
+
+const raceEnabled = false

@@ -1,0 +1,22 @@
+// Package shm manages the lifecycle of shared-memory segments: files in a
+// host shm directory (a tmpfs such as /dev/shm/wsk-route/<namespace>/) that
+// is bind-mounted into the containers of one host.
+//
+// A sender calls Write to create a segment holding a payload; the segment's
+// name (not its path) travels in a frame. The receiver calls Open with the
+// directory it trusts, the untrusted name and the size from the frame, reads
+// Segment.Bytes, and calls Segment.Close when done. The sender removes the
+// segment with Remove once the receiver has acknowledged the frame; Sweep,
+// run periodically by the host agent, removes segments whose deadline has
+// passed (for senders that died before removing theirs).
+//
+// Segment names have the form "<deadline-unix-ns>-<16 hex digits>.seg", so
+// Sweep can tell from the name alone when a segment has expired.
+//
+// Usage, caller's duties:
+//   - Treat a name received from the network as untrusted: pass it to Open
+//     or Remove as is, they validate it; never join it to a path yourself.
+//   - The slice returned by Segment.Bytes is valid only until Close; copy
+//     what must outlive it. Never write to it (it is mapped read-only).
+//   - Close every Segment that Open returned.
+package shm

@@ -1,0 +1,336 @@
+package shm
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i>>8)
+	}
+	return b
+}
+
+func TestWriteOpenRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	for _, size := range []int{0, 1, 4096, 1 << 20} {
+		t.Run(strings.ReplaceAll(sizeName(size), " ", ""), func(t *testing.T) {
+			data := pattern(size)
+			deadline := time.Unix(1700000000, 123)
+			name, err := Write(dir, data, deadline)
+			if err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			if !ValidName(name) {
+				t.Fatalf("Write returned invalid name %q", name)
+			}
+			d, err := Deadline(name)
+			if err != nil || !d.Equal(deadline) {
+				t.Fatalf("Deadline(%q) = %v, %v; want %v", name, d, err, deadline)
+			}
+			st, err := os.Stat(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := st.Mode().Perm(); got != 0o600 {
+				t.Errorf("mode = %v, want 0600", got)
+			}
+			seg, err := Open(dir, name, uint64(size))
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			if got := seg.Bytes(); !bytes.Equal(got, data) {
+				t.Fatalf("Bytes: got %d bytes, want %d (contents differ)", len(got), len(data))
+			}
+			if err := seg.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if err := seg.Close(); err != nil {
+				t.Fatalf("second Close: %v", err)
+			}
+			if len(seg.Bytes()) != 0 {
+				t.Fatal("Bytes after Close not empty")
+			}
+			if err := Remove(dir, name); err != nil {
+				t.Fatalf("Remove: %v", err)
+			}
+			if err := Remove(dir, name); err != nil {
+				t.Fatalf("second Remove: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("segment still there after Remove: %v", err)
+			}
+		})
+	}
+}
+
+func TestWriteUniqueNames(t *testing.T) {
+	dir := t.TempDir()
+	seen := map[string]bool{}
+	for i := 0; i < 100; i++ {
+		name, err := Write(dir, nil, time.Unix(5, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[name] {
+			t.Fatalf("duplicate name %q", name)
+		}
+		seen[name] = true
+	}
+}
+
+func TestWriteMissingDir(t *testing.T) {
+	if _, err := Write(filepath.Join(t.TempDir(), "nope"), []byte("x"), time.Now()); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Write into missing dir: got %v, want ErrNotExist", err)
+	}
+}
+
+func TestOpenRefuses(t *testing.T) {
+	dir := t.TempDir()
+	good, err := Write(dir, []byte("hello"), time.Unix(100, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A file outside dir that a traversal would reach.
+	if err := os.WriteFile(filepath.Join(filepath.Dir(dir), "100-0123456789abcdef.seg"), []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, good), filepath.Join(dir, "200-0123456789abcdef.seg")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "300-0123456789abcdef.seg"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		size uint64
+		want error // matched with errors.Is; nil: any error
+		text string
+	}{
+		{"", 5, ErrBadName, "bad segment name"},
+		{"../100-0123456789abcdef.seg", 5, ErrBadName, "bad segment name"},
+		{"..", 5, ErrBadName, ""},
+		{"a/100-0123456789abcdef.seg", 5, ErrBadName, ""},
+		{"100-0123456789ABCDEF.seg", 5, ErrBadName, ""},
+		{"100-0123456789abcde.seg", 5, ErrBadName, ""},
+		{"100-0123456789abcdef0.seg", 5, ErrBadName, ""},
+		{"-100-0123456789abcdef.seg", 5, ErrBadName, ""},
+		{"100-0123456789abcdef.seg/", 5, ErrBadName, ""},
+		{"100-0123456789abcdef", 5, ErrBadName, ""},
+		{"99999999999999999999-0123456789abcdef.seg", 5, ErrBadName, ""},
+		{good, 4, ErrSize, "is 5 bytes, want 4"},
+		{good, 6, ErrSize, "is 5 bytes, want 6"},
+		{good, 1 << 63, ErrSize, "too large"},
+		{"100-fedcba9876543210.seg", 5, fs.ErrNotExist, "no such file"},
+		{"200-0123456789abcdef.seg", 5, nil, "symbolic links"},
+		{"300-0123456789abcdef.seg", 5, nil, "not a regular file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			seg, err := Open(dir, tt.name, tt.size)
+			if err == nil {
+				seg.Close()
+				t.Fatalf("Open(%q, %d) succeeded, want error", tt.name, tt.size)
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("Open(%q, %d) = %v, want %v", tt.name, tt.size, err, tt.want)
+			}
+			if !strings.HasPrefix(err.Error(), "shm: ") || !strings.Contains(err.Error(), tt.text) {
+				t.Errorf("Open(%q, %d) error %q: want prefix \"shm: \" and %q", tt.name, tt.size, err, tt.text)
+			}
+		})
+	}
+}
+
+func TestRemoveRefusesBadName(t *testing.T) {
+	for _, name := range []string{"../x", "x", "", "100-0123456789abcdef.seg/.."} {
+		if err := Remove(t.TempDir(), name); !errors.Is(err, ErrBadName) {
+			t.Errorf("Remove(%q) = %v, want ErrBadName", name, err)
+		}
+	}
+}
+
+func TestSweep(t *testing.T) {
+	now := time.Unix(10_000, 0)
+	grace := 10 * time.Second
+	tests := []struct {
+		desc   string
+		file   string
+		mtime  time.Time
+		dir    bool
+		remove bool
+	}{
+		{"expired segment", segName(now.Add(-grace - time.Nanosecond)), now, false, true},
+		{"segment within grace", segName(now.Add(-grace + time.Second)), now, false, false},
+		{"segment at cutoff", segName(now.Add(-grace)), now, false, false},
+		{"future segment", segName(now.Add(time.Hour)), now.Add(-time.Hour), false, false},
+		{"old stray file", "stray.tmp", now.Add(-grace - time.Second), false, true},
+		{"new stray file", "fresh.tmp", now.Add(-grace + time.Second), false, false},
+		{"old directory", "olddir", now.Add(-time.Hour), true, false},
+		{"old dir named like segment", segName(time.Unix(1, 0)), now.Add(-time.Hour), true, false},
+	}
+	dir := t.TempDir()
+	for _, tt := range tests {
+		p := filepath.Join(dir, tt.file)
+		var err error
+		if tt.dir {
+			err = os.Mkdir(p, 0o700)
+		} else {
+			err = os.WriteFile(p, []byte("x"), 0o600)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, tt.mtime, tt.mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := Sweep(dir, now, grace)
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	want := 0
+	for _, tt := range tests {
+		_, err := os.Lstat(filepath.Join(dir, tt.file))
+		gone := errors.Is(err, fs.ErrNotExist)
+		if gone != tt.remove {
+			t.Errorf("%s (%s): removed = %v, want %v", tt.desc, tt.file, gone, tt.remove)
+		}
+		if tt.remove {
+			want++
+		}
+	}
+	if n != want {
+		t.Errorf("Sweep returned %d, want %d", n, want)
+	}
+	if _, err := Sweep(filepath.Join(dir, "missing"), now, grace); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Sweep of missing dir = %v, want ErrNotExist", err)
+	}
+}
+
+func segName(deadline time.Time) string {
+	return itoa(deadline.UnixNano()) + "-00112233aabbccdd.seg"
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func FuzzValidName(f *testing.F) {
+	for _, s := range []string{"100-0123456789abcdef.seg", "../x", "", "1-aaaaaaaaaaaaaaaa.seg", "00-0000000000000000.seg"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if !ValidName(name) {
+			return
+		}
+		if strings.ContainsAny(name, "/\x00") || strings.Contains(name, "..") || filepath.Base(name) != name {
+			t.Fatalf("ValidName accepted %q", name)
+		}
+		if _, err := Deadline(name); err != nil {
+			t.Fatalf("Deadline(%q): %v", name, err)
+		}
+	})
+}
+
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return itoa(int64(n>>20)) + "MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return itoa(int64(n>>10)) + "KiB"
+	}
+	return itoa(int64(n)) + "B"
+}
+
+var benchSizes = []int{1 << 10, 1 << 20, 64 << 20}
+
+// BenchmarkWriteOpen measures a full segment hand-off: Write, Open, touch
+// every page, Close, Remove. Sub-benchmark "mmap" uses the ftruncate+mmap
+// write path instead of write(2) for comparison.
+func BenchmarkWriteOpen(b *testing.B) {
+	dir := shmBenchDir(b)
+	for _, size := range benchSizes {
+		data := pattern(size)
+		b.Run(sizeName(size), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				name, err := Write(dir, data, time.Now().Add(time.Minute))
+				if err != nil {
+					b.Fatal(err)
+				}
+				openTouchRemove(b, dir, name, size)
+			}
+		})
+		b.Run(sizeName(size)+"/mmap", func(b *testing.B) {
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				name := segName(time.Now().Add(time.Minute))
+				path := filepath.Join(dir, name)
+				fd, err := unix.Open(path, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := writeMmap(fd, data); err != nil {
+					b.Fatal(err)
+				}
+				unix.Close(fd)
+				openTouchRemove(b, dir, name, size)
+			}
+		})
+	}
+}
+
+func openTouchRemove(b *testing.B, dir, name string, size int) {
+	seg, err := Open(dir, name, uint64(size))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := seg.Bytes()
+	var sum byte
+	for j := 0; j < len(p); j += 4096 {
+		sum += p[j]
+	}
+	sink = sum
+	seg.Close()
+	if err := Remove(dir, name); err != nil {
+		b.Fatal(err)
+	}
+}
+
+var sink byte
+
+// BenchmarkMemcpy is the baseline for BenchmarkWriteOpen: one copy of the
+// same sizes between two Go slices.
+func BenchmarkMemcpy(b *testing.B) {
+	for _, size := range benchSizes {
+		src, dst := pattern(size), make([]byte, size)
+		b.Run(sizeName(size), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				copy(dst, src)
+			}
+		})
+	}
+}
+
+// shmBenchDir is a tmpfs directory when /dev/shm is usable, else a temp dir.
+func shmBenchDir(b *testing.B) string {
+	if d, err := os.MkdirTemp("/dev/shm", "wsk-shm-bench-"); err == nil {
+		b.Cleanup(func() { os.RemoveAll(d) })
+		return d
+	}
+	return b.TempDir()
+}

@@ -1,0 +1,251 @@
+package spec
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Limits on what a spec may hold; they bound what a frame names.
+const (
+	MaxSteps   = 1024 // steps in one spec
+	MaxIDLen   = 128  // bytes in a step id or a workflow name
+	MaxNext    = 256  // successors of one step
+	MaxPaths   = 1 << 20
+	maxNameLen = 256 // bytes in a fully qualified action name
+)
+
+// Spec is a compiled workflow: which steps exist, which action each runs,
+// and where each step's result goes. It is a DAG: a step with several
+// successors fans its result out to all of them, one branch each; a step
+// with none sends its result to the run's reply-to (the entry), which
+// collects one result per path through the DAG.
+type Spec struct {
+	// Workflow is the workflow's name, unique in its namespace.
+	Workflow string `json:"workflow"`
+	// Namespace is the OpenWhisk namespace the workflow and its runs belong to.
+	Namespace string `json:"namespace"`
+	// Version is the Consul modify index the spec was read at. It is not
+	// stored in the spec's JSON; the store sets it.
+	Version uint64 `json:"-"`
+	// Start lists the steps that receive the run's input.
+	Start []string `json:"start"`
+	// Steps maps step ids to steps.
+	Steps map[string]Step `json:"steps"`
+}
+
+// Step is one node of the workflow.
+type Step struct {
+	// Action is the fully qualified name of the OpenWhisk action the step
+	// runs: "/namespace/name" or "/namespace/package/name".
+	Action string `json:"action"`
+	// Next lists the successors that receive the step's result. Empty
+	// means the result is one of the run's results.
+	Next []string `json:"next,omitempty"`
+}
+
+// Parse decodes a spec from JSON and validates it.
+func Parse(data []byte) (*Spec, error) {
+	var s Spec
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("spec: %w", err)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Marshal encodes s as JSON, with its steps in a stable order.
+func (s *Spec) Marshal() ([]byte, error) { return json.Marshal(s) }
+
+// Validate reports the first problem that would make s unroutable: missing
+// names, unknown or repeated successors, malformed action names, cycles.
+func (s *Spec) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("spec %q: "+format, append([]any{s.Workflow}, args...)...)
+	}
+	switch {
+	case s.Workflow == "" || len(s.Workflow) > MaxIDLen || strings.ContainsAny(s.Workflow, "/ \n"):
+		return bad("workflow name must be 1 to %d bytes without '/', spaces or newlines", MaxIDLen)
+	case s.Namespace == "" || strings.ContainsAny(s.Namespace, "/ \n"):
+		return bad("namespace must be non-empty, without '/', spaces or newlines")
+	case len(s.Start) == 0:
+		return bad("no start step")
+	case len(s.Steps) > MaxSteps:
+		return bad("%d steps, more than %d", len(s.Steps), MaxSteps)
+	}
+	if err := checkRefs(s.Start, s.Steps, "start"); err != nil {
+		return bad("%v", err)
+	}
+	for _, id := range s.stepIDs() {
+		st := s.Steps[id]
+		if id == "" || len(id) > MaxIDLen {
+			return bad("step id %q must be 1 to %d bytes", id, MaxIDLen)
+		}
+		if err := checkAction(st.Action); err != nil {
+			return bad("step %q: %v", id, err)
+		}
+		if len(st.Next) > MaxNext {
+			return bad("step %q: %d successors, more than %d", id, len(st.Next), MaxNext)
+		}
+		if err := checkRefs(st.Next, s.Steps, "step "+id+" next"); err != nil {
+			return bad("%v", err)
+		}
+	}
+	if cycle := s.findCycle(); cycle != nil {
+		return bad("cycle: %s", strings.Join(cycle, " -> "))
+	}
+	if n := s.Paths(); n > MaxPaths {
+		return bad("%d result paths, more than %d", n, MaxPaths)
+	}
+	return nil
+}
+
+func checkRefs(ids []string, steps map[string]Step, where string) error {
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if _, ok := steps[id]; !ok {
+			return fmt.Errorf("%s names unknown step %q", where, id)
+		}
+		if seen[id] {
+			return fmt.Errorf("%s names step %q twice", where, id)
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
+// checkAction accepts "/ns/name" and "/ns/pkg/name".
+func checkAction(name string) error {
+	parts := strings.Split(name, "/")
+	if len(name) > maxNameLen || parts[0] != "" || len(parts) < 3 || len(parts) > 4 {
+		return fmt.Errorf("action %q is not a fully qualified name (/namespace/[package/]name)", name)
+	}
+	for _, p := range parts[1:] {
+		if p == "" || strings.ContainsAny(p, " \n") {
+			return fmt.Errorf("action %q has an empty or blank part", name)
+		}
+	}
+	return nil
+}
+
+func (s *Spec) stepIDs() []string {
+	ids := make([]string, 0, len(s.Steps))
+	for id := range s.Steps {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// findCycle returns the steps of one cycle, or nil.
+func (s *Spec) findCycle() []string {
+	const (
+		unseen = iota
+		onPath
+		done
+	)
+	state := make(map[string]int, len(s.Steps))
+	var path []string
+	var visit func(id string) []string
+	visit = func(id string) []string {
+		switch state[id] {
+		case onPath:
+			for i, p := range path {
+				if p == id {
+					return append(append([]string{}, path[i:]...), id)
+				}
+			}
+		case done:
+			return nil
+		}
+		state[id] = onPath
+		path = append(path, id)
+		for _, n := range s.Steps[id].Next {
+			if c := visit(n); c != nil {
+				return c
+			}
+		}
+		path = path[:len(path)-1]
+		state[id] = done
+		return nil
+	}
+	for _, id := range s.stepIDs() {
+		if c := visit(id); c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// Paths returns the number of results a run of s produces: the number of
+// paths from the start steps to steps without successors. It is the number
+// the entry waits for.
+func (s *Spec) Paths() int {
+	memo := make(map[string]int, len(s.Steps))
+	n := 0
+	for _, id := range s.Start {
+		n += s.pathsFrom(id, memo)
+	}
+	return n
+}
+
+func (s *Spec) pathsFrom(id string, memo map[string]int) int {
+	if n, ok := memo[id]; ok {
+		return n
+	}
+	st := s.Steps[id]
+	n := 0
+	if len(st.Next) == 0 {
+		n = 1
+	}
+	for _, next := range st.Next {
+		n += s.pathsFrom(next, memo)
+		if n > MaxPaths {
+			n = MaxPaths + 1
+			break
+		}
+	}
+	memo[id] = n
+	return n
+}
+
+// Hop is one frame to send: step Step, branch Branch.
+type Hop struct {
+	Step   string
+	Branch uint32
+}
+
+// StartHops returns the frames that begin a run: one per start step, each
+// with the first branch number of the paths below it.
+func (s *Spec) StartHops() []Hop { return s.fanOut(s.Start, 0) }
+
+// NextHops returns where the result of step id, running as branch, goes.
+// Branch numbers are assigned so that every result path of the run ends
+// with a distinct branch in [0, Paths()): a fan-out gives successor i the
+// branch of its parent plus the number of paths under successors 0..i-1.
+// An empty result means the result goes to the run's reply-to as branch.
+func (s *Spec) NextHops(id string, branch uint32) []Hop {
+	return s.fanOut(s.Steps[id].Next, branch)
+}
+
+func (s *Spec) fanOut(next []string, base uint32) []Hop {
+	if len(next) == 0 {
+		return nil
+	}
+	memo := make(map[string]int, len(s.Steps))
+	hops := make([]Hop, len(next))
+	off := base
+	for i, id := range next {
+		hops[i] = Hop{Step: id, Branch: off}
+		off += uint32(s.pathsFrom(id, memo))
+	}
+	return hops
+}
+
+// Key names the spec in a store and in frames: "namespace/workflow".
+func (s *Spec) Key() string { return s.Namespace + "/" + s.Workflow }

@@ -1,0 +1,4 @@
+package netns
+
+// SubnetPrefix exposes subnetPrefix to the external tests.
+var SubnetPrefix = subnetPrefix

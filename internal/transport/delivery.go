@@ -1,0 +1,66 @@
+package transport
+
+import (
+	"context"
+
+	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/shm"
+)
+
+// Delivery is one frame received by a Server. Frame holds the decoded
+// fields; for an inline frame Frame.Payload is a slice the delivery owns,
+// for a shm frame the payload is the mapped segment (see Payload).
+type Delivery struct {
+	// Frame is the decoded frame. For a shm frame Frame.Payload is nil and
+	// Frame.Ref, Frame.Size name the segment.
+	Frame frame.Frame
+
+	seg *shm.Segment // the mapped segment of a shm frame; nil otherwise
+}
+
+// Payload returns the frame's payload: the inline bytes, or the mapped shm
+// segment (read-only: never write to it). The bytes of a segment are valid
+// until Release; inline bytes stay valid for as long as they are referenced.
+// A blob frame has no payload here (Frame.Ref names the blob).
+func (d *Delivery) Payload() []byte {
+	if d.seg != nil {
+		return d.seg.Bytes()
+	}
+	return d.Frame.Payload
+}
+
+// Release unmaps the delivery's shm segment, if any; after it Payload of a
+// shm frame returns nil. It is idempotent and safe to call from any
+// goroutine.
+func (d *Delivery) Release() {
+	if d.seg != nil {
+		_ = d.seg.Close()
+	}
+}
+
+// Handler handles one frame received by a Server and returns the ack code
+// and reason to send back.
+//
+// With CodeOK or CodeDuplicate the handler owns d and must call d.Release
+// when done with the payload (it may hand d to another goroutine); with any
+// other code the server releases d after HandleFrame returns, and the
+// handler must not keep d or its payload.
+//
+// HandleFrame may be called concurrently, also for frames of one
+// connection, and must return quickly (accept or refuse), doing the work
+// elsewhere: while it runs its connection's slot is taken (see
+// Server.MaxInFlight). ctx ends when the connection closes or the server
+// stops.
+type Handler interface {
+	HandleFrame(ctx context.Context, d *Delivery) (frame.Code, string)
+}
+
+// HandlerFunc adapts a function to a Handler.
+type HandlerFunc func(ctx context.Context, d *Delivery) (frame.Code, string)
+
+// HandleFrame calls h(ctx, d).
+func (h HandlerFunc) HandleFrame(ctx context.Context, d *Delivery) (frame.Code, string) {
+	return h(ctx, d)
+}
+
+var _ Handler = HandlerFunc(nil)
