@@ -132,6 +132,7 @@ func (p *Proxy) serveInit(w http.ResponseWriter, r *http.Request) {
 		old.Close()
 	}
 	send(w, http.StatusOK, okBody)
+	p.identify(env["__OW_NAMESPACE"], env["__OW_ACTION_NAME"], env["__OW_ACTION_VERSION"], env["__OW_API_KEY"])
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
@@ -179,11 +180,12 @@ func (p *Proxy) start(execPath string, childEnv []string, initEnv map[string]str
 	if p.cfg.AllowConcurrent {
 		max = p.cfg.MaxConcurrent
 	}
+	stdout, stderr := p.childOutputs()
 	pool := child.NewPool(child.Config{
 		Path:        abs,
 		Env:         childEnv,
-		Stdout:      p.cfg.Stdout,
-		Stderr:      p.cfg.Stderr,
+		Stdout:      stdout,
+		Stderr:      stderr,
 		WaitForAck:  p.cfg.WaitForAck,
 		AckTimeout:  ackTimeout(p.cfg.AckTimeout, initEnv["__OW_DEADLINE"], time.Now()),
 		StartWindow: p.cfg.StartWindow,

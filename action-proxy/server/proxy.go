@@ -41,6 +41,7 @@ type Proxy struct {
 	mu          sync.Mutex // guards the fields below
 	pool        *child.Pool
 	initialized bool
+	route       *routeState // nil: stock mode (no agent)
 }
 
 // New returns a Proxy for cfg. It creates cfg.BaseDir if needed; action
@@ -98,9 +99,14 @@ func (p *Proxy) Close() error {
 	p.mu.Lock()
 	pool := p.pool
 	p.pool = nil
+	rs := p.route
 	p.mu.Unlock()
 	if pool != nil {
 		pool.Close()
+	}
+	if rs != nil {
+		rs.stdout.Close()
+		rs.stderr.Close()
 	}
 	return nil
 }

@@ -23,6 +23,12 @@ func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
 	if r.Context().Err() != nil {
 		return // the caller is gone before anything started
 	}
+	if rs := p.routeOf(); rs != nil {
+		// Direct runs yield to the invoker: while this request waits or
+		// runs, the route plane refuses frames (senders go elsewhere).
+		rs.invokerWaiting.Add(1)
+		defer rs.invokerWaiting.Add(-1)
+	}
 	lease, err := pool.Acquire(r.Context())
 	switch {
 	case errors.Is(err, child.ErrPoolClosed):
@@ -35,7 +41,7 @@ func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
 		sendError(w, http.StatusBadGateway, "cannot start action: "+err.Error())
 		return
 	}
-	info := newRunInfo()
+	info := newRunInfo(p.routeOf() != nil)
 	ctx, cancel := p.activationContext(r.Context(), info)
 	defer cancel()
 	result, stray, err := lease.Process().Call(ctx, io.TeeReader(r.Body, info))
@@ -49,6 +55,13 @@ func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
 		sendError(w, http.StatusInternalServerError, child.ErrExited.Error())
 		return
 	}
+	if ns, ok := info.field("namespace"); ok {
+		name, _ := info.field("action_name")
+		version, _ := info.field("action_version")
+		key, _ := info.field("api_key")
+		p.identify(ns, name, version, key)
+	}
+	p.drainLogs()
 	if stray > 0 {
 		fmt.Fprintf(p.cfg.Stderr, "proxy: discarded %d line(s) the action wrote on fd 3 after its previous result\n", stray)
 	}
@@ -102,7 +115,20 @@ type runInfo struct {
 	s  *runinfo.Scanner
 }
 
-func newRunInfo() *runInfo { return &runInfo{s: runinfo.NewScanner("deadline")} }
+// newRunInfo watches for the deadline and, when the route plane needs to
+// learn what the proxy runs, the action's identity.
+func newRunInfo(identity bool) *runInfo {
+	if identity {
+		return &runInfo{s: runinfo.NewScanner("deadline", "namespace", "action_name", "action_version", "api_key")}
+	}
+	return &runInfo{s: runinfo.NewScanner("deadline")}
+}
+
+func (ri *runInfo) field(key string) (string, bool) {
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	return ri.s.Field(key)
+}
 
 func (ri *runInfo) Write(p []byte) (int, error) {
 	ri.mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/wsk-route/wsk-route/action-proxy/archive"
+	"github.com/wsk-route/wsk-route/action-proxy/route"
 	"github.com/wsk-route/wsk-route/action-proxy/server"
 )
 
@@ -71,6 +73,34 @@ func serve(cfg server.Config, addr string, stderr io.Writer) error {
 		return err
 	}
 	defer proxy.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	// With a host agent on this host, the route plane runs beside the
+	// /init + /run server; without one, this is the stock proxy.
+	if rcfg, ok := route.FromEnv(cfg.Environ); ok {
+		rcfg.Concurrency = 1
+		if cfg.AllowConcurrent {
+			rcfg.Concurrency = cfg.MaxConcurrent
+		}
+		if cfg.Debug {
+			rcfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+		}
+		plane, err := route.New(rcfg, proxy)
+		if err != nil {
+			return err
+		}
+		if err := proxy.EnableRoute(plane); err != nil {
+			return err
+		}
+		planeDone := make(chan error, 1)
+		go func() { planeDone <- plane.Run(ctx) }()
+		defer func() {
+			stop()
+			if err := <-planeDone; err != nil {
+				fmt.Fprintln(stderr, "proxy: route plane:", err)
+			}
+		}()
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -79,8 +109,6 @@ func serve(cfg server.Config, addr string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "%s: listening on %s\n", server.VersionLine(), ln.Addr())
 	}
 	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: time.Minute}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -1,0 +1,121 @@
+package route
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// Environment variables the proxy reads to enable the route plane.
+const (
+	// EnvAgent is the agent's websocket socket path. When it is unset, the
+	// route plane runs only if the default socket exists.
+	EnvAgent = "WSK_ROUTE_AGENT"
+	// EnvRunDir is the host's wsk-route run directory (the proxy's frame
+	// socket is created there).
+	EnvRunDir = "WSK_ROUTE_RUN_DIR"
+	// EnvName names the proxy on its host (default: hostname-pid).
+	EnvName = "WSK_ROUTE_NAME"
+	// EnvTCPListen and EnvTCPAdvertise give the proxy a routable frame
+	// address, for clusters where container addresses are routable.
+	EnvTCPListen    = "WSK_ROUTE_TCP_LISTEN"
+	EnvTCPAdvertise = "WSK_ROUTE_TCP_ADVERTISE"
+)
+
+// DefaultRunDir is the host's wsk-route run directory, bind-mounted into
+// action containers at the same path.
+const DefaultRunDir = "/run/wsk-route"
+
+// Config configures a Plane.
+type Config struct {
+	// AgentSocket is the path of the agent's websocket unix socket.
+	AgentSocket string
+	// RunDir is where the proxy creates its frame socket; empty means the
+	// directory of AgentSocket.
+	RunDir string
+	// Name is unique among the proxies of the host; empty means
+	// "<hostname>-<pid>".
+	Name string
+	// TCPListen, when set, also serves frames on this TCP address, and
+	// TCPAdvertise ("tcp:ip:port") is registered as routable.
+	TCPListen, TCPAdvertise string
+	// Concurrency is the number of activations the action runs at once.
+	Concurrency int
+	// AckTimeout bounds the wait for one frame's ack; zero means 500 ms.
+	AckTimeout time.Duration
+	// MaxTries bounds the instances tried for one hop; zero means 8.
+	MaxTries int
+	// LogLimit bounds the captured logs of one direct run; zero means 1 MiB.
+	LogLimit int
+	// Logger receives the plane's own diagnostics. Nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// FromEnv returns the route plane's Config from environ, and false when
+// no agent is configured or present: then the proxy is the stock proxy.
+func FromEnv(environ []string) (Config, bool) {
+	get := func(key string) string {
+		for i := len(environ) - 1; i >= 0; i-- {
+			if len(environ[i]) > len(key) && environ[i][len(key)] == '=' && environ[i][:len(key)] == key {
+				return environ[i][len(key)+1:]
+			}
+		}
+		return ""
+	}
+	cfg := Config{
+		AgentSocket:  get(EnvAgent),
+		RunDir:       get(EnvRunDir),
+		Name:         get(EnvName),
+		TCPListen:    get(EnvTCPListen),
+		TCPAdvertise: get(EnvTCPAdvertise),
+	}
+	if cfg.AgentSocket == "" {
+		dir := cfg.RunDir
+		if dir == "" {
+			dir = DefaultRunDir
+		}
+		cfg.AgentSocket = filepath.Join(dir, "agent.sock")
+		if _, err := os.Stat(cfg.AgentSocket); err != nil {
+			return Config{}, false
+		}
+	}
+	return cfg, true
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.AgentSocket == "" {
+		return c, errors.New("route: no agent socket configured")
+	}
+	if c.RunDir == "" {
+		c.RunDir = filepath.Dir(c.AgentSocket)
+	}
+	if c.Name == "" {
+		h, _ := os.Hostname()
+		c.Name = h + "-" + strconv.Itoa(os.Getpid())
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 1
+	}
+	if c.AckTimeout <= 0 {
+		c.AckTimeout = 500 * time.Millisecond
+	}
+	if c.MaxTries <= 0 {
+		c.MaxTries = 8
+	}
+	if c.LogLimit <= 0 {
+		c.LogLimit = 1 << 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}

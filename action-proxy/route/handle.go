@@ -1,0 +1,159 @@
+package route
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/jsonscan"
+	"github.com/wsk-route/wsk-route/internal/spec"
+	"github.com/wsk-route/wsk-route/internal/transport"
+)
+
+// HandleFrame accepts or refuses one received frame. Step frames are run
+// on the action; result, error and log frames belong to runs started here.
+// It never waits for the action: a busy instance refuses, so that the
+// sender tries another one.
+func (p *Plane) HandleFrame(ctx context.Context, d *transport.Delivery) (frame.Code, string) {
+	f := &d.Frame
+	id, w, _ := p.snapshot()
+	switch {
+	case w == nil:
+		return frame.CodeUnavailable, "proxy not registered with its agent"
+	case f.Namespace != id.Namespace:
+		return frame.CodeWrongNamespace, fmt.Sprintf("frame of namespace %q sent to an instance of namespace %q", f.Namespace, id.Namespace)
+	case !f.Verify(w.key):
+		return frame.CodeBadTag, "authentication tag does not match the namespace key"
+	case f.Deadline != 0 && p.cfg.Now().UnixNano() > f.Deadline:
+		return frame.CodeExpired, "deadline passed " + time.Duration(p.cfg.Now().UnixNano()-f.Deadline).String() + " ago"
+	}
+	switch f.Kind {
+	case frame.KindStep:
+		return p.acceptStep(ctx, d, id, w)
+	case frame.KindResult, frame.KindError, frame.KindLog:
+		return p.deliverToRun(d)
+	}
+	return frame.CodeMalformed, "unexpected frame kind " + f.Kind.String()
+}
+
+func (p *Plane) acceptStep(ctx context.Context, d *transport.Delivery, id Identity, w *welcomeState) (frame.Code, string) {
+	f := &d.Frame
+	if f.Target != "" && f.Target != w.instanceID {
+		return frame.CodeUnknownStep, "frame for instance " + f.Target + " reached " + w.instanceID
+	}
+	sp := p.specFor(f.Workflow)
+	if sp == nil {
+		return frame.CodeUnknownStep, "unknown workflow " + f.Workflow
+	}
+	st, ok := sp.Steps[f.Step]
+	if !ok {
+		return frame.CodeUnknownStep, fmt.Sprintf("workflow %s (version %d) has no step %q", f.Workflow, sp.Version, f.Step)
+	}
+	if st.Action != id.Action {
+		return frame.CodeUnknownStep, fmt.Sprintf("step %q runs %s, this instance runs %s", f.Step, st.Action, id.Action)
+	}
+	if p.exec == nil {
+		return frame.CodeUnavailable, "this proxy runs no steps"
+	}
+	key := runKey{f.RunID, f.Step, f.Branch}
+	var deadline time.Time
+	if f.Deadline != 0 {
+		deadline = time.Unix(0, f.Deadline)
+	}
+	p.mu.Lock()
+	fresh := p.seen.add(key, deadline, p.cfg.Now())
+	p.mu.Unlock()
+	if !fresh {
+		return frame.CodeDuplicate, "step already accepted for this run and branch"
+	}
+	res, ok := p.exec.TryReserve(ctx)
+	if !ok {
+		p.mu.Lock()
+		p.seen.remove(key)
+		p.mu.Unlock()
+		return frame.CodeBusy, "instance busy"
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer d.Release()
+		p.runStep(res, f, d.Payload(), sp, id, w)
+	}()
+	return frame.CodeOK, ""
+}
+
+// runStep runs an accepted step frame, then sends its result on.
+func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spec.Spec, id Identity, w *welcomeState) {
+	ctx := context.Background()
+	if f.Deadline != 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, f.Deadline))
+		defer cancel()
+	}
+	start := p.cfg.Now()
+	body := activationBody(payload, f, id)
+	result, logs, err := res.Run(ctx, body)
+	elapsed := p.cfg.Now().Sub(start)
+
+	r := &run{p: p, w: w, sp: sp, runID: f.RunID, replyTo: f.ReplyTo, deadline: f.Deadline}
+	r.sendLog(ctx, f.Step, f.Branch, logs, elapsed)
+	switch {
+	case err != nil:
+		r.fail(ctx, f.Step, f.Branch, frame.CodeStepFailed, fmt.Sprintf("step %s (action %s) on %s: %v", f.Step, id.Action, w.instanceID, err))
+		return
+	case isErrorResult(result):
+		r.fail(ctx, f.Step, f.Branch, frame.CodeStepFailed, fmt.Sprintf("step %s (action %s) returned an error: %s", f.Step, id.Action, truncate(result, 2048)))
+		return
+	}
+	r.next(ctx, f.Step, f.Branch, result)
+}
+
+// activationBody is the /run body of a direct run: the payload as value,
+// and the context fields an invoker /run carries, with an activation id
+// derived from the run, step and branch.
+func activationBody(payload []byte, f *frame.Frame, id Identity) io.Reader {
+	h := sha256.Sum256([]byte(f.RunID + "\x00" + f.Step + "\x00" + strconv.FormatUint(uint64(f.Branch), 10)))
+	var tail bytes.Buffer
+	field := func(k, v string) {
+		b, _ := json.Marshal(v)
+		tail.WriteString(`,"` + k + `":`)
+		tail.Write(b)
+	}
+	field("namespace", id.Namespace)
+	field("action_name", id.Action)
+	field("action_version", id.Version)
+	field("activation_id", hex.EncodeToString(h[:16]))
+	field("transaction_id", f.RunID)
+	if f.Deadline != 0 {
+		field("deadline", strconv.FormatInt(f.Deadline/int64(time.Millisecond), 10))
+	}
+	if id.APIKey != "" {
+		field("api_key", id.APIKey)
+	}
+	tail.WriteString("}")
+	if len(payload) == 0 {
+		payload = []byte("{}")
+	}
+	return io.MultiReader(bytes.NewReader([]byte(`{"value":`)), bytes.NewReader(payload), &tail)
+}
+
+// isErrorResult reports whether result is an object with a top-level
+// "error" key: OpenWhisk's application error, which ends the run.
+func isErrorResult(result []byte) bool {
+	v, ok := jsonscan.TopLevel(result, "error")
+	return ok && len(v) > 0
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "…"
+}

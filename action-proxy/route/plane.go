@@ -1,0 +1,320 @@
+package route
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/wsk-route/wsk-route/internal/routetable"
+	"github.com/wsk-route/wsk-route/internal/spec"
+	"github.com/wsk-route/wsk-route/internal/transport"
+)
+
+// Executor runs direct activations on the proxy's action. The proxy's
+// server implements it.
+type Executor interface {
+	// TryReserve reserves the action for one direct run if it can start
+	// now: no invoker /run is running or waiting, and a process is free.
+	// It never waits.
+	TryReserve(ctx context.Context) (Reservation, bool)
+}
+
+// Reservation is the action reserved for one direct run.
+type Reservation interface {
+	// Run runs one activation with the given /run body, captures the
+	// action's logs, and releases the reservation. The result is a JSON
+	// object or array; a failure of the action is an error.
+	Run(ctx context.Context, body io.Reader) (result, logs []byte, err error)
+}
+
+// Identity is what the proxy runs, as the invoker told it.
+type Identity struct {
+	Namespace string
+	Action    string // fully qualified
+	Version   string
+	APIKey    string // __OW_API_KEY, passed on to direct runs
+}
+
+// Plane is one proxy's route plane. Its methods are safe for concurrent use.
+type Plane struct {
+	cfg   Config
+	exec  Executor
+	unix  string // this proxy's frame endpoint, "unix:<path>"
+	stats *hopStats
+
+	identified chan struct{} // closed by the first Identify
+	identOnce  sync.Once
+
+	mu       sync.Mutex // guards the fields below
+	ident    Identity
+	welcome  *welcomeState
+	specs    map[string]*spec.Spec // by workflow
+	table    *routetable.Table
+	seen     seenSet
+	runs     map[string]*runState // runs started here, by run id
+	ws       *wsConn              // the current agent session, if any
+	changed  chan struct{}        // closed and replaced when welcome/specs/table change
+	lastWarn string
+
+	wg sync.WaitGroup // direct runs and sends in flight
+}
+
+// welcomeState is what the agent told the proxy when it registered.
+type welcomeState struct {
+	instanceID string
+	host       string
+	relay      string
+	shmDir     string
+	key        []byte
+	client     *transport.Client // sends frames; uses shmDir for large same-host payloads
+}
+
+// New returns a Plane that runs direct activations on exec (which may be
+// nil for a plane that only starts runs).
+func New(cfg Config, exec Executor) (*Plane, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	p := &Plane{
+		cfg:        cfg,
+		exec:       exec,
+		unix:       "unix:" + filepath.Join(cfg.RunDir, cfg.Name+".sock"),
+		stats:      newHopStats(),
+		identified: make(chan struct{}),
+		specs:      map[string]*spec.Spec{},
+		runs:       map[string]*runState{},
+		changed:    make(chan struct{}),
+	}
+	return p, nil
+}
+
+// Identify tells the plane what the proxy runs. The first call registers
+// the instance with the agent; later calls with another identity are
+// ignored (an OpenWhisk container runs one action for life).
+func (p *Plane) Identify(id Identity) {
+	if id.Namespace == "" || id.Action == "" {
+		return
+	}
+	p.identOnce.Do(func() {
+		p.mu.Lock()
+		p.ident = id
+		p.mu.Unlock()
+		close(p.identified)
+	})
+}
+
+// Endpoint returns the proxy's frame endpoint on its host.
+func (p *Plane) Endpoint() string { return p.unix }
+
+// Run serves frames and keeps the agent connection up until ctx ends. It
+// returns nil after ctx ends, or the error that prevented it from
+// listening.
+func (p *Plane) Run(ctx context.Context) error {
+	path := p.unix[len("unix:"):]
+	ln, err := transport.Listen(p.unix)
+	if err != nil {
+		return fmt.Errorf("route: frame socket: %w", err)
+	}
+	defer os.Remove(path)
+	listeners := []net.Listener{ln}
+	if p.cfg.TCPListen != "" {
+		tln, err := transport.Listen("tcp:" + p.cfg.TCPListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("route: tcp frame listener: %w", err)
+		}
+		listeners = append(listeners, tln)
+	}
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		wg.Wait()
+		p.wg.Wait()
+		p.setWelcome(nil)
+	}()
+	// Frames are served once the agent has said where shm segments live;
+	// until then connections wait in the listeners' backlogs (nobody knows
+	// the instance before it is registered anyway).
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		shmDir, ok := p.awaitWelcome(ctx)
+		if !ok {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return
+		}
+		srv := &transport.Server{Handler: transport.HandlerFunc(p.HandleFrame), ShmDir: shmDir}
+		var swg sync.WaitGroup
+		for _, l := range listeners {
+			swg.Add(1)
+			go func() {
+				defer swg.Done()
+				if err := srv.Serve(ctx, l); err != nil && ctx.Err() == nil {
+					p.cfg.Logger.Error("route: frame server stopped", "endpoint", l.Addr().String(), "err", err)
+				}
+			}()
+		}
+		swg.Wait()
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.flushStats(ctx)
+	}()
+	p.connectLoop(ctx)
+	return nil
+}
+
+// awaitWelcome waits for the first welcome and returns its shm directory.
+func (p *Plane) awaitWelcome(ctx context.Context) (string, bool) {
+	for {
+		p.mu.Lock()
+		w, ch := p.welcome, p.changed
+		p.mu.Unlock()
+		if w != nil {
+			return w.shmDir, true
+		}
+		select {
+		case <-ctx.Done():
+			return "", false
+		case <-ch:
+		}
+	}
+}
+
+// connectLoop keeps a session with the agent, reconnecting with backoff.
+func (p *Plane) connectLoop(ctx context.Context) {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := p.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		p.setWelcome(nil)
+		p.cfg.Logger.Warn("route: agent session ended", "err", err)
+		if time.Since(start) > 10*time.Second {
+			backoff = 50 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// state returns what routing needs, under the lock.
+func (p *Plane) snapshot() (Identity, *welcomeState, *routetable.Table) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ident, p.welcome, p.table
+}
+
+func (p *Plane) specFor(workflow string) *spec.Spec {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.specs[workflow]
+}
+
+// notifyLocked wakes whoever waits for a change. p.mu must be held.
+func (p *Plane) notifyLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+func (p *Plane) setWelcome(w *welcomeState) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.welcome
+	p.welcome = w
+	if w != nil {
+		p.table = routetable.New(routetable.Config{Host: w.host, Now: p.cfg.Now})
+	}
+	p.notifyLocked()
+	if old != nil && old.client != nil {
+		// Sends in flight on the old client fail and try the next candidate.
+		go old.client.Close()
+	}
+}
+
+// WaitReady blocks until the plane is registered, knows workflow's spec,
+// and its table holds at least one instance of every action the spec
+// names, or ctx ends. Tests and the entry use it before the first run.
+func (p *Plane) WaitReady(ctx context.Context, workflow string) error {
+	for {
+		p.mu.Lock()
+		ready, missing := p.readyLocked(workflow)
+		ch := p.changed
+		p.mu.Unlock()
+		if ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("route: not ready for workflow %q: %s: %w", workflow, missing, ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
+func (p *Plane) readyLocked(workflow string) (bool, string) {
+	if p.welcome == nil {
+		return false, "not registered with the agent"
+	}
+	sp := p.specs[workflow]
+	if sp == nil {
+		return false, "spec unknown"
+	}
+	var buf []routetable.Instance
+	for _, id := range sortedSteps(sp) {
+		if len(p.table.Candidates(sp.Steps[id].Action, nil, buf[:0])) == 0 {
+			return false, "no instance of " + sp.Steps[id].Action
+		}
+	}
+	return true, ""
+}
+
+func sortedSteps(sp *spec.Spec) []string {
+	ids := make([]string, 0, len(sp.Steps))
+	for id := range sp.Steps {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// isGone reports whether err means the connection or listener is closed.
+func isGone(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF)
+}
+
+// Instances returns the route table as this proxy sees it: the instances
+// of action, or of every action when action is empty, sorted by id.
+func (p *Plane) Instances(action string) []routetable.Instance {
+	_, _, table := p.snapshot()
+	if table == nil {
+		return nil
+	}
+	all := table.Snapshot()
+	if action == "" {
+		return all
+	}
+	out := all[:0]
+	for _, in := range all {
+		if in.Action == action {
+			out = append(out, in)
+		}
+	}
+	return out
+}

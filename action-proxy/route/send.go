@@ -1,0 +1,179 @@
+package route
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/routetable"
+	"github.com/wsk-route/wsk-route/internal/spec"
+)
+
+// run is the routing context of one run as seen by one proxy: enough to
+// send a step's result on, or to report to the run's reply-to.
+type run struct {
+	p        *Plane
+	w        *welcomeState
+	sp       *spec.Spec
+	runID    string
+	replyTo  string
+	deadline int64
+}
+
+// next sends result to the successors of step (running as branch), or to
+// the reply-to when it has none.
+func (r *run) next(ctx context.Context, step string, branch uint32, result []byte) {
+	hops := r.sp.NextHops(step, branch)
+	if len(hops) == 0 {
+		r.reply(ctx, &frame.Frame{Kind: frame.KindResult, Step: step, Branch: branch, Payload: result})
+		return
+	}
+	if len(hops) == 1 {
+		r.forwardOrFail(ctx, step, hops[0], result)
+		return
+	}
+	var wg sync.WaitGroup
+	for _, h := range hops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.forwardOrFail(ctx, step, h, result)
+		}()
+	}
+	wg.Wait()
+}
+
+func (r *run) forwardOrFail(ctx context.Context, from string, h spec.Hop, payload []byte) {
+	if err := r.forward(ctx, h, payload); err != nil {
+		r.fail(ctx, h.Step, h.Branch, frame.CodeUnavailable, fmt.Sprintf("sending the result of %s to step %s: %v", from, h.Step, err))
+	}
+}
+
+// errNoInstance is wrapped by forward when no candidate accepted the hop.
+var errNoInstance = errors.New("no instance accepted the step")
+
+// forward sends payload as the input of hop to the best instance that
+// accepts it: same host first, then least loaded and fastest; a refusal or
+// a failed send moves on to the next candidate.
+func (r *run) forward(ctx context.Context, h spec.Hop, payload []byte) error {
+	st, ok := r.sp.Steps[h.Step]
+	if !ok {
+		return fmt.Errorf("workflow %s has no step %q", r.sp.Workflow, h.Step)
+	}
+	_, _, table := r.p.snapshot()
+	if table == nil {
+		return errors.New("route table not received from the agent yet")
+	}
+	var tried []string
+	var reasons []string
+	var buf [8]routetable.Instance
+	for attempt := 0; attempt < r.p.cfg.MaxTries; attempt++ {
+		if err := ctx.Err(); err != nil {
+			reasons = append(reasons, "deadline: "+err.Error())
+			break
+		}
+		cands := table.Candidates(st.Action, tried, buf[:0])
+		if len(cands) == 0 {
+			break
+		}
+		inst := cands[0]
+		tried = append(tried, inst.ID)
+		endpoint, via := r.endpointFor(inst, len(payload))
+		f := &frame.Frame{
+			Kind: frame.KindStep, RunID: r.runID, Workflow: r.sp.Workflow, SpecVersion: r.sp.Version,
+			Step: h.Step, Branch: h.Branch, Attempt: uint16(attempt), Deadline: r.deadline,
+			ReplyTo: r.replyTo, Namespace: r.sp.Namespace, Target: inst.ID,
+			Payload: payload, Size: uint64(len(payload)),
+		}
+		table.Begin(inst.ID)
+		start := r.p.cfg.Now()
+		ack, err := r.w.client.Send(ctx, endpoint, f, r.w.key)
+		took := r.p.cfg.Now().Sub(start)
+		c := r.p.stats.counter(st.Action, via)
+		switch {
+		case err != nil:
+			table.End(inst.ID, took, false)
+			c.failed.Add(1)
+			reasons = append(reasons, inst.ID+": "+err.Error())
+			continue
+		case ack.Code == frame.CodeOK || ack.Code == frame.CodeDuplicate:
+			table.End(inst.ID, took, true)
+			c.observe(took, len(payload))
+			return nil
+		case ack.Code == frame.CodeExpired:
+			table.End(inst.ID, took, true)
+			c.refused.Add(1)
+			return fmt.Errorf("%s refused: %s (%s)", inst.ID, ack.Code, ack.Reason)
+		default:
+			table.End(inst.ID, took, false)
+			table.Penalize(inst.ID)
+			c.refused.Add(1)
+			reasons = append(reasons, fmt.Sprintf("%s: %s (%s)", inst.ID, ack.Code, ack.Reason))
+		}
+	}
+	r.p.stats.counter(st.Action, "none").fallbacks.Add(1)
+	if len(reasons) == 0 {
+		return fmt.Errorf("%w: no warm instance of %s is known", errNoInstance, st.Action)
+	}
+	return fmt.Errorf("%w: %s", errNoInstance, strings.Join(reasons, "; "))
+}
+
+// endpointFor picks how to reach inst: its unix socket on this host, its
+// routable TCP address, or the agents' relay.
+func (r *run) endpointFor(inst routetable.Instance, size int) (endpoint, via string) {
+	switch {
+	case inst.Host == r.w.host:
+		if size > shmThreshold {
+			return inst.Unix, "shm"
+		}
+		return inst.Unix, "unix"
+	case inst.TCP != "":
+		return inst.TCP, "tcp"
+	default:
+		return r.w.relay, "relay"
+	}
+}
+
+// shmThreshold mirrors the transport client's default: larger same-host
+// payloads travel through a shm segment (only used to label metrics).
+const shmThreshold = 64 << 10
+
+// reply sends f (a result, an error or a log) to the run's reply-to.
+func (r *run) reply(ctx context.Context, f *frame.Frame) {
+	if r.replyTo == "" {
+		return
+	}
+	f.RunID, f.Workflow, f.SpecVersion = r.runID, r.sp.Workflow, r.sp.Version
+	f.Deadline, f.Namespace, f.ReplyTo = r.deadline, r.sp.Namespace, r.replyTo
+	f.Target = ""
+	f.Size = uint64(len(f.Payload))
+	ack, err := r.w.client.Send(ctx, r.replyTo, f, r.w.key)
+	if err == nil && ack.Code != frame.CodeOK && ack.Code != frame.CodeDuplicate {
+		err = fmt.Errorf("refused: %s (%s)", ack.Code, ack.Reason)
+	}
+	if err != nil {
+		r.p.cfg.Logger.Warn("route: reply-to unreachable", "run", r.runID, "reply_to", r.replyTo, "kind", f.Kind.String(), "err", err)
+	}
+}
+
+// fail reports to the reply-to that the run failed at step.
+func (r *run) fail(ctx context.Context, step string, branch uint32, code frame.Code, reason string) {
+	r.reply(ctx, &frame.Frame{Kind: frame.KindError, Step: step, Branch: branch, Code: code, Reason: reason})
+}
+
+// stepLog is the Reason of a log frame.
+type stepLog struct {
+	Instance   string `json:"instance"`
+	DurationNS int64  `json:"duration_ns"`
+}
+
+// sendLog sends a step's captured logs and timing to the reply-to.
+func (r *run) sendLog(ctx context.Context, step string, branch uint32, logs []byte, took time.Duration) {
+	meta, _ := json.Marshal(stepLog{Instance: r.w.instanceID, DurationNS: took.Nanoseconds()})
+	r.reply(ctx, &frame.Frame{Kind: frame.KindLog, Step: step, Branch: branch, Reason: string(meta), Payload: logs})
+}

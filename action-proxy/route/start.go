@@ -1,0 +1,192 @@
+package route
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/transport"
+)
+
+// Result is the outcome of a run started with StartRun.
+type Result struct {
+	RunID string
+	// Value is the run's result: the single path's result, or a JSON
+	// array of the results of every path in branch order.
+	Value json.RawMessage
+	// Steps are the steps that reported, in the order their logs arrived.
+	Steps []StepReport
+}
+
+// StepReport is what one step execution reported to the entry.
+type StepReport struct {
+	Step     string
+	Branch   uint32
+	Instance string
+	Duration time.Duration
+	Logs     []byte
+}
+
+// RunError is a run that failed: at a step, or by its deadline.
+type RunError struct {
+	RunID  string
+	Step   string // empty when the deadline passed with no step to blame
+	Code   frame.Code
+	Reason string
+	Steps  []StepReport // what did report before the failure
+}
+
+func (e *RunError) Error() string {
+	if e.Step == "" {
+		return fmt.Sprintf("route: run %s: %s", e.RunID, e.Reason)
+	}
+	return fmt.Sprintf("route: run %s failed at step %s: %s (%s)", e.RunID, e.Step, e.Reason, e.Code)
+}
+
+// runState collects what comes back for one run started here.
+type runState struct {
+	want    int
+	results map[uint32][]byte
+	steps   []StepReport
+	failure *RunError
+	done    chan struct{} // closed when all results or a failure arrived
+}
+
+// StartRun runs workflow with input (a JSON object or array) and waits for
+// its result until ctx's deadline, which becomes the run's deadline.
+// Results come back to this plane's socket (or TCP address, when it has
+// one).
+func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte) (*Result, error) {
+	_, w, _ := p.snapshot()
+	if w == nil {
+		return nil, errors.New("route: not registered with the agent")
+	}
+	sp := p.specFor(workflow)
+	if sp == nil {
+		return nil, fmt.Errorf("route: unknown workflow %q", workflow)
+	}
+	var idb [16]byte
+	rand.Read(idb[:])
+	runID := hex.EncodeToString(idb[:])
+	var deadline int64
+	if d, ok := ctx.Deadline(); ok {
+		deadline = d.UnixNano()
+	}
+	replyTo := p.unix
+	if p.cfg.TCPAdvertise != "" {
+		replyTo = p.cfg.TCPAdvertise
+	}
+	rs := &runState{want: sp.Paths(), results: map[uint32][]byte{}, done: make(chan struct{})}
+	p.mu.Lock()
+	p.runs[runID] = rs
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.runs, runID)
+		p.mu.Unlock()
+	}()
+
+	r := &run{p: p, w: w, sp: sp, runID: runID, replyTo: replyTo, deadline: deadline}
+	for _, h := range sp.StartHops() {
+		if err := r.forward(ctx, h, input); err != nil {
+			return nil, &RunError{RunID: runID, Step: h.Step, Code: frame.CodeUnavailable, Reason: err.Error()}
+		}
+	}
+	select {
+	case <-rs.done:
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	steps := append([]StepReport(nil), rs.steps...)
+	if rs.failure != nil {
+		rs.failure.Steps = steps
+		return nil, rs.failure
+	}
+	if len(rs.results) < rs.want {
+		return nil, &RunError{RunID: runID, Code: frame.CodeExpired, Steps: steps,
+			Reason: fmt.Sprintf("%v: %d of %d results arrived; %s", ctx.Err(), len(rs.results), rs.want, lastSteps(steps))}
+	}
+	return &Result{RunID: runID, Value: merge(rs.results, rs.want), Steps: steps}, nil
+}
+
+func lastSteps(steps []StepReport) string {
+	if len(steps) == 0 {
+		return "no step reported"
+	}
+	names := make([]string, 0, len(steps))
+	for _, s := range steps {
+		names = append(names, fmt.Sprintf("%s#%d", s.Step, s.Branch))
+	}
+	return "steps that finished: " + strings.Join(names, ", ")
+}
+
+// merge returns the one result, or an array of all in branch order.
+func merge(results map[uint32][]byte, want int) json.RawMessage {
+	if want == 1 {
+		for _, v := range results {
+			return v
+		}
+	}
+	branches := make([]uint32, 0, len(results))
+	for b := range results {
+		branches = append(branches, b)
+	}
+	sort.Slice(branches, func(i, j int) bool { return branches[i] < branches[j] })
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	for i, b := range branches {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(results[b])
+	}
+	buf.WriteByte(']')
+	return buf.Bytes()
+}
+
+// deliverToRun takes a result, error or log frame for a run started here.
+func (p *Plane) deliverToRun(d *transport.Delivery) (frame.Code, string) {
+	f := &d.Frame
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rs := p.runs[f.RunID]
+	if rs == nil {
+		return frame.CodeUnknownStep, "no run " + f.RunID + " here (finished or never started)"
+	}
+	select {
+	case <-rs.done:
+		return frame.CodeOK, "" // late: the run already ended
+	default:
+	}
+	switch f.Kind {
+	case frame.KindLog:
+		var meta stepLog
+		json.Unmarshal([]byte(f.Reason), &meta)
+		rs.steps = append(rs.steps, StepReport{Step: f.Step, Branch: f.Branch, Instance: meta.Instance,
+			Duration: time.Duration(meta.DurationNS), Logs: bytes.Clone(d.Payload())})
+	case frame.KindError:
+		rs.failure = &RunError{RunID: f.RunID, Step: f.Step, Code: f.Code, Reason: f.Reason}
+		close(rs.done)
+	case frame.KindResult:
+		if _, dup := rs.results[f.Branch]; dup {
+			return frame.CodeDuplicate, "result of branch already received"
+		}
+		if f.Branch >= uint32(rs.want) {
+			return frame.CodeMalformed, fmt.Sprintf("branch %d out of range (run has %d results)", f.Branch, rs.want)
+		}
+		rs.results[f.Branch] = bytes.Clone(d.Payload())
+		if len(rs.results) == rs.want {
+			close(rs.done)
+		}
+	}
+	return frame.CodeOK, ""
+}

@@ -1,0 +1,347 @@
+package routetest_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wsk-route/wsk-route/action-proxy/route"
+	"github.com/wsk-route/wsk-route/internal/consulstore"
+	"github.com/wsk-route/wsk-route/internal/spec"
+	"github.com/wsk-route/wsk-route/internal/testenv"
+)
+
+// bins are the binaries the tests run, built once by TestMain.
+var bins struct {
+	proxy, agent, step string
+	err                error
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "routetest-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bins.proxy = filepath.Join(dir, "proxy")
+	bins.agent = filepath.Join(dir, "wsk-route-agent")
+	bins.step = filepath.Join(dir, "step")
+	for out, pkg := range map[string]string{
+		bins.proxy: "github.com/wsk-route/wsk-route/cmd/proxy",
+		bins.agent: "github.com/wsk-route/wsk-route/cmd/wsk-route-agent",
+		bins.step:  "github.com/wsk-route/wsk-route/action-proxy/routetest/testdata/step",
+	} {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			bins.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+			break
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func needBins(t testing.TB) {
+	t.Helper()
+	if bins.err != nil {
+		t.Fatal(bins.err)
+	}
+}
+
+// host is one invoker host: a run directory, a shm root and an agent.
+type host struct {
+	name    string
+	runDir  string
+	shmRoot string
+	agent   *proc
+	// command wraps a command to run on this host (network namespaces);
+	// nil runs it directly.
+	command func(name string, args ...string) *exec.Cmd
+	// dial reaches the host's TCP addresses (network namespaces); nil dials directly.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// startHost starts an agent for a host named name, registering with
+// Consul at consulAddr. relay is the agent's relay listen address ("" for none).
+func startHost(t *testing.T, name, consulAddr, relay, advertise string, command func(string, ...string) *exec.Cmd) *host {
+	t.Helper()
+	needBins(t)
+	base := t.TempDir()
+	shmRoot, err := os.MkdirTemp(shmBase(), "wr-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shmRoot) })
+	h := &host{name: name, runDir: filepath.Join(base, "run"), shmRoot: shmRoot, command: command}
+	os.MkdirAll(h.runDir, 0o755)
+	args := []string{"-host", name, "-run-dir", h.runDir, "-shm-dir", shmRoot, "-consul", consulAddr, "-ttl", "3s", "-log-level", "debug"}
+	if relay != "" {
+		args = append(args, "-relay-listen", relay)
+		if advertise != "" {
+			args = append(args, "-relay-advertise", advertise)
+		}
+	}
+	h.agent = startProc(t, "agent "+name, h.cmd(bins.agent, args...))
+	waitFor(t, 20*time.Second, "agent socket of "+name, func() bool {
+		_, err := os.Stat(filepath.Join(h.runDir, "agent.sock"))
+		return err == nil
+	})
+	return h
+}
+
+// shmBase is /dev/shm when it exists (the real case), else the temp dir.
+func shmBase() string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		return "/dev/shm"
+	}
+	return os.TempDir()
+}
+
+func (h *host) cmd(name string, args ...string) *exec.Cmd {
+	if h.command != nil {
+		return h.command(name, args...)
+	}
+	return exec.Command(name, args...)
+}
+
+// action is one proxy process running the step action in some mode.
+type action struct {
+	name string // proxy name on its host
+	fqn  string
+	addr string // host:port of /init and /run
+	proc *proc
+	host *host
+}
+
+// startAction starts a proxy on h, runs /init with the step action in
+// mode as /guest/<actionName>, and returns it once initialised.
+func startAction(t *testing.T, h *host, name, actionName, mode string, extraEnv ...string) *action {
+	t.Helper()
+	port := freePort(t, h)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if h.dial != nil {
+		addr = "0.0.0.0:" + strconv.Itoa(port)
+	}
+	cmd := h.cmd(bins.proxy, "-listen", addr)
+	cmd.Env = append(os.Environ(),
+		route.EnvAgent+"="+filepath.Join(h.runDir, "agent.sock"),
+		route.EnvName+"="+name,
+	)
+	cmd.Env = append(cmd.Env, extraEnv...)
+	a := &action{name: name, fqn: "/guest/" + actionName, addr: addr, host: h}
+	if h.dial != nil {
+		a.addr = "127.0.0.1:" + strconv.Itoa(port)
+	}
+	a.proc = startProc(t, "proxy "+h.name+"/"+name, cmd)
+	code, err := os.ReadFile(bins.step)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"value": map[string]any{
+		"code": base64.StdEncoding.EncodeToString(code), "binary": true, "main": "main",
+		"env": map[string]string{
+			"__OW_NAMESPACE": "guest", "__OW_ACTION_NAME": a.fqn, "__OW_ACTION_VERSION": "0.0.1",
+			"STEP_MODE": mode,
+		},
+	}})
+	var resp string
+	waitFor(t, 20*time.Second, "/init of "+name, func() bool {
+		status, b, err := a.post("/init", body)
+		resp = fmt.Sprintf("%d %s %v", status, b, err)
+		return err == nil && status == http.StatusOK
+	})
+	_ = resp
+	return a
+}
+
+// post sends body to the proxy, through the host's network if it has one.
+func (a *action) post(path string, body []byte) (int, []byte, error) {
+	tr := &http.Transport{}
+	if a.host.dial != nil {
+		tr.DialContext = a.host.dial
+	}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	resp, err := c.Post("http://"+a.addr+path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+func freePort(t *testing.T, h *host) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// entry is an in-process route plane that starts runs, as the entry
+// action's proxy will.
+type entry struct {
+	plane *route.Plane
+}
+
+func startEntry(t *testing.T, h *host, tcpListen, tcpAdvertise string) *entry {
+	t.Helper()
+	plane, err := route.New(route.Config{
+		AgentSocket:  filepath.Join(h.runDir, "agent.sock"),
+		Name:         "entry-" + strconv.Itoa(os.Getpid()),
+		TCPListen:    tcpListen,
+		TCPAdvertise: tcpAdvertise,
+		Logger:       slog.New(slog.NewTextHandler(testWriter{t, "entry"}, nil)),
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plane.Identify(route.Identity{Namespace: "guest", Action: "/guest/entry"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- plane.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("entry plane: %v", err)
+		}
+	})
+	return &entry{plane: plane}
+}
+
+// putSpec stores sp in Consul.
+func putSpec(t *testing.T, consulAddr string, sp *spec.Spec) {
+	t.Helper()
+	st, err := consulstore.New(consulstore.Options{Address: consulAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutSpec(context.Background(), sp); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func startConsul(t *testing.T) string {
+	t.Helper()
+	return testenv.StartConsul(t, testenv.ConsulOptions{}).Addr
+}
+
+// proc is a started process whose output goes to the test log.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	mu   sync.Mutex
+	out  bytes.Buffer
+}
+
+func startProc(t *testing.T, label string, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", label, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.out.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			if testing.Verbose() {
+				t.Logf("[%s] %s", label, sc.Text())
+			}
+		}
+	}()
+	go func() {
+		cmd.Wait()
+		pw.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.kill() })
+	return p
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// kill stops the process group: SIGTERM, then SIGKILL after a grace.
+func (p *proc) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// signal sends sig to the whole process group.
+func (p *proc) signal(sig syscall.Signal) { syscall.Kill(-p.cmd.Process.Pid, sig) }
+
+type testWriter struct {
+	t     *testing.T
+	label string
+}
+
+func (w testWriter) Write(b []byte) (int, error) {
+	if testing.Verbose() {
+		w.t.Logf("[%s] %s", w.label, strings.TrimRight(string(b), "\n"))
+	}
+	return len(b), nil
+}
+
+// waitFor polls cond until it holds or the bound passes.
+func waitFor(t *testing.T, bound time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", bound, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// trail decodes the "trail" of a step result: which steps ran, where.
+func trail(t *testing.T, v json.RawMessage) []map[string]any {
+	t.Helper()
+	var r struct {
+		Trail []map[string]any `json:"trail"`
+	}
+	if err := json.Unmarshal(v, &r); err != nil {
+		t.Fatalf("result %s: %v", v, err)
+	}
+	return r.Trail
+}

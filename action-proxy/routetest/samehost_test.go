@@ -1,0 +1,299 @@
+package routetest_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wsk-route/wsk-route/action-proxy/route"
+	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/spec"
+	"github.com/wsk-route/wsk-route/internal/transport"
+)
+
+// sameHost is one host with a Consul, an agent and an entry.
+type sameHost struct {
+	consul string
+	h      *host
+	entry  *entry
+}
+
+func newSameHost(t *testing.T) *sameHost {
+	consul := startConsul(t)
+	h := startHost(t, "h1", consul, "", "", nil)
+	return &sameHost{consul: consul, h: h, entry: startEntry(t, h, "", "")}
+}
+
+func (s *sameHost) deploy(t *testing.T, sp *spec.Spec) {
+	t.Helper()
+	putSpec(t, s.consul, sp)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.entry.plane.WaitReady(ctx, sp.Workflow); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *sameHost) run(t *testing.T, workflow string, input string, timeout time.Duration) (*route.Result, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return s.entry.plane.StartRun(ctx, workflow, []byte(input))
+}
+
+func chainSpec(name string, steps ...string) *spec.Spec {
+	sp := &spec.Spec{Workflow: name, Namespace: "guest", Start: []string{steps[0]}, Steps: map[string]spec.Step{}}
+	for i, s := range steps {
+		st := spec.Step{Action: "/guest/" + s}
+		if i+1 < len(steps) {
+			st.Next = []string{steps[i+1]}
+		}
+		sp.Steps[s] = st
+	}
+	return sp
+}
+
+func TestChainOnOneHost(t *testing.T) {
+	s := newSameHost(t)
+	procs := map[string]*action{}
+	for _, m := range []string{"upper", "words", "reverse"} {
+		procs[m] = startAction(t, s.h, "p-"+m, m, m)
+	}
+	s.deploy(t, chainSpec("chain", "upper", "words", "reverse"))
+
+	for i := 0; i < 3; i++ {
+		res, err := s.run(t, "chain", `{"text":"hello route plane"}`, 10*time.Second)
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		var v struct {
+			Text  string `json:"text"`
+			Words int    `json:"words"`
+		}
+		json.Unmarshal(res.Value, &v)
+		if v.Text != "ENALP ETUOR OLLEH" || v.Words != 3 {
+			t.Fatalf("run %d: result %s, want text ENALP ETUOR OLLEH and words 3", i, res.Value)
+		}
+		tr := trail(t, res.Value)
+		if len(tr) != 3 {
+			t.Fatalf("trail %v, want 3 steps", tr)
+		}
+		pids := map[any]bool{}
+		for _, e := range tr {
+			pids[e["pid"]] = true
+		}
+		if len(pids) != 3 {
+			t.Errorf("trail %v: want three different processes", tr)
+		}
+		if len(res.Steps) != 3 {
+			t.Fatalf("%d step reports, want 3", len(res.Steps))
+		}
+		for _, st := range res.Steps {
+			if !strings.Contains(string(st.Logs), "step "+st.Step+" (pid") {
+				t.Errorf("logs of step %s = %q, want its log line", st.Step, st.Logs)
+			}
+		}
+	}
+	// The direct runs' logs went to the entry, not into the proxies' own
+	// streams (which the invoker would read into its next activation).
+	for m, a := range procs {
+		if out := a.proc.output(); strings.Contains(out, "step "+m+" (pid") {
+			t.Errorf("proxy %s wrote a direct run's log line to its own output:\n%s", m, out)
+		}
+	}
+	// An invoker /run afterwards works, with its log line before its sentinel.
+	status, body, err := procs["upper"].post("/run", []byte(`{"value":{"text":"invoker"}}`))
+	if err != nil || status != 200 || !strings.Contains(string(body), "INVOKER") {
+		t.Fatalf("invoker /run after direct runs: %d %s %v", status, body, err)
+	}
+	waitFor(t, 5*time.Second, "the invoker run's log line and sentinel", func() bool {
+		out := procs["upper"].proc.output()
+		i := strings.Index(out, "step upper (pid")
+		j := strings.Index(out, "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX")
+		return i >= 0 && j > i
+	})
+}
+
+func TestFanOutOnOneHost(t *testing.T) {
+	s := newSameHost(t)
+	for _, m := range []string{"upper", "words", "reverse"} {
+		startAction(t, s.h, "p-"+m, m, m)
+	}
+	sp := &spec.Spec{Workflow: "fan", Namespace: "guest", Start: []string{"upper"}, Steps: map[string]spec.Step{
+		"upper":   {Action: "/guest/upper", Next: []string{"words", "reverse"}},
+		"words":   {Action: "/guest/words"},
+		"reverse": {Action: "/guest/reverse"},
+	}}
+	s.deploy(t, sp)
+	res, err := s.run(t, "fan", `{"text":"fan out"}`, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v []map[string]any
+	if err := json.Unmarshal(res.Value, &v); err != nil || len(v) != 2 {
+		t.Fatalf("result %s: want an array of 2 (%v)", res.Value, err)
+	}
+	if v[0]["words"] != float64(2) || v[0]["text"] != "FAN OUT" {
+		t.Errorf("branch 0 = %v, want words 2 and text FAN OUT", v[0])
+	}
+	if v[1]["text"] != "TUO NAF" {
+		t.Errorf("branch 1 = %v, want text TUO NAF", v[1])
+	}
+}
+
+func TestLargePayloadOnOneHost(t *testing.T) {
+	s := newSameHost(t)
+	startAction(t, s.h, "p-upper", "upper", "upper")
+	startAction(t, s.h, "p-reverse", "reverse", "reverse")
+	s.deploy(t, chainSpec("big", "upper", "reverse"))
+	text := strings.Repeat("abcdefgh", 1<<20) // 8 MiB: crosses by shm
+	in, _ := json.Marshal(map[string]string{"text": text})
+	res, err := s.run(t, "big", string(in), 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct{ Text string }
+	json.Unmarshal(res.Value, &v)
+	if want := strings.Repeat("HGFEDCBA", 1<<20); v.Text != want {
+		t.Fatalf("result text of %d bytes, want the %d-byte reversed upper case", len(v.Text), len(want))
+	}
+	// Segments are removed once acknowledged.
+	waitFor(t, 5*time.Second, "shm segments to be removed", func() bool {
+		m, _ := filepath.Glob(filepath.Join(s.h.shmRoot, "guest", "*"))
+		return len(m) == 0
+	})
+}
+
+func TestStepFailureNamesTheStep(t *testing.T) {
+	s := newSameHost(t)
+	startAction(t, s.h, "p-upper", "upper", "upper")
+	startAction(t, s.h, "p-fail", "fail", "fail")
+	s.deploy(t, chainSpec("failing", "upper", "fail"))
+	_, err := s.run(t, "failing", `{"text":"x"}`, 10*time.Second)
+	var re *route.RunError
+	if !errors.As(err, &re) || re.Step != "fail" || re.Code != frame.CodeStepFailed || !strings.Contains(re.Reason, "refusing on purpose") {
+		t.Fatalf("error %v, want a RunError at step fail with the action's error", err)
+	}
+}
+
+// A killed successor costs one failed send; the sender picks the other
+// instance, before the table has even caught up.
+func TestKilledSuccessorIsSkipped(t *testing.T) {
+	s := newSameHost(t)
+	w1 := startAction(t, s.h, "p-words-1", "words", "words")
+	startAction(t, s.h, "p-words-2", "words", "words")
+	s.deploy(t, chainSpec("kill", "words"))
+	waitFor(t, 10*time.Second, "both words instances in the entry's table", func() bool {
+		return len(s.entry.plane.Instances("/guest/words")) == 2
+	})
+	w1.proc.signal(syscall.SIGKILL)
+	for i := 0; i < 5; i++ {
+		res, err := s.run(t, "kill", `{"text":"a b c"}`, 10*time.Second)
+		if err != nil {
+			t.Fatalf("run %d after killing one instance: %v", i, err)
+		}
+		if !strings.Contains(string(res.Value), `"words":3`) {
+			t.Fatalf("run %d: %s", i, res.Value)
+		}
+	}
+}
+
+// A paused successor does not answer; after the ack timeout the sender
+// tries the other instance.
+func TestPausedSuccessorIsSkipped(t *testing.T) {
+	s := newSameHost(t)
+	w1 := startAction(t, s.h, "p-words-1", "words", "words")
+	startAction(t, s.h, "p-words-2", "words", "words")
+	s.deploy(t, chainSpec("pause", "words"))
+	waitFor(t, 10*time.Second, "both words instances in the entry's table", func() bool {
+		return len(s.entry.plane.Instances("/guest/words")) == 2
+	})
+	w1.proc.signal(syscall.SIGSTOP)
+	defer w1.proc.signal(syscall.SIGCONT)
+	for i := 0; i < 4; i++ {
+		res, err := s.run(t, "pause", `{"text":"a b"}`, 10*time.Second)
+		if err != nil {
+			t.Fatalf("run %d with one instance paused: %v", i, err)
+		}
+		if !strings.Contains(string(res.Value), `"words":2`) {
+			t.Fatalf("run %d: %s", i, res.Value)
+		}
+	}
+}
+
+// With no instance left the run reports which step could not be reached.
+func TestNoInstanceLeftIsReported(t *testing.T) {
+	s := newSameHost(t)
+	startAction(t, s.h, "p-upper", "upper", "upper")
+	w := startAction(t, s.h, "p-words", "words", "words")
+	s.deploy(t, chainSpec("none", "upper", "words"))
+	w.proc.signal(syscall.SIGKILL)
+	start := time.Now()
+	_, err := s.run(t, "none", `{"text":"a"}`, 5*time.Second)
+	var re *route.RunError
+	if !errors.As(err, &re) || re.Step != "words" {
+		t.Fatalf("error %v, want a RunError naming step words", err)
+	}
+	if took := time.Since(start); took > 5*time.Second+time.Second {
+		t.Errorf("error after %v, after the 5 s deadline", took)
+	}
+	t.Logf("reported in %v: %v", time.Since(start), err)
+}
+
+// A successor killed while it runs: the run ends with an error by its deadline.
+func TestSuccessorKilledMidRun(t *testing.T) {
+	s := newSameHost(t)
+	startAction(t, s.h, "p-upper", "upper", "upper")
+	slow := startAction(t, s.h, "p-slow", "slow", "slow")
+	s.deploy(t, chainSpec("midrun", "upper", "slow"))
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		slow.proc.signal(syscall.SIGKILL)
+	}()
+	start := time.Now()
+	_, err := s.run(t, "midrun", `{"text":"a","slow_ms":5000}`, 3*time.Second)
+	var re *route.RunError
+	if !errors.As(err, &re) {
+		t.Fatalf("error %v, want a RunError", err)
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("error after %v, want it by the 3 s deadline", took)
+	}
+	t.Logf("reported in %v: %v", time.Since(start), err)
+}
+
+// Frames with a wrong tag, or of another namespace, are refused.
+func TestForgedFramesAreRefused(t *testing.T) {
+	s := newSameHost(t)
+	startAction(t, s.h, "p-upper", "upper", "upper")
+	s.deploy(t, chainSpec("forged", "upper"))
+	sock := "unix:" + filepath.Join(s.h.runDir, "p-upper.sock")
+	var c transport.Client
+	defer c.Close()
+	tests := []struct {
+		name      string
+		namespace string
+		key       []byte
+		want      frame.Code
+	}{
+		{"wrong key", "guest", []byte("0123456789abcdef0123456789abcdef"), frame.CodeBadTag},
+		{"other namespace", "other", []byte("0123456789abcdef0123456789abcdef"), frame.CodeWrongNamespace},
+	}
+	for _, tt := range tests {
+		f := &frame.Frame{Kind: frame.KindStep, RunID: "forged", Workflow: "forged", Step: "upper",
+			Namespace: tt.namespace, Payload: []byte(`{"text":"x"}`), Size: 12,
+			Deadline: time.Now().Add(5 * time.Second).UnixNano()}
+		ack, err := c.Send(context.Background(), sock, f, tt.key)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if ack.Code != tt.want {
+			t.Errorf("%s: ack %s (%s), want %s", tt.name, ack.Code, ack.Reason, tt.want)
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wsk-route/wsk-route/action-proxy/child"
+	"github.com/wsk-route/wsk-route/action-proxy/logmux"
+	"github.com/wsk-route/wsk-route/action-proxy/route"
+)
+
+// Router is the route plane as the server sees it: told what the proxy
+// runs, and told when the action has died.
+type Router interface {
+	Identify(route.Identity)
+	Unregister(reason string)
+}
+
+// routeState is the server's side of the route plane: log capture, the
+// count of invoker /run requests (which have priority), and the router.
+type routeState struct {
+	router         Router
+	stdout, stderr *logmux.Mux
+	invokerWaiting atomic.Int32 // invoker /run requests waiting for or holding the action
+	logLimit       int
+	switchMu       sync.Mutex // one log switch at a time
+}
+
+// EnableRoute turns on the route plane: the action's output goes through
+// log multiplexers, so that a direct run's logs are captured per run, and
+// r learns the action's identity. It must be called before the first
+// /init.
+func (p *Proxy) EnableRoute(r Router) error {
+	out, err := logmux.New(p.cfg.Stdout)
+	if err != nil {
+		return err
+	}
+	errMux, err := logmux.New(p.cfg.Stderr)
+	if err != nil {
+		out.Close()
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.route = &routeState{router: r, stdout: out, stderr: errMux, logLimit: 1 << 20}
+	return nil
+}
+
+// routeOf returns the route state, or nil in stock mode.
+func (p *Proxy) routeOf() *routeState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.route
+}
+
+// childOutputs returns the files the child writes its stdout and stderr to.
+func (p *Proxy) childOutputs() (stdout, stderr *os.File) {
+	if rs := p.routeOf(); rs != nil {
+		return rs.stdout.W, rs.stderr.W
+	}
+	return p.cfg.Stdout, p.cfg.Stderr
+}
+
+// drainLogs makes sure every byte the action wrote so far has reached the
+// proxy's own streams (in route mode the output crosses a pipe), before
+// the sentinels are written.
+func (p *Proxy) drainLogs() {
+	rs := p.routeOf()
+	if rs == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	rs.switchMu.Lock()
+	defer rs.switchMu.Unlock()
+	rs.stdout.Switch(ctx, p.cfg.Stdout)
+	rs.stderr.Switch(ctx, p.cfg.Stderr)
+}
+
+// drainTimeout bounds the wait for the action's output to cross its pipe.
+const drainTimeout = time.Second
+
+// TryReserve implements route.Executor: the action is reserved only if no
+// invoker /run is waiting for it or running, and a process is free.
+func (p *Proxy) TryReserve(ctx context.Context) (route.Reservation, bool) {
+	rs := p.routeOf()
+	pool := p.current()
+	if rs == nil || pool == nil || rs.invokerWaiting.Load() > 0 {
+		return nil, false
+	}
+	lease, ok, err := pool.TryAcquire(p.life)
+	if !ok || err != nil {
+		return nil, false
+	}
+	// An invoker /run may have arrived meanwhile; it has priority.
+	if rs.invokerWaiting.Load() > 0 {
+		lease.Release()
+		return nil, false
+	}
+	return &reservation{p: p, rs: rs, lease: lease}, true
+}
+
+type reservation struct {
+	p     *Proxy
+	rs    *routeState
+	lease *child.Lease
+}
+
+// Run implements route.Reservation.
+func (r *reservation) Run(ctx context.Context, body io.Reader) (result, logs []byte, err error) {
+	p, rs := r.p, r.rs
+	buf := &lockedBuffer{b: logmux.Buffer{Limit: rs.logLimit}}
+	rs.switchMu.Lock()
+	rs.stdout.Switch(ctx, buf)
+	rs.stderr.Switch(ctx, buf)
+	rs.switchMu.Unlock()
+
+	result, stray, err := r.lease.Process().Call(ctx, body)
+	exited := r.lease.Process().Exited()
+	r.lease.Release()
+
+	rs.switchMu.Lock()
+	rs.stdout.Switch(context.WithoutCancel(ctx), p.cfg.Stdout)
+	rs.stderr.Switch(context.WithoutCancel(ctx), p.cfg.Stderr)
+	rs.switchMu.Unlock()
+	logs = buf.bytes()
+
+	if stray > 0 {
+		logs = append(logs, fmt.Sprintf("[wsk-route: discarded %d line(s) the action wrote on fd 3 after its previous result]\n", stray)...)
+	}
+	if exited || errors.Is(err, child.ErrExited) || errors.Is(err, child.ErrNotRunning) {
+		rs.router.Unregister("the action's process exited")
+	}
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return nil, logs, fmt.Errorf("the action did not answer by the run's deadline and was stopped: %w", ctx.Err())
+	case errors.Is(err, child.ErrExited), errors.Is(err, child.ErrNotRunning):
+		return nil, logs, errors.New(child.ErrExited.Error())
+	default:
+		return nil, logs, err
+	}
+	if !isObjectOrArray(result) {
+		return nil, logs, errors.New(msgNotDictArray)
+	}
+	return result, logs, nil
+}
+
+// lockedBuffer is a log buffer both multiplexers write to.
+type lockedBuffer struct {
+	mu sync.Mutex // guards b
+	b  logmux.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]byte(nil), l.b.Bytes()...)
+}
+
+// identify tells the router what the action is, from an init env or a
+// /run body's fields.
+func (p *Proxy) identify(namespace, action, version, apiKey string) {
+	if rs := p.routeOf(); rs != nil && namespace != "" && action != "" {
+		rs.router.Identify(route.Identity{Namespace: namespace, Action: action, Version: version, APIKey: apiKey})
+	}
+}
