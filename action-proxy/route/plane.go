@@ -73,6 +73,9 @@ type welcomeState struct {
 	shmDir     string
 	key        []byte
 	client     *transport.Client // sends frames; uses shmDir for large same-host payloads
+	// inline sends frames that must carry their payload inline: those to
+	// the relay, which forwards them to another host as they are.
+	inline *transport.Client
 }
 
 // New returns a Plane that runs direct activations on exec (which may be
@@ -244,8 +247,11 @@ func (p *Plane) setWelcome(w *welcomeState) {
 	}
 	p.notifyLocked()
 	if old != nil && old.client != nil {
-		// Sends in flight on the old client fail and try the next candidate.
-		go old.client.Close()
+		// Sends in flight on the old clients fail and try the next candidate.
+		go func() {
+			old.client.Close()
+			old.inline.Close()
+		}()
 	}
 }
 

@@ -92,7 +92,11 @@ func (r *run) forward(ctx context.Context, h spec.Hop, payload []byte) error {
 		}
 		table.Begin(inst.ID)
 		start := r.p.cfg.Now()
-		ack, err := r.w.client.Send(ctx, endpoint, f, r.w.key)
+		client := r.w.client
+		if via == "relay" {
+			client = r.w.inline
+		}
+		ack, err := client.Send(ctx, endpoint, f, r.w.key)
 		took := r.p.cfg.Now().Sub(start)
 		c := r.p.stats.counter(st.Action, via)
 		switch {

@@ -97,6 +97,7 @@ func (p *Plane) session(ctx context.Context) error {
 			}
 			pending.key = append([]byte(nil), m.Key.Key...)
 			pending.client = &transport.Client{ShmDir: pending.shmDir, AckTimeout: p.cfg.AckTimeout}
+			pending.inline = &transport.Client{ShmThreshold: -1, AckTimeout: p.cfg.AckTimeout}
 			p.setWelcome(pending)
 			p.cfg.Logger.Info("route: registered", "instance", pending.instanceID, "host", pending.host)
 		case agentproto.TypeTable:
