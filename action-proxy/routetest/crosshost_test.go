@@ -175,4 +175,3 @@ func TestPartitionedHost(t *testing.T) {
 		return err == nil
 	})
 }
-
