@@ -141,6 +141,7 @@ func startAction(t *testing.T, h *host, name, actionName, mode string, extraEnv 
 		addr = "0.0.0.0:" + strconv.Itoa(port)
 	}
 	cmd := h.cmd(bins.proxy, "-listen", addr)
+	cmd.Dir = t.TempDir() // the proxy unpacks actions under ./action
 	cmd.Env = append(os.Environ(),
 		route.EnvAgent+"="+filepath.Join(h.runDir, "agent.sock"),
 		route.EnvName+"="+name,

@@ -1,0 +1,101 @@
+// Command wsk-route-agent is the wsk-route host agent, one per invoker
+// host: it registers the host's route-enabled containers in Consul, pushes
+// the route table and specs to their proxies over a websocket on a unix
+// socket, relays cross-host hops, sweeps the shm area, and serves
+// Prometheus metrics. See invoker-plugin/README.md.
+//
+// Usage:
+//
+//	wsk-route-agent [-host NAME] [-run-dir DIR] [-shm-dir DIR]
+//	    [-relay-listen ADDR] [-relay-advertise tcp:IP:PORT]
+//	    [-metrics-listen ADDR] [-ttl 5s] [-consul ADDR]
+//	    [-consul-prefix P] [-consul-service S] [-log-level info]
+//	wsk-route-agent -version
+//
+// SIGTERM or SIGINT stops it: every instance is deregistered and it exits 0.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/wsk-route/wsk-route/internal/consulstore"
+	"github.com/wsk-route/wsk-route/invoker-plugin/agent"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("wsk-route-agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg agent.Config
+	version := fs.Bool("version", false, "print the version and exit")
+	fs.StringVar(&cfg.Host, "host", "", "node `name` of this invoker host, the first part of instance ids (default: the host name)")
+	fs.StringVar(&cfg.RunDir, "run-dir", agent.DefaultRunDir, "`directory` of agent.sock, agent-frames.sock and the proxies' sockets")
+	fs.StringVar(&cfg.ShmRoot, "shm-dir", agent.DefaultShmRoot, "`directory` holding one shm directory per namespace")
+	fs.StringVar(&cfg.RelayListen, "relay-listen", "", "TCP `address` other agents relay frames to, e.g. :7070 (default: no cross-host relay)")
+	fs.StringVar(&cfg.RelayAdvertise, "relay-advertise", "", "`endpoint` tcp:IP:PORT advertised for the relay (default: derived from -relay-listen)")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "TCP `address` to serve /metrics on, e.g. :9464 (default: off)")
+	fs.DurationVar(&cfg.TTL, "ttl", agent.DefaultTTL, "TTL of the instances' Consul checks")
+	consul := fs.String("consul", "", "Consul agent `address` (default: CONSUL_HTTP_ADDR, else 127.0.0.1:8500)")
+	prefix := fs.String("consul-prefix", "", "Consul KV `prefix` of specs and keys (default: wsk-route)")
+	service := fs.String("consul-service", "", "Consul `service` name of the instances (default: wsk-route)")
+	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "wsk-route-agent: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if *version {
+		fmt.Fprintln(stdout, versionLine())
+		return 0
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(stderr, "wsk-route-agent: -log-level: %v\n", err)
+		return 2
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	// Catch the signals before the sockets exist, so that a supervisor
+	// that saw them can always stop the agent cleanly.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	store, err := consulstore.New(consulstore.Options{Address: *consul, Prefix: *prefix, Service: *service})
+	if err != nil {
+		fmt.Fprintln(stderr, "wsk-route-agent:", err)
+		return 1
+	}
+	defer store.Close()
+	cfg.Registry = store
+	a, err := agent.New(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "wsk-route-agent:", err)
+		return 1
+	}
+	if err := a.Run(ctx); err != nil {
+		fmt.Fprintln(stderr, "wsk-route-agent:", err)
+		return 1
+	}
+	return 0
+}
+
+// versionLine names the binary, its module version and the Go release.
+func versionLine() string {
+	v := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		v = bi.Main.Version
+	}
+	return fmt.Sprintf("wsk-route-agent %s, built with %s", v, runtime.Version())
+}

@@ -1,0 +1,82 @@
+package agentproto_test
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/wsk-route/wsk-route/internal/agentproto"
+	"github.com/wsk-route/wsk-route/internal/routetable"
+)
+
+func TestRoundTrip(t *testing.T) {
+	msgs := []*agentproto.Message{
+		{Type: agentproto.TypeRegister, Register: &agentproto.Register{Namespace: "guest", Action: "/guest/a", Unix: "unix:/run/wsk-route/p.sock", Name: "p", Concurrency: 2}},
+		{Type: agentproto.TypeUnregister, Unregister: &agentproto.Unregister{Reason: "child died"}},
+		{Type: agentproto.TypeWelcome, Welcome: &agentproto.Welcome{InstanceID: "h/p", Host: "h", Relay: "unix:/run/wsk-route/agent-frames.sock", ShmDir: "/dev/shm/wsk-route/guest"}},
+		{Type: agentproto.TypeKey, Key: &agentproto.Key{Namespace: "guest", Key: []byte("0123456789abcdef0123456789abcdef")}},
+		{Type: agentproto.TypeTable, Table: &agentproto.Table{Full: true, Upsert: []routetable.Instance{{ID: "h/p", Namespace: "guest", Action: "/guest/a", Host: "h", Unix: "unix:/x"}}}},
+		{Type: agentproto.TypeSpecs, Specs: &agentproto.Specs{Remove: []string{"w"}}},
+		{Type: agentproto.TypeStats, Stats: &agentproto.Stats{Hops: []agentproto.HopStats{{Action: "/guest/a", Transport: "shm", Hops: 3, Buckets: make([]uint64, len(agentproto.LatencyBuckets)+1)}}}},
+	}
+	for _, m := range msgs {
+		b, err := agentproto.Encode(m)
+		if err != nil {
+			t.Fatalf("Encode %s: %v", m.Type, err)
+		}
+		got, err := agentproto.Decode(b)
+		if err != nil {
+			t.Fatalf("Decode %s: %v", b, err)
+		}
+		if !reflect.DeepEqual(got, m) {
+			t.Errorf("round trip of %s: got %+v, want %+v", m.Type, got, m)
+		}
+	}
+}
+
+func TestDecodeRefuses(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"not json", `{`, "agentproto:"},
+		{"unknown type", `{"type":"hello","unregister":{"reason":""}}`, "unknown message type"},
+		{"no body", `{"type":"register"}`, "exactly one body"},
+		{"two bodies", `{"type":"key","key":{"namespace":"n","key":"MDEyMzQ1Njc4OWFiY2RlZg=="},"unregister":{"reason":""}}`, "exactly one body"},
+		{"wrong body", `{"type":"register","unregister":{"reason":""}}`, "without its register body"},
+		{"register without action", `{"type":"register","register":{"namespace":"n","unix":"unix:/x","name":"p"}}`, "needs namespace, action"},
+		{"short key", `{"type":"key","key":{"namespace":"n","key":"MDE="}}`, "shorter than 16"},
+		{"unknown field", `{"type":"unregister","unregister":{"reason":"","extra":1}}`, "unknown field"},
+		{"trailing data", `{"type":"unregister","unregister":{"reason":""}} {}`, "trailing data"},
+		{"bad buckets", `{"type":"stats","stats":{"hops":[{"action":"a","transport":"shm","buckets":[1,2]}]}}`, "buckets"},
+		{"stats type without stats", `{"type":"stats","unregister":{"reason":""}}`, "without its stats body"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := agentproto.Decode([]byte(tt.in))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Decode(%s) error = %v, want one containing %q", tt.in, err, tt.want)
+			}
+		})
+	}
+	big := make([]byte, agentproto.MaxMessage+1)
+	if _, err := agentproto.Decode(big); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Fatalf("oversized message: %v", err)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"type":"register","register":{"namespace":"n","action":"/n/a","unix":"unix:/x","name":"p"}}`))
+	f.Add([]byte(`{"type":"table","table":{"upsert":[{"id":"h/p","namespace":"n","action":"/n/a","host":"h","unix":"unix:/x"}],"remove":["q"]}}`))
+	f.Add([]byte(`{"type":"stats","stats":{"hops":[{"action":"a","transport":"tcp","buckets":[]}]}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := agentproto.Decode(data)
+		if err != nil {
+			return
+		}
+		b, err := agentproto.Encode(m)
+		if err != nil {
+			t.Fatalf("decoded message does not encode: %v", err)
+		}
+		if _, err := agentproto.Decode(b); err != nil {
+			t.Fatalf("re-encoded message does not decode: %v", err)
+		}
+	})
+}

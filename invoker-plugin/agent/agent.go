@@ -1,0 +1,489 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wsk-route/wsk-route/internal/agentproto"
+	"github.com/wsk-route/wsk-route/internal/routetable"
+	"github.com/wsk-route/wsk-route/internal/spec"
+	"github.com/wsk-route/wsk-route/internal/transport"
+	"github.com/wsk-route/wsk-route/invoker-plugin/metrics"
+	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
+	"github.com/wsk-route/wsk-route/invoker-plugin/relay"
+)
+
+// Defaults of Config.
+const (
+	DefaultRunDir        = "/run/wsk-route"
+	DefaultShmRoot       = "/dev/shm/wsk-route"
+	DefaultTTL           = 5 * time.Second
+	DefaultSweepInterval = 10 * time.Second
+	DefaultShmGrace      = 30 * time.Second
+)
+
+// FrameSocket is the name, in RunDir, of the relay's local frame socket.
+const FrameSocket = "agent-frames.sock"
+
+// registryTimeout bounds one registry call made outside a request (a
+// deregistration, a heartbeat).
+const registryTimeout = 5 * time.Second
+
+// Catalog registers instances with a TTL check.
+type Catalog interface {
+	Register(ctx context.Context, inst routetable.Instance, ttl time.Duration) error
+	Pass(ctx context.Context, id string) error
+	Deregister(ctx context.Context, id string) error
+}
+
+// Watcher watches the passing instances and the specs of every namespace.
+// Both block until ctx ends, calling fn with each new full picture.
+type Watcher interface {
+	WatchInstances(ctx context.Context, fn func([]routetable.Instance), onError func(error)) error
+	WatchSpecs(ctx context.Context, fn func([]*spec.Spec), onError func(error)) error
+}
+
+// Keys gives the frame key of a namespace (created on first use).
+type Keys interface {
+	NamespaceKey(ctx context.Context, namespace string) ([]byte, error)
+}
+
+// Registry is what the agent needs of the control plane;
+// *consulstore.Store implements it.
+type Registry interface {
+	Catalog
+	Watcher
+	Keys
+}
+
+// Config configures an Agent. Only Registry is required.
+type Config struct {
+	// Host is this invoker host's node name, the first part of instance
+	// ids; "": os.Hostname.
+	Host string
+	// RunDir holds agent.sock, agent-frames.sock and the proxies' own
+	// sockets; "": DefaultRunDir. Proxies must register unix endpoints in
+	// it (not below it).
+	RunDir string
+	// ShmRoot holds one shm directory per namespace, ShmRoot/<namespace>
+	// (mode 0700); "": DefaultShmRoot.
+	ShmRoot string
+	// RelayListen is the TCP address ("host:port", ":7070") other agents
+	// send relayed frames to; "": no cross-host relay.
+	RelayListen string
+	// RelayAdvertise is the endpoint ("tcp:ip:port") put in the instances'
+	// Relay field; "": derived from RelayListen's bound address (its host
+	// if one was given, else the first non-loopback address of this host).
+	RelayAdvertise string
+	// MetricsListen is the TCP address /metrics is served on; "": off.
+	MetricsListen string
+	// TTL is the registry check's TTL; it is passed every TTL/3. 0: DefaultTTL.
+	TTL time.Duration
+	// Registry is the control plane. Required.
+	Registry Registry
+	// Logger receives the agent's logs; nil: slog.Default().
+	Logger *slog.Logger
+	// PingInterval and PongWait are the proxies' websocket liveness
+	// settings (see proxyconn.Config); 0: the proxyconn defaults.
+	PingInterval, PongWait time.Duration
+	// SweepInterval is how often expired shm segments are removed;
+	// 0: DefaultSweepInterval.
+	SweepInterval time.Duration
+	// ShmGrace is how long past its deadline a segment is kept; 0:
+	// DefaultShmGrace.
+	ShmGrace time.Duration
+}
+
+// validate checks c and fills its defaults.
+func (c *Config) validate() error {
+	if c.Registry == nil {
+		return errors.New("agent: Config.Registry is required")
+	}
+	if c.Host == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("agent: host name: %w", err)
+		}
+		c.Host = h
+	}
+	if !safeName(c.Host) {
+		return fmt.Errorf("agent: host %q must be 1 to %d bytes without '/', spaces or control characters", c.Host, maxNameLen)
+	}
+	if c.RunDir == "" {
+		c.RunDir = DefaultRunDir
+	}
+	if c.ShmRoot == "" {
+		c.ShmRoot = DefaultShmRoot
+	}
+	var err error
+	if c.RunDir, err = filepath.Abs(c.RunDir); err != nil {
+		return fmt.Errorf("agent: run dir: %w", err)
+	}
+	if c.ShmRoot, err = filepath.Abs(c.ShmRoot); err != nil {
+		return fmt.Errorf("agent: shm root: %w", err)
+	}
+	if c.TTL == 0 {
+		c.TTL = DefaultTTL
+	}
+	if c.TTL < 0 {
+		return fmt.Errorf("agent: negative TTL %v", c.TTL)
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = DefaultSweepInterval
+	}
+	if c.ShmGrace <= 0 {
+		c.ShmGrace = DefaultShmGrace
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.RelayAdvertise != "" {
+		if _, _, err := transport.ParseEndpoint(c.RelayAdvertise); err != nil {
+			return fmt.Errorf("agent: relay advertise: %w", err)
+		}
+	}
+	return nil
+}
+
+// Agent is one host's agent. Create it with New; it is not reusable.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	proxies *proxyconn.Server
+	client  *transport.Client
+
+	sockLn, framesLn, relayLn, metricsLn net.Listener
+	relayEndpoint                        string // advertised in Instance.Relay; "" without RelayListen
+	metricsHandler                       http.Handler
+	started                              atomic.Bool
+
+	mu sync.Mutex // guards local and table
+	// local holds the instances registered through this agent, by id.
+	local map[string]*localInstance
+	// table is the latest picture of the passing instances, by id.
+	table map[string]routetable.Instance
+}
+
+// localInstance is one instance of a proxy session.
+type localInstance struct {
+	inst  routetable.Instance
+	ready bool // registered in the registry; false while Register runs
+}
+
+// New checks cfg, prepares RunDir and ShmRoot, and binds the listeners.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if err := os.MkdirAll(cfg.ShmRoot, 0o711); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a := &Agent{
+		cfg:            cfg,
+		log:            cfg.Logger,
+		metrics:        m,
+		client:         &transport.Client{ShmThreshold: -1}, // relays send inline only
+		metricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		local:          make(map[string]*localInstance),
+		table:          make(map[string]routetable.Instance),
+	}
+	a.proxies, err = proxyconn.NewServer(proxyconn.Config{
+		Registrar:    (*registrar)(a),
+		Logger:       cfg.Logger,
+		PingInterval: cfg.PingInterval,
+		PongWait:     cfg.PongWait,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if err := a.listen(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// listen binds every listener and derives the relay endpoint.
+func (a *Agent) listen() error {
+	var err error
+	if a.sockLn, err = transport.Listen("unix:" + a.SocketPath()); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	if a.framesLn, err = transport.Listen(a.FrameEndpoint()); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	if a.cfg.RelayListen != "" {
+		if a.relayLn, err = net.Listen("tcp", a.cfg.RelayListen); err != nil {
+			return fmt.Errorf("agent: relay: %w", err)
+		}
+		a.relayEndpoint = a.cfg.RelayAdvertise
+		if a.relayEndpoint == "" {
+			a.relayEndpoint = advertise(a.cfg.RelayListen, a.relayLn.Addr(), a.cfg.Host)
+		}
+	}
+	if a.cfg.MetricsListen != "" {
+		if a.metricsLn, err = net.Listen("tcp", a.cfg.MetricsListen); err != nil {
+			return fmt.Errorf("agent: metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// advertise derives the relay endpoint from the configured listen address
+// and the bound one.
+func advertise(listen string, bound net.Addr, host string) string {
+	port := ""
+	if ta, ok := bound.(*net.TCPAddr); ok {
+		port = strconv.Itoa(ta.Port)
+	}
+	h, _, err := net.SplitHostPort(listen)
+	if err == nil && h != "" {
+		if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
+			return "tcp:" + net.JoinHostPort(h, port)
+		}
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, ad := range addrs {
+			if ipn, ok := ad.(*net.IPNet); ok && ipn.IP.IsGlobalUnicast() && ipn.IP.To4() != nil {
+				return "tcp:" + net.JoinHostPort(ipn.IP.String(), port)
+			}
+		}
+	}
+	return "tcp:" + net.JoinHostPort(host, port)
+}
+
+// SocketPath returns the path of the proxies' websocket socket.
+func (a *Agent) SocketPath() string { return filepath.Join(a.cfg.RunDir, agentproto.DefaultSocket) }
+
+// FrameEndpoint returns the relay's local frame endpoint ("unix:...").
+func (a *Agent) FrameEndpoint() string { return "unix:" + filepath.Join(a.cfg.RunDir, FrameSocket) }
+
+// RelayEndpoint returns the endpoint advertised in Instance.Relay, or ""
+// without RelayListen.
+func (a *Agent) RelayEndpoint() string { return a.relayEndpoint }
+
+// MetricsAddr returns the bound metrics address, or "" without
+// MetricsListen.
+func (a *Agent) MetricsAddr() string {
+	if a.metricsLn == nil {
+		return ""
+	}
+	return a.metricsLn.Addr().String()
+}
+
+// Host returns the host name instance ids start with.
+func (a *Agent) Host() string { return a.cfg.Host }
+
+// Close releases the listeners of an Agent whose Run was never called.
+// After Run it does nothing.
+func (a *Agent) Close() error {
+	if a.started.Swap(true) {
+		return nil
+	}
+	var errs []error
+	for _, ln := range []net.Listener{a.sockLn, a.framesLn, a.relayLn, a.metricsLn} {
+		if ln != nil {
+			errs = append(errs, ln.Close())
+		}
+	}
+	errs = append(errs, a.client.Close())
+	return errors.Join(errs...)
+}
+
+// Run runs the agent until ctx ends or a part of it fails, then stops
+// every part, deregisters every local instance, and returns: nil after
+// ctx ended, else the first error.
+func (a *Agent) Run(ctx context.Context) error {
+	if a.started.Swap(true) {
+		return errors.New("agent: Run called twice, or after Close")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	start := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := fn(ctx)
+			if err != nil && ctx.Err() == nil {
+				errOnce.Do(func() { firstErr = fmt.Errorf("agent: %s: %w", name, err) })
+				cancel()
+			}
+		}()
+	}
+	dir := (*directory)(a)
+	start("proxies", func(ctx context.Context) error { return a.proxies.Serve(ctx, a.sockLn) })
+	local := &transport.Server{
+		Handler:     &relay.Relay{Directory: dir, Sender: a.client, Forward: true, Observe: a.observeRelay},
+		MaxInFlight: 1024,
+	}
+	start("frame socket", func(ctx context.Context) error { return local.Serve(ctx, a.framesLn) })
+	if a.relayLn != nil {
+		remote := &transport.Server{
+			Handler:     &relay.Relay{Directory: dir, Sender: a.client, Observe: a.observeRelay},
+			MaxInFlight: 1024,
+		}
+		start("relay", func(ctx context.Context) error { return remote.Serve(ctx, a.relayLn) })
+	}
+	if a.metricsLn != nil {
+		start("metrics", a.serveMetrics)
+	}
+	start("instance watch", func(ctx context.Context) error {
+		return a.cfg.Registry.WatchInstances(ctx, a.setTable, a.watchError("instances"))
+	})
+	start("spec watch", func(ctx context.Context) error {
+		return a.cfg.Registry.WatchSpecs(ctx, a.proxies.SetSpecs, a.watchError("specs"))
+	})
+	start("heartbeat", a.heartbeat)
+	start("shm sweeper", a.sweeper)
+	a.log.Info("agent: running", "host", a.cfg.Host, "socket", a.SocketPath(), "relay", a.relayEndpoint, "metrics", a.MetricsAddr())
+	wg.Wait()
+	a.deregisterAll()
+	_ = a.client.Close()
+	a.log.Info("agent: stopped")
+	return firstErr
+}
+
+func (a *Agent) serveMetrics(ctx context.Context) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", a.metricsHandler)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(a.metricsLn) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	_ = hs.Close()
+	<-errc
+	return nil
+}
+
+func (a *Agent) watchError(what string) func(error) {
+	return func(err error) {
+		a.metrics.RegistryError()
+		a.log.Warn("agent: watch failed; retrying", "watch", what, "err", err)
+	}
+}
+
+func (a *Agent) observeRelay(r relay.Result, bytes int) { a.metrics.Relayed(string(r), bytes) }
+
+// setTable takes a new picture of the passing instances.
+func (a *Agent) setTable(insts []routetable.Instance) {
+	t := make(map[string]routetable.Instance, len(insts))
+	for _, in := range insts {
+		t[in.ID] = in
+	}
+	a.mu.Lock()
+	a.table = t
+	a.mu.Unlock()
+	a.metrics.SetInstances(len(t))
+	a.proxies.SetInstances(insts)
+}
+
+// heartbeat passes every local instance's TTL check every TTL/3, and
+// registers again an instance the registry has lost.
+func (a *Agent) heartbeat(ctx context.Context) error {
+	tick := time.NewTicker(a.cfg.TTL / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		for _, inst := range a.readyInstances() {
+			cctx, cancel := context.WithTimeout(ctx, registryTimeout)
+			err := a.cfg.Registry.Pass(cctx, inst.ID)
+			if err != nil && ctx.Err() == nil {
+				a.metrics.RegistryError()
+				a.log.Warn("agent: pass failed; registering again", "instance", inst.ID, "err", err)
+				if err = a.cfg.Registry.Register(cctx, inst, a.cfg.TTL); err != nil {
+					a.metrics.RegistryError()
+					a.log.Warn("agent: register again failed", "instance", inst.ID, "err", err)
+				} else if !a.isLocal(inst.ID) { // its session ended meanwhile
+					_ = a.cfg.Registry.Deregister(cctx, inst.ID)
+				}
+			}
+			cancel()
+		}
+	}
+}
+
+func (a *Agent) readyInstances() []routetable.Instance {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]routetable.Instance, 0, len(a.local))
+	for _, li := range a.local {
+		if li.ready {
+			out = append(out, li.inst)
+		}
+	}
+	return out
+}
+
+func (a *Agent) isLocal(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.local[id] != nil
+}
+
+// deregisterAll withdraws what is left of the local instances (normally
+// nothing: every session deregisters its own when it ends).
+func (a *Agent) deregisterAll() {
+	a.mu.Lock()
+	ids := make([]string, 0, len(a.local))
+	for id := range a.local {
+		ids = append(ids, id)
+	}
+	a.mu.Unlock()
+	for _, id := range ids {
+		(*registrar)(a).Deregister(id, "agent stopped")
+	}
+}
+
+// sweeper removes expired shm segments of every namespace.
+func (a *Agent) sweeper(ctx context.Context) error {
+	tick := time.NewTicker(a.cfg.SweepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			a.sweep(time.Now())
+		}
+	}
+}

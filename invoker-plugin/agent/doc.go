@@ -1,0 +1,29 @@
+// Package agent is the wsk-route host agent's composition root: one Agent
+// per invoker host owns every goroutine of the agent and wires its parts.
+//
+//   - proxyconn: the websocket on RunDir/agent.sock that every local proxy
+//     keeps open. On a proxy's Register the agent registers its instance in
+//     the Registry (id "<Host>/<name>", a TTL check), answers with Welcome
+//     and the namespace's frame key, and keeps the TTL passing while the
+//     websocket lives; when it ends, the instance is deregistered at once.
+//   - one WatchInstances and one WatchSpecs for the whole host, whose
+//     results are pushed to the proxies as per-namespace deltas.
+//   - relay: a frame socket RunDir/agent-frames.sock for the local proxies
+//     and, with RelayListen, a TCP listener for the other agents.
+//   - a sweeper that removes expired shm segments from every
+//     ShmRoot/<namespace> every SweepInterval.
+//   - metrics: Prometheus collectors in a registry of the agent's own,
+//     served on MetricsListen at /metrics.
+//
+// Usage, caller's duties:
+//   - New checks the Config, creates RunDir and ShmRoot and binds every
+//     listener (so addresses are known before Run); then call Run exactly
+//     once. If Run is never called, call Close to release the listeners.
+//   - Run returns nil after its context ends and everything has stopped
+//     (every instance deregistered), or the first error that stopped it.
+//   - The Registry is the caller's; the agent never closes it.
+//
+// Namespace isolation of shm segments relies on mounts, not on file
+// modes: action containers run as root, so a container of namespace ns
+// must get only ShmRoot/ns mounted, never ShmRoot itself.
+package agent

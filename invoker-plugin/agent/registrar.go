@@ -1,0 +1,206 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/wsk-route/wsk-route/internal/agentproto"
+	"github.com/wsk-route/wsk-route/internal/routetable"
+	"github.com/wsk-route/wsk-route/internal/shm"
+	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
+	"github.com/wsk-route/wsk-route/invoker-plugin/relay"
+)
+
+// maxNameLen bounds a host, proxy or namespace name.
+const maxNameLen = 128
+
+// ErrDuplicate is returned (wrapped) when a proxy registers a name that a
+// live session of this agent already holds.
+var ErrDuplicate = errors.New("agent: instance already registered")
+
+// ErrBadRegister is returned (wrapped) for a Register whose fields the
+// agent refuses.
+var ErrBadRegister = errors.New("agent: bad register")
+
+// registrar is the Agent as proxyconn sees it.
+type registrar Agent
+
+var _ proxyconn.Registrar = (*registrar)(nil)
+
+// safeName reports whether s can be a path element and a part of an id:
+// 1 to maxNameLen bytes, no '/', no spaces or control characters, not "."
+// or "..".
+func safeName(s string) bool {
+	if s == "" || len(s) > maxNameLen || s == "." || s == ".." {
+		return false
+	}
+	for _, r := range s {
+		if r == '/' || r == '\\' || unicode.IsSpace(r) || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkRegister refuses a Register the agent must not act on: names that
+// would escape their directory or id, an action outside the namespace,
+// a unix endpoint outside RunDir.
+func (r *registrar) checkRegister(reg *agentproto.Register) error {
+	switch {
+	case !safeName(reg.Namespace):
+		return fmt.Errorf("%w: namespace %q", ErrBadRegister, reg.Namespace)
+	case !safeName(reg.Name):
+		return fmt.Errorf("%w: name %q", ErrBadRegister, reg.Name)
+	case !strings.HasPrefix(reg.Action, "/"+reg.Namespace+"/"):
+		return fmt.Errorf("%w: action %q is not in namespace %q", ErrBadRegister, reg.Action, reg.Namespace)
+	case reg.Concurrency < 0:
+		return fmt.Errorf("%w: concurrency %d", ErrBadRegister, reg.Concurrency)
+	}
+	path, ok := strings.CutPrefix(reg.Unix, "unix:")
+	if !ok || filepath.Clean(path) != path || filepath.Dir(path) != r.cfg.RunDir || !safeName(filepath.Base(path)) {
+		return fmt.Errorf("%w: unix endpoint %q is not a socket in %s", ErrBadRegister, reg.Unix, r.cfg.RunDir)
+	}
+	if reg.TCP != "" && !strings.HasPrefix(reg.TCP, "tcp:") {
+		return fmt.Errorf("%w: tcp endpoint %q", ErrBadRegister, reg.TCP)
+	}
+	return nil
+}
+
+// Register implements proxyconn.Registrar.
+func (r *registrar) Register(ctx context.Context, reg *agentproto.Register) (agentproto.Welcome, []byte, error) {
+	if err := r.checkRegister(reg); err != nil {
+		return agentproto.Welcome{}, nil, err
+	}
+	a := (*Agent)(r)
+	inst := routetable.Instance{
+		ID:          a.cfg.Host + "/" + reg.Name,
+		Namespace:   reg.Namespace,
+		Action:      reg.Action,
+		Version:     reg.Version,
+		Host:        a.cfg.Host,
+		Unix:        reg.Unix,
+		TCP:         reg.TCP,
+		Relay:       a.relayEndpoint,
+		Concurrency: reg.Concurrency,
+	}
+	a.mu.Lock()
+	if a.local[inst.ID] != nil {
+		a.mu.Unlock()
+		return agentproto.Welcome{}, nil, fmt.Errorf("%w: %s", ErrDuplicate, inst.ID)
+	}
+	li := &localInstance{inst: inst}
+	a.local[inst.ID] = li
+	a.mu.Unlock()
+
+	welcome, key, err := r.admit(ctx, inst)
+	if err != nil {
+		a.mu.Lock()
+		delete(a.local, inst.ID)
+		a.mu.Unlock()
+		return agentproto.Welcome{}, nil, err
+	}
+	a.mu.Lock()
+	li.ready = true
+	n := len(a.local)
+	a.mu.Unlock()
+	a.metrics.SetProxies(n)
+	a.log.Info("agent: instance registered", "instance", inst.ID, "action", inst.Action)
+	return welcome, key, nil
+}
+
+// admit prepares the namespace's shm directory, fetches its key and
+// registers inst.
+func (r *registrar) admit(ctx context.Context, inst routetable.Instance) (agentproto.Welcome, []byte, error) {
+	a := (*Agent)(r)
+	ctx, cancel := context.WithTimeout(ctx, registryTimeout)
+	defer cancel()
+	shmDir := filepath.Join(a.cfg.ShmRoot, inst.Namespace)
+	if err := os.Mkdir(shmDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return agentproto.Welcome{}, nil, fmt.Errorf("agent: shm dir: %w", err)
+	}
+	key, err := a.cfg.Registry.NamespaceKey(ctx, inst.Namespace)
+	if err != nil {
+		a.metrics.RegistryError()
+		return agentproto.Welcome{}, nil, fmt.Errorf("agent: key of %s: %w", inst.Namespace, err)
+	}
+	if err := a.cfg.Registry.Register(ctx, inst, a.cfg.TTL); err != nil {
+		a.metrics.RegistryError()
+		return agentproto.Welcome{}, nil, fmt.Errorf("agent: register %s: %w", inst.ID, err)
+	}
+	return agentproto.Welcome{
+		InstanceID: inst.ID,
+		Host:       a.cfg.Host,
+		Relay:      a.FrameEndpoint(),
+		ShmDir:     shmDir,
+	}, key, nil
+}
+
+// Deregister implements proxyconn.Registrar.
+func (r *registrar) Deregister(id, reason string) {
+	a := (*Agent)(r)
+	a.mu.Lock()
+	_, ok := a.local[id]
+	delete(a.local, id)
+	n := len(a.local)
+	a.mu.Unlock()
+	if !ok {
+		return
+	}
+	a.metrics.SetProxies(n)
+	ctx, cancel := context.WithTimeout(context.Background(), registryTimeout)
+	defer cancel()
+	if err := a.cfg.Registry.Deregister(ctx, id); err != nil {
+		a.metrics.RegistryError()
+		a.log.Warn("agent: deregister failed (its TTL check will expire)", "instance", id, "err", err)
+		return
+	}
+	a.log.Info("agent: instance deregistered", "instance", id, "reason", reason)
+}
+
+// Stats implements proxyconn.Registrar.
+func (r *registrar) Stats(id string, st *agentproto.Stats) { r.metrics.AddStats(st) }
+
+// directory is the Agent as the relay sees it.
+type directory Agent
+
+var _ relay.Directory = (*directory)(nil)
+
+// Lookup implements relay.Directory: instances registered through this
+// agent are local; other instances come from the table, except those the
+// table places on this host (stale: this agent does not hold them).
+func (d *directory) Lookup(id string) (routetable.Instance, bool, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if li := d.local[id]; li != nil && li.ready {
+		return li.inst, true, true
+	}
+	if inst, ok := d.table[id]; ok && inst.Host != d.cfg.Host {
+		return inst, false, true
+	}
+	return routetable.Instance{}, false, false
+}
+
+// sweep removes the expired segments of every namespace directory.
+func (a *Agent) sweep(now time.Time) {
+	entries, err := os.ReadDir(a.cfg.ShmRoot)
+	if err != nil {
+		a.log.Warn("agent: shm sweep", "err", err)
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		n, err := shm.Sweep(filepath.Join(a.cfg.ShmRoot, e.Name()), now, a.cfg.ShmGrace)
+		a.metrics.Swept(n)
+		if err != nil {
+			a.log.Warn("agent: shm sweep", "dir", e.Name(), "err", err)
+		}
+	}
+}

@@ -1,0 +1,225 @@
+package metrics
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wsk-route/wsk-route/internal/agentproto"
+)
+
+// MaxSeries bounds the distinct (action, transport) label pairs kept.
+const MaxSeries = 4096
+
+// maxActionLen bounds an action label; longer names count as "other".
+const maxActionLen = 512
+
+// Relay results, the values of wsk_route_relay_frames_total's result label.
+const (
+	RelayOK        = "ok"      // the receiver acknowledged the frame with CodeOK
+	RelayRefused   = "refused" // the receiver, or the relay itself, refused the frame
+	RelayUnknown   = "unknown" // no instance with the frame's target
+	RelayFailed    = "failed"  // the send to the receiver failed (unreachable, timeout)
+	otherAction    = "other"   // label for actions past MaxSeries or malformed
+	otherTransport = "other"   // label for transports not in the known set
+)
+
+var transports = map[string]bool{"shm": true, "unix": true, "tcp": true, "relay": true}
+
+// Metrics is the agent's set of collectors. Its methods are safe for
+// concurrent use.
+type Metrics struct {
+	hops, hopBytes, refusals, failures, fallbacks *prometheus.CounterVec
+	relayFrames                                   *prometheus.CounterVec
+	relayBytes, shmSwept, registryErrors          prometheus.Counter
+	proxies, instances                            prometheus.Gauge
+	latency                                       *latencyCollector
+}
+
+// New creates the collectors and registers them with reg.
+func New(reg prometheus.Registerer) (*Metrics, error) {
+	if reg == nil {
+		return nil, fmt.Errorf("metrics: nil Registerer")
+	}
+	hopLabels := []string{"action", "transport"}
+	counterVec := func(name, help string, labels []string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
+	m := &Metrics{
+		hops:        counterVec("wsk_route_hops_total", "Direct hops acknowledged OK, by destination action and transport.", hopLabels),
+		hopBytes:    counterVec("wsk_route_hop_bytes_total", "Payload bytes of the hops acknowledged OK.", hopLabels),
+		refusals:    counterVec("wsk_route_hop_refusals_total", "Hops refused by their receiver (busy, bad tag, ...).", hopLabels),
+		failures:    counterVec("wsk_route_hop_failures_total", "Hop sends that failed (unreachable, timeout).", hopLabels),
+		fallbacks:   counterVec("wsk_route_fallbacks_total", "Hops for which no candidate was left and the sender fell back to the OpenWhisk API.", hopLabels),
+		relayFrames: counterVec("wsk_route_relay_frames_total", "Frames handled by this agent's relay, by result.", []string{"result"}),
+		relayBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wsk_route_relay_bytes_total", Help: "Payload bytes of the frames the relay delivered."}),
+		shmSwept: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wsk_route_shm_swept_total", Help: "Expired shm segments removed by the agent's sweeper."}),
+		registryErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wsk_route_registry_errors_total", Help: "Failed calls to the registry (Consul)."}),
+		proxies: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wsk_route_proxies", Help: "Proxies registered through this agent."}),
+		instances: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wsk_route_instances", Help: "Instances in the agent's route table (all hosts)."}),
+		latency: newLatencyCollector(),
+	}
+	for _, c := range []prometheus.Collector{m.hops, m.hopBytes, m.refusals, m.failures, m.fallbacks,
+		m.relayFrames, m.relayBytes, m.shmSwept, m.registryErrors, m.proxies, m.instances, m.latency} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: register: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// AddStats adds one Stats message's deltas. Malformed entries (a bucket
+// count that does not match agentproto.LatencyBuckets) count their hops but
+// not their latency.
+func (m *Metrics) AddStats(st *agentproto.Stats) {
+	if st == nil {
+		return
+	}
+	for i := range st.Hops {
+		h := &st.Hops[i]
+		action, transport := m.latency.labels(h.Action, h.Transport)
+		add := func(v *prometheus.CounterVec, n uint64) {
+			if n > 0 {
+				v.WithLabelValues(action, transport).Add(float64(n))
+			}
+		}
+		add(m.hops, h.Hops)
+		add(m.hopBytes, h.Bytes)
+		add(m.refusals, h.Refused)
+		add(m.failures, h.Failed)
+		add(m.fallbacks, h.Fallbacks)
+		m.latency.add(action, transport, h.Buckets, h.SumSeconds)
+	}
+}
+
+// Relayed counts one frame the relay handled with result (RelayOK, ...)
+// and, for RelayOK, its payload bytes.
+func (m *Metrics) Relayed(result string, bytes int) {
+	m.relayFrames.WithLabelValues(result).Inc()
+	if result == RelayOK && bytes > 0 {
+		m.relayBytes.Add(float64(bytes))
+	}
+}
+
+// SetProxies sets the number of proxies registered through the agent.
+func (m *Metrics) SetProxies(n int) { m.proxies.Set(float64(n)) }
+
+// SetInstances sets the number of instances in the route table.
+func (m *Metrics) SetInstances(n int) { m.instances.Set(float64(n)) }
+
+// Swept counts n shm segments removed by a sweep.
+func (m *Metrics) Swept(n int) {
+	if n > 0 {
+		m.shmSwept.Add(float64(n))
+	}
+}
+
+// RegistryError counts one failed registry call.
+func (m *Metrics) RegistryError() { m.registryErrors.Inc() }
+
+// series is one (action, transport) pair.
+type series struct{ action, transport string }
+
+// hist is the accumulated latency histogram of one series.
+type hist struct {
+	buckets []uint64 // non-cumulative, len(LatencyBuckets)+1 (the last is +Inf)
+	sum     float64
+}
+
+// latencyCollector emits wsk_route_hop_latency_seconds as const
+// histograms from the counts the proxies sent.
+type latencyCollector struct {
+	desc *prometheus.Desc
+
+	mu    sync.Mutex // guards known and hists
+	known map[series]bool
+	hists map[series]*hist
+}
+
+func newLatencyCollector() *latencyCollector {
+	return &latencyCollector{
+		desc: prometheus.NewDesc("wsk_route_hop_latency_seconds",
+			"Latency of the direct hops acknowledged OK, as measured by their senders.",
+			[]string{"action", "transport"}, nil),
+		known: make(map[series]bool),
+		hists: make(map[series]*hist),
+	}
+}
+
+// labels maps untrusted label values to the ones kept, admitting at most
+// MaxSeries distinct pairs.
+func (c *latencyCollector) labels(action, transport string) (string, string) {
+	if !transports[transport] {
+		transport = otherTransport
+	}
+	if action == "" || len(action) > maxActionLen || !strings.HasPrefix(action, "/") {
+		return otherAction, transport
+	}
+	s := series{action, transport}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.known[s] {
+		return action, transport
+	}
+	if len(c.known) >= MaxSeries {
+		return otherAction, transport
+	}
+	c.known[s] = true
+	return action, transport
+}
+
+func (c *latencyCollector) add(action, transport string, buckets []uint64, sum float64) {
+	if len(buckets) != len(agentproto.LatencyBuckets)+1 {
+		return
+	}
+	if sum < 0 || sum != sum { // negative or NaN
+		sum = 0
+	}
+	s := series{action, transport}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := c.hists[s]
+	if h == nil {
+		h = &hist{buckets: make([]uint64, len(buckets))}
+		c.hists[s] = h
+	}
+	for i, n := range buckets {
+		h.buckets[i] += n
+	}
+	h.sum += sum
+}
+
+// Describe implements prometheus.Collector.
+func (c *latencyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector.
+func (c *latencyCollector) Collect(ch chan<- prometheus.Metric) {
+	type point struct {
+		s       series
+		count   uint64
+		sum     float64
+		buckets map[float64]uint64
+	}
+	c.mu.Lock()
+	points := make([]point, 0, len(c.hists))
+	for s, h := range c.hists {
+		p := point{s: s, sum: h.sum, buckets: make(map[float64]uint64, len(agentproto.LatencyBuckets))}
+		for i, bound := range agentproto.LatencyBuckets {
+			p.count += h.buckets[i]
+			p.buckets[bound] = p.count
+		}
+		p.count += h.buckets[len(h.buckets)-1]
+		points = append(points, p)
+	}
+	c.mu.Unlock()
+	for _, p := range points {
+		ch <- prometheus.MustNewConstHistogram(c.desc, p.count, p.sum, p.buckets, p.s.action, p.s.transport)
+	}
+}

@@ -1,0 +1,118 @@
+package metrics_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/wsk-route/wsk-route/internal/agentproto"
+	"github.com/wsk-route/wsk-route/invoker-plugin/metrics"
+)
+
+// gather returns the registry's samples as "name{labels} value" lines,
+// histograms as their count and sum.
+func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]float64)
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			key := mf.GetName() + "{" + strings.Join(labels, ",") + "}"
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				out[key] = m.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				out[key] = m.GetGauge().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				h := m.GetHistogram()
+				out[key+"_count"] = float64(h.GetSampleCount())
+				out[key+"_sum"] = h.GetSampleSum()
+				for _, b := range h.GetBucket() {
+					out[fmt.Sprintf("%s_le_%g", key, b.GetUpperBound())] = float64(b.GetCumulativeCount())
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestAddStats(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buckets := make([]uint64, len(agentproto.LatencyBuckets)+1)
+	buckets[0], buckets[3], buckets[len(buckets)-1] = 2, 1, 1
+	hop := agentproto.HopStats{Action: "/ns/a", Transport: "shm", Hops: 4, Bytes: 100, Refused: 1, Failed: 2, Fallbacks: 3, Buckets: buckets, SumSeconds: 0.5}
+	for range 2 { // deltas add up
+		m.AddStats(&agentproto.Stats{Hops: []agentproto.HopStats{hop}})
+	}
+	m.AddStats(&agentproto.Stats{Hops: []agentproto.HopStats{{Action: "bogus", Transport: "carrier-pigeon", Hops: 1}}})
+	m.AddStats(nil)
+	m.Relayed(metrics.RelayOK, 10)
+	m.Relayed(metrics.RelayUnknown, 10)
+	m.SetProxies(3)
+	m.SetInstances(7)
+	m.Swept(2)
+	m.RegistryError()
+
+	got := gather(t, reg)
+	l := "{action=/ns/a,transport=shm}"
+	want := map[string]float64{
+		"wsk_route_hops_total" + l:                           8,
+		"wsk_route_hop_bytes_total" + l:                      200,
+		"wsk_route_hop_refusals_total" + l:                   2,
+		"wsk_route_hop_failures_total" + l:                   4,
+		"wsk_route_fallbacks_total" + l:                      6,
+		"wsk_route_hops_total{action=other,transport=other}": 1,
+		"wsk_route_hop_latency_seconds" + l + "_count":       8,
+		"wsk_route_hop_latency_seconds" + l + "_sum":         1,
+		"wsk_route_hop_latency_seconds" + l + "_le_5e-06":    4,
+		"wsk_route_hop_latency_seconds" + l + "_le_5e-05":    6,
+		"wsk_route_hop_latency_seconds" + l + "_le_5":        6,
+		"wsk_route_relay_frames_total{result=ok}":            1,
+		"wsk_route_relay_frames_total{result=unknown}":       1,
+		"wsk_route_relay_bytes_total{}":                      10,
+		"wsk_route_proxies{}":                                3,
+		"wsk_route_instances{}":                              7,
+		"wsk_route_shm_swept_total{}":                        2,
+		"wsk_route_registry_errors_total{}":                  1,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}
+
+func TestSeriesBound(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range metrics.MaxSeries + 10 {
+		m.AddStats(&agentproto.Stats{Hops: []agentproto.HopStats{{Action: fmt.Sprintf("/ns/a%d", i), Transport: "tcp", Hops: 1}}})
+	}
+	got := gather(t, reg)
+	if n := got["wsk_route_hops_total{action=other,transport=tcp}"]; n != 10 {
+		t.Errorf("hops past MaxSeries counted under other: %v, want 10", n)
+	}
+}
+
+func TestNewNilRegisterer(t *testing.T) {
+	if _, err := metrics.New(nil); err == nil {
+		t.Fatal("New(nil) succeeded")
+	}
+}

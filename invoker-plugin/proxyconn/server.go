@@ -1,0 +1,311 @@
+package proxyconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wsk-route/wsk-route/internal/agentproto"
+	"github.com/wsk-route/wsk-route/internal/routetable"
+	"github.com/wsk-route/wsk-route/internal/spec"
+)
+
+// Defaults of Config's durations.
+const (
+	DefaultPingInterval = time.Second
+	DefaultPongWait     = 3 * time.Second
+)
+
+// outboxSize bounds the messages (Welcome, Key) queued for one session
+// besides its table and spec state.
+const outboxSize = 8
+
+// Registrar admits and withdraws proxies; the agent implements it.
+type Registrar interface {
+	// Register admits the proxy that sent reg and returns the Welcome to
+	// answer with and its namespace's frame key. An error closes the
+	// session (its text is logged, not sent).
+	Register(ctx context.Context, reg *agentproto.Register) (agentproto.Welcome, []byte, error)
+	// Deregister withdraws the instance id that Register admitted; it is
+	// called once, when the session ends or the proxy sends Unregister.
+	Deregister(id, reason string)
+	// Stats receives the hop counters a registered proxy reports.
+	Stats(id string, st *agentproto.Stats)
+}
+
+// Config configures a Server.
+type Config struct {
+	// Registrar admits the proxies. Required.
+	Registrar Registrar
+	// Logger receives session events; nil: slog.Default().
+	Logger *slog.Logger
+	// PingInterval is how often each session is pinged; 0: DefaultPingInterval.
+	PingInterval time.Duration
+	// PongWait is how long a session may stay silent (no pong, no message)
+	// or a write may stall before the session is closed; 0: DefaultPongWait.
+	// It must be longer than PingInterval.
+	PongWait time.Duration
+}
+
+// Server serves the proxies' websocket sessions. Create it with NewServer.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+
+	mu sync.Mutex // guards the fields below
+	// insts holds the table by namespace and instance id.
+	insts map[string]map[string]routetable.Instance
+	// specs holds the specs by namespace and workflow.
+	specs    map[string]map[string]agentproto.SpecData
+	sessions map[*session]struct{}
+	closed   bool
+	wg       sync.WaitGroup // counts running sessions; Add only under mu while !closed
+}
+
+// NewServer checks cfg, fills its defaults and returns a Server.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Registrar == nil {
+		return nil, errors.New("proxyconn: Config.Registrar is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.PongWait <= 0 {
+		cfg.PongWait = DefaultPongWait
+	}
+	if cfg.PongWait <= cfg.PingInterval {
+		return nil, fmt.Errorf("proxyconn: PongWait %v must be longer than PingInterval %v", cfg.PongWait, cfg.PingInterval)
+	}
+	return &Server{
+		cfg: cfg,
+		log: cfg.Logger,
+		upgrader: websocket.Upgrader{
+			HandshakeTimeout: cfg.PongWait,
+			// The socket is a unix socket reached only by local proxies;
+			// there are no browsers and no origins to check.
+			CheckOrigin: func(*http.Request) bool { return true },
+		},
+		insts:    make(map[string]map[string]routetable.Instance),
+		specs:    make(map[string]map[string]agentproto.SpecData),
+		sessions: make(map[*session]struct{}),
+	}, nil
+}
+
+// Serve accepts websocket sessions at agentproto.Path on ln until ctx ends,
+// then closes ln and every session, waits until each has ended (and been
+// deregistered) and returns nil. If ln fails first it does the same and
+// returns the error.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc(agentproto.Path, func(w http.ResponseWriter, r *http.Request) { s.serveSession(ctx, w, r) })
+	hs := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: s.cfg.PongWait,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PongWait)
+	_ = hs.Shutdown(shutdownCtx) // closes ln and idle connections; hijacked ones are ours
+	cancel()
+	_ = hs.Close()
+	if err == nil {
+		<-errc
+	}
+	s.mu.Lock()
+	s.closed = true
+	open := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		open = append(open, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range open {
+		sess.shutdown()
+	}
+	s.wg.Wait()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("proxyconn: serve: %w", err)
+	}
+	return nil
+}
+
+// Sessions returns the number of open sessions.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// SetInstances replaces the route table with insts (all namespaces) and
+// wakes every session whose namespace changed.
+func (s *Server) SetInstances(insts []routetable.Instance) {
+	next := make(map[string]map[string]routetable.Instance)
+	for _, in := range insts {
+		m := next[in.Namespace]
+		if m == nil {
+			m = make(map[string]routetable.Instance)
+			next[in.Namespace] = m
+		}
+		m[in.ID] = in
+	}
+	s.mu.Lock()
+	prev := s.insts
+	s.insts = next
+	s.wakeLocked(func(ns string) bool { return !sameInstances(prev[ns], next[ns]) })
+	s.mu.Unlock()
+}
+
+// SetSpecs replaces the specs with specs (all namespaces) and wakes every
+// session whose namespace changed. A spec that cannot be encoded is
+// skipped and logged.
+func (s *Server) SetSpecs(specs []*spec.Spec) {
+	next := make(map[string]map[string]agentproto.SpecData)
+	for _, sp := range specs {
+		if sp == nil {
+			continue
+		}
+		b, err := sp.Marshal()
+		if err != nil {
+			s.log.Warn("proxyconn: cannot encode spec", "spec", sp.Key(), "err", err)
+			continue
+		}
+		m := next[sp.Namespace]
+		if m == nil {
+			m = make(map[string]agentproto.SpecData)
+			next[sp.Namespace] = m
+		}
+		m[sp.Workflow] = agentproto.SpecData{Workflow: sp.Workflow, Version: sp.Version, Spec: b}
+	}
+	s.mu.Lock()
+	prev := s.specs
+	s.specs = next
+	s.wakeLocked(func(ns string) bool { return !sameSpecs(prev[ns], next[ns]) })
+	s.mu.Unlock()
+}
+
+// wakeLocked wakes the registered sessions whose namespace changed.
+func (s *Server) wakeLocked(changed func(ns string) bool) {
+	memo := make(map[string]bool)
+	for sess := range s.sessions {
+		ns := sess.namespace()
+		if ns == "" {
+			continue
+		}
+		c, ok := memo[ns]
+		if !ok {
+			c = changed(ns)
+			memo[ns] = c
+		}
+		if c {
+			sess.wake()
+		}
+	}
+}
+
+func sameInstances(a, b map[string]routetable.Instance) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for id, x := range a {
+		if y, ok := b[id]; !ok || x != y {
+			return false
+		}
+	}
+	return true
+}
+
+func sameSpecs(a, b map[string]agentproto.SpecData) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for wf, x := range a {
+		if y, ok := b[wf]; !ok || x.Version != y.Version || string(x.Spec) != string(y.Spec) {
+			return false
+		}
+	}
+	return true
+}
+
+// delta returns the Table and Specs messages that bring a session whose
+// last sent state is sentInst and sentSpecs up to date with namespace ns,
+// and updates sentInst and sentSpecs; full asks for snapshots. A nil
+// result means nothing changed.
+func (s *Server) delta(ns string, full bool, sentInst map[string]routetable.Instance, sentSpecs map[string]agentproto.SpecData) (*agentproto.Table, *agentproto.Specs) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return diffTable(s.insts[ns], sentInst, full), diffSpecs(s.specs[ns], sentSpecs, full)
+}
+
+// diffTable returns the Table message from sent to cur (a snapshot if
+// full) and makes sent equal to cur; nil if nothing changed.
+func diffTable(cur, sent map[string]routetable.Instance, full bool) *agentproto.Table {
+	t := &agentproto.Table{Full: full}
+	for id, in := range cur {
+		if old, ok := sent[id]; full || !ok || old != in {
+			t.Upsert = append(t.Upsert, in)
+		}
+	}
+	for id := range sent {
+		if _, ok := cur[id]; !ok {
+			if !full {
+				t.Remove = append(t.Remove, id)
+			}
+			delete(sent, id)
+		}
+	}
+	for _, in := range t.Upsert {
+		sent[in.ID] = in
+	}
+	slices.SortFunc(t.Upsert, func(a, b routetable.Instance) int { return strings.Compare(a.ID, b.ID) })
+	slices.Sort(t.Remove)
+	if !full && len(t.Upsert) == 0 && len(t.Remove) == 0 {
+		return nil
+	}
+	return t
+}
+
+// diffSpecs is diffTable for specs.
+func diffSpecs(cur, sent map[string]agentproto.SpecData, full bool) *agentproto.Specs {
+	m := &agentproto.Specs{Full: full}
+	for wf, sd := range cur {
+		if old, ok := sent[wf]; full || !ok || old.Version != sd.Version || string(old.Spec) != string(sd.Spec) {
+			m.Upsert = append(m.Upsert, sd)
+		}
+	}
+	for wf := range sent {
+		if _, ok := cur[wf]; !ok {
+			if !full {
+				m.Remove = append(m.Remove, wf)
+			}
+			delete(sent, wf)
+		}
+	}
+	for _, sd := range m.Upsert {
+		sent[sd.Workflow] = sd
+	}
+	slices.SortFunc(m.Upsert, func(a, b agentproto.SpecData) int { return strings.Compare(a.Workflow, b.Workflow) })
+	slices.Sort(m.Remove)
+	if !full && len(m.Upsert) == 0 && len(m.Remove) == 0 {
+		return nil
+	}
+	return m
+}
