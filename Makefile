@@ -18,7 +18,7 @@ IMAGE       ?= wsk-route/proxy:dev
 help:
 	@echo "make demo    build the proxy and an example action, and drive /init and /run as the invoker does"
 	@echo "make setup   install and start what the tests need (scripts/setup.sh; apt, dockerd)"
-	@echo "make test    setup if needed, go vet, go test $(TEST_FLAGS) $(PKGS), summary"
+	@echo "make test    setup if needed, go vet, the rdma-tagged build, go test $(TEST_FLAGS) $(PKGS), summary"
 	@echo "make build   static binaries of ./cmd/... into bin/"
 	@echo "make bench   benchmarks of $(BENCH_PKGS), -count $(BENCH_COUNT), into $(BENCH_OUT)"
 	@echo "make lint    gofmt -l (must print nothing) and go vet"
@@ -37,6 +37,9 @@ test:
 	@if [ "$${CI:-}" = true ] || ! bash scripts/setup.sh --check; then bash scripts/setup.sh; fi
 	@echo "==> go vet $(PKGS)"
 	@$(GO) vet $(PKGS)
+	@echo "==> go vet and go test -tags rdma ./internal/transport/rdma/ (cgo, rdma-core; no device needed)"
+	@$(GO) vet -tags rdma ./internal/transport/rdma/
+	@$(GO) test -count=1 -tags rdma ./internal/transport/rdma/
 	@echo "==> go test $(TEST_FLAGS) $(PKGS)"
 	@GO="$(GO)" bash scripts/gotest.sh $(TEST_FLAGS) $(PKGS)
 

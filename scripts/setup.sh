@@ -184,6 +184,8 @@ ensure_docker() {
 # $WSK_ROUTE_CONSUL, then that cache, then `consul` on PATH).
 
 INSTALL_CONSUL="$(dirname "$0")/install-consul.sh"
+# rdma-core headers for `go build -tags rdma` (internal/transport/rdma), from Debian.
+INSTALL_RDMA="$(dirname "$0")/install-rdma.sh"
 
 # consul_binary: print the path of a usable consul, the way internal/testenv looks for one.
 consul_binary() {
@@ -233,6 +235,7 @@ main() {
 			echo "setup: missing consul (scripts/install-consul.sh builds it)" >&2
 			ok=false
 		}
+		bash "$INSTALL_RDMA" --check || ok=false
 		$ok || echo "setup: run 'make setup' (scripts/setup.sh) to fix this" >&2
 		$ok
 		return
@@ -243,6 +246,7 @@ main() {
 	if ! check_go && is_ci; then exit 1; fi
 	if command -v docker >/dev/null 2>&1; then ensure_docker; fi
 	setup_consul
+	bash "$INSTALL_RDMA"
 
 	date -Is >"$CACHE_DIR/setup.ok"
 	log "ready: $(go version 2>/dev/null || echo 'go: missing');" \
