@@ -81,7 +81,7 @@ type host struct {
 
 // startHost starts an agent for a host named name, registering with
 // Consul at consulAddr. relay is the agent's relay listen address ("" for none).
-func startHost(t *testing.T, name, consulAddr, relay, advertise string, command func(string, ...string) *exec.Cmd) *host {
+func startHost(t *testing.T, name, consulAddr, relay, advertise string, command func(string, ...string) *exec.Cmd, extraArgs ...string) *host {
 	t.Helper()
 	needBins(t)
 	base := t.TempDir()
@@ -99,7 +99,7 @@ func startHost(t *testing.T, name, consulAddr, relay, advertise string, command 
 			args = append(args, "-relay-advertise", advertise)
 		}
 	}
-	h.agent = startProc(t, "agent "+name, h.cmd(bins.agent, args...))
+	h.agent = startProc(t, "agent "+name, h.cmd(bins.agent, append(args, extraArgs...)...))
 	waitFor(t, 20*time.Second, "agent socket of "+name, func() bool {
 		_, err := os.Stat(filepath.Join(h.runDir, "agent.sock"))
 		return err == nil
