@@ -20,10 +20,16 @@ type Mux struct {
 	r      *os.File
 	marker []byte
 
-	switchMu sync.Mutex // serialises Switch
-	next     chan io.Writer
-	switched chan struct{}
-	done     chan struct{} // closed when the copier has ended
+	switchMu sync.Mutex // serialises Switch; guards sent
+
+	sent int // markers written
+
+	mu       sync.Mutex    // guards the fields below
+	next     []io.Writer   // the sinks of markers written but not yet seen by the copier
+	seen     int           // markers the copier has passed
+	progress chan struct{} // closed and replaced each time seen grows
+
+	done chan struct{} // closed when the copier has ended
 }
 
 // ErrClosed is returned by Switch on a closed Mux.
@@ -41,8 +47,7 @@ func New(sink io.Writer) (*Mux, error) {
 		W:        w,
 		r:        r,
 		marker:   []byte("\x00wsk-route-log-switch-" + hex.EncodeToString(nonce[:]) + "\x00"),
-		next:     make(chan io.Writer, 1),
-		switched: make(chan struct{}, 1),
+		progress: make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 	go m.copy(sink)
@@ -51,7 +56,8 @@ func New(sink io.Writer) (*Mux, error) {
 
 // Switch makes output written from now on go to sink, once everything
 // written before has reached the old sink. It waits for that until ctx
-// ends. Switch must not be called concurrently with itself.
+// ends; if ctx ends first, the switch still happens, later, at the same
+// point of the stream, and the next Switch waits for it too.
 func (m *Mux) Switch(ctx context.Context, sink io.Writer) error {
 	m.switchMu.Lock()
 	defer m.switchMu.Unlock()
@@ -60,18 +66,31 @@ func (m *Mux) Switch(ctx context.Context, sink io.Writer) error {
 		return ErrClosed
 	default:
 	}
-	m.next <- sink
+	m.mu.Lock()
+	m.next = append(m.next, sink)
+	m.mu.Unlock()
 	if _, err := m.W.Write(m.marker); err != nil {
-		<-m.next
+		m.mu.Lock()
+		m.next = m.next[:len(m.next)-1]
+		m.mu.Unlock()
 		return fmt.Errorf("logmux: writing the switch marker: %w", err)
 	}
-	select {
-	case <-m.switched:
-		return nil
-	case <-m.done:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	m.sent++
+	target := m.sent
+	for {
+		m.mu.Lock()
+		seen, progress := m.seen, m.progress
+		m.mu.Unlock()
+		if seen >= target {
+			return nil
+		}
+		select {
+		case <-progress:
+		case <-m.done:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
@@ -99,8 +118,7 @@ func (m *Mux) copy(sink io.Writer) {
 			}
 			sink.Write(pending[:i])
 			pending = pending[i+len(m.marker):]
-			sink = <-m.next
-			m.switched <- struct{}{}
+			sink = m.passMarker(sink)
 		}
 		keep := partialSuffix(pending, m.marker)
 		if err != nil {
@@ -114,6 +132,22 @@ func (m *Mux) copy(sink io.Writer) {
 			return
 		}
 	}
+}
+
+// passMarker records that the copier passed a marker and returns the sink
+// that marker switches to.
+func (m *Mux) passMarker(current io.Writer) io.Writer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.next) == 0 {
+		return current // a marker the Mux did not write: cannot happen, it is random
+	}
+	sink := m.next[0]
+	m.next = m.next[1:]
+	m.seen++
+	close(m.progress)
+	m.progress = make(chan struct{})
+	return sink
 }
 
 // partialSuffix returns the length of the longest suffix of b that is a

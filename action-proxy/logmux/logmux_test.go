@@ -82,3 +82,39 @@ func TestBufferLimit(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// A Switch whose context ended before the copier passed its marker still
+// takes effect at its point of the stream, and the next Switch waits for
+// its own marker, not the stale one.
+func TestSwitchAfterAnAbandonedSwitch(t *testing.T) {
+	var main syncBuf
+	blocked := &blockingWriter{release: make(chan struct{})}
+	m, err := logmux.New(blocked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.W.WriteString("held\n") // the copier blocks writing this to the old sink
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	run := &syncBuf{}
+	if err := m.Switch(ctx, run); err == nil {
+		t.Fatal("Switch returned nil while the copier was blocked")
+	}
+	m.W.WriteString("for run\n")
+	close(blocked.release)
+	if err := m.Switch(context.Background(), &main); err != nil {
+		t.Fatal(err)
+	}
+	if got := run.String(); got != "for run\n" {
+		t.Fatalf("run sink got %q, want %q", got, "for run\n")
+	}
+	m.W.WriteString("after\n")
+	m.Close()
+	if got := main.String(); got != "after\n" {
+		t.Fatalf("main sink got %q", got)
+	}
+}
+
+type blockingWriter struct{ release chan struct{} }
+
+func (b *blockingWriter) Write(p []byte) (int, error) { <-b.release; return len(p), nil }

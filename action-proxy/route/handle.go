@@ -31,7 +31,9 @@ func (p *Plane) HandleFrame(ctx context.Context, d *transport.Delivery) (frame.C
 		return frame.CodeWrongNamespace, fmt.Sprintf("frame of namespace %q sent to an instance of namespace %q", f.Namespace, id.Namespace)
 	case !f.Verify(w.key):
 		return frame.CodeBadTag, "authentication tag does not match the namespace key"
-	case f.Deadline != 0 && p.cfg.Now().UnixNano() > f.Deadline:
+	case f.Kind == frame.KindStep && f.Deadline != 0 && p.cfg.Now().UnixNano() > f.Deadline:
+		// Replies are taken after the deadline too: the run they belong
+		// to is either still waiting here or gone (deliverToRun says so).
 		return frame.CodeExpired, "deadline passed " + time.Duration(p.cfg.Now().UnixNano()-f.Deadline).String() + " ago"
 	}
 	switch f.Kind {
@@ -93,8 +95,10 @@ func (p *Plane) acceptStep(ctx context.Context, d *transport.Delivery, id Identi
 func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spec.Spec, id Identity, w *welcomeState) {
 	ctx := context.Background()
 	if f.Deadline != 0 {
+		// The step stops a little before the run's deadline, so that the
+		// entry, waiting until the deadline, still hears why it failed.
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, f.Deadline))
+		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, f.Deadline).Add(-stepMargin))
 		defer cancel()
 	}
 	start := p.cfg.Now()
@@ -114,6 +118,9 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 	}
 	r.next(ctx, f.Step, f.Branch, result)
 }
+
+// stepMargin is how long before the run's deadline a step is stopped.
+const stepMargin = 100 * time.Millisecond
 
 // activationBody is the /run body of a direct run: the payload as value,
 // and the context fields an invoker /run carries, with an activation id

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
 	"github.com/wsk-route/wsk-route/internal/routetable"
@@ -152,6 +153,11 @@ func (r *run) reply(ctx context.Context, f *frame.Frame) {
 	if r.replyTo == "" {
 		return
 	}
+	// A reply is worth sending even when the run's deadline has just
+	// passed (a step killed at the deadline reports why): it gets a short
+	// time of its own.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
+	defer cancel()
 	f.RunID, f.Workflow, f.SpecVersion = r.runID, r.sp.Workflow, r.sp.Version
 	f.Deadline, f.Namespace, f.ReplyTo = r.deadline, r.sp.Namespace, r.replyTo
 	f.Target = ""
@@ -165,9 +171,26 @@ func (r *run) reply(ctx context.Context, f *frame.Frame) {
 	}
 }
 
+// replyTimeout bounds sending one reply to the entry.
+const replyTimeout = 2 * time.Second
+
 // fail reports to the reply-to that the run failed at step.
 func (r *run) fail(ctx context.Context, step string, branch uint32, code frame.Code, reason string) {
-	r.reply(ctx, &frame.Frame{Kind: frame.KindError, Step: step, Branch: branch, Code: code, Reason: reason})
+	r.reply(ctx, &frame.Frame{Kind: frame.KindError, Step: step, Branch: branch, Code: code, Reason: cutReason(reason)})
+}
+
+// cutReason cuts reason to frame.MaxReason bytes at a UTF-8 boundary: a
+// longer one could not be encoded, and the run would never learn why it
+// failed.
+func cutReason(reason string) string {
+	if len(reason) <= frame.MaxReason {
+		return reason
+	}
+	n := frame.MaxReason
+	for n > 0 && !utf8.RuneStart(reason[n]) {
+		n--
+	}
+	return reason[:n]
 }
 
 // stepLog is the Reason of a log frame.

@@ -74,6 +74,8 @@ func (s *hopStats) deltas() []agentproto.HopStats {
 		changed := sum != c.sentSum
 		for j := range b {
 			b[j] = c.buckets[j].Load()
+			// observe counts the bucket last: it may be all that changed.
+			changed = changed || b[j] != c.sentBkts[j]
 		}
 		for j := range now {
 			changed = changed || now[j] != c.sent[j]

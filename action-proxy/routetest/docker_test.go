@@ -140,6 +140,10 @@ type dockerHost struct {
 	entry  *entry
 	image  string
 	shmDir string // the namespace guest's shm directory, the one mounted
+	// network is a docker network of this test's own: containers of other
+	// tests running at the same time (on the default bridge) never reuse
+	// the addresses of containers this test kills.
+	network string
 }
 
 func newDockerHost(t *testing.T) *dockerHost {
@@ -158,7 +162,14 @@ func newDockerHost(t *testing.T) *dockerHost {
 	if err := os.Mkdir(shmDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		t.Fatal(err)
 	}
-	return &dockerHost{consul: consul, h: h, entry: startEntry(t, h, "", ""), image: image, shmDir: shmDir}
+	network := "wsk-route-routetest-" + dockerRandomID(t)
+	dockerCmd(t, nil, "network", "create", "--label", dockerLabel, network)
+	t.Cleanup(func() {
+		if _, err := runDockerCmd(nil, "network", "rm", network); err != nil {
+			t.Errorf("removing docker network %s: %v", network, err)
+		}
+	})
+	return &dockerHost{consul: consul, h: h, entry: startEntry(t, h, "", ""), image: image, shmDir: shmDir, network: network}
 }
 
 // dockerAction is one proxy container, initialised with the step action.
@@ -187,15 +198,15 @@ func (d *dockerHost) startDockerAction(t *testing.T, name, actionName, mode stri
 			t.Errorf("removing container %s: %v", c, err)
 		}
 	})
-	dockerCmd(t, nil, "run", "-d", "--name", c, "--label", dockerLabel,
+	dockerCmd(t, nil, "run", "-d", "--name", c, "--label", dockerLabel, "--network", d.network,
 		"-v", d.h.runDir+":"+d.h.runDir,
 		"-v", d.shmDir+":"+d.shmDir,
 		"-e", route.EnvAgent+"="+filepath.Join(d.h.runDir, "agent.sock"),
 		"-e", route.EnvName+"="+name,
 		d.image)
-	ip := dockerCmd(t, nil, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", c)
+	ip := dockerCmd(t, nil, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", c)
 	if net.ParseIP(ip) == nil {
-		t.Fatalf("container %s has no IP on the default bridge (inspect says %q)", c, ip)
+		t.Fatalf("container %s has no IP on network %s (inspect says %q)", c, d.network, ip)
 	}
 	a := &dockerAction{
 		action:    &action{name: name, fqn: "/guest/" + actionName, addr: net.JoinHostPort(ip, "8080"), host: d.h},

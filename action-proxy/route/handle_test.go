@@ -1,0 +1,374 @@
+package route
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wsk-route/wsk-route/internal/agentproto"
+	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/transport"
+)
+
+// readBody reads an activationBody.
+func readBody(t *testing.T, r io.Reader) []byte {
+	t.Helper()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// wantActivationID is the id activationBody derives for a step execution.
+func wantActivationID(run, step string, branch uint32) string {
+	h := sha256.Sum256([]byte(run + "\x00" + step + "\x00" + strconv.FormatUint(uint64(branch), 10)))
+	return hex.EncodeToString(h[:16])
+}
+
+func TestActivationBody(t *testing.T) {
+	deadline := time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC)
+	tests := []struct {
+		name    string
+		payload string
+		f       frame.Frame
+		id      Identity
+		want    map[string]any // every field of the body
+	}{
+		{
+			name:    "all fields",
+			payload: `{"a":1}`,
+			f:       frame.Frame{RunID: "run1", Step: "s1", Branch: 2, Deadline: deadline.UnixNano()},
+			id:      Identity{Namespace: "ns", Action: "/ns/pkg/a", Version: "0.0.3", APIKey: "user:pass"},
+			want: map[string]any{
+				"value":          map[string]any{"a": float64(1)},
+				"namespace":      "ns",
+				"action_name":    "/ns/pkg/a",
+				"action_version": "0.0.3",
+				"activation_id":  wantActivationID("run1", "s1", 2),
+				"transaction_id": "run1",
+				"deadline":       strconv.FormatInt(deadline.UnixMilli(), 10),
+				"api_key":        "user:pass",
+			},
+		},
+		{
+			name:    "no deadline, no api key, empty payload",
+			payload: "",
+			f:       frame.Frame{RunID: "run2", Step: "s", Branch: 0},
+			id:      Identity{Namespace: "ns", Action: "/ns/a"},
+			want: map[string]any{
+				"value":          map[string]any{},
+				"namespace":      "ns",
+				"action_name":    "/ns/a",
+				"action_version": "",
+				"activation_id":  wantActivationID("run2", "s", 0),
+				"transaction_id": "run2",
+			},
+		},
+		{
+			name:    "array payload, quotes in names",
+			payload: `[1,"x"]`,
+			f:       frame.Frame{RunID: `r"3`, Step: "s", Branch: 7},
+			id:      Identity{Namespace: `n"s`, Action: `/n"s/a`},
+			want: map[string]any{
+				"value":          []any{float64(1), "x"},
+				"namespace":      `n"s`,
+				"action_name":    `/n"s/a`,
+				"action_version": "",
+				"activation_id":  wantActivationID(`r"3`, "s", 7),
+				"transaction_id": `r"3`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := readBody(t, activationBody([]byte(tt.payload), &tt.f, tt.id))
+			if !json.Valid(b) {
+				t.Fatalf("body %s is not valid JSON", b)
+			}
+			// The value comes first: the proxy's run scanner and the
+			// actions see it before the context fields.
+			wantPrefix := `{"value":` + tt.payload
+			if tt.payload == "" {
+				wantPrefix = `{"value":{}`
+			}
+			if !bytes.HasPrefix(b, []byte(wantPrefix)) {
+				t.Errorf("body %s does not start with %s", b, wantPrefix)
+			}
+			var got map[string]any
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			gotJSON, _ := json.Marshal(got)
+			wantJSON, _ := json.Marshal(tt.want)
+			if !bytes.Equal(gotJSON, wantJSON) {
+				t.Errorf("body fields\ngot  %s\nwant %s", gotJSON, wantJSON)
+			}
+			if id, _ := got["activation_id"].(string); len(id) != 32 {
+				t.Errorf("activation_id %q: %d characters, want 32 hex", id, len(id))
+			} else if _, err := hex.DecodeString(id); err != nil {
+				t.Errorf("activation_id %q is not hex: %v", id, err)
+			}
+		})
+	}
+}
+
+func TestActivationIDDeterministic(t *testing.T) {
+	id := Identity{Namespace: "ns", Action: "/ns/a"}
+	activationID := func(run, step string, branch uint32) string {
+		var m struct {
+			ID string `json:"activation_id"`
+		}
+		f := frame.Frame{RunID: run, Step: step, Branch: branch}
+		if err := json.Unmarshal(readBody(t, activationBody(nil, &f, id)), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m.ID
+	}
+	base := activationID("r", "s", 1)
+	if again := activationID("r", "s", 1); again != base {
+		t.Errorf("same run, step and branch: %s then %s", base, again)
+	}
+	for _, other := range []struct {
+		run, step string
+		branch    uint32
+	}{{"r2", "s", 1}, {"r", "s2", 1}, {"r", "s", 2}, {"r\x00s", "", 1}} {
+		if got := activationID(other.run, other.step, other.branch); got == base {
+			t.Errorf("run %q step %q branch %d has the same activation id as run r step s branch 1", other.run, other.step, other.branch)
+		}
+	}
+}
+
+func TestIsErrorResult(t *testing.T) {
+	tests := []struct {
+		result string
+		want   bool
+	}{
+		{`{"error":"sorry"}`, true},
+		{`{"error":{"code":1}}`, true},
+		{`{"error":null}`, true},
+		{`{"a":1,"error":[1]}`, true},
+		{` {"error" : 1} `, true},
+		{`{}`, false},
+		{`{"ok":true}`, false},
+		{`{"errors":1}`, false},
+		{`{"a":{"error":1}}`, false},
+		{`["error"]`, false},
+		{`"error"`, false},
+		{`{"error":`, false},
+		{``, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.result, func(t *testing.T) {
+			if got := isErrorResult([]byte(tt.result)); got != tt.want {
+				t.Errorf("isErrorResult(%s) = %v, want %v", tt.result, got, tt.want)
+			}
+		})
+	}
+}
+
+// fakeExecutor stands in for the proxy's server: it reserves when free is
+// set, and records the bodies of the runs.
+type fakeExecutor struct {
+	mu     sync.Mutex // guards the fields below
+	free   bool
+	bodies [][]byte
+	result []byte
+	err    error // returned by every run when set
+}
+
+func (e *fakeExecutor) TryReserve(context.Context) (Reservation, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.free {
+		return nil, false
+	}
+	return fakeReservation{e}, true
+}
+
+func (e *fakeExecutor) setFree(free bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.free = free
+}
+
+func (e *fakeExecutor) runs() [][]byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([][]byte(nil), e.bodies...)
+}
+
+type fakeReservation struct{ e *fakeExecutor }
+
+func (r fakeReservation) Run(_ context.Context, body io.Reader) ([]byte, []byte, error) {
+	b, err := io.ReadAll(body)
+	r.e.mu.Lock()
+	defer r.e.mu.Unlock()
+	r.e.bodies = append(r.e.bodies, b)
+	if r.e.err != nil {
+		err = r.e.err
+	}
+	if err != nil {
+		return nil, []byte("log line\n"), err
+	}
+	return r.e.result, []byte("log line\n"), nil
+}
+
+var (
+	_ Executor    = (*fakeExecutor)(nil)
+	_ Reservation = fakeReservation{}
+)
+
+// testSpec is workflow "wf" of namespace "ns": step s1 runs /ns/a and
+// sends its result to s2, which runs /ns/b.
+const testSpec = `{"workflow":"wf","namespace":"ns","start":["s1"],"steps":{"s1":{"action":"/ns/a","next":["s2"]},"s2":{"action":"/ns/b"}}}`
+
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+// newTestPlane returns a Plane with exec, not connected to any agent.
+func newTestPlane(t *testing.T, exec Executor) *Plane {
+	t.Helper()
+	p, err := New(Config{AgentSocket: filepath.Join(t.TempDir(), "agent.sock"), Name: "test"}, exec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// welcome makes p look registered, as a session would after the agent's
+// welcome, key and specs: instance "host1/c1" of /ns/a, knowing testSpec
+// and an empty table. Its clients are nil: the tests never send.
+func welcome(t *testing.T, p *Plane) {
+	t.Helper()
+	p.Identify(Identity{Namespace: "ns", Action: "/ns/a", Version: "0.0.1"})
+	p.setWelcome(&welcomeState{instanceID: "host1/c1", host: "host1", key: testKey})
+	p.applySpecs(&agentproto.Specs{Full: true, Upsert: []agentproto.SpecData{{Workflow: "wf", Version: 3, Spec: json.RawMessage(testSpec)}}})
+	if p.specFor("wf") == nil {
+		t.Fatal("testSpec was not applied")
+	}
+}
+
+// stepFrame is a signed step frame for s1 of run r1.
+func stepFrame(edit func(*frame.Frame)) *transport.Delivery {
+	d := &transport.Delivery{Frame: frame.Frame{
+		Kind: frame.KindStep, RunID: "r1", Workflow: "wf", SpecVersion: 3, Step: "s1",
+		Namespace: "ns", Target: "host1/c1", Deadline: time.Now().Add(time.Minute).UnixNano(),
+		Payload: []byte(`{"in":1}`), Size: 8,
+	}}
+	if edit != nil {
+		edit(&d.Frame)
+	}
+	d.Frame.Sign(testKey)
+	return d
+}
+
+func TestHandleFrameNotWelcomed(t *testing.T) {
+	p := newTestPlane(t, &fakeExecutor{free: true})
+	p.Identify(Identity{Namespace: "ns", Action: "/ns/a"})
+	for _, kind := range []frame.Kind{frame.KindStep, frame.KindResult} {
+		d := stepFrame(func(f *frame.Frame) { f.Kind = kind })
+		if code, reason := p.HandleFrame(context.Background(), d); code != frame.CodeUnavailable {
+			t.Errorf("%s frame before the welcome: got %s (%s), want %s", kind, code, reason, frame.CodeUnavailable)
+		}
+	}
+}
+
+func TestHandleFrameRefusals(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*frame.Frame)
+		sign []byte // nil: testKey
+		want frame.Code
+	}{
+		{"wrong namespace", func(f *frame.Frame) { f.Namespace = "other" }, nil, frame.CodeWrongNamespace},
+		{"bad tag", nil, []byte("another key, another namespace!!"), frame.CodeBadTag},
+		{"expired", func(f *frame.Frame) { f.Deadline = time.Now().Add(-time.Second).UnixNano() }, nil, frame.CodeExpired},
+		{"other target", func(f *frame.Frame) { f.Target = "host1/c2" }, nil, frame.CodeUnknownStep},
+		{"unknown workflow", func(f *frame.Frame) { f.Workflow = "nope" }, nil, frame.CodeUnknownStep},
+		{"unknown step", func(f *frame.Frame) { f.Step = "s9" }, nil, frame.CodeUnknownStep},
+		{"step of another action", func(f *frame.Frame) { f.Step = "s2" }, nil, frame.CodeUnknownStep},
+		{"result of an unknown run", func(f *frame.Frame) { f.Kind = frame.KindResult }, nil, frame.CodeUnknownStep},
+		{"ack", func(f *frame.Frame) { f.Kind = frame.KindAck }, nil, frame.CodeMalformed},
+	}
+	exec := &fakeExecutor{free: true, result: []byte(`{"out":1}`)}
+	p := newTestPlane(t, exec)
+	welcome(t, p)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := stepFrame(tt.edit)
+			if tt.sign != nil {
+				d.Frame.Sign(tt.sign)
+			}
+			if code, reason := p.HandleFrame(context.Background(), d); code != tt.want {
+				t.Errorf("got %s (%s), want %s", code, reason, tt.want)
+			}
+		})
+	}
+	p.wg.Wait()
+	if n := len(exec.runs()); n != 0 {
+		t.Errorf("%d runs after refused frames, want 0", n)
+	}
+}
+
+func TestHandleFrameNoExecutor(t *testing.T) {
+	p := newTestPlane(t, nil)
+	welcome(t, p)
+	if code, reason := p.HandleFrame(context.Background(), stepFrame(nil)); code != frame.CodeUnavailable {
+		t.Errorf("step frame to a plane without executor: got %s (%s), want %s", code, reason, frame.CodeUnavailable)
+	}
+}
+
+func TestHandleFrameBusyThenAccepted(t *testing.T) {
+	exec := &fakeExecutor{result: []byte(`{"out":1}`)}
+	p := newTestPlane(t, exec)
+	welcome(t, p)
+	ctx := context.Background()
+
+	if code, reason := p.HandleFrame(ctx, stepFrame(nil)); code != frame.CodeBusy {
+		t.Fatalf("busy executor: got %s (%s), want %s", code, reason, frame.CodeBusy)
+	}
+	// A refused frame is forgotten: its retry is not a duplicate.
+	exec.setFree(true)
+	if code, reason := p.HandleFrame(ctx, stepFrame(func(f *frame.Frame) { f.Attempt = 1 })); code != frame.CodeOK {
+		t.Fatalf("retry to a free executor: got %s (%s), want %s", code, reason, frame.CodeOK)
+	}
+	if code, reason := p.HandleFrame(ctx, stepFrame(func(f *frame.Frame) { f.Attempt = 2 })); code != frame.CodeDuplicate {
+		t.Errorf("accepted frame sent again: got %s (%s), want %s", code, reason, frame.CodeDuplicate)
+	}
+	if code, reason := p.HandleFrame(ctx, stepFrame(func(f *frame.Frame) { f.Branch = 1 })); code != frame.CodeOK {
+		t.Errorf("same step, other branch: got %s (%s), want %s", code, reason, frame.CodeOK)
+	}
+	p.wg.Wait()
+
+	runs := exec.runs()
+	if len(runs) != 2 {
+		t.Fatalf("%d runs, want 2", len(runs))
+	}
+	for _, body := range runs {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatalf("run body %s: %v", body, err)
+		}
+		if string(m["value"]) != `{"in":1}` || string(m["action_name"]) != `"/ns/a"` || string(m["transaction_id"]) != `"r1"` {
+			t.Errorf("run body %s: want value {\"in\":1}, action_name /ns/a, transaction_id r1", body)
+		}
+	}
+	// s2 has no instance in the (empty) table: each result fell back.
+	var fallbacks uint64
+	for _, h := range p.stats.deltas() {
+		if h.Action == "/ns/b" && h.Transport == "none" {
+			fallbacks += h.Fallbacks
+		}
+	}
+	if fallbacks != 2 {
+		t.Errorf("%d fallbacks counted for /ns/b, want 2", fallbacks)
+	}
+}
