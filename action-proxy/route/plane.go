@@ -50,6 +50,7 @@ type Plane struct {
 
 	identified chan struct{} // closed by the first Identify
 	identOnce  sync.Once
+	reconnect  chan struct{} // buffer 1: skip connectLoop's backoff (Claim)
 
 	mu       sync.Mutex // guards the fields below
 	ident    Identity
@@ -61,6 +62,10 @@ type Plane struct {
 	ws       *wsConn              // the current agent session, if any
 	changed  chan struct{}        // closed and replaced when welcome/specs/table change
 	lastWarn string
+	// sessions counts the agent sessions (and attempts) that have ended,
+	// and sessionErr is why the last one did; Claim watches them.
+	sessions   uint64
+	sessionErr error
 
 	wg sync.WaitGroup // direct runs and sends in flight
 }
@@ -91,6 +96,7 @@ func New(cfg Config, exec Executor) (*Plane, error) {
 		unix:       "unix:" + filepath.Join(cfg.RunDir, cfg.Name+".sock"),
 		stats:      newHopStats(),
 		identified: make(chan struct{}),
+		reconnect:  make(chan struct{}, 1),
 		specs:      map[string]*spec.Spec{},
 		runs:       map[string]*runState{},
 		changed:    make(chan struct{}),
@@ -111,6 +117,51 @@ func (p *Plane) Identify(id Identity) {
 		p.mu.Unlock()
 		close(p.identified)
 	})
+}
+
+// ErrClaimConflict is returned (wrapped) by Claim when the plane already
+// runs another identity.
+var ErrClaimConflict = errors.New("route: the proxy is already identified as another action")
+
+// Claim identifies the proxy as id (see Identify) and waits until the
+// agent has welcomed its registration, which binds this container to
+// id.Namespace. Call it before the action's code starts: code that could
+// reach the agent first could claim another namespace for the container.
+// It returns an error if ctx ends first, if an agent session (or connection
+// attempt) ends after the registration was sent without a welcome (the
+// agent is down, or refused it), or if the plane runs another identity.
+// Run must be running for the registration to be sent.
+func (p *Plane) Claim(ctx context.Context, id Identity) error {
+	if id.Namespace == "" || id.Action == "" {
+		return errors.New("route: claim: the identity needs a namespace and an action")
+	}
+	p.mu.Lock()
+	ended := p.sessions
+	p.mu.Unlock()
+	p.Identify(id)
+	if cur, _, _ := p.snapshot(); cur.Namespace != id.Namespace || cur.Action != id.Action {
+		return fmt.Errorf("%w: %s, not %s", ErrClaimConflict, cur.Action, id.Action)
+	}
+	select { // do not wait for the reconnect backoff
+	case p.reconnect <- struct{}{}:
+	default:
+	}
+	for {
+		p.mu.Lock()
+		welcomed, sessions, serr, ch := p.welcome != nil, p.sessions, p.sessionErr, p.changed
+		p.mu.Unlock()
+		switch {
+		case welcomed:
+			return nil
+		case sessions > ended:
+			return fmt.Errorf("route: claim of %s: the agent did not welcome the registration: %w", id.Namespace, serr)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("route: claim of %s: no welcome from the agent: %w", id.Namespace, ctx.Err())
+		case <-ch:
+		}
+	}
 }
 
 // Endpoint returns the proxy's frame endpoint on its host.
@@ -204,15 +255,19 @@ func (p *Plane) connectLoop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		p.setWelcome(nil)
+		p.sessionEnded(err)
 		p.cfg.Logger.Warn("route: agent session ended", "err", err)
 		if time.Since(start) > 10*time.Second {
 			backoff = 50 * time.Millisecond
 		}
+		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-time.After(backoff):
+		case <-t.C:
+		case <-p.reconnect:
+			t.Stop()
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
@@ -225,16 +280,50 @@ func (p *Plane) snapshot() (Identity, *welcomeState, *routetable.Table) {
 	return p.ident, p.welcome, p.table
 }
 
+// specGrace is how long specFor waits for a workflow it does not know.
+// The agent pushes a new spec to the proxies of a namespace one session
+// at a time, so a frame of a run that a proxy which already had it
+// started can reach a proxy whose copy is a few milliseconds behind.
+const specGrace = 250 * time.Millisecond
+
+// specFor returns workflow's spec; one this proxy does not know yet is
+// waited for, at most specGrace, while the plane is registered.
 func (p *Plane) specFor(workflow string) *spec.Spec {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.specs[workflow]
+	var timeout <-chan time.Time
+	for {
+		p.mu.Lock()
+		sp, welcomed, ch := p.specs[workflow], p.welcome != nil, p.changed
+		p.mu.Unlock()
+		if sp != nil || !welcomed {
+			return sp
+		}
+		if timeout == nil {
+			t := time.NewTimer(specGrace)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-ch:
+		case <-timeout:
+			return nil
+		}
+	}
 }
 
 // notifyLocked wakes whoever waits for a change. p.mu must be held.
 func (p *Plane) notifyLocked() {
 	close(p.changed)
 	p.changed = make(chan struct{})
+}
+
+// sessionEnded drops the welcome of a session that ended with err and
+// counts it, waking Claim.
+func (p *Plane) sessionEnded(err error) {
+	p.mu.Lock()
+	p.sessions++
+	p.sessionErr = err
+	p.mu.Unlock()
+	p.setWelcome(nil)
 }
 
 func (p *Plane) setWelcome(w *welcomeState) {

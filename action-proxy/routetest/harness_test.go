@@ -92,7 +92,8 @@ func startHost(t *testing.T, name, consulAddr, relay, advertise string, command 
 	t.Cleanup(func() { os.RemoveAll(shmRoot) })
 	h := &host{name: name, runDir: filepath.Join(base, "run"), shmRoot: shmRoot, command: command}
 	os.MkdirAll(h.runDir, 0o755)
-	args := []string{"-host", name, "-run-dir", h.runDir, "-shm-dir", shmRoot, "-consul", consulAddr, "-ttl", "3s", "-log-level", "debug"}
+	args := []string{"-host", name, "-run-dir", h.runDir, "-shm-dir", shmRoot, "-state-dir", filepath.Join(base, "state"),
+		"-consul", consulAddr, "-ttl", "3s", "-log-level", "debug"}
 	if relay != "" {
 		args = append(args, "-relay-listen", relay)
 		if advertise != "" {

@@ -18,9 +18,18 @@ import (
 // Router is the route plane as the server sees it: told what the proxy
 // runs, and told when the action has died.
 type Router interface {
+	// Claim registers the action with the agent and waits for its
+	// welcome, so that the container is bound to its namespace before the
+	// action's code runs (see invoker-plugin's tenancy notes).
+	Claim(ctx context.Context, id route.Identity) error
+	// Identify tells the router the action's identity, without waiting.
 	Identify(route.Identity)
+	// Unregister withdraws the instance: the action's process died.
 	Unregister(reason string)
 }
+
+// claimTimeout bounds the wait of /init for the agent's welcome.
+const claimTimeout = 2 * time.Second
 
 // routeState is the server's side of the route plane: log capture, the
 // count of invoker /run requests (which have priority), and the router.
@@ -28,6 +37,7 @@ type routeState struct {
 	router         Router
 	stdout, stderr *logmux.Mux
 	invokerWaiting atomic.Int32 // invoker /run requests waiting for or holding the action
+	direct         atomic.Bool  // a direct run is reserved: its logs own the multiplexers
 	logLimit       int
 	switchMu       sync.Mutex // one log switch at a time
 }
@@ -87,20 +97,27 @@ func (p *Proxy) drainLogs() {
 const drainTimeout = time.Second
 
 // TryReserve implements route.Executor: the action is reserved only if no
-// invoker /run is waiting for it or running, and a process is free.
+// invoker /run is waiting for it or running, no other direct run is
+// reserved (the processes of a pool share the log multiplexers, which
+// capture one run at a time), and a process is free.
 func (p *Proxy) TryReserve(ctx context.Context) (route.Reservation, bool) {
 	rs := p.routeOf()
 	pool := p.current()
 	if rs == nil || pool == nil || rs.invokerWaiting.Load() > 0 {
 		return nil, false
 	}
+	if !rs.direct.CompareAndSwap(false, true) {
+		return nil, false
+	}
 	lease, ok, err := pool.TryAcquire(p.life)
 	if !ok || err != nil {
+		rs.direct.Store(false)
 		return nil, false
 	}
 	// An invoker /run may have arrived meanwhile; it has priority.
 	if rs.invokerWaiting.Load() > 0 {
 		lease.Release()
+		rs.direct.Store(false)
 		return nil, false
 	}
 	return &reservation{p: p, rs: rs, lease: lease}, true
@@ -123,12 +140,15 @@ func (r *reservation) Run(ctx context.Context, body io.Reader) (result, logs []b
 
 	result, stray, err := r.lease.Process().Call(ctx, body)
 	exited := r.lease.Process().Exited()
-	r.lease.Release()
 
+	// Switch the logs back before releasing the process: an invoker /run
+	// waiting for it starts at once, and its output must not reach buf.
 	rs.switchMu.Lock()
 	rs.stdout.Switch(context.WithoutCancel(ctx), p.cfg.Stdout)
 	rs.stderr.Switch(context.WithoutCancel(ctx), p.cfg.Stderr)
 	rs.switchMu.Unlock()
+	rs.direct.Store(false)
+	r.lease.Release()
 	logs = buf.bytes()
 
 	if stray > 0 {
@@ -168,6 +188,25 @@ func (l *lockedBuffer) bytes() []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]byte(nil), l.b.Bytes()...)
+}
+
+// claim registers the action named by an init env with the agent and
+// waits (at most claimTimeout) for the welcome, so that the container is
+// bound to its namespace before the action's code runs. Without route mode,
+// or without a namespace and action in env, it does nothing. A failure is
+// logged in debug mode only: the action starts anyway.
+func (p *Proxy) claim(ctx context.Context, env map[string]string) {
+	rs := p.routeOf()
+	if rs == nil || env["__OW_NAMESPACE"] == "" || env["__OW_ACTION_NAME"] == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, claimTimeout)
+	defer cancel()
+	id := route.Identity{Namespace: env["__OW_NAMESPACE"], Action: env["__OW_ACTION_NAME"],
+		Version: env["__OW_ACTION_VERSION"], APIKey: env["__OW_API_KEY"]}
+	if err := rs.router.Claim(ctx, id); err != nil {
+		p.debugf("init: claiming namespace %s with the agent: %v", id.Namespace, err)
+	}
 }
 
 // identify tells the router what the action is, from an init env or a

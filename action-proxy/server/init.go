@@ -110,6 +110,10 @@ func (p *Proxy) serveInit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Bind the container to its namespace before the action's code can
+	// reach the agent (see claim). An init env without the namespace
+	// leaves the registration to the first /run, after the code started.
+	p.claim(r.Context(), env)
 	pool, err := p.start(execPath, childEnv, env)
 	if err != nil {
 		p.removeFailed(dir)

@@ -7,7 +7,7 @@
 // Usage:
 //
 //	wsk-route-agent [-host NAME] [-run-dir DIR] [-shm-dir DIR]
-//	    [-relay-listen ADDR] [-relay-advertise tcp:IP:PORT]
+//	    [-state-dir DIR] [-allow-unidentified-peers] [-relay-listen ADDR] [-relay-advertise tcp:IP:PORT]
 //	    [-metrics-listen ADDR] [-ttl 5s] [-consul ADDR]
 //	    [-consul-prefix P] [-consul-service S] [-log-level info]
 //	wsk-route-agent -version
@@ -43,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Host, "host", "", "node `name` of this invoker host, the first part of instance ids (default: the host name)")
 	fs.StringVar(&cfg.RunDir, "run-dir", agent.DefaultRunDir, "`directory` of agent.sock, agent-frames.sock and the proxies' sockets")
 	fs.StringVar(&cfg.ShmRoot, "shm-dir", agent.DefaultShmRoot, "`directory` holding one shm directory per namespace")
+	fs.StringVar(&cfg.StateDir, "state-dir", agent.DefaultStateDir, "`directory` of the agent's persistent state (the container-to-namespace bindings); not writable by containers")
+	fs.BoolVar(&cfg.AllowUnidentifiedPeers, "allow-unidentified-peers", false, "admit proxies whose container cannot be identified (SO_PEERCRED, /proc), unbound to a namespace; unsafe with untrusted tenants")
 	fs.StringVar(&cfg.RelayListen, "relay-listen", "", "TCP `address` other agents relay frames to, e.g. :7070 (default: no cross-host relay)")
 	fs.StringVar(&cfg.RelayAdvertise, "relay-advertise", "", "`endpoint` tcp:IP:PORT advertised for the relay (default: derived from -relay-listen)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "TCP `address` to serve /metrics on, e.g. :9464 (default: off)")

@@ -14,6 +14,7 @@ import (
 )
 
 func TestRunFlags(t *testing.T) {
+	stateRun := t.TempDir()
 	tests := []struct {
 		name     string
 		args     []string
@@ -26,6 +27,9 @@ func TestRunFlags(t *testing.T) {
 		{name: "stray argument", args: []string{"extra"}, code: 2, inStderr: "unexpected arguments"},
 		{name: "bad log level", args: []string{"-log-level", "loud"}, code: 2, inStderr: "-log-level"},
 		{name: "bad consul prefix", args: []string{"-consul-prefix", "a//b", "-run-dir", t.TempDir()}, code: 1, inStderr: "wsk-route-agent:"},
+		{name: "state dir in run dir", args: []string{"-consul", "127.0.0.1:1", "-run-dir", stateRun, "-state-dir", filepath.Join(stateRun, "state")},
+			code: 1, inStderr: "must not be in"},
+		{name: "bad allow-unidentified-peers", args: []string{"-allow-unidentified-peers=maybe"}, code: 2, inStderr: "allow-unidentified-peers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,7 +60,7 @@ func TestSIGTERM(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run([]string{"-consul", c.Addr, "-host", "h1", "-run-dir", runDir, "-shm-dir", filepath.Join(dir, "shm"), "-log-level", "debug"}, &stdout, &stderr)
+		done <- run([]string{"-consul", c.Addr, "-host", "h1", "-run-dir", runDir, "-shm-dir", filepath.Join(dir, "shm"), "-state-dir", filepath.Join(dir, "state"), "-log-level", "debug"}, &stdout, &stderr)
 	}()
 	sock := filepath.Join(runDir, agentproto.DefaultSocket)
 	deadline := time.Now().Add(10 * time.Second)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,8 @@ const (
 	DefaultTTL           = 5 * time.Second
 	DefaultSweepInterval = 10 * time.Second
 	DefaultShmGrace      = 30 * time.Second
+	DefaultStateDir      = "/var/lib/wsk-route"
+	DefaultCgroupRoot    = "/sys/fs/cgroup"
 )
 
 // FrameSocket is the name, in RunDir, of the relay's local frame socket.
@@ -106,6 +109,22 @@ type Config struct {
 	// ShmGrace is how long past its deadline a segment is kept; 0:
 	// DefaultShmGrace.
 	ShmGrace time.Duration
+	// StateDir holds the agent's persistent state (BindingsFile, the
+	// cgroup-to-namespace bindings); "": DefaultStateDir. It must not be
+	// RunDir, ShmRoot or inside them: containers can write those.
+	StateDir string
+	// CgroupRoot is where the cgroup file system is mounted; a binding is
+	// pruned once its cgroup's directory under it is gone. "":
+	// DefaultCgroupRoot.
+	CgroupRoot string
+	// AllowUnidentifiedPeers admits a Register whose peer the kernel
+	// cannot identify (not a unix socket, /proc unreadable), unbound.
+	// false: such a Register is refused.
+	AllowUnidentifiedPeers bool
+	// PeerOf identifies the peer of each proxy connection; nil:
+	// proxyconn.LookupPeer (SO_PEERCRED and /proc/<pid>/cgroup). Tests
+	// may fake identities with it.
+	PeerOf proxyconn.PeerFunc
 }
 
 // validate checks c and fills its defaults.
@@ -129,12 +148,26 @@ func (c *Config) validate() error {
 	if c.ShmRoot == "" {
 		c.ShmRoot = DefaultShmRoot
 	}
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir
+	}
+	if c.CgroupRoot == "" {
+		c.CgroupRoot = DefaultCgroupRoot
+	}
 	var err error
 	if c.RunDir, err = filepath.Abs(c.RunDir); err != nil {
 		return fmt.Errorf("agent: run dir: %w", err)
 	}
 	if c.ShmRoot, err = filepath.Abs(c.ShmRoot); err != nil {
 		return fmt.Errorf("agent: shm root: %w", err)
+	}
+	if c.StateDir, err = filepath.Abs(c.StateDir); err != nil {
+		return fmt.Errorf("agent: state dir: %w", err)
+	}
+	for _, d := range []string{c.RunDir, c.ShmRoot} {
+		if within(c.StateDir, d) {
+			return fmt.Errorf("agent: state dir %s must not be in %s (containers can write there)", c.StateDir, d)
+		}
 	}
 	if c.TTL == 0 {
 		c.TTL = DefaultTTL
@@ -159,6 +192,12 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// within reports whether path is dir or below it (both clean, absolute).
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
 // Agent is one host's agent. Create it with New; it is not reusable.
 type Agent struct {
 	cfg     Config
@@ -171,6 +210,8 @@ type Agent struct {
 	relayEndpoint                        string // advertised in Instance.Relay; "" without RelayListen
 	metricsHandler                       http.Handler
 	started                              atomic.Bool
+	bindings                             *bindings
+	refusals                             *prometheus.CounterVec
 
 	mu sync.Mutex // guards local and table
 	// local holds the instances registered through this agent, by id.
@@ -196,18 +237,37 @@ func New(cfg Config) (*Agent, error) {
 	if err := os.MkdirAll(cfg.ShmRoot, 0o711); err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	binds, err := loadBindings(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if n := binds.prune(cfg.CgroupRoot); n > 0 {
+		cfg.Logger.Info("agent: pruned the bindings of vanished cgroups", "pruned", n, "left", binds.len())
+	}
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	refusals := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wsk_route_register_refusals_total",
+		Help: "Proxy registrations refused for tenancy reasons (namespace_mismatch, unidentified_peer, state_error).",
+	}, []string{"reason"})
+	for _, r := range []string{refuseMismatch, refuseUnidentified, refuseState} {
+		refusals.WithLabelValues(r)
+	}
+	reg.MustRegister(refusals, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a := &Agent{
 		cfg:            cfg,
 		log:            cfg.Logger,
 		metrics:        m,
 		client:         &transport.Client{ShmThreshold: -1}, // relays send inline only
 		metricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		bindings:       binds,
+		refusals:       refusals,
 		local:          make(map[string]*localInstance),
 		table:          make(map[string]routetable.Instance),
 	}
@@ -216,6 +276,7 @@ func New(cfg Config) (*Agent, error) {
 		Logger:       cfg.Logger,
 		PingInterval: cfg.PingInterval,
 		PongWait:     cfg.PongWait,
+		PeerOf:       cfg.PeerOf,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
@@ -364,6 +425,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	})
 	start("heartbeat", a.heartbeat)
 	start("shm sweeper", a.sweeper)
+	start("bindings persister", a.bindings.persister)
 	a.log.Info("agent: running", "host", a.cfg.Host, "socket", a.SocketPath(), "relay", a.relayEndpoint, "metrics", a.MetricsAddr())
 	wg.Wait()
 	a.deregisterAll()
@@ -484,6 +546,9 @@ func (a *Agent) sweeper(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 			a.sweep(time.Now())
+			if n := a.bindings.prune(a.cfg.CgroupRoot); n > 0 {
+				a.log.Info("agent: pruned the bindings of vanished cgroups", "pruned", n, "left", a.bindings.len())
+			}
 		}
 	}
 }

@@ -82,6 +82,11 @@ func startAgent(t *testing.T, host string, store agent.Registry, edit func(*agen
 		Logger:       slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 		PingInterval: 100 * time.Millisecond,
 		PongWait:     500 * time.Millisecond,
+		StateDir:     filepath.Join(base, "state"),
+		// Each connection is a container of its own, so that one test
+		// process can run proxies of several namespaces; tenancy_test.go
+		// covers the real peer lookup.
+		PeerOf: distinctPeers(),
 	}
 	if edit != nil {
 		edit(&cfg)

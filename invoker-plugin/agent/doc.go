@@ -6,6 +6,15 @@
 //     the Registry (id "<Host>/<name>", a TTL check), answers with Welcome
 //     and the namespace's frame key, and keeps the TTL passing while the
 //     websocket lives; when it ends, the instance is deregistered at once.
+//   - bindings: the first Register from a container (its cgroup, which
+//     proxyconn reads from the kernel: SO_PEERCRED, /proc/<pid>/cgroup)
+//     binds that cgroup to the Register's namespace; a Register from it
+//     for another namespace is refused and never gets a key. Bindings are
+//     saved to StateDir/BindingsFile (temporary file, then rename) before
+//     the Welcome is sent, loaded by New, and pruned once their cgroup's
+//     directory under CgroupRoot is gone (in New and with each shm sweep).
+//     A peer that cannot be identified is refused unless
+//     AllowUnidentifiedPeers is set.
 //   - one WatchInstances and one WatchSpecs for the whole host, whose
 //     results are pushed to the proxies as per-namespace deltas.
 //   - relay: a frame socket RunDir/agent-frames.sock for the local proxies
@@ -22,6 +31,9 @@
 //   - Run returns nil after its context ends and everything has stopped
 //     (every instance deregistered), or the first error that stopped it.
 //   - The Registry is the caller's; the agent never closes it.
+//   - StateDir must be writable by the agent only (never mounted into a
+//     container); a bindings file that cannot be parsed makes New fail
+//     rather than forget the bindings.
 //
 // Namespace isolation of shm segments relies on mounts, not on file
 // modes: action containers run as root, so a container of namespace ns

@@ -116,6 +116,8 @@ func TestConfigValidate(t *testing.T) {
 		{"host with slash", Config{Host: "a/b", Registry: nilRegistry{}}, false},
 		{"negative ttl", Config{Host: "h", TTL: -1, Registry: nilRegistry{}}, false},
 		{"bad advertise", Config{Host: "h", RelayAdvertise: "udp:x", Registry: nilRegistry{}}, false},
+		{"state dir in run dir", Config{Host: "h", Registry: nilRegistry{}, RunDir: "/run/x", StateDir: "/run/x/state"}, false},
+		{"state dir is shm root", Config{Host: "h", Registry: nilRegistry{}, ShmRoot: "/dev/shm/x", StateDir: "/dev/shm/x"}, false},
 		{"defaults", Config{Registry: nilRegistry{}}, true},
 	}
 	for _, tt := range tests {
@@ -125,7 +127,7 @@ func TestConfigValidate(t *testing.T) {
 			if (err == nil) != tt.ok {
 				t.Fatalf("validate() = %v, want ok %v", err, tt.ok)
 			}
-			if err == nil && (c.RunDir != DefaultRunDir || c.ShmRoot != DefaultShmRoot || c.TTL != DefaultTTL || c.Host == "") {
+			if err == nil && (c.RunDir != DefaultRunDir || c.ShmRoot != DefaultShmRoot || c.StateDir != DefaultStateDir || c.CgroupRoot != DefaultCgroupRoot || c.TTL != DefaultTTL || c.Host == "") {
 				t.Errorf("defaults not filled: %+v", c)
 			}
 		})

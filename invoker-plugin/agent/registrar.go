@@ -73,11 +73,14 @@ func (r *registrar) checkRegister(reg *agentproto.Register) error {
 }
 
 // Register implements proxyconn.Registrar.
-func (r *registrar) Register(ctx context.Context, reg *agentproto.Register) (agentproto.Welcome, []byte, error) {
+func (r *registrar) Register(ctx context.Context, peer proxyconn.Peer, reg *agentproto.Register) (agentproto.Welcome, []byte, error) {
 	if err := r.checkRegister(reg); err != nil {
 		return agentproto.Welcome{}, nil, err
 	}
 	a := (*Agent)(r)
+	if err := a.bindPeer(ctx, peer, reg); err != nil {
+		return agentproto.Welcome{}, nil, err
+	}
 	inst := routetable.Instance{
 		ID:          a.cfg.Host + "/" + reg.Name,
 		Namespace:   reg.Namespace,
@@ -112,6 +115,36 @@ func (r *registrar) Register(ctx context.Context, reg *agentproto.Register) (age
 	a.metrics.SetProxies(n)
 	a.log.Info("agent: instance registered", "instance", inst.ID, "action", inst.Action)
 	return welcome, key, nil
+}
+
+// bindPeer binds peer's cgroup to reg's namespace, or refuses reg if the
+// cgroup is bound to another namespace, the peer is unidentified (without
+// AllowUnidentifiedPeers) or the binding cannot be saved. A refusal is
+// logged and counted; its error is a *proxyconn.Refusal.
+func (a *Agent) bindPeer(ctx context.Context, peer proxyconn.Peer, reg *agentproto.Register) error {
+	refuse := func(reason, public string, err error) error {
+		a.refusals.WithLabelValues(reason).Inc()
+		a.log.Warn("agent: register refused", "reason", reason, "name", reg.Name, "namespace", reg.Namespace,
+			"pid", peer.PID, "cgroup", peer.Cgroup.String(), "err", err)
+		return &proxyconn.Refusal{Reason: public, Err: err}
+	}
+	if peer.Err != nil {
+		if a.cfg.AllowUnidentifiedPeers {
+			a.log.Warn("agent: admitting an unidentified peer, unbound (AllowUnidentifiedPeers)", "name", reg.Name, "namespace", reg.Namespace, "err", peer.Err)
+			return nil
+		}
+		return refuse(refuseUnidentified, "peer unidentified", fmt.Errorf("%w: %w", ErrUnidentifiedPeer, peer.Err))
+	}
+	gen, err := a.bindings.bind(peer.Cgroup, reg.Namespace)
+	if err != nil {
+		return refuse(refuseMismatch, "container is bound to another namespace", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, registryTimeout)
+	defer cancel()
+	if err := a.bindings.waitSaved(ctx, gen); err != nil {
+		return refuse(refuseState, "agent cannot save its state", err)
+	}
+	return nil
 }
 
 // admit prepares the namespace's shm directory, fetches its key and

@@ -15,6 +15,15 @@
 // growing queue. Welcome and Key go through a small bounded outbox; a
 // session whose outbox overflows is closed.
 //
+// # Peers
+//
+// Before upgrading a connection to a websocket, the Server identifies its
+// peer with Config.PeerOf (by default LookupPeer: the pid from
+// SO_PEERCRED, the cgroup from /proc/<pid>/cgroup, see ParseCgroup) and
+// passes that Peer, or the reason it could not be identified in Peer.Err,
+// to every Register of the session. The Registrar decides what an
+// identity may register; a *Refusal's Reason is sent in the close frame.
+//
 // # Liveness
 //
 // The writer pings every PingInterval; a session from which nothing (no
@@ -26,6 +35,7 @@
 //   - Create the Server with NewServer and run Serve(ctx, ln) on a listener
 //     of the agent's socket; Serve returns after ctx ends, once every
 //     session has ended and been deregistered.
+//   - Serve a *net.UnixListener: LookupPeer identifies unix peers only.
 //   - Implement Registrar: Register is called once per session and may do
 //     I/O (the session's reader waits for it); Deregister is called exactly
 //     once for each id Register admitted, when its session ends.

@@ -31,10 +31,10 @@ const outboxSize = 8
 
 // Registrar admits and withdraws proxies; the agent implements it.
 type Registrar interface {
-	// Register admits the proxy that sent reg and returns the Welcome to
-	// answer with and its namespace's frame key. An error closes the
-	// session (its text is logged, not sent).
-	Register(ctx context.Context, reg *agentproto.Register) (agentproto.Welcome, []byte, error)
+	// Register admits the proxy that sent reg from peer and returns the
+	// Welcome to answer with and its namespace's frame key. An error closes
+	// the session: its text is logged; only a *Refusal's Reason is sent.
+	Register(ctx context.Context, peer Peer, reg *agentproto.Register) (agentproto.Welcome, []byte, error)
 	// Deregister withdraws the instance id that Register admitted; it is
 	// called once, when the session ends or the proxy sends Unregister.
 	Deregister(id, reason string)
@@ -54,7 +54,35 @@ type Config struct {
 	// or a write may stall before the session is closed; 0: DefaultPongWait.
 	// It must be longer than PingInterval.
 	PongWait time.Duration
+	// PeerOf identifies the peer of each accepted connection, once, before
+	// the websocket upgrade; its result (or error, in Peer.Err) is passed
+	// to every Register of the session. nil: LookupPeer.
+	PeerOf PeerFunc
 }
+
+// Refusal is an error a Registrar returns for a Register it refuses for a
+// reason the proxy may be told: Reason is sent in the close frame.
+type Refusal struct {
+	// Reason is short, printable and tells the proxy nothing about other
+	// tenants.
+	Reason string
+	// Err is the cause, for logs and errors.Is.
+	Err error
+}
+
+// Error implements error.
+func (r *Refusal) Error() string {
+	if r.Err == nil {
+		return "proxyconn: register refused: " + r.Reason
+	}
+	return "proxyconn: register refused: " + r.Reason + ": " + r.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (r *Refusal) Unwrap() error { return r.Err }
+
+// connKey is the context key of the accepted net.Conn of a request.
+type connKey struct{}
 
 // Server serves the proxies' websocket sessions. Create it with NewServer.
 type Server struct {
@@ -86,6 +114,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.PongWait <= 0 {
 		cfg.PongWait = DefaultPongWait
 	}
+	if cfg.PeerOf == nil {
+		cfg.PeerOf = LookupPeer
+	}
 	if cfg.PongWait <= cfg.PingInterval {
 		return nil, fmt.Errorf("proxyconn: PongWait %v must be longer than PingInterval %v", cfg.PongWait, cfg.PingInterval)
 	}
@@ -116,6 +147,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: s.cfg.PongWait,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -24,7 +24,7 @@ type admitAll struct {
 	stats int
 }
 
-func (r *admitAll) Register(_ context.Context, reg *agentproto.Register) (agentproto.Welcome, []byte, error) {
+func (r *admitAll) Register(_ context.Context, _ proxyconn.Peer, reg *agentproto.Register) (agentproto.Welcome, []byte, error) {
 	return agentproto.Welcome{InstanceID: "h/" + reg.Name, Host: "h"}, make([]byte, 32), nil
 }
 

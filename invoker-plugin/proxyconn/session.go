@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -32,6 +33,8 @@ type session struct {
 	done    chan struct{} // closed when the session ends
 	endOnce sync.Once
 
+	peer Peer // the kernel's account of the proxy, read once at accept
+
 	mu sync.Mutex // guards ns and id
 	ns string     // namespace, set once registered
 	id string     // instance id, set once registered
@@ -49,6 +52,9 @@ func (s *Server) serveSession(ctx context.Context, w http.ResponseWriter, r *htt
 	s.mu.Unlock()
 	defer s.wg.Done()
 
+	// Identify the peer before the upgrade: the credentials were recorded
+	// when it connected, and its cgroup is read while it is still there.
+	peer := s.identify(r)
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		s.log.Debug("proxyconn: upgrade failed", "err", err)
@@ -57,6 +63,7 @@ func (s *Server) serveSession(ctx context.Context, w http.ResponseWriter, r *htt
 	sess := &session{
 		srv:     s,
 		conn:    conn,
+		peer:    peer,
 		log:     s.log,
 		trigger: make(chan struct{}, 1),
 		outbox:  make(chan []byte, outboxSize),
@@ -74,6 +81,23 @@ func (s *Server) serveSession(ctx context.Context, w http.ResponseWriter, r *htt
 	s.mu.Lock()
 	delete(s.sessions, sess)
 	s.mu.Unlock()
+}
+
+// identify returns the peer of the request's connection; a failure is
+// kept in Peer.Err.
+func (s *Server) identify(r *http.Request) Peer {
+	c, ok := r.Context().Value(connKey{}).(net.Conn)
+	if !ok {
+		return Peer{Err: fmt.Errorf("%w: no connection in the request", ErrUnidentified)}
+	}
+	p, err := s.cfg.PeerOf(c)
+	if err != nil {
+		if !errors.Is(err, ErrUnidentified) {
+			err = fmt.Errorf("%w: %w", ErrUnidentified, err)
+		}
+		return Peer{Err: err}
+	}
+	return p
 }
 
 // run reads messages until the session fails or ctx ends, then stops the
@@ -197,9 +221,14 @@ func (sess *session) handle(ctx context.Context, m *agentproto.Message) (reason 
 			return "bad message: second register", true
 		}
 		reg := m.Register
-		welcome, key, err := sess.srv.cfg.Registrar.Register(ctx, reg)
+		welcome, key, err := sess.srv.cfg.Registrar.Register(ctx, sess.peer, reg)
 		if err != nil {
-			sess.log.Warn("proxyconn: register refused; closing the session", "name", reg.Name, "namespace", reg.Namespace, "err", err)
+			sess.log.Warn("proxyconn: register refused; closing the session", "name", reg.Name, "namespace", reg.Namespace,
+				"pid", sess.peer.PID, "cgroup", sess.peer.Cgroup.String(), "err", err)
+			var ref *Refusal
+			if errors.As(err, &ref) {
+				return "register refused: " + ref.Reason, true
+			}
 			return "register refused", true
 		}
 		sess.mu.Lock()
