@@ -37,7 +37,13 @@ type routeState struct {
 	router         Router
 	stdout, stderr *logmux.Mux
 	invokerWaiting atomic.Int32 // invoker /run requests waiting for or holding the action
-	direct         atomic.Bool  // a direct run is reserved: its logs own the multiplexers
+	// gate keeps direct runs and invoker /run requests apart: a direct run
+	// holds it exclusively (taken with TryLock, so a direct run never
+	// waits), an invoker /run holds it shared for its whole life. The
+	// processes of a pool share the log multiplexers, which capture one
+	// run at a time; and an invoker /run that arrives during a direct run
+	// waits for it to end, instead of mixing its logs into the run's.
+	gate sync.RWMutex
 	logLimit       int
 	switchMu       sync.Mutex // one log switch at a time
 }
@@ -106,18 +112,12 @@ func (p *Proxy) TryReserve(ctx context.Context) (route.Reservation, bool) {
 	if rs == nil || pool == nil || rs.invokerWaiting.Load() > 0 {
 		return nil, false
 	}
-	if !rs.direct.CompareAndSwap(false, true) {
-		return nil, false
+	if !rs.gate.TryLock() {
+		return nil, false // an invoker /run or another direct run holds it
 	}
 	lease, ok, err := pool.TryAcquire(p.life)
 	if !ok || err != nil {
-		rs.direct.Store(false)
-		return nil, false
-	}
-	// An invoker /run may have arrived meanwhile; it has priority.
-	if rs.invokerWaiting.Load() > 0 {
-		lease.Release()
-		rs.direct.Store(false)
+		rs.gate.Unlock()
 		return nil, false
 	}
 	return &reservation{p: p, rs: rs, lease: lease}, true
@@ -147,8 +147,8 @@ func (r *reservation) Run(ctx context.Context, body io.Reader) (result, logs []b
 	rs.stdout.Switch(context.WithoutCancel(ctx), p.cfg.Stdout)
 	rs.stderr.Switch(context.WithoutCancel(ctx), p.cfg.Stderr)
 	rs.switchMu.Unlock()
-	rs.direct.Store(false)
 	r.lease.Release()
+	rs.gate.Unlock()
 	logs = buf.bytes()
 
 	if stray > 0 {

@@ -399,8 +399,22 @@ func TestRouteInvokerWaitingForDirectRunKeepsItsLogs(t *testing.T) {
 	// An invoker /run that waited for a direct run gets the action the
 	// moment the direct run releases it: the direct run's log capture
 	// must have ended by then, or the invoker activation's first lines
-	// land in the direct run's logs.
-	h, _ := routeHarness(t, nil)
+	// land in the direct run's logs. With a pool of two processes the
+	// invoker /run could have a process of its own at once; it waits for
+	// the direct run all the same, since both share the log multiplexers.
+	for _, size := range []int{1, 2} {
+		t.Run(fmt.Sprintf("pool of %d", size), func(t *testing.T) {
+			testInvokerWaitingForDirectRun(t, size)
+		})
+	}
+}
+
+func testInvokerWaitingForDirectRun(t *testing.T, poolSize int) {
+	h, _ := routeHarness(t, func(c *server.Config) {
+		if poolSize > 1 {
+			c.AllowConcurrent, c.MaxConcurrent = true, poolSize
+		}
+	})
 	fifo := filepath.Join(t.TempDir(), "fifo")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)

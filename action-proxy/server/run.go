@@ -28,6 +28,8 @@ func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
 		// runs, the route plane refuses frames (senders go elsewhere).
 		rs.invokerWaiting.Add(1)
 		defer rs.invokerWaiting.Add(-1)
+		rs.gate.RLock() // waits for a direct run in progress to end
+		defer rs.gate.RUnlock()
 	}
 	lease, err := pool.Acquire(r.Context())
 	switch {
