@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
@@ -52,16 +53,15 @@ type Plane struct {
 	identOnce  sync.Once
 	reconnect  chan struct{} // buffer 1: skip connectLoop's backoff (Claim)
 
-	mu       sync.Mutex // guards the fields below
-	ident    Identity
-	welcome  *welcomeState
-	specs    map[string]*spec.Spec // by workflow
-	table    *routetable.Table
-	seen     seenSet
-	runs     map[string]*runState // runs started here, by run id
-	ws       *wsConn              // the current agent session, if any
-	changed  chan struct{}        // closed and replaced when welcome/specs/table change
-	lastWarn string
+	mu      sync.Mutex // guards the fields below
+	ident   Identity
+	welcome *welcomeState
+	specs   map[string]*spec.Spec // by workflow
+	table   *routetable.Table
+	seen    seenSet
+	runs    map[string]*runState // runs started here, by run id
+	ws      *wsConn              // the current agent session, if any
+	changed chan struct{}        // closed and replaced when welcome/specs/table change
 	// sessions counts the agent sessions (and attempts) that have ended,
 	// and sessionErr is why the last one did; Claim watches them.
 	sessions   uint64
@@ -373,7 +373,7 @@ func (p *Plane) readyLocked(workflow string) (bool, string) {
 		return false, "spec unknown"
 	}
 	var buf []routetable.Instance
-	for _, id := range sortedSteps(sp) {
+	for _, id := range stepIDs(sp) {
 		if len(p.table.Candidates(sp.Steps[id].Action, nil, buf[:0])) == 0 {
 			return false, "no instance of " + sp.Steps[id].Action
 		}
@@ -381,17 +381,15 @@ func (p *Plane) readyLocked(workflow string) (bool, string) {
 	return true, ""
 }
 
-func sortedSteps(sp *spec.Spec) []string {
+// stepIDs returns the ids of sp's steps in order, so that WaitReady names
+// the same missing action every time.
+func stepIDs(sp *spec.Spec) []string {
 	ids := make([]string, 0, len(sp.Steps))
 	for id := range sp.Steps {
 		ids = append(ids, id)
 	}
+	sort.Strings(ids)
 	return ids
-}
-
-// isGone reports whether err means the connection or listener is closed.
-func isGone(err error) bool {
-	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF)
 }
 
 // Instances returns the route table as this proxy sees it: the instances
