@@ -13,6 +13,7 @@ import (
 	"github.com/wsk-route/wsk-route/internal/frame"
 	"github.com/wsk-route/wsk-route/internal/routetable"
 	"github.com/wsk-route/wsk-route/internal/spec"
+	"github.com/wsk-route/wsk-route/internal/transport"
 )
 
 // run is the routing context of one run as seen by one proxy: enough to
@@ -133,7 +134,7 @@ func (r *run) forward(ctx context.Context, h spec.Hop, payload []byte) error {
 func (r *run) endpointFor(inst routetable.Instance, size int) (endpoint, via string) {
 	switch {
 	case inst.Host == r.w.host:
-		if size > shmThreshold {
+		if size > transport.DefaultShmThreshold {
 			return inst.Unix, "shm"
 		}
 		return inst.Unix, "unix"
@@ -143,10 +144,6 @@ func (r *run) endpointFor(inst routetable.Instance, size int) (endpoint, via str
 		return r.w.relay, "relay"
 	}
 }
-
-// shmThreshold mirrors the transport client's default: larger same-host
-// payloads travel through a shm segment (only used to label metrics).
-const shmThreshold = 64 << 10
 
 // reply sends f (a result, an error or a log) to the run's reply-to.
 func (r *run) reply(ctx context.Context, f *frame.Frame) {

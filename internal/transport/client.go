@@ -15,7 +15,10 @@ import (
 
 // Defaults for the zero fields of Client.
 const (
-	DefaultShmThreshold = 64 << 10
+	// DefaultShmThreshold: above it a same-host payload goes through shm.
+	// Measured (docs/benchmarks/route-plane.md), shm costs 1.36x inline at
+	// 32 KiB and 0.70x at 64 KiB.
+	DefaultShmThreshold = 48 << 10
 	DefaultDialTimeout  = time.Second
 	DefaultAckTimeout   = 2 * time.Second
 )
@@ -55,6 +58,8 @@ type Client struct {
 	conns  map[string]*clientConn // by endpoint
 	closed bool
 	wg     sync.WaitGroup // reader goroutines
+
+	removing sync.WaitGroup // segment removals in flight
 }
 
 // ackResult is what a connection's reader hands a waiting Send.
@@ -107,9 +112,10 @@ func putTimer(t *time.Timer) {
 // segment (a unix endpoint, ShmDir set, payload above ShmThreshold, f
 // inline) and then signs f with key; when key is nil f is sent as it is
 // (a relay forwarding a frame signed by someone else) and shm is never used.
-// A segment Send creates is removed when Send returns, whatever the outcome,
-// and f's payload fields are restored (inline, the original Payload), so f
-// can be sent again to another instance; f.Tag keeps the last signature.
+// A segment Send creates is removed once Send returns, whatever the
+// outcome (in the background: Close waits for it), and f's payload fields
+// are restored (inline, the original Payload), so f can be sent again to
+// another instance; f.Tag keeps the last signature.
 //
 // A transport failure returns an error wrapping ErrUnreachable (dial,
 // write, connection lost) or ErrTimeout (no ack within AckTimeout or the
@@ -132,7 +138,7 @@ func (c *Client) Send(ctx context.Context, endpoint string, f *frame.Frame, key 
 		}
 		f.PayloadKind, f.Ref, f.Size, f.Payload = frame.PayloadShm, name, uint64(len(payload)), nil
 		defer func() {
-			_ = shm.Remove(c.ShmDir, name)
+			c.removeSegment(name)
 			f.PayloadKind, f.Ref, f.Size, f.Payload = frame.PayloadInline, "", uint64(len(payload)), payload
 		}()
 	} else if f.PayloadKind == frame.PayloadInline {
@@ -381,6 +387,19 @@ func (c *Client) broken(cc *clientConn, err error) {
 	c.mu.Unlock()
 }
 
+// removeSegment removes a segment Send created, off Send's latency path:
+// freeing a large tmpfs file costs about as much as writing it (30 ms for
+// 256 MiB measured, see docs/benchmarks/route-plane.md), and the receiver
+// has either mapped the segment already (an ack) or never will. Close
+// waits for the removals.
+func (c *Client) removeSegment(name string) {
+	c.removing.Add(1)
+	go func() {
+		defer c.removing.Done()
+		_ = shm.Remove(c.ShmDir, name)
+	}()
+}
+
 // Close closes the client's connections and waits for their goroutines.
 // Pending Sends fail with ErrUnreachable, later ones with ErrClosed. It is
 // idempotent.
@@ -401,5 +420,6 @@ func (c *Client) Close() error {
 		}
 	}
 	c.wg.Wait()
+	c.removing.Wait()
 	return nil
 }

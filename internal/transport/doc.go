@@ -13,9 +13,10 @@
 //   - Client.Send borrows f (and f.Payload) until it returns; it does not
 //     retain them. It sets f.Seq and, when it signs, f.Tag. When it moves
 //     the payload to a shm segment it creates the segment in Client.ShmDir,
-//     sends its name, removes it when Send returns (ack, refusal, timeout or
-//     failure: the receiver has mapped it by then, or will not need it) and
-//     restores f's payload fields, so f can be sent again to another
+//     sends its name, removes it once Send returns (ack, refusal, timeout or
+//     failure: the receiver has mapped it by then, or will not need it; the
+//     removal runs in the background, Close waits for it) and restores f's
+//     payload fields, so f can be sent again to another
 //     instance.
 //   - The ack frame Send returns is the caller's.
 //   - On the receiving side each frame arrives in a new Delivery. An inline

@@ -119,6 +119,7 @@ func TestRoundTrip(t *testing.T) {
 					t.Errorf("payload kind at receiver = %v, want shm: %v", s.kind, wantShm)
 				}
 				if wantShm {
+					c.Close() // waits for the segment's removal, done off Send's path
 					if _, err := os.Stat(filepath.Join(shmDir, s.ref)); !errors.Is(err, fs.ErrNotExist) {
 						t.Errorf("segment %s not removed after ack: %v", s.ref, err)
 					}
