@@ -16,23 +16,31 @@ import (
 	"github.com/wsk-route/wsk-route/internal/testenv/netns"
 )
 
-// twoHosts is two network-namespace hosts, each with its agent, Consul in
-// the root namespace on the bridge, and an entry attached to h1.
+// twoHosts is network-namespace hosts (two unless said otherwise), each
+// with its agent, Consul in the root namespace on the bridge, and an entry
+// attached to h1.
 type twoHosts struct {
 	net    *netns.Net
 	consul string
-	h      [2]*host
+	h      []*host
 	entry  *entry
 }
 
 // relayPort is where each agent listens for the other agents' relays.
 const relayPort = 7070
 
-func newTwoHosts(t *testing.T) *twoHosts {
+func newTwoHosts(t *testing.T) *twoHosts { return newHosts(t, 2, nil) }
+
+// newHosts makes n hosts; before anything starts on them, prepare may
+// change their network (a delay).
+func newHosts(t *testing.T, count int, prepare func(*netns.Net)) *twoHosts {
 	needBins(t)
-	n := netns.New(t, netns.Options{Hosts: 2})
+	n := netns.New(t, netns.Options{Hosts: count})
+	if prepare != nil {
+		prepare(n)
+	}
 	c := testenv.StartConsul(t, testenv.ConsulOptions{ClientAddr: n.BridgeIP})
-	th := &twoHosts{net: n, consul: c.Addr}
+	th := &twoHosts{net: n, consul: c.Addr, h: make([]*host, count)}
 	for i, nh := range n.Hosts {
 		relay := net.JoinHostPort(nh.IP, strconv.Itoa(relayPort))
 		h := startHost(t, "h"+strconv.Itoa(i+1), c.Addr, relay, "tcp:"+relay, nh.Command)
@@ -174,4 +182,39 @@ func TestPartitionedHost(t *testing.T) {
 		_, err := th.run(t, "xpart", `{"text":"a b"}`, 4*time.Second)
 		return err == nil
 	})
+}
+
+// Among remote instances, the sender prefers the one it has seen answer
+// faster: with one of two hosts 30 ms further away, the hops settle on the
+// near one.
+func TestSlowerHostIsAvoided(t *testing.T) {
+	const delay = 30 * time.Millisecond
+	th := newHosts(t, 3, func(n *netns.Net) {
+		if err := n.Delay(n.Hosts[2], delay); err != nil {
+			t.Fatal(err)
+		}
+	})
+	th.startOn(t, 0, "upper", "upper", true)
+	th.startOn(t, 1, "words", "words", true)
+	th.startOn(t, 2, "words", "words", true)
+	th.deploy(t, chainSpec("xslow", "upper", "words"))
+	waitFor(t, 20*time.Second, "both words instances in the table", func() bool {
+		return len(th.entry.plane.Instances("/guest/words")) == 2
+	})
+	ranOn := map[string]int{}
+	for i := 0; i < 30; i++ {
+		res, err := th.run(t, "xslow", `{"text":"near or far"}`, 15*time.Second)
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		for _, st := range res.Steps {
+			if st.Step == "words" && i >= 10 {
+				ranOn[strings.SplitN(st.Instance, "/", 2)[0]]++
+			}
+		}
+	}
+	t.Logf("words ran, in runs 10-29: %v", ranOn)
+	if ranOn["h2"] < 18 {
+		t.Errorf("words ran on the near host h2 %d times of the last 20, want at least 18 (%v)", ranOn["h2"], ranOn)
+	}
 }
