@@ -43,9 +43,9 @@ type routeState struct {
 	// processes of a pool share the log multiplexers, which capture one
 	// run at a time; and an invoker /run that arrives during a direct run
 	// waits for it to end, instead of mixing its logs into the run's.
-	gate sync.RWMutex
-	logLimit       int
-	switchMu       sync.Mutex // one log switch at a time
+	gate     sync.RWMutex
+	logLimit int
+	switchMu sync.Mutex // one log switch at a time
 }
 
 // EnableRoute turns on the route plane: the action's output goes through

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wsk-route/wsk-route/invoker-plugin/agent"
 	"github.com/wsk-route/wsk-route/internal/shm"
+	"github.com/wsk-route/wsk-route/invoker-plugin/agent"
 )
 
 // Segments whose sender died before removing them are swept once their
