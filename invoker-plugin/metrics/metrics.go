@@ -26,7 +26,9 @@ const (
 	otherTransport = "other"   // label for transports not in the known set
 )
 
-var transports = map[string]bool{"shm": true, "unix": true, "tcp": true, "relay": true}
+// transports are the hop transports proxies report; "none" labels the
+// hops for which no instance accepted the frame (fallbacks).
+var transports = map[string]bool{"shm": true, "unix": true, "tcp": true, "relay": true, "none": true}
 
 // Metrics is the agent's set of collectors. Its methods are safe for
 // concurrent use.
