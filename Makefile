@@ -37,9 +37,10 @@ test:
 	@if [ "$${CI:-}" = true ] || ! bash scripts/setup.sh --check; then bash scripts/setup.sh; fi
 	@echo "==> go vet $(PKGS)"
 	@$(GO) vet $(PKGS)
-	@echo "==> go vet and go test -tags rdma ./internal/transport/rdma/ (cgo, rdma-core; no device needed)"
-	@$(GO) vet -tags rdma ./internal/transport/rdma/
+	@echo "==> go vet and go test -tags rdma: the RDMA transport and the agent built with it (cgo, rdma-core; no device needed)"
+	@$(GO) vet -tags rdma ./internal/transport/rdma/ ./invoker-plugin/agent/ ./cmd/wsk-route-agent/
 	@$(GO) test -count=1 -tags rdma ./internal/transport/rdma/
+	@$(GO) test -count=1 -tags rdma -run RDMA ./invoker-plugin/agent/
 	@echo "==> go test $(TEST_FLAGS) $(PKGS)"
 	@GO="$(GO)" bash scripts/gotest.sh $(TEST_FLAGS) $(PKGS)
 

@@ -7,7 +7,7 @@
 // Usage:
 //
 //	wsk-route-agent [-host NAME] [-run-dir DIR] [-shm-dir DIR]
-//	    [-state-dir DIR] [-allow-unidentified-peers] [-relay-listen ADDR] [-relay-advertise tcp:IP:PORT]
+//	    [-state-dir DIR] [-allow-unidentified-peers] [-relay-listen ADDR] [-relay-rdma IP:PORT] [-relay-advertise tcp:IP:PORT]
 //	    [-metrics-listen ADDR] [-ttl 5s] [-consul ADDR]
 //	    [-consul-prefix P] [-consul-service S] [-log-level info]
 //	wsk-route-agent -version
@@ -46,7 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.StateDir, "state-dir", agent.DefaultStateDir, "`directory` of the agent's persistent state (the container-to-namespace bindings); not writable by containers")
 	fs.BoolVar(&cfg.AllowUnidentifiedPeers, "allow-unidentified-peers", false, "admit proxies whose container cannot be identified (SO_PEERCRED, /proc), unbound to a namespace; unsafe with untrusted tenants")
 	fs.StringVar(&cfg.RelayListen, "relay-listen", "", "TCP `address` other agents relay frames to, e.g. :7070 (default: no cross-host relay)")
-	fs.StringVar(&cfg.RelayAdvertise, "relay-advertise", "", "`endpoint` tcp:IP:PORT advertised for the relay (default: derived from -relay-listen)")
+	fs.StringVar(&cfg.RelayRDMA, "relay-rdma", "", "RDMA CM `address` IP:PORT of this host's RDMA device for relayed frames from other agents (needs a build with -tags rdma)")
+	fs.StringVar(&cfg.RelayAdvertise, "relay-advertise", "", "`endpoint` tcp:IP:PORT or rdma:IP:PORT advertised for the relay (default: derived from -relay-rdma, else -relay-listen)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "TCP `address` to serve /metrics on, e.g. :9464 (default: off)")
 	fs.DurationVar(&cfg.TTL, "ttl", agent.DefaultTTL, "TTL of the instances' Consul checks")
 	consul := fs.String("consul", "", "Consul agent `address` (default: CONSUL_HTTP_ADDR, else 127.0.0.1:8500)")

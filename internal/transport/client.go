@@ -311,9 +311,12 @@ func (c *Client) dial(ctx context.Context, cc *clientConn, network, addr string)
 	defer cancel()
 	var conn net.Conn
 	var err error
-	if c.Dial != nil {
+	switch {
+	case c.Dial != nil:
 		conn, err = c.Dial(dctx, network, addr)
-	} else {
+	case network == "rdma":
+		err = errors.New("rdma endpoints need a Client.Dial from internal/transport/rdma")
+	default:
 		var d net.Dialer
 		conn, err = d.DialContext(dctx, network, addr)
 	}

@@ -7,21 +7,23 @@ import (
 	"strings"
 )
 
-// ParseEndpoint splits an endpoint "unix:/path/to.sock" or "tcp:host:port"
-// into the network ("unix" or "tcp") and address net.Dial takes.
+// ParseEndpoint splits an endpoint "unix:/path/to.sock", "tcp:host:port" or
+// "rdma:host:port" into the network ("unix", "tcp" or "rdma") and the
+// address. net.Dial takes the first two; "rdma" needs a Client.Dial and a
+// listener from internal/transport/rdma (built with -tags rdma).
 func ParseEndpoint(s string) (network, address string, err error) {
 	scheme, addr, ok := strings.Cut(s, ":")
 	if !ok || addr == "" {
-		return "", "", fmt.Errorf("%w %q: want unix:/path or tcp:host:port", ErrBadEndpoint, s)
+		return "", "", fmt.Errorf("%w %q: want unix:/path, tcp:host:port or rdma:host:port", ErrBadEndpoint, s)
 	}
 	switch scheme {
 	case "unix":
 		return "unix", addr, nil
-	case "tcp":
+	case "tcp", "rdma":
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return "", "", fmt.Errorf("%w %q: %w", ErrBadEndpoint, s, err)
 		}
-		return "tcp", addr, nil
+		return scheme, addr, nil
 	}
 	return "", "", fmt.Errorf("%w %q: unknown scheme %q", ErrBadEndpoint, s, scheme)
 }
@@ -34,6 +36,9 @@ func Listen(endpoint string) (net.Listener, error) {
 	network, addr, err := ParseEndpoint(endpoint)
 	if err != nil {
 		return nil, err
+	}
+	if network == "rdma" {
+		return nil, fmt.Errorf("transport: listen %s: rdma listeners come from internal/transport/rdma", endpoint)
 	}
 	if network == "unix" {
 		if fi, err := os.Lstat(addr); err == nil && fi.Mode()&os.ModeSocket != 0 {

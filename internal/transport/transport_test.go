@@ -25,6 +25,7 @@ func TestParseEndpoint(t *testing.T) {
 		{"tcp:127.0.0.1:80", "tcp", "127.0.0.1:80"},
 		{"tcp:[::1]:9000", "tcp", "[::1]:9000"},
 		{"tcp:host:0", "tcp", "host:0"},
+		{"rdma:10.0.0.2:7471", "rdma", "10.0.0.2:7471"},
 	}
 	for _, tt := range good {
 		t.Run(tt.in, func(t *testing.T) {
@@ -34,12 +35,26 @@ func TestParseEndpoint(t *testing.T) {
 			}
 		})
 	}
-	for _, in := range []string{"", "unix:", "tcp:", "tcp:host", "udp:1.2.3.4:5", "/run/x.sock", "http://x:1"} {
+	for _, in := range []string{"", "unix:", "tcp:", "tcp:host", "rdma:host", "udp:1.2.3.4:5", "/run/x.sock", "http://x:1"} {
 		t.Run("bad "+in, func(t *testing.T) {
 			if _, _, err := ParseEndpoint(in); !errors.Is(err, ErrBadEndpoint) {
 				t.Fatalf("ParseEndpoint(%q) error = %v, want ErrBadEndpoint", in, err)
 			}
 		})
+	}
+}
+
+// RDMA endpoints parse, but only internal/transport/rdma can listen on or
+// dial them: without a Client.Dial a send fails as unreachable, saying so.
+func TestRDMAEndpointNeedsItsTransport(t *testing.T) {
+	if _, err := Listen("rdma:127.0.0.1:7471"); err == nil || !strings.Contains(err.Error(), "internal/transport/rdma") {
+		t.Errorf("Listen rdma: %v", err)
+	}
+	var c Client
+	defer c.Close()
+	_, err := c.Send(context.Background(), "rdma:127.0.0.1:7471", &frame.Frame{Kind: frame.KindStep, RunID: "r"}, nil)
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "Client.Dial") {
+		t.Errorf("Send to rdma without a Dial: %v, want ErrUnreachable naming Client.Dial", err)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/wsk-route/wsk-route/internal/routetable"
 	"github.com/wsk-route/wsk-route/internal/spec"
 	"github.com/wsk-route/wsk-route/internal/transport"
+	"github.com/wsk-route/wsk-route/internal/transport/rdma"
 	"github.com/wsk-route/wsk-route/invoker-plugin/metrics"
 	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
 	"github.com/wsk-route/wsk-route/invoker-plugin/relay"
@@ -88,9 +89,17 @@ type Config struct {
 	// RelayListen is the TCP address ("host:port", ":7070") other agents
 	// send relayed frames to; "": no cross-host relay.
 	RelayListen string
-	// RelayAdvertise is the endpoint ("tcp:ip:port") put in the instances'
-	// Relay field; "": derived from RelayListen's bound address (its host
-	// if one was given, else the first non-loopback address of this host).
+	// RelayRDMA is an RDMA CM address ("ip:port", an IP of the RDMA
+	// device) other agents send relayed frames to over RDMA; "": none. It
+	// needs an agent built with -tags rdma and an RDMA device: otherwise
+	// New fails and says which is missing. When set, the instances' Relay
+	// field advertises "rdma:<RelayRDMA>" unless RelayAdvertise says
+	// otherwise.
+	RelayRDMA string
+	// RelayAdvertise is the endpoint ("tcp:ip:port" or "rdma:ip:port") put
+	// in the instances' Relay field; "": derived from RelayRDMA, else from
+	// RelayListen's bound address (its host if one was given, else the
+	// first non-loopback address of this host).
 	RelayAdvertise string
 	// MetricsListen is the TCP address /metrics is served on; "": off.
 	MetricsListen string
@@ -189,6 +198,15 @@ func (c *Config) validate() error {
 			return fmt.Errorf("agent: relay advertise: %w", err)
 		}
 	}
+	if c.RelayRDMA != "" {
+		h, _, err := net.SplitHostPort(c.RelayRDMA)
+		if err != nil {
+			return fmt.Errorf("agent: rdma relay address %q: %w", c.RelayRDMA, err)
+		}
+		if ip := net.ParseIP(h); c.RelayAdvertise == "" && (ip == nil || ip.IsUnspecified()) {
+			return fmt.Errorf("agent: rdma relay address %q: give the IP of the RDMA device (it is advertised to the other agents), or set the relay advertise endpoint", c.RelayRDMA)
+		}
+	}
 	return nil
 }
 
@@ -206,12 +224,12 @@ type Agent struct {
 	proxies *proxyconn.Server
 	client  *transport.Client
 
-	sockLn, framesLn, relayLn, metricsLn net.Listener
-	relayEndpoint                        string // advertised in Instance.Relay; "" without RelayListen
-	metricsHandler                       http.Handler
-	started                              atomic.Bool
-	bindings                             *bindings
-	refusals                             *prometheus.CounterVec
+	sockLn, framesLn, relayLn, rdmaLn, metricsLn net.Listener
+	relayEndpoint                                string // advertised in Instance.Relay; "" without RelayListen
+	metricsHandler                               http.Handler
+	started                                      atomic.Bool
+	bindings                                     *bindings
+	refusals                                     *prometheus.CounterVec
 
 	mu sync.Mutex // guards local and table
 	// local holds the instances registered through this agent, by id.
@@ -264,7 +282,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg:            cfg,
 		log:            cfg.Logger,
 		metrics:        m,
-		client:         &transport.Client{ShmThreshold: -1}, // relays send inline only
+		client:         &transport.Client{ShmThreshold: -1, Dial: dialRelay}, // relays send inline only
 		metricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		bindings:       binds,
 		refusals:       refusals,
@@ -306,12 +324,31 @@ func (a *Agent) listen() error {
 			a.relayEndpoint = advertise(a.cfg.RelayListen, a.relayLn.Addr(), a.cfg.Host)
 		}
 	}
+	if a.cfg.RelayRDMA != "" {
+		if a.rdmaLn, err = rdma.Listen(a.cfg.RelayRDMA); err != nil {
+			return fmt.Errorf("agent: rdma relay: %w", err)
+		}
+		a.relayEndpoint = "rdma:" + a.cfg.RelayRDMA
+	}
+	if a.cfg.RelayAdvertise != "" && (a.relayLn != nil || a.rdmaLn != nil) {
+		a.relayEndpoint = a.cfg.RelayAdvertise
+	}
 	if a.cfg.MetricsListen != "" {
 		if a.metricsLn, err = net.Listen("tcp", a.cfg.MetricsListen); err != nil {
 			return fmt.Errorf("agent: metrics: %w", err)
 		}
 	}
 	return nil
+}
+
+// dialRelay connects to another agent's relay: over RDMA for "rdma:"
+// endpoints (an agent built with -tags rdma), else as net.Dial does.
+func dialRelay(ctx context.Context, network, addr string) (net.Conn, error) {
+	if network == "rdma" {
+		return rdma.Dial(ctx, network, addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
 }
 
 // advertise derives the relay endpoint from the configured listen address
@@ -344,7 +381,7 @@ func (a *Agent) SocketPath() string { return filepath.Join(a.cfg.RunDir, agentpr
 func (a *Agent) FrameEndpoint() string { return "unix:" + filepath.Join(a.cfg.RunDir, FrameSocket) }
 
 // RelayEndpoint returns the endpoint advertised in Instance.Relay, or ""
-// without RelayListen.
+// without RelayListen and RelayRDMA.
 func (a *Agent) RelayEndpoint() string { return a.relayEndpoint }
 
 // MetricsAddr returns the bound metrics address, or "" without
@@ -366,7 +403,7 @@ func (a *Agent) Close() error {
 		return nil
 	}
 	var errs []error
-	for _, ln := range []net.Listener{a.sockLn, a.framesLn, a.relayLn, a.metricsLn} {
+	for _, ln := range []net.Listener{a.sockLn, a.framesLn, a.relayLn, a.rdmaLn, a.metricsLn} {
 		if ln != nil {
 			errs = append(errs, ln.Close())
 		}
@@ -407,12 +444,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		MaxInFlight: 1024,
 	}
 	start("frame socket", func(ctx context.Context) error { return local.Serve(ctx, a.framesLn) })
+	remote := &transport.Server{
+		Handler:     &relay.Relay{Directory: dir, Sender: a.client, Observe: a.observeRelay},
+		MaxInFlight: 1024,
+	}
 	if a.relayLn != nil {
-		remote := &transport.Server{
-			Handler:     &relay.Relay{Directory: dir, Sender: a.client, Observe: a.observeRelay},
-			MaxInFlight: 1024,
-		}
 		start("relay", func(ctx context.Context) error { return remote.Serve(ctx, a.relayLn) })
+	}
+	if a.rdmaLn != nil {
+		start("rdma relay", func(ctx context.Context) error { return remote.Serve(ctx, a.rdmaLn) })
 	}
 	if a.metricsLn != nil {
 		start("metrics", a.serveMetrics)
