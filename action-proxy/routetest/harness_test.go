@@ -81,7 +81,7 @@ type host struct {
 
 // startHost starts an agent for a host named name, registering with
 // Consul at consulAddr. relay is the agent's relay listen address ("" for none).
-func startHost(t *testing.T, name, consulAddr, relay, advertise string, command func(string, ...string) *exec.Cmd, extraArgs ...string) *host {
+func startHost(t testing.TB, name, consulAddr, relay, advertise string, command func(string, ...string) *exec.Cmd, extraArgs ...string) *host {
 	t.Helper()
 	needBins(t)
 	base := t.TempDir()
@@ -134,7 +134,7 @@ type action struct {
 
 // startAction starts a proxy on h, runs /init with the step action in
 // mode as /guest/<actionName>, and returns it once initialised.
-func startAction(t *testing.T, h *host, name, actionName, mode string, extraEnv ...string) *action {
+func startAction(t testing.TB, h *host, name, actionName, mode string, extraEnv ...string) *action {
 	t.Helper()
 	port := freePort(t, h)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
@@ -191,7 +191,7 @@ func (a *action) post(path string, body []byte) (int, []byte, error) {
 	return resp.StatusCode, b, err
 }
 
-func freePort(t *testing.T, h *host) int {
+func freePort(t testing.TB, h *host) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -207,7 +207,7 @@ type entry struct {
 	plane *route.Plane
 }
 
-func startEntry(t *testing.T, h *host, tcpListen, tcpAdvertise string) *entry {
+func startEntry(t testing.TB, h *host, tcpListen, tcpAdvertise string) *entry {
 	t.Helper()
 	plane, err := route.New(route.Config{
 		AgentSocket:  filepath.Join(h.runDir, "agent.sock"),
@@ -233,7 +233,7 @@ func startEntry(t *testing.T, h *host, tcpListen, tcpAdvertise string) *entry {
 }
 
 // putSpec stores sp in Consul.
-func putSpec(t *testing.T, consulAddr string, sp *spec.Spec) {
+func putSpec(t testing.TB, consulAddr string, sp *spec.Spec) {
 	t.Helper()
 	st, err := consulstore.New(consulstore.Options{Address: consulAddr})
 	if err != nil {
@@ -244,7 +244,7 @@ func putSpec(t *testing.T, consulAddr string, sp *spec.Spec) {
 	}
 }
 
-func startConsul(t *testing.T) string {
+func startConsul(t testing.TB) string {
 	t.Helper()
 	return testenv.StartConsul(t, testenv.ConsulOptions{}).Addr
 }
@@ -257,7 +257,7 @@ type proc struct {
 	out  bytes.Buffer
 }
 
-func startProc(t *testing.T, label string, cmd *exec.Cmd) *proc {
+func startProc(t testing.TB, label string, cmd *exec.Cmd) *proc {
 	t.Helper()
 	p := &proc{cmd: cmd, done: make(chan struct{})}
 	pr, pw := io.Pipe()
@@ -313,7 +313,7 @@ func (p *proc) kill() {
 func (p *proc) signal(sig syscall.Signal) { syscall.Kill(-p.cmd.Process.Pid, sig) }
 
 type testWriter struct {
-	t     *testing.T
+	t     testing.TB
 	label string
 }
 
@@ -325,7 +325,7 @@ func (w testWriter) Write(b []byte) (int, error) {
 }
 
 // waitFor polls cond until it holds or the bound passes.
-func waitFor(t *testing.T, bound time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, bound time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(bound)
 	for !cond() {
@@ -337,7 +337,7 @@ func waitFor(t *testing.T, bound time.Duration, what string, cond func() bool) {
 }
 
 // trail decodes the "trail" of a step result: which steps ran, where.
-func trail(t *testing.T, v json.RawMessage) []map[string]any {
+func trail(t testing.TB, v json.RawMessage) []map[string]any {
 	t.Helper()
 	var r struct {
 		Trail []map[string]any `json:"trail"`

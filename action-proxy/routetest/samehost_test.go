@@ -23,13 +23,13 @@ type sameHost struct {
 	entry  *entry
 }
 
-func newSameHost(t *testing.T) *sameHost {
+func newSameHost(t testing.TB) *sameHost {
 	consul := startConsul(t)
 	h := startHost(t, "h1", consul, "", "", nil)
 	return &sameHost{consul: consul, h: h, entry: startEntry(t, h, "", "")}
 }
 
-func (s *sameHost) deploy(t *testing.T, sp *spec.Spec) {
+func (s *sameHost) deploy(t testing.TB, sp *spec.Spec) {
 	t.Helper()
 	putSpec(t, s.consul, sp)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -1,0 +1,69 @@
+package routetest_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/wsk-route/wsk-route/internal/spec"
+)
+
+// BenchmarkDirectChain runs workflows of 1 and 4 steps through real proxy
+// processes on one host (each step an "upper" action, four instances), so
+// that the cost of one direct step — frame, hop, the action's activation
+// through the proxy, the step's log report to the entry — reads as the
+// difference between the two, per added step:
+//
+//	go test -run '^$' -bench DirectChain -benchtime 2000x ./action-proxy/routetest/
+func BenchmarkDirectChain(b *testing.B) {
+	for _, steps := range []int{1, 4} {
+		b.Run(strconv.Itoa(steps)+"-steps", func(b *testing.B) {
+			benchChain(b, steps)
+		})
+	}
+}
+
+func benchChain(b *testing.B, steps int) {
+	tb := testing.TB(b)
+	s := newSameHost(tb)
+	for i := 0; i < 4; i++ {
+		startAction(tb, s.h, "p-upper-"+strconv.Itoa(i), "upper", "upper")
+	}
+	sp := &spec.Spec{Workflow: "bench", Namespace: "guest", Start: []string{"s0"}, Steps: map[string]spec.Step{}}
+	for i := 0; i < steps; i++ {
+		st := spec.Step{Action: "/guest/upper"}
+		if i+1 < steps {
+			st.Next = []string{"s" + strconv.Itoa(i+1)}
+		}
+		sp.Steps["s"+strconv.Itoa(i)] = st
+	}
+	s.deploy(tb, sp)
+	waitFor(tb, 10*time.Second, "four upper instances in the table", func() bool {
+		return len(s.entry.plane.Instances("/guest/upper")) == 4
+	})
+	input := []byte(`{"text":"benchmark"}`)
+	for i := 0; i < 20; i++ { // warm up
+		if _, err := runOnce(s, input); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := runOnce(s, input); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(steps), "µs/step")
+}
+
+func runOnce(s *sameHost, input []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := s.entry.plane.StartRun(ctx, "bench", input)
+	if err != nil {
+		return nil, err
+	}
+	return res.Value, nil
+}
