@@ -38,13 +38,10 @@ esac
 
 mkdir -p "$CACHE_DIR"
 
-log() { printf '%s install-rdma: %s\n' "$(date '+%H:%M:%S')" "$*" | tee -a "$LOG" >&2; }
-die() {
-	log "ERROR: $*"
-	exit 1
-}
-is_root() { [ "$(id -u)" = 0 ]; }
-is_ci() { [ "${CI:-}" = true ]; }
+LOG_TAG=install-rdma
+# log, die, is_root, is_ci, apt_install
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # installed PKG: true when dpkg reports PKG fully installed.
 installed() {
@@ -73,25 +70,7 @@ main() {
 		echo "install-rdma: missing Debian packages: $missing (run scripts/install-rdma.sh)" >&2
 		return 1
 	fi
-	if ! is_root; then
-		log "missing Debian packages: $missing (not root, so not installing them;" \
-			"run: sudo apt-get install $missing)"
-		if is_ci; then exit 1; fi
-		return 0
-	fi
-	command -v apt-get >/dev/null 2>&1 || die "missing $missing and no apt-get here: install them by hand"
-
-	log "installing Debian packages: $missing (output in $LOG)"
-	export DEBIAN_FRONTEND=noninteractive
-	local apt=(apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Use-Pty=0)
-	# shellcheck disable=SC2086 # word splitting of the package list is intended
-	if ! { "${apt[@]}" update && "${apt[@]}" install --no-install-recommends $missing; } >>"$LOG" 2>&1; then
-		tail -n 20 "$LOG" >&2
-		die "apt-get install $missing failed (full output in $LOG)"
-	fi
-	local still
-	still="$(missing_packages)"
-	[ -z "$still" ] || die "still missing after apt-get install: $still"
+	apt_install "$missing" || return 0 # not root: logged what to run
 	log "installed: $missing"
 }
 

@@ -52,13 +52,10 @@ esac
 
 mkdir -p "$CACHE_DIR"
 
-log() { printf '%s setup: %s\n' "$(date '+%H:%M:%S')" "$*" | tee -a "$LOG" >&2; }
-die() {
-	log "ERROR: $*"
-	exit 1
-}
-is_root() { [ "$(id -u)" = 0 ]; }
-is_ci() { [ "${CI:-}" = true ]; }
+LOG_TAG=setup
+# log, die, is_root, is_ci, apt_install
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # ---------------------------------------------------------------------------------------------
 # 1. Tools from Debian packages
@@ -73,28 +70,6 @@ missing_packages() {
 		fi
 	done
 	echo "${out[*]-}"
-}
-
-install_packages() {
-	local pkgs="$1"
-	if ! is_root; then
-		log "missing Debian packages: $pkgs (not root, so not installing them;" \
-			"run: sudo apt-get install $pkgs)"
-		if is_ci; then exit 1; fi
-		return 0
-	fi
-	command -v apt-get >/dev/null 2>&1 || die "missing $pkgs and no apt-get here: install them by hand"
-	log "installing Debian packages: $pkgs (output in $LOG)"
-	export DEBIAN_FRONTEND=noninteractive
-	local apt=(apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Use-Pty=0)
-	# shellcheck disable=SC2086 # word splitting of the package list is intended
-	if ! { "${apt[@]}" update && "${apt[@]}" install --no-install-recommends $pkgs; } >>"$LOG" 2>&1; then
-		tail -n 20 "$LOG" >&2
-		die "apt-get install $pkgs failed (full output in $LOG)"
-	fi
-	local still
-	still="$(missing_packages)"
-	[ -z "$still" ] || die "still missing after apt-get install: $still"
 }
 
 check_go() {
@@ -242,7 +217,7 @@ main() {
 	fi
 
 	log "checking tools (cache and logs: $CACHE_DIR)"
-	[ -z "$missing" ] || install_packages "$missing"
+	[ -z "$missing" ] || apt_install "$missing" || true # not root: logged what to run
 	if ! check_go && is_ci; then exit 1; fi
 	if command -v docker >/dev/null 2>&1; then ensure_docker; fi
 	setup_consul

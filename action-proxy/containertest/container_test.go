@@ -1,12 +1,9 @@
 package containertest_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsk-route/wsk-route/internal/testenv"
 )
 
 const (
@@ -30,9 +29,9 @@ const (
 	testLabel = "wsk-route.test=containertest"
 
 	// Bounds on waiting, not timed assertions: past them something is called hung.
-	dockerTimeout = 2 * time.Minute // one docker command
-	reqTimeout    = time.Minute     // one HTTP request that should be answered
-	pollTimeout   = time.Minute     // waiting for the proxy to listen, or for logs to arrive
+	dockerTimeout = testenv.DockerTimeout // one docker command (docker logs)
+	reqTimeout    = time.Minute           // one HTTP request that should be answered
+	pollTimeout   = time.Minute           // waiting for the proxy to listen, or for logs to arrive
 	pollInterval  = 50 * time.Millisecond
 	// pausedTimeout is the client timeout of the request sent to a paused container, which
 	// must not be answered at all.
@@ -50,7 +49,7 @@ func TestProxyInContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	image := importImage(t, proxy)
+	image := testenv.ImportProxyImage(t, proxy, "wsk-route/proxy-containertest")
 
 	t.Run("InitAndRun", func(t *testing.T) { testInitAndRun(t, image, echo) })
 	t.Run("PauseUnpause", func(t *testing.T) { testPauseUnpause(t, image, echo) })
@@ -98,7 +97,7 @@ func testPauseUnpause(t *testing.T, image string, echo []byte) {
 	checkResponse(t, "/init", initAction(t, c, echo), http.StatusOK, "{\"ok\":true}\n")
 	checkEcho(t, "/run before pause", mustRun(t, c, "p-1", map[string]any{"step": 1}), "p-1", map[string]any{"step": 1})
 
-	docker(t, nil, "pause", c.name)
+	testenv.Docker(t, nil, "pause", c.name)
 	r, err := post(c.url+"/run", runBody("p-2", map[string]any{"step": 2}), pausedTimeout)
 	switch {
 	case err == nil:
@@ -107,7 +106,7 @@ func testPauseUnpause(t *testing.T, image string, echo []byte) {
 		t.Errorf("/run on a paused container: got %v; want a client timeout (the kernel still accepts)", err)
 	}
 
-	docker(t, nil, "unpause", c.name)
+	testenv.Docker(t, nil, "unpause", c.name)
 	// The kernel accepted the timed-out request's connection and buffered the request, so
 	// the proxy reads it after unpause, when its caller is gone. As with the upstream proxy
 	// (which ignores the caller going away), that must not cost the action: the next /run
@@ -136,7 +135,7 @@ func testKillContainer(t *testing.T, image string, echo []byte) {
 		return hasLine(stdout, "echo-out k-2")
 	})
 
-	docker(t, nil, "kill", c.name)
+	testenv.Docker(t, nil, "kill", c.name)
 	res := <-inflight // bounded by reqTimeout
 	switch {
 	case res.err == nil:
@@ -171,7 +170,7 @@ func testActionExits(t *testing.T, image string, echo []byte) {
 	checkResponse(t, "/run after the action exited", mustRun(t, c, "e-3", map[string]any{"x": 3}),
 		http.StatusInternalServerError, "{\"error\":\"no action defined yet\"}\n")
 
-	if running := docker(t, nil, "inspect", "-f", "{{.State.Running}}", c.name); running != "true" {
+	if running := testenv.Docker(t, nil, "inspect", "-f", "{{.State.Running}}", c.name); running != "true" {
 		t.Errorf("the proxy's container is not running after the action exited (State.Running=%s)", running)
 	}
 	checkSentinels(t, c, "e-1", "e-2")
@@ -179,52 +178,14 @@ func testActionExits(t *testing.T, image string, echo []byte) {
 
 // ---- docker ----
 
-// requireDocker skips the test when docker is not usable, or fails it when CI=true.
+// requireDocker skips the test with -short (unless CI=true) and when docker is not usable,
+// or fails it when CI=true.
 func requireDocker(t *testing.T) {
 	t.Helper()
-	ci := os.Getenv("CI") == "true"
-	if testing.Short() && !ci {
+	if testing.Short() && !testenv.CI() {
 		t.Skip("containertest: skipped with -short (builds an image and runs containers)")
 	}
-	err := func() error {
-		if _, err := exec.LookPath("docker"); err != nil {
-			return err
-		}
-		_, err := runDocker(nil, "info")
-		return err
-	}()
-	if err == nil {
-		return
-	}
-	if ci {
-		t.Fatalf("containertest: CI=true but docker is not usable (scripts/setup.sh installs and starts it): %v", err)
-	}
-	t.Skipf("containertest: docker is not usable, skipping (with CI=true this fails): %v", err)
-}
-
-// runDocker runs one docker command and returns its trimmed stdout; the error carries the
-// command and its stderr.
-func runDocker(stdin io.Reader, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), dockerTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", args...)
-	cmd.Stdin = stdin
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("docker %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
-	}
-	return strings.TrimSpace(stdout.String()), nil
-}
-
-// docker is runDocker that fails the test on error.
-func docker(t *testing.T, stdin io.Reader, args ...string) string {
-	t.Helper()
-	out, err := runDocker(stdin, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	testenv.RequireDocker(t)
 }
 
 // goBuild builds pkg as a static executable dir/name and returns its path.
@@ -243,50 +204,6 @@ func goBuild(t *testing.T, dir, name, pkg string) string {
 	return out
 }
 
-// importImage makes an image holding only the proxy, configured like build-image.sh's, under
-// a tag unique to this run, removed when the test ends.
-func importImage(t *testing.T, proxy string) string {
-	t.Helper()
-	bin, err := os.ReadFile(proxy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rootfs bytes.Buffer
-	tw := tar.NewWriter(&rootfs)
-	now := time.Now()
-	for _, h := range []*tar.Header{
-		{Typeflag: tar.TypeDir, Name: "bin/", Mode: 0o755, ModTime: now},
-		{Typeflag: tar.TypeDir, Name: "action/", Mode: 0o755, ModTime: now},
-		{Typeflag: tar.TypeDir, Name: "tmp/", Mode: 0o1777, ModTime: now},
-		{Typeflag: tar.TypeReg, Name: "bin/proxy", Mode: 0o755, ModTime: now, Size: int64(len(bin))},
-	} {
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatalf("writing the rootfs tarball: %v", err)
-		}
-	}
-	if _, err := tw.Write(bin); err != nil {
-		t.Fatalf("writing the rootfs tarball: %v", err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatalf("writing the rootfs tarball: %v", err)
-	}
-
-	tag := "wsk-route/proxy-containertest:" + randomID(t)
-	t.Cleanup(func() {
-		if _, err := runDocker(nil, "image", "rm", "-f", tag); err != nil {
-			t.Errorf("removing the test image: %v", err)
-		}
-	})
-	docker(t, &rootfs, "import",
-		"--change", `ENTRYPOINT ["/bin/proxy"]`,
-		"--change", "WORKDIR /action",
-		"--change", "ENV PATH=/bin",
-		"--change", "ENV OW_WAIT_FOR_ACK=1",
-		"--change", "ENV OW_LOG_INIT_ERROR=1",
-		"-", tag)
-	return tag
-}
-
 // container is one running proxy container.
 type container struct {
 	name string
@@ -297,20 +214,20 @@ type container struct {
 // test ends (unpaused first); if the test failed, its logs are logged.
 func startContainer(t *testing.T, image string) *container {
 	t.Helper()
-	c := &container{name: "wsk-route-containertest-" + randomID(t)}
+	c := &container{name: "wsk-route-containertest-" + testenv.RandomID(t)}
 	t.Cleanup(func() {
 		if t.Failed() {
 			if stdout, stderr, err := containerLogs(c.name); err == nil {
 				t.Logf("docker logs %s:\n--- stdout\n%s--- stderr\n%s", c.name, stdout, stderr)
 			}
 		}
-		_, _ = runDocker(nil, "unpause", c.name) // fails unless paused, which is fine
-		if _, err := runDocker(nil, "rm", "-f", "-v", c.name); err != nil {
+		_, _ = testenv.RunDocker(nil, "unpause", c.name) // fails unless paused, which is fine
+		if _, err := testenv.RunDocker(nil, "rm", "-f", "-v", c.name); err != nil {
 			t.Errorf("removing container %s: %v", c.name, err)
 		}
 	})
-	docker(t, nil, "run", "-d", "--name", c.name, "--label", testLabel, image)
-	ip := docker(t, nil, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", c.name)
+	testenv.Docker(t, nil, "run", "-d", "--name", c.name, "--label", testLabel, image)
+	ip := testenv.Docker(t, nil, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", c.name)
 	if net.ParseIP(ip) == nil {
 		t.Fatalf("container %s has no IP on the default bridge (inspect says %q)", c.name, ip)
 	}
@@ -562,13 +479,4 @@ func isTimeout(err error) bool {
 func isConnError(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) ||
 		errors.Is(err, syscall.ENETUNREACH)
-}
-
-func randomID(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }

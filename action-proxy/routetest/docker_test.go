@@ -7,17 +7,12 @@ package routetest_test
 // and the entry run on the host.
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -37,100 +32,7 @@ import (
 const (
 	// dockerLabel marks every container these tests start.
 	dockerLabel = "wsk-route.test=routetest-docker"
-	// dockerCmdTimeout bounds one docker command (not a timed assertion).
-	dockerCmdTimeout = 2 * time.Minute
 )
-
-// requireDockerDaemon skips the test without a usable docker daemon, or
-// fails it when CI=true.
-func requireDockerDaemon(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("docker"); err != nil {
-		testenv.Skip(t, "routetest: no docker command: %v", err)
-	}
-	if _, err := runDockerCmd(nil, "info"); err != nil {
-		testenv.Skip(t, "routetest: docker is not usable: %v", err)
-	}
-}
-
-// runDockerCmd runs one docker command and returns its trimmed stdout; the
-// error carries the command and its stderr.
-func runDockerCmd(stdin io.Reader, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), dockerCmdTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", args...)
-	cmd.Stdin = stdin
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("docker %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
-	}
-	return strings.TrimSpace(stdout.String()), nil
-}
-
-// dockerCmd is runDockerCmd that fails the test on error.
-func dockerCmd(t *testing.T, stdin io.Reader, args ...string) string {
-	t.Helper()
-	out, err := runDockerCmd(stdin, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func dockerRandomID(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-// importProxyImage imports an image holding only the static proxy, set up
-// like action-proxy/docker/build-image.sh's, under a tag unique to the
-// test, removed when it ends.
-func importProxyImage(t *testing.T) string {
-	t.Helper()
-	needBins(t)
-	bin, err := os.ReadFile(bins.proxy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rootfs bytes.Buffer
-	tw := tar.NewWriter(&rootfs)
-	now := time.Now()
-	for _, h := range []*tar.Header{
-		{Typeflag: tar.TypeDir, Name: "bin/", Mode: 0o755, ModTime: now},
-		{Typeflag: tar.TypeDir, Name: "action/", Mode: 0o755, ModTime: now},
-		{Typeflag: tar.TypeDir, Name: "tmp/", Mode: 0o1777, ModTime: now},
-		{Typeflag: tar.TypeReg, Name: "bin/proxy", Mode: 0o755, ModTime: now, Size: int64(len(bin))},
-	} {
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatalf("writing the rootfs tarball: %v", err)
-		}
-	}
-	if _, err := tw.Write(bin); err != nil {
-		t.Fatalf("writing the rootfs tarball: %v", err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatalf("writing the rootfs tarball: %v", err)
-	}
-	tag := "wsk-route/proxy-routetest:" + dockerRandomID(t)
-	t.Cleanup(func() {
-		if _, err := runDockerCmd(nil, "image", "rm", "-f", tag); err != nil {
-			t.Errorf("removing the test image: %v", err)
-		}
-	})
-	dockerCmd(t, &rootfs, "import",
-		"--change", `ENTRYPOINT ["/bin/proxy"]`,
-		"--change", "WORKDIR /action",
-		"--change", "ENV PATH=/bin",
-		"--change", "ENV OW_WAIT_FOR_ACK=1",
-		"--change", "ENV OW_LOG_INIT_ERROR=1",
-		"-", tag)
-	return tag
-}
 
 // dockerHost is one host with a Consul, an agent, an entry (all on the
 // host) and the proxy image its containers run.
@@ -148,10 +50,10 @@ type dockerHost struct {
 
 func newDockerHost(t *testing.T) *dockerHost {
 	t.Helper()
-	requireDockerDaemon(t)
+	testenv.RequireDocker(t)
 	needBins(t)
 	start := time.Now()
-	image := importProxyImage(t)
+	image := testenv.ImportProxyImage(t, bins.proxy, "wsk-route/proxy-routetest")
 	t.Logf("image imported in %v", time.Since(start).Round(time.Millisecond))
 	consul := startConsul(t)
 	h := startHost(t, "h1", consul, "", "", nil)
@@ -162,10 +64,10 @@ func newDockerHost(t *testing.T) *dockerHost {
 	if err := os.Mkdir(shmDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		t.Fatal(err)
 	}
-	network := "wsk-route-routetest-" + dockerRandomID(t)
-	dockerCmd(t, nil, "network", "create", "--label", dockerLabel, network)
+	network := "wsk-route-routetest-" + testenv.RandomID(t)
+	testenv.Docker(t, nil, "network", "create", "--label", dockerLabel, network)
 	t.Cleanup(func() {
-		if _, err := runDockerCmd(nil, "network", "rm", network); err != nil {
+		if _, err := testenv.RunDocker(nil, "network", "rm", network); err != nil {
 			t.Errorf("removing docker network %s: %v", network, err)
 		}
 	})
@@ -186,25 +88,25 @@ type dockerAction struct {
 func (d *dockerHost) startDockerAction(t *testing.T, name, actionName, mode string) *dockerAction {
 	t.Helper()
 	start := time.Now()
-	c := "wsk-route-routetest-" + name + "-" + dockerRandomID(t)
+	c := "wsk-route-routetest-" + name + "-" + testenv.RandomID(t)
 	t.Cleanup(func() {
 		if t.Failed() || testing.Verbose() {
 			if logs, err := exec.Command("docker", "logs", c).CombinedOutput(); err == nil && len(logs) > 0 {
 				t.Logf("docker logs %s (%s):\n%s", c, name, logs)
 			}
 		}
-		_, _ = runDockerCmd(nil, "unpause", c) // fails unless paused, which is fine
-		if _, err := runDockerCmd(nil, "rm", "-f", "-v", c); err != nil {
+		_, _ = testenv.RunDocker(nil, "unpause", c) // fails unless paused, which is fine
+		if _, err := testenv.RunDocker(nil, "rm", "-f", "-v", c); err != nil {
 			t.Errorf("removing container %s: %v", c, err)
 		}
 	})
-	dockerCmd(t, nil, "run", "-d", "--name", c, "--label", dockerLabel, "--network", d.network,
+	testenv.Docker(t, nil, "run", "-d", "--name", c, "--label", dockerLabel, "--network", d.network,
 		"-v", d.h.runDir+":"+d.h.runDir,
 		"-v", d.shmDir+":"+d.shmDir,
 		"-e", route.EnvAgent+"="+filepath.Join(d.h.runDir, "agent.sock"),
 		"-e", route.EnvName+"="+name,
 		d.image)
-	ip := dockerCmd(t, nil, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", c)
+	ip := testenv.Docker(t, nil, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", c)
 	if net.ParseIP(ip) == nil {
 		t.Fatalf("container %s has no IP on network %s (inspect says %q)", c, d.network, ip)
 	}
@@ -435,7 +337,7 @@ func TestDockerKilledContainer(t *testing.T) {
 	d.h.agent.signal(syscall.SIGSTOP)
 	t.Cleanup(func() { d.h.agent.signal(syscall.SIGCONT) }) // before the agent's own cleanup
 	start := time.Now()
-	dockerCmd(t, nil, "kill", w1.container)
+	testenv.Docker(t, nil, "kill", w1.container)
 	t.Logf("docker kill took %v", time.Since(start).Round(time.Millisecond))
 	for i := 0; i < 5; i++ {
 		res, took, err := d.run(t, "dkill", `{"text":"a b c"}`, 10*time.Second)
@@ -474,7 +376,7 @@ func TestDockerKilledContainer(t *testing.T) {
 func TestDockerPausedContainer(t *testing.T) {
 	d := newDockerHost(t)
 	w1, _ := startTwoWords(t, d, "dpause")
-	dockerCmd(t, nil, "pause", w1.container)
+	testenv.Docker(t, nil, "pause", w1.container)
 	for i := 0; i < 4; i++ {
 		res, took, err := d.run(t, "dpause", `{"text":"a b"}`, 10*time.Second)
 		if err != nil {
@@ -485,7 +387,7 @@ func TestDockerPausedContainer(t *testing.T) {
 		}
 		t.Logf("run %d with one container paused took %v", i, took.Round(time.Microsecond))
 	}
-	dockerCmd(t, nil, "unpause", w1.container)
+	testenv.Docker(t, nil, "unpause", w1.container)
 	for i := 0; i < 4; i++ {
 		res, took, err := d.run(t, "dpause", `{"text":"a b c d"}`, 10*time.Second)
 		if err != nil {

@@ -290,54 +290,49 @@ func (s *Server) delta(ns string, full bool, sentInst map[string]routetable.Inst
 // diffTable returns the Table message from sent to cur (a snapshot if
 // full) and makes sent equal to cur; nil if nothing changed.
 func diffTable(cur, sent map[string]routetable.Instance, full bool) *agentproto.Table {
-	t := &agentproto.Table{Full: full}
-	for id, in := range cur {
-		if old, ok := sent[id]; full || !ok || old != in {
-			t.Upsert = append(t.Upsert, in)
-		}
-	}
-	for id := range sent {
-		if _, ok := cur[id]; !ok {
-			if !full {
-				t.Remove = append(t.Remove, id)
-			}
-			delete(sent, id)
-		}
-	}
-	for _, in := range t.Upsert {
-		sent[in.ID] = in
-	}
-	slices.SortFunc(t.Upsert, func(a, b routetable.Instance) int { return strings.Compare(a.ID, b.ID) })
-	slices.Sort(t.Remove)
-	if !full && len(t.Upsert) == 0 && len(t.Remove) == 0 {
+	upsert, remove := diffMap(cur, sent, full,
+		func(in routetable.Instance) string { return in.ID },
+		func(a, b routetable.Instance) bool { return a == b })
+	if !full && len(upsert) == 0 && len(remove) == 0 {
 		return nil
 	}
-	return t
+	return &agentproto.Table{Full: full, Upsert: upsert, Remove: remove}
 }
 
 // diffSpecs is diffTable for specs.
 func diffSpecs(cur, sent map[string]agentproto.SpecData, full bool) *agentproto.Specs {
-	m := &agentproto.Specs{Full: full}
-	for wf, sd := range cur {
-		if old, ok := sent[wf]; full || !ok || old.Version != sd.Version || string(old.Spec) != string(sd.Spec) {
-			m.Upsert = append(m.Upsert, sd)
-		}
-	}
-	for wf := range sent {
-		if _, ok := cur[wf]; !ok {
-			if !full {
-				m.Remove = append(m.Remove, wf)
-			}
-			delete(sent, wf)
-		}
-	}
-	for _, sd := range m.Upsert {
-		sent[sd.Workflow] = sd
-	}
-	slices.SortFunc(m.Upsert, func(a, b agentproto.SpecData) int { return strings.Compare(a.Workflow, b.Workflow) })
-	slices.Sort(m.Remove)
-	if !full && len(m.Upsert) == 0 && len(m.Remove) == 0 {
+	upsert, remove := diffMap(cur, sent, full,
+		func(sd agentproto.SpecData) string { return sd.Workflow },
+		func(a, b agentproto.SpecData) bool { return a.Version == b.Version && string(a.Spec) == string(b.Spec) })
+	if !full && len(upsert) == 0 && len(remove) == 0 {
 		return nil
 	}
-	return m
+	return &agentproto.Specs{Full: full, Upsert: upsert, Remove: remove}
+}
+
+// diffMap is the diff behind diffTable and diffSpecs, over maps indexed by
+// key(value). It returns the values of cur to send (all of them if full,
+// else those not in sent or not the same as there) and the keys in sent
+// that cur no longer holds (none if full: a snapshot replaces everything),
+// both sorted by key, and makes sent equal to cur.
+func diffMap[V any](cur, sent map[string]V, full bool, key func(V) string, same func(a, b V) bool) (upsert []V, remove []string) {
+	for k, v := range cur {
+		if old, ok := sent[k]; full || !ok || !same(old, v) {
+			upsert = append(upsert, v)
+		}
+	}
+	for k := range sent {
+		if _, ok := cur[k]; !ok {
+			if !full {
+				remove = append(remove, k)
+			}
+			delete(sent, k)
+		}
+	}
+	for _, v := range upsert {
+		sent[key(v)] = v
+	}
+	slices.SortFunc(upsert, func(a, b V) int { return strings.Compare(key(a), key(b)) })
+	slices.Sort(remove)
+	return upsert, remove
 }
