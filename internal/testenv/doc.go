@@ -1,8 +1,10 @@
 // Package testenv holds test-only helpers that run real dependencies for
-// wsk-route's tests: a Consul dev agent (StartConsul, SharedConsul), and the
-// rule that a test whose environment is missing skips with a clear message,
-// but fails when CI=true (Skip, RequireOrSkip). It is imported only from
-// _test.go files.
+// wsk-route's tests: a Consul dev agent (StartConsul, SharedConsul), docker
+// (RequireDocker, Docker, ImportProxyImage: an image of the static proxy
+// made with docker import, no registry), and the rule that a test whose
+// environment is missing skips with a clear message, but fails when
+// CI=true (Skip, RequireOrSkip). Network-namespace hosts are in the netns
+// subpackage. It is imported only from _test.go files.
 //
 // # Consul
 //
