@@ -91,16 +91,29 @@ func (p *Proxy) drainLogs() {
 	if rs == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-	defer cancel()
-	rs.switchMu.Lock()
-	defer rs.switchMu.Unlock()
-	rs.stdout.Switch(ctx, p.cfg.Stdout)
-	rs.stderr.Switch(ctx, p.cfg.Stderr)
+	rs.switchLogs(p.cfg.Stdout, p.cfg.Stderr)
 }
 
 // drainTimeout bounds the wait for the action's output to cross its pipe.
 const drainTimeout = time.Second
+
+// switchLogs makes the action's stdout go to out and its stderr to errw
+// from now on, once what it wrote before has reached the old sinks. The
+// two streams switch at once (each switch is a round trip through its
+// pipe); it waits at most drainTimeout.
+func (rs *routeState) switchLogs(out, errw io.Writer) {
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	rs.switchMu.Lock()
+	defer rs.switchMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rs.stderr.Switch(ctx, errw)
+	}()
+	rs.stdout.Switch(ctx, out)
+	<-done
+}
 
 // TryReserve implements route.Executor: the action is reserved only if no
 // invoker /run is waiting for it or running, no other direct run is
@@ -133,20 +146,14 @@ type reservation struct {
 func (r *reservation) Run(ctx context.Context, body io.Reader) (result, logs []byte, err error) {
 	p, rs := r.p, r.rs
 	buf := &lockedBuffer{b: logmux.Buffer{Limit: rs.logLimit}}
-	rs.switchMu.Lock()
-	rs.stdout.Switch(ctx, buf)
-	rs.stderr.Switch(ctx, buf)
-	rs.switchMu.Unlock()
+	rs.switchLogs(buf, buf)
 
 	result, stray, err := r.lease.Process().Call(ctx, body)
 	exited := r.lease.Process().Exited()
 
 	// Switch the logs back before releasing the process: an invoker /run
 	// waiting for it starts at once, and its output must not reach buf.
-	rs.switchMu.Lock()
-	rs.stdout.Switch(context.WithoutCancel(ctx), p.cfg.Stdout)
-	rs.stderr.Switch(context.WithoutCancel(ctx), p.cfg.Stderr)
-	rs.switchMu.Unlock()
+	rs.switchLogs(p.cfg.Stdout, p.cfg.Stderr)
 	r.lease.Release()
 	rs.gate.Unlock()
 	logs = buf.bytes()
