@@ -67,7 +67,8 @@ func flowPlane(t *testing.T, dir, name string, id Identity, exec Executor) *Plan
 }
 
 // flowPair returns an entry plane and a worker plane running /ns/a on
-// exec; the entry's table holds the worker, and so does the worker's.
+// exec; both tables hold both (the worker replies to the entry by its
+// instance id).
 func flowPair(t *testing.T, exec Executor) (entry, worker *Plane) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "wskroute") // short: unix socket paths are limited
@@ -79,6 +80,7 @@ func flowPair(t *testing.T, exec Executor) (entry, worker *Plane) {
 	worker = flowPlane(t, dir, "worker", Identity{Namespace: "ns", Action: "/ns/a"}, exec)
 	table := &agentproto.Table{Full: true, Upsert: []routetable.Instance{
 		{ID: "host1/worker", Namespace: "ns", Action: "/ns/a", Host: "host1", Unix: worker.Endpoint(), Concurrency: 1},
+		{ID: "host1/entry", Namespace: "ns", Action: "/ns/entry", Host: "host1", Unix: entry.Endpoint(), Concurrency: 1},
 	}}
 	entry.applyTable(table)
 	worker.applyTable(table)

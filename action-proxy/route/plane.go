@@ -310,6 +310,31 @@ func (p *Plane) specFor(workflow string) *spec.Spec {
 	}
 }
 
+// instance returns the table's instance id, waiting up to specGrace for
+// it: an entry that just registered may reach a proxy's table a few
+// milliseconds after its first frame does.
+func (p *Plane) instance(ctx context.Context, id string) (routetable.Instance, bool) {
+	timeout := time.NewTimer(specGrace)
+	defer timeout.Stop()
+	for {
+		p.mu.Lock()
+		table, ch := p.table, p.changed
+		p.mu.Unlock()
+		if table != nil {
+			if inst, ok := table.Get(id); ok {
+				return inst, true
+			}
+		}
+		select {
+		case <-ch:
+		case <-timeout.C:
+			return routetable.Instance{}, false
+		case <-ctx.Done():
+			return routetable.Instance{}, false
+		}
+	}
+}
+
 // notifyLocked wakes whoever waits for a change. p.mu must be held.
 func (p *Plane) notifyLocked() {
 	close(p.changed)

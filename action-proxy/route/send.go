@@ -159,7 +159,23 @@ func (r *run) reply(ctx context.Context, f *frame.Frame) {
 	f.Deadline, f.Namespace, f.ReplyTo = r.deadline, r.sp.Namespace, r.replyTo
 	f.Target = ""
 	f.Size = uint64(len(f.Payload))
-	ack, err := r.w.client.Send(ctx, r.replyTo, f, r.w.key)
+	endpoint, client := r.replyTo, r.w.client
+	if id, ok := strings.CutPrefix(r.replyTo, ReplyToInstance); ok {
+		// The entry is an instance of the table: reach it as any step,
+		// on this host, over its TCP address, or through the relay.
+		inst, found := r.p.instance(ctx, id)
+		if !found {
+			r.p.cfg.Logger.Warn("route: reply-to instance not in the route table", "run", r.runID, "instance", id, "kind", f.Kind.String())
+			return
+		}
+		var via string
+		endpoint, via = r.endpointFor(inst, len(f.Payload))
+		f.Target = id
+		if via == "relay" {
+			client = r.w.inline
+		}
+	}
+	ack, err := client.Send(ctx, endpoint, f, r.w.key)
 	if err == nil && ack.Code != frame.CodeOK && ack.Code != frame.CodeDuplicate {
 		err = fmt.Errorf("refused: %s (%s)", ack.Code, ack.Reason)
 	}
@@ -167,6 +183,11 @@ func (r *run) reply(ctx context.Context, f *frame.Frame) {
 		r.p.cfg.Logger.Warn("route: reply-to unreachable", "run", r.runID, "reply_to", r.replyTo, "kind", f.Kind.String(), "err", err)
 	}
 }
+
+// ReplyToInstance prefixes a reply-to that names the entry by its instance
+// id ("instance:<host>/<name>") rather than by an endpoint: each replying
+// proxy then reaches it the way it reaches any instance.
+const ReplyToInstance = "instance:"
 
 // replyTimeout bounds sending one reply to the entry.
 const replyTimeout = 2 * time.Second

@@ -62,8 +62,8 @@ type runState struct {
 
 // StartRun runs workflow with input (a JSON object or array) and waits for
 // its result until ctx's deadline, which becomes the run's deadline.
-// Results come back to this plane's socket (or TCP address, when it has
-// one).
+// Results come back to this plane, named by its instance id in the
+// frames' reply-to.
 func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte) (*Result, error) {
 	_, w, _ := p.snapshot()
 	if w == nil {
@@ -80,10 +80,9 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte) (*R
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d.UnixNano()
 	}
-	replyTo := p.unix
-	if p.cfg.TCPAdvertise != "" {
-		replyTo = p.cfg.TCPAdvertise
-	}
+	// Results come back to this plane by its instance id: every proxy
+	// reaches it as it reaches a step (same host, TCP, or the relay).
+	replyTo := ReplyToInstance + w.instanceID
 	rs := &runState{want: sp.Paths(), results: map[uint32][]byte{}, done: make(chan struct{})}
 	p.mu.Lock()
 	p.runs[runID] = rs

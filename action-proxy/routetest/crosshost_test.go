@@ -29,11 +29,13 @@ type twoHosts struct {
 // relayPort is where each agent listens for the other agents' relays.
 const relayPort = 7070
 
-func newTwoHosts(t *testing.T) *twoHosts { return newHosts(t, 2, nil) }
+func newTwoHosts(t *testing.T) *twoHosts { return newHosts(t, 2, nil, true) }
 
 // newHosts makes n hosts; before anything starts on them, prepare may
-// change their network (a delay).
-func newHosts(t *testing.T, count int, prepare func(*netns.Net)) *twoHosts {
+// change their network (a delay). With entryTCP the entry advertises a
+// routable address; without, replies from other hosts reach it through
+// the agents' relay.
+func newHosts(t *testing.T, count int, prepare func(*netns.Net), entryTCP bool) *twoHosts {
 	needBins(t)
 	n := netns.New(t, netns.Options{Hosts: count})
 	if prepare != nil {
@@ -48,7 +50,12 @@ func newHosts(t *testing.T, count int, prepare func(*netns.Net)) *twoHosts {
 		th.h[i] = h
 	}
 	// The entry runs in the root namespace, attached to h1's agent; its
-	// results come back over TCP to the bridge address.
+	// results come back over TCP to the bridge address, or through the
+	// relay.
+	if !entryTCP {
+		th.entry = startEntry(t, th.h[0], "", "")
+		return th
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(n.BridgeIP, "0"))
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +97,9 @@ func TestChainAcrossHosts(t *testing.T) {
 	for _, direct := range []bool{true, false} {
 		name := map[bool]string{true: "direct-tcp", false: "relayed"}[direct]
 		t.Run(name, func(t *testing.T) {
-			th := newTwoHosts(t)
+			// Relayed: neither the steps nor the entry have a routable
+			// address; every cross-host frame goes through both agents.
+			th := newHosts(t, 2, nil, direct)
 			th.startOn(t, 0, "upper", "upper", direct)
 			th.startOn(t, 1, "words", "words", direct)
 			th.startOn(t, 0, "reverse", "reverse", direct)
@@ -193,7 +202,7 @@ func TestSlowerHostIsAvoided(t *testing.T) {
 		if err := n.Delay(n.Hosts[2], delay); err != nil {
 			t.Fatal(err)
 		}
-	})
+	}, true)
 	th.startOn(t, 0, "upper", "upper", true)
 	th.startOn(t, 1, "words", "words", true)
 	th.startOn(t, 2, "words", "words", true)
