@@ -312,6 +312,32 @@ func (p *proc) kill() {
 // signal sends sig to the whole process group.
 func (p *proc) signal(sig syscall.Signal) { syscall.Kill(-p.cmd.Process.Pid, sig) }
 
+// pause stops the process group and waits until every thread of the
+// process is stopped: kill(2) returns before a thread running on another
+// core has stopped, and such a thread could still accept a frame.
+func (p *proc) pause(t testing.TB) {
+	t.Helper()
+	p.signal(syscall.SIGSTOP)
+	waitFor(t, 5*time.Second, "the process to stop", func() bool {
+		tasks, err := os.ReadDir("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/task")
+		if err != nil || len(tasks) == 0 {
+			return false
+		}
+		for _, task := range tasks {
+			stat, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/task/" + task.Name() + "/stat")
+			if err != nil {
+				return false
+			}
+			// The state follows the parenthesised command name.
+			i := bytes.LastIndexByte(stat, ')')
+			if i < 0 || i+2 >= len(stat) || stat[i+2] != 'T' {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 type testWriter struct {
 	t     testing.TB
 	label string

@@ -213,7 +213,7 @@ func TestPausedSuccessorIsSkipped(t *testing.T) {
 	waitFor(t, 10*time.Second, "both words instances in the entry's table", func() bool {
 		return len(s.entry.plane.Instances("/guest/words")) == 2
 	})
-	w1.proc.signal(syscall.SIGSTOP)
+	w1.proc.pause(t)
 	defer w1.proc.signal(syscall.SIGCONT)
 	for i := 0; i < 4; i++ {
 		res, err := s.run(t, "pause", `{"text":"a b"}`, 10*time.Second)
