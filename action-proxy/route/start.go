@@ -60,11 +60,21 @@ type runState struct {
 	done    chan struct{} // closed when all results or a failure arrived
 }
 
+// DefaultRunTimeout is the deadline of a run started without one: the
+// default timeout of an OpenWhisk action.
+const DefaultRunTimeout = time.Minute
+
 // StartRun runs workflow with input (a JSON object or array) and waits for
-// its result until ctx's deadline, which becomes the run's deadline.
+// its result until ctx's deadline, which becomes the run's deadline (ctx
+// without a deadline gets DefaultRunTimeout: a run never waits forever).
 // Results come back to this plane, named by its instance id in the
 // frames' reply-to.
 func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte) (*Result, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultRunTimeout)
+		defer cancel()
+	}
 	_, w, _ := p.snapshot()
 	if w == nil {
 		return nil, errors.New("route: not registered with the agent")
@@ -76,10 +86,8 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte) (*R
 	var idb [16]byte
 	rand.Read(idb[:])
 	runID := hex.EncodeToString(idb[:])
-	var deadline int64
-	if d, ok := ctx.Deadline(); ok {
-		deadline = d.UnixNano()
-	}
+	d, _ := ctx.Deadline()
+	deadline := d.UnixNano()
 	// Results come back to this plane by its instance id: every proxy
 	// reaches it as it reaches a step (same host, TCP, or the relay).
 	replyTo := ReplyToInstance + w.instanceID
