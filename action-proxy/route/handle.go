@@ -50,7 +50,7 @@ func (p *Plane) acceptStep(ctx context.Context, d *transport.Delivery, id Identi
 	if f.Target != "" && f.Target != w.instanceID {
 		return frame.CodeUnknownStep, "frame for instance " + f.Target + " reached " + w.instanceID
 	}
-	sp := p.specFor(f.Workflow)
+	sp := p.specFor(f.Workflow, f.SpecVersion)
 	if sp == nil {
 		return frame.CodeUnknownStep, "unknown workflow " + f.Workflow
 	}

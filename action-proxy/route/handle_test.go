@@ -251,7 +251,7 @@ func welcome(t *testing.T, p *Plane) {
 	p.Identify(Identity{Namespace: "ns", Action: "/ns/a", Version: "0.0.1"})
 	p.setWelcome(&welcomeState{instanceID: "host1/c1", host: "host1", key: testKey})
 	p.applySpecs(&agentproto.Specs{Full: true, Upsert: []agentproto.SpecData{{Workflow: "wf", Version: 3, Spec: json.RawMessage(testSpec)}}})
-	if p.specFor("wf") == nil {
+	if p.specFor("wf", 0) == nil {
 		t.Fatal("testSpec was not applied")
 	}
 }
@@ -370,5 +370,43 @@ func TestHandleFrameBusyThenAccepted(t *testing.T) {
 	}
 	if fallbacks != 2 {
 		t.Errorf("%d fallbacks counted for /ns/b, want 2", fallbacks)
+	}
+}
+
+// A run keeps the spec version it started with across one update; older
+// or unknown versions get the current spec.
+func TestSpecForKeepsThePreviousVersion(t *testing.T) {
+	p, err := New(Config{AgentSocket: t.TempDir() + "/agent.sock"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	welcome(t, p) // version 3
+	v := func(version uint64) agentproto.SpecData {
+		return agentproto.SpecData{Workflow: "wf", Version: version, Spec: json.RawMessage(testSpec)}
+	}
+	p.applySpecs(&agentproto.Specs{Upsert: []agentproto.SpecData{v(5)}})
+	tests := []struct {
+		ask, want uint64
+	}{
+		{0, 5}, {5, 5}, {3, 3}, {4, 5}, {1, 5},
+	}
+	for _, tt := range tests {
+		if got := p.specFor("wf", tt.ask); got == nil || got.Version != tt.want {
+			t.Errorf("specFor(wf, %d) = %v, want version %d", tt.ask, got, tt.want)
+		}
+	}
+	p.applySpecs(&agentproto.Specs{Upsert: []agentproto.SpecData{v(7)}})
+	if got := p.specFor("wf", 3); got.Version != 7 {
+		t.Errorf("after two updates, version 3 gave %d, want the current 7", got.Version)
+	}
+	if got := p.specFor("wf", 5); got.Version != 5 {
+		t.Errorf("after two updates, version 5 gave %d, want 5", got.Version)
+	}
+	p.applySpecs(&agentproto.Specs{Remove: []string{"wf"}})
+	p.mu.Lock()
+	prev := p.previous["wf"]
+	p.mu.Unlock()
+	if prev != nil {
+		t.Errorf("removing the workflow kept its previous version %d", prev.Version)
 	}
 }

@@ -57,11 +57,14 @@ type Plane struct {
 	ident   Identity
 	welcome *welcomeState
 	specs   map[string]*spec.Spec // by workflow
-	table   *routetable.Table
-	seen    seenSet
-	runs    map[string]*runState // runs started here, by run id
-	ws      *wsConn              // the current agent session, if any
-	changed chan struct{}        // closed and replaced when welcome/specs/table change
+	// previous holds, per workflow, the version the current one replaced:
+	// a run keeps the spec version it started with, across one update.
+	previous map[string]*spec.Spec
+	table    *routetable.Table
+	seen     seenSet
+	runs     map[string]*runState // runs started here, by run id
+	ws       *wsConn              // the current agent session, if any
+	changed  chan struct{}        // closed and replaced when welcome/specs/table change
 	// sessions counts the agent sessions (and attempts) that have ended,
 	// and sessionErr is why the last one did; Claim watches them.
 	sessions   uint64
@@ -98,6 +101,7 @@ func New(cfg Config, exec Executor) (*Plane, error) {
 		identified: make(chan struct{}),
 		reconnect:  make(chan struct{}, 1),
 		specs:      map[string]*spec.Spec{},
+		previous:   map[string]*spec.Spec{},
 		runs:       map[string]*runState{},
 		changed:    make(chan struct{}),
 	}
@@ -286,14 +290,20 @@ func (p *Plane) snapshot() (Identity, *welcomeState, *routetable.Table) {
 // started can reach a proxy whose copy is a few milliseconds behind.
 const specGrace = 250 * time.Millisecond
 
-// specFor returns workflow's spec; one this proxy does not know yet is
-// waited for, at most specGrace, while the plane is registered.
-func (p *Plane) specFor(workflow string) *spec.Spec {
+// specFor returns the spec of workflow at version (0: the current one).
+// A run started under the version before the current one keeps it; an
+// unknown version gets the current spec. A workflow this proxy does not
+// know yet is waited for, at most specGrace, while the plane is
+// registered.
+func (p *Plane) specFor(workflow string, version uint64) *spec.Spec {
 	var timeout <-chan time.Time
 	for {
 		p.mu.Lock()
-		sp, welcomed, ch := p.specs[workflow], p.welcome != nil, p.changed
+		sp, prev, welcomed, ch := p.specs[workflow], p.previous[workflow], p.welcome != nil, p.changed
 		p.mu.Unlock()
+		if sp != nil && version != 0 && sp.Version != version && prev != nil && prev.Version == version {
+			return prev
+		}
 		if sp != nil || !welcomed {
 			return sp
 		}

@@ -155,16 +155,34 @@ func (p *Plane) applySpecs(s *agentproto.Specs) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if s.Full {
+		for w, sp := range parsed {
+			p.keepPreviousLocked(w, sp)
+		}
+		for w := range p.previous {
+			if parsed[w] == nil {
+				delete(p.previous, w)
+			}
+		}
 		p.specs = parsed
 	} else {
 		for _, w := range s.Remove {
 			delete(p.specs, w)
+			delete(p.previous, w)
 		}
 		for w, sp := range parsed {
+			p.keepPreviousLocked(w, sp)
 			p.specs[w] = sp
 		}
 	}
 	p.notifyLocked()
+}
+
+// keepPreviousLocked remembers the version of workflow that sp replaces,
+// so that runs started under it finish under it. p.mu must be held.
+func (p *Plane) keepPreviousLocked(workflow string, sp *spec.Spec) {
+	if cur := p.specs[workflow]; cur != nil && cur.Version != sp.Version {
+		p.previous[workflow] = cur
+	}
 }
 
 // Unregister tells the agent the instance can no longer run (its action

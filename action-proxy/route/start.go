@@ -79,7 +79,7 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte) (*R
 	if w == nil {
 		return nil, errors.New("route: not registered with the agent")
 	}
-	sp := p.specFor(workflow)
+	sp := p.specFor(workflow, 0)
 	if sp == nil {
 		return nil, fmt.Errorf("route: unknown workflow %q", workflow)
 	}
