@@ -163,33 +163,38 @@ func partialSuffix(b, marker []byte) int {
 }
 
 // Buffer is a bounded log sink for one direct run: it keeps the first
-// Limit bytes and counts the rest. Safe for use by one writer and, after
-// Switch, one reader.
+// Limit bytes and counts the rest. Its methods are safe for concurrent use:
+// the stdout and the stderr Mux of a run write to one Buffer.
 type Buffer struct {
-	Limit   int
+	Limit int
+
+	mu      sync.Mutex // guards buf and dropped
 	buf     bytes.Buffer
 	dropped int
 }
 
 // Write keeps what fits under Limit and never fails.
 func (b *Buffer) Write(p []byte) (int, error) {
-	room := b.Limit - b.buf.Len()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	room := max(b.Limit-b.buf.Len(), 0)
 	if room < len(p) {
-		if room > 0 {
-			b.buf.Write(p[:room])
-		}
-		b.dropped += len(p) - max(room, 0)
+		b.buf.Write(p[:room])
+		b.dropped += len(p) - room
 		return len(p), nil
 	}
 	b.buf.Write(p)
 	return len(p), nil
 }
 
-// Bytes returns what was kept, followed by a note when bytes were dropped.
+// Bytes returns a copy of what was kept, followed by a note when bytes
+// were dropped.
 func (b *Buffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.dropped > 0 {
 		fmt.Fprintf(&b.buf, "\n[wsk-route: %d more bytes of log output dropped, over the %d-byte limit]\n", b.dropped, b.Limit)
 		b.dropped = 0
 	}
-	return b.buf.Bytes()
+	return bytes.Clone(b.buf.Bytes())
 }

@@ -145,7 +145,7 @@ type reservation struct {
 // Run implements route.Reservation.
 func (r *reservation) Run(ctx context.Context, body io.Reader) (result, logs []byte, err error) {
 	p, rs := r.p, r.rs
-	buf := &lockedBuffer{b: logmux.Buffer{Limit: rs.logLimit}}
+	buf := &logmux.Buffer{Limit: rs.logLimit}
 	rs.switchLogs(buf, buf)
 
 	result, stray, err := r.lease.Process().Call(ctx, body)
@@ -156,7 +156,7 @@ func (r *reservation) Run(ctx context.Context, body io.Reader) (result, logs []b
 	rs.switchLogs(p.cfg.Stdout, p.cfg.Stderr)
 	r.lease.Release()
 	rs.gate.Unlock()
-	logs = buf.bytes()
+	logs = buf.Bytes()
 
 	if stray > 0 {
 		logs = append(logs, fmt.Sprintf("[wsk-route: discarded %d line(s) the action wrote on fd 3 after its previous result]\n", stray)...)
@@ -177,24 +177,6 @@ func (r *reservation) Run(ctx context.Context, body io.Reader) (result, logs []b
 		return nil, logs, errors.New(msgNotDictArray)
 	}
 	return result, logs, nil
-}
-
-// lockedBuffer is a log buffer both multiplexers write to.
-type lockedBuffer struct {
-	mu sync.Mutex // guards b
-	b  logmux.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]byte(nil), l.b.Bytes()...)
 }
 
 // claim registers the action named by an init env with the agent and
