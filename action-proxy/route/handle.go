@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
@@ -113,7 +114,7 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 		r.fail(ctx, f.Step, f.Branch, frame.CodeStepFailed, fmt.Sprintf("step %s (action %s) on %s: %v", f.Step, id.Action, w.instanceID, err))
 		return
 	case isErrorResult(result):
-		r.fail(ctx, f.Step, f.Branch, frame.CodeStepFailed, fmt.Sprintf("step %s (action %s) returned an error: %s", f.Step, id.Action, truncate(result, 2048)))
+		r.fail(ctx, f.Step, f.Branch, frame.CodeStepFailed, fmt.Sprintf("step %s (action %s) returned an error: %s", f.Step, id.Action, result))
 		return
 	}
 	r.next(ctx, f.Step, f.Branch, result)
@@ -127,28 +128,35 @@ const stepMargin = 100 * time.Millisecond
 // derived from the run, step and branch.
 func activationBody(payload []byte, f *frame.Frame, id Identity) io.Reader {
 	h := sha256.Sum256([]byte(f.RunID + "\x00" + f.Step + "\x00" + strconv.FormatUint(uint64(f.Branch), 10)))
-	var tail bytes.Buffer
-	field := func(k, v string) {
-		b, _ := json.Marshal(v)
-		tail.WriteString(`,"` + k + `":`)
-		tail.Write(b)
+	ctx := runContext{
+		Namespace:     id.Namespace,
+		ActionName:    id.Action,
+		ActionVersion: id.Version,
+		ActivationID:  hex.EncodeToString(h[:16]),
+		TransactionID: f.RunID,
+		APIKey:        id.APIKey,
 	}
-	field("namespace", id.Namespace)
-	field("action_name", id.Action)
-	field("action_version", id.Version)
-	field("activation_id", hex.EncodeToString(h[:16]))
-	field("transaction_id", f.RunID)
 	if f.Deadline != 0 {
-		field("deadline", strconv.FormatInt(f.Deadline/int64(time.Millisecond), 10))
+		ctx.Deadline = strconv.FormatInt(f.Deadline/int64(time.Millisecond), 10)
 	}
-	if id.APIKey != "" {
-		field("api_key", id.APIKey)
-	}
-	tail.WriteString("}")
+	tail, _ := json.Marshal(ctx) // strings only: cannot fail
+	tail[0] = ','                // {"namespace":...} continues the body after value
 	if len(payload) == 0 {
 		payload = []byte("{}")
 	}
-	return io.MultiReader(bytes.NewReader([]byte(`{"value":`)), bytes.NewReader(payload), &tail)
+	return io.MultiReader(strings.NewReader(`{"value":`), bytes.NewReader(payload), bytes.NewReader(tail))
+}
+
+// runContext is the part of a /run body besides value, in the invoker's
+// field order.
+type runContext struct {
+	Namespace     string `json:"namespace"`
+	ActionName    string `json:"action_name"`
+	ActionVersion string `json:"action_version"`
+	ActivationID  string `json:"activation_id"`
+	TransactionID string `json:"transaction_id"`
+	Deadline      string `json:"deadline,omitempty"`
+	APIKey        string `json:"api_key,omitempty"`
 }
 
 // isErrorResult reports whether result is an object with a top-level
@@ -156,11 +164,4 @@ func activationBody(payload []byte, f *frame.Frame, id Identity) io.Reader {
 func isErrorResult(result []byte) bool {
 	v, ok := jsonscan.TopLevel(result, "error")
 	return ok && len(v) > 0
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) <= n {
-		return string(b)
-	}
-	return string(b[:n]) + "…"
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
 	"github.com/wsk-route/wsk-route/internal/routetable"
@@ -194,21 +193,7 @@ const replyTimeout = 2 * time.Second
 
 // fail reports to the reply-to that the run failed at step.
 func (r *run) fail(ctx context.Context, step string, branch uint32, code frame.Code, reason string) {
-	r.reply(ctx, &frame.Frame{Kind: frame.KindError, Step: step, Branch: branch, Code: code, Reason: cutReason(reason)})
-}
-
-// cutReason cuts reason to frame.MaxReason bytes at a UTF-8 boundary: a
-// longer one could not be encoded, and the run would never learn why it
-// failed.
-func cutReason(reason string) string {
-	if len(reason) <= frame.MaxReason {
-		return reason
-	}
-	n := frame.MaxReason
-	for n > 0 && !utf8.RuneStart(reason[n]) {
-		n--
-	}
-	return reason[:n]
+	r.reply(ctx, &frame.Frame{Kind: frame.KindError, Step: step, Branch: branch, Code: code, Reason: frame.CutReason(reason)})
 }
 
 // stepLog is the Reason of a log frame.

@@ -151,12 +151,14 @@ func AckFor(req *Frame, code Code, reason string) Frame {
 		Branch:    req.Branch,
 		Namespace: req.Namespace,
 		Code:      code,
-		Reason:    truncate(reason, MaxReason),
+		Reason:    CutReason(reason),
 	}
 }
 
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
+// CutReason cuts reason to at most MaxReason bytes without splitting a
+// UTF-8 sequence, so that a frame carrying it can always be encoded.
+func CutReason(reason string) string {
+	s, n := reason, MaxReason
 	if len(s) <= n {
 		return s
 	}
