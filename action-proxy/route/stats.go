@@ -2,7 +2,6 @@ package route
 
 import (
 	"context"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,14 +18,16 @@ type hopStats struct {
 
 type statKey struct{ action, via string }
 
+// numBuckets is len(agentproto.LatencyBuckets)+1 (the +Inf bucket);
+// stats_test.go checks it.
+const numBuckets = 17
+
+// hopCounter holds what was counted since the last flush, which takes the
+// counts and zeroes them (Swap).
 type hopCounter struct {
 	hops, bytes, refused, failed, fallbacks atomic.Uint64
 	sumNanos                                atomic.Uint64
-	buckets                                 [17]atomic.Uint64 // len(agentproto.LatencyBuckets)+1
-
-	sent     [5]uint64 // hops, bytes, refused, failed, fallbacks as of the last flush; owned by the flusher
-	sentSum  uint64
-	sentBkts [17]uint64
+	buckets                                 [numBuckets]atomic.Uint64
 }
 
 func newHopStats() *hopStats { return &hopStats{m: map[statKey]*hopCounter{}} }
@@ -56,7 +57,9 @@ func (c *hopCounter) observe(took time.Duration, size int) {
 	c.buckets[i].Add(1)
 }
 
-// deltas returns what changed since the last call.
+// deltas takes what was counted since the last call. A hop counted while
+// deltas runs may be split between this call and the next; the sums are
+// exact over time.
 func (s *hopStats) deltas() []agentproto.HopStats {
 	s.mu.Lock()
 	keys := make([]statKey, 0, len(s.m))
@@ -68,36 +71,21 @@ func (s *hopStats) deltas() []agentproto.HopStats {
 	s.mu.Unlock()
 	var out []agentproto.HopStats
 	for i, c := range counters {
-		now := [5]uint64{c.hops.Load(), c.bytes.Load(), c.refused.Load(), c.failed.Load(), c.fallbacks.Load()}
-		sum := c.sumNanos.Load()
-		var b [17]uint64
-		changed := sum != c.sentSum
-		for j := range b {
-			b[j] = c.buckets[j].Load()
-			// observe counts the bucket last: it may be all that changed.
-			changed = changed || b[j] != c.sentBkts[j]
-		}
-		for j := range now {
-			changed = changed || now[j] != c.sent[j]
-		}
-		if !changed {
-			continue
-		}
 		h := agentproto.HopStats{
 			Action: keys[i].action, Transport: keys[i].via,
-			Hops: now[0] - c.sent[0], Bytes: now[1] - c.sent[1], Refused: now[2] - c.sent[2],
-			Failed: now[3] - c.sent[3], Fallbacks: now[4] - c.sent[4],
-			SumSeconds: float64(sum-c.sentSum) / float64(time.Second),
-			Buckets:    make([]uint64, len(b)),
+			Hops: c.hops.Swap(0), Bytes: c.bytes.Swap(0), Refused: c.refused.Swap(0),
+			Failed: c.failed.Swap(0), Fallbacks: c.fallbacks.Swap(0),
+			SumSeconds: float64(c.sumNanos.Swap(0)) / float64(time.Second),
+			Buckets:    make([]uint64, numBuckets),
 		}
-		for j := range b {
-			h.Buckets[j] = b[j] - c.sentBkts[j]
+		changed := h.Hops|h.Bytes|h.Refused|h.Failed|h.Fallbacks != 0 || h.SumSeconds != 0
+		for j := range c.buckets {
+			h.Buckets[j] = c.buckets[j].Swap(0)
+			changed = changed || h.Buckets[j] != 0
 		}
-		c.sent, c.sentSum, c.sentBkts = now, sum, b
-		if math.IsNaN(h.SumSeconds) {
-			h.SumSeconds = 0
+		if changed {
+			out = append(out, h)
 		}
-		out = append(out, h)
 	}
 	return out
 }

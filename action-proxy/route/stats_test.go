@@ -127,3 +127,9 @@ func sum(b []uint64) uint64 {
 	}
 	return n
 }
+
+func TestNumBuckets(t *testing.T) {
+	if want := len(agentproto.LatencyBuckets) + 1; numBuckets != want {
+		t.Fatalf("numBuckets = %d, want len(agentproto.LatencyBuckets)+1 = %d", numBuckets, want)
+	}
+}
