@@ -84,7 +84,7 @@ func (r *run) forward(ctx context.Context, h spec.Hop, payload []byte) error {
 		}
 		inst := cands[0]
 		tried = append(tried, inst.ID)
-		endpoint, via := r.endpointFor(inst, len(payload))
+		endpoint, via, client := r.routeTo(inst, len(payload))
 		f := &frame.Frame{
 			Kind: frame.KindStep, RunID: r.runID, Workflow: r.sp.Workflow, SpecVersion: r.sp.Version,
 			Step: h.Step, Branch: h.Branch, Attempt: uint16(attempt), Deadline: r.deadline,
@@ -93,10 +93,6 @@ func (r *run) forward(ctx context.Context, h spec.Hop, payload []byte) error {
 		}
 		table.Begin(inst.ID)
 		start := r.p.cfg.Now()
-		client := r.w.client
-		if via == "relay" {
-			client = r.w.inline
-		}
 		ack, err := client.Send(ctx, endpoint, f, r.w.key)
 		took := r.p.cfg.Now().Sub(start)
 		c := r.p.stats.counter(st.Action, via)
@@ -128,19 +124,21 @@ func (r *run) forward(ctx context.Context, h spec.Hop, payload []byte) error {
 	return fmt.Errorf("%w: %s", errNoInstance, strings.Join(reasons, "; "))
 }
 
-// endpointFor picks how to reach inst: its unix socket on this host, its
-// routable TCP address, or the agents' relay.
-func (r *run) endpointFor(inst routetable.Instance, size int) (endpoint, via string) {
+// routeTo picks how to reach inst: its unix socket on this host, its
+// routable TCP address, or the agents' relay; via names it for metrics.
+// Frames to the relay go with the inline client: the relay forwards them
+// off the host as they are, so their payload cannot be a shm reference.
+func (r *run) routeTo(inst routetable.Instance, size int) (endpoint, via string, client *transport.Client) {
 	switch {
 	case inst.Host == r.w.host:
 		if size > transport.DefaultShmThreshold {
-			return inst.Unix, "shm"
+			return inst.Unix, "shm", r.w.client
 		}
-		return inst.Unix, "unix"
+		return inst.Unix, "unix", r.w.client
 	case inst.TCP != "":
-		return inst.TCP, "tcp"
+		return inst.TCP, "tcp", r.w.client
 	default:
-		return r.w.relay, "relay"
+		return r.w.relay, "relay", r.w.inline
 	}
 }
 
@@ -167,12 +165,8 @@ func (r *run) reply(ctx context.Context, f *frame.Frame) {
 			r.p.cfg.Logger.Warn("route: reply-to instance not in the route table", "run", r.runID, "instance", id, "kind", f.Kind.String())
 			return
 		}
-		var via string
-		endpoint, via = r.endpointFor(inst, len(f.Payload))
+		endpoint, _, client = r.routeTo(inst, len(f.Payload))
 		f.Target = id
-		if via == "relay" {
-			client = r.w.inline
-		}
 	}
 	ack, err := client.Send(ctx, endpoint, f, r.w.key)
 	if err == nil && ack.Code != frame.CodeOK && ack.Code != frame.CodeDuplicate {
