@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
@@ -408,23 +407,12 @@ func (p *Plane) readyLocked(workflow string) (bool, string) {
 		return false, "spec unknown"
 	}
 	var buf []routetable.Instance
-	for _, id := range stepIDs(sp) {
+	for _, id := range sp.StepIDs() {
 		if len(p.table.Candidates(sp.Steps[id].Action, nil, buf[:0])) == 0 {
 			return false, "no instance of " + sp.Steps[id].Action
 		}
 	}
 	return true, ""
-}
-
-// stepIDs returns the ids of sp's steps in order, so that WaitReady names
-// the same missing action every time.
-func stepIDs(sp *spec.Spec) []string {
-	ids := make([]string, 0, len(sp.Steps))
-	for id := range sp.Steps {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
 }
 
 // Instances returns the route table as this proxy sees it: the instances

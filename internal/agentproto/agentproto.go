@@ -189,7 +189,10 @@ func (m *Message) check() error {
 		ok = m.Specs != nil
 	case TypeStats:
 		ok = m.Stats != nil
-		for _, h := range statsHops(m.Stats) {
+		if !ok {
+			break
+		}
+		for _, h := range m.Stats.Hops {
 			if len(h.Buckets) != 0 && len(h.Buckets) != len(LatencyBuckets)+1 {
 				return fmt.Errorf("agentproto: stats for %s/%s: %d buckets, want %d", h.Action, h.Transport, len(h.Buckets), len(LatencyBuckets)+1)
 			}
@@ -201,11 +204,4 @@ func (m *Message) check() error {
 		return fmt.Errorf("agentproto: %q message without its %s body", m.Type, m.Type)
 	}
 	return nil
-}
-
-func statsHops(s *Stats) []HopStats {
-	if s == nil {
-		return nil
-	}
-	return s.Hops
 }

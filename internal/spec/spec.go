@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -48,7 +49,7 @@ type Step struct {
 // Parse decodes a spec from JSON and validates it.
 func Parse(data []byte) (*Spec, error) {
 	var s Spec
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
 		return nil, fmt.Errorf("spec: %w", err)
@@ -81,7 +82,7 @@ func (s *Spec) Validate() error {
 	if err := checkRefs(s.Start, s.Steps, "start"); err != nil {
 		return bad("%v", err)
 	}
-	for _, id := range s.stepIDs() {
+	for _, id := range s.StepIDs() {
 		st := s.Steps[id]
 		if id == "" || len(id) > MaxIDLen {
 			return bad("step id %q must be 1 to %d bytes", id, MaxIDLen)
@@ -133,7 +134,8 @@ func checkAction(name string) error {
 	return nil
 }
 
-func (s *Spec) stepIDs() []string {
+// StepIDs returns the ids of s's steps, sorted.
+func (s *Spec) StepIDs() []string {
 	ids := make([]string, 0, len(s.Steps))
 	for id := range s.Steps {
 		ids = append(ids, id)
@@ -174,7 +176,7 @@ func (s *Spec) findCycle() []string {
 		state[id] = done
 		return nil
 	}
-	for _, id := range s.stepIDs() {
+	for _, id := range s.StepIDs() {
 		if c := visit(id); c != nil {
 			return c
 		}
