@@ -161,8 +161,11 @@ func merge(results map[uint32][]byte, want int) json.RawMessage {
 }
 
 // deliverToRun takes a result, error or log frame for a run started here.
+// It keeps the payload (Detach: copied out of shm, so no mapping
+// outlives the frame) and releases d whatever it answers.
 func (p *Plane) deliverToRun(d *transport.Delivery) (frame.Code, string) {
 	f := &d.Frame
+	payload := d.Detach()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rs := p.runs[f.RunID]
@@ -179,7 +182,7 @@ func (p *Plane) deliverToRun(d *transport.Delivery) (frame.Code, string) {
 		var meta stepLog
 		json.Unmarshal([]byte(f.Reason), &meta)
 		rs.steps = append(rs.steps, StepReport{Step: f.Step, Branch: f.Branch, Instance: meta.Instance,
-			Duration: time.Duration(meta.DurationNS), Logs: bytes.Clone(d.Payload())})
+			Duration: time.Duration(meta.DurationNS), Logs: payload})
 	case frame.KindError:
 		rs.failure = &RunError{RunID: f.RunID, Step: f.Step, Code: f.Code, Reason: f.Reason}
 		close(rs.done)
@@ -190,7 +193,7 @@ func (p *Plane) deliverToRun(d *transport.Delivery) (frame.Code, string) {
 		if f.Branch >= uint32(rs.want) {
 			return frame.CodeMalformed, fmt.Sprintf("branch %d out of range (run has %d results)", f.Branch, rs.want)
 		}
-		rs.results[f.Branch] = bytes.Clone(d.Payload())
+		rs.results[f.Branch] = payload
 		if len(rs.results) == rs.want {
 			close(rs.done)
 		}

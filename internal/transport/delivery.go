@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
@@ -36,6 +37,19 @@ func (d *Delivery) Release() {
 	if d.seg != nil {
 		_ = d.seg.Close()
 	}
+}
+
+// Detach returns the payload as bytes the caller owns for good, and
+// releases the delivery: inline bytes as they are, a shm segment copied
+// out (its mapping is then gone). For handlers that keep a payload past
+// the delivery, such as the results a run collects.
+func (d *Delivery) Detach() []byte {
+	if d.seg == nil {
+		return d.Frame.Payload
+	}
+	b := bytes.Clone(d.seg.Bytes())
+	d.Release()
+	return b
 }
 
 // Handler handles one frame received by a Server and returns the ack code
