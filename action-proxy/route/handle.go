@@ -114,7 +114,7 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 		r.fail(ctx, f.Step, f.Branch, frame.CodeStepFailed, fmt.Sprintf("step %s (action %s) on %s: %v", f.Step, id.Action, w.instanceID, err))
 		return
 	case isErrorResult(result):
-		r.fail(ctx, f.Step, f.Branch, frame.CodeStepFailed, fmt.Sprintf("step %s (action %s) returned an error: %s", f.Step, id.Action, result))
+		r.fail(ctx, f.Step, f.Branch, frame.CodeStepFailed, fmt.Sprintf("step %s (action %s) returned an error: %s", f.Step, id.Action, result[:min(len(result), frame.MaxReason)]))
 		return
 	}
 	r.next(ctx, f.Step, f.Branch, result)

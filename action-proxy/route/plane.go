@@ -323,8 +323,7 @@ func (p *Plane) specFor(workflow string, version uint64) *spec.Spec {
 // it: an entry that just registered may reach a proxy's table a few
 // milliseconds after its first frame does.
 func (p *Plane) instance(ctx context.Context, id string) (routetable.Instance, bool) {
-	timeout := time.NewTimer(specGrace)
-	defer timeout.Stop()
+	var timeout <-chan time.Time // armed on the first miss only
 	for {
 		p.mu.Lock()
 		table, ch := p.table, p.changed
@@ -334,9 +333,14 @@ func (p *Plane) instance(ctx context.Context, id string) (routetable.Instance, b
 				return inst, true
 			}
 		}
+		if timeout == nil {
+			t := time.NewTimer(specGrace)
+			defer t.Stop()
+			timeout = t.C
+		}
 		select {
 		case <-ch:
-		case <-timeout.C:
+		case <-timeout:
 			return routetable.Instance{}, false
 		case <-ctx.Done():
 			return routetable.Instance{}, false

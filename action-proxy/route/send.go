@@ -111,8 +111,7 @@ func (r *run) forward(ctx context.Context, h spec.Hop, payload []byte) error {
 			c.refused.Add(1)
 			return fmt.Errorf("%s refused: %s (%s)", inst.ID, ack.Code, ack.Reason)
 		default:
-			table.End(inst.ID, took, false)
-			table.Penalize(inst.ID)
+			table.End(inst.ID, took, false) // also penalises it
 			c.refused.Add(1)
 			reasons = append(reasons, fmt.Sprintf("%s: %s (%s)", inst.ID, ack.Code, ack.Reason))
 		}
@@ -131,7 +130,7 @@ func (r *run) forward(ctx context.Context, h spec.Hop, payload []byte) error {
 func (r *run) routeTo(inst routetable.Instance, size int) (endpoint, via string, client *transport.Client) {
 	switch {
 	case inst.Host == r.w.host:
-		if size > transport.DefaultShmThreshold {
+		if r.w.client.UsesShm(inst.Unix, size) {
 			return inst.Unix, "shm", r.w.client
 		}
 		return inst.Unix, "unix", r.w.client

@@ -214,14 +214,25 @@ func (c *Client) Send(ctx context.Context, endpoint string, f *frame.Frame, key 
 
 // useShm reports whether f's payload should go through a segment.
 func (c *Client) useShm(f *frame.Frame) bool {
-	if c.ShmDir == "" || c.ShmThreshold < 0 || f.PayloadKind != frame.PayloadInline {
+	return f.PayloadKind == frame.PayloadInline && c.shmFor(len(f.Payload))
+}
+
+// UsesShm reports whether Send, with a key, moves a payload of size bytes
+// sent to endpoint into a shm segment. Callers use it to label metrics.
+func (c *Client) UsesShm(endpoint string, size int) bool {
+	network, _, err := ParseEndpoint(endpoint)
+	return err == nil && network == "unix" && c.shmFor(size)
+}
+
+func (c *Client) shmFor(size int) bool {
+	if c.ShmDir == "" || c.ShmThreshold < 0 {
 		return false
 	}
 	t := c.ShmThreshold
 	if t == 0 {
 		t = DefaultShmThreshold
 	}
-	return len(f.Payload) > t
+	return size > t
 }
 
 // write sends f's header and inline payload in one vectored write.

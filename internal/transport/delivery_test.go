@@ -37,3 +37,26 @@ func TestDetach(t *testing.T) {
 	}
 	got[0] = 'y' // the caller's own copy: writable, unlike the mapping
 }
+
+func TestUsesShm(t *testing.T) {
+	tests := []struct {
+		c        *Client
+		endpoint string
+		size     int
+		want     bool
+	}{
+		{&Client{ShmDir: "/s"}, "unix:/x.sock", DefaultShmThreshold + 1, true},
+		{&Client{ShmDir: "/s"}, "unix:/x.sock", DefaultShmThreshold, false},
+		{&Client{ShmDir: "/s"}, "tcp:1.2.3.4:5", 1 << 20, false},
+		{&Client{}, "unix:/x.sock", 1 << 20, false},
+		{&Client{ShmDir: "/s", ShmThreshold: -1}, "unix:/x.sock", 1 << 20, false},
+		{&Client{ShmDir: "/s", ShmThreshold: 10}, "unix:/x.sock", 11, true},
+		{&Client{ShmDir: "/s"}, "bogus", 1 << 20, false},
+	}
+	for _, tt := range tests {
+		if got := tt.c.UsesShm(tt.endpoint, tt.size); got != tt.want {
+			t.Errorf("Client{ShmDir: %q, ShmThreshold: %d}.UsesShm(%q, %d) = %v, want %v",
+				tt.c.ShmDir, tt.c.ShmThreshold, tt.endpoint, tt.size, got, tt.want)
+		}
+	}
+}
