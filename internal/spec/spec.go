@@ -34,6 +34,11 @@ type Spec struct {
 	Start []string `json:"start"`
 	// Steps maps step ids to steps.
 	Steps map[string]Step `json:"steps"`
+
+	// paths caches, per step, the number of result paths from it; Validate
+	// fills it (a spec does not change once validated), and the methods
+	// compute it afresh for a spec that was never validated.
+	paths map[string]int
 }
 
 // Step is one node of the workflow.
@@ -100,9 +105,18 @@ func (s *Spec) Validate() error {
 	if cycle := s.findCycle(); cycle != nil {
 		return bad("cycle: %s", strings.Join(cycle, " -> "))
 	}
-	if n := s.Paths(); n > MaxPaths {
+	memo := make(map[string]int, len(s.Steps))
+	n := 0
+	for _, id := range s.Start {
+		n += s.pathsFrom(id, memo)
+	}
+	if n > MaxPaths {
 		return bad("%d result paths, more than %d", n, MaxPaths)
 	}
+	for id := range s.Steps { // complete, so that readers never write to it
+		s.pathsFrom(id, memo)
+	}
+	s.paths = memo
 	return nil
 }
 
@@ -188,12 +202,20 @@ func (s *Spec) findCycle() []string {
 // paths from the start steps to steps without successors. It is the number
 // the entry waits for.
 func (s *Spec) Paths() int {
-	memo := make(map[string]int, len(s.Steps))
+	memo := s.memo()
 	n := 0
 	for _, id := range s.Start {
 		n += s.pathsFrom(id, memo)
 	}
 	return n
+}
+
+// memo returns the path counts Validate cached, or a fresh map to fill.
+func (s *Spec) memo() map[string]int {
+	if s.paths != nil {
+		return s.paths
+	}
+	return make(map[string]int, len(s.Steps))
 }
 
 func (s *Spec) pathsFrom(id string, memo map[string]int) int {
@@ -239,7 +261,7 @@ func (s *Spec) fanOut(next []string, base uint32) []Hop {
 	if len(next) == 0 {
 		return nil
 	}
-	memo := make(map[string]int, len(s.Steps))
+	memo := s.memo()
 	hops := make([]Hop, len(next))
 	off := base
 	for i, id := range next {

@@ -155,3 +155,32 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A validated spec answers from its cache, and the answers are those of an
+// unvalidated copy, which computes them afresh.
+func TestCachedPathsAgree(t *testing.T) {
+	build := func() *spec.Spec {
+		return &spec.Spec{Workflow: "w", Namespace: "ns", Start: []string{"a"}, Steps: map[string]spec.Step{
+			"a": {Action: "/ns/a", Next: []string{"b", "c"}},
+			"b": {Action: "/ns/b", Next: []string{"d"}},
+			"c": {Action: "/ns/c", Next: []string{"d", "e"}},
+			"d": {Action: "/ns/d"},
+			"e": {Action: "/ns/e"},
+			"z": {Action: "/ns/z", Next: []string{"e"}}, // unreachable from the start
+		}}
+	}
+	validated, fresh := build(), build()
+	if err := validated.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if validated.Paths() != fresh.Paths() {
+		t.Fatalf("Paths: %d cached, %d fresh", validated.Paths(), fresh.Paths())
+	}
+	for _, id := range fresh.StepIDs() {
+		for b := uint32(0); b < 3; b++ {
+			if got, want := validated.NextHops(id, b), fresh.NextHops(id, b); !reflect.DeepEqual(got, want) {
+				t.Errorf("NextHops(%s, %d): cached %v, fresh %v", id, b, got, want)
+			}
+		}
+	}
+}
