@@ -21,6 +21,7 @@ import (
 
 	"github.com/wsk-route/wsk-route/internal/agentproto"
 	"github.com/wsk-route/wsk-route/internal/routetable"
+	"github.com/wsk-route/wsk-route/internal/shm"
 	"github.com/wsk-route/wsk-route/internal/spec"
 	"github.com/wsk-route/wsk-route/internal/transport"
 	"github.com/wsk-route/wsk-route/internal/transport/rdma"
@@ -225,11 +226,10 @@ type Agent struct {
 	client  *transport.Client
 
 	sockLn, framesLn, relayLn, rdmaLn, metricsLn net.Listener
-	relayEndpoint                                string // advertised in Instance.Relay; "" without RelayListen
+	relayEndpoint                                string // advertised in Instance.Relay; "" without RelayListen and RelayRDMA
 	metricsHandler                               http.Handler
 	started                                      atomic.Bool
 	bindings                                     *bindings
-	refusals                                     *prometheus.CounterVec
 
 	mu sync.Mutex // guards local and table
 	// local holds the instances registered through this agent, by id.
@@ -262,22 +262,13 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n := binds.prune(cfg.CgroupRoot); n > 0 {
-		cfg.Logger.Info("agent: pruned the bindings of vanished cgroups", "pruned", n, "left", binds.len())
-	}
+	pruneBindings(binds, cfg.CgroupRoot, cfg.Logger)
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	refusals := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "wsk_route_register_refusals_total",
-		Help: "Proxy registrations refused for tenancy reasons (namespace_mismatch, unidentified_peer, state_error).",
-	}, []string{"reason"})
-	for _, r := range []string{refuseMismatch, refuseUnidentified, refuseState} {
-		refusals.WithLabelValues(r)
-	}
-	reg.MustRegister(refusals, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a := &Agent{
 		cfg:            cfg,
 		log:            cfg.Logger,
@@ -285,7 +276,6 @@ func New(cfg Config) (*Agent, error) {
 		client:         &transport.Client{ShmThreshold: -1, Dial: dialRelay}, // relays send inline only
 		metricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		bindings:       binds,
-		refusals:       refusals,
 		local:          make(map[string]*localInstance),
 		table:          make(map[string]routetable.Instance),
 	}
@@ -319,19 +309,22 @@ func (a *Agent) listen() error {
 		if a.relayLn, err = net.Listen("tcp", a.cfg.RelayListen); err != nil {
 			return fmt.Errorf("agent: relay: %w", err)
 		}
-		a.relayEndpoint = a.cfg.RelayAdvertise
-		if a.relayEndpoint == "" {
-			a.relayEndpoint = advertise(a.cfg.RelayListen, a.relayLn.Addr(), a.cfg.Host)
-		}
 	}
 	if a.cfg.RelayRDMA != "" {
 		if a.rdmaLn, err = rdma.Listen(a.cfg.RelayRDMA); err != nil {
 			return fmt.Errorf("agent: rdma relay: %w", err)
 		}
-		a.relayEndpoint = "rdma:" + a.cfg.RelayRDMA
 	}
-	if a.cfg.RelayAdvertise != "" && (a.relayLn != nil || a.rdmaLn != nil) {
+	// The advertised endpoint: RelayAdvertise, else the RDMA listener's,
+	// else derived from the TCP listener's; "" without a relay listener.
+	switch {
+	case a.relayLn == nil && a.rdmaLn == nil:
+	case a.cfg.RelayAdvertise != "":
 		a.relayEndpoint = a.cfg.RelayAdvertise
+	case a.rdmaLn != nil:
+		a.relayEndpoint = "rdma:" + a.cfg.RelayRDMA
+	default:
+		a.relayEndpoint = advertise(a.cfg.RelayListen, a.relayLn.Addr(), a.cfg.Host)
 	}
 	if a.cfg.MetricsListen != "" {
 		if a.metricsLn, err = net.Listen("tcp", a.cfg.MetricsListen); err != nil {
@@ -393,9 +386,6 @@ func (a *Agent) MetricsAddr() string {
 	return a.metricsLn.Addr().String()
 }
 
-// Host returns the host name instance ids start with.
-func (a *Agent) Host() string { return a.cfg.Host }
-
 // Close releases the listeners of an Agent whose Run was never called.
 // After Run it does nothing.
 func (a *Agent) Close() error {
@@ -440,12 +430,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	dir := (*directory)(a)
 	start("proxies", func(ctx context.Context) error { return a.proxies.Serve(ctx, a.sockLn) })
 	local := &transport.Server{
-		Handler:     &relay.Relay{Directory: dir, Sender: a.client, Forward: true, Observe: a.observeRelay},
+		Handler:     &relay.Relay{Directory: dir, Sender: a.client, Forward: true, Observe: a.metrics.Relayed},
 		MaxInFlight: 1024,
 	}
 	start("frame socket", func(ctx context.Context) error { return local.Serve(ctx, a.framesLn) })
 	remote := &transport.Server{
-		Handler:     &relay.Relay{Directory: dir, Sender: a.client, Observe: a.observeRelay},
+		Handler:     &relay.Relay{Directory: dir, Sender: a.client, Observe: a.metrics.Relayed},
 		MaxInFlight: 1024,
 	}
 	if a.relayLn != nil {
@@ -499,8 +489,6 @@ func (a *Agent) watchError(what string) func(error) {
 		a.log.Warn("agent: watch failed; retrying", "watch", what, "err", err)
 	}
 }
-
-func (a *Agent) observeRelay(r relay.Result, bytes int) { a.metrics.Relayed(string(r), bytes) }
 
 // setTable takes a new picture of the passing instances.
 func (a *Agent) setTable(insts []routetable.Instance) {
@@ -586,9 +574,34 @@ func (a *Agent) sweeper(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 			a.sweep(time.Now())
-			if n := a.bindings.prune(a.cfg.CgroupRoot); n > 0 {
-				a.log.Info("agent: pruned the bindings of vanished cgroups", "pruned", n, "left", a.bindings.len())
-			}
+			pruneBindings(a.bindings, a.cfg.CgroupRoot, a.log)
 		}
+	}
+}
+
+// sweep removes the expired segments of every namespace directory.
+func (a *Agent) sweep(now time.Time) {
+	entries, err := os.ReadDir(a.cfg.ShmRoot)
+	if err != nil {
+		a.log.Warn("agent: shm sweep", "err", err)
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		n, err := shm.Sweep(filepath.Join(a.cfg.ShmRoot, e.Name()), now, a.cfg.ShmGrace)
+		a.metrics.Swept(n)
+		if err != nil {
+			a.log.Warn("agent: shm sweep", "dir", e.Name(), "err", err)
+		}
+	}
+}
+
+// pruneBindings drops the bindings of the cgroups gone from root and logs
+// how many, if any.
+func pruneBindings(b *bindings, root string, log *slog.Logger) {
+	if n := b.prune(root); n > 0 {
+		log.Info("agent: pruned the bindings of vanished cgroups", "pruned", n, "left", b.len())
 	}
 }

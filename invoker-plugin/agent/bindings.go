@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,13 +29,6 @@ var ErrNamespaceBound = errors.New("agent: container is bound to another namespa
 // ErrUnidentifiedPeer is returned (wrapped) for a Register whose peer the
 // kernel could not identify, unless Config.AllowUnidentifiedPeers is set.
 var ErrUnidentifiedPeer = errors.New("agent: peer unidentified")
-
-// Reasons of wsk_route_register_refusals_total.
-const (
-	refuseMismatch     = "namespace_mismatch"
-	refuseUnidentified = "unidentified_peer"
-	refuseState        = "state_error"
-)
 
 // binding is one cgroup's namespace.
 type binding struct {
@@ -90,7 +84,8 @@ func loadBindings(dir string) (*bindings, error) {
 	}
 	defer f.Close()
 	var st bindingsState
-	dec := json.NewDecoder(&limitedReader{r: f, n: maxBindingsFile})
+	// A file over the limit is cut, and a cut document fails to decode.
+	dec := json.NewDecoder(io.LimitReader(f, maxBindingsFile))
 	if err := dec.Decode(&st); err != nil {
 		return nil, fmt.Errorf("agent: bindings file %s: %w", b.path, err)
 	}
@@ -105,25 +100,6 @@ func loadBindings(dir string) (*bindings, error) {
 		b.m[cg.String()] = &binding{cg: cg, ns: r.Namespace}
 	}
 	return b, nil
-}
-
-// limitedReader fails reads past n bytes (io.LimitReader would truncate
-// silently).
-type limitedReader struct {
-	r interface{ Read([]byte) (int, error) }
-	n int64
-}
-
-func (l *limitedReader) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, errors.New("file too large")
-	}
-	if int64(len(p)) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.r.Read(p)
-	l.n -= int64(n)
-	return n, err
 }
 
 // bind binds cg to ns if it is not bound yet. It returns the generation

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -42,6 +43,35 @@ func TestLoadBindings(t *testing.T) {
 				t.Errorf("%d bindings, want %d", b.len(), tt.n)
 			}
 		})
+	}
+}
+
+// A bindings file longer than maxBindingsFile is refused, even when it
+// holds a valid document: the cut document fails to decode.
+func TestLoadBindingsTooLarge(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, BindingsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := bytes.Repeat([]byte(" "), 1<<20)
+	write := func(p []byte) {
+		if _, err := f.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write([]byte(`{"version":1,"bindings":[`))
+	for range maxBindingsFile>>20 + 1 {
+		write(pad)
+	}
+	write([]byte(`]}`))
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadBindings(dir); err == nil {
+		t.Fatal("loadBindings accepted a file over maxBindingsFile")
+	} else {
+		t.Log(err)
 	}
 }
 

@@ -7,12 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/wsk-route/wsk-route/internal/agentproto"
 	"github.com/wsk-route/wsk-route/internal/routetable"
-	"github.com/wsk-route/wsk-route/internal/shm"
+	"github.com/wsk-route/wsk-route/invoker-plugin/metrics"
 	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
 	"github.com/wsk-route/wsk-route/invoker-plugin/relay"
 )
@@ -123,7 +122,7 @@ func (r *registrar) Register(ctx context.Context, peer proxyconn.Peer, reg *agen
 // logged and counted; its error is a *proxyconn.Refusal.
 func (a *Agent) bindPeer(ctx context.Context, peer proxyconn.Peer, reg *agentproto.Register) error {
 	refuse := func(reason, public string, err error) error {
-		a.refusals.WithLabelValues(reason).Inc()
+		a.metrics.RegisterRefused(reason)
 		a.log.Warn("agent: register refused", "reason", reason, "name", reg.Name, "namespace", reg.Namespace,
 			"pid", peer.PID, "cgroup", peer.Cgroup.String(), "err", err)
 		return &proxyconn.Refusal{Reason: public, Err: err}
@@ -133,16 +132,16 @@ func (a *Agent) bindPeer(ctx context.Context, peer proxyconn.Peer, reg *agentpro
 			a.log.Warn("agent: admitting an unidentified peer, unbound (AllowUnidentifiedPeers)", "name", reg.Name, "namespace", reg.Namespace, "err", peer.Err)
 			return nil
 		}
-		return refuse(refuseUnidentified, "peer unidentified", fmt.Errorf("%w: %w", ErrUnidentifiedPeer, peer.Err))
+		return refuse(metrics.RefusalUnidentifiedPeer, "peer unidentified", fmt.Errorf("%w: %w", ErrUnidentifiedPeer, peer.Err))
 	}
 	gen, err := a.bindings.bind(peer.Cgroup, reg.Namespace)
 	if err != nil {
-		return refuse(refuseMismatch, "container is bound to another namespace", err)
+		return refuse(metrics.RefusalNamespaceMismatch, "container is bound to another namespace", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, registryTimeout)
 	defer cancel()
 	if err := a.bindings.waitSaved(ctx, gen); err != nil {
-		return refuse(refuseState, "agent cannot save its state", err)
+		return refuse(metrics.RefusalStateError, "agent cannot save its state", err)
 	}
 	return nil
 }
@@ -217,23 +216,4 @@ func (d *directory) Lookup(id string) (routetable.Instance, bool, bool) {
 		return inst, false, true
 	}
 	return routetable.Instance{}, false, false
-}
-
-// sweep removes the expired segments of every namespace directory.
-func (a *Agent) sweep(now time.Time) {
-	entries, err := os.ReadDir(a.cfg.ShmRoot)
-	if err != nil {
-		a.log.Warn("agent: shm sweep", "err", err)
-		return
-	}
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		n, err := shm.Sweep(filepath.Join(a.cfg.ShmRoot, e.Name()), now, a.cfg.ShmGrace)
-		a.metrics.Swept(n)
-		if err != nil {
-			a.log.Warn("agent: shm sweep", "dir", e.Name(), "err", err)
-		}
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wsk-route/wsk-route/internal/agentproto"
+	"github.com/wsk-route/wsk-route/invoker-plugin/relay"
 )
 
 // MaxSeries bounds the distinct (action, transport) label pairs kept.
@@ -16,14 +17,16 @@ const MaxSeries = 4096
 // maxActionLen bounds an action label; longer names count as "other".
 const maxActionLen = 512
 
-// Relay results, the values of wsk_route_relay_frames_total's result label.
 const (
-	RelayOK        = "ok"      // the receiver acknowledged the frame with CodeOK
-	RelayRefused   = "refused" // the receiver, or the relay itself, refused the frame
-	RelayUnknown   = "unknown" // no instance with the frame's target
-	RelayFailed    = "failed"  // the send to the receiver failed (unreachable, timeout)
-	otherAction    = "other"   // label for actions past MaxSeries or malformed
-	otherTransport = "other"   // label for transports not in the known set
+	otherAction    = "other" // label for actions past MaxSeries or malformed
+	otherTransport = "other" // label for transports not in the known set
+)
+
+// Reasons of wsk_route_register_refusals_total, passed to RegisterRefused.
+const (
+	RefusalNamespaceMismatch = "namespace_mismatch" // the container is bound to another namespace
+	RefusalUnidentifiedPeer  = "unidentified_peer"  // the kernel could not identify the peer
+	RefusalStateError        = "state_error"        // the agent could not save its state
 )
 
 // transports are the hop transports proxies report; "none" labels the
@@ -34,7 +37,7 @@ var transports = map[string]bool{"shm": true, "unix": true, "tcp": true, "relay"
 // concurrent use.
 type Metrics struct {
 	hops, hopBytes, refusals, failures, fallbacks *prometheus.CounterVec
-	relayFrames                                   *prometheus.CounterVec
+	relayFrames, registerRefusals                 *prometheus.CounterVec
 	relayBytes, shmSwept, registryErrors          prometheus.Counter
 	proxies, instances                            prometheus.Gauge
 	latency                                       *latencyCollector
@@ -56,6 +59,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		failures:    counterVec("wsk_route_hop_failures_total", "Hop sends that failed (unreachable, timeout).", hopLabels),
 		fallbacks:   counterVec("wsk_route_fallbacks_total", "Hops for which no candidate was left and the sender fell back to the OpenWhisk API.", hopLabels),
 		relayFrames: counterVec("wsk_route_relay_frames_total", "Frames handled by this agent's relay, by result.", []string{"result"}),
+		registerRefusals: counterVec("wsk_route_register_refusals_total",
+			"Proxy registrations refused for tenancy reasons (namespace_mismatch, unidentified_peer, state_error).", []string{"reason"}),
 		relayBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wsk_route_relay_bytes_total", Help: "Payload bytes of the frames the relay delivered."}),
 		shmSwept: prometheus.NewCounter(prometheus.CounterOpts{
@@ -68,8 +73,11 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "wsk_route_instances", Help: "Instances in the agent's route table (all hosts)."}),
 		latency: newLatencyCollector(),
 	}
+	for _, r := range []string{RefusalNamespaceMismatch, RefusalUnidentifiedPeer, RefusalStateError} {
+		m.registerRefusals.WithLabelValues(r)
+	}
 	for _, c := range []prometheus.Collector{m.hops, m.hopBytes, m.refusals, m.failures, m.fallbacks,
-		m.relayFrames, m.relayBytes, m.shmSwept, m.registryErrors, m.proxies, m.instances, m.latency} {
+		m.relayFrames, m.registerRefusals, m.relayBytes, m.shmSwept, m.registryErrors, m.proxies, m.instances, m.latency} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: register: %w", err)
 		}
@@ -101,14 +109,19 @@ func (m *Metrics) AddStats(st *agentproto.Stats) {
 	}
 }
 
-// Relayed counts one frame the relay handled with result (RelayOK, ...)
-// and, for RelayOK, its payload bytes.
-func (m *Metrics) Relayed(result string, bytes int) {
-	m.relayFrames.WithLabelValues(result).Inc()
-	if result == RelayOK && bytes > 0 {
+// Relayed counts one frame the relay handled with result r and, for
+// relay.ResultOK, its payload bytes. It has the type of relay.Relay's
+// Observe.
+func (m *Metrics) Relayed(r relay.Result, bytes int) {
+	m.relayFrames.WithLabelValues(string(r)).Inc()
+	if r == relay.ResultOK && bytes > 0 {
 		m.relayBytes.Add(float64(bytes))
 	}
 }
+
+// RegisterRefused counts one proxy registration refused for reason
+// (RefusalNamespaceMismatch, ...).
+func (m *Metrics) RegisterRefused(reason string) { m.registerRefusals.WithLabelValues(reason).Inc() }
 
 // SetProxies sets the number of proxies registered through the agent.
 func (m *Metrics) SetProxies(n int) { m.proxies.Set(float64(n)) }

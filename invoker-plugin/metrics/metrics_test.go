@@ -10,6 +10,7 @@ import (
 
 	"github.com/wsk-route/wsk-route/internal/agentproto"
 	"github.com/wsk-route/wsk-route/invoker-plugin/metrics"
+	"github.com/wsk-route/wsk-route/invoker-plugin/relay"
 )
 
 // gather returns the registry's samples as "name{labels} value" lines,
@@ -60,12 +61,13 @@ func TestAddStats(t *testing.T) {
 	}
 	m.AddStats(&agentproto.Stats{Hops: []agentproto.HopStats{{Action: "bogus", Transport: "carrier-pigeon", Hops: 1}}})
 	m.AddStats(nil)
-	m.Relayed(metrics.RelayOK, 10)
-	m.Relayed(metrics.RelayUnknown, 10)
+	m.Relayed(relay.ResultOK, 10)
+	m.Relayed(relay.ResultUnknown, 10)
 	m.SetProxies(3)
 	m.SetInstances(7)
 	m.Swept(2)
 	m.RegistryError()
+	m.RegisterRefused(metrics.RefusalNamespaceMismatch)
 
 	got := gather(t, reg)
 	l := "{action=/ns/a,transport=shm}"
@@ -92,6 +94,16 @@ func TestAddStats(t *testing.T) {
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	refusals := map[string]float64{ // all pre-seeded
+		metrics.RefusalNamespaceMismatch: 1,
+		metrics.RefusalUnidentifiedPeer:  0,
+		metrics.RefusalStateError:        0,
+	}
+	for r, want := range refusals {
+		if v, ok := got["wsk_route_register_refusals_total{reason="+r+"}"]; !ok || v != want {
+			t.Errorf("register refusals{reason=%s} = %v (present %v), want %v", r, v, ok, want)
 		}
 	}
 }

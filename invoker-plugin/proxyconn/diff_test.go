@@ -2,6 +2,7 @@ package proxyconn
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"testing"
 
@@ -43,7 +44,7 @@ func TestDiffTable(t *testing.T) {
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("got %+v, want %+v", got, tt.want)
 			}
-			if !sameInstances(tt.cur, tt.sent) {
+			if !maps.Equal(tt.cur, tt.sent) {
 				t.Fatalf("sent is %v after the diff, want %v", tt.sent, tt.cur)
 			}
 		})
@@ -78,7 +79,7 @@ func TestDiffSpecs(t *testing.T) {
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("got %+v, want %+v", got, tt.want)
 			}
-			if !sameSpecs(tt.cur, tt.sent) {
+			if !maps.EqualFunc(tt.cur, tt.sent, sameSpec) {
 				t.Fatalf("sent is %v after the diff, want %v", tt.sent, tt.cur)
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -202,7 +203,7 @@ func (s *Server) SetInstances(insts []routetable.Instance) {
 	s.mu.Lock()
 	prev := s.insts
 	s.insts = next
-	s.wakeLocked(func(ns string) bool { return !sameInstances(prev[ns], next[ns]) })
+	s.wakeLocked(func(ns string) bool { return !maps.Equal(prev[ns], next[ns]) })
 	s.mu.Unlock()
 }
 
@@ -230,7 +231,7 @@ func (s *Server) SetSpecs(specs []*spec.Spec) {
 	s.mu.Lock()
 	prev := s.specs
 	s.specs = next
-	s.wakeLocked(func(ns string) bool { return !sameSpecs(prev[ns], next[ns]) })
+	s.wakeLocked(func(ns string) bool { return !maps.EqualFunc(prev[ns], next[ns], sameSpec) })
 	s.mu.Unlock()
 }
 
@@ -253,28 +254,9 @@ func (s *Server) wakeLocked(changed func(ns string) bool) {
 	}
 }
 
-func sameInstances(a, b map[string]routetable.Instance) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for id, x := range a {
-		if y, ok := b[id]; !ok || x != y {
-			return false
-		}
-	}
-	return true
-}
-
-func sameSpecs(a, b map[string]agentproto.SpecData) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for wf, x := range a {
-		if y, ok := b[wf]; !ok || x.Version != y.Version || string(x.Spec) != string(y.Spec) {
-			return false
-		}
-	}
-	return true
+// sameSpec reports whether a and b are the same version of the same spec.
+func sameSpec(a, b agentproto.SpecData) bool {
+	return a.Version == b.Version && string(a.Spec) == string(b.Spec)
 }
 
 // delta returns the Table and Specs messages that bring a session whose
@@ -302,8 +284,7 @@ func diffTable(cur, sent map[string]routetable.Instance, full bool) *agentproto.
 // diffSpecs is diffTable for specs.
 func diffSpecs(cur, sent map[string]agentproto.SpecData, full bool) *agentproto.Specs {
 	upsert, remove := diffMap(cur, sent, full,
-		func(sd agentproto.SpecData) string { return sd.Workflow },
-		func(a, b agentproto.SpecData) bool { return a.Version == b.Version && string(a.Spec) == string(b.Spec) })
+		func(sd agentproto.SpecData) string { return sd.Workflow }, sameSpec)
 	if !full && len(upsert) == 0 && len(remove) == 0 {
 		return nil
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -26,12 +25,10 @@ const maxCloseReason = 123
 type session struct {
 	srv  *Server
 	conn *websocket.Conn
-	log  *slog.Logger
 
 	trigger chan struct{} // buffer 1: the table or specs may have changed
 	outbox  chan []byte   // encoded Welcome and Key messages
-	done    chan struct{} // closed when the session ends
-	endOnce sync.Once
+	done    chan struct{} // closed by run when the session ends; stops the writer
 
 	peer Peer // the kernel's account of the proxy, read once at accept
 
@@ -64,7 +61,6 @@ func (s *Server) serveSession(ctx context.Context, w http.ResponseWriter, r *htt
 		srv:     s,
 		conn:    conn,
 		peer:    peer,
-		log:     s.log,
 		trigger: make(chan struct{}, 1),
 		outbox:  make(chan []byte, outboxSize),
 		done:    make(chan struct{}),
@@ -112,7 +108,7 @@ func (sess *session) run(ctx context.Context) {
 		sess.writeLoop()
 	}()
 	reason := sess.readLoop(ctx)
-	sess.end()
+	close(sess.done)
 	wg.Wait()
 	// Deregister before closing, so that a proxy that sees its websocket
 	// close may register the same name again at once.
@@ -134,9 +130,6 @@ func (sess *session) shutdown() {
 	_ = sess.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(100*time.Millisecond))
 	_ = sess.conn.Close()
 }
-
-// end stops the writer; idempotent.
-func (sess *session) end() { sess.endOnce.Do(func() { close(sess.done) }) }
 
 func (sess *session) namespace() string {
 	sess.mu.Lock()
@@ -189,17 +182,16 @@ func (sess *session) readLoop(ctx context.Context) string {
 			if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
 				return "proxy closed the websocket"
 			}
-			sess.log.Info("proxyconn: session ended", "instance", sess.instanceID(), "err", err)
+			sess.srv.log.Info("proxyconn: session ended", "instance", sess.instanceID(), "err", err)
 			return fmt.Sprintf("websocket: %v", err)
 		}
-		_ = c.SetReadDeadline(time.Now().Add(wait))
 		if typ != websocket.TextMessage {
-			sess.log.Warn("proxyconn: binary message; closing the session", "instance", sess.instanceID())
+			sess.srv.log.Warn("proxyconn: binary message; closing the session", "instance", sess.instanceID())
 			return "bad message: binary"
 		}
 		m, err := agentproto.Decode(b)
 		if err != nil {
-			sess.log.Warn("proxyconn: bad message; closing the session", "instance", sess.instanceID(), "err", err)
+			sess.srv.log.Warn("proxyconn: bad message; closing the session", "instance", sess.instanceID(), "err", err)
 			return "bad message"
 		}
 		if reason, stop := sess.handle(ctx, m); stop {
@@ -217,13 +209,13 @@ func (sess *session) handle(ctx context.Context, m *agentproto.Message) (reason 
 	switch m.Type {
 	case agentproto.TypeRegister:
 		if id != "" {
-			sess.log.Warn("proxyconn: second register on one session; closing it", "instance", id)
+			sess.srv.log.Warn("proxyconn: second register on one session; closing it", "instance", id)
 			return "bad message: second register", true
 		}
 		reg := m.Register
 		welcome, key, err := sess.srv.cfg.Registrar.Register(ctx, sess.peer, reg)
 		if err != nil {
-			sess.log.Warn("proxyconn: register refused; closing the session", "name", reg.Name, "namespace", reg.Namespace,
+			sess.srv.log.Warn("proxyconn: register refused; closing the session", "name", reg.Name, "namespace", reg.Namespace,
 				"pid", sess.peer.PID, "cgroup", sess.peer.Cgroup.String(), "err", err)
 			var ref *Refusal
 			if errors.As(err, &ref) {
@@ -239,7 +231,7 @@ func (sess *session) handle(ctx context.Context, m *agentproto.Message) (reason 
 			err = sess.send(&agentproto.Message{Type: agentproto.TypeKey, Key: &agentproto.Key{Namespace: reg.Namespace, Key: key}})
 		}
 		if err != nil {
-			sess.log.Warn("proxyconn: cannot answer register; closing the session", "instance", welcome.InstanceID, "err", err)
+			sess.srv.log.Warn("proxyconn: cannot answer register; closing the session", "instance", welcome.InstanceID, "err", err)
 			return "cannot answer register", true
 		}
 		// Set the namespace after queueing Welcome and Key: the writer
@@ -253,17 +245,17 @@ func (sess *session) handle(ctx context.Context, m *agentproto.Message) (reason 
 		if id == "" {
 			return "unregister before register", true
 		}
-		sess.log.Info("proxyconn: proxy unregistered", "instance", id, "reason", m.Unregister.Reason)
+		sess.srv.log.Info("proxyconn: proxy unregistered", "instance", id, "reason", m.Unregister.Reason)
 		return "unregister: " + m.Unregister.Reason, true
 	case agentproto.TypeStats:
 		if id == "" {
-			sess.log.Warn("proxyconn: stats before register; closing the session")
+			sess.srv.log.Warn("proxyconn: stats before register; closing the session")
 			return "bad message: stats before register", true
 		}
 		sess.srv.cfg.Registrar.Stats(id, m.Stats)
 		return "", false
 	default:
-		sess.log.Warn("proxyconn: unexpected message from a proxy; closing the session", "instance", id, "type", m.Type)
+		sess.srv.log.Warn("proxyconn: unexpected message from a proxy; closing the session", "instance", id, "type", m.Type)
 		return "bad message: " + m.Type, true
 	}
 }
@@ -341,7 +333,7 @@ func (sess *session) fail(what string, err error) {
 	select {
 	case <-sess.done: // ending anyway
 	default:
-		sess.log.Info("proxyconn: "+what+" failed; closing the session", "instance", sess.instanceID(), "err", err)
+		sess.srv.log.Info("proxyconn: "+what+" failed; closing the session", "instance", sess.instanceID(), "err", err)
 	}
 	_ = sess.conn.Close()
 }
