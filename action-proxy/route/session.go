@@ -44,8 +44,11 @@ func (p *Plane) session(ctx context.Context) error {
 	defer stop()
 	defer conn.Close()
 
-	// Register once the action is known (at once if it already is).
-	var regErr error
+	// Register once the action is known (at once if it already is). The
+	// goroutine ends with the session (ended), and reports a failed send
+	// on regErr, which the read loop looks at once the connection failed.
+	regErr := make(chan error, 1)
+	ended := make(chan struct{})
 	regDone := make(chan struct{})
 	go func() {
 		defer close(regDone)
@@ -53,9 +56,11 @@ func (p *Plane) session(ctx context.Context) error {
 		case <-p.identified:
 		case <-ctx.Done():
 			return
+		case <-ended:
+			return
 		}
 		id, _, _ := p.snapshot()
-		regErr = ws.send(&agentproto.Message{Type: agentproto.TypeRegister, Register: &agentproto.Register{
+		err := ws.send(&agentproto.Message{Type: agentproto.TypeRegister, Register: &agentproto.Register{
 			Namespace:   id.Namespace,
 			Action:      id.Action,
 			Version:     id.Version,
@@ -64,18 +69,21 @@ func (p *Plane) session(ctx context.Context) error {
 			Concurrency: p.cfg.Concurrency,
 			Name:        p.cfg.Name,
 		}})
-		if regErr != nil {
+		if err != nil {
+			regErr <- err
 			conn.Close()
 		}
 	}()
-	defer func() { conn.Close(); <-regDone }()
+	defer func() { close(ended); conn.Close(); <-regDone }()
 
 	var pending *welcomeState // welcome received, key not yet
 	for {
 		_, data, err := conn.ReadMessage()
 		if err != nil {
-			if regErr != nil {
-				return regErr
+			select {
+			case rerr := <-regErr:
+				return rerr
+			default:
 			}
 			return fmt.Errorf("route: agent connection: %w", err)
 		}
