@@ -410,9 +410,8 @@ func (p *Plane) readyLocked(workflow string) (bool, string) {
 	if sp == nil {
 		return false, "spec unknown"
 	}
-	var buf []routetable.Instance
 	for _, id := range sp.StepIDs() {
-		if len(p.table.Candidates(sp.Steps[id].Action, nil, buf[:0])) == 0 {
+		if _, ok := p.table.Best(sp.Steps[id].Action, nil); !ok {
 			return false, "no instance of " + sp.Steps[id].Action
 		}
 	}

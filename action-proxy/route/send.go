@@ -72,17 +72,15 @@ func (r *run) forward(ctx context.Context, h spec.Hop, payload []byte) error {
 	}
 	var tried []string
 	var reasons []string
-	var buf [8]routetable.Instance
 	for attempt := 0; attempt < r.p.cfg.MaxTries; attempt++ {
 		if err := ctx.Err(); err != nil {
 			reasons = append(reasons, "deadline: "+err.Error())
 			break
 		}
-		cands := table.Candidates(st.Action, tried, buf[:0])
-		if len(cands) == 0 {
+		inst, ok := table.Best(st.Action, tried)
+		if !ok {
 			break
 		}
-		inst := cands[0]
 		tried = append(tried, inst.ID)
 		endpoint, via, client := r.routeTo(inst, len(payload))
 		f := &frame.Frame{

@@ -319,7 +319,7 @@ const (
 	rankRemotePenalised
 )
 
-// scratch holds the per-call buffers of Candidates.
+// scratch holds the per-call buffers of Candidates and Best.
 type scratch struct {
 	keys          []rankKey
 	local, remote []float64 // latency samples of the two groups
@@ -342,6 +342,43 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // Instances whose ID is in exclude (already tried for this hop) are left
 // out. Candidates does not allocate when dst has room for the result.
 func (t *Table) Candidates(action string, exclude []string, dst []Instance) []Instance {
+	sc := t.rank(action, exclude)
+	slices.SortFunc(sc.keys, compareKeys)
+	// An entry removed meanwhile is still returned: a stale candidate
+	// costs one failed send, as a stale table does.
+	t.mu.RLock()
+	for i := range sc.keys {
+		dst = append(dst, sc.keys[i].e.inst)
+	}
+	t.mu.RUnlock()
+	sc.release()
+	return dst
+}
+
+// Best returns the first instance Candidates would return, without
+// ordering the others: one pass, for a sender that tries one instance at a
+// time. ok is false when no instance of action is left.
+func (t *Table) Best(action string, exclude []string) (inst Instance, ok bool) {
+	sc := t.rank(action, exclude)
+	if len(sc.keys) > 0 {
+		best := 0
+		for i := 1; i < len(sc.keys); i++ {
+			if compareKeys(sc.keys[i], sc.keys[best]) < 0 {
+				best = i
+			}
+		}
+		t.mu.RLock()
+		inst, ok = sc.keys[best].e.inst, true
+		t.mu.RUnlock()
+	}
+	sc.release()
+	return inst, ok
+}
+
+// rank collects the final sort keys of action's instances, less exclude,
+// into pooled scratch buffers (see Candidates for the order they encode).
+// The caller orders or scans sc.keys and then calls sc.release.
+func (t *Table) rank(action string, exclude []string) *scratch {
 	now := t.clock()
 	r := t.rand()
 	sc := scratchPool.Get().(*scratch)
@@ -376,7 +413,7 @@ func (t *Table) Candidates(action string, exclude []string, dst []Instance) []In
 			e:  e,
 		})
 	}
-	t.mu.RUnlock() // not held while sorting
+	t.mu.RUnlock() // not held while scoring
 	if len(keys) > 0 {
 		local, remote := median(localSamples), median(remoteSamples)
 		for i := range keys {
@@ -393,19 +430,18 @@ func (t *Table) Candidates(action string, exclude []string, dst []Instance) []In
 			k.k1 = rank<<62 | math.Float64bits(score)>>2
 			k.k2 = mix(r + uint64(i)*0x9e3779b97f4a7c15)
 		}
-		slices.SortFunc(keys, compareKeys)
-		// An entry removed meanwhile is still returned: a stale candidate
-		// costs one failed send, as a stale table does.
-		t.mu.RLock()
-		for i := range keys {
-			dst = append(dst, keys[i].e.inst)
-			keys[i].e = nil // do not keep removed entries alive from the pool
-		}
-		t.mu.RUnlock()
 	}
-	sc.keys, sc.local, sc.remote = keys[:0], localSamples[:0], remoteSamples[:0]
+	sc.keys, sc.local, sc.remote = keys, localSamples, remoteSamples
+	return sc
+}
+
+// release returns sc to the pool, keeping no entry alive from it.
+func (sc *scratch) release() {
+	for i := range sc.keys {
+		sc.keys[i].e = nil
+	}
+	sc.keys, sc.local, sc.remote = sc.keys[:0], sc.local[:0], sc.remote[:0]
 	scratchPool.Put(sc)
-	return dst
 }
 
 // median returns the median of samples, which it sorts, or DefaultLatency

@@ -538,3 +538,67 @@ func BenchmarkCandidates(b *testing.B) {
 		})
 	}
 }
+
+// Best is the first of Candidates, for every Rand value and every set of
+// exclusions a sender goes through.
+func TestBestIsFirstCandidate(t *testing.T) {
+	for _, n := range []int{1, 2, 10, 200} {
+		_, all := benchTable(n)
+		for r := uint64(0); r < 20; r++ {
+			fixed := routetable.New(routetable.Config{Host: "h1", Rand: constRand(r)})
+			fixed.Replace(all)
+			// The same accounting as benchTable's, on the fixed-Rand table.
+			for i, in := range all {
+				if i%3 != 0 {
+					fixed.End(in.ID, time.Duration(1+i%17)*time.Millisecond, true)
+				}
+				if i%4 == 0 {
+					fixed.Begin(in.ID)
+				}
+			}
+			var exclude []string
+			for {
+				cands := fixed.Candidates(action, exclude, nil)
+				best, ok := fixed.Best(action, exclude)
+				if len(cands) == 0 {
+					if ok {
+						t.Fatalf("n=%d r=%d: Best = %s with no candidate left", n, r, best.ID)
+					}
+					break
+				}
+				if !ok || best.ID != cands[0].ID {
+					t.Fatalf("n=%d r=%d exclude=%d: Best = %q, %v; Candidates[0] = %q", n, r, len(exclude), best.ID, ok, cands[0].ID)
+				}
+				exclude = append(exclude, best.ID)
+				if len(exclude) > 8 {
+					break
+				}
+			}
+		}
+	}
+}
+
+func TestBestAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("alloc counts are not meaningful under -race")
+	}
+	tb, all := benchTable(1000)
+	exclude := []string{all[0].ID}
+	tb.Best(action, exclude)
+	if allocs := testing.AllocsPerRun(100, func() { tb.Best(action, exclude) }); allocs != 0 {
+		t.Errorf("%v allocs per Best, want 0", allocs)
+	}
+}
+
+func BenchmarkBest(b *testing.B) {
+	for _, n := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
+			tb, all := benchTable(n)
+			exclude := []string{all[0].ID}
+			b.ReportAllocs()
+			for b.Loop() {
+				tb.Best(action, exclude)
+			}
+		})
+	}
+}
