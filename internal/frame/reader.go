@@ -83,7 +83,7 @@ func (r *Reader) next(f *Frame) error {
 	if err != nil {
 		// The prefix was sound, so the sequence number can be trusted
 		// enough to address a refusal to the sender.
-		f.Seq = binary.BigEndian.Uint64(r.buf[r.start+12 : r.start+20])
+		f.Seq = binary.BigEndian.Uint64(r.buf[r.start+offSeq : r.start+offSeq+8])
 		return err
 	}
 	r.start += h

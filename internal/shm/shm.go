@@ -75,24 +75,6 @@ func writeAll(fd int, data []byte) error {
 	return nil
 }
 
-// writeMmap is the alternative to writeAll kept for the benchmark: it sizes
-// the file with ftruncate and copies data through a shared mapping. fd must
-// be open read-write.
-func writeMmap(fd int, data []byte) error {
-	if len(data) == 0 {
-		return nil
-	}
-	if err := unix.Ftruncate(fd, int64(len(data))); err != nil {
-		return err
-	}
-	m, err := unix.Mmap(fd, 0, len(data), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return err
-	}
-	copy(m, data)
-	return unix.Munmap(m)
-}
-
 // ValidName reports whether name has the form of a segment name. It accepts
 // no path separators or dots other than the suffix.
 func ValidName(name string) bool {
