@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/wsk-route/wsk-route/internal/testenv"
 	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
 )
 
@@ -100,7 +101,7 @@ func FuzzParseCgroup(f *testing.F) {
 func TestLookupPeerRealSocket(t *testing.T) {
 	self, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
-		t.Skipf("no /proc/self/cgroup: %v", err)
+		testenv.Skip(t, "no /proc/self/cgroup: %v", err)
 	}
 	want, err := proxyconn.ParseCgroup(self)
 	if err != nil {

@@ -2,7 +2,6 @@ package relay_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 
@@ -99,9 +98,6 @@ func TestHandleFrame(t *testing.T) {
 			}
 			if got != tt.wantResult {
 				t.Errorf("observed %q, want %q", got, tt.wantResult)
-			}
-			if tt.err != nil && !errors.Is(tt.err, transport.ErrUnreachable) {
-				t.Fatal("bad test")
 			}
 		})
 	}
