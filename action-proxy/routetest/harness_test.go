@@ -164,13 +164,18 @@ func startAction(t testing.TB, h *host, name, actionName, mode string, extraEnv 
 			"STEP_MODE": mode,
 		},
 	}})
-	var resp string
-	waitFor(t, 20*time.Second, "/init of "+name, func() bool {
+	const bound = 20 * time.Second
+	deadline := time.Now().Add(bound)
+	for {
 		status, b, err := a.post("/init", body)
-		resp = fmt.Sprintf("%d %s %v", status, b, err)
-		return err == nil && status == http.StatusOK
-	})
-	_ = resp
+		if err == nil && status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for /init of %s: last answer %d %s %v", bound, name, status, b, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	return a
 }
 

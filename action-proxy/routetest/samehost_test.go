@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -151,6 +152,14 @@ func TestLargePayloadOnOneHost(t *testing.T) {
 	startAction(t, s.h, "p-upper", "upper", "upper")
 	startAction(t, s.h, "p-reverse", "reverse", "reverse")
 	s.deploy(t, chainSpec("big", "upper", "reverse"))
+	shmDir := filepath.Join(s.h.shmRoot, "guest") // made by the agent at the first Register
+	waitFor(t, 5*time.Second, "the shm directory "+shmDir, func() bool {
+		_, err := os.Stat(shmDir)
+		return err == nil
+	})
+	w := watchSegments(t, shmDir)
+	w.created(t) // only what the large run creates counts
+
 	text := strings.Repeat("abcdefgh", 1<<20) // 8 MiB: crosses by shm
 	in, _ := json.Marshal(map[string]string{"text": text})
 	res, err := s.run(t, "big", string(in), 30*time.Second)
@@ -161,6 +170,13 @@ func TestLargePayloadOnOneHost(t *testing.T) {
 	json.Unmarshal(res.Value, &v)
 	if want := strings.Repeat("HGFEDCBA", 1<<20); v.Text != want {
 		t.Fatalf("result text of %d bytes, want the %d-byte reversed upper case", len(v.Text), len(want))
+	}
+	// Both hops (entry -> upper, upper -> reverse) are larger than the shm
+	// threshold, so each wrote a segment (the reply to the entry may add one).
+	if segs := w.created(t); len(segs) < 2 {
+		t.Errorf("%d shm segments created in %s during the 8 MiB run, want at least 2 (one per hop)", len(segs), shmDir)
+	} else {
+		t.Logf("%d shm segments created during the 8 MiB run", len(segs))
 	}
 	// Segments are removed once acknowledged.
 	waitFor(t, 5*time.Second, "shm segments to be removed", func() bool {
@@ -182,7 +198,9 @@ func TestStepFailureNamesTheStep(t *testing.T) {
 }
 
 // A killed successor costs one failed send; the sender picks the other
-// instance, before the table has even caught up.
+// instance, before the table has even caught up. The agent is stopped
+// (SIGSTOP) around the kill, so that it cannot deregister the dead
+// instance before the runs meet it.
 func TestKilledSuccessorIsSkipped(t *testing.T) {
 	s := newSameHost(t)
 	w1 := startAction(t, s.h, "p-words-1", "words", "words")
@@ -191,7 +209,11 @@ func TestKilledSuccessorIsSkipped(t *testing.T) {
 	waitFor(t, 10*time.Second, "both words instances in the entry's table", func() bool {
 		return len(s.entry.plane.Instances("/guest/words")) == 2
 	})
+	killed := s.h.name + "/" + w1.name
+	s.h.agent.pause(t)
+	defer s.h.agent.signal(syscall.SIGCONT)
 	w1.proc.signal(syscall.SIGKILL)
+	<-w1.proc.done
 	for i := 0; i < 5; i++ {
 		res, err := s.run(t, "kill", `{"text":"a b c"}`, 10*time.Second)
 		if err != nil {
@@ -199,6 +221,14 @@ func TestKilledSuccessorIsSkipped(t *testing.T) {
 		}
 		if !strings.Contains(string(res.Value), `"words":3`) {
 			t.Fatalf("run %d: %s", i, res.Value)
+		}
+		for _, st := range res.Steps {
+			if st.Instance == killed {
+				t.Errorf("run %d: step %s reported from the killed instance %s", i, st.Step, killed)
+			}
+		}
+		if n := len(s.entry.plane.Instances("/guest/words")); n != 2 {
+			t.Fatalf("run %d: %d instance(s) of /guest/words in the entry's table, want 2 (the agent is stopped, the killed one must still be there)", i, n)
 		}
 	}
 }
@@ -213,16 +243,36 @@ func TestPausedSuccessorIsSkipped(t *testing.T) {
 	waitFor(t, 10*time.Second, "both words instances in the entry's table", func() bool {
 		return len(s.entry.plane.Instances("/guest/words")) == 2
 	})
+	paused := s.h.name + "/" + w1.name
 	w1.proc.pause(t)
 	defer w1.proc.signal(syscall.SIGCONT)
-	for i := 0; i < 4; i++ {
+	// The sender picks at random among equal instances: run until one run
+	// met the paused instance, which costs it the ack timeout (route's
+	// default, 500 ms). Twenty runs all missing it would be a ~1e-6 chance.
+	const ackTimeout = 500 * time.Millisecond
+	met := false
+	for i := 0; i < 20 && !met; i++ {
+		start := time.Now()
 		res, err := s.run(t, "pause", `{"text":"a b"}`, 10*time.Second)
+		took := time.Since(start)
 		if err != nil {
 			t.Fatalf("run %d with one instance paused: %v", i, err)
 		}
 		if !strings.Contains(string(res.Value), `"words":2`) {
 			t.Fatalf("run %d: %s", i, res.Value)
 		}
+		for _, st := range res.Steps {
+			if st.Instance == paused {
+				t.Errorf("run %d: step %s reported from the paused instance %s", i, st.Step, paused)
+			}
+		}
+		if took >= ackTimeout {
+			t.Logf("run %d met the paused instance and moved on: took %v", i, took.Round(time.Millisecond))
+			met = true
+		}
+	}
+	if !met {
+		t.Errorf("no run of 20 took the %v ack timeout: none met the paused instance", ackTimeout)
 	}
 }
 
