@@ -149,22 +149,19 @@ func (p *Plane) Claim(ctx context.Context, id Identity) error {
 	case p.reconnect <- struct{}{}:
 	default:
 	}
-	for {
-		p.mu.Lock()
-		welcomed, sessions, serr, ch := p.welcome != nil, p.sessions, p.sessionErr, p.changed
-		p.mu.Unlock()
-		switch {
-		case welcomed:
-			return nil
-		case sessions > ended:
-			return fmt.Errorf("route: claim of %s: the agent did not welcome the registration: %w", id.Namespace, serr)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("route: claim of %s: no welcome from the agent: %w", id.Namespace, ctx.Err())
-		case <-ch:
-		}
+	var welcomed bool
+	var serr error
+	p.await(ctx, 0, func() bool {
+		welcomed, serr = p.welcome != nil, p.sessionErr
+		return welcomed || p.sessions > ended
+	})
+	switch {
+	case welcomed:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("route: claim of %s: no welcome from the agent: %w", id.Namespace, ctx.Err())
 	}
+	return fmt.Errorf("route: claim of %s: the agent did not welcome the registration: %w", id.Namespace, serr)
 }
 
 // Endpoint returns the proxy's frame endpoint on its host.
@@ -234,19 +231,14 @@ func (p *Plane) Run(ctx context.Context) error {
 
 // awaitWelcome waits for the first welcome and returns its shm directory.
 func (p *Plane) awaitWelcome(ctx context.Context) (string, bool) {
-	for {
-		p.mu.Lock()
-		w, ch := p.welcome, p.changed
-		p.mu.Unlock()
-		if w != nil {
-			return w.shmDir, true
+	var shmDir string
+	ok := p.await(ctx, 0, func() bool {
+		if p.welcome != nil {
+			shmDir = p.welcome.shmDir
 		}
-		select {
-		case <-ctx.Done():
-			return "", false
-		case <-ch:
-		}
-	}
+		return p.welcome != nil
+	})
+	return shmDir, ok
 }
 
 // connectLoop keeps a session with the agent, reconnecting with backoff.
@@ -295,55 +287,53 @@ const specGrace = 250 * time.Millisecond
 // know yet is waited for, at most specGrace, while the plane is
 // registered.
 func (p *Plane) specFor(workflow string, version uint64) *spec.Spec {
-	var timeout <-chan time.Time
-	for {
-		p.mu.Lock()
-		sp, prev, welcomed, ch := p.specs[workflow], p.previous[workflow], p.welcome != nil, p.changed
-		p.mu.Unlock()
-		if sp != nil && version != 0 && sp.Version != version && prev != nil && prev.Version == version {
-			return prev
+	var sp *spec.Spec
+	p.await(context.Background(), specGrace, func() bool {
+		sp = p.specs[workflow]
+		if prev := p.previous[workflow]; sp != nil && version != 0 && sp.Version != version && prev != nil && prev.Version == version {
+			sp = prev
 		}
-		if sp != nil || !welcomed {
-			return sp
-		}
-		if timeout == nil {
-			t := time.NewTimer(specGrace)
-			defer t.Stop()
-			timeout = t.C
-		}
-		select {
-		case <-ch:
-		case <-timeout:
-			return nil
-		}
-	}
+		return sp != nil || p.welcome == nil
+	})
+	return sp
 }
 
 // instance returns the table's instance id, waiting up to specGrace for
 // it: an entry that just registered may reach a proxy's table a few
 // milliseconds after its first frame does.
-func (p *Plane) instance(ctx context.Context, id string) (routetable.Instance, bool) {
+func (p *Plane) instance(ctx context.Context, id string) (inst routetable.Instance, ok bool) {
+	p.await(ctx, specGrace, func() bool {
+		if p.table != nil {
+			inst, ok = p.table.Get(id)
+		}
+		return ok
+	})
+	return inst, ok
+}
+
+// await calls done with p.mu held, at once and after every change of the
+// plane, until it reports true (then await does too), ctx ends, or grace
+// (when positive) has passed since the first miss.
+func (p *Plane) await(ctx context.Context, grace time.Duration, done func() bool) bool {
 	var timeout <-chan time.Time // armed on the first miss only
 	for {
 		p.mu.Lock()
-		table, ch := p.table, p.changed
+		ok, ch := done(), p.changed
 		p.mu.Unlock()
-		if table != nil {
-			if inst, ok := table.Get(id); ok {
-				return inst, true
-			}
+		if ok {
+			return true
 		}
-		if timeout == nil {
-			t := time.NewTimer(specGrace)
+		if grace > 0 && timeout == nil {
+			t := time.NewTimer(grace)
 			defer t.Stop()
 			timeout = t.C
 		}
 		select {
 		case <-ch:
 		case <-timeout:
-			return routetable.Instance{}, false
+			return false
 		case <-ctx.Done():
-			return routetable.Instance{}, false
+			return false
 		}
 	}
 }
@@ -386,20 +376,15 @@ func (p *Plane) setWelcome(w *welcomeState) {
 // and its table holds at least one instance of every action the spec
 // names, or ctx ends. Tests and the entry use it before the first run.
 func (p *Plane) WaitReady(ctx context.Context, workflow string) error {
-	for {
-		p.mu.Lock()
-		ready, missing := p.readyLocked(workflow)
-		ch := p.changed
-		p.mu.Unlock()
-		if ready {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("route: not ready for workflow %q: %s: %w", workflow, missing, ctx.Err())
-		case <-ch:
-		}
+	var missing string
+	if p.await(ctx, 0, func() bool {
+		var ready bool
+		ready, missing = p.readyLocked(workflow)
+		return ready
+	}) {
+		return nil
 	}
+	return fmt.Errorf("route: not ready for workflow %q: %s: %w", workflow, missing, ctx.Err())
 }
 
 func (p *Plane) readyLocked(workflow string) (bool, string) {
