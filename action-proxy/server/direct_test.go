@@ -271,17 +271,7 @@ func TestRouteInvokerHasPriority(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h, _ := routeHarness(t, tt.edit)
-			fifo := filepath.Join(t.TempDir(), "fifo")
-			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			// Held open read-write, the fifo keeps what is written to it
-			// until the action opens and reads it; opening never blocks.
-			release, err := os.OpenFile(fifo, os.O_RDWR, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer release.Close()
+			fifo, release := blockFifo(t)
 			initScript(t, h, blockAction, map[string]any{"BLOCK_FIFO": fifo})
 
 			answered := make(chan response, 1)
@@ -415,15 +405,7 @@ func testInvokerWaitingForDirectRun(t *testing.T, poolSize int) {
 			c.AllowConcurrent, c.MaxConcurrent = true, poolSize
 		}
 	})
-	fifo := filepath.Join(t.TempDir(), "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	release, err := os.OpenFile(fifo, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release.Close()
+	fifo, release := blockFifo(t)
 	initScript(t, h, blockAction, map[string]any{"BLOCK_FIFO": fifo})
 
 	var wantOut strings.Builder
@@ -475,15 +457,7 @@ func TestRouteOverlappingDirectRunsKeepTheirLogs(t *testing.T) {
 	// multiplexers: two direct runs at once must not take each other's
 	// logs (the second may be refused instead).
 	h, _ := routeHarness(t, func(c *server.Config) { c.AllowConcurrent = true; c.MaxConcurrent = 2 })
-	fifo := filepath.Join(t.TempDir(), "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	release, err := os.OpenFile(fifo, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release.Close()
+	fifo, release := blockFifo(t)
 	// The action logs after it was unblocked, while the other run may
 	// still be in progress.
 	initScript(t, h, `#!/bin/sh
@@ -537,4 +511,21 @@ done
 		}
 	}
 	h.checkStreams(t, 0)
+}
+
+// blockFifo makes a fifo for blockAction and holds it open read-write
+// until the test ends: it keeps what is written to it (release) until the
+// action opens and reads it, and opening it never blocks.
+func blockFifo(t *testing.T) (path string, release *os.File) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	release, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { release.Close() })
+	return path, release
 }
