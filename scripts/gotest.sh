@@ -45,6 +45,22 @@ jq -R -s -r '
 	""
 ' "$json"
 
+# The failed tests' own messages once more, last, so that a log tail (CI shows the end of the
+# output) holds them even when a test dumped a long service log after failing.
+jq -R -s -r '
+	[split("\n")[] | select(length > 0) | (fromjson? // empty)] as $ev
+	| ($ev | map(select(.Test != null and .Action == "fail")) | map({Package, Test})) as $failed
+	| if ($failed | length) > 0 then
+		"=== messages of failed tests (file:line lines only) ===",
+		($ev[] | select(.Test != null and .Action == "output")
+			| select({Package, Test} as $k | $failed | index([$k]) != null)
+			| .Output | rtrimstr("\n")
+			| select(test("^\\s+[A-Za-z0-9_]+\\.go:[0-9]+: ") or test("^\\s*(--- FAIL|panic:)"))
+			| .[0:400]),
+		""
+	  else empty end
+' "$json"
+
 jq -R -s -r '
 	[split("\n")[] | select(length > 0) | (fromjson? // empty)] as $ev
 	| ($ev | map(select(.Test == null and .Package != null and (.Action == "pass" or .Action == "fail" or .Action == "skip")))) as $pkgs

@@ -340,7 +340,11 @@ func TestDockerKilledContainer(t *testing.T) {
 	t.Cleanup(func() { d.h.agent.signal(syscall.SIGCONT) }) // before the agent's own cleanup
 	start := time.Now()
 	testenv.Docker(t, nil, "kill", w1.container)
-	t.Logf("docker kill took %v", time.Since(start).Round(time.Millisecond))
+	// docker kill returns once the signal is sent; until the container has
+	// exited its proxy may still take a frame (and run the step). docker
+	// wait returns when it is gone.
+	testenv.Docker(t, nil, "wait", w1.container)
+	t.Logf("docker kill and wait took %v", time.Since(start).Round(time.Millisecond))
 	for i := 0; i < 5; i++ {
 		res, took, err := d.run(t, "dkill", `{"text":"a b c"}`, 10*time.Second)
 		if err != nil {

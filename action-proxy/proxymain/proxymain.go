@@ -1,0 +1,144 @@
+package proxymain
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/wsk-route/wsk-route/action-proxy/archive"
+	"github.com/wsk-route/wsk-route/action-proxy/route"
+	"github.com/wsk-route/wsk-route/action-proxy/server"
+)
+
+// Main runs the proxy with the command-line arguments args (without the
+// program name) and returns the process's exit code: 0 after a clean
+// shutdown (SIGTERM or SIGINT), 1 on an error, 2 on bad flags.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	version := fs.Bool("version", false, "print the version and exit")
+	debug := fs.Bool("debug", false, "log what the proxy does and allow re-initialisation")
+	compile := fs.String("compile", "", "compile the source or archive on stdin with main `MAIN`, write a zip of bin/ to stdout, and exit")
+	envJSON := fs.String("env", "", "with -compile: a JSON object of environment variables for the compiler")
+	listen := fs.String("listen", ":8080", "`address` to serve /init and /run on")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *version {
+		fmt.Fprintln(stdout, server.VersionLine())
+		return 0
+	}
+	cfg := server.FromEnv(os.Environ())
+	cfg.Debug = *debug
+	if *compile != "" {
+		if err := compileTo(stdout, stdin, cfg, *compile, *envJSON); err != nil {
+			fmt.Fprintln(stderr, "proxy:", err)
+			return 1
+		}
+		return 0
+	}
+	if err := serve(cfg, *listen, stderr); err != nil {
+		fmt.Fprintln(stderr, "proxy:", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs the proxy until SIGTERM or SIGINT, then kills the action.
+func serve(cfg server.Config, addr string, stderr io.Writer) error {
+	proxy, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer proxy.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	// With a host agent on this host, the route plane runs beside the
+	// /init + /run server; without one, this is the stock proxy.
+	if rcfg, ok := route.FromEnv(cfg.Environ); ok {
+		rcfg.Concurrency = 1
+		if cfg.AllowConcurrent {
+			rcfg.Concurrency = cfg.MaxConcurrent
+		}
+		if cfg.Debug {
+			rcfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+		}
+		plane, err := route.New(rcfg, proxy)
+		if err != nil {
+			return err
+		}
+		if err := proxy.EnableRoute(plane); err != nil {
+			return err
+		}
+		planeDone := make(chan error, 1)
+		go func() { planeDone <- plane.Run(ctx) }()
+		defer func() {
+			stop()
+			if err := <-planeDone; err != nil {
+				fmt.Fprintln(stderr, "proxy: route plane:", err)
+			}
+		}()
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if cfg.Debug {
+		fmt.Fprintf(stderr, "%s: listening on %s\n", server.VersionLine(), ln.Addr())
+	}
+	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(shutdown)
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// compileTo builds the payload read from in as /init would, and writes a
+// zip of the resulting bin/ directory (exec, exec.env, ...) to out.
+func compileTo(out io.Writer, in io.Reader, cfg server.Config, main, envJSON string) error {
+	payload, err := io.ReadAll(in)
+	if err != nil {
+		return fmt.Errorf("reading stdin: %w", err)
+	}
+	var raw map[string]json.RawMessage
+	if envJSON != "" {
+		if err := json.Unmarshal([]byte(envJSON), &raw); err != nil {
+			return fmt.Errorf("-env: %w", err)
+		}
+	}
+	env, err := server.InitEnv(raw)
+	if err != nil {
+		return fmt.Errorf("-env: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "proxy-compile-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	execPath, err := server.Builder(cfg, env).Build(context.Background(), payload, main, filepath.Join(dir, "1"))
+	if err != nil {
+		return err
+	}
+	return archive.WriteZip(out, filepath.Dir(execPath))
+}
