@@ -174,8 +174,10 @@ func ClassifyRun(status int, body []byte, limit int) Result {
 	}
 	switch t := v.(type) {
 	case map[string]any:
-		if e, ok := t["error"]; ok {
-			b, _ := json.Marshal(map[string]any{"error": e})
+		if _, ok := t["error"]; ok {
+			var raw map[string]json.RawMessage
+			_ = json.Unmarshal(body, &raw) // kept verbatim: numbers stay exact
+			b, _ := json.Marshal(map[string]json.RawMessage{"error": raw["error"]})
 			code := StatusApplicationError
 			if status != 200 {
 				code = StatusDeveloperError

@@ -36,11 +36,30 @@ func (kv KeyValues) Truthy(key string) bool {
 	if !ok {
 		return false
 	}
-	switch strings.TrimSpace(string(v)) {
-	case "", "false", "null", "0", `""`:
+	t := strings.TrimSpace(string(v))
+	switch t {
+	case "", "false", "null", `""`:
+		return false
+	}
+	if isZeroNumber(t) {
 		return false
 	}
 	return true
+}
+
+// isZeroNumber reports whether t is a JSON number equal to zero ("0",
+// "-0.0", "0e3"), judged on its digits: parsing to float64 would make
+// "1e-400" zero.
+func isZeroNumber(t string) bool {
+	if t == "" || !(t[0] == '-' || (t[0] >= '0' && t[0] <= '9')) {
+		return false
+	}
+	var n json.Number
+	if json.Unmarshal([]byte(t), &n) != nil {
+		return false
+	}
+	mant, _, _ := strings.Cut(strings.ToLower(t), "e")
+	return strings.Trim(mant, "-.0") == ""
 }
 
 // Set returns kv with key set to v (replacing an existing entry in place,
@@ -236,6 +255,9 @@ func ParseName(s string) (ns, pkg, name string, err error) {
 			ns, name = parts[0], parts[1]
 		case 3:
 			ns, pkg, name = parts[0], parts[1], parts[2]
+			if pkg == "" {
+				return "", "", "", fmt.Errorf("%q has an empty part", s)
+			}
 		default:
 			return "", "", "", fmt.Errorf("%q is not a fully qualified name (/namespace/[package/]name)", s)
 		}

@@ -208,7 +208,7 @@ func ParseAck(b []byte) (Ack, error) {
 		return Ack{}, fmt.Errorf("ack: %w", err)
 	}
 	a := Ack{TransID: w.TransID, ActivationID: w.ActivationID, Instance: w.Instance}
-	if w.IsSystemError != nil {
+	if w.IsSystemError != nil && w.Instance != nil { // result messages have no such field
 		a.IsSystemError = *w.IsSystemError
 	}
 	switch {

@@ -1,6 +1,7 @@
 // Package python holds wsk-route's Python 3 ActionLoop runtime, which lets Python
-// actions run under the wsk-route proxy outside the official OpenWhisk images. It has
-// no Go code; its files are:
+// actions run under the wsk-route proxy outside the official OpenWhisk images. Its
+// only Go code is Files, which embeds the two files for programs that install the
+// runtime themselves; the files are:
 //
 //   - compile: the proxy's OW_COMPILER (compile <main> <abs src dir> <abs bin dir>).
 //     It turns a single source (src/exec) or a zip with __main__.py into bin/main__.py,

@@ -1,0 +1,40 @@
+// Package registry is the sandbox's embedded, in-process route registry: it
+// stands in for Consul (internal/consulstore) on a single host, behind the
+// same methods, so that the host agent (invoker-plugin/agent) runs unchanged
+// on it. It keeps the catalog of route-enabled instances with Consul's TTL
+// semantics, the compiled workflow specs, and the per-namespace frame keys.
+//
+// # Semantics
+//
+//   - Register adds or replaces an instance whose TTL check starts passing;
+//     Pass renews it for another TTL. An instance not passed within its TTL
+//     drops out of the passing set that WatchInstances reports; a Pass brings
+//     it back, and one left unpassed for DeregisterAfter more is removed, as
+//     Consul's DeregisterCriticalServiceAfter does. Deregister removes at once.
+//   - PutSpec validates a spec and stores it under a version taken from one
+//     registry-wide, strictly increasing index; the caller's spec is not
+//     changed. GetSpec, ListSpecs and WatchSpecs return specs with Version set.
+//   - NamespaceKey creates a KeySize-byte key from crypto/rand on first use of
+//     a namespace and returns the same key ever after. With Options.KeyFile
+//     the keys are kept in that file (JSON, mode 0600), so a restarted sandbox
+//     gives its proxies the keys they had.
+//
+// # Watching
+//
+// All state sits under one mutex; every change closes and replaces a
+// broadcast channel that wakes the watchers. A watch runs entirely in its
+// caller's goroutine: it computes the picture, calls fn when it differs from
+// the last one delivered (and once at the start), then waits for the
+// broadcast, for ctx, or (WatchInstances only) for a timer set to the next
+// TTL expiry, which it computes on each wake. There is no background
+// goroutine, so nothing outlives a cancelled watch; the watches return
+// ctx.Err() when ctx ends.
+//
+// The caller's duties:
+//
+//   - call Pass for every registered instance more often than its TTL;
+//   - return from the watch callbacks promptly; the slices (and specs) they
+//     get are new each time and theirs to keep;
+//   - with a fake Options.Clock, call Recheck after moving the clock, so
+//     that the watches re-evaluate the TTLs.
+package registry

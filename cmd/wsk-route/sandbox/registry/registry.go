@@ -1,0 +1,116 @@
+package registry
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wsk-route/wsk-route/internal/routetable"
+)
+
+// KeySize is the size in bytes of a namespace's frame key.
+const KeySize = 32
+
+// DeregisterAfter is how long an instance may stay unpassed past its TTL
+// before it is removed, as consulstore's DeregisterCriticalServiceAfter.
+const DeregisterAfter = time.Minute
+
+// Limits on names and instance fields, as consulstore's.
+const (
+	maxNameLen  = 256
+	maxIDLen    = 256
+	maxFieldLen = 512
+)
+
+// Options configures New. The zero value is a registry that keeps its keys
+// in memory only, on the real clock.
+type Options struct {
+	// Clock tells the time TTLs are measured with; nil means time.Now. With
+	// a fake clock, call Recheck after moving it.
+	Clock func() time.Time
+	// KeyFile, when not empty, is the JSON file (mode 0600) the namespace
+	// keys are kept in, read on first use and rewritten on each new key.
+	KeyFile string
+}
+
+// Registry is the embedded registry. Its methods are safe for concurrent
+// use; the zero value is not usable, call New.
+type Registry struct {
+	now     func() time.Time
+	keyFile string
+
+	// mu guards everything below.
+	mu      sync.Mutex
+	insts   map[string]*entry     // by instance ID
+	specs   map[string]storedSpec // by spec.Spec.Key(), "ns/workflow"
+	keys    map[string][]byte     // by namespace
+	loaded  bool                  // keys were read from keyFile
+	index   uint64                // last spec version handed out
+	changed chan struct{}         // closed and replaced on every change
+}
+
+// entry is one registered instance and its TTL check.
+type entry struct {
+	inst    routetable.Instance
+	ttl     time.Duration
+	expires time.Time // passing until then
+}
+
+// storedSpec is a spec as stored: its JSON and its version.
+type storedSpec struct {
+	data    []byte
+	version uint64
+}
+
+// New returns an empty registry. It does no I/O: a KeyFile is read on the
+// first NamespaceKey.
+func New(opts Options) *Registry {
+	now := opts.Clock
+	if now == nil {
+		now = time.Now
+	}
+	return &Registry{
+		now:     now,
+		keyFile: opts.KeyFile,
+		insts:   map[string]*entry{},
+		specs:   map[string]storedSpec{},
+		keys:    map[string][]byte{},
+		changed: make(chan struct{}),
+	}
+}
+
+// broadcastLocked wakes every watcher. r.mu must be held.
+func (r *Registry) broadcastLocked() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// Recheck wakes every watch so that it re-evaluates the TTLs against
+// Options.Clock. Only a fake clock needs it: on the real clock each watch
+// wakes by itself at the next expiry.
+func (r *Registry) Recheck() {
+	r.mu.Lock()
+	r.broadcastLocked()
+	r.mu.Unlock()
+}
+
+// checkName reports whether name can name a namespace or workflow.
+func checkName(what, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: empty %s", ErrBadName, what)
+	case len(name) > maxNameLen:
+		return fmt.Errorf("%w: %s longer than %d bytes", ErrBadName, what, maxNameLen)
+	case strings.Contains(name, "/"):
+		return fmt.Errorf("%w: %s %q holds '/'", ErrBadName, what, name)
+	case strings.Contains(name, ".."), name == ".":
+		return fmt.Errorf("%w: %s %q is or holds a dot path", ErrBadName, what, name)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%w: %s %q holds a control character", ErrBadName, what, name)
+		}
+	}
+	return nil
+}

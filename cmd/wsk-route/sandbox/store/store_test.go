@@ -1,0 +1,470 @@
+package store_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/store"
+	"github.com/wsk-route/wsk-route/internal/whisk"
+)
+
+// clock is a settable time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Millisecond)
+	return c.t
+}
+
+func open(t *testing.T, o store.Options) (*store.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sandbox.db")
+	if o.Now == nil {
+		c := &clock{t: time.UnixMilli(1_700_000_000_000)}
+		o.Now = c.Now
+	}
+	s, err := store.OpenWith(path, o)
+	if err != nil {
+		t.Fatalf("OpenWith: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, path
+}
+
+func code(s string) *string { return &s }
+
+func action(path, name string) whisk.Action {
+	return whisk.Action{Namespace: path, Name: name, Exec: whisk.Exec{Kind: "python:3", Code: code("def main(a): return a")}, Limits: whisk.DefaultLimits()}
+}
+
+var revRE = regexp.MustCompile(`^(\d+)-[0-9a-f]{16}$`)
+
+func TestSubjects(t *testing.T) {
+	s, _ := open(t, store.Options{})
+	id := whisk.Identity{Subject: "guest", Namespace: whisk.NamespaceRef{Name: "guest", UUID: "u1"}, AuthKey: whisk.AuthKey{APIKey: "u1:secret"}}
+	if err := s.PutSubject(id); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutSubject(whisk.Identity{Subject: "x", AuthKey: whisk.AuthKey{APIKey: "nocolon"}}); err == nil {
+		t.Error("PutSubject accepted a key without uuid:")
+	}
+	tests := []struct {
+		uuid, key string
+		ok        bool
+	}{
+		{"u1", "secret", true},
+		{"u1", "secreT", false},
+		{"u1", "", false},
+		{"u2", "secret", false},
+	}
+	for _, tc := range tests {
+		got, err := s.Authenticate(tc.uuid, tc.key)
+		if tc.ok {
+			if err != nil || got.Subject != "guest" || got.Namespace.Name != "guest" {
+				t.Errorf("Authenticate(%s,%s) = %+v, %v", tc.uuid, tc.key, got, err)
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Authenticate(%s,%s) err = %v, want ErrNotFound", tc.uuid, tc.key, err)
+		}
+	}
+}
+
+func TestActionCRUD(t *testing.T) {
+	s, _ := open(t, store.Options{})
+	if _, err := s.PutPackage(whisk.Package{Namespace: "guest", Name: "pkg"}, false); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		path      string
+		overwrite bool
+		wantErr   error
+		wantVer   string
+		wantRevN  string
+	}{
+		{"create", "guest", false, nil, "0.0.1", "1"},
+		{"create again without overwrite", "guest", false, store.ErrExists, "", ""},
+		{"overwrite bumps version", "guest", true, nil, "0.0.2", "2"},
+		{"overwrite again", "guest", true, nil, "0.0.3", "3"},
+		{"create in package", "guest/pkg", false, nil, "0.0.1", "1"},
+		{"missing package", "guest/nopkg", true, store.ErrNotFound, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, rev, err := s.PutAction(action(tc.path, "hello"), tc.overwrite)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := revRE.FindStringSubmatch(rev)
+			if m == nil || m[1] != tc.wantRevN {
+				t.Errorf("rev = %q, want %s-<16 hex>", rev, tc.wantRevN)
+			}
+			if got.Version != tc.wantVer || got.Updated == 0 {
+				t.Errorf("version %q updated %d, want %s and non-zero", got.Version, got.Updated, tc.wantVer)
+			}
+			back, rev2, err := s.GetAction(tc.path, "hello")
+			if err != nil || rev2 != rev || back.Version != tc.wantVer || back.Exec.Code == nil || *back.Exec.Code != *got.Exec.Code {
+				t.Errorf("GetAction = %+v %q %v", back, rev2, err)
+			}
+		})
+	}
+	if _, _, err := s.GetAction("guest", "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetAction missing: %v", err)
+	}
+	del, err := s.DeleteAction("guest", "hello")
+	if err != nil || del.Name != "hello" || del.Version != "0.0.3" {
+		t.Errorf("DeleteAction = %+v, %v", del, err)
+	}
+	if _, err := s.DeleteAction("guest", "hello"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second DeleteAction: %v", err)
+	}
+	if _, _, err := s.GetAction("guest", "hello"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetAction after delete: %v", err)
+	}
+	// The package's action is untouched.
+	if _, _, err := s.GetAction("guest/pkg", "hello"); err != nil {
+		t.Errorf("package action: %v", err)
+	}
+}
+
+func TestListActions(t *testing.T) {
+	s, _ := open(t, store.Options{})
+	if _, err := s.PutPackage(whisk.Package{Namespace: "guest", Name: "pkg"}, false); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, _, err := s.PutAction(action("guest", fmt.Sprintf("a%d", i)), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.PutAction(action("guest/pkg", "inpkg"), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.PutAction(action("other", "foreign"), false); err != nil {
+		t.Fatal(err)
+	}
+	// Updating a1 makes it the newest.
+	if _, _, err := s.PutAction(action("guest", "a1"), true); err != nil {
+		t.Fatal(err)
+	}
+	names := func(as []whisk.Action) string {
+		var n []string
+		for _, a := range as {
+			n = append(n, a.Name)
+		}
+		return strings.Join(n, ",")
+	}
+	tests := []struct {
+		path        string
+		limit, skip int
+		want        string
+	}{
+		{"guest", 0, 0, "a1,a4,a3,a2,a0"},
+		{"guest", 2, 0, "a1,a4"},
+		{"guest", 2, 2, "a3,a2"},
+		{"guest", 10, 4, "a0"},
+		{"guest", 0, 9, ""},
+		{"guest", -1, 1, "a4,a3,a2,a0"},
+		{"guest/pkg", 0, 0, "inpkg"},
+		{"other", 0, 0, "foreign"},
+		{"nobody", 0, 0, ""},
+	}
+	for _, tc := range tests {
+		got, err := s.ListActions(tc.path, tc.limit, tc.skip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if names(got) != tc.want {
+			t.Errorf("ListActions(%s, %d, %d) = %s, want %s", tc.path, tc.limit, tc.skip, names(got), tc.want)
+		}
+	}
+}
+
+func TestListActionsDefaultLimit(t *testing.T) {
+	s, _ := open(t, store.Options{})
+	for i := range store.DefaultListLimit + 3 {
+		if _, _, err := s.PutAction(action("guest", fmt.Sprintf("a%02d", i)), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ListActions("guest", 0, 0)
+	if err != nil || len(got) != store.DefaultListLimit {
+		t.Errorf("len = %d (%v), want %d", len(got), err, store.DefaultListLimit)
+	}
+}
+
+func TestPackages(t *testing.T) {
+	s, _ := open(t, store.Options{})
+	p, err := s.PutPackage(whisk.Package{Namespace: "guest", Name: "pkg", Parameters: whisk.KeyValues{}.Set("a", 1)}, false)
+	if err != nil || p.Version != "0.0.1" || string(p.Binding) != "{}" {
+		t.Fatalf("PutPackage = %+v, %v", p, err)
+	}
+	if _, err := s.PutPackage(whisk.Package{Namespace: "guest", Name: "pkg"}, false); !errors.Is(err, store.ErrExists) {
+		t.Errorf("PutPackage again: %v, want ErrExists", err)
+	}
+	p, err = s.PutPackage(whisk.Package{Namespace: "guest", Name: "pkg", Actions: []whisk.EntityRef{{Name: "x"}}}, true)
+	if err != nil || p.Version != "0.0.2" || p.Actions != nil {
+		t.Errorf("overwrite = %+v, %v", p, err)
+	}
+	if _, err := s.PutPackage(whisk.Package{Namespace: "guest/x", Name: "pkg"}, true); err == nil {
+		t.Error("PutPackage accepted a nested namespace")
+	}
+	if _, err := s.PutPackage(whisk.Package{Namespace: "guest", Name: "second"}, false); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := s.ListPackages("guest", 0, 0)
+	if err != nil || len(ps) != 2 || ps[0].Name != "second" || ps[1].Name != "pkg" {
+		t.Errorf("ListPackages = %+v, %v", ps, err)
+	}
+	ps, err = s.ListPackages("guest", 1, 1)
+	if err != nil || len(ps) != 1 || ps[0].Name != "pkg" {
+		t.Errorf("ListPackages(1,1) = %+v, %v", ps, err)
+	}
+	for _, n := range []string{"a", "b"} {
+		if _, _, err := s.PutAction(action("guest/pkg", n), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = s.DeletePackage("guest", "pkg")
+	var ne *store.NotEmptyError
+	if !errors.Is(err, store.ErrNotEmpty) || !errors.As(err, &ne) || ne.Entities != 2 {
+		t.Fatalf("DeletePackage non-empty: %v", err)
+	}
+	for _, n := range []string{"a", "b"} {
+		if _, err := s.DeleteAction("guest/pkg", n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.DeletePackage("guest", "pkg")
+	if err != nil || got.Name != "pkg" {
+		t.Errorf("DeletePackage = %+v, %v", got, err)
+	}
+	if _, err := s.GetPackage("guest", "pkg"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetPackage after delete: %v", err)
+	}
+	if _, err := s.DeletePackage("guest", "pkg"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeletePackage missing: %v", err)
+	}
+}
+
+func activation(ns, id, name string, start int64) whisk.Activation {
+	return whisk.Activation{
+		Namespace: ns, Name: name, Subject: ns, ActivationID: id, Start: start, End: start + 5,
+		Response:    whisk.Result{StatusCode: 0, Result: json.RawMessage(`{"ok":true}`)},
+		Logs:        []string{"line"},
+		Annotations: whisk.KeyValues{}.Set(whisk.AnnPath, ns+"/"+name),
+	}
+}
+
+func ids(as []whisk.Activation) string {
+	var n []string
+	for _, a := range as {
+		n = append(n, a.ActivationID)
+	}
+	return strings.Join(n, ",")
+}
+
+func TestActivations(t *testing.T) {
+	s, _ := open(t, store.Options{})
+	puts := []whisk.Activation{
+		activation("guest", "a1", "hello", 1000),
+		activation("guest", "a2", "bye", 2000),
+		activation("guest", "a3", "hello", 3000),
+		activation("guest", "a4", "hello", 4000),
+		activation("guest2", "b1", "hello", 2500),
+		activation("gues", "c1", "hello", 9000),
+	}
+	pk := activation("guest", "a5", "hello", 5000)
+	pk.Annotations = whisk.KeyValues{}.Set(whisk.AnnPath, "guest/pkg/hello")
+	puts = append(puts, pk)
+	for _, a := range puts {
+		if err := s.PutActivation(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.GetActivation("guest", "a2")
+	if err != nil || got.Name != "bye" || string(got.Response.Result) != `{"ok":true}` {
+		t.Errorf("GetActivation = %+v, %v", got, err)
+	}
+	if _, err := s.GetActivation("guest2", "a2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetActivation in another namespace: %v", err)
+	}
+	tests := []struct {
+		name string
+		f    store.ActivationFilter
+		want string
+	}{
+		{"all newest first", store.ActivationFilter{}, "a5,a4,a3,a2,a1"},
+		{"limit", store.ActivationFilter{Limit: 2}, "a5,a4"},
+		{"skip", store.ActivationFilter{Limit: 2, Skip: 3}, "a2,a1"},
+		{"skip past end", store.ActivationFilter{Skip: 10}, ""},
+		{"name", store.ActivationFilter{Name: "hello"}, "a5,a4,a3,a1"},
+		{"pkg/name", store.ActivationFilter{Name: "pkg/hello"}, "a5"},
+		{"name other", store.ActivationFilter{Name: "bye"}, "a2"},
+		{"since", store.ActivationFilter{Since: 3000}, "a5,a4,a3"},
+		{"upto", store.ActivationFilter{Upto: 2000}, "a2,a1"},
+		{"since and upto", store.ActivationFilter{Since: 2000, Upto: 4000}, "a4,a3,a2"},
+		{"name since limit", store.ActivationFilter{Name: "hello", Since: 1000, Limit: 3, Skip: 1}, "a4,a3,a1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.ListActivations("guest", tc.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ids(got) != tc.want {
+				t.Errorf("ListActivations = %s, want %s", ids(got), tc.want)
+			}
+			n, err := s.CountActivations("guest", tc.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := tc.f
+			f.Limit, f.Skip = -1, 0
+			all, _ := s.ListActivations("guest", f)
+			if n != len(all) {
+				t.Errorf("CountActivations = %d, want %d", n, len(all))
+			}
+		})
+	}
+	// Replacing a record with a new start time moves it in the index.
+	moved := activation("guest", "a1", "hello", 6000)
+	if err := s.PutActivation(moved); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.ListActivations("guest", store.ActivationFilter{})
+	if err != nil || ids(all) != "a1,a5,a4,a3,a2" {
+		t.Errorf("after replace: %s, %v", ids(all), err)
+	}
+	if err := s.PutActivation(whisk.Activation{Namespace: "guest"}); err == nil {
+		t.Error("PutActivation accepted an empty id")
+	}
+}
+
+func TestActivationRetention(t *testing.T) {
+	s, _ := open(t, store.Options{MaxActivations: 3})
+	for i := range 6 {
+		if err := s.PutActivation(activation("guest", fmt.Sprintf("a%d", i), "x", int64(1000+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutActivation(activation("other", "o1", "x", 1)); err != nil {
+		t.Fatal(err)
+	}
+	// Replacing a kept record does not drop another.
+	if err := s.PutActivation(activation("guest", "a5", "x", 1005)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListActivations("guest", store.ActivationFilter{Limit: -1})
+	if err != nil || ids(got) != "a5,a4,a3" {
+		t.Errorf("kept %s, %v; want a5,a4,a3", ids(got), err)
+	}
+	if _, err := s.GetActivation("guest", "a0"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("oldest still there: %v", err)
+	}
+	if n, _ := s.CountActivations("other", store.ActivationFilter{}); n != 1 {
+		t.Errorf("other namespace count = %d, want 1", n)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sandbox.db")
+	s, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rev, err := s.PutAction(action("guest", "hello"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutActivation(activation("guest", "a1", "hello", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutSubject(whisk.Identity{Subject: "guest", AuthKey: whisk.AuthKey{APIKey: "u:k"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, rev2, err := s.GetAction("guest", "hello"); err != nil || rev2 != rev {
+		t.Errorf("after reopen: rev %q, %v; want %q", rev2, err, rev)
+	}
+	if _, err := s.GetActivation("guest", "a1"); err != nil {
+		t.Errorf("activation after reopen: %v", err)
+	}
+	if _, err := s.Authenticate("u", "k"); err != nil {
+		t.Errorf("subject after reopen: %v", err)
+	}
+	_, rev3, err := s.PutAction(action("guest", "hello"), true)
+	if err != nil || !strings.HasPrefix(rev3, "2-") {
+		t.Errorf("update after reopen: rev %q, %v", rev3, err)
+	}
+}
+
+func TestSecondOpenFails(t *testing.T) {
+	s, path := open(t, store.Options{})
+	_ = s
+	_, err := store.OpenWith(path, store.Options{Timeout: 100 * time.Millisecond})
+	if err == nil {
+		t.Fatal("second Open succeeded")
+	}
+	if !strings.Contains(err.Error(), "another `wsk-route dev` uses that data dir") {
+		t.Errorf("error %q does not say the data dir is in use", err)
+	}
+}
+
+func TestConcurrentPuts(t *testing.T) {
+	s, _ := open(t, store.Options{})
+	const workers, each = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each*2)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := s.PutActivation(activation("guest", fmt.Sprintf("w%d-%d", w, i), "x", int64(w*1000+i))); err != nil {
+					errs <- err
+				}
+				if _, _, err := s.PutAction(action("guest", "shared"), true); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n, err := s.CountActivations("guest", store.ActivationFilter{}); err != nil || n != workers*each {
+		t.Errorf("count = %d, %v; want %d", n, err, workers*each)
+	}
+	a, rev, err := s.GetAction("guest", "shared")
+	if err != nil || a.Version != fmt.Sprintf("0.0.%d", workers*each) || !strings.HasPrefix(rev, fmt.Sprintf("%d-", workers*each)) {
+		t.Errorf("shared action version %q rev %q, %v", a.Version, rev, err)
+	}
+}
