@@ -13,10 +13,12 @@ BENCH_FLAGS ?= -benchtime=1s -timeout 60m
 BENCH_OUT   ?= bench.txt
 IMAGE       ?= wsk-route/proxy:dev
 
-.PHONY: help demo setup test build bench lint image clean
+.PHONY: help demo proxy-demo dev setup test build bench lint image clean
 
 help:
-	@echo "make demo    build the proxy and an example action, and drive /init and /run as the invoker does"
+	@echo "make demo    start the wsk-route dev sandbox and run the textflow workflow through it, end to end"
+	@echo "make dev     start the wsk-route dev sandbox in the foreground (Ctrl-C stops it)"
+	@echo "make proxy-demo  build the proxy and an example action, and drive /init and /run as the invoker does"
 	@echo "make setup   install and start what the tests need (scripts/setup.sh; apt, dockerd)"
 	@echo "make test    setup if needed, go vet, the rdma-tagged build, go test $(TEST_FLAGS) $(PKGS), summary"
 	@echo "make build   static binaries of ./cmd/... into bin/"
@@ -25,8 +27,15 @@ help:
 	@echo "make image   docker image $(IMAGE) with /bin/proxy, built with docker import (no registry)"
 	@echo "make clean   remove bin/, dist/, $(BENCH_OUT) and the image $(IMAGE)"
 
-# The README's run command. Becomes a workflow through `wsk-route dev` once the sandbox exists.
+# The README's run command: a workflow through `wsk-route dev`, on its embedded defaults.
 demo:
+	@bash examples/dev-demo.sh
+
+dev:
+	@CGO_ENABLED=0 $(GO) build -trimpath -o bin/wsk-route ./cmd/wsk-route
+	@bin/wsk-route dev
+
+proxy-demo:
 	@bash examples/demo.sh
 
 setup:

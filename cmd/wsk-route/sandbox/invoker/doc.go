@@ -1,0 +1,30 @@
+// Package invoker is the `wsk-route dev` sandbox's OpenWhisk invoker: it
+// behaves like OpenWhisk's InvokerReactive, ContainerPool and
+// ContainerProxy together. It consumes ActivationMessages from the Kafka
+// topic invoker<N> (consumer group invoker<N>), fetches the action, runs it
+// in a container of its pool (a warm one of the same action and revision,
+// else a new one if the pool's memory allows, else after evicting the least
+// recently used idle container of another action, else once one frees, in
+// order), POSTs /init (cold start only) and /run to the real wsk-route proxy
+// in the container exactly as OpenWhisk does, collects the container's
+// stdout and stderr up to the activation sentinels, stores the activation
+// record and acknowledges it on completed<C>.
+//
+// A container is a proxy process on 127.0.0.1 (process mode, the default)
+// or a docker container on a bridge network (Config.Docker set), paused
+// after a short idle grace and unpaused before reuse, as OpenWhisk's docker
+// container factory does.
+//
+// The caller's duties:
+//
+//   - give New a reachable Kafka (Config.Brokers) whose topics invoker<N>
+//     and completed<C> exist or are auto-created;
+//   - implement Actions, Activations and Runtimes (they are called from many
+//     goroutines at once, so they must be safe for concurrent use);
+//   - give a ProxyCommand that starts the wsk-route proxy and accepts
+//     "-listen 127.0.0.1:PORT" appended to it, and (docker mode) an image
+//     whose entrypoint is that proxy listening on :8080;
+//   - call Run once, and wait on Ready before producing messages that must
+//     not be missed; cancel Run's context to stop: it returns once every
+//     container is stopped and removed.
+package invoker

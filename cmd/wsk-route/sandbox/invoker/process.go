@@ -1,0 +1,198 @@
+package invoker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/wsk-route/wsk-route/internal/whisk"
+)
+
+// startTimeout bounds the wait for a new proxy to accept connections.
+const startTimeout = 30 * time.Second
+
+// passEnv are the variables of the sandbox's own environment a proxy
+// process inherits (what compilers and interpreters need).
+var passEnv = []string{"PATH", "HOME", "TMPDIR", "USER", "LANG", "LC_ALL",
+	"GOCACHE", "GOPATH", "GOROOT", "GOMODCACHE", "GOFLAGS", "GOPROXY", "GOTOOLCHAIN", "GOENV", "CGO_ENABLED"}
+
+func (i *Invoker) containerName(a whisk.Action) string {
+	name := fmt.Sprintf("wsk-route-dev-%s-%d-%s", i.runID, i.seq.Add(1), sanitize(a.Name))
+	if len(name) > 100 {
+		name = name[:100]
+	}
+	return name
+}
+
+// containerEnv is the environment specific to the container: the kind's,
+// the sandbox's, and the container's name and API host.
+func (i *Invoker) containerEnv(name string, runtime []string) []string {
+	env := append([]string(nil), runtime...)
+	env = append(env, i.cfg.ProxyEnv...)
+	env = append(env, "WSK_ROUTE_NAME="+name)
+	if i.cfg.APIHost != "" {
+		env = append(env, "__OW_API_HOST="+i.cfg.APIHost)
+	}
+	return env
+}
+
+// start starts a container for a (whose memory is reserved).
+func (i *Invoker) start(ctx context.Context, a whisk.Action, rev string, runtime []string) (*container, error) {
+	name := i.containerName(a)
+	c := &container{
+		name: name, fqn: "/" + a.Namespace + "/" + a.Name, rev: rev,
+		memMB: a.Limits.WithDefaults().Memory, stdout: newLineQueue("stdout"), stderr: newLineQueue("stderr"),
+	}
+	env := i.containerEnv(name, runtime)
+	if i.cfg.Docker != nil {
+		return c, i.startDocker(ctx, c, a, env)
+	}
+	return c, i.startProcess(ctx, c, env)
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr, nil
+}
+
+// startProcess runs the proxy as a process group of its own in its work
+// dir and waits until it listens.
+func (i *Invoker) startProcess(ctx context.Context, c *container, extra []string) error {
+	dir := filepath.Join(i.cfg.WorkDir, c.name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("container work dir: %w", err)
+	}
+	addr, err := freePort()
+	if err != nil {
+		os.RemoveAll(dir)
+		return fmt.Errorf("finding a free port: %w", err)
+	}
+	var env []string
+	for _, k := range passEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	env = append(env, extra...)
+	args := append(append([]string(nil), i.cfg.ProxyCommand[1:]...), "-listen", addr)
+	cmd := exec.Command(i.cfg.ProxyCommand[0], args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	cmd.SysProcAttr = sysProcAttr()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		os.RemoveAll(dir)
+		return fmt.Errorf("stdout pipe: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		os.RemoveAll(dir)
+		return fmt.Errorf("stderr pipe: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	if err := cmd.Start(); err != nil {
+		outR.Close()
+		outW.Close()
+		errR.Close()
+		errW.Close()
+		os.RemoveAll(dir)
+		return fmt.Errorf("starting the proxy %q: %w", i.cfg.ProxyCommand[0], err)
+	}
+	// The proxy and its children hold the write ends now.
+	outW.Close()
+	errW.Close()
+	c.pid = int32(cmd.Process.Pid)
+	c.addr = addr
+	var readers sync.WaitGroup
+	readers.Add(2)
+	i.cwg.Add(3)
+	go func() {
+		defer i.cwg.Done()
+		defer readers.Done()
+		defer outR.Close()
+		readLines(outR, c.stdout, false)
+	}()
+	go func() {
+		defer i.cwg.Done()
+		defer readers.Done()
+		defer errR.Close()
+		readLines(errR, c.stderr, false)
+	}()
+	exited := make(chan struct{})
+	go func() {
+		defer i.cwg.Done()
+		err := cmd.Wait()
+		close(exited)
+		// A warm container whose proxy died leaves the pool at once.
+		if i.pool.vanish(c) {
+			i.log.Warn("a warm container's proxy exited", "container", c.name, "err", err)
+			c.stop()
+		}
+	}()
+	var once sync.Once
+	c.stop = func() {
+		once.Do(func() {
+			// The whole group: the proxy and the action it runs.
+			syscall.Kill(-int(c.pid), syscall.SIGKILL)
+			<-exited
+			// A child that left the group may hold the pipes: do not wait
+			// for it forever.
+			done := make(chan struct{})
+			go func() { readers.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(sentinelWait):
+				outR.Close()
+				errR.Close()
+			}
+			if err := os.RemoveAll(dir); err != nil {
+				i.log.Warn("removing a container's work dir", "dir", dir, "err", err)
+			}
+		})
+	}
+	if err := waitListening(ctx, addr, exited); err != nil {
+		c.stop()
+		return fmt.Errorf("proxy %s (pid %d): %w", c.name, c.pid, err)
+	}
+	i.log.Info("started a container", "container", c.name, "action", c.fqn, "pid", c.pid, "addr", addr)
+	return nil
+}
+
+// waitListening polls addr until it accepts a connection, exited is
+// closed, ctx ends or startTimeout passes.
+func waitListening(ctx context.Context, addr string, exited <-chan struct{}) error {
+	deadline := time.Now().Add(startTimeout)
+	delay := 2 * time.Millisecond
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening on %s after %v: %w", addr, startTimeout, err)
+		}
+		select {
+		case <-exited:
+			return errors.New("exited before listening on " + addr)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 50*time.Millisecond)
+	}
+}

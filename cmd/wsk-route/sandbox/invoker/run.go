@@ -1,0 +1,349 @@
+package invoker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wsk-route/wsk-route/internal/whisk"
+)
+
+// Messages of whisk errors the invoker gives itself.
+const (
+	msgActionMissing = "The requested resource does not exist."
+	msgSequence      = "A sequence reached the invoker: sequences run in the controller."
+)
+
+// job is one activation in progress.
+type job struct {
+	msg      *whisk.ActivationMessage
+	received time.Time
+	action   whisk.Action
+	limits   whisk.Limits
+}
+
+// handle runs one activation message to its ack.
+func (i *Invoker) handle(ctx context.Context, msg *whisk.ActivationMessage, received time.Time) {
+	log := i.log.With("activation", msg.ActivationID, "action", msg.Action.FQN())
+	action, rev, err := i.cfg.Actions.GetAction(msg.Action.Path, msg.Action.Name)
+	if err != nil {
+		log.Warn("fetching the action", "err", err)
+		i.whiskError(ctx, &job{msg: msg, received: received, action: whisk.Action{Namespace: msg.Action.Path, Name: msg.Action.Name, Version: msg.Action.Version}}, msgActionMissing)
+		return
+	}
+	j := &job{msg: msg, received: received, action: action, limits: action.Limits.WithDefaults()}
+	if action.Exec.IsSequence() {
+		i.whiskError(ctx, j, msgSequence)
+		return
+	}
+	env, err := i.cfg.Runtimes.Env(action.Exec)
+	if err != nil {
+		i.whiskError(ctx, j, fmt.Sprintf("The action's kind %q cannot run in this sandbox: %v", action.Exec.Kind, err))
+		return
+	}
+	fqn := "/" + action.Namespace + "/" + action.Name
+	// OpenWhisk's controller gives up on a slot after 2 × the time limit
+	// + 1 minute; waiting longer for a container is pointless.
+	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Duration(j.limits.Timeout)*time.Millisecond+time.Minute)
+	defer cancel()
+	var c *container
+	for c == nil {
+		g, err := i.pool.acquire(waitCtx, fqn, rev, j.limits.Memory)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			i.whiskError(ctx, j, "No container could be started for the action: "+err.Error())
+			return
+		}
+		for _, e := range g.evicted {
+			log.Info("evicting an idle container", "container", e.name, "of", e.fqn)
+			e.stop()
+		}
+		if g.c != nil {
+			if err := i.resume(ctx, g.c); err != nil {
+				log.Warn("resuming a container, replacing it", "container", g.c.name, "err", err)
+				i.pool.release(g.c, false)
+				g.c.stop()
+				continue
+			}
+			c = g.c
+			break
+		}
+		c, err = i.start(ctx, action, rev, env)
+		if err != nil {
+			i.pool.unreserve(j.limits.Memory)
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("starting a container", "err", err)
+			i.whiskError(ctx, j, "Failed to start a container for the action: "+err.Error())
+			return
+		}
+		i.pool.add(c)
+	}
+	act, keep := i.activate(ctx, j, c)
+	if ctx.Err() != nil {
+		i.pool.release(c, false)
+		c.stop()
+		return
+	}
+	i.pool.release(c, keep)
+	if !keep {
+		c.stop()
+	}
+	i.finish(j, act, false)
+}
+
+// whiskError records and acks an activation that failed in the invoker.
+func (i *Invoker) whiskError(ctx context.Context, j *job, msg string) {
+	if ctx.Err() != nil {
+		return
+	}
+	now := time.Now().UnixMilli()
+	act := i.record(j, now, now)
+	act.Response = whisk.ErrorResult(whisk.StatusWhiskError, msg)
+	i.finish(j, act, true)
+}
+
+// finish stores the record, then acks it.
+func (i *Invoker) finish(j *job, act whisk.Activation, systemError bool) {
+	if err := i.cfg.Activations.PutActivation(act); err != nil {
+		i.log.Error("storing the activation", "activation", act.ActivationID, "err", err)
+	}
+	i.sendAck(j.msg, act, systemError)
+}
+
+// record returns the activation record's common fields.
+func (i *Invoker) record(j *job, start, end int64) whisk.Activation {
+	m := j.msg
+	a := j.action
+	ann := whisk.KeyValues{}.
+		Set(whisk.AnnPath, a.Namespace+"/"+a.Name).
+		Set(whisk.AnnKind, a.Exec.Kind)
+	if j.limits != (whisk.Limits{}) {
+		ann = ann.Set(whisk.AnnLimits, j.limits)
+	}
+	if m.Cause != "" {
+		ann = ann.Set(whisk.AnnCausedBy, "sequence")
+	}
+	return whisk.Activation{
+		Namespace: m.User.Namespace.Name, Name: a.Name, Subject: m.User.Subject,
+		ActivationID: m.ActivationID, Start: start, End: end, Cause: m.Cause,
+		Logs: []string{}, Version: a.Version, Annotations: ann, Duration: end - start,
+	}
+}
+
+// activate runs /init (cold) and /run in c and returns the record and
+// whether c may be reused.
+func (i *Invoker) activate(ctx context.Context, j *job, c *container) (whisk.Activation, bool) {
+	a, m := j.action, j.msg
+	timeout := time.Duration(j.limits.Timeout) * time.Millisecond
+	provideKey := true
+	if v, ok := a.Annotations.Get("provide-api-key"); ok && strings.TrimSpace(string(v)) == "false" {
+		provideKey = false
+	}
+	start := time.Now()
+	fqn := "/" + a.Namespace + "/" + a.Name
+	deadline := strconv.FormatInt(start.Add(timeout).UnixMilli(), 10)
+	var initTime int64 = -1
+	var res whisk.Result
+	timedOut := false
+	devError := false
+
+	value, initArgs := partition(m.Content, m.InitArgs, a.Parameters)
+	if !c.inited {
+		env := map[string]string{
+			"__OW_NAMESPACE": m.User.Namespace.Name, "__OW_ACTION_NAME": fqn,
+			"__OW_ACTION_VERSION": a.Version, "__OW_ACTIVATION_ID": m.ActivationID,
+			"__OW_TRANSACTION_ID": m.TransID.ID, "__OW_DEADLINE": deadline,
+		}
+		if provideKey {
+			env["__OW_API_KEY"] = m.User.AuthKey.APIKey
+		}
+		for k, v := range initArgs {
+			env[k] = envString(v)
+		}
+		main := a.Exec.Main
+		if main == "" {
+			main = "main"
+		}
+		value := map[string]any{"name": a.Name, "main": main, "binary": a.Exec.Binary != nil && *a.Exec.Binary, "env": env}
+		if a.Exec.Code != nil {
+			value["code"] = *a.Exec.Code
+		}
+		body, _ := json.Marshal(map[string]any{"value": value})
+		status, resp, err := post(ctx, "http://"+c.addr+"/init", body, timeout, ResultLimit)
+		initTime = time.Since(start).Milliseconds()
+		switch {
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+			timedOut = true
+			res = whisk.ErrorResult(whisk.StatusDeveloperError, fmt.Sprintf("The action exceeded its time limits of %d milliseconds during initialization.", j.limits.Timeout))
+		case status != http.StatusOK:
+			res = whisk.ClassifyInit(status, resp)
+		}
+		if err == nil && status == http.StatusOK {
+			c.inited = true
+		} else {
+			devError = true
+		}
+	}
+	runStart := time.Now()
+	if !devError {
+		remaining := timeout
+		runBody := map[string]any{
+			"value": value, "namespace": m.User.Namespace.Name, "action_name": fqn,
+			"action_version": a.Version, "activation_id": m.ActivationID, "transaction_id": m.TransID.ID,
+			"deadline": strconv.FormatInt(runStart.Add(remaining).UnixMilli(), 10),
+		}
+		if provideKey {
+			runBody["api_key"] = m.User.AuthKey.APIKey
+		}
+		body, _ := json.Marshal(runBody)
+		status, resp, err := post(ctx, "http://"+c.addr+"/run", body, remaining, 32<<20)
+		if (errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil) || (err != nil && time.Since(runStart) >= remaining) {
+			timedOut = true
+			res = whisk.ErrorResult(whisk.StatusDeveloperError, whisk.TimeoutMessage(j.limits.Timeout))
+		} else {
+			res = whisk.ClassifyRun(status, resp, ResultLimit)
+		}
+		devError = res.StatusCode == whisk.StatusDeveloperError
+	}
+	end := time.Now()
+
+	// Logs: up to the sentinels; after a developer error the container is
+	// destroyed first and its output read to the end.
+	logLimit := j.limits.Logs << 20
+	var outL, errL []logLine
+	incomplete := false
+	if devError {
+		i.pool.release(c, false)
+		c.stop()
+		dl := time.Now().Add(sentinelWait)
+		outL, errL = c.stdout.untilEOF(dl), c.stderr.untilEOF(dl)
+	} else {
+		dl := time.Now().Add(sentinelWait)
+		var ok1, ok2 bool
+		outL, ok1 = c.stdout.untilSentinel(dl)
+		errL, ok2 = c.stderr.untilSentinel(dl)
+		incomplete = !ok1 || !ok2
+	}
+
+	act := i.record(j, start.UnixMilli(), end.UnixMilli())
+	act.Response = res
+	act.Logs = formatLogs(outL, errL, logLimit, incomplete)
+	wait := start.UnixMilli() - m.TransID.Start
+	if m.TransID.Start == 0 || wait < 0 {
+		wait = start.Sub(j.received).Milliseconds()
+	}
+	act.Annotations = act.Annotations.Set(whisk.AnnWaitTime, wait)
+	if initTime >= 0 {
+		act.Annotations = act.Annotations.Set(whisk.AnnInitTime, initTime)
+	}
+	if timedOut {
+		act.Annotations = act.Annotations.Set(whisk.AnnTimeout, true)
+	}
+	return act, !devError && !incomplete
+}
+
+// partition splits the activation's content as OpenWhisk's
+// ContainerProxy.partitionArguments does: the init arguments (the
+// message's initArgs and the action's parameters marked init, whose
+// values are the defaults) go to /init's env, the rest is the /run value
+// ({} when there is no content).
+func partition(content json.RawMessage, initKeys []string, params whisk.KeyValues) (json.RawMessage, map[string]json.RawMessage) {
+	initArgs := map[string]json.RawMessage{}
+	keys := map[string]bool{}
+	for _, k := range initKeys {
+		keys[k] = true
+	}
+	for _, p := range params {
+		if p.Init {
+			keys[p.Key] = true
+			initArgs[p.Key] = p.Value
+		}
+	}
+	if len(bytes.TrimSpace(content)) == 0 {
+		return json.RawMessage("{}"), initArgs
+	}
+	var obj map[string]json.RawMessage
+	if len(keys) == 0 || json.Unmarshal(content, &obj) != nil {
+		// Arrays and scalars have no init arguments.
+		return content, initArgs
+	}
+	moved := false
+	for k := range keys {
+		if v, ok := obj[k]; ok {
+			initArgs[k] = v
+			delete(obj, k)
+			moved = true
+		}
+	}
+	if !moved {
+		return content, initArgs
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return content, initArgs
+	}
+	return b, initArgs
+}
+
+// envString turns a parameter value into an /init env string: strings as
+// they are, null as "", anything else as compact JSON.
+func envString(v json.RawMessage) string {
+	v = bytes.TrimSpace(v)
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	if len(v) == 0 || string(v) == "null" {
+		return ""
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, v) == nil {
+		return b.String()
+	}
+	return string(v)
+}
+
+// post sends body to url, bounded by timeout (and ctx), as OpenWhisk's
+// invoker does: no connection reuse. body is nil when the connection
+// failed, no Content-Length came, or the status is 204.
+func post(ctx context.Context, url string, body []byte, timeout time.Duration, maxBody int64) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil, ctx.Err()
+		}
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		if ctx.Err() != nil {
+			return resp.StatusCode, nil, ctx.Err()
+		}
+		return resp.StatusCode, nil, err
+	}
+	if resp.ContentLength < 0 || resp.StatusCode == http.StatusNoContent {
+		return resp.StatusCode, nil, nil
+	}
+	return resp.StatusCode, b, nil
+}

@@ -1,0 +1,37 @@
+package sandbox
+
+import (
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/invoker"
+	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
+)
+
+// peerByContainer identifies the proxies of process mode. They all share
+// the sandbox's cgroup, so the agent's usual identity (the peer's cgroup)
+// would bind every container to the first namespace that registers.
+// Instead the kernel's peer pid (SO_PEERCRED) is looked up among the
+// invoker's containers, and each container gets an identity of its own:
+// the tenancy rules of a real invoker host hold between the sandbox's
+// containers too. The sandbox's own process (where tests, benchmarks and
+// in-process entries run route planes) is the peer "sandbox"; any other
+// peer is refused.
+func peerByContainer(inv *invoker.Invoker) proxyconn.PeerFunc {
+	self := int32(os.Getpid())
+	return func(conn net.Conn) (proxyconn.Peer, error) {
+		p, err := proxyconn.LookupPeer(conn)
+		if err != nil {
+			return proxyconn.Peer{}, err
+		}
+		if p.PID == self {
+			return proxyconn.Peer{PID: p.PID, Cgroup: proxyconn.Cgroup{Controller: "wsk-route-dev", Path: "/sandbox"}}, nil
+		}
+		name, ok := inv.ContainerOfPID(p.PID)
+		if !ok {
+			return proxyconn.Peer{}, fmt.Errorf("%w: pid %d is not a container of the sandbox's invoker", proxyconn.ErrUnidentified, p.PID)
+		}
+		return proxyconn.Peer{PID: p.PID, Cgroup: proxyconn.Cgroup{Controller: "wsk-route-dev", Path: "/" + name}}, nil
+	}
+}

@@ -1,0 +1,102 @@
+package sandbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsk-route/wsk-route/action-proxy/route"
+	"github.com/wsk-route/wsk-route/internal/spec"
+)
+
+// chain returns the spec of a chain of actions of the guest namespace.
+func chain(workflow string, actions ...string) *spec.Spec {
+	sp := &spec.Spec{Workflow: workflow, Namespace: "guest", Start: []string{actions[0]}, Steps: map[string]spec.Step{}}
+	for i, a := range actions {
+		st := spec.Step{Action: "/guest/" + a}
+		if i+1 < len(actions) {
+			st.Next = []string{actions[i+1]}
+		}
+		sp.Steps[a] = st
+	}
+	return sp
+}
+
+// startEntry starts a route plane in the test process, as an entry
+// action's proxy would run it, connected to the sandbox's agent.
+func startEntry(t testing.TB, name string) *route.Plane {
+	t.Helper()
+	plane, err := route.New(route.Config{
+		AgentSocket: filepath.Join(shared.RunDir, "agent.sock"),
+		Name:        name,
+		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plane.Identify(route.Identity{Namespace: "guest", Action: "/guest/" + name})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- plane.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("entry plane: %v", err)
+		}
+	})
+	return plane
+}
+
+// TestDirectHops runs a workflow through the sandbox's warm containers
+// with direct hops: containers started by the invoker register with the
+// sandbox's agent, and a run goes entry → upper → reverse → words → entry
+// without the controller, Kafka or the invoker.
+func TestDirectHops(t *testing.T) {
+	c := client(t, "")
+	steps := []string{"dh-upper", "dh-reverse", "dh-words"}
+	for _, s := range steps {
+		createAct(t, c, s, nil, nil) // the step comes from the name
+		if act, _ := invoke(t, c, s, map[string]any{"text": "warm"}); !act.Response.Success {
+			t.Fatalf("warming %s: %+v", s, act.Response)
+		}
+	}
+	if _, err := shared.Routes().PutSpec(context.Background(), chain("dh", steps...)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shared.Routes().DeleteSpec(context.Background(), "guest", "dh") })
+	entry := startEntry(t, "dh-entry")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := entry.WaitReady(ctx, "dh"); err != nil {
+		t.Fatalf("the workflow's instances never became ready: %v (containers: %+v)", err, shared.Containers())
+	}
+	res, err := entry.StartRun(ctx, "dh", []byte(`{"text":"direct hops"}`))
+	if err != nil {
+		t.Fatalf("direct run: %v", err)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(res.Value, &v); err != nil || v["text"] != "SPOH TCERID" || v["words"] != float64(2) {
+		t.Errorf("direct run result %s (%v), want the text upper-cased and reversed, and 2 words", res.Value, err)
+	}
+	if len(res.Steps) != 3 {
+		t.Fatalf("steps %+v, want 3", res.Steps)
+	}
+	containers := map[string]bool{}
+	for _, ci := range shared.Containers() {
+		containers[ci.Name] = true
+	}
+	for _, st := range res.Steps {
+		_, name, _ := strings.Cut(st.Instance, "/")
+		if !containers[name] {
+			t.Errorf("step %s ran on %s, which is not one of the invoker's containers %v", st.Step, st.Instance, containers)
+		}
+		if !strings.Contains(string(st.Logs), "step ") {
+			t.Errorf("step %s's logs %q lack its line", st.Step, st.Logs)
+		}
+	}
+}

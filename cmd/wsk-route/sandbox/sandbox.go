@@ -1,0 +1,449 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/api"
+	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/controller"
+	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/invoker"
+	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/registry"
+	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/runtimes"
+	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/store"
+	"github.com/wsk-route/wsk-route/internal/consulstore"
+	"github.com/wsk-route/wsk-route/internal/spec"
+	"github.com/wsk-route/wsk-route/internal/whisk"
+	"github.com/wsk-route/wsk-route/invoker-plugin/agent"
+)
+
+// The guest identity every OpenWhisk deployment ships with (ansible
+// files/auth.guest); the sandbox accepts it unless Config.Auth says
+// otherwise. It is a well-known default, not a secret.
+const (
+	GuestNamespace = "guest"
+	GuestUUID      = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502"
+	GuestKey       = "123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"
+)
+
+// DefaultListen is OpenWhisk standalone's address.
+const DefaultListen = "127.0.0.1:3233"
+
+// Config configures the sandbox. The zero value is a working sandbox on
+// DefaultListen with a temporary data directory, an embedded broker and
+// registry, and proxy processes started from this executable.
+type Config struct {
+	// Listen is the REST API's address; "": DefaultListen.
+	Listen string
+	// DataDir keeps actions, activations and namespace keys across
+	// restarts; "": a temporary directory removed when Run returns.
+	DataDir string
+	// Kafka is a real broker's bootstrap address list; nil: an embedded
+	// Kafka-protocol broker (kfake).
+	Kafka []string
+	// Consul is a real Consul's HTTP address; "": an embedded registry.
+	Consul string
+	// Docker runs actions in docker containers instead of processes.
+	Docker bool
+	// ProxyCommand starts one proxy process (process mode); nil: this
+	// executable with the argument "proxy".
+	ProxyCommand []string
+	// ProxyBinary is the static binary that becomes /bin/proxy in the
+	// sandbox's docker image (docker mode); "": this executable, which
+	// must then be statically linked.
+	ProxyBinary string
+	// Auth is the identity's "uuid:key"; "": the guest key.
+	Auth string
+	// BlockingWait bounds a blocking invoke before it answers 202; 0: 60 s.
+	BlockingWait time.Duration
+	// UserMemoryMB is the invoker's pool capacity; 0: 2048.
+	UserMemoryMB int
+	// IdleTimeout removes idle containers; 0: the invoker's default.
+	IdleTimeout time.Duration
+	// Logger; nil: slog.Default().
+	Logger *slog.Logger
+}
+
+// Info says where a running sandbox is; Run passes it to its ready
+// callback.
+type Info struct {
+	// URL is the API host ("http://127.0.0.1:3233"), what wsk calls APIHOST.
+	URL string
+	// Auth is the key to use, "uuid:key".
+	Auth string
+	// Namespace is the key's namespace.
+	Namespace string
+	// DataDir is where the state is kept.
+	DataDir string
+	// Persistent reports whether DataDir outlives the sandbox.
+	Persistent bool
+	// RunDir holds the agent's and the proxies' sockets.
+	RunDir string
+	// Kafka is the broker's address list.
+	Kafka []string
+	// Registry is "embedded" or the Consul address.
+	Registry string
+	// Mode is "process" or "docker".
+	Mode string
+}
+
+// Sandbox is a running sandbox, handed to the ready callback so that
+// callers (tests, benchmarks, the composer) can reach its parts.
+type Sandbox struct {
+	Info
+	store   *store.Store
+	routes  Routes
+	invoker *invoker.Invoker
+}
+
+// Routes is the route registry of a sandbox: the agent's view plus the
+// spec store the composer writes to. Both the embedded registry and
+// *consulstore.Store implement it.
+type Routes interface {
+	agent.Registry
+	PutSpec(ctx context.Context, sp *spec.Spec) (uint64, error)
+	GetSpec(ctx context.Context, namespace, workflow string) (*spec.Spec, error)
+	DeleteSpec(ctx context.Context, namespace, workflow string) error
+}
+
+// Routes returns the sandbox's route registry.
+func (s *Sandbox) Routes() Routes { return s.routes }
+
+// Store returns the sandbox's entity store.
+func (s *Sandbox) Store() *store.Store { return s.store }
+
+// Containers lists the invoker's containers.
+func (s *Sandbox) Containers() []invoker.ContainerInfo { return s.invoker.Containers() }
+
+// Run starts the sandbox, calls ready once it serves, and runs until ctx
+// ends or a part fails. It returns nil after ctx ended and everything was
+// stopped and removed, else the first failure.
+func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	var cleanups []func()
+	defer func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	dataDir, persistent := cfg.DataDir, cfg.DataDir != ""
+	if !persistent {
+		d, err := os.MkdirTemp("", "wsk-route-dev-data-")
+		if err != nil {
+			return fmt.Errorf("sandbox: data directory: %w", err)
+		}
+		dataDir = d
+		cleanups = append(cleanups, func() { os.RemoveAll(d) })
+	} else if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("sandbox: data directory %s: %w", dataDir, err)
+	}
+	dataDir, _ = filepath.Abs(dataDir)
+	// Sockets and shm live in a short, per-run directory: unix socket
+	// paths are limited to 108 bytes, and nothing there outlives a run.
+	runRoot, err := os.MkdirTemp("", "wsk-route-dev-")
+	if err != nil {
+		return fmt.Errorf("sandbox: run directory: %w", err)
+	}
+	if err := os.Chmod(runRoot, 0o755); err != nil {
+		return fmt.Errorf("sandbox: run directory: %w", err)
+	}
+	cleanups = append(cleanups, func() { os.RemoveAll(runRoot) })
+	runDir, shmDir := filepath.Join(runRoot, "run"), filepath.Join(runRoot, "shm")
+
+	st, err := store.Open(filepath.Join(dataDir, "wsk-route.db"))
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	cleanups = append(cleanups, func() { st.Close() })
+	ident, err := identity(cfg.Auth)
+	if err != nil {
+		return err
+	}
+	if err := st.PutSubject(ident); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+
+	rts, err := runtimes.Install(filepath.Join(dataDir, "runtimes"))
+	if err != nil {
+		return fmt.Errorf("sandbox: runtimes: %w", err)
+	}
+
+	brokers, regName := cfg.Kafka, "embedded"
+	if len(brokers) == 0 {
+		kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics()...))
+		if err != nil {
+			return fmt.Errorf("sandbox: embedded kafka broker: %w", err)
+		}
+		cleanups = append(cleanups, kc.Close)
+		brokers = kc.ListenAddrs()
+	} else if err := createTopics(brokers); err != nil {
+		return err
+	}
+
+	var routes Routes
+	if cfg.Consul != "" {
+		cs, err := consulstore.New(consulstore.Options{Address: cfg.Consul})
+		if err != nil {
+			return fmt.Errorf("sandbox: consul %s: %w", cfg.Consul, err)
+		}
+		cleanups = append(cleanups, func() { cs.Close() })
+		routes, regName = cs, cfg.Consul
+	} else {
+		routes = registry.New(registry.Options{KeyFile: filepath.Join(dataDir, "namespace-keys.json")})
+	}
+
+	listen := cfg.Listen
+	if listen == "" {
+		listen = DefaultListen
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("sandbox: the REST API cannot listen on %s: %w (is another sandbox or OpenWhisk running? use --port)", listen, err)
+	}
+	cleanups = append(cleanups, func() { ln.Close() })
+	apiURL := "http://" + ln.Addr().String()
+
+	icfg := invoker.Config{
+		Brokers: brokers, Index: 0,
+		Actions: st, Activations: st, Runtimes: runtimeEnv{rts},
+		WorkDir:      filepath.Join(runRoot, "containers"),
+		ProxyEnv:     []string{"WSK_ROUTE_AGENT=" + filepath.Join(runDir, "agent.sock")},
+		APIHost:      apiURL,
+		UserMemoryMB: cfg.UserMemoryMB,
+		IdleTimeout:  cfg.IdleTimeout,
+		Logger:       log,
+		Host:         "sandbox",
+	}
+	mode := "process"
+	if cfg.Docker {
+		mode = "docker"
+		img, err := proxyImage(ctx, cfg.ProxyBinary)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, func() { removeImage(img) })
+		icfg.Docker = &invoker.DockerConfig{Image: img, Binds: []string{runDir + ":" + runDir, shmDir + ":" + shmDir}}
+		icfg.APIHost = dockerAPIHost(ln.Addr())
+	} else {
+		icfg.ProxyCommand = cfg.ProxyCommand
+		if len(icfg.ProxyCommand) == 0 {
+			self, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("sandbox: finding this executable to start proxies: %w", err)
+			}
+			icfg.ProxyCommand = []string{self, "proxy"}
+		}
+	}
+	inv, err := invoker.New(icfg)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+
+	acfg := agent.Config{
+		Host: "sandbox", RunDir: runDir, ShmRoot: shmDir, StateDir: filepath.Join(runRoot, "agent-state"),
+		Registry: routes, Logger: log.With("component", "agent"),
+	}
+	if !cfg.Docker {
+		// Proxy processes share the sandbox's cgroup; the invoker knows
+		// which process is which container.
+		acfg.PeerOf = peerByContainer(inv)
+	}
+	ag, err := agent.New(acfg)
+	if err != nil {
+		return fmt.Errorf("sandbox: host agent: %w", err)
+	}
+
+	ctl, err := controller.New(controller.Config{
+		Brokers: brokers, Actions: st, Activations: st,
+		BlockingWait: cfg.BlockingWait, Logger: log,
+	})
+	if err != nil {
+		ag.Close()
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	handler, err := api.New(api.Config{Store: st, Controller: ctl, Logger: log, CheckKind: checkKind(rts, cfg.Docker), Runtimes: rts.Kinds(), InvokeError: invokeError})
+	if err != nil {
+		ag.Close()
+		return fmt.Errorf("sandbox: %w", err)
+	}
+
+	// Start order: agent, invoker, controller, API; each runs until ctx
+	// ends. Stop order is the reverse, through the shared ctx and the
+	// WaitGroup: the API stops taking requests first.
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	start := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				errOnce.Do(func() { firstErr = fmt.Errorf("sandbox: %s: %w", name, err) })
+				cancel()
+			}
+		}()
+	}
+	start("agent", ag.Run)
+	start("invoker", inv.Run)
+	start("controller", ctl.Run)
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	start("api", func(ctx context.Context) error {
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(ln) }()
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+		}
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		srv.Shutdown(sctx)
+		<-errc
+		return nil
+	})
+	defer wg.Wait()
+
+	for _, ch := range []<-chan struct{}{inv.Ready(), ctl.Ready()} {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return firstErrOr(&errOnce, &firstErr, ctx.Err())
+		}
+	}
+	sb := &Sandbox{
+		Info: Info{URL: apiURL, Auth: ident.AuthKey.APIKey, Namespace: ident.Namespace.Name, DataDir: dataDir,
+			Persistent: persistent, RunDir: runDir, Kafka: brokers, Registry: regName, Mode: mode},
+		store: st, routes: routes, invoker: inv,
+	}
+	log.Info("sandbox: ready", "api", apiURL, "mode", mode, "kafka", brokers, "registry", regName, "data", dataDir)
+	if ready != nil {
+		ready(sb)
+	}
+	<-ctx.Done()
+	wg.Wait()
+	return firstErr
+}
+
+func firstErrOr(once *sync.Once, first *error, err error) error {
+	once.Do(func() {})
+	if *first != nil {
+		return *first
+	}
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// identity returns the identity of "uuid:key" in the guest namespace.
+func identity(auth string) (whisk.Identity, error) {
+	uuid, key := GuestUUID, GuestKey
+	if auth != "" {
+		var ok bool
+		uuid, key, ok = cut(auth, ':')
+		if !ok || uuid == "" || key == "" {
+			return whisk.Identity{}, fmt.Errorf("sandbox: the auth key must be \"uuid:key\", got %d characters without a colon", len(auth))
+		}
+	}
+	return whisk.Identity{
+		Subject:   GuestNamespace,
+		Namespace: whisk.NamespaceRef{Name: GuestNamespace, UUID: uuid},
+		AuthKey:   whisk.AuthKey{APIKey: uuid + ":" + key},
+		Rights:    []string{"READ", "PUT", "DELETE", "ACTIVATE"},
+		Limits:    []byte("{}"),
+	}, nil
+}
+
+func cut(s string, sep byte) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == sep {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+func topics() []string {
+	return []string{whisk.TopicInvokerPrefix + "0", whisk.TopicCompletedPrefix + "0"}
+}
+
+// createTopics creates the sandbox's topics on a real broker (one
+// partition, as OpenWhisk's auto-created topics), leaving existing ones.
+func createTopics(brokers []string) error {
+	admin, err := sarama.NewClusterAdmin(brokers, controller.KafkaConfig("wsk-route-dev-admin"))
+	if err != nil {
+		return fmt.Errorf("sandbox: kafka %v: %w", brokers, err)
+	}
+	defer admin.Close()
+	for _, t := range topics() {
+		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false)
+		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			return fmt.Errorf("sandbox: creating kafka topic %s on %v: %w", t, brokers, err)
+		}
+	}
+	return nil
+}
+
+// runtimeEnv adapts the runtime set to the invoker.
+type runtimeEnv struct{ set *runtimes.Set }
+
+func (r runtimeEnv) Env(exec whisk.Exec) ([]string, error) {
+	rt, err := r.set.Lookup(exec)
+	if err != nil {
+		return nil, err
+	}
+	return rt.Env, nil
+}
+
+// checkKind refuses, at create time, an action the invoker could not run:
+// an unknown kind, a kind whose interpreter is missing here, or (in
+// process mode) a blackbox image without code, which only docker can run.
+func checkKind(rts *runtimes.Set, docker bool) func(whisk.Exec) error {
+	return func(e whisk.Exec) error {
+		if e.IsSequence() {
+			return nil
+		}
+		rt, err := rts.Lookup(e)
+		if err != nil {
+			return err
+		}
+		if docker && len(rt.Env) > 0 {
+			return fmt.Errorf("kind %q needs a compiler or interpreter on the host, and the --docker image holds only the proxy: use blackbox images or native binaries (--native) with --docker, or run without --docker", e.Kind)
+		}
+		if e.Kind == whisk.KindBlackbox && (e.Code == nil || *e.Code == "") && !docker {
+			return fmt.Errorf("the blackbox image %q has no code: the sandbox runs actions as local processes, so it can only run blackbox actions that carry their executable (--native); start wsk-route dev with --docker to run images", e.Image)
+		}
+		return nil
+	}
+}
+
+// invokeError maps the controller's errors to OpenWhisk's answers.
+func invokeError(err error) (int, string) {
+	switch {
+	case errors.Is(err, controller.ErrSequenceTooLong):
+		return http.StatusBadRequest, whisk.MsgSequenceTooLong
+	case errors.Is(err, controller.ErrComponentMissing):
+		return http.StatusBadRequest, controller.ErrComponentMissing.Error()
+	case errors.Is(err, controller.ErrStopped):
+		return http.StatusServiceUnavailable, "The sandbox is shutting down."
+	}
+	return http.StatusInternalServerError, "The server encountered an internal error: " + err.Error()
+}

@@ -1,0 +1,107 @@
+// Command act is the test action of the sandbox's tests: one native
+// binary speaking the ActionLoop protocol by hand (so that it can also
+// misbehave), whose behaviour each activation's "mode" chooses:
+//
+//	echo     (default) logs a line on stdout and one on stderr, returns
+//	         {"greeting": "Hello, <name>!"} plus its other input fields
+//	fail     returns {"error": "failed on purpose"} (an application error)
+//	garbage  writes a line that is not JSON as its result
+//	sleep    sleeps "ms" milliseconds, then echoes
+//	crash    exits in the middle of the activation
+//
+// With "step" (a default parameter of the action), or when the action's
+// name ends in -upper, -reverse or -words, it transforms "text" instead:
+// upper, reverse, or words (counts the words into "words"). The name
+// works on direct hops too, where no controller merges parameters.
+// "mode" and "step" are never passed on, so that a sequence's next
+// component uses its own.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+func main() {
+	out := os.NewFile(3, "result")
+	if os.Getenv("__OW_WAIT_FOR_ACK") != "" {
+		fmt.Fprintln(out, `{"ok":true}`)
+	}
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 64<<20)
+	for in.Scan() {
+		var msg struct {
+			Value      map[string]any `json:"value"`
+			ActionName string         `json:"action_name"`
+		}
+		if err := json.Unmarshal(in.Bytes(), &msg); err != nil || msg.Value == nil {
+			msg.Value = map[string]any{}
+		}
+		if _, ok := msg.Value["step"]; !ok {
+			if i := strings.LastIndexByte(msg.ActionName, '-'); i >= 0 {
+				switch s := msg.ActionName[i+1:]; s {
+				case "upper", "reverse", "words":
+					msg.Value["step"] = s
+				}
+			}
+		}
+		fmt.Fprintln(out, run(msg.Value))
+	}
+}
+
+func run(v map[string]any) string {
+	mode, _ := v["mode"].(string)
+	step, _ := v["step"].(string)
+	delete(v, "mode")
+	delete(v, "step")
+	text, _ := v["text"].(string)
+	switch step {
+	case "upper":
+		v["text"] = strings.ToUpper(text)
+	case "reverse":
+		r := []rune(text)
+		for i, j := 0, len(r)-1; i < j; i, j = i+1, j-1 {
+			r[i], r[j] = r[j], r[i]
+		}
+		v["text"] = string(r)
+	case "words":
+		v["words"] = len(strings.Fields(text))
+	}
+	if step != "" {
+		fmt.Printf("step %s: %q\n", step, text)
+		return encode(v)
+	}
+	switch mode {
+	case "fail":
+		fmt.Println("about to fail")
+		return `{"error":"failed on purpose"}`
+	case "garbage":
+		return "this is not json"
+	case "crash":
+		fmt.Println("crashing")
+		os.Exit(3)
+	case "sleep":
+		ms, _ := v["ms"].(float64)
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+	}
+	name, _ := v["name"].(string)
+	if name == "" {
+		name = "stranger"
+	}
+	fmt.Printf("hello from stdout, %s\n", name)
+	fmt.Fprintf(os.Stderr, "hello from stderr, %s\n", name)
+	v["greeting"] = "Hello, " + name + "!"
+	return encode(v)
+}
+
+func encode(v map[string]any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf(`{"error":%q}`, err.Error())
+	}
+	return string(b)
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The README's run command: starts `wsk-route dev` (the OpenWhisk-compatible
+# sandbox, on its embedded defaults) and runs the textflow workflow through
+# it end to end: three actions in three kinds (a native Go binary, Python,
+# Go source) as an OpenWhisk sequence, invoked cold and then warm, with each
+# step's activation record and logs. Then Ctrl-C's the sandbox, as a user
+# would, and checks that it left no process behind.
+#
+# Usage: examples/dev-demo.sh     (from the repository root, or via `make demo`)
+# Environment: PORT (default 3233), TEXT (the input).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+port="${PORT:-3233}"
+work="$(mktemp -d)"
+dev_pid=""
+cleanup() {
+	if [[ -n "$dev_pid" ]] && kill -0 "$dev_pid" 2>/dev/null; then kill -INT "$dev_pid"; wait "$dev_pid" || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "building wsk-route and the native step (static, CGO_ENABLED=0)"
+CGO_ENABLED=0 go build -trimpath -o "$work/wsk-route" ./cmd/wsk-route
+CGO_ENABLED=0 go build -trimpath -o "$work/upper" ./examples/textflow/upper
+
+step "starting: wsk-route dev --port $port --write-wskprops $work/wskprops"
+"$work/wsk-route" dev --port "$port" --write-wskprops "$work/wskprops" >"$work/dev.out" 2>"$work/dev.err" &
+dev_pid=$!
+for _ in $(seq 1 300); do
+	if [[ -s "$work/wskprops" ]]; then break; fi
+	if ! kill -0 "$dev_pid" 2>/dev/null; then cat "$work/dev.out" "$work/dev.err"; echo "wsk-route dev exited" >&2; exit 1; fi
+	sleep 0.1
+done
+cat "$work/dev.out"
+
+step "deploying and invoking the textflow sequence with openwhisk-client-go (go run ./examples/textflow)"
+go run ./examples/textflow -wskprops "$work/wskprops" -upper "$work/upper" ${TEXT:+-text "$TEXT"}
+
+step "Ctrl-C: the sandbox stops and removes its containers, sockets and shm"
+kill -INT "$dev_pid"
+wait "$dev_pid"
+dev_pid=""
+tail -n 1 "$work/dev.out"
+if pgrep -f "$work/wsk-route proxy" >/dev/null; then
+	echo "proxy processes were left behind" >&2
+	exit 1
+fi
+echo "no proxy process left"

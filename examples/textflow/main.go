@@ -1,0 +1,172 @@
+// Command textflow is the example workflow of the README: it deploys three
+// actions in three kinds (a native Go binary, Python, Go source) and a
+// sequence of them to an OpenWhisk (`wsk-route dev`, or a real one),
+// invokes the sequence twice (cold, then warm), and prints the result and
+// what each step's activation record says. It uses openwhisk-client-go,
+// as any OpenWhisk tool would.
+//
+//	go run ./examples/textflow -wskprops FILE -upper PATH [-text "..."]
+package main
+
+import (
+	"bufio"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/apache/openwhisk-client-go/whisk"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "textflow:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	_, self, _, _ := runtime.Caller(0)
+	dir := filepath.Dir(self)
+	wskprops := flag.String("wskprops", os.Getenv("WSK_CONFIG_FILE"), "wskprops `file` with APIHOST and AUTH (as written by wsk-route dev --write-wskprops)")
+	upper := flag.String("upper", "", "the upper step's static binary (CGO_ENABLED=0 go build ./examples/textflow/upper)")
+	text := flag.String("text", "hello from wsk-route dev", "the workflow's input text")
+	wait := flag.Duration("wait", 60*time.Second, "how long to wait for the API to answer")
+	flag.Parse()
+	if *wskprops == "" || *upper == "" {
+		return errors.New("-wskprops and -upper are required")
+	}
+	props, err := readProps(*wskprops)
+	if err != nil {
+		return err
+	}
+	c, err := whisk.NewClient(&http.Client{Timeout: 90 * time.Second}, &whisk.Config{
+		Host: props["APIHOST"], AuthToken: props["AUTH"], Namespace: "_", Version: "v1",
+	})
+	if err != nil {
+		return err
+	}
+	if err := waitForAPI(c, *wait); err != nil {
+		return err
+	}
+
+	bin, err := os.ReadFile(*upper)
+	if err != nil {
+		return err
+	}
+	native := base64.StdEncoding.EncodeToString(bin)
+	py, err := os.ReadFile(filepath.Join(dir, "_actions", "count.py"))
+	if err != nil {
+		return err
+	}
+	gosrc, err := os.ReadFile(filepath.Join(dir, "_actions", "exclaim.go"))
+	if err != nil {
+		return err
+	}
+	yes, pyCode, goCode := true, string(py), string(gosrc)
+	goKind := "go:" + strings.TrimPrefix(strings.Join(strings.Split(runtime.Version(), ".")[:2], "."), "go")
+	actions := []*whisk.Action{
+		{Name: "textflow-upper", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &native, Binary: &yes}},
+		{Name: "textflow-count", Exec: &whisk.Exec{Kind: "python:3", Code: &pyCode}},
+		{Name: "textflow-exclaim", Exec: &whisk.Exec{Kind: goKind, Code: &goCode, Main: "Main"}},
+		{Name: "textflow", Exec: &whisk.Exec{Kind: "sequence", Components: []string{
+			"/_/textflow-upper", "/_/textflow-count", "/_/textflow-exclaim"}}},
+	}
+	for _, a := range actions {
+		a.Namespace = "_"
+		got, _, err := c.Actions.Insert(a, true)
+		if err != nil {
+			return fmt.Errorf("creating %s (%s): %w", a.Name, a.Exec.Kind, err)
+		}
+		fmt.Printf("created /%s/%s (%s, version %s)\n", got.Namespace, got.Name, a.Exec.Kind, got.Version)
+	}
+
+	for _, round := range []string{"cold", "warm"} {
+		fmt.Printf("\n== invoking the sequence textflow (%s) with {\"text\": %q}\n", round, *text)
+		start := time.Now()
+		res, resp, err := c.Actions.Invoke("textflow", map[string]any{"text": *text}, true, false)
+		if err != nil && (resp == nil || resp.StatusCode != http.StatusBadGateway) {
+			return fmt.Errorf("invoking textflow: %w", err)
+		}
+		took := time.Since(start)
+		seq, ok := res.(map[string]any)
+		if !ok {
+			return fmt.Errorf("invoking textflow: unexpected answer %v", res)
+		}
+		response, _ := seq["response"].(map[string]any)
+		fmt.Printf("%s in %v: %v\n", resp.Status, took.Round(time.Millisecond), response["result"])
+		logs, _ := seq["logs"].([]any)
+		for _, id := range logs {
+			if err := printStep(c, fmt.Sprint(id)); err != nil {
+				return err
+			}
+		}
+		if success, _ := response["success"].(bool); !success {
+			return fmt.Errorf("the sequence failed: %v", response)
+		}
+	}
+	return nil
+}
+
+// printStep prints one component activation: name, duration, the wait and
+// init times OpenWhisk annotates, and its logs.
+func printStep(c *whisk.Client, id string) error {
+	a, _, err := c.Activations.Get(id)
+	if err != nil {
+		return fmt.Errorf("activation %s: %w", id, err)
+	}
+	ann := map[string]any{}
+	for _, kv := range a.Annotations {
+		ann[kv.Key] = kv.Value
+	}
+	init := ""
+	if v, ok := ann["initTime"]; ok {
+		init = fmt.Sprintf(", initTime %vms (cold start)", v)
+	}
+	fmt.Printf("  %-17s %s  duration %dms, waitTime %vms%s\n", a.Name, a.ActivationID, a.Duration, ann["waitTime"], init)
+	for _, l := range a.Logs {
+		fmt.Printf("      %s\n", l)
+	}
+	return nil
+}
+
+// waitForAPI polls the API until it answers or wait passes.
+func waitForAPI(c *whisk.Client, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		_, _, err := c.Actions.List("", &whisk.ActionListOptions{Limit: 1})
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the API did not answer within %v: %w", wait, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// readProps reads KEY=VALUE lines of a wskprops file.
+func readProps(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	props := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			props[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	if props["APIHOST"] == "" || props["AUTH"] == "" {
+		return nil, fmt.Errorf("%s has no APIHOST or AUTH", path)
+	}
+	return props, sc.Err()
+}
