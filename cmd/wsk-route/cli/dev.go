@@ -23,7 +23,7 @@ type devFlags struct {
 	port                                                           int
 	kafka                                                          []string
 	docker                                                         bool
-	blockingWait, idle                                             time.Duration
+	blockingWait, idle, pauseGrace                                 time.Duration
 	userMemory                                                     int
 }
 
@@ -59,6 +59,7 @@ actions and activations for the next start.`,
 	fl.StringVar(&f.auth, "auth", "", "the key to accept, `uuid:key` (default: OpenWhisk's guest key)")
 	fl.DurationVar(&f.blockingWait, "blocking-wait", 60*time.Second, "how long a blocking invoke waits before it answers 202 with the activation id")
 	fl.DurationVar(&f.idle, "idle-timeout", 10*time.Minute, "remove containers idle this long")
+	fl.DurationVar(&f.pauseGrace, "pause-grace", 50*time.Millisecond, "with --docker, pause containers idle this long (OpenWhisk's default; paused containers take no direct hops, so raise it to keep workflows direct)")
 	fl.IntVar(&f.userMemory, "user-memory", 2048, "the invoker's memory for containers, in MB (sum of the actions' memory limits)")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	return cmd
@@ -80,7 +81,7 @@ func runDev(cmd *cobra.Command, f devFlags) error {
 	cfg := sandbox.Config{
 		Listen: listen, DataDir: f.dataDir, Kafka: f.kafka, Consul: f.consul,
 		Docker: f.docker, ProxyBinary: f.proxyBinary, Auth: f.auth,
-		BlockingWait: f.blockingWait, IdleTimeout: f.idle, UserMemoryMB: f.userMemory,
+		BlockingWait: f.blockingWait, IdleTimeout: f.idle, PauseGrace: f.pauseGrace, UserMemoryMB: f.userMemory,
 		Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})),
 	}
 	var wskpropsErr error

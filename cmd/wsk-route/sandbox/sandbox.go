@@ -70,6 +70,12 @@ type Config struct {
 	UserMemoryMB int
 	// IdleTimeout removes idle containers; 0: the invoker's default.
 	IdleTimeout time.Duration
+	// PauseGrace is how long a docker container stays idle before it is
+	// paused (OpenWhisk's containerProxy.timeouts.pause-grace); 0: 50 ms,
+	// OpenWhisk's default. A paused container takes no direct hops: it
+	// drops out of the route tables within seconds, and a hop sent to it
+	// before then times out.
+	PauseGrace time.Duration
 	// Logger; nil: slog.Default().
 	Logger *slog.Logger
 }
@@ -133,6 +139,10 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	ident, err := identity(cfg.Auth)
+	if err != nil {
+		return err
+	}
 	var cleanups []func()
 	defer func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -171,10 +181,6 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 		return fmt.Errorf("sandbox: %w", err)
 	}
 	cleanups = append(cleanups, func() { st.Close() })
-	ident, err := identity(cfg.Auth)
-	if err != nil {
-		return err
-	}
 	if err := st.PutSubject(ident); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
@@ -238,7 +244,7 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 			return err
 		}
 		cleanups = append(cleanups, func() { removeImage(img) })
-		icfg.Docker = &invoker.DockerConfig{Image: img, Binds: []string{runDir + ":" + runDir, shmDir + ":" + shmDir}}
+		icfg.Docker = &invoker.DockerConfig{Image: img, Binds: []string{runDir + ":" + runDir, shmDir + ":" + shmDir}, PauseGrace: cfg.PauseGrace}
 		icfg.APIHost = dockerAPIHost(ln.Addr())
 	} else {
 		icfg.ProxyCommand = cfg.ProxyCommand

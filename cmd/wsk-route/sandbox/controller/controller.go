@@ -226,7 +226,11 @@ func nowMS() int64 { return time.Now().UnixMilli() }
 // record (done) or, past the wait, only its id (not done; the activation
 // goes on and its record is stored when it ends).
 func (c *Controller) Invoke(ctx context.Context, user whisk.Identity, action whisk.Action, rev string, params json.RawMessage, blocking bool) (whisk.Activation, bool, error) {
-	content, err := mergeParams(action.Parameters, params)
+	defaults := action.Parameters
+	if action.Exec.IsSequence() {
+		defaults = withoutKey(defaults, "_actions") // the API's record of the components, not an input
+	}
+	content, err := mergeParams(defaults, params)
 	if err != nil {
 		return whisk.Activation{}, false, err
 	}
@@ -329,4 +333,14 @@ func mergeParams(defaults whisk.KeyValues, params json.RawMessage) (json.RawMess
 		}
 	}
 	return json.Marshal(merged)
+}
+
+func withoutKey(kv whisk.KeyValues, key string) whisk.KeyValues {
+	out := make(whisk.KeyValues, 0, len(kv))
+	for _, e := range kv {
+		if e.Key != key {
+			out = append(out, e)
+		}
+	}
+	return out
 }

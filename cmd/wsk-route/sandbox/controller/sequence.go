@@ -87,6 +87,11 @@ func (c *Controller) invokeSequence(ctx context.Context, user whisk.Identity, se
 	case <-t.C:
 	case <-ctx.Done():
 	}
+	select {
+	case act := <-done: // it ended as the timer fired
+		return act, true, nil
+	default:
+	}
 	return whisk.Activation{ActivationID: id, Namespace: user.Namespace.Name}, false, nil
 }
 
@@ -107,7 +112,7 @@ func (c *Controller) runSequence(ctx context.Context, user whisk.Identity, seq w
 	for _, comp := range comps {
 		var act whisk.Activation
 		if comp.inner != nil {
-			act = c.runSequence(ctx, user, comp.action, comp.inner, merge(comp.action.Parameters, payload), newID(), id, time.Now())
+			act = c.runSequence(ctx, user, comp.action, comp.inner, merge(withoutKey(comp.action.Parameters, "_actions"), payload), newID(), id, time.Now())
 		} else {
 			act = c.runComponent(ctx, user, comp, payload, id)
 		}

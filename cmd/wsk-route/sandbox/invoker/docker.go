@@ -83,7 +83,9 @@ func processAlive(s string) bool {
 func (i *Invoker) startDocker(ctx context.Context, c *container, a whisk.Action, env []string) error {
 	d := i.cfg.Docker
 	image := d.Image
-	if a.Exec.Kind == whisk.KindBlackbox && a.Exec.Image != "" {
+	// A blackbox action with code (--native) runs its code in the
+	// sandbox's proxy image; only one without code needs its own image.
+	if a.Exec.Kind == whisk.KindBlackbox && a.Exec.Image != "" && (a.Exec.Code == nil || *a.Exec.Code == "") {
 		image = a.Exec.Image
 	}
 	mem := strconv.Itoa(c.memMB) + "m"

@@ -9,17 +9,19 @@ import (
 	"github.com/wsk-route/wsk-route/internal/whisk"
 )
 
-// TestDocker runs a blackbox action in a docker container of an imported
-// proxy image: logs of both streams, pause after the grace, unpause and
-// warm reuse, and removal (paused) when Run returns.
+// TestDocker runs a native blackbox action (code, and the image name wsk
+// gives --native actions, which is not here and must not be pulled) in a
+// docker container of the imported proxy image: logs of both streams,
+// pause after the grace, unpause and warm reuse, and removal (paused) when
+// Run returns.
 func TestDocker(t *testing.T) {
 	testenv.RequireDocker(t)
 	image := testenv.ImportProxyImage(t, proxyBin, "wsk-route-invoker-test")
 	e := newEnv(t, func(c *invoker.Config) {
-		c.Docker = &invoker.DockerConfig{Image: "wsk-route-invoker-test:absent"}
+		c.Docker = &invoker.DockerConfig{Image: image}
 	})
 	act := testAction("bb", whisk.Limits{})
-	act.Exec.Kind, act.Exec.Image = whisk.KindBlackbox, image
+	act.Exec.Kind, act.Exec.Image = whisk.KindBlackbox, "openwhisk/dockerskeleton"
 	e.acts.put(act)
 
 	first := e.run("bb", map[string]any{"n": 1})

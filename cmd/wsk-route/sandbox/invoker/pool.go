@@ -93,10 +93,14 @@ type pool struct {
 	used     int
 	cs       map[string]*container
 	queue    []*waiter
+	// starting maps the pids of proxies started but not yet added to the
+	// container names they will have: a proxy registers with the agent
+	// while it starts, and must be identified then.
+	starting map[int32]string
 }
 
 func newPool(capacityMB int) *pool {
-	return &pool{capacity: capacityMB, cs: map[string]*container{}}
+	return &pool{capacity: capacityMB, cs: map[string]*container{}, starting: map[int32]string{}}
 }
 
 // tryGrant finds a container for (fqn, rev) or reserves mem. p.mu is held.
@@ -210,6 +214,21 @@ func (p *pool) add(c *container) {
 	c.state = StateBusy
 	c.lastUsed = time.Now()
 	p.cs[c.name] = c
+	delete(p.starting, c.pid)
+}
+
+// markStarting records a started proxy's pid until add (or its exit).
+func (p *pool) markStarting(pid int32, name string) {
+	p.mu.Lock()
+	p.starting[pid] = name
+	p.mu.Unlock()
+}
+
+// unmarkStarting forgets a proxy's pid when it exits.
+func (p *pool) unmarkStarting(pid int32) {
+	p.mu.Lock()
+	delete(p.starting, pid)
+	p.mu.Unlock()
 }
 
 // unreserve gives back memory reserved for a container that did not start.
@@ -311,6 +330,9 @@ func (i *Invoker) ContainerOfPID(pid int32) (string, bool) {
 		if c.pid > 0 {
 			byPID[c.pid] = c.name
 		}
+	}
+	for pid, name := range p.starting {
+		byPID[pid] = name
 	}
 	p.mu.Unlock()
 	for range 8 {

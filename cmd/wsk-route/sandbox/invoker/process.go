@@ -116,6 +116,7 @@ func (i *Invoker) startProcess(ctx context.Context, c *container, extra []string
 	outW.Close()
 	errW.Close()
 	c.pid = int32(cmd.Process.Pid)
+	i.pool.markStarting(c.pid, c.name)
 	c.addr = addr
 	var readers sync.WaitGroup
 	readers.Add(2)
@@ -136,6 +137,7 @@ func (i *Invoker) startProcess(ctx context.Context, c *container, extra []string
 	go func() {
 		defer i.cwg.Done()
 		err := cmd.Wait()
+		i.pool.unmarkStarting(c.pid)
 		close(exited)
 		// A warm container whose proxy died leaves the pool at once.
 		if i.pool.vanish(c) {

@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -55,6 +57,14 @@ type Store struct {
 	db      *bolt.DB
 	maxActs int
 	now     func() time.Time
+
+	// actions caches decoded actions by key, as OpenWhisk's controller
+	// and invoker cache entities: an action's code (megabytes of base64
+	// for a binary) is decoded once per revision, not on every invoke.
+	// This process is the file's only user (bbolt's lock), so Put and
+	// Delete keep the cache exact.
+	mu      sync.Mutex
+	actions map[string]entity[whisk.Action]
 }
 
 // Open opens (creating if missing, mode 0600) the store at path with the
@@ -219,10 +229,26 @@ func (s *Store) PutAction(a whisk.Action, overwrite bool) (whisk.Action, string,
 		a.Updated = s.now().UnixMilli()
 		return putJSON(b, k, entity[whisk.Action]{Rev: rev, Entity: a})
 	})
+	s.forget(a.Namespace, a.Name)
 	if err != nil {
 		return whisk.Action{}, "", wrapOp("put action", a.FQN(), err)
 	}
 	return a, rev, nil
+}
+
+func (s *Store) forget(path, name string) {
+	s.mu.Lock()
+	delete(s.actions, string(key(path, name)))
+	s.mu.Unlock()
+}
+
+// cloneAction returns a with its own slices, so that callers of the
+// cached copy cannot change the cache.
+func cloneAction(a whisk.Action) whisk.Action {
+	a.Annotations = slices.Clone(a.Annotations)
+	a.Parameters = slices.Clone(a.Parameters)
+	a.Exec.Components = slices.Clone(a.Exec.Components)
+	return a
 }
 
 // wrapOp adds the store's prefix to errors that do not carry it yet.
@@ -236,7 +262,13 @@ func wrapOp(op, what string, err error) error {
 // GetAction returns the action name in path and its revision, or
 // ErrNotFound.
 func (s *Store) GetAction(path, name string) (whisk.Action, string, error) {
-	var e entity[whisk.Action]
+	k := string(key(path, name))
+	s.mu.Lock()
+	e, ok := s.actions[k]
+	s.mu.Unlock()
+	if ok {
+		return cloneAction(e.Entity), e.Rev, nil
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		found, err := getJSON(tx.Bucket(bucketActions), key(path, name), &e)
 		if err != nil {
@@ -250,13 +282,20 @@ func (s *Store) GetAction(path, name string) (whisk.Action, string, error) {
 	if err != nil {
 		return whisk.Action{}, "", wrapOp("get action", "/"+path+"/"+name, err)
 	}
-	return e.Entity, e.Rev, nil
+	s.mu.Lock()
+	if s.actions == nil {
+		s.actions = make(map[string]entity[whisk.Action])
+	}
+	s.actions[k] = e
+	s.mu.Unlock()
+	return cloneAction(e.Entity), e.Rev, nil
 }
 
 // DeleteAction removes the action name in path and returns it, or
 // ErrNotFound.
 func (s *Store) DeleteAction(path, name string) (whisk.Action, error) {
 	var e entity[whisk.Action]
+	defer s.forget(path, name)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketActions)
 		k := key(path, name)

@@ -468,3 +468,39 @@ func TestConcurrentPuts(t *testing.T) {
 		t.Errorf("shared action version %q rev %q, %v", a.Version, rev, err)
 	}
 }
+
+// TestActionCache checks the decoded-action cache: a read after an update
+// or a delete sees the change, and a caller changing what it got does not
+// change what the next caller gets.
+func TestActionCache(t *testing.T) {
+	s, _ := open(t, store.Options{})
+	a := action("guest", "cached")
+	a.Parameters = whisk.KeyValues{{Key: "p", Value: json.RawMessage(`1`)}}
+	if _, _, err := s.PutAction(a, false); err != nil {
+		t.Fatal(err)
+	}
+	got, rev1, err := s.GetAction("guest", "cached") // fills the cache
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Parameters[0].Value = json.RawMessage(`"changed by a caller"`)
+	got.Exec.Kind = "changed"
+	again, _, _ := s.GetAction("guest", "cached")
+	if string(again.Parameters[0].Value) != "1" || again.Exec.Kind != "python:3" {
+		t.Errorf("a caller's change reached the cache: %+v", again)
+	}
+	a.Exec.Code = code("def main(a): return {'v': 2}")
+	if _, _, err := s.PutAction(a, true); err != nil {
+		t.Fatal(err)
+	}
+	updated, rev2, _ := s.GetAction("guest", "cached")
+	if rev2 == rev1 || *updated.Exec.Code != *a.Exec.Code || updated.Version != "0.0.2" {
+		t.Errorf("after an update: rev %s (was %s), version %s, code %q: the cache kept the old action", rev2, rev1, updated.Version, *updated.Exec.Code)
+	}
+	if _, err := s.DeleteAction("guest", "cached"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.GetAction("guest", "cached"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("get after delete: %v, want ErrNotFound (the cache kept a deleted action)", err)
+	}
+}

@@ -1,0 +1,4 @@
+package cli
+
+// WriteWskprops exposes writeWskprops to the black-box tests.
+var WriteWskprops = writeWskprops
