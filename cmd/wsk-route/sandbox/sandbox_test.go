@@ -459,3 +459,26 @@ func TestAuthentication(t *testing.T) {
 		t.Errorf("no credentials: %s %s, want 401 with OpenWhisk's {error, code}", resp.Status, body)
 	}
 }
+
+// TestPackagedAction invokes pkg/action through the controller and the
+// invoker: the activation message's path is "guest/pkg", and the record's
+// path annotation names the package.
+func TestPackagedAction(t *testing.T) {
+	c := client(t, "")
+	pkg := &whisk.Package{Name: "tools", Namespace: "_"}
+	if _, resp, err := c.Packages.Insert(pkg, true); err != nil {
+		t.Fatalf("creating the package: %v %s", err, status(resp))
+	}
+	t.Cleanup(func() { c.Packages.Delete("tools") })
+	createAct(t, c, "tools/greet", nil, nil)
+	act, resp := invoke(t, c, "tools/greet", map[string]any{"name": "pkg"})
+	if resp.StatusCode != http.StatusOK || act.Response.Result.(map[string]any)["greeting"] != "Hello, pkg!" {
+		t.Fatalf("packaged action: %s %+v", resp.Status, act.Response)
+	}
+	if p, _ := annotation(act, "path"); p != "guest/tools/greet" {
+		t.Errorf("path annotation %v, want guest/tools/greet", p)
+	}
+	if _, resp, err := c.Packages.Get("tools"); err != nil {
+		t.Errorf("package get: %v %s", err, status(resp))
+	}
+}
