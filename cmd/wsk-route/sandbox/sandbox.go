@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -285,53 +285,29 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 	}
 	handler, err := api.New(api.Config{Store: st, Controller: ctl, Logger: log, CheckKind: checkKind(rts, cfg.Docker), Runtimes: rts.Kinds(), InvokeError: invokeError})
 	if err != nil {
+		ctl.Close()
 		ag.Close()
 		return fmt.Errorf("sandbox: %w", err)
 	}
 
-	// Start order: agent, invoker, controller, API; each runs until ctx
-	// ends. Stop order is the reverse, through the shared ctx and the
-	// WaitGroup: the API stops taking requests first.
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	start := func(name string, fn func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(ctx); err != nil && ctx.Err() == nil {
-				errOnce.Do(func() { firstErr = fmt.Errorf("sandbox: %s: %w", name, err) })
-				cancel()
-			}
-		}()
-	}
-	start("agent", ag.Run)
-	start("invoker", inv.Run)
-	start("controller", ctl.Run)
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	start("api", func(ctx context.Context) error {
-		errc := make(chan error, 1)
-		go func() { errc <- srv.Serve(ln) }()
-		select {
-		case err := <-errc:
-			return err
-		case <-ctx.Done():
-		}
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		srv.Shutdown(sctx)
-		<-errc
-		return nil
-	})
-	defer wg.Wait()
+	// The parts run in start order and stop in the reverse: the API stops
+	// taking requests first (its blocking waits answer 202), then the
+	// controller, the invoker (its containers' proxies leave the agent),
+	// and the agent last.
+	ps := newParts()
+	defer ps.stop(log)
+	ps.start("agent", ag.Run)
+	ps.start("invoker", inv.Run)
+	ps.start("controller", ctl.Run)
+	ps.start("api", func(ctx context.Context) error { return serveAPI(ctx, handler, ln) })
 
 	for _, ch := range []<-chan struct{}{inv.Ready(), ctl.Ready()} {
 		select {
 		case <-ch:
+		case err := <-ps.failed:
+			return err
 		case <-ctx.Done():
-			return firstErrOr(&errOnce, &firstErr, ctx.Err())
+			return nil
 		}
 	}
 	sb := &Sandbox{
@@ -343,20 +319,84 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 	if ready != nil {
 		ready(sb)
 	}
-	<-ctx.Done()
-	wg.Wait()
-	return firstErr
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-ps.failed:
+		return err
+	}
 }
 
-func firstErrOr(once *sync.Once, first *error, err error) error {
-	once.Do(func() {})
-	if *first != nil {
-		return *first
+// serveAPI serves the REST API on ln until ctx ends. Requests carry ctx,
+// so blocking invokes still waiting end then (with a 202, as when their
+// wait runs out).
+func serveAPI(ctx context.Context, handler http.Handler, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
-	if errors.Is(err, context.Canceled) {
-		return nil
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
 	}
-	return err
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	<-errc
+	return nil
+}
+
+// parts runs the sandbox's long-lived parts, each with a context of its
+// own, and stops them in the reverse order of their start.
+type parts struct {
+	running []part
+	// failed receives the first error of a part that stopped by itself.
+	failed chan error
+}
+
+type part struct {
+	name   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func newParts() *parts { return &parts{failed: make(chan error, 1)} }
+
+// start runs fn in a goroutine until stop cancels its context.
+func (p *parts) start(name string, fn func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		err := fn(ctx)
+		if ctx.Err() == nil { // it stopped by itself
+			if err == nil {
+				err = errors.New("stopped")
+			}
+			select {
+			case p.failed <- fmt.Errorf("sandbox: %s: %w", name, err):
+			default:
+			}
+		}
+		done <- err
+	}()
+	p.running = append(p.running, part{name: name, cancel: cancel, done: done})
+}
+
+// stop cancels each part, last started first, and waits for it.
+func (p *parts) stop(log *slog.Logger) {
+	for i := len(p.running) - 1; i >= 0; i-- {
+		pt := p.running[i]
+		pt.cancel()
+		if err := <-pt.done; err != nil {
+			log.Warn("sandbox: stopping", "part", pt.name, "err", err)
+		}
+	}
 }
 
 // identity returns the identity of "uuid:key" in the guest namespace.
@@ -364,9 +404,9 @@ func identity(auth string) (whisk.Identity, error) {
 	uuid, key := GuestUUID, GuestKey
 	if auth != "" {
 		var ok bool
-		uuid, key, ok = cut(auth, ':')
+		uuid, key, ok = strings.Cut(auth, ":")
 		if !ok || uuid == "" || key == "" {
-			return whisk.Identity{}, fmt.Errorf("sandbox: the auth key must be \"uuid:key\", got %d characters without a colon", len(auth))
+			return whisk.Identity{}, errors.New(`sandbox: the auth key must be "uuid:key" with both parts non-empty`)
 		}
 	}
 	return whisk.Identity{
@@ -376,15 +416,6 @@ func identity(auth string) (whisk.Identity, error) {
 		Rights:    []string{"READ", "PUT", "DELETE", "ACTIVATE"},
 		Limits:    []byte("{}"),
 	}, nil
-}
-
-func cut(s string, sep byte) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == sep {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 func topics() []string {

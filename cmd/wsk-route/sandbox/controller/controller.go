@@ -75,6 +75,8 @@ type Controller struct {
 	bg       sync.WaitGroup
 	stopped  bool
 	invokerT string
+
+	closeOnce sync.Once
 }
 
 // New connects to Kafka: a producer for invoker<N> and a consumer of
@@ -149,9 +151,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		c.stopped = true
 		c.mu.Unlock()
 		c.bg.Wait()
-		c.pc.Close()
-		c.consumer.Close()
-		c.producer.Close()
+		c.Close()
 	}()
 	for {
 		select {
@@ -168,6 +168,16 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.handleAck(m.Value)
 		}
 	}
+}
+
+// Close closes the Kafka clients. Run closes them when it returns; Close
+// is for a controller whose Run never started. It is safe to call twice.
+func (c *Controller) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		err = errors.Join(c.pc.Close(), c.consumer.Close(), c.producer.Close())
+	})
+	return err
 }
 
 func (c *Controller) handleAck(b []byte) {
