@@ -33,30 +33,19 @@ const (
 	metaConcurrency = "concurrency"
 )
 
-// Consul's limits on service IDs and Meta values.
-const (
-	maxIDLen        = 256
-	maxMetaValueLen = 512
-)
+// maxMetaValueLen is Consul's limit on a Meta value. Its limit on service
+// IDs is routetable.MaxIDLen.
+const maxMetaValueLen = 512
 
 // checkID is the ID of an instance's TTL check.
 func checkID(id string) string { return "service:" + id }
 
 // checkInstanceID reports whether id can be a service ID (it goes into the
-// agent API's URL paths).
+// agent API's URL paths): the rules of routetable.CheckID, wrapped in
+// ErrBadInstance.
 func checkInstanceID(id string) error {
-	switch {
-	case id == "":
-		return fmt.Errorf("%w: empty ID", ErrBadInstance)
-	case len(id) > maxIDLen:
-		return fmt.Errorf("%w: ID longer than %d bytes", ErrBadInstance, maxIDLen)
-	case strings.ContainsAny(id, "?#%"):
-		return fmt.Errorf("%w: ID %q holds '?', '#' or '%%'", ErrBadInstance, id)
-	}
-	for _, r := range id {
-		if r <= 0x20 || r == 0x7f {
-			return fmt.Errorf("%w: ID %q holds a space or control character", ErrBadInstance, id)
-		}
+	if err := routetable.CheckID(id); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadInstance, err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/wsk-route/wsk-route/internal/routetable"
+	"github.com/wsk-route/wsk-route/internal/spec"
 )
 
 func TestRetryWait(t *testing.T) {
@@ -54,7 +55,7 @@ func TestNextIndex(t *testing.T) {
 }
 
 func TestCheckName(t *testing.T) {
-	long := string(make([]byte, maxNameLen+1))
+	long := string(make([]byte, spec.MaxNameLen+1))
 	for _, ok := range []string{"guest", "a.b", "user@example.com", "ns-1_x", "..."[:1] + "x"} {
 		if err := checkName("name", ok); err != nil {
 			t.Errorf("checkName(%q) = %v, want nil", ok, err)

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/wsk-route/wsk-route/internal/spec"
 )
 
 // Defaults for Options.
@@ -13,9 +15,6 @@ const (
 	DefaultPrefix  = "wsk-route"
 	DefaultService = "wsk-route"
 )
-
-// maxNameLen bounds a namespace, workflow or prefix segment, in bytes.
-const maxNameLen = 256
 
 // Options configures New. The zero value talks to the agent named by the
 // Consul environment (CONSUL_HTTP_ADDR, default 127.0.0.1:8500) and uses
@@ -96,22 +95,11 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// checkName reports whether name can be one segment of a KV path.
+// checkName reports whether name can be one segment of a KV path: the
+// rules of spec.CheckName, wrapped in ErrBadName.
 func checkName(what, name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("%w: empty %s", ErrBadName, what)
-	case len(name) > maxNameLen:
-		return fmt.Errorf("%w: %s longer than %d bytes", ErrBadName, what, maxNameLen)
-	case strings.Contains(name, "/"):
-		return fmt.Errorf("%w: %s %q holds '/'", ErrBadName, what, name)
-	case strings.Contains(name, ".."), name == ".":
-		return fmt.Errorf("%w: %s %q is or holds a dot path", ErrBadName, what, name)
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%w: %s %q holds a control character", ErrBadName, what, name)
-		}
+	if err := spec.CheckName(what, name); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadName, err)
 	}
 	return nil
 }

@@ -14,7 +14,9 @@ const (
 	MaxIDLen   = 128  // bytes in a step id or a workflow name
 	MaxNext    = 256  // successors of one step
 	MaxPaths   = 1 << 20
-	maxNameLen = 256 // bytes in a fully qualified action name
+	MaxNameLen = 256 // bytes in a namespace or workflow name CheckName accepts
+
+	maxActionLen = 256 // bytes in a fully qualified action name
 )
 
 // Spec is a compiled workflow: which steps exist, which action each runs,
@@ -137,7 +139,7 @@ func checkRefs(ids []string, steps map[string]Step, where string) error {
 // checkAction accepts "/ns/name" and "/ns/pkg/name".
 func checkAction(name string) error {
 	parts := strings.Split(name, "/")
-	if len(name) > maxNameLen || parts[0] != "" || len(parts) < 3 || len(parts) > 4 {
+	if len(name) > maxActionLen || parts[0] != "" || len(parts) < 3 || len(parts) > 4 {
 		return fmt.Errorf("action %q is not a fully qualified name (/namespace/[package/]name)", name)
 	}
 	for _, p := range parts[1:] {

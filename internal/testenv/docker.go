@@ -1,18 +1,18 @@
 package testenv
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsk-route/wsk-route/internal/proxyimage"
 )
 
 // DockerTimeout bounds one docker command run by RunDocker and Docker. It is
@@ -76,48 +76,22 @@ func RandomID(t testing.TB) string {
 // of ./cmd/proxy) as /bin/proxy, with empty /action and /tmp, set up like
 // action-proxy/docker/build-image.sh's image: entrypoint /bin/proxy, working
 // directory /action, PATH=/bin, OW_WAIT_FOR_ACK=1 and OW_LOG_INIT_ERROR=1.
-// No registry or base image is involved: it writes a rootfs tarball and
-// loads it with `docker import`. The image is tagged
+// No registry or base image is involved: proxyimage.Import writes a rootfs
+// tarball and loads it with `docker import`. The image is tagged
 // <repository>:<RandomID>, the tag is returned, and the image is removed
 // when the test ends. The caller checks for docker first (RequireDocker).
 func ImportProxyImage(t testing.TB, proxyBinary, repository string) string {
 	t.Helper()
-	bin, err := os.ReadFile(proxyBinary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rootfs bytes.Buffer
-	tw := tar.NewWriter(&rootfs)
-	now := time.Now()
-	for _, h := range []*tar.Header{
-		{Typeflag: tar.TypeDir, Name: "bin/", Mode: 0o755, ModTime: now},
-		{Typeflag: tar.TypeDir, Name: "action/", Mode: 0o755, ModTime: now},
-		{Typeflag: tar.TypeDir, Name: "tmp/", Mode: 0o1777, ModTime: now},
-		{Typeflag: tar.TypeReg, Name: "bin/proxy", Mode: 0o755, ModTime: now, Size: int64(len(bin))},
-	} {
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatalf("testenv: writing the rootfs tarball: %v", err)
-		}
-	}
-	if _, err := tw.Write(bin); err != nil {
-		t.Fatalf("testenv: writing the rootfs tarball: %v", err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatalf("testenv: writing the rootfs tarball: %v", err)
-	}
-
 	tag := repository + ":" + RandomID(t)
 	t.Cleanup(func() {
 		if _, err := RunDocker(nil, "image", "rm", "-f", tag); err != nil {
 			t.Errorf("testenv: removing the test image: %v", err)
 		}
 	})
-	Docker(t, &rootfs, "import",
-		"--change", `ENTRYPOINT ["/bin/proxy"]`,
-		"--change", "WORKDIR /action",
-		"--change", "ENV PATH=/bin",
-		"--change", "ENV OW_WAIT_FOR_ACK=1",
-		"--change", "ENV OW_LOG_INIT_ERROR=1",
-		"-", tag)
+	ctx, cancel := context.WithTimeout(context.Background(), DockerTimeout)
+	defer cancel()
+	if err := proxyimage.Import(ctx, proxyBinary, tag); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
 	return tag
 }

@@ -1,8 +1,6 @@
 package sandbox
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"debug/elf"
@@ -12,7 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"time"
+
+	"github.com/wsk-route/wsk-route/internal/proxyimage"
 )
 
 // proxyImage builds the sandbox's action image with docker import (there
@@ -31,40 +30,11 @@ func proxyImage(ctx context.Context, bin string) (string, error) {
 	if err := checkStatic(bin); err != nil {
 		return "", err
 	}
-	body, err := os.ReadFile(bin)
-	if err != nil {
-		return "", fmt.Errorf("sandbox: --docker: %w", err)
-	}
-	var rootfs bytes.Buffer
-	tw := tar.NewWriter(&rootfs)
-	now := time.Now()
-	for _, h := range []*tar.Header{
-		{Typeflag: tar.TypeDir, Name: "bin/", Mode: 0o755, ModTime: now},
-		{Typeflag: tar.TypeDir, Name: "action/", Mode: 0o755, ModTime: now},
-		{Typeflag: tar.TypeDir, Name: "tmp/", Mode: 0o1777, ModTime: now},
-		{Typeflag: tar.TypeReg, Name: "bin/proxy", Mode: 0o755, ModTime: now, Size: int64(len(body))},
-	} {
-		if err := tw.WriteHeader(h); err != nil {
-			return "", fmt.Errorf("sandbox: --docker: image tarball: %w", err)
-		}
-	}
-	tw.Write(body)
-	if err := tw.Close(); err != nil {
-		return "", fmt.Errorf("sandbox: --docker: image tarball: %w", err)
-	}
 	var id [4]byte
 	rand.Read(id[:])
 	tag := "wsk-route-dev/proxy:" + hex.EncodeToString(id[:])
-	cmd := exec.CommandContext(ctx, "docker", "import",
-		"--change", `ENTRYPOINT ["/bin/proxy"]`,
-		"--change", "WORKDIR /action",
-		"--change", "ENV PATH=/bin",
-		"--change", "ENV OW_WAIT_FOR_ACK=1",
-		"--change", "ENV OW_LOG_INIT_ERROR=1",
-		"-", tag)
-	cmd.Stdin = &rootfs
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("sandbox: --docker: docker import: %w: %s (is the docker daemon running?)", err, strings.TrimSpace(string(out)))
+	if err := proxyimage.Import(ctx, bin, tag); err != nil {
+		return "", fmt.Errorf("sandbox: --docker: %w (is the docker daemon running?)", err)
 	}
 	return tag, nil
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,7 +18,6 @@ import (
 	"github.com/apache/openwhisk-client-go/whisk"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/wsk-route/wsk-route/action-proxy/route"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/controller"
 	"github.com/wsk-route/wsk-route/internal/consulstore"
@@ -89,30 +87,6 @@ func clientOf(t *testing.T, sb *sandbox.Sandbox) *whisk.Client {
 	return c
 }
 
-// startEntryIn is startEntry against sb's agent.
-func startEntryIn(t *testing.T, sb *sandbox.Sandbox, name string) *route.Plane {
-	t.Helper()
-	plane, err := route.New(route.Config{
-		AgentSocket: filepath.Join(sb.RunDir, "agent.sock"),
-		Name:        name,
-		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plane.Identify(route.Identity{Namespace: "guest", Action: "/guest/" + name})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- plane.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("entry plane: %v", err)
-		}
-	})
-	return plane
-}
-
 // wantSuccess invokes name blocking and fails t unless it succeeded.
 func wantSuccess(t *testing.T, c *whisk.Client, name string, params any) *whisk.Activation {
 	t.Helper()
@@ -159,7 +133,7 @@ func runChain(t *testing.T, sb *sandbox.Sandbox, workflow string, steps []string
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Routes().DeleteSpec(context.Background(), "guest", workflow) })
-	entry := startEntryIn(t, sb, workflow+"-entry")
+	entry := startEntryAt(t, sb.RunDir, workflow+"-entry")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := entry.WaitReady(ctx, workflow); err != nil {

@@ -28,11 +28,19 @@ func chain(workflow string, actions ...string) *spec.Spec {
 }
 
 // startEntry starts a route plane in the test process, as an entry
-// action's proxy would run it, connected to the sandbox's agent.
+// action's proxy would run it, connected to the shared sandbox's agent.
 func startEntry(t testing.TB, name string) *route.Plane {
 	t.Helper()
+	return startEntryAt(t, shared.RunDir, name)
+}
+
+// startEntryAt starts a route plane in the test process, as the proxy of
+// the entry action /guest/<name> would run it, connected to the agent of
+// the sandbox whose run directory is runDir. The plane stops when t ends.
+func startEntryAt(t testing.TB, runDir, name string) *route.Plane {
+	t.Helper()
 	plane, err := route.New(route.Config{
-		AgentSocket: filepath.Join(shared.RunDir, "agent.sock"),
+		AgentSocket: filepath.Join(runDir, "agent.sock"),
 		Name:        name,
 		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}, nil)

@@ -12,22 +12,13 @@ import (
 	"github.com/wsk-route/wsk-route/internal/routetable"
 )
 
-// checkInstanceID reports whether id can be an instance ID (the same rules
-// as consulstore's service IDs, so that an instance accepted here would be
-// accepted in a cluster too).
+// checkInstanceID reports whether id can be an instance ID: the rules of
+// routetable.CheckID, as consulstore's service IDs, so that an instance
+// accepted here would be accepted in a cluster too. The error wraps
+// ErrBadInstance.
 func checkInstanceID(id string) error {
-	switch {
-	case id == "":
-		return fmt.Errorf("%w: empty ID", ErrBadInstance)
-	case len(id) > maxIDLen:
-		return fmt.Errorf("%w: ID longer than %d bytes", ErrBadInstance, maxIDLen)
-	case strings.ContainsAny(id, "?#%"):
-		return fmt.Errorf("%w: ID %q holds '?', '#' or '%%'", ErrBadInstance, id)
-	}
-	for _, r := range id {
-		if r <= 0x20 || r == 0x7f {
-			return fmt.Errorf("%w: ID %q holds a space or control character", ErrBadInstance, id)
-		}
+	if err := routetable.CheckID(id); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadInstance, err)
 	}
 	return nil
 }

@@ -2,11 +2,11 @@ package registry
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/wsk-route/wsk-route/internal/routetable"
+	"github.com/wsk-route/wsk-route/internal/spec"
 )
 
 // KeySize is the size in bytes of a namespace's frame key.
@@ -16,12 +16,10 @@ const KeySize = 32
 // before it is removed, as consulstore's DeregisterCriticalServiceAfter.
 const DeregisterAfter = time.Minute
 
-// Limits on names and instance fields, as consulstore's.
-const (
-	maxNameLen  = 256
-	maxIDLen    = 256
-	maxFieldLen = 512
-)
+// maxFieldLen bounds an instance field, as consulstore's limit on a Meta
+// value. Names and IDs are bounded by spec.CheckName and
+// routetable.CheckID.
+const maxFieldLen = 512
 
 // Options configures New. The zero value is a registry that keeps its keys
 // in memory only, on the real clock.
@@ -95,22 +93,11 @@ func (r *Registry) Recheck() {
 	r.mu.Unlock()
 }
 
-// checkName reports whether name can name a namespace or workflow.
+// checkName reports whether name can name a namespace or workflow: the
+// rules of spec.CheckName, as consulstore's, wrapped in ErrBadName.
 func checkName(what, name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("%w: empty %s", ErrBadName, what)
-	case len(name) > maxNameLen:
-		return fmt.Errorf("%w: %s longer than %d bytes", ErrBadName, what, maxNameLen)
-	case strings.Contains(name, "/"):
-		return fmt.Errorf("%w: %s %q holds '/'", ErrBadName, what, name)
-	case strings.Contains(name, ".."), name == ".":
-		return fmt.Errorf("%w: %s %q is or holds a dot path", ErrBadName, what, name)
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%w: %s %q holds a control character", ErrBadName, what, name)
-		}
+	if err := spec.CheckName(what, name); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadName, err)
 	}
 	return nil
 }
