@@ -26,6 +26,8 @@ type Router interface {
 	Identify(route.Identity)
 	// Unregister withdraws the instance: the action's process died.
 	Unregister(reason string)
+	// StartRun runs workflow with input, for an entry action (entry.go).
+	StartRun(ctx context.Context, workflow string, input []byte) (*route.Result, error)
 }
 
 // claimTimeout bounds the wait of /init for the agent's welcome.

@@ -26,6 +26,31 @@ type fakeRouter struct {
 	claims []route.Identity
 	ids    []route.Identity
 	unregs []string
+	runs   []fakeRun
+	// result and err are what StartRun answers.
+	result *route.Result
+	err    error
+}
+
+// fakeRun is one StartRun call.
+type fakeRun struct {
+	workflow string
+	input    string
+	deadline time.Time
+}
+
+func (r *fakeRouter) StartRun(ctx context.Context, workflow string, input []byte) (*route.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, _ := ctx.Deadline()
+	r.runs = append(r.runs, fakeRun{workflow: workflow, input: string(input), deadline: d})
+	return r.result, r.err
+}
+
+func (r *fakeRouter) startedRuns() []fakeRun {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]fakeRun(nil), r.runs...)
 }
 
 var _ server.Router = (*fakeRouter)(nil)

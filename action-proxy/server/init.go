@@ -96,6 +96,10 @@ func (p *Proxy) serveInit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	main, env, payload := spec.main, spec.env, spec.payload
+	if m, ok := parseEntry(payload); ok {
+		p.initEntry(w, r, m, env)
+		return
+	}
 
 	n := p.nextDir
 	p.nextDir++

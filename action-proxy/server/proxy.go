@@ -42,6 +42,7 @@ type Proxy struct {
 	pool        *child.Pool
 	initialized bool
 	route       *routeState // nil: stock mode (no agent)
+	entry       string      // the workflow of an entry action (entry.go); "": an ordinary action
 }
 
 // New returns a Proxy for cfg. It creates cfg.BaseDir if needed; action

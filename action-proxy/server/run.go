@@ -15,6 +15,10 @@ import (
 )
 
 func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
+	if wf := p.entryWorkflow(); wf != "" {
+		p.serveEntry(w, r, wf)
+		return
+	}
 	pool := p.current()
 	if pool == nil {
 		sendError(w, http.StatusInternalServerError, msgNoActionYet)

@@ -3,14 +3,19 @@ package sandbox_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/openwhisk-client-go/whisk"
+
 	"github.com/wsk-route/wsk-route/action-proxy/route"
+	"github.com/wsk-route/wsk-route/action-proxy/server"
 	"github.com/wsk-route/wsk-route/internal/spec"
 )
 
@@ -105,6 +110,56 @@ func TestDirectHops(t *testing.T) {
 		}
 		if !strings.Contains(string(st.Logs), "step ") {
 			t.Errorf("step %s's logs %q lack its line", st.Step, st.Logs)
+		}
+	}
+}
+
+// TestEntryAction invokes a workflow the way users will: `wsk action
+// invoke` of an entry action (an action whose code is an entry manifest),
+// whose proxy runs the workflow with direct hops through the warm
+// containers of its steps and answers with the result; the entry's
+// activation logs show every step.
+func TestEntryAction(t *testing.T) {
+	c := client(t, "")
+	steps := []string{"ea-upper", "ea-words"}
+	for _, s := range steps {
+		createAct(t, c, s, nil, nil)
+		if act, _ := invoke(t, c, s, map[string]any{"text": "warm"}); !act.Response.Success {
+			t.Fatalf("warming %s: %+v", s, act.Response)
+		}
+	}
+	if _, err := shared.Routes().PutSpec(context.Background(), chain("ea", steps...)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shared.Routes().DeleteSpec(context.Background(), "guest", "ea") })
+	code := server.EntryCode("ea")
+	entry := &whisk.Action{Name: "ea", Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &code}}
+	if _, resp, err := c.Actions.Insert(entry, true); err != nil {
+		t.Fatalf("creating the entry action: %v %s", err, status(resp))
+	}
+	t.Cleanup(func() { c.Actions.Delete("ea") })
+
+	for i := 0; i < 3; i++ {
+		act, resp := invoke(t, c, "ea", map[string]any{"text": "entry action"})
+		if resp.StatusCode != http.StatusOK || !act.Response.Success {
+			t.Fatalf("invoke %d of the entry: %s %+v (logs %q)", i, resp.Status, act.Response, act.Logs)
+		}
+		r := act.Response.Result.(map[string]any)
+		if r["text"] != "ENTRY ACTION" || fmt.Sprint(r["words"]) != "2" {
+			t.Errorf("invoke %d: result %v, want the upper-cased text and 2 words", i, r)
+		}
+		logs := strings.Join(act.Logs, "\n")
+		for _, want := range []string{"wsk-route: step ea-upper ran on sandbox/", "wsk-route: step ea-words ran on sandbox/", `step upper: "entry action"`, "wsk-route: workflow ea: 2 step(s) in"} {
+			if !strings.Contains(logs, want) {
+				t.Errorf("invoke %d: the entry's logs %q lack %q", i, act.Logs, want)
+			}
+		}
+	}
+	// The steps ran direct: no activation of theirs since the warm-up.
+	for _, s := range steps {
+		list, _, err := c.Activations.List(&whisk.ActivationListOptions{Name: s, Limit: 10})
+		if err != nil || len(list) != 1 {
+			t.Errorf("%s has %d activations (%v), want only its warm-up: the workflow's steps must not go through the controller", s, len(list), err)
 		}
 	}
 }

@@ -1,0 +1,188 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wsk-route/wsk-route/action-proxy/route"
+)
+
+// EntryKey is the key of an entry action's code: an action whose code is
+// the JSON object {"wsk-route-entry": {"workflow": NAME}} runs no user code;
+// its proxy is the workflow's entry. Each /run starts a run of the workflow
+// on the route plane with the activation's value and deadline, and answers
+// with the run's result. `wsk-route compose` creates such actions.
+const EntryKey = "wsk-route-entry"
+
+// EntryManifest is what an entry action's code says.
+type EntryManifest struct {
+	// Workflow is the workflow's name in the action's namespace.
+	Workflow string `json:"workflow"`
+}
+
+// EntryCode returns the code of an entry action for workflow.
+func EntryCode(workflow string) string {
+	b, _ := json.Marshal(map[string]EntryManifest{EntryKey: {Workflow: workflow}})
+	return string(b)
+}
+
+// maxEntryInput bounds the /run body of an entry: the invoker's payload
+// limit is 1 MB, the direct path has none of its own, so this only stops
+// a runaway body.
+const maxEntryInput = 64 << 20
+
+// parseEntry reports whether an /init payload is an entry manifest.
+func parseEntry(payload []byte) (EntryManifest, bool) {
+	b := bytes.TrimSpace(payload)
+	if len(b) == 0 || b[0] != '{' || !bytes.Contains(b, []byte(EntryKey)) {
+		return EntryManifest{}, false
+	}
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(b, &doc) != nil || len(doc) != 1 {
+		return EntryManifest{}, false
+	}
+	var m EntryManifest
+	if raw, ok := doc[EntryKey]; !ok || json.Unmarshal(raw, &m) != nil || m.Workflow == "" {
+		return EntryManifest{}, false
+	}
+	return m, true
+}
+
+// initEntry completes an /init of an entry action: nothing to build or
+// start, but the route plane must be there and the instance claimed.
+func (p *Proxy) initEntry(w http.ResponseWriter, r *http.Request, m EntryManifest, env map[string]string) {
+	if p.routeOf() == nil {
+		msg := fmt.Sprintf("wsk-route: %s is the entry of workflow %q, but this container has no wsk-route host agent (WSK_ROUTE_AGENT): deploy the agent on the invoker hosts (see invoker-plugin/README.md)", env["__OW_ACTION_NAME"], m.Workflow)
+		p.initFailed(w, msg, msg, msgStartFailed)
+		return
+	}
+	p.claim(r.Context(), env)
+	p.mu.Lock()
+	p.entry = m.Workflow
+	p.initialized = true
+	p.mu.Unlock()
+	send(w, http.StatusOK, okBody)
+	p.identify(env["__OW_NAMESPACE"], env["__OW_ACTION_NAME"], env["__OW_ACTION_VERSION"], env["__OW_API_KEY"])
+}
+
+func (p *Proxy) entryWorkflow() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.entry
+}
+
+// entryRun is the part of an invoker /run body an entry reads.
+type entryRun struct {
+	Value         json.RawMessage `json:"value"`
+	Namespace     string          `json:"namespace"`
+	ActionName    string          `json:"action_name"`
+	ActionVersion string          `json:"action_version"`
+	ActivationID  string          `json:"activation_id"`
+	Deadline      string          `json:"deadline"`
+	APIKey        string          `json:"api_key"`
+}
+
+// serveEntry runs the workflow for one /run: the input is the activation's
+// value, the run's deadline the activation's. The run's step logs and one
+// timing line per step go to stdout, so that the entry's activation logs
+// show the whole workflow; the answer is the run's result, or an
+// application error naming the step that failed.
+func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow string) {
+	rs := p.routeOf()
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxEntryInput+1))
+	if err != nil || len(body) > maxEntryInput {
+		sendError(w, http.StatusBadRequest, "Error reading request body")
+		return
+	}
+	var req entryRun
+	if err := json.Unmarshal(body, &req); err != nil {
+		sendError(w, http.StatusBadRequest, "Error unmarshaling request: "+err.Error())
+		return
+	}
+	p.identify(req.Namespace, req.ActionName, req.ActionVersion, req.APIKey)
+	input := req.Value
+	if len(bytes.TrimSpace(input)) == 0 || string(bytes.TrimSpace(input)) == "null" {
+		input = json.RawMessage("{}")
+	}
+	ctx := context.WithoutCancel(r.Context()) // the run ends by its deadline, not with the caller
+	var cancel context.CancelFunc
+	if ms, err := strconv.ParseInt(req.Deadline, 10, 64); err == nil && ms > 0 {
+		ctx, cancel = context.WithDeadline(ctx, time.UnixMilli(ms))
+	} else {
+		ctx, cancel = context.WithTimeout(ctx, route.DefaultRunTimeout)
+	}
+	defer cancel()
+
+	start := time.Now()
+	res, err := rs.router.StartRun(ctx, workflow, input)
+	took := time.Since(start)
+	var steps []route.StepReport
+	var runErr *route.RunError
+	switch {
+	case err == nil:
+		steps = res.Steps
+	case errors.As(err, &runErr):
+		steps = runErr.Steps
+	}
+	p.logRun(workflow, steps, took, err)
+	p.writeSentinels()
+	if err != nil {
+		b, _ := json.Marshal(entryError(workflow, err, runErr))
+		send(w, http.StatusOK, append(b, '\n')) // an application error, as an action's {"error": ...}
+		return
+	}
+	if !isObjectOrArray(res.Value) {
+		sendError(w, http.StatusBadGateway, msgNotDictArray)
+		return
+	}
+	send(w, http.StatusOK, append(bytes.TrimSpace(res.Value), '\n'))
+}
+
+// entryError is the result of a failed run: OpenWhisk's {"error": ...}
+// with what the caller needs to act on it.
+func entryError(workflow string, err error, re *route.RunError) map[string]any {
+	out := map[string]any{"error": fmt.Sprintf("workflow %s: %v", workflow, err)}
+	if re != nil {
+		out["run"] = re.RunID
+		if re.Step != "" {
+			out["step"] = re.Step
+		}
+	}
+	return out
+}
+
+// logRun writes each step's logs and a timing line to stdout, in the
+// order the steps reported, and a summary line.
+func (p *Proxy) logRun(workflow string, steps []route.StepReport, took time.Duration, err error) {
+	var b strings.Builder
+	for _, st := range steps {
+		fmt.Fprintf(&b, "wsk-route: step %s", st.Step)
+		if st.Branch != 0 {
+			fmt.Fprintf(&b, " (branch %d)", st.Branch)
+		}
+		fmt.Fprintf(&b, " ran on %s in %v\n", st.Instance, st.Duration.Round(time.Microsecond))
+		for _, line := range strings.SplitAfter(string(st.Logs), "\n") {
+			if line == "" {
+				continue
+			}
+			b.WriteString(line)
+			if !strings.HasSuffix(line, "\n") {
+				b.WriteByte('\n')
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(&b, "wsk-route: workflow %s failed after %v: %v\n", workflow, took.Round(time.Microsecond), err)
+	} else {
+		fmt.Fprintf(&b, "wsk-route: workflow %s: %d step(s) in %v\n", workflow, len(steps), took.Round(time.Microsecond))
+	}
+	p.cfg.Stdout.WriteString(b.String())
+}
