@@ -4,9 +4,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -20,6 +22,9 @@ const (
 	EnvRunDir = "WSK_ROUTE_RUN_DIR"
 	// EnvName names the proxy on its host (default: hostname-pid).
 	EnvName = "WSK_ROUTE_NAME"
+	// EnvAPIHost is where the invoker tells actions the OpenWhisk API is;
+	// the fallback invokes steps there.
+	EnvAPIHost = "__OW_API_HOST"
 	// EnvTCPListen and EnvTCPAdvertise give the proxy a routable frame
 	// address, for clusters where container addresses are routable.
 	EnvTCPListen    = "WSK_ROUTE_TCP_LISTEN"
@@ -51,6 +56,14 @@ type Config struct {
 	MaxTries int
 	// LogLimit bounds the captured logs of one direct run; zero means 1 MiB.
 	LogLimit int
+	// APIHost is the OpenWhisk API ("https://host:port", what the invoker
+	// puts in __OW_API_HOST). When set, a hop that no warm instance takes
+	// falls back to invoking the step's action through the API (see
+	// fallback.go); empty means no fallback: the run fails there.
+	APIHost string
+	// HTTPClient makes the fallback invocations; nil means a client with
+	// a 30 s timeout.
+	HTTPClient *http.Client
 	// Logger receives the plane's own diagnostics. Nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -74,6 +87,7 @@ func FromEnv(environ []string) (Config, bool) {
 		Name:         get(EnvName),
 		TCPListen:    get(EnvTCPListen),
 		TCPAdvertise: get(EnvTCPAdvertise),
+		APIHost:      get(EnvAPIHost),
 	}
 	if cfg.AgentSocket == "" {
 		dir := cfg.RunDir
@@ -117,5 +131,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	c.APIHost = strings.TrimRight(c.APIHost, "/")
 	return c, nil
 }

@@ -115,6 +115,13 @@ func (r *run) forward(ctx context.Context, h spec.Hop, payload []byte) error {
 		}
 	}
 	r.p.stats.counter(st.Action, "none").fallbacks.Add(1)
+	// No warm instance took it: the OpenWhisk API runs the step instead.
+	switch err := r.fallback(ctx, h, st, payload); {
+	case err == nil:
+		return nil
+	case !errors.Is(err, errNoFallback):
+		reasons = append(reasons, "fallback: "+err.Error())
+	}
 	if len(reasons) == 0 {
 		return fmt.Errorf("%w: no warm instance of %s is known", errNoInstance, st.Action)
 	}

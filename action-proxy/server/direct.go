@@ -28,6 +28,9 @@ type Router interface {
 	Unregister(reason string)
 	// StartRun runs workflow with input, for an entry action (entry.go).
 	StartRun(ctx context.Context, workflow string, input []byte) (*route.Result, error)
+	// RunFallback runs the step of a fallback envelope (an invoker /run's
+	// value) with call, which runs one activation on the /run's process.
+	RunFallback(ctx context.Context, value []byte, activationID string, call func(ctx context.Context, body io.Reader) ([]byte, error)) ([]byte, error)
 }
 
 // claimTimeout bounds the wait of /init for the agent's welcome.

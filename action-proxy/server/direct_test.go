@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,6 +28,8 @@ type fakeRouter struct {
 	ids    []route.Identity
 	unregs []string
 	runs   []fakeRun
+	// fallbacks are the envelopes RunFallback got.
+	fallbacks []string
 	// result and err are what StartRun answers.
 	result *route.Result
 	err    error
@@ -45,6 +48,17 @@ func (r *fakeRouter) StartRun(ctx context.Context, workflow string, input []byte
 	d, _ := ctx.Deadline()
 	r.runs = append(r.runs, fakeRun{workflow: workflow, input: string(input), deadline: d})
 	return r.result, r.err
+}
+
+func (r *fakeRouter) RunFallback(ctx context.Context, value []byte, activationID string, call func(ctx context.Context, body io.Reader) ([]byte, error)) ([]byte, error) {
+	r.mu.Lock()
+	r.fallbacks = append(r.fallbacks, string(value))
+	r.mu.Unlock()
+	result, err := call(ctx, strings.NewReader(`{"value":{"from":"fallback"},"activation_id":"`+activationID+`"}`))
+	if err != nil {
+		return nil, err
+	}
+	return []byte(`{"fallback-result":` + string(result) + `}`), nil
 }
 
 func (r *fakeRouter) startedRuns() []fakeRun {

@@ -105,3 +105,23 @@ while read l; do echo '{}' >&3; done`,
 }
 
 func strconvMS(t time.Time) string { return strings.TrimSpace(string(mustJSON(t.UnixMilli()))) }
+
+// TestFallbackEnvelope: an invoker /run whose value is a fallback envelope
+// goes to the route plane, which runs the step on this /run's process; the
+// /run answers what the plane says, with the sentinels of a /run.
+func TestFallbackEnvelope(t *testing.T) {
+	h, r := routeHarness(t, nil)
+	initScript(t, h, printAction, map[string]any{"__OW_NAMESPACE": "guest", "__OW_ACTION_NAME": "/guest/step"})
+	env := map[string]any{"$wsk-route": map[string]string{"frame": "AAAA"}}
+	resp := h.run(t, runPayload(env, map[string]string{"activation_id": "a-fallback", "namespace": "guest", "action_name": "/guest/step"}))
+	want(t, "fallback run", resp, 200, `{"fallback-result":{"n":1}}`+"\n")
+	if got := r.fallbacks; len(got) != 1 || !strings.Contains(got[0], `"$wsk-route"`) {
+		t.Errorf("RunFallback got %v, want the envelope", got)
+	}
+	stdout, _ := h.checkStreams(t, 1)
+	if !strings.Contains(stdout, "stdout 1") {
+		t.Errorf("the step's logs %q are not in this activation's stdout", stdout)
+	}
+	// An ordinary /run after it still reaches the action.
+	want(t, "ordinary run", h.run(t, runPayload(map[string]any{"x": 1}, nil)), 200, `{"n":2}`+"\n")
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wsk-route/wsk-route/action-proxy/child"
+	"github.com/wsk-route/wsk-route/action-proxy/route"
 	"github.com/wsk-route/wsk-route/action-proxy/runinfo"
 	"github.com/wsk-route/wsk-route/internal/jsonscan"
 )
@@ -47,10 +49,26 @@ func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
 		sendError(w, http.StatusBadGateway, "cannot start action: "+err.Error())
 		return
 	}
+	body := io.Reader(r.Body)
+	if rs := p.routeOf(); rs != nil {
+		// With the route plane, a /run may bring a fallback envelope
+		// instead of the action's own input (route/fallback.go).
+		b, err := io.ReadAll(io.LimitReader(r.Body, maxRouteBody+1))
+		if err != nil || len(b) > maxRouteBody {
+			lease.Release()
+			sendError(w, http.StatusBadRequest, "Error reading request body")
+			return
+		}
+		if v, ok := jsonscan.TopLevel(b, "value"); ok && route.IsEnvelope(v) {
+			p.serveFallback(w, r, rs, lease, b, v)
+			return
+		}
+		body = bytes.NewReader(b)
+	}
 	info := newRunInfo(p.routeOf() != nil)
 	ctx, cancel := p.activationContext(r.Context(), info)
 	defer cancel()
-	result, stray, err := lease.Process().Call(ctx, io.TeeReader(r.Body, info))
+	result, stray, err := lease.Process().Call(ctx, io.TeeReader(body, info))
 	// Call closes the child after any failed exchange, and releasing a
 	// closed child breaks the pool: later /run requests then get "no
 	// action defined yet" from Acquire, as from the stock proxy.

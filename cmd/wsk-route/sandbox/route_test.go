@@ -163,3 +163,85 @@ func TestEntryAction(t *testing.T) {
 		}
 	}
 }
+
+// deployFlow creates the step actions and an entry action named workflow,
+// and puts the chain of the steps in the registry.
+func deployFlow(t *testing.T, c *whisk.Client, workflow string, steps ...string) {
+	t.Helper()
+	for _, s := range steps {
+		createAct(t, c, s, nil, nil)
+	}
+	if _, err := shared.Routes().PutSpec(context.Background(), chain(workflow, steps...)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shared.Routes().DeleteSpec(context.Background(), "guest", workflow) })
+	code := server.EntryCode(workflow)
+	entry := &whisk.Action{Name: workflow, Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &code}}
+	if _, resp, err := c.Actions.Insert(entry, true); err != nil {
+		t.Fatalf("creating the entry action: %v %s", err, status(resp))
+	}
+	t.Cleanup(func() { c.Actions.Delete(workflow) })
+}
+
+// activations returns how many activation records name has.
+func activations(t *testing.T, c *whisk.Client, name string) int {
+	t.Helper()
+	list, _, err := c.Activations.List(&whisk.ActivationListOptions{Name: name, Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(list)
+}
+
+// TestColdWarmHalfWarm runs a three-step workflow through its entry action
+// fully cold (no step has a container: every hop falls back to the
+// OpenWhisk API, which starts the containers), then fully warm (every hop
+// direct), and a second workflow half-warm (its middle step cold): the
+// result is the same every time, and a step goes through the controller
+// exactly when it had no warm instance.
+func TestColdWarmHalfWarm(t *testing.T) {
+	c := client(t, "")
+	const input = `hello cold world`
+	check := func(what, workflow string) *whisk.Activation {
+		t.Helper()
+		act, resp := invoke(t, c, workflow, map[string]any{"text": input})
+		if resp.StatusCode != http.StatusOK || !act.Response.Success {
+			t.Fatalf("%s run: %s %+v (logs %q)", what, resp.Status, act.Response, act.Logs)
+		}
+		r := act.Response.Result.(map[string]any)
+		if r["text"] != "DLROW DLOC OLLEH" || fmt.Sprint(r["words"]) != "3" {
+			t.Errorf("%s run: result %v, want the text upper-cased and reversed, and 3 words", what, r)
+		}
+		return act
+	}
+
+	steps := []string{"cw-upper", "cw-reverse", "cw-words"}
+	deployFlow(t, c, "cw", steps...)
+	cold := check("cold", "cw")
+	if logs := strings.Join(cold.Logs, "\n"); !strings.Contains(logs, "ran through the OpenWhisk API as activation") {
+		t.Errorf("the cold run's entry logs %q do not show the fallback", cold.Logs)
+	}
+	for _, s := range steps {
+		if n := activations(t, c, s); n != 1 {
+			t.Errorf("cold: %s has %d activations, want 1 (its fallback)", s, n)
+		}
+	}
+	check("warm", "cw")
+	for _, s := range steps {
+		if n := activations(t, c, s); n != 1 {
+			t.Errorf("warm: %s has %d activations, want still 1: warm hops are direct", s, n)
+		}
+	}
+
+	half := []string{"hw-upper", "hw-reverse", "hw-words"}
+	deployFlow(t, c, "hw", half...)
+	for _, s := range []string{"hw-upper", "hw-words"} {
+		invoke(t, c, s, map[string]any{"text": "warm-up"})
+	}
+	check("half-warm", "hw")
+	for s, want := range map[string]int{"hw-upper": 1, "hw-reverse": 1, "hw-words": 1} {
+		if n := activations(t, c, s); n != want {
+			t.Errorf("half-warm: %s has %d activations, want %d (warm-up or fallback, not both)", s, n, want)
+		}
+	}
+}

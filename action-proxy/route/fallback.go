@@ -1,0 +1,260 @@
+package route
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/jsonscan"
+	"github.com/wsk-route/wsk-route/internal/spec"
+)
+
+// The fallback: when no warm instance takes a hop (none is known, or all
+// refused or failed), the sender invokes the step's action through the
+// OpenWhisk REST API, non-blocking, with an envelope as its parameters:
+//
+//	{"$wsk-route": {"frame": "<base64 of the signed step frame>"}}
+//
+// The invoker runs the action in a container of its choice (cold or
+// warm); that container's proxy recognises the envelope in the /run value
+// (IsEnvelope), checks the frame as it checks a direct one, runs the step
+// on the frame's payload, and sends its result on (direct, or by fallback
+// again). The run goes on; the step is an ordinary activation in
+// OpenWhisk's books, with its logs in its own activation record.
+
+// EnvelopeKey is the top-level key of a fallback envelope.
+const EnvelopeKey = "$wsk-route"
+
+// MaxFallbackPayload bounds the payload a fallback can carry: OpenWhisk
+// refuses parameters over 1 MB, and base64 adds a third. Larger payloads
+// would need a reference the receiver pulls from the sender's host agent,
+// which is not built yet.
+const MaxFallbackPayload = 700 << 10
+
+// envelope is the JSON of a fallback's parameters.
+type envelope struct {
+	Route struct {
+		Frame string `json:"frame"`
+	} `json:"$wsk-route"`
+}
+
+// IsEnvelope reports whether a /run value is a fallback envelope.
+func IsEnvelope(value []byte) bool {
+	_, ok := jsonscan.TopLevel(value, EnvelopeKey)
+	return ok
+}
+
+// encodeEnvelope signs f with key and returns the envelope carrying it.
+func encodeEnvelope(f *frame.Frame, key []byte) ([]byte, error) {
+	f.Sign(key)
+	b, err := frame.Encode(nil, f)
+	if err != nil {
+		return nil, err
+	}
+	var env envelope
+	env.Route.Frame = base64.StdEncoding.EncodeToString(b)
+	return json.Marshal(env)
+}
+
+// decodeEnvelope returns the frame an envelope carries; its tag is not
+// checked yet.
+func decodeEnvelope(value []byte) (*frame.Frame, error) {
+	var env envelope
+	if err := json.Unmarshal(value, &env); err != nil {
+		return nil, fmt.Errorf("route: fallback envelope: %w", err)
+	}
+	b, err := base64.StdEncoding.DecodeString(env.Route.Frame)
+	if err != nil {
+		return nil, fmt.Errorf("route: fallback envelope: frame: %w", err)
+	}
+	f := new(frame.Frame)
+	n, err := frame.Decode(b, f, MaxFallbackPayload)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("route: fallback envelope: frame: %w", err)
+	case n != len(b):
+		return nil, fmt.Errorf("route: fallback envelope: %d bytes after the frame", len(b)-n)
+	case f.Kind != frame.KindStep || f.PayloadKind != frame.PayloadInline:
+		return nil, fmt.Errorf("route: fallback envelope: a %s frame with a %s payload, want an inline step", f.Kind, f.PayloadKind)
+	}
+	return f, nil
+}
+
+// errNoFallback: the plane has no API host to fall back to.
+var errNoFallback = errors.New("no fallback: the proxy was given no OpenWhisk API host (__OW_API_HOST)")
+
+// fallback invokes the action of hop h through the OpenWhisk API with the
+// step frame in an envelope. It returns once the API accepted the
+// activation (202); the step then runs wherever the invoker puts it.
+func (r *run) fallback(ctx context.Context, h spec.Hop, st spec.Step, payload []byte) error {
+	p := r.p
+	if p.cfg.APIHost == "" {
+		return errNoFallback
+	}
+	if len(payload) > MaxFallbackPayload {
+		return fmt.Errorf("the payload (%d bytes) is larger than a fallback can carry (%d bytes); no warm instance of %s took it directly", len(payload), MaxFallbackPayload, st.Action)
+	}
+	id, _, _ := p.snapshot()
+	if id.APIKey == "" {
+		return errors.New("no fallback: the proxy has no API key (the invoker gives __OW_API_KEY unless the action says provide-api-key: false)")
+	}
+	f := &frame.Frame{
+		Kind: frame.KindStep, RunID: r.runID, Workflow: r.sp.Workflow, SpecVersion: r.sp.Version,
+		Step: h.Step, Branch: h.Branch, Deadline: r.deadline, ReplyTo: r.replyTo, Namespace: r.sp.Namespace,
+		Payload: payload, Size: uint64(len(payload)),
+	}
+	body, err := encodeEnvelope(f, r.w.key)
+	if err != nil {
+		return fmt.Errorf("fallback envelope: %w", err)
+	}
+	u, err := actionURL(p.cfg.APIHost, st.Action)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	user, pass, _ := strings.Cut(id.APIKey, ":")
+	req.SetBasicAuth(user, pass)
+	start := p.cfg.Now()
+	resp, err := p.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("fallback invoke of %s: %w", st.Action, err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("fallback invoke of %s: %s: %s", st.Action, resp.Status, bytes.TrimSpace(answer))
+	}
+	p.stats.counter(st.Action, "fallback").observe(p.cfg.Now().Sub(start), len(payload))
+	p.cfg.Logger.Info("route: fell back to the OpenWhisk API", "run", r.runID, "step", h.Step, "action", st.Action, "answer", string(bytes.TrimSpace(answer)))
+	return nil
+}
+
+// actionURL is the REST URL of a non-blocking invoke of the fully
+// qualified action fqn ("/ns/name" or "/ns/pkg/name").
+func actionURL(apiHost, fqn string) (string, error) {
+	parts := strings.Split(strings.TrimPrefix(fqn, "/"), "/")
+	if len(parts) < 2 || len(parts) > 3 {
+		return "", fmt.Errorf("fallback: %q is not a fully qualified action name", fqn)
+	}
+	for i, s := range parts {
+		parts[i] = url.PathEscape(s)
+	}
+	base := apiHost
+	if !strings.Contains(base, "://") {
+		base = "https://" + base
+	}
+	return base + "/api/v1/namespaces/" + parts[0] + "/actions/" + strings.Join(parts[1:], "/") + "?blocking=false", nil
+}
+
+// FallbackAnswer is what the proxy answers the invoker for a step it ran
+// from a fallback envelope: the step's own result went on along the run.
+type FallbackAnswer struct {
+	Route struct {
+		Run      string `json:"run"`
+		Workflow string `json:"workflow"`
+		Step     string `json:"step"`
+		Branch   uint32 `json:"branch"`
+		// Forwarded: the result was sent on (to the next steps or the entry).
+		Forwarded bool `json:"forwarded"`
+	} `json:"wsk-route"`
+}
+
+// RunFallback runs the step a fallback envelope (the /run value) carries,
+// during the invoker's /run that brought it: call runs one activation of
+// the action with the given /run body on the process the server holds
+// for this /run. The frame is checked as a direct one is (namespace, tag,
+// deadline, spec, step, duplicate); then the step runs, its result is sent
+// on, and the answer for the invoker says so. activationID is the
+// invoker's activation, named in the log report to the entry.
+func (p *Plane) RunFallback(ctx context.Context, value []byte, activationID string, call func(ctx context.Context, body io.Reader) ([]byte, error)) ([]byte, error) {
+	f, err := decodeEnvelope(value)
+	if err != nil {
+		return nil, err
+	}
+	id, w, _ := p.snapshot()
+	if w == nil {
+		// A cold container's proxy may still be connecting to its agent.
+		wctx, cancel := context.WithTimeout(ctx, specGrace)
+		_, ok := p.awaitWelcome(wctx)
+		cancel()
+		if !ok {
+			return nil, errors.New("route: fallback: not registered with the agent")
+		}
+		id, w, _ = p.snapshot()
+	}
+	switch {
+	case f.Namespace != id.Namespace:
+		return nil, fmt.Errorf("route: fallback: a frame of namespace %q reached an action of namespace %q", f.Namespace, id.Namespace)
+	case !f.Verify(w.key):
+		return nil, errors.New("route: fallback: the frame's authentication tag does not match the namespace key")
+	}
+	sp := p.specFor(f.Workflow, f.SpecVersion)
+	r := &run{p: p, w: w, sp: sp, runID: f.RunID, replyTo: f.ReplyTo, deadline: f.Deadline}
+	failf := func(format string, args ...any) ([]byte, error) {
+		err := fmt.Errorf(format, args...)
+		if sp != nil {
+			r.fail(ctx, f.Step, f.Branch, frame.CodeUnavailable, err.Error())
+		}
+		return nil, err
+	}
+	if sp == nil {
+		return nil, fmt.Errorf("route: fallback: unknown workflow %q", f.Workflow)
+	}
+	st, ok := sp.Steps[f.Step]
+	switch {
+	case !ok:
+		return failf("route: fallback: workflow %s has no step %q", f.Workflow, f.Step)
+	case st.Action != id.Action:
+		return failf("route: fallback: step %q runs %s, this container runs %s", f.Step, st.Action, id.Action)
+	case f.Deadline != 0 && p.cfg.Now().UnixNano() > f.Deadline:
+		return failf("route: fallback: step %s arrived %v after the run's deadline", f.Step, time.Duration(p.cfg.Now().UnixNano()-f.Deadline))
+	}
+	key := runKey{f.RunID, f.Step, f.Branch}
+	var deadline time.Time
+	if f.Deadline != 0 {
+		deadline = time.Unix(0, f.Deadline)
+	}
+	p.mu.Lock()
+	fresh := p.seen.add(key, deadline, p.cfg.Now())
+	p.mu.Unlock()
+	var ans FallbackAnswer
+	ans.Route.Run, ans.Route.Workflow, ans.Route.Step, ans.Route.Branch = f.RunID, f.Workflow, f.Step, f.Branch
+	if !fresh {
+		return json.Marshal(ans) // a retried delivery: the step ran already
+	}
+
+	runCtx := ctx
+	if f.Deadline != 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithDeadline(ctx, time.Unix(0, f.Deadline).Add(-stepMargin))
+		defer cancel()
+	}
+	start := p.cfg.Now()
+	result, err := call(runCtx, activationBody(f.Payload, f, id))
+	elapsed := p.cfg.Now().Sub(start)
+	r.sendLog(ctx, f.Step, f.Branch, []byte(fmt.Sprintf("(ran through the OpenWhisk API as activation %s; its logs are in that activation)\n", activationID)), elapsed)
+	switch {
+	case err != nil:
+		r.fail(ctx, f.Step, f.Branch, frame.CodeStepFailed, fmt.Sprintf("step %s (action %s) on %s: %v", f.Step, id.Action, w.instanceID, err))
+		return nil, fmt.Errorf("route: fallback: step %s: %w", f.Step, err)
+	case isErrorResult(result):
+		r.fail(ctx, f.Step, f.Branch, frame.CodeStepFailed, fmt.Sprintf("step %s (action %s) returned an error: %s", f.Step, id.Action, result[:min(len(result), frame.MaxReason)]))
+		return result, nil // the activation shows the action's own error
+	}
+	r.next(ctx, f.Step, f.Branch, result)
+	ans.Route.Forwarded = true
+	return json.Marshal(ans)
+}
