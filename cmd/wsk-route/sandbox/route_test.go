@@ -245,3 +245,92 @@ func TestColdWarmHalfWarm(t *testing.T) {
 		}
 	}
 }
+
+// api calls the sandbox's REST API with the guest key and decodes the
+// answer into out (when not nil); it returns the status.
+func api(t *testing.T, method, path string, body []byte, out any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, shared.URL+path, strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, pass, _ := strings.Cut(shared.Auth, ":")
+	req.SetBasicAuth(user, pass)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: %s: %v", method, path, resp.Status, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// TestWorkflowsAPI stores, reads, lists and deletes a compiled spec
+// through the sandbox's /wsk-route/workflows routes (what `wsk-route
+// compose` uses against the sandbox), and reads the route table.
+func TestWorkflowsAPI(t *testing.T) {
+	c := client(t, "")
+	createAct(t, c, "wf-upper", nil, nil)
+	invoke(t, c, "wf-upper", map[string]any{"text": "warm"})
+	sp, _ := chain("wf", "wf-upper").Marshal()
+	var stored struct {
+		Workflow string `json:"workflow"`
+		Version  uint64 `json:"version"`
+	}
+	if st := api(t, "PUT", "/api/v1/namespaces/_/wsk-route/workflows/wf", sp, &stored); st != 200 || stored.Workflow != "wf" || stored.Version == 0 {
+		t.Fatalf("PUT: %d %+v", st, stored)
+	}
+	t.Cleanup(func() { api(t, "DELETE", "/api/v1/namespaces/_/wsk-route/workflows/wf", nil, nil) })
+	got, err := shared.Routes().GetSpec(context.Background(), "guest", "wf")
+	if err != nil || got == nil || got.Version != stored.Version {
+		t.Fatalf("the registry holds %+v (%v), want version %d", got, err, stored.Version)
+	}
+	var one struct {
+		Steps   map[string]spec.Step `json:"steps"`
+		Version uint64               `json:"version"`
+	}
+	if st := api(t, "GET", "/api/v1/namespaces/_/wsk-route/workflows/wf", nil, &one); st != 200 || one.Version != stored.Version || one.Steps["wf-upper"].Action != "/guest/wf-upper" {
+		t.Errorf("GET: %d %+v", st, one)
+	}
+	var list []struct{ Workflow string }
+	if st := api(t, "GET", "/api/v1/namespaces/_/wsk-route/workflows", nil, &list); st != 200 || !containsWorkflow(list, "wf") {
+		t.Errorf("list: %d %+v", st, list)
+	}
+	var routes []struct{ ID, Action string }
+	if st := api(t, "GET", "/api/v1/namespaces/_/wsk-route/routes?action=/guest/wf-upper", nil, &routes); st != 200 || len(routes) != 1 || routes[0].Action != "/guest/wf-upper" {
+		t.Errorf("routes: %d %+v, want the one warm instance of wf-upper", st, routes)
+	}
+	for _, tc := range []struct {
+		name, path string
+		body       []byte
+		want       int
+	}{
+		{"name mismatch", "/api/v1/namespaces/_/wsk-route/workflows/other", sp, 400},
+		{"not a spec", "/api/v1/namespaces/_/wsk-route/workflows/wf", []byte(`{"workflow":"wf"}`), 400},
+		{"other namespace", "/api/v1/namespaces/_/wsk-route/workflows/wf", []byte(strings.Replace(string(sp), `"guest"`, `"other"`, 1)), 403},
+	} {
+		if st := api(t, "PUT", tc.path, tc.body, nil); st != tc.want {
+			t.Errorf("PUT %s: %d, want %d", tc.name, st, tc.want)
+		}
+	}
+	if st := api(t, "DELETE", "/api/v1/namespaces/_/wsk-route/workflows/wf", nil, nil); st != 200 {
+		t.Errorf("DELETE: %d", st)
+	}
+	if st := api(t, "GET", "/api/v1/namespaces/_/wsk-route/workflows/wf", nil, nil); st != 404 {
+		t.Errorf("GET after DELETE: %d, want 404", st)
+	}
+}
+
+func containsWorkflow(list []struct{ Workflow string }, name string) bool {
+	for _, w := range list {
+		if w.Workflow == name {
+			return true
+		}
+	}
+	return false
+}

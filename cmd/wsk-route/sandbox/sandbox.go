@@ -120,6 +120,7 @@ type Routes interface {
 	PutSpec(ctx context.Context, sp *spec.Spec) (uint64, error)
 	GetSpec(ctx context.Context, namespace, workflow string) (*spec.Spec, error)
 	DeleteSpec(ctx context.Context, namespace, workflow string) error
+	ListSpecs(ctx context.Context, onError func(error)) ([]*spec.Spec, error)
 }
 
 // Routes returns the sandbox's route registry.
@@ -283,7 +284,7 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 		ag.Close()
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	handler, err := api.New(api.Config{Store: st, Controller: ctl, Logger: log, CheckKind: checkKind(rts, cfg.Docker), Runtimes: rts.Kinds(), InvokeError: invokeError})
+	handler, err := api.New(api.Config{Store: st, Controller: ctl, Logger: log, CheckKind: checkKind(rts, cfg.Docker), Runtimes: rts.Kinds(), InvokeError: invokeError, Workflows: routes})
 	if err != nil {
 		ctl.Close()
 		ag.Close()

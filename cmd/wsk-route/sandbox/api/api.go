@@ -79,6 +79,10 @@ type Config struct {
 	// sequence errors to 400 and whisk.MsgSequenceTooLong). Nil, or a
 	// status of 0, gives 500 "There was an internal server error.".
 	InvokeError func(err error) (status int, message string)
+	// Workflows is the route registry behind /namespaces/{ns}/wsk-route
+	// (workflows.go): where `wsk-route compose` stores compiled specs and
+	// `wsk-route routes` reads the route table. Nil: those routes are 404.
+	Workflows Workflows
 	// MaxActionBytes bounds the body of an action PUT; 0 means
 	// DefaultMaxActionBytes.
 	MaxActionBytes int64
@@ -288,6 +292,8 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) *apiError {
 		return h.packages(req)
 	case "activations":
 		return h.activations(req)
+	case "wsk-route":
+		return h.wskRoute(req)
 	case "triggers", "rules":
 		// The sandbox has neither; list them empty so that `wsk list` works.
 		if len(req.rest) == 0 || (len(req.rest) == 1 && req.rest[0] == "") {
