@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 
 	"github.com/wsk-route/wsk-route/internal/proxyimage"
@@ -59,19 +60,56 @@ func checkStatic(bin string) error {
 	return nil
 }
 
-// dockerAPIHost is the API's address as containers see it: the docker
-// bridge's gateway when the API listens on every address, else the
-// listen address itself.
-func dockerAPIHost(addr net.Addr) string {
-	tcp, ok := addr.(*net.TCPAddr)
+// containerAPI returns the API's address as the sandbox's containers see
+// it (their __OW_API_HOST, which the fallback invokes), and a listener to
+// serve the API on there when its own address is not reachable from them:
+// an API on loopback is served on the docker bridge's gateway too, an
+// address only the host and its containers reach (not the network, as
+// 0.0.0.0 would be).
+func containerAPI(ln net.Listener) (string, net.Listener, error) {
+	tcp, ok := ln.Addr().(*net.TCPAddr)
 	if !ok {
-		return "http://" + addr.String()
+		return "http://" + ln.Addr().String(), nil, nil
+	}
+	if !tcp.IP.IsUnspecified() && !tcp.IP.IsLoopback() {
+		return "http://" + tcp.String(), nil, nil
+	}
+	gw, err := bridgeGateway()
+	if err != nil {
+		return "", nil, err
 	}
 	if tcp.IP.IsUnspecified() {
-		out, err := exec.Command("docker", "network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}").Output()
-		if gw := strings.TrimSpace(string(out)); err == nil && net.ParseIP(gw) != nil {
-			return fmt.Sprintf("http://%s:%d", gw, tcp.Port)
+		return fmt.Sprintf("http://%s", net.JoinHostPort(gw.String(), strconv.Itoa(tcp.Port))), nil, nil
+	}
+	extra, err := net.Listen("tcp", net.JoinHostPort(gw.String(), strconv.Itoa(tcp.Port)))
+	if err != nil {
+		if extra, err = net.Listen("tcp", net.JoinHostPort(gw.String(), "0")); err != nil {
+			return "", nil, fmt.Errorf("sandbox: --docker: serving the API on the docker bridge %s for the containers: %w", gw, err)
 		}
 	}
-	return "http://" + tcp.String()
+	return "http://" + extra.Addr().String(), extra, nil
+}
+
+// bridgeGateway returns the host's address on docker's default bridge:
+// the network's gateway when docker names one, else the address of the
+// bridge interface (docker0), which is the gateway docker gives containers.
+func bridgeGateway() (net.IP, error) {
+	out, err := exec.Command("docker", "network", "inspect", "bridge", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}").Output()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: --docker: docker network inspect bridge: %w", err)
+	}
+	for _, f := range strings.Fields(string(out)) {
+		if ip := net.ParseIP(f); ip != nil && ip.To4() != nil {
+			return ip, nil
+		}
+	}
+	if ifc, err := net.InterfaceByName("docker0"); err == nil {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
+				return n.IP, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("sandbox: --docker: cannot find the host's address on docker's bridge network (no gateway in `docker network inspect bridge`, no docker0 interface); start with --listen on an address the containers reach")
 }

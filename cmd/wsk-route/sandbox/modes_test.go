@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/apache/openwhisk-client-go/whisk"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/wsk-route/wsk-route/action-proxy/server"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/controller"
 	"github.com/wsk-route/wsk-route/internal/consulstore"
@@ -342,6 +344,29 @@ func TestDockerMode(t *testing.T) {
 	}
 	// In a subtest, so that its entry plane stops before the sandbox.
 	t.Run("direct hops", func(t *testing.T) { runChain(t, sb.Sandbox, "dkh", steps) })
+	// A cold workflow through its entry action: every hop falls back to
+	// the API, which the containers reach on the docker bridge.
+	t.Run("cold entry", func(t *testing.T) {
+		cold := []string{"dkc-upper", "dkc-words"}
+		for _, s := range cold {
+			createAct(t, c, s, nil, nil)
+		}
+		if _, err := sb.Routes().PutSpec(context.Background(), chain("dkc", cold...)); err != nil {
+			t.Fatal(err)
+		}
+		code := server.EntryCode("dkc")
+		entry := &whisk.Action{Name: "dkc", Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &code}}
+		if _, _, err := c.Actions.Insert(entry, true); err != nil {
+			t.Fatal(err)
+		}
+		act := wantSuccess(t, c, "dkc", map[string]any{"text": "cold docker"})
+		if r := act.Response.Result.(map[string]any); r["text"] != "COLD DOCKER" || fmt.Sprint(r["words"]) != "2" {
+			t.Errorf("cold entry run in docker: %v", r)
+		}
+		if logs := strings.Join(act.Logs, "\n"); !strings.Contains(logs, "ran through the OpenWhisk API") {
+			t.Errorf("the cold run's logs %q do not show the fallback", act.Logs)
+		}
+	})
 
 	owner := "label=wsk-route.dev.owner=" + strconv.Itoa(os.Getpid())
 	images := map[string]bool{}

@@ -225,6 +225,7 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 	}
 	cleanups = append(cleanups, func() { ln.Close() })
 	apiURL := "http://" + ln.Addr().String()
+	lns := []net.Listener{ln}
 
 	icfg := invoker.Config{
 		Brokers: brokers, Index: 0,
@@ -246,7 +247,15 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 		}
 		cleanups = append(cleanups, func() { removeImage(img) })
 		icfg.Docker = &invoker.DockerConfig{Image: img, Binds: []string{runDir + ":" + runDir, shmDir + ":" + shmDir}, PauseGrace: cfg.PauseGrace}
-		icfg.APIHost = dockerAPIHost(ln.Addr())
+		host, extra, err := containerAPI(ln)
+		if err != nil {
+			return err
+		}
+		if extra != nil {
+			lns = append(lns, extra)
+			cleanups = append(cleanups, func() { extra.Close() })
+		}
+		icfg.APIHost = host
 	} else {
 		icfg.ProxyCommand = cfg.ProxyCommand
 		if len(icfg.ProxyCommand) == 0 {
@@ -300,7 +309,7 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 	ps.start("agent", ag.Run)
 	ps.start("invoker", inv.Run)
 	ps.start("controller", ctl.Run)
-	ps.start("api", func(ctx context.Context) error { return serveAPI(ctx, handler, ln) })
+	ps.start("api", func(ctx context.Context) error { return serveAPI(ctx, handler, lns...) })
 
 	for _, ch := range []<-chan struct{}{inv.Ready(), ctl.Ready()} {
 		select {
@@ -328,20 +337,22 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 	}
 }
 
-// serveAPI serves the REST API on ln until ctx ends. Requests carry ctx,
-// so blocking invokes still waiting end then (with a 202, as when their
-// wait runs out).
-func serveAPI(ctx context.Context, handler http.Handler, ln net.Listener) error {
+// serveAPI serves the REST API on every listener until ctx ends.
+// Requests carry ctx, so blocking invokes still waiting end then (with a
+// 202, as when their wait runs out).
+func serveAPI(ctx context.Context, handler http.Handler, lns ...net.Listener) error {
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	var first error
 	select {
-	case err := <-errc:
-		return err
+	case first = <-errc:
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -349,8 +360,20 @@ func serveAPI(ctx context.Context, handler http.Handler, ln net.Listener) error 
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 	}
-	<-errc
+	for range len(lns) - boolInt(first != nil) {
+		<-errc
+	}
+	if first != nil && !errors.Is(first, http.ErrServerClosed) {
+		return first
+	}
 	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // parts runs the sandbox's long-lived parts, each with a context of its
