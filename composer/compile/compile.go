@@ -1,0 +1,257 @@
+package compile
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/wsk-route/wsk-route/composer"
+	"github.com/wsk-route/wsk-route/internal/spec"
+)
+
+// ErrNeedsRoutePlane marks a construct that today's route spec cannot
+// express; every *NeedsRoutePlaneError wraps it.
+var ErrNeedsRoutePlane = errors.New("compile: needs the route plane")
+
+// NeedsRoutePlaneError names a construct that the route plane cannot run
+// yet, and where it is.
+type NeedsRoutePlaneError struct {
+	// Construct is the node's kind: "map", "if", "parallel", ...
+	Construct string
+	Pos       composer.Position
+	Path      string
+	// Feature names the missing route-plane support.
+	Feature string
+}
+
+// Error reads "map at flow.yaml:12:5 (.steps[1]) needs the route
+// plane's map support, which is not built yet".
+func (e *NeedsRoutePlaneError) Error() string {
+	where := ""
+	if p := e.Pos.String(); p != "" {
+		where = " at " + p
+	}
+	if e.Path != "" {
+		where += " (" + e.Path + ")"
+	}
+	return fmt.Sprintf("%s%s needs the route plane's %s, which is not built yet", e.Construct, where, e.Feature)
+}
+
+// Unwrap returns ErrNeedsRoutePlane.
+func (e *NeedsRoutePlaneError) Unwrap() error { return ErrNeedsRoutePlane }
+
+// Options tunes Compile.
+type Options struct {
+	// Namespace is the deployer's namespace. When set, it replaces the
+	// default namespace "_" of the workflow and of action names ("/_/a").
+	Namespace string
+	// ActionExists is passed to composer.Validate (see composer.Options).
+	ActionExists func(fqn string) bool
+}
+
+// Compile validates w and compiles it into a spec. A workflow that does
+// not validate yields its composer.ErrorList; constructs the route plane
+// cannot run yet yield one *NeedsRoutePlaneError each, joined.
+func Compile(w *composer.Workflow, opt Options) (*spec.Spec, error) {
+	if w == nil {
+		return nil, errors.New("compile: nil workflow")
+	}
+	if err := composer.Validate(w, composer.Options{ActionExists: opt.ActionExists}); err != nil {
+		return nil, err
+	}
+	ns := w.EffectiveNamespace()
+	if ns == composer.DefaultNamespace && opt.Namespace != "" {
+		ns = opt.Namespace
+	}
+	b := &builder{ns: ns, deployNS: opt.Namespace, steps: map[string]spec.Step{}, ids: map[string]bool{}}
+	root := w.Root
+	if _, ok := root.(*composer.Sequence); !ok {
+		root = &composer.Sequence{Meta: *root.NodeMeta(), Steps: []composer.Node{root}}
+	}
+	out := b.node(root, "s", nil, place{end: true})
+	if len(b.errs) == 0 && sameIDs(out, nil) {
+		b.refuse(root, "workflow without actions", "pass-through support (a workflow whose result is its input)")
+	}
+	if len(b.errs) > 0 {
+		return nil, errors.Join(b.errs...)
+	}
+	s := &spec.Spec{Workflow: w.Name, Namespace: ns, Start: b.start, Steps: b.steps}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("compile: workflow %q: the compiled spec is invalid: %w", w.Name, err)
+	}
+	return s, nil
+}
+
+// place says where a node sits: whether its results are the workflow's
+// results, and whether it is inside a parallel branch.
+type place struct {
+	end      bool
+	inBranch bool
+}
+
+type builder struct {
+	ns       string
+	deployNS string
+	start    []string
+	steps    map[string]spec.Step
+	ids      map[string]bool
+	errs     []error
+}
+
+func (b *builder) refuse(n composer.Node, construct, feature string) {
+	m := n.NodeMeta()
+	b.errs = append(b.errs, &NeedsRoutePlaneError{Construct: construct, Pos: m.Pos, Path: m.Path, Feature: feature})
+}
+
+// node compiles n, whose input comes from the steps in (nil: the run's
+// input), and returns the steps whose results are n's results. id is the
+// step id prefix of n's place.
+func (b *builder) node(n composer.Node, id string, in []string, at place) []string {
+	switch n := n.(type) {
+	case *composer.Action:
+		return b.action(n, id, in)
+	case *composer.Sequence:
+		return b.sequence(n, id, in, at)
+	case *composer.Parallel:
+		return b.parallel(n, id, in, at)
+	case *composer.Pass:
+		return in
+	case *composer.Map:
+		b.refuse(n, "map", "map support")
+	case *composer.If:
+		b.refuse(n, "if", "condition support")
+	case *composer.Switch:
+		b.refuse(n, "switch", "condition support")
+	case *composer.Try:
+		b.refuse(n, "try", "try/catch support")
+	case *composer.Retry:
+		b.refuse(n, "retry", "retry support")
+	case *composer.Value:
+		b.refuse(n, "value", "constant (value) support")
+	default:
+		b.refuse(n, n.Kind(), n.Kind()+" support")
+	}
+	return in
+}
+
+func (b *builder) action(n *composer.Action, id string, in []string) []string {
+	fqn, err := composer.ResolveAction(b.ns, n.Name)
+	if err != nil { // Validate has checked it; keep the error anyway
+		b.errs = append(b.errs, fmt.Errorf("compile: %s: %w", n.Path, err))
+		return in
+	}
+	if b.deployNS != "" && strings.HasPrefix(fqn, "/"+composer.DefaultNamespace+"/") {
+		fqn = "/" + b.deployNS + fqn[len(composer.DefaultNamespace)+1:]
+	}
+	sid := b.newID(id + "-" + base(fqn))
+	b.steps[sid] = spec.Step{Action: fqn}
+	b.link(in, sid)
+	return []string{sid}
+}
+
+// link makes step id a successor of every step in in, or a start step.
+func (b *builder) link(in []string, id string) {
+	if in == nil {
+		b.start = append(b.start, id)
+		return
+	}
+	for _, p := range in {
+		st := b.steps[p]
+		st.Next = append(st.Next, id)
+		b.steps[p] = st
+	}
+}
+
+func (b *builder) sequence(n *composer.Sequence, id string, in []string, at place) []string {
+	cur := in
+	for i, s := range n.Steps {
+		sub := fmt.Sprintf("%s%d", id, i+1)
+		if id != "s" {
+			sub = fmt.Sprintf("%s.%d", id, i+1)
+		}
+		last := true
+		for _, rest := range n.Steps[i+1:] {
+			if _, pass := rest.(*composer.Pass); !pass {
+				last = false
+			}
+		}
+		cur = b.node(s, sub, cur, place{end: at.end && last, inBranch: at.inBranch})
+	}
+	return cur
+}
+
+func (b *builder) parallel(n *composer.Parallel, id string, in []string, at place) []string {
+	switch {
+	case !at.end:
+		b.refuse(n, "parallel", "join support (a parallel followed by more steps)")
+		return in
+	case at.inBranch:
+		b.refuse(n, "parallel", "nested join support (a parallel inside a parallel branch)")
+		return in
+	case n.EffectiveMerge() == composer.MergeObject:
+		b.refuse(n, "parallel", "object merge support (merge: object)")
+		return in
+	case len(n.Branches) == 1:
+		b.refuse(n, "parallel", "one-branch join support (the entry returns a lone result, not a one-element array)")
+		return in
+	}
+	var out []string
+	for i, br := range n.Branches {
+		name := br.Name
+		if name == "" {
+			name = fmt.Sprintf("b%d", i+1)
+		}
+		bid := id + "." + sanitize(name)
+		got := b.node(br.Node, bid, in, place{end: true, inBranch: true})
+		if sameIDs(got, in) {
+			b.refuse(br.Node, "parallel branch "+name, "pass-through branch support (a branch without actions)")
+			continue
+		}
+		out = append(out, got...)
+	}
+	return out
+}
+
+func sameIDs(a, b []string) bool {
+	if len(a) != len(b) || (a == nil) != (b == nil) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// base returns the last part of an action name.
+func base(fqn string) string { return sanitize(fqn[strings.LastIndexByte(fqn, '/')+1:]) }
+
+// sanitize keeps [A-Za-z0-9_-] and turns everything else into '_'.
+func sanitize(s string) string {
+	var sb strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
+			sb.WriteRune(r)
+		default:
+			sb.WriteByte('_')
+		}
+	}
+	return sb.String()
+}
+
+// newID returns want, shortened to fit spec.MaxIDLen and suffixed with
+// ~2, ~3... if taken.
+func (b *builder) newID(want string) string {
+	const room = 8 // for a "~n" suffix
+	if len(want) > spec.MaxIDLen-room {
+		want = want[:spec.MaxIDLen-room]
+	}
+	id := want
+	for i := 2; b.ids[id]; i++ {
+		id = fmt.Sprintf("%s~%d", want, i)
+	}
+	b.ids[id] = true
+	return id
+}

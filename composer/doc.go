@@ -1,0 +1,16 @@
+// Package composer is the workflow model of wsk-route: a workflow is a
+// tree of nodes (Action, Sequence, Parallel, Map, If, Switch, Try, Retry,
+// Value, Pass) whose value flows from one node to the next; joins are
+// implicit at the end of Parallel and Map. Conditions (Cond) are pure
+// tests on the JSON value, evaluated by Eval.
+//
+// The package does no I/O and imports only the standard library. Parsers
+// (composer/parse) build a Workflow, recording each node's Position and
+// path; compilers (composer/compile) turn it into a route spec.
+//
+// Caller's duties: call Validate before compiling a workflow built by
+// hand, and pass Options.ActionExists when the set of deployed actions is
+// known (at deploy time), so that unknown action names are reported. A
+// Workflow is not safe for concurrent mutation; treat it as read-only once
+// validated.
+package composer
