@@ -1,6 +1,9 @@
 package composer
 
-import "fmt"
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // Options tunes Validate.
 type Options struct {
@@ -132,9 +135,9 @@ func (v *validator) node(n Node) {
 	}
 }
 
+// jsonValid reports whether b is exactly one JSON value.
 func jsonValid(b []byte) bool {
-	_, err := decodeJSON(b)
-	return err == nil
+	return json.Valid(b)
 }
 
 func (v *validator) parallel(n *Parallel) {

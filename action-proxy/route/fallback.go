@@ -243,18 +243,31 @@ func (p *Plane) RunFallback(ctx context.Context, value []byte, activationID stri
 		defer cancel()
 	}
 	start := p.cfg.Now()
-	result, err := call(runCtx, activationBody(f.Payload, f, id))
+	var result []byte
+	for attempt := 1; ; attempt++ {
+		result, err = call(runCtx, activationBody(f.Payload, f, id))
+		if !failedAttempt(result, err) || st.Retry == nil || attempt >= st.Retry.Attempts {
+			break
+		}
+		t := time.NewTimer(st.Retry.Backoff(attempt + 1))
+		select {
+		case <-runCtx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		if runCtx.Err() != nil {
+			break
+		}
+	}
 	elapsed := p.cfg.Now().Sub(start)
 	r.sendLog(ctx, f.Step, f.Branch, []byte(fmt.Sprintf("(ran through the OpenWhisk API as activation %s; its logs are in that activation)\n", activationID)), elapsed)
+	r.finish(ctx, f.Step, f.Branch, result, err, fmt.Sprintf("step %s (action %s) on %s", f.Step, id.Action, w.instanceID))
+	ans.Route.Forwarded = !failedAttempt(result, err)
 	switch {
 	case err != nil:
-		r.fail(ctx, f.Step, f.Branch, frame.CodeStepFailed, fmt.Sprintf("step %s (action %s) on %s: %v", f.Step, id.Action, w.instanceID, err))
 		return nil, fmt.Errorf("route: fallback: step %s: %w", f.Step, err)
 	case isErrorResult(result):
-		r.fail(ctx, f.Step, f.Branch, frame.CodeStepFailed, fmt.Sprintf("step %s (action %s) returned an error: %s", f.Step, id.Action, result[:min(len(result), frame.MaxReason)]))
 		return result, nil // the activation shows the action's own error
 	}
-	r.next(ctx, f.Step, f.Branch, result)
-	ans.Route.Forwarded = true
 	return json.Marshal(ans)
 }

@@ -103,21 +103,70 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 		defer cancel()
 	}
 	start := p.cfg.Now()
-	body := activationBody(payload, f, id)
-	result, logs, err := res.Run(ctx, body)
+	retry := sp.Steps[f.Step].Retry
+	var result, logs []byte
+	var err error
+	for attempt := 1; ; attempt++ {
+		var out []byte
+		result, out, err = res.Run(ctx, activationBody(payload, f, id))
+		logs = append(logs, out...)
+		if !failedAttempt(result, err) || retry == nil || attempt >= retry.Attempts {
+			break
+		}
+		// The action is released after each run: the next attempt
+		// reserves it again (an invoker /run may come first).
+		if res = p.reserveAgain(ctx, retry.Backoff(attempt+1)); res == nil {
+			break
+		}
+	}
 	elapsed := p.cfg.Now().Sub(start)
 
 	r := &run{p: p, w: w, sp: sp, runID: f.RunID, replyTo: f.ReplyTo, deadline: f.Deadline}
 	r.sendLog(ctx, f.Step, f.Branch, logs, elapsed)
-	switch {
-	case err != nil:
-		r.fail(ctx, f.Step, f.Branch, frame.CodeStepFailed, fmt.Sprintf("step %s (action %s) on %s: %v", f.Step, id.Action, w.instanceID, err))
-		return
-	case isErrorResult(result):
-		r.fail(ctx, f.Step, f.Branch, frame.CodeStepFailed, fmt.Sprintf("step %s (action %s) returned an error: %s", f.Step, id.Action, result[:min(len(result), frame.MaxReason)]))
+	r.finish(ctx, f.Step, f.Branch, result, err, fmt.Sprintf("step %s (action %s) on %s", f.Step, id.Action, w.instanceID))
+}
+
+// failedAttempt reports whether one run of the action failed: an error,
+// or an application error result.
+func failedAttempt(result []byte, err error) bool { return err != nil || isErrorResult(result) }
+
+// reserveAgain waits wait, then reserves the action for one more attempt,
+// trying until ctx ends; nil when it could not.
+func (p *Plane) reserveAgain(ctx context.Context, wait time.Duration) Reservation {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if res, ok := p.exec.TryReserve(ctx); ok {
+			return res
+		}
+		t.Reset(5 * time.Millisecond)
+	}
+}
+
+// finish sends a step's outcome on: a result to the successors its
+// routing chooses; a failure (err, or an {"error": ...} result) to the
+// step's catch when it has one, else to the reply-to as the run's
+// failure. what names the step in failure messages.
+func (r *run) finish(ctx context.Context, step string, branch uint32, result []byte, err error, what string) {
+	if !failedAttempt(result, err) {
+		r.next(ctx, step, branch, result)
 		return
 	}
-	r.next(ctx, f.Step, f.Branch, result)
+	reason := fmt.Sprintf("%s returned an error: %s", what, result[:min(len(result), frame.MaxReason)])
+	if err != nil {
+		reason = fmt.Sprintf("%s: %v", what, err)
+		result, _ = json.Marshal(map[string]string{"error": reason})
+	}
+	if hops, ok := r.sp.CatchHops(step, branch); ok {
+		r.sendOn(ctx, step, branch, hops, result)
+		return
+	}
+	r.fail(ctx, step, branch, frame.CodeStepFailed, reason)
 }
 
 // stepMargin is how long before the run's deadline a step is stopped.

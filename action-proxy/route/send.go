@@ -27,9 +27,20 @@ type run struct {
 }
 
 // next sends result to the successors of step (running as branch), or to
-// the reply-to when it has none.
+// the reply-to when it has none. A step with a switch sends it where the
+// first case that holds for result says.
 func (r *run) next(ctx context.Context, step string, branch uint32, result []byte) {
-	hops := r.sp.NextHops(step, branch)
+	hops, err := r.sp.Route(step, branch, result)
+	if err != nil {
+		r.fail(ctx, step, branch, frame.CodeStepFailed, fmt.Sprintf("routing the result of step %s: %v", step, err))
+		return
+	}
+	r.sendOn(ctx, step, branch, hops, result)
+}
+
+// sendOn sends result to hops (the successors chosen for it), or to the
+// reply-to as branch when there are none.
+func (r *run) sendOn(ctx context.Context, step string, branch uint32, hops []spec.Hop, result []byte) {
 	if len(hops) == 0 {
 		r.reply(ctx, &frame.Frame{Kind: frame.KindResult, Step: step, Branch: branch, Payload: result})
 		return

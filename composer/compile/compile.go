@@ -1,8 +1,10 @@
 package compile
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/wsk-route/wsk-route/composer"
@@ -69,6 +71,7 @@ func Compile(w *composer.Workflow, opt Options) (*spec.Spec, error) {
 		root = &composer.Sequence{Meta: *root.NodeMeta(), Steps: []composer.Node{root}}
 	}
 	out := b.node(root, "s", nil, place{end: true})
+	b.resolve()
 	if len(b.errs) == 0 && sameIDs(out, nil) {
 		b.refuse(root, "workflow without actions", "pass-through support (a workflow whose result is its input)")
 	}
@@ -96,6 +99,161 @@ type builder struct {
 	steps    map[string]spec.Step
 	ids      map[string]bool
 	errs     []error
+	// stubs are placeholder steps standing for an edge whose targets are
+	// not known while its source is compiled (a switch case, a default, a
+	// catch): the node after them links to the stub, and resolve moves
+	// the stub's Next to the owners' slot.
+	stubs []*stub
+}
+
+// stub is a placeholder step: its Next, once the workflow is compiled,
+// becomes the slot of each owner.
+type stub struct {
+	id     string
+	owners []string
+	slot   func(st *spec.Step, next []string)
+}
+
+func (b *builder) newStub(id string, owners []string, slot func(st *spec.Step, next []string)) string {
+	sid := b.newID(id + "~stub")
+	b.steps[sid] = spec.Step{Action: "/-/stub"}
+	b.stubs = append(b.stubs, &stub{id: sid, owners: owners, slot: slot})
+	return sid
+}
+
+// resolve replaces every stub by its targets, in its owners' slots.
+func (b *builder) resolve() {
+	for i := len(b.stubs) - 1; i >= 0; i-- { // inner stubs were made last
+		s := b.stubs[i]
+		next := b.steps[s.id].Next
+		delete(b.steps, s.id)
+		delete(b.ids, s.id)
+		for _, o := range s.owners {
+			st := b.steps[o]
+			s.slot(&st, next)
+			b.steps[o] = st
+		}
+		// A stub may itself be another stub's target, or a start step.
+		for id, st := range b.steps {
+			if replaced, ok := replace(st.Next, s.id, next); ok {
+				st.Next = replaced
+				b.steps[id] = st
+			}
+		}
+		if replaced, ok := replace(b.start, s.id, next); ok {
+			b.start = replaced
+		}
+	}
+}
+
+func replace(list []string, old string, with []string) ([]string, bool) {
+	for i, x := range list {
+		if x == old {
+			out := append(append(append([]string(nil), list[:i]...), with...), list[i+1:]...)
+			return out, true
+		}
+	}
+	return list, false
+}
+
+// single returns the one action step a condition can be tested on, or
+// false: the route plane tests a switch on the result of one step.
+func (b *builder) single(in []string) (string, bool) {
+	if len(in) != 1 {
+		return "", false
+	}
+	for _, s := range b.stubs {
+		if s.id == in[0] {
+			return "", false
+		}
+	}
+	st := b.steps[in[0]]
+	return in[0], len(st.Next) == 0 && len(st.Switch) == 0
+}
+
+// choice compiles an if or a switch: the step before it gets a switch on
+// its result, one case per alternative (their bodies start from a stub),
+// and a default (els, or straight on when els is nil).
+func (b *builder) choice(n composer.Node, kind, id string, in []string, at place, cases []composer.Case, els composer.Node) []string {
+	p, ok := b.single(in)
+	if !ok {
+		if in == nil {
+			b.refuse(n, kind, "support for a condition on the workflow's input (put a step before the "+kind+")")
+		} else {
+			b.refuse(n, kind, "support for a condition on what more than one step produces (as right after a parallel, an if or a try)")
+		}
+		return in
+	}
+	{
+		st := b.steps[p]
+		st.Switch = make([]spec.Case, len(cases))
+		for i, c := range cases {
+			when, err := json.Marshal(c.Cond.Wire())
+			if err != nil {
+				b.errs = append(b.errs, fmt.Errorf("compile: %s: condition: %w", n.NodeMeta().Path, err))
+				return in
+			}
+			st.Switch[i].When = when
+		}
+		b.steps[p] = st
+	}
+	var out []string
+	for i, c := range cases {
+		i := i
+		sid := b.newStub(fmt.Sprintf("%s.c%d", id, i+1), []string{p}, func(st *spec.Step, next []string) { st.Switch[i].Next = next })
+		out = append(out, b.node(c.Node, fmt.Sprintf("%s.c%d", id, i+1), []string{sid}, at)...)
+	}
+	sid := b.newStub(id+".else", []string{p}, func(st *spec.Step, next []string) { st.Default = next })
+	if els == nil {
+		return append(out, sid)
+	}
+	return append(out, b.node(els, id+".else", []string{sid}, at)...)
+}
+
+// try compiles the body, then gives every step of it a catch: the catch
+// body, which starts from a stub; both go on to what follows.
+func (b *builder) try(n *composer.Try, id string, in []string, at place) []string {
+	before := make(map[string]bool, len(b.steps))
+	for s := range b.steps {
+		before[s] = true
+	}
+	out := b.node(n.Body, id+".do", in, at)
+	var owners []string
+	for s := range b.steps {
+		if !before[s] && !b.isStub(s) {
+			owners = append(owners, s)
+		}
+	}
+	if len(owners) == 0 {
+		b.refuse(n, "try", "support for a try without actions")
+		return in
+	}
+	sort.Strings(owners)
+	sid := b.newStub(id+".catch", owners, func(st *spec.Step, next []string) { st.Catch = next })
+	return append(out, b.node(n.Catch, id+".catch", []string{sid}, at)...)
+}
+
+func (b *builder) isStub(id string) bool {
+	for _, s := range b.stubs {
+		if s.id == id {
+			return true
+		}
+	}
+	return false
+}
+
+// retry gives the one action of its body a retry.
+func (b *builder) retry(n *composer.Retry, id string, in []string) []string {
+	a, ok := n.Body.(*composer.Action)
+	if !ok {
+		b.refuse(n, "retry", "support for retrying more than one action (retry one action at a time)")
+		return in
+	}
+	out := b.action(a, id, in)
+	st := b.steps[out[0]]
+	st.Retry = &spec.Retry{Attempts: n.Max, BackoffMS: int(n.Backoff.Milliseconds())}
+	b.steps[out[0]] = st
+	return out
 }
 
 func (b *builder) refuse(n composer.Node, construct, feature string) {
@@ -119,13 +277,14 @@ func (b *builder) node(n composer.Node, id string, in []string, at place) []stri
 	case *composer.Map:
 		b.refuse(n, "map", "map support")
 	case *composer.If:
-		b.refuse(n, "if", "condition support")
+		cases := []composer.Case{{Cond: n.Cond, Node: n.Then}}
+		return b.choice(n, "if", id, in, at, cases, n.Else)
 	case *composer.Switch:
-		b.refuse(n, "switch", "condition support")
+		return b.choice(n, "switch", id, in, at, n.Cases, n.Default)
 	case *composer.Try:
-		b.refuse(n, "try", "try/catch support")
+		return b.try(n, id, in, at)
 	case *composer.Retry:
-		b.refuse(n, "retry", "retry support")
+		return b.retry(n, id, in)
 	case *composer.Value:
 		b.refuse(n, "value", "constant (value) support")
 	default:

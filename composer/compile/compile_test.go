@@ -237,10 +237,13 @@ func TestRefused(t *testing.T) {
 	}{
 		{"map", &composer.Map{Meta: composer.Meta{Path: ".steps[1]", Pos: composer.Position{File: "flow.yaml", Line: 12, Col: 5}}, Body: act("a")},
 			"map at flow.yaml:12:5 (.steps[1]) needs the route plane's map support, which is not built yet"},
-		{"if", &composer.If{Meta: composer.Meta{Path: ".i"}, Cond: composer.Cond{Path: "x", Op: composer.OpTruthy}, Then: act("a")}, "if (.i) needs the route plane's condition support"},
-		{"switch", &composer.Switch{Meta: composer.Meta{Path: ".s"}, Cases: []composer.Case{{Cond: composer.Cond{Op: composer.OpTruthy}, Node: act("a")}}}, "switch (.s)"},
-		{"try", &composer.Try{Body: act("a"), Catch: act("b")}, "try/catch support"},
-		{"retry", &composer.Retry{Body: act("a"), Max: 2}, "retry support"},
+		{"if on the input", &composer.If{Meta: composer.Meta{Path: ".i"}, Cond: composer.Cond{Path: "x", Op: composer.OpTruthy}, Then: act("a")}, "if (.i) needs the route plane's support for a condition on the workflow's input"},
+		{"switch on the input", &composer.Switch{Meta: composer.Meta{Path: ".s"}, Cases: []composer.Case{{Cond: composer.Cond{Op: composer.OpTruthy}, Node: act("a")}}}, "switch (.s)"},
+		{"if after an if", &composer.Sequence{Steps: []composer.Node{act("z"),
+			&composer.If{Cond: composer.Cond{Path: "x", Op: composer.OpTruthy}, Then: act("a")},
+			&composer.If{Meta: composer.Meta{Path: ".i2"}, Cond: composer.Cond{Path: "y", Op: composer.OpTruthy}, Then: act("b")}}},
+			"if (.i2) needs the route plane's support for a condition on what more than one step produces"},
+		{"retry of a sequence", &composer.Retry{Meta: composer.Meta{Path: ".r"}, Body: &composer.Sequence{Steps: []composer.Node{act("a"), act("b")}}, Max: 2}, "support for retrying more than one action"},
 		{"value", &composer.Value{Value: []byte(`1`)}, "constant (value) support"},
 		{"object merge", p(composer.MergeObject, "a", "b"), "parallel at f.yaml:3:5 (.p) needs the route plane's object merge support"},
 		{"one branch", p("", "a"), "one-branch join"},
@@ -266,7 +269,7 @@ func TestRefused(t *testing.T) {
 func TestRefusedAll(t *testing.T) {
 	root := &composer.Sequence{Steps: []composer.Node{
 		&composer.Map{Meta: composer.Meta{Path: ".m"}, Body: act("a")},
-		&composer.Try{Meta: composer.Meta{Path: ".t"}, Body: act("a"), Catch: act("b")},
+		&composer.Value{Meta: composer.Meta{Path: ".v"}, Value: []byte(`1`)},
 	}}
 	_, err := compile.Compile(&composer.Workflow{Name: "w", Root: root}, compile.Options{})
 	var n int

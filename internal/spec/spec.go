@@ -51,6 +51,19 @@ type Step struct {
 	// Next lists the successors that receive the step's result. Empty
 	// means the result is one of the run's results.
 	Next []string `json:"next,omitempty"`
+	// Switch routes the result by conditions instead of Next: the first
+	// case whose condition holds for the result sends it to its Next;
+	// when none holds, it goes to Default. A step has Switch or Next, not
+	// both (see route.go).
+	Switch []Case `json:"switch,omitempty"`
+	// Default is where a switch sends a result no case takes; empty means
+	// the result is one of the run's results.
+	Default []string `json:"default,omitempty"`
+	// Retry runs the action again when it fails.
+	Retry *Retry `json:"retry,omitempty"`
+	// Catch receives the step's failure, {"error": ...}, when the action
+	// still fails after its retries, instead of the run failing there.
+	Catch []string `json:"catch,omitempty"`
 }
 
 // Parse decodes a spec from JSON and validates it.
@@ -103,6 +116,9 @@ func (s *Spec) Validate() error {
 		if err := checkRefs(st.Next, s.Steps, "step "+id+" next"); err != nil {
 			return bad("%v", err)
 		}
+		if err := s.checkRoutes(id, st); err != nil {
+			return bad("%v", err)
+		}
 	}
 	if cycle := s.findCycle(); cycle != nil {
 		return bad("cycle: %s", strings.Join(cycle, " -> "))
@@ -117,6 +133,9 @@ func (s *Spec) Validate() error {
 	}
 	for id := range s.Steps { // complete, so that readers never write to it
 		s.pathsFrom(id, memo)
+	}
+	if err := s.checkAlternatives(memo); err != nil {
+		return bad("%v", err)
 	}
 	s.paths = memo
 	return nil
@@ -183,7 +202,7 @@ func (s *Spec) findCycle() []string {
 		}
 		state[id] = onPath
 		path = append(path, id)
-		for _, n := range s.Steps[id].Next {
+		for _, n := range s.Steps[id].successors() {
 			if c := visit(n); c != nil {
 				return c
 			}
@@ -224,19 +243,24 @@ func (s *Spec) pathsFrom(id string, memo map[string]int) int {
 	if n, ok := memo[id]; ok {
 		return n
 	}
-	st := s.Steps[id]
-	n := 0
-	if len(st.Next) == 0 {
-		n = 1
+	n := s.pathsOf(s.Steps[id].primary(), memo)
+	memo[id] = n
+	return n
+}
+
+// pathsOf is the number of result paths from a list of successors: one
+// (the result itself) when the list is empty.
+func (s *Spec) pathsOf(next []string, memo map[string]int) int {
+	if len(next) == 0 {
+		return 1
 	}
-	for _, next := range st.Next {
-		n += s.pathsFrom(next, memo)
+	n := 0
+	for _, id := range next {
+		n += s.pathsFrom(id, memo)
 		if n > MaxPaths {
-			n = MaxPaths + 1
-			break
+			return MaxPaths + 1
 		}
 	}
-	memo[id] = n
 	return n
 }
 

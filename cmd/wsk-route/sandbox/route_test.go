@@ -334,3 +334,86 @@ func containsWorkflow(list []struct{ Workflow string }, name string) bool {
 	}
 	return false
 }
+
+// deploySpec creates the actions of sp's steps (the test action, each
+// behaving by its name) and an entry action, and puts sp in the registry.
+func deploySpec(t *testing.T, c *whisk.Client, sp *spec.Spec) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, st := range sp.Steps {
+		name := strings.TrimPrefix(st.Action, "/guest/")
+		if !seen[name] {
+			seen[name] = true
+			createAct(t, c, name, nil, nil)
+		}
+	}
+	if _, err := shared.Routes().PutSpec(context.Background(), sp); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shared.Routes().DeleteSpec(context.Background(), "guest", sp.Workflow) })
+	code := server.EntryCode(sp.Workflow)
+	entry := &whisk.Action{Name: sp.Workflow, Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &code}}
+	if _, resp, err := c.Actions.Insert(entry, true); err != nil {
+		t.Fatalf("creating the entry action: %v %s", err, status(resp))
+	}
+	t.Cleanup(func() { c.Actions.Delete(sp.Workflow) })
+}
+
+// TestSwitchCatchRetry runs workflows whose steps route by a condition on
+// their result, catch a failure, and retry a flaky action, through their
+// entry actions, cold (fallback) and warm (direct).
+func TestSwitchCatchRetry(t *testing.T) {
+	c := client(t, "")
+	parse := func(s string) *spec.Spec {
+		sp, err := spec.Parse([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sp
+	}
+	deploySpec(t, c, parse(`{"workflow":"sw","namespace":"guest","start":["up"],"steps":{
+	 "up":{"action":"/guest/sw-upper","switch":[{"when":{"path":"text","op":"==","value":"HELLO"},"next":["rev"]}],"default":["count"]},
+	 "rev":{"action":"/guest/sw-reverse"},
+	 "count":{"action":"/guest/sw-words"}}}`))
+	deploySpec(t, c, parse(`{"workflow":"ct","namespace":"guest","start":["risky"],"steps":{
+	 "risky":{"action":"/guest/ct-echo","catch":["fix"]},
+	 "fix":{"action":"/guest/ct-recover"}}}`))
+	deploySpec(t, c, parse(`{"workflow":"rt","namespace":"guest","start":["flaky"],"steps":{
+	 "flaky":{"action":"/guest/rt-echo","retry":{"attempts":3,"backoff_ms":10},"next":["count"]},
+	 "count":{"action":"/guest/rt-words"}}}`))
+
+	for _, round := range []string{"cold", "warm"} {
+		for _, tc := range []struct {
+			name, workflow string
+			input          map[string]any
+			want           map[string]any
+		}{
+			{"switch case", "sw", map[string]any{"text": "hello"}, map[string]any{"text": "OLLEH"}},
+			{"switch default", "sw", map[string]any{"text": "hi there"}, map[string]any{"text": "HI THERE", "words": "2"}},
+			{"catch", "ct", map[string]any{"mode": "fail"}, map[string]any{"recovered": "failed on purpose"}},
+			{"no failure, no catch", "ct", map[string]any{"name": "ok"}, map[string]any{"greeting": "Hello, ok!"}},
+			{"retry until it works", "rt", map[string]any{"mode": "flaky", "fails": 2, "key": round + "-a", "text": "a b c"}, map[string]any{"words": "3"}},
+		} {
+			t.Run(round+"/"+tc.name, func(t *testing.T) {
+				act, resp := invoke(t, c, tc.workflow, tc.input)
+				if resp.StatusCode != http.StatusOK || !act.Response.Success {
+					t.Fatalf("%s: %s %+v (logs %q)", tc.workflow, resp.Status, act.Response, act.Logs)
+				}
+				got := act.Response.Result.(map[string]any)
+				for k, v := range tc.want {
+					if fmt.Sprint(got[k]) != fmt.Sprint(v) {
+						t.Errorf("%s: result %v, want %s = %v", tc.workflow, got, k, v)
+					}
+				}
+			})
+		}
+	}
+	// Out of attempts: the run fails at the flaky step, naming it.
+	act, resp := invoke(t, c, "rt", map[string]any{"mode": "flaky", "fails": 5, "key": "b", "text": "x"})
+	if resp.StatusCode != http.StatusBadGateway || act.Response.Status != "application error" {
+		t.Fatalf("retries exhausted: %s %+v, want an application error", resp.Status, act.Response)
+	}
+	if msg := fmt.Sprint(act.Response.Result); !strings.Contains(msg, "flaky attempt 3") || !strings.Contains(msg, "flaky") {
+		t.Errorf("retries exhausted: %s, want the third attempt's error and the step", msg)
+	}
+}

@@ -8,11 +8,15 @@
 //	garbage  writes a line that is not JSON as its result
 //	sleep    sleeps "ms" milliseconds, then echoes
 //	crash    exits in the middle of the activation
+//	flaky    fails ("error") the first "fails" times it sees "key" (counted
+//	         in a file of its working directory), then echoes
 //
 // With "step" (a default parameter of the action), or when the action's
 // name ends in -upper, -reverse or -words, it transforms "text" instead:
-// upper, reverse, or words (counts the words into "words"). The name
-// works on direct hops too, where no controller merges parameters.
+// upper, reverse, or words (counts the words into "words"); an action
+// named *-recover turns an {"error": ...} input into {"recovered": ...}.
+// The name works on direct hops too, where no controller merges
+// parameters.
 // "mode" and "step" are never passed on, so that a sequence's next
 // component uses its own.
 package main
@@ -44,7 +48,7 @@ func main() {
 		if _, ok := msg.Value["step"]; !ok {
 			if i := strings.LastIndexByte(msg.ActionName, '-'); i >= 0 {
 				switch s := msg.ActionName[i+1:]; s {
-				case "upper", "reverse", "words":
+				case "upper", "reverse", "words", "recover":
 					msg.Value["step"] = s
 				}
 			}
@@ -70,6 +74,8 @@ func run(v map[string]any) string {
 		v["text"] = string(r)
 	case "words":
 		v["words"] = len(strings.Fields(text))
+	case "recover":
+		return encode(map[string]any{"recovered": v["error"]})
 	}
 	if step != "" {
 		fmt.Printf("step %s: %q\n", step, text)
@@ -84,6 +90,25 @@ func run(v map[string]any) string {
 	case "crash":
 		fmt.Println("crashing")
 		os.Exit(3)
+	case "flaky":
+		key, _ := v["key"].(string)
+		fails, _ := v["fails"].(float64)
+		f := "flaky-" + strings.Map(func(r rune) rune {
+			if r == '/' || r == '.' {
+				return '_'
+			}
+			return r
+		}, key)
+		b, _ := os.ReadFile(f)
+		seen := len(b)
+		os.WriteFile(f, append(b, 'x'), 0o644)
+		if float64(seen) < fails {
+			fmt.Printf("flaky: attempt %d fails\n", seen+1)
+			return fmt.Sprintf(`{"error":"flaky attempt %d"}`, seen+1)
+		}
+		fmt.Printf("flaky: attempt %d succeeds\n", seen+1)
+		delete(v, "key")
+		delete(v, "fails")
 	case "sleep":
 		ms, _ := v["ms"].(float64)
 		time.Sleep(time.Duration(ms) * time.Millisecond)
