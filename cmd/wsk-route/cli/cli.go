@@ -24,32 +24,61 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := newRoot(stdin, stdout, stderr)
+	args, params, err := extractParams(args)
+	if err != nil {
+		fmt.Fprintln(stderr, "wsk-route:", err)
+		return 2
+	}
+	root := newRoot(stdin, stdout, stderr, params)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	err = root.ExecuteContext(ctx)
 	var ee exitError
+	var ue usageError
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "wsk-route:", err)
+		fmt.Fprintln(stderr, "Run 'wsk-route help' for usage.")
+		return 2
 	default:
 		fmt.Fprintln(stderr, "wsk-route:", err)
 		return 1
 	}
 }
 
-func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+func newRoot(stdin io.Reader, stdout, stderr io.Writer, params []param) *cobra.Command {
+	g := &globalFlags{}
 	root := &cobra.Command{
 		Use:           "wsk-route",
 		Short:         "Direct hops between the warm containers of OpenWhisk workflows",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          cobra.ArbitraryArgs,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			return g.checkOutput()
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())}
+			}
+			return cmd.Help()
+		},
 	}
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newDev(), newProxy())
+	g.register(root)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newDev(), newProxy(),
+		newCompose(g), newGet(g), newList(g), newDelete(g), newInvoke(g, &params), newRoutes(g))
+	for _, c := range root.Commands() {
+		if c.Args != nil {
+			c.Args = usageArgs(c.Args)
+		}
+	}
 	return root
 }
 

@@ -1,0 +1,266 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/apache/openwhisk-client-go/whisk"
+	"github.com/spf13/cobra"
+)
+
+// param is one -p KEY VALUE.
+type param struct{ key, value string }
+
+// extractParams takes the -p/--param KEY VALUE pairs out of the arguments
+// of an invoke (they take two values, which pflag cannot express), as wsk
+// does before its flags are parsed.
+func extractParams(args []string) ([]string, []param, error) {
+	inv := -1
+	for i, a := range args {
+		if a == "invoke" {
+			inv = i
+			break
+		}
+		if a == "--" {
+			break
+		}
+	}
+	if inv < 0 {
+		return args, nil, nil
+	}
+	out := append([]string(nil), args[:inv+1]...)
+	var ps []param
+	for i := inv + 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			out = append(out, args[i:]...)
+			break
+		}
+		if a != "-p" && a != "--param" {
+			out = append(out, a)
+			continue
+		}
+		if i+2 > len(args)-1 {
+			return nil, nil, usageError{fmt.Errorf("%s needs a KEY and a VALUE", a)}
+		}
+		ps = append(ps, param{args[i+1], args[i+2]})
+		i += 2
+	}
+	return out, ps, nil
+}
+
+// paramValue is a parameter's value as wsk reads it: JSON when it is
+// JSON, else the string.
+func paramValue(s string) any {
+	if !json.Valid([]byte(s)) {
+		return s
+	}
+	var v any
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	if d.Decode(&v) != nil {
+		return s
+	}
+	return v
+}
+
+type invokeFlags struct {
+	paramFile               string
+	result, blocking, watch bool
+	// unusedParams only documents -p in the help: Run takes the pairs
+	// out with extractParams before cobra parses the flags.
+	unusedParams []string
+}
+
+func newInvoke(g *globalFlags, params *[]param) *cobra.Command {
+	var f invokeFlags
+	cmd := &cobra.Command{
+		Use:   "invoke NAME [-p KEY VALUE]... [-P FILE]",
+		Short: "Run a workflow through its entry action, like wsk action invoke",
+		Long: `wsk-route invoke invokes the entry action NAME as 'wsk action invoke' does:
+-p KEY VALUE (VALUE is JSON when it parses as JSON, else a string) and -P
+FILE (a JSON object) make the input, --result prints only the result. A
+workflow that fails exits 1 with its error, which names the failed step. A
+blocking invoke that outlasts the API's wait prints the activation id.
+
+--watch prints the entry's activation logs on stderr: the run's step lines
+("wsk-route: step ...") and the steps' own output. They are shown as they
+are when the run ends; it is not a live stream.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runInvoke(cmd, g, f, *params, args[0]) },
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&f.unusedParams, "param", "p", nil, "input parameter `KEY VALUE` (two arguments; repeatable)")
+	fl.StringVarP(&f.paramFile, "param-file", "P", "", "a `file` holding a JSON object of input parameters")
+	fl.BoolVarP(&f.result, "result", "r", false, "print only the result (implies --blocking)")
+	fl.BoolVarP(&f.blocking, "blocking", "b", true, "wait for the result")
+	fl.BoolVar(&f.watch, "watch", false, "print the entry's step lines on stderr once the run ends (not live)")
+	return cmd
+}
+
+func runInvoke(cmd *cobra.Command, g *globalFlags, f invokeFlags, ps []param, name string) error {
+	ctx := cmd.Context()
+	input := map[string]any{}
+	if f.paramFile != "" {
+		b, err := os.ReadFile(f.paramFile)
+		if err != nil {
+			return err
+		}
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		if err := d.Decode(&input); err != nil {
+			return fmt.Errorf("-P %s: not a JSON object: %w", f.paramFile, err)
+		}
+	}
+	for _, p := range ps {
+		input[p.key] = paramValue(p.value)
+	}
+	if f.result {
+		f.blocking = true
+	}
+	a, err := newAPI(ctx, resolveConfig(*g, getenv), 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(input)
+	if err != nil {
+		return err
+	}
+	fqn := a.fqn(name)
+	p, err := actionPath(fqn)
+	if err != nil {
+		return usageError{err}
+	}
+	status, b, err := a.doRaw(ctx, http.MethodPost, p+"?blocking="+fmt.Sprint(f.blocking)+"&result=false", body)
+	if err != nil {
+		return err
+	}
+	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	switch {
+	case status == http.StatusAccepted:
+		var id struct {
+			ActivationID string `json:"activationId"`
+		}
+		if err := json.Unmarshal(b, &id); err != nil || id.ActivationID == "" {
+			return fmt.Errorf("invoking %s: 202 without an activation id", fqn)
+		}
+		if !f.watch {
+			return printAccepted(out, g, fqn, id.ActivationID, f.blocking)
+		}
+		fmt.Fprintf(errw, "invoked %s with id %s; waiting for it to end (--watch)\n", fqn, id.ActivationID)
+		act, err := waitActivation(ctx, a, id.ActivationID)
+		if err != nil {
+			return err
+		}
+		return showActivation(ctx, cmd, g, f, a, fqn, act)
+	case status == http.StatusOK || status == http.StatusBadGateway:
+		var act whisk.Activation
+		if err := json.Unmarshal(b, &act); err != nil || act.ActivationID == "" {
+			if status == http.StatusBadGateway {
+				return fmt.Errorf("invoking %s: %w", fqn, errorAnswer(status, b))
+			}
+			return fmt.Errorf("invoking %s: the answer is not an activation: %v", fqn, err)
+		}
+		return showActivation(ctx, cmd, g, f, a, fqn, &act)
+	case status == http.StatusNotFound:
+		return fmt.Errorf("invoking %s: no such action (deploy it with wsk-route compose)", fqn)
+	default:
+		return fmt.Errorf("invoking %s: %w", fqn, errorAnswer(status, b))
+	}
+}
+
+func printAccepted(out io.Writer, g *globalFlags, fqn, id string, blocking bool) error {
+	if g.json() {
+		return printJSON(out, map[string]string{"activationId": id})
+	}
+	if blocking {
+		fmt.Fprintf(out, "ok: invoked %s, but the request has not yet finished, with id %s\n", fqn, id)
+	} else {
+		fmt.Fprintf(out, "ok: invoked %s with id %s\n", fqn, id)
+	}
+	return nil
+}
+
+// showActivation prints an ended activation: its result or all of it, and
+// its logs with --watch; a failed one is an error.
+func showActivation(ctx context.Context, cmd *cobra.Command, g *globalFlags, f invokeFlags, a *api, fqn string, act *whisk.Activation) error {
+	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if f.watch {
+		logs := act.Logs
+		if len(logs) == 0 {
+			var withLogs struct {
+				Logs []string `json:"logs"`
+			}
+			if _, err := a.do(ctx, http.MethodGet, "/namespaces/_/activations/"+url.PathEscape(act.ActivationID)+"/logs", nil, &withLogs); err == nil {
+				logs = withLogs.Logs
+			}
+		}
+		for _, l := range logs {
+			fmt.Fprintln(errw, l)
+		}
+	}
+	if f.result {
+		if err := printJSON(out, act.Response.Result); err != nil {
+			return err
+		}
+	} else {
+		if !g.json() {
+			fmt.Fprintf(out, "ok: invoked %s with id %s\n", fqn, act.ActivationID)
+		}
+		if err := printJSON(out, act); err != nil {
+			return err
+		}
+	}
+	if act.Response.Success {
+		return nil
+	}
+	return fmt.Errorf("%s failed (%s, activation %s): %s", fqn, act.Response.Status, act.ActivationID, resultError(act.Response.Result))
+}
+
+// resultError is the "error" of a failed activation's result.
+func resultError(r any) string {
+	if m, ok := r.(map[string]any); ok {
+		if e, ok := m["error"]; ok {
+			if s, ok := e.(string); ok {
+				return s
+			}
+			b, _ := json.Marshal(e)
+			return string(b)
+		}
+	}
+	b, _ := json.Marshal(r)
+	return string(b)
+}
+
+// waitActivation polls until the activation's record exists.
+func waitActivation(ctx context.Context, a *api, id string) (*whisk.Activation, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		var act whisk.Activation
+		_, err := a.do(ctx, http.MethodGet, "/namespaces/_/activations/"+url.PathEscape(id), nil, &act)
+		var ae *apiError
+		switch {
+		case err == nil && act.ActivationID != "":
+			return &act, nil
+		case err != nil && !(errors.As(err, &ae) && ae.Status == http.StatusNotFound):
+			return nil, fmt.Errorf("waiting for activation %s: %w", id, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for activation %s: %w", id, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
