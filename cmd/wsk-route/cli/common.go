@@ -76,11 +76,7 @@ func printPlan(w io.Writer, sp *spec.Spec) {
 	fmt.Fprintln(tw, "STEP\tACTION\tNEXT")
 	for _, id := range planOrder(sp) {
 		st := sp.Steps[id]
-		next := "(result)"
-		if len(st.Next) > 0 {
-			next = strings.Join(st.Next, ", ")
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", id, st.Action, next)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", id, st.Action, describeNext(st))
 	}
 	tw.Flush()
 }
@@ -102,7 +98,12 @@ func planOrder(sp *spec.Spec) []string {
 		}
 		seen[id] = true
 		out = append(out, id)
-		queue = append(queue, sp.Steps[id].Next...)
+		st := sp.Steps[id]
+		queue = append(queue, st.Next...)
+		for _, c := range st.Switch {
+			queue = append(queue, c.Next...)
+		}
+		queue = append(append(queue, st.Default...), st.Catch...)
 	}
 	for _, id := range sp.StepIDs() {
 		if !seen[id] {
@@ -110,4 +111,31 @@ func planOrder(sp *spec.Spec) []string {
 		}
 	}
 	return out
+}
+
+// describeNext says where a step's result goes: its successors, its
+// switch's cases and default, its catch and its retries.
+func describeNext(st spec.Step) string {
+	list := func(ids []string) string {
+		if len(ids) == 0 {
+			return "(result)"
+		}
+		return strings.Join(ids, ", ")
+	}
+	var parts []string
+	if len(st.Switch) > 0 {
+		for _, c := range st.Switch {
+			parts = append(parts, fmt.Sprintf("when %s: %s", c.When, list(c.Next)))
+		}
+		parts = append(parts, "else: "+list(st.Default))
+	} else {
+		parts = append(parts, list(st.Next))
+	}
+	if st.Catch != nil {
+		parts = append(parts, "on failure: "+list(st.Catch))
+	}
+	if st.Retry != nil {
+		parts = append(parts, fmt.Sprintf("%d attempts, backoff %dms", st.Retry.Attempts, st.Retry.BackoffMS))
+	}
+	return strings.Join(parts, "; ")
 }
