@@ -46,7 +46,7 @@ func (r *run) sendOn(ctx context.Context, step string, branch uint32, hops []spe
 		return
 	}
 	if len(hops) == 1 {
-		r.forwardOrFail(ctx, step, hops[0], result)
+		r.hop(ctx, step, hops[0], result)
 		return
 	}
 	var wg sync.WaitGroup
@@ -54,10 +54,21 @@ func (r *run) sendOn(ctx context.Context, step string, branch uint32, hops []spe
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.forwardOrFail(ctx, step, h, result)
+			r.hop(ctx, step, h, result)
 		}()
 	}
 	wg.Wait()
+}
+
+// hop sends result along one hop: to an instance of the next step, or,
+// when the next step is a join, to the run's entry, which holds the joins
+// of the runs it started (start.go).
+func (r *run) hop(ctx context.Context, from string, h spec.Hop, result []byte) {
+	if r.sp.IsJoin(h.Step) {
+		r.reply(ctx, &frame.Frame{Kind: frame.KindResult, Step: h.Step, Branch: h.Branch, Payload: result})
+		return
+	}
+	r.forwardOrFail(ctx, from, h, result)
 }
 
 func (r *run) forwardOrFail(ctx context.Context, from string, h spec.Hop, payload []byte) {

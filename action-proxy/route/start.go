@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/spec"
 	"github.com/wsk-route/wsk-route/internal/transport"
 )
 
@@ -55,6 +56,11 @@ func (e *RunError) Error() string {
 type runState struct {
 	want    int
 	results map[uint32][]byte
+	// joins collect the inputs of the run's joins, by join and branch.
+	joins map[joinKey]map[uint32][]byte
+	// r and ctx send a completed join's value on, from here.
+	r       *run
+	ctx     context.Context
 	steps   []StepReport
 	failure *RunError
 	done    chan struct{} // closed when all results or a failure arrived
@@ -91,7 +97,9 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte) (*R
 	// Results come back to this plane by its instance id: every proxy
 	// reaches it as it reaches a step (same host, TCP, or the relay).
 	replyTo := ReplyToInstance + w.instanceID
-	rs := &runState{want: sp.Paths(), results: map[uint32][]byte{}, done: make(chan struct{})}
+	r := &run{p: p, w: w, sp: sp, runID: runID, replyTo: replyTo, deadline: deadline}
+	rs := &runState{want: sp.Paths(), results: map[uint32][]byte{}, joins: map[joinKey]map[uint32][]byte{},
+		r: r, ctx: ctx, done: make(chan struct{})}
 	p.mu.Lock()
 	p.runs[runID] = rs
 	p.mu.Unlock()
@@ -101,7 +109,6 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte) (*R
 		p.mu.Unlock()
 	}()
 
-	r := &run{p: p, w: w, sp: sp, runID: runID, replyTo: replyTo, deadline: deadline}
 	for _, h := range sp.StartHops() {
 		if err := r.forward(ctx, h, input); err != nil {
 			return nil, &RunError{RunID: runID, Step: h.Step, Code: frame.CodeUnavailable, Reason: err.Error()}
@@ -187,6 +194,9 @@ func (p *Plane) deliverToRun(d *transport.Delivery) (frame.Code, string) {
 		rs.failure = &RunError{RunID: f.RunID, Step: f.Step, Code: f.Code, Reason: f.Reason}
 		close(rs.done)
 	case frame.KindResult:
+		if rs.r.sp.IsJoin(f.Step) {
+			return p.joinInput(rs, f, payload)
+		}
 		if _, dup := rs.results[f.Branch]; dup {
 			return frame.CodeDuplicate, "result of branch already received"
 		}
@@ -198,5 +208,54 @@ func (p *Plane) deliverToRun(d *transport.Delivery) (frame.Code, string) {
 			close(rs.done)
 		}
 	}
+	return frame.CodeOK, ""
+}
+
+// joinKey names one join of a run: the join step, on the fork's branch.
+type joinKey struct {
+	step   string
+	branch uint32
+}
+
+// joinInput takes one result of a join's region (p.mu is held). When the
+// join has all its results, their merge goes on from here, as the join's
+// result, in a goroutine of the plane: sending may come back here.
+func (p *Plane) joinInput(rs *runState, f *frame.Frame, payload []byte) (frame.Code, string) {
+	sp := rs.r.sp
+	slot, branch := spec.SplitBranch(f.Branch)
+	want := sp.JoinSlots(f.Step)
+	if int(slot) >= want {
+		return frame.CodeMalformed, fmt.Sprintf("slot %d of join %s out of range (it waits for %d)", slot, f.Step, want)
+	}
+	k := joinKey{f.Step, branch}
+	got := rs.joins[k]
+	if got == nil {
+		got = map[uint32][]byte{}
+		rs.joins[k] = got
+	}
+	if _, dup := got[slot]; dup {
+		return frame.CodeDuplicate, "result of slot already received"
+	}
+	got[slot] = payload
+	if len(got) < want {
+		return frame.CodeOK, ""
+	}
+	merged := spec.MergeJoin(sp.Steps[f.Step].Join, got)
+	delete(rs.joins, k)
+	hops := sp.JoinHops(f.Step, branch)
+	if len(hops) == 0 { // the merge is one of the run's results
+		if _, dup := rs.results[branch]; !dup && int(branch) < rs.want {
+			rs.results[branch] = merged
+			if len(rs.results) == rs.want {
+				close(rs.done)
+			}
+		}
+		return frame.CodeOK, ""
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		rs.r.sendOn(rs.ctx, f.Step, branch, hops, merged)
+	}()
 	return frame.CodeOK, ""
 }

@@ -78,7 +78,7 @@ func Compile(w *composer.Workflow, opt Options) (*spec.Spec, error) {
 	if len(b.errs) > 0 {
 		return nil, errors.Join(b.errs...)
 	}
-	s := &spec.Spec{Workflow: w.Name, Namespace: ns, Start: b.start, Steps: b.steps}
+	s := &spec.Spec{Workflow: w.Name, Namespace: ns, Start: b.start, Steps: b.steps, StartJoin: b.startJoin}
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("compile: workflow %q: the compiled spec is invalid: %w", w.Name, err)
 	}
@@ -99,6 +99,9 @@ type builder struct {
 	steps    map[string]spec.Step
 	ids      map[string]bool
 	errs     []error
+	// startJoin is the join of a workflow that opens with a parallel
+	// followed by more steps.
+	startJoin string
 	// stubs are placeholder steps standing for an edge whose targets are
 	// not known while its source is compiled (a switch case, a default, a
 	// catch): the node after them links to the stub, and resolve moves
@@ -341,18 +344,12 @@ func (b *builder) sequence(n *composer.Sequence, id string, in []string, at plac
 
 func (b *builder) parallel(n *composer.Parallel, id string, in []string, at place) []string {
 	switch {
-	case !at.end:
-		b.refuse(n, "parallel", "join support (a parallel followed by more steps)")
-		return in
 	case at.inBranch:
 		b.refuse(n, "parallel", "nested join support (a parallel inside a parallel branch)")
 		return in
-	case n.EffectiveMerge() == composer.MergeObject:
-		b.refuse(n, "parallel", "object merge support (merge: object)")
-		return in
-	case len(n.Branches) == 1:
-		b.refuse(n, "parallel", "one-branch join support (the entry returns a lone result, not a one-element array)")
-		return in
+	case !at.end || n.EffectiveMerge() == composer.MergeObject || len(n.Branches) == 1:
+		// A join step merges the branches (at the entry) and goes on.
+		return b.joined(n, id, in, at)
 	}
 	var out []string
 	for i, br := range n.Branches {
@@ -413,4 +410,64 @@ func (b *builder) newID(want string) string {
 	}
 	b.ids[id] = true
 	return id
+}
+
+// joined compiles a parallel whose branches end in a join step: the step
+// before it (or the run's start) opens the join's region, every step of
+// the branches is in it, and the join's merge is the parallel's result.
+func (b *builder) joined(n *composer.Parallel, id string, in []string, at place) []string {
+	fork := ""
+	if in != nil {
+		p, ok := b.single(in)
+		if !ok || b.steps[p].Join != nil {
+			b.refuse(n, "parallel", "a fork after a step that already routes its result (a parallel right after an if, a try or another parallel: put a step between them)")
+			return in
+		}
+		fork = p
+	} else if b.startJoin != "" {
+		b.refuse(n, "parallel", "two joins at the workflow's start")
+		return in
+	}
+	join := &spec.Join{Merge: spec.MergeArray}
+	if n.EffectiveMerge() == composer.MergeObject {
+		join.Merge = spec.MergeObject
+	}
+	jid := b.newID(id + ".join")
+	b.steps[jid] = spec.Step{Join: join}
+	before := make(map[string]bool, len(b.steps))
+	for s := range b.steps {
+		before[s] = true
+	}
+	var ends []string
+	for i, br := range n.Branches {
+		name := br.Name
+		if name == "" {
+			name = fmt.Sprintf("b%d", i+1)
+		}
+		got := b.node(br.Node, id+"."+sanitize(name), in, place{end: false, inBranch: true})
+		if sameIDs(got, in) {
+			b.refuse(br.Node, "parallel branch "+name, "pass-through branch support (a branch without actions)")
+			continue
+		}
+		ends = append(ends, got...)
+		join.Names = append(join.Names, br.Name)
+	}
+	if join.Merge != spec.MergeObject {
+		join.Names = nil
+	}
+	for s, st := range b.steps {
+		if !before[s] && !b.isStub(s) {
+			st.In = jid
+			b.steps[s] = st
+		}
+	}
+	b.link(ends, jid)
+	if fork != "" {
+		st := b.steps[fork]
+		st.Fork = jid
+		b.steps[fork] = st
+	} else {
+		b.startJoin = jid
+	}
+	return []string{jid}
 }

@@ -102,7 +102,11 @@ func (s *Spec) checkRoutes(id string, st Step) error {
 func (s *Spec) checkAlternatives(memo map[string]int) error {
 	for _, id := range s.StepIDs() {
 		st := s.Steps[id]
-		want := s.pathsOf(st.primary(), memo)
+		count := func(next []string) int { return s.pathsOf(next, memo) }
+		if st.In != "" {
+			count = func(next []string) int { return s.slotsOf(next, st.In) }
+		}
+		want := count(st.primary())
 		alts := map[string][]string{}
 		for i, c := range st.Switch {
 			alts[fmt.Sprintf("case %d", i)] = c.Next
@@ -111,7 +115,7 @@ func (s *Spec) checkAlternatives(memo map[string]int) error {
 			alts["catch"] = st.Catch
 		}
 		for name, next := range alts {
-			if n := s.pathsOf(next, memo); n != want {
+			if n := count(next); n != want {
 				return fmt.Errorf("step %q: its %s leads to %d result path(s), its other way to %d: every way out of a step must give the run the same number of results", id, name, n, want)
 			}
 		}
@@ -126,7 +130,7 @@ func (s *Spec) checkAlternatives(memo map[string]int) error {
 func (s *Spec) Route(id string, branch uint32, result []byte) ([]Hop, error) {
 	st := s.Steps[id]
 	if len(st.Switch) == 0 {
-		return s.fanOut(st.Next, branch), nil
+		return s.hopsFrom(id, branch, st.Next), nil
 	}
 	for i, c := range st.Switch {
 		cc := c.cond
@@ -141,10 +145,10 @@ func (s *Spec) Route(id string, branch uint32, result []byte) ([]Hop, error) {
 			return nil, fmt.Errorf("step %q: switch case %d on the result: %w", id, i, err)
 		}
 		if ok {
-			return s.fanOut(c.Next, branch), nil
+			return s.hopsFrom(id, branch, c.Next), nil
 		}
 	}
-	return s.fanOut(st.Default, branch), nil
+	return s.hopsFrom(id, branch, st.Default), nil
 }
 
 // CatchHops returns where the failure of step id, running as branch,
@@ -154,5 +158,5 @@ func (s *Spec) CatchHops(id string, branch uint32) ([]Hop, bool) {
 	if st.Catch == nil {
 		return nil, false
 	}
-	return s.fanOut(st.Catch, branch), true
+	return s.hopsFrom(id, branch, st.Catch), true
 }

@@ -36,6 +36,9 @@ type Spec struct {
 	Start []string `json:"start"`
 	// Steps maps step ids to steps.
 	Steps map[string]Step `json:"steps"`
+	// StartJoin names the join where the paths of the start steps end,
+	// for a workflow that opens with a parallel followed by more steps.
+	StartJoin string `json:"start_join,omitempty"`
 
 	// paths caches, per step, the number of result paths from it; Validate
 	// fills it (a spec does not change once validated), and the methods
@@ -64,6 +67,16 @@ type Step struct {
 	// Catch receives the step's failure, {"error": ...}, when the action
 	// still fails after its retries, instead of the run failing there.
 	Catch []string `json:"catch,omitempty"`
+	// Join makes the step a join (it has no action): it waits for one
+	// result from each path of its region, merges them, and sends the
+	// merged value to Next (see join.go).
+	Join *Join `json:"join,omitempty"`
+	// Fork names the join where the paths of this step's successors end:
+	// the step opens that join's region.
+	Fork string `json:"fork,omitempty"`
+	// In names the join all of this step's paths lead to: the step is in
+	// that join's region.
+	In string `json:"in,omitempty"`
 }
 
 // Parse decodes a spec from JSON and validates it.
@@ -107,8 +120,10 @@ func (s *Spec) Validate() error {
 		if id == "" || len(id) > MaxIDLen {
 			return bad("step id %q must be 1 to %d bytes", id, MaxIDLen)
 		}
-		if err := checkAction(st.Action); err != nil {
-			return bad("step %q: %v", id, err)
+		if st.Join == nil {
+			if err := checkAction(st.Action); err != nil {
+				return bad("step %q: %v", id, err)
+			}
 		}
 		if len(st.Next) > MaxNext {
 			return bad("step %q: %d successors, more than %d", id, len(st.Next), MaxNext)
@@ -123,11 +138,11 @@ func (s *Spec) Validate() error {
 	if cycle := s.findCycle(); cycle != nil {
 		return bad("cycle: %s", strings.Join(cycle, " -> "))
 	}
-	memo := make(map[string]int, len(s.Steps))
-	n := 0
-	for _, id := range s.Start {
-		n += s.pathsFrom(id, memo)
+	if err := s.checkJoins(); err != nil {
+		return bad("%v", err)
 	}
+	memo := make(map[string]int, len(s.Steps))
+	n := s.pathsOfStart(memo)
 	if n > MaxPaths {
 		return bad("%d result paths, more than %d", n, MaxPaths)
 	}
@@ -222,8 +237,14 @@ func (s *Spec) findCycle() []string {
 // Paths returns the number of results a run of s produces: the number of
 // paths from the start steps to steps without successors. It is the number
 // the entry waits for.
-func (s *Spec) Paths() int {
-	memo := s.memo()
+func (s *Spec) Paths() int { return s.pathsOfStart(s.memo()) }
+
+// pathsOfStart counts the run's results from its start steps: through
+// the start join when the run opens with a join region.
+func (s *Spec) pathsOfStart(memo map[string]int) int {
+	if s.StartJoin != "" {
+		return s.pathsFrom(s.StartJoin, memo)
+	}
 	n := 0
 	for _, id := range s.Start {
 		n += s.pathsFrom(id, memo)
@@ -243,7 +264,16 @@ func (s *Spec) pathsFrom(id string, memo map[string]int) int {
 	if n, ok := memo[id]; ok {
 		return n
 	}
-	n := s.pathsOf(s.Steps[id].primary(), memo)
+	st := s.Steps[id]
+	var n int
+	switch {
+	case st.Fork != "":
+		n = s.pathsFrom(st.Fork, memo) // its region's paths end in the join
+	case st.In != "":
+		n = 0 // its paths end in a join: they are no results of the run
+	default:
+		n = s.pathsOf(st.primary(), memo)
+	}
 	memo[id] = n
 	return n
 }
@@ -272,7 +302,12 @@ type Hop struct {
 
 // StartHops returns the frames that begin a run: one per start step, each
 // with the first branch number of the paths below it.
-func (s *Spec) StartHops() []Hop { return s.fanOut(s.Start, 0) }
+func (s *Spec) StartHops() []Hop {
+	if s.StartJoin != "" {
+		return s.slotHops(s.Start, 0, 0, s.StartJoin)
+	}
+	return s.fanOut(s.Start, 0)
+}
 
 // NextHops returns where the result of step id, running as branch, goes.
 // Branch numbers are assigned so that every result path of the run ends

@@ -101,14 +101,22 @@ func createActs(t *testing.T, names ...string) {
 	}
 }
 
-// activationsOf counts the activation records of action name.
+// activationsOf counts the activation records of action name, waiting
+// up to a few seconds for at least one: a fallback step's record is
+// written after its result went on, so the run can end first.
 func activationsOf(t *testing.T, name string) int {
 	t.Helper()
-	list, _, err := wskClient(t).Activations.List(&whisk.ActivationListOptions{Name: name, Limit: 200})
-	if err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		list, _, err := wskClient(t).Activations.List(&whisk.ActivationListOptions{Name: name, Limit: 200})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) > 0 || time.Now().After(deadline) {
+			return len(list)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return len(list)
 }
 
 // writeFile writes a workflow file into a temporary directory.

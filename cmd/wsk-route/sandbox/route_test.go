@@ -183,14 +183,23 @@ func deployFlow(t *testing.T, c *whisk.Client, workflow string, steps ...string)
 	t.Cleanup(func() { c.Actions.Delete(workflow) })
 }
 
-// activations returns how many activation records name has.
-func activations(t *testing.T, c *whisk.Client, name string) int {
+// activations returns how many activation records name has, once it has
+// at least atLeast (waiting a little: a fallback step's record is written
+// after its result went on, so the run can end first), or what it has
+// after the wait.
+func activations(t *testing.T, c *whisk.Client, name string, atLeast int) int {
 	t.Helper()
-	list, _, err := c.Activations.List(&whisk.ActivationListOptions{Name: name, Limit: 200})
-	if err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		list, _, err := c.Activations.List(&whisk.ActivationListOptions{Name: name, Limit: 200})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) >= atLeast || time.Now().After(deadline) {
+			return len(list)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return len(list)
 }
 
 // TestColdWarmHalfWarm runs a three-step workflow through its entry action
@@ -222,13 +231,13 @@ func TestColdWarmHalfWarm(t *testing.T) {
 		t.Errorf("the cold run's entry logs %q do not show the fallback", cold.Logs)
 	}
 	for _, s := range steps {
-		if n := activations(t, c, s); n != 1 {
+		if n := activations(t, c, s, 1); n != 1 {
 			t.Errorf("cold: %s has %d activations, want 1 (its fallback)", s, n)
 		}
 	}
 	check("warm", "cw")
 	for _, s := range steps {
-		if n := activations(t, c, s); n != 1 {
+		if n := activations(t, c, s, 1); n != 1 {
 			t.Errorf("warm: %s has %d activations, want still 1: warm hops are direct", s, n)
 		}
 	}
@@ -240,7 +249,7 @@ func TestColdWarmHalfWarm(t *testing.T) {
 	}
 	check("half-warm", "hw")
 	for s, want := range map[string]int{"hw-upper": 1, "hw-reverse": 1, "hw-words": 1} {
-		if n := activations(t, c, s); n != want {
+		if n := activations(t, c, s, want); n != want {
 			t.Errorf("half-warm: %s has %d activations, want %d (warm-up or fallback, not both)", s, n, want)
 		}
 	}
@@ -342,7 +351,7 @@ func deploySpec(t *testing.T, c *whisk.Client, sp *spec.Spec) {
 	seen := map[string]bool{}
 	for _, st := range sp.Steps {
 		name := strings.TrimPrefix(st.Action, "/guest/")
-		if !seen[name] {
+		if st.Join == nil && !seen[name] {
 			seen[name] = true
 			createAct(t, c, name, nil, nil)
 		}
@@ -415,5 +424,54 @@ func TestSwitchCatchRetry(t *testing.T) {
 	}
 	if msg := fmt.Sprint(act.Response.Result); !strings.Contains(msg, "flaky attempt 3") || !strings.Contains(msg, "flaky") {
 		t.Errorf("retries exhausted: %s, want the third attempt's error and the step", msg)
+	}
+}
+
+// TestJoins runs workflows whose parallel branches meet in a join that
+// goes on: one forked by a step (merged into an object, then one more
+// step), one forked at the start (merged into an array that is the run's
+// result); cold (fallback) and warm (direct).
+func TestJoins(t *testing.T) {
+	c := client(t, "")
+	parse := func(s string) *spec.Spec {
+		sp, err := spec.Parse([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sp
+	}
+	deploySpec(t, c, parse(`{"workflow":"jn","namespace":"guest","start":["up"],"steps":{
+	 "up":{"action":"/guest/jn-upper","fork":"j","next":["rev","count"]},
+	 "rev":{"action":"/guest/jn-reverse","in":"j","next":["j"]},
+	 "count":{"action":"/guest/jn-words","in":"j","next":["j"]},
+	 "j":{"action":"","join":{"merge":"object","names":["rev","count"]},"next":["after"]},
+	 "after":{"action":"/guest/jn-echo"}}}`))
+	deploySpec(t, c, parse(`{"workflow":"sj","namespace":"guest","start":["a","b"],"start_join":"j","steps":{
+	 "a":{"action":"/guest/sj-upper","in":"j","next":["j"]},
+	 "b":{"action":"/guest/sj-words","in":"j","next":["j"]},
+	 "j":{"action":"","join":{"merge":"array"}}}}`))
+	for _, round := range []string{"cold", "warm"} {
+		act, resp := invoke(t, c, "jn", map[string]any{"text": "hello"})
+		if resp.StatusCode != http.StatusOK || !act.Response.Success {
+			t.Fatalf("%s jn: %s %+v (logs %q)", round, resp.Status, act.Response, act.Logs)
+		}
+		b, _ := json.Marshal(act.Response.Result)
+		var got struct {
+			Rev      struct{ Text string }
+			Count    struct{ Words int }
+			Greeting string
+		}
+		if err := json.Unmarshal(b, &got); err != nil || got.Rev.Text != "OLLEH" || got.Count.Words != 1 || got.Greeting == "" {
+			t.Errorf("%s jn: result %s, want the reversed text under rev, 1 word under count, and the last step's greeting", round, b)
+		}
+		act, resp = invoke(t, c, "sj", map[string]any{"text": "hi there"})
+		if resp.StatusCode != http.StatusOK || !act.Response.Success {
+			t.Fatalf("%s sj: %s %+v (logs %q)", round, resp.Status, act.Response, act.Logs)
+		}
+		b, _ = json.Marshal(act.Response.Result)
+		var arr []map[string]any
+		if err := json.Unmarshal(b, &arr); err != nil || len(arr) != 2 || arr[0]["text"] != "HI THERE" || fmt.Sprint(arr[1]["words"]) != "2" {
+			t.Errorf("%s sj: result %s, want [upper's result, words' result]", round, b)
+		}
 	}
 }

@@ -1,0 +1,250 @@
+package spec
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+)
+
+// Join is what a join step does with the results of its region.
+type Join struct {
+	// Merge is "array" (the results in slot order) or "object" (keyed by
+	// Names).
+	Merge string `json:"merge"`
+	// Names are the object's keys, one per slot, for Merge "object".
+	Names []string `json:"names,omitempty"`
+}
+
+// The merges a join knows.
+const (
+	MergeArray  = "array"
+	MergeObject = "object"
+)
+
+// A join's region is the steps between its fork (a step with Fork, or the
+// run's start with StartJoin) and the join: every path of the region ends
+// in the join, in one of its slots, numbered like result paths (a fan-out
+// gives successor i the slots after those of successors 0..i-1). A frame
+// in a region carries two numbers in its branch: the slot in the high
+// bits, and in the low slotShift bits the branch the fork had, which is
+// the branch the join goes on with. Regions do not nest.
+const (
+	slotShift = 20
+	// MaxSlots bounds the paths into one join.
+	MaxSlots = 1 << 11
+)
+
+// JoinBranch is the branch of a frame in a join's region: slot in the
+// region, on the fork's branch.
+func JoinBranch(slot, branch uint32) uint32 { return slot<<slotShift | branch }
+
+// SplitBranch undoes JoinBranch.
+func SplitBranch(b uint32) (slot, branch uint32) { return b >> slotShift, b & (1<<slotShift - 1) }
+
+// IsJoin reports whether step id is a join.
+func (s *Spec) IsJoin(id string) bool { return s.Steps[id].Join != nil }
+
+// JoinSlots returns the number of results join id waits for.
+func (s *Spec) JoinSlots(id string) int {
+	if s.StartJoin == id {
+		return s.slotsOf(s.Start, id)
+	}
+	for _, sid := range s.StepIDs() {
+		if st := s.Steps[sid]; st.Fork == id {
+			return s.slotsOf(st.Next, id)
+		}
+	}
+	return 0
+}
+
+// JoinHops returns where the merged value of join id goes on branch (the
+// fork's branch); none means it is one of the run's results.
+func (s *Spec) JoinHops(id string, branch uint32) []Hop {
+	return s.fanOut(s.Steps[id].Next, branch)
+}
+
+// slotsOf counts the slots of join j that the paths from next fill.
+func (s *Spec) slotsOf(next []string, j string) int {
+	n := 0
+	for _, id := range next {
+		n += s.slotsFrom(id, j, 0)
+	}
+	return n
+}
+
+func (s *Spec) slotsFrom(id, j string, depth int) int {
+	if id == j {
+		return 1
+	}
+	if depth > MaxSteps {
+		return MaxSlots + 1
+	}
+	n := 0
+	for _, next := range s.Steps[id].primary() {
+		n += s.slotsFrom(next, j, depth+1)
+		if n > MaxSlots {
+			return MaxSlots + 1
+		}
+	}
+	return n
+}
+
+// slotHops numbers the hops to next in join j's region from slot base,
+// on the fork's branch.
+func (s *Spec) slotHops(next []string, base, branch uint32, j string) []Hop {
+	hops := make([]Hop, 0, len(next))
+	off := base
+	for _, id := range next {
+		hops = append(hops, Hop{Step: id, Branch: JoinBranch(off, branch)})
+		off += uint32(s.slotsFrom(id, j, 0))
+	}
+	return hops
+}
+
+// hopsFrom numbers the hops from step id (running as branch) to next.
+func (s *Spec) hopsFrom(id string, branch uint32, next []string) []Hop {
+	if len(next) == 0 {
+		return nil
+	}
+	st := s.Steps[id]
+	switch {
+	case st.Fork != "":
+		return s.slotHops(next, 0, branch, st.Fork)
+	case st.In != "":
+		slot, fb := SplitBranch(branch)
+		return s.slotHops(next, slot, fb, st.In)
+	}
+	return s.fanOut(next, branch)
+}
+
+// checkJoins checks joins, forks and regions.
+func (s *Spec) checkJoins() error {
+	forks := map[string]string{} // join -> its fork
+	if s.StartJoin != "" {
+		forks[s.StartJoin] = "the start"
+	}
+	for _, id := range s.StepIDs() {
+		st := s.Steps[id]
+		if st.Fork != "" {
+			if prev, ok := forks[st.Fork]; ok {
+				return fmt.Errorf("join %q has two forks, %s and %q", st.Fork, prev, id)
+			}
+			forks[st.Fork] = fmt.Sprintf("%q", id)
+		}
+	}
+	region := func(what string, next []string, j string) error {
+		for _, n := range next {
+			if n != j && s.Steps[n].In != j {
+				return fmt.Errorf("%s leads to step %q, which is neither join %q nor in its region", what, n, j)
+			}
+		}
+		return nil
+	}
+	if j := s.StartJoin; j != "" {
+		if !s.IsJoin(j) {
+			return fmt.Errorf("start_join %q is not a join step", j)
+		}
+		if err := region("the start", s.Start, j); err != nil {
+			return err
+		}
+	}
+	for _, id := range s.StepIDs() {
+		st := s.Steps[id]
+		switch {
+		case st.Join != nil:
+			switch {
+			case st.Action != "" || len(st.Switch) > 0 || st.Retry != nil || st.Catch != nil || st.Fork != "" || st.In != "":
+				return fmt.Errorf("join %q has an action, a switch, a retry, a catch, a fork or a region: a join only merges", id)
+			case st.Join.Merge != MergeArray && st.Join.Merge != MergeObject:
+				return fmt.Errorf("join %q: merge %q, want %q or %q", id, st.Join.Merge, MergeArray, MergeObject)
+			case forks[id] == "":
+				return fmt.Errorf("join %q has no fork", id)
+			}
+			n := s.JoinSlots(id)
+			switch {
+			case n < 1 || n > MaxSlots:
+				return fmt.Errorf("join %q waits for %d results, want 1 to %d", id, n, MaxSlots)
+			case st.Join.Merge == MergeObject && len(st.Join.Names) != n:
+				return fmt.Errorf("join %q merges %d results into an object but has %d names", id, n, len(st.Join.Names))
+			case st.Join.Merge == MergeArray && len(st.Join.Names) != 0:
+				return fmt.Errorf("join %q: names are for merge %q", id, MergeObject)
+			}
+		case st.Fork != "" && st.In != "":
+			return fmt.Errorf("step %q opens join %q inside the region of join %q: joins do not nest", id, st.Fork, st.In)
+		case st.Fork != "":
+			if !s.IsJoin(st.Fork) {
+				return fmt.Errorf("step %q forks to %q, which is not a join", id, st.Fork)
+			}
+			if len(st.Switch) > 0 || st.Catch != nil {
+				return fmt.Errorf("step %q opens a join region, so it takes next, not a switch or a catch", id)
+			}
+			if err := region("step "+id, st.Next, st.Fork); err != nil {
+				return err
+			}
+		case st.In != "":
+			if !s.IsJoin(st.In) {
+				return fmt.Errorf("step %q is in the region of %q, which is not a join", id, st.In)
+			}
+			if len(st.primary()) == 0 || (len(st.Switch) > 0 && anyEmpty(st.Switch)) || (st.Catch != nil && len(st.Catch) == 0) {
+				return fmt.Errorf("step %q is in the region of join %q but a way out of it ends the run: every path of a region must reach its join", id, st.In)
+			}
+			if err := region("step "+id, st.successors(), st.In); err != nil {
+				return err
+			}
+		default:
+			for _, n := range st.successors() {
+				j := s.Steps[n].In
+				if s.IsJoin(n) {
+					j = n
+				}
+				if j != "" {
+					return fmt.Errorf("step %q leads into the region of join %q without being its fork", id, j)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// MergeJoin merges a join's results (slot order) as its Merge says.
+func MergeJoin(j *Join, results map[uint32][]byte) json.RawMessage {
+	slots := make([]uint32, 0, len(results))
+	for k := range results {
+		slots = append(slots, k)
+	}
+	sort.Slice(slots, func(a, b int) bool { return slots[a] < slots[b] })
+	var buf bytes.Buffer
+	if j.Merge == MergeObject {
+		buf.WriteByte('{')
+		for i, k := range slots {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			name, _ := json.Marshal(j.Names[k])
+			buf.Write(name)
+			buf.WriteByte(':')
+			buf.Write(results[k])
+		}
+		buf.WriteByte('}')
+		return buf.Bytes()
+	}
+	buf.WriteByte('[')
+	for i, k := range slots {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(results[k])
+	}
+	buf.WriteByte(']')
+	return buf.Bytes()
+}
+
+func anyEmpty(cases []Case) bool {
+	for _, c := range cases {
+		if len(c.Next) == 0 {
+			return true
+		}
+	}
+	return false
+}
