@@ -396,6 +396,9 @@ func (p *Plane) readyLocked(workflow string) (bool, string) {
 		return false, "spec unknown"
 	}
 	for _, id := range sp.StepIDs() {
+		if sp.Steps[id].Action == "" {
+			continue // a join or a map: held by the entry
+		}
 		if _, ok := p.table.Best(sp.Steps[id].Action, nil); !ok {
 			return false, "no instance of " + sp.Steps[id].Action
 		}

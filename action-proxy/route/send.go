@@ -61,10 +61,10 @@ func (r *run) sendOn(ctx context.Context, step string, branch uint32, hops []spe
 }
 
 // hop sends result along one hop: to an instance of the next step, or,
-// when the next step is a join, to the run's entry, which holds the joins
-// of the runs it started (start.go).
+// when the next step is a join or a map, to the run's entry, which holds
+// the joins and maps of the runs it started (start.go, mapstep.go).
 func (r *run) hop(ctx context.Context, from string, h spec.Hop, result []byte) {
-	if r.sp.IsJoin(h.Step) {
+	if r.sp.IsJoin(h.Step) || r.sp.IsMap(h.Step) {
 		r.reply(ctx, &frame.Frame{Kind: frame.KindResult, Step: h.Step, Branch: h.Branch, Payload: result})
 		return
 	}

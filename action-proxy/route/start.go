@@ -58,6 +58,8 @@ type runState struct {
 	results map[uint32][]byte
 	// joins collect the inputs of the run's joins, by join and branch.
 	joins map[joinKey]map[uint32][]byte
+	// maps are the run's maps in progress, by their join and branch.
+	maps map[joinKey]*mapRun
 	// r and ctx send a completed join's value on, from here.
 	r       *run
 	ctx     context.Context
@@ -98,7 +100,7 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte) (*R
 	// reaches it as it reaches a step (same host, TCP, or the relay).
 	replyTo := ReplyToInstance + w.instanceID
 	r := &run{p: p, w: w, sp: sp, runID: runID, replyTo: replyTo, deadline: deadline}
-	rs := &runState{want: sp.Paths(), results: map[uint32][]byte{}, joins: map[joinKey]map[uint32][]byte{},
+	rs := &runState{want: sp.Paths(), results: map[uint32][]byte{}, joins: map[joinKey]map[uint32][]byte{}, maps: map[joinKey]*mapRun{},
 		r: r, ctx: ctx, done: make(chan struct{})}
 	p.mu.Lock()
 	p.runs[runID] = rs
@@ -110,6 +112,12 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte) (*R
 	}()
 
 	for _, h := range sp.StartHops() {
+		if sp.IsMap(h.Step) { // a map at the start: the elements go from here
+			p.mu.Lock()
+			p.mapInput(rs, h.Step, h.Branch, input)
+			p.mu.Unlock()
+			continue
+		}
 		if err := r.forward(ctx, h, input); err != nil {
 			return nil, &RunError{RunID: runID, Step: h.Step, Code: frame.CodeUnavailable, Reason: err.Error()}
 		}
@@ -197,6 +205,9 @@ func (p *Plane) deliverToRun(d *transport.Delivery) (frame.Code, string) {
 		if rs.r.sp.IsJoin(f.Step) {
 			return p.joinInput(rs, f, payload)
 		}
+		if rs.r.sp.IsMap(f.Step) {
+			return p.mapInput(rs, f.Step, f.Branch, payload)
+		}
 		if _, dup := rs.results[f.Branch]; dup {
 			return frame.CodeDuplicate, "result of branch already received"
 		}
@@ -224,10 +235,17 @@ func (p *Plane) joinInput(rs *runState, f *frame.Frame, payload []byte) (frame.C
 	sp := rs.r.sp
 	slot, branch := spec.SplitBranch(f.Branch)
 	want := sp.JoinSlots(f.Step)
+	k := joinKey{f.Step, branch}
+	var m *mapRun
+	if want == -1 { // a map's join: as many slots as the map sent
+		if m = rs.maps[k]; m == nil {
+			return frame.CodeUnknownStep, fmt.Sprintf("join %s of a map that did not start on branch %d", f.Step, branch)
+		}
+		want = m.n
+	}
 	if int(slot) >= want {
 		return frame.CodeMalformed, fmt.Sprintf("slot %d of join %s out of range (it waits for %d)", slot, f.Step, want)
 	}
-	k := joinKey{f.Step, branch}
 	got := rs.joins[k]
 	if got == nil {
 		got = map[uint32][]byte{}
@@ -237,12 +255,24 @@ func (p *Plane) joinInput(rs *runState, f *frame.Frame, payload []byte) (frame.C
 		return frame.CodeDuplicate, "result of slot already received"
 	}
 	got[slot] = payload
+	if m != nil {
+		m.done <- struct{}{} // one element less in flight (buffered: never blocks)
+	}
 	if len(got) < want {
 		return frame.CodeOK, ""
 	}
 	merged := spec.MergeJoin(sp.Steps[f.Step].Join, got)
 	delete(rs.joins, k)
-	hops := sp.JoinHops(f.Step, branch)
+	delete(rs.maps, k)
+	return p.completeJoin(rs, f.Step, branch, merged)
+}
+
+// completeJoin sends a join's merge on, from here (p.mu is held): to the
+// join's successors in a goroutine of the plane (sending may come back
+// here), or into the run's results when it has none.
+func (p *Plane) completeJoin(rs *runState, join string, branch uint32, merged []byte) (frame.Code, string) {
+	sp := rs.r.sp
+	hops := sp.JoinHops(join, branch)
 	if len(hops) == 0 { // the merge is one of the run's results
 		if _, dup := rs.results[branch]; !dup && int(branch) < rs.want {
 			rs.results[branch] = merged
@@ -255,7 +285,7 @@ func (p *Plane) joinInput(rs *runState, f *frame.Frame, payload []byte) (frame.C
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		rs.r.sendOn(rs.ctx, f.Step, branch, hops, merged)
+		rs.r.sendOn(rs.ctx, join, branch, hops, merged)
 	}()
 	return frame.CodeOK, ""
 }

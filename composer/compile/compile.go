@@ -278,7 +278,7 @@ func (b *builder) node(n composer.Node, id string, in []string, at place) []stri
 	case *composer.Pass:
 		return in
 	case *composer.Map:
-		b.refuse(n, "map", "map support")
+		return b.mapNode(n, id, in, at)
 	case *composer.If:
 		cases := []composer.Case{{Cond: n.Cond, Node: n.Then}}
 		return b.choice(n, "if", id, in, at, cases, n.Else)
@@ -469,5 +469,41 @@ func (b *builder) joined(n *composer.Parallel, id string, in []string, at place)
 	} else {
 		b.startJoin = jid
 	}
+	return []string{jid}
+}
+
+// mapNode compiles a map: a map step (linked from in, or a start step)
+// opens the region of its join; the body, compiled from the map step, is
+// the region, and its ends meet in the join, whose merge (the results in
+// element order) is the map's result.
+func (b *builder) mapNode(n *composer.Map, id string, in []string, at place) []string {
+	if at.inBranch {
+		b.refuse(n, "map", "nested join support (a map inside a parallel branch or another map)")
+		return in
+	}
+	jid := b.newID(id + ".join")
+	mid := b.newID(id + ".map")
+	b.steps[jid] = spec.Step{Join: &spec.Join{Merge: spec.MergeArray}}
+	b.steps[mid] = spec.Step{Map: &spec.Map{Over: n.Over, Concurrency: n.Concurrency}, Fork: jid}
+	b.link(in, mid)
+	before := make(map[string]bool, len(b.steps))
+	for s := range b.steps {
+		before[s] = true
+	}
+	errs := len(b.errs)
+	ends := b.node(n.Body, id+".do", []string{mid}, place{end: false, inBranch: true})
+	if sameIDs(ends, []string{mid}) {
+		if len(b.errs) == errs { // not already refused inside
+			b.refuse(n, "map", "a map without actions")
+		}
+		return in
+	}
+	for s, st := range b.steps {
+		if !before[s] && !b.isStub(s) {
+			st.In = jid
+			b.steps[s] = st
+		}
+	}
+	b.link(ends, jid)
 	return []string{jid}
 }

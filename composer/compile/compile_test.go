@@ -235,8 +235,8 @@ func TestRefused(t *testing.T) {
 		root composer.Node
 		want string
 	}{
-		{"map", &composer.Map{Meta: composer.Meta{Path: ".steps[1]", Pos: composer.Position{File: "flow.yaml", Line: 12, Col: 5}}, Body: act("a")},
-			"map at flow.yaml:12:5 (.steps[1]) needs the route plane's map support, which is not built yet"},
+		{"map in a map", &composer.Map{Body: &composer.Map{Meta: composer.Meta{Path: ".steps[1].map.do", Pos: composer.Position{File: "flow.yaml", Line: 12, Col: 5}}, Body: act("a")}},
+			"map at flow.yaml:12:5 (.steps[1].map.do) needs the route plane's nested join support (a map inside a parallel branch or another map), which is not built yet"},
 		{"if on the input", &composer.If{Meta: composer.Meta{Path: ".i"}, Cond: composer.Cond{Path: "x", Op: composer.OpTruthy}, Then: act("a")}, "if (.i) needs the route plane's support for a condition on the workflow's input"},
 		{"switch on the input", &composer.Switch{Meta: composer.Meta{Path: ".s"}, Cases: []composer.Case{{Cond: composer.Cond{Op: composer.OpTruthy}, Node: act("a")}}}, "switch (.s)"},
 		{"if after an if", &composer.Sequence{Steps: []composer.Node{act("z"),
@@ -269,7 +269,7 @@ func TestRefused(t *testing.T) {
 // TestRefusedAll reports every refused construct, not just the first.
 func TestRefusedAll(t *testing.T) {
 	root := &composer.Sequence{Steps: []composer.Node{
-		&composer.Map{Meta: composer.Meta{Path: ".m"}, Body: act("a")},
+		&composer.Map{Body: &composer.Map{Meta: composer.Meta{Path: ".m"}, Body: act("a")}},
 		&composer.Value{Meta: composer.Meta{Path: ".v"}, Value: []byte(`1`)},
 	}}
 	_, err := compile.Compile(&composer.Workflow{Name: "w", Root: root}, compile.Options{})

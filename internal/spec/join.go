@@ -45,13 +45,17 @@ func SplitBranch(b uint32) (slot, branch uint32) { return b >> slotShift, b & (1
 // IsJoin reports whether step id is a join.
 func (s *Spec) IsJoin(id string) bool { return s.Steps[id].Join != nil }
 
-// JoinSlots returns the number of results join id waits for.
+// JoinSlots returns the number of results join id waits for; -1 for the
+// join of a map, which waits for one per element of the array it maps.
 func (s *Spec) JoinSlots(id string) int {
 	if s.StartJoin == id {
 		return s.slotsOf(s.Start, id)
 	}
 	for _, sid := range s.StepIDs() {
 		if st := s.Steps[sid]; st.Fork == id {
+			if st.Map != nil {
+				return -1
+			}
 			return s.slotsOf(st.Next, id)
 		}
 	}
@@ -162,6 +166,12 @@ func (s *Spec) checkJoins() error {
 				return fmt.Errorf("join %q has no fork", id)
 			}
 			n := s.JoinSlots(id)
+			if n == -1 { // a map's join: checked with the map
+				if st.Join.Merge != MergeArray || len(st.Join.Names) != 0 {
+					return fmt.Errorf("join %q of a map merges into an array, one result per element", id)
+				}
+				continue
+			}
 			switch {
 			case n < 1 || n > MaxSlots:
 				return fmt.Errorf("join %q waits for %d results, want 1 to %d", id, n, MaxSlots)
@@ -172,6 +182,10 @@ func (s *Spec) checkJoins() error {
 			}
 		case st.Fork != "" && st.In != "":
 			return fmt.Errorf("step %q opens join %q inside the region of join %q: joins do not nest", id, st.Fork, st.In)
+		case st.Map != nil:
+			if err := s.checkMap(id, st); err != nil {
+				return err
+			}
 		case st.Fork != "":
 			if !s.IsJoin(st.Fork) {
 				return fmt.Errorf("step %q forks to %q, which is not a join", id, st.Fork)
@@ -197,6 +211,9 @@ func (s *Spec) checkJoins() error {
 				j := s.Steps[n].In
 				if s.IsJoin(n) {
 					j = n
+				}
+				if j != "" && s.Steps[n].Map != nil {
+					j = "" // a map step is reached from outside
 				}
 				if j != "" {
 					return fmt.Errorf("step %q leads into the region of join %q without being its fork", id, j)

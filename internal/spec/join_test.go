@@ -103,3 +103,63 @@ func TestJoinRefused(t *testing.T) {
 		})
 	}
 }
+
+const mapSpec = `{"workflow":"w","namespace":"ns","start":["a"],"steps":{
+ "a":{"action":"/ns/a","next":["m"]},
+ "m":{"action":"","map":{"over":"order.items","concurrency":4},"fork":"j","next":["b"]},
+ "b":{"action":"/ns/b","in":"j","next":["j"]},
+ "j":{"action":"","join":{"merge":"array"},"next":["c"]},
+ "c":{"action":"/ns/c"}}}`
+
+func TestMap(t *testing.T) {
+	sp, err := spec.Parse([]byte(mapSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sp.IsMap("m") || sp.JoinSlots("j") != -1 || sp.Paths() != 1 {
+		t.Fatalf("IsMap %v, JoinSlots %d, Paths %d; want true, -1 (one per element), 1", sp.IsMap("m"), sp.JoinSlots("j"), sp.Paths())
+	}
+	if hops, _ := sp.Route("a", 0, []byte(`{}`)); len(hops) != 1 || hops[0].Step != "m" {
+		t.Errorf("a's hops %v, want the map", hops)
+	}
+	if hops := sp.MapHops("m", 3, 0); len(hops) != 1 || hops[0].Step != "b" || hops[0].Branch != spec.JoinBranch(3, 0) {
+		t.Errorf("MapHops(m, 3) = %v, want b in slot 3", hops)
+	}
+	for _, tc := range []struct {
+		value string
+		n     int
+		fails bool
+	}{
+		{`{"order":{"items":[1,{"x":2},"three"]}}`, 3, false},
+		{`{"order":{"items":[]}}`, 0, false},
+		{`{"order":{"items":12345678901234567890}}`, 0, true},
+		{`{"order":{}}`, 0, true},
+		{`not json`, 0, true},
+	} {
+		elems, err := sp.Elements("m", []byte(tc.value))
+		if (err != nil) != tc.fails || len(elems) != tc.n {
+			t.Errorf("Elements(%s) = %d elements, %v; want %d, failing %v", tc.value, len(elems), err, tc.n, tc.fails)
+		}
+	}
+	elems, _ := sp.Elements("m", []byte(`{"order":{"items":[12345678901234567890,{"x":2}]}}`))
+	if string(elems[0]) != "12345678901234567890" || string(elems[1]) != `{"x":2}` {
+		t.Errorf("elements %s, want them as they were (numbers exact)", elems)
+	}
+}
+
+func TestMapRefused(t *testing.T) {
+	for _, tc := range []struct{ name, spec, want string }{
+		{"two results per element", strings.Replace(mapSpec, `"b":{"action":"/ns/b","in":"j","next":["j"]}`, `"b":{"action":"/ns/b","in":"j","next":["b1","b2"]},"b1":{"action":"/ns/b1","in":"j","next":["j"]},"b2":{"action":"/ns/b2","in":"j","next":["j"]}`, 1), "2 results per element"},
+		{"object join", strings.Replace(mapSpec, `"join":{"merge":"array"}`, `"join":{"merge":"object","names":["x"]}`, 1), "merges into an array"},
+		{"negative concurrency", strings.Replace(mapSpec, `"concurrency":4`, `"concurrency":-1`, 1), "concurrency -1"},
+		{"bad path", strings.Replace(mapSpec, `"order.items"`, `"order[x"`, 1), "over"},
+		{"map with an action", strings.Replace(mapSpec, `"m":{"action":""`, `"m":{"action":"/ns/m"`, 1), "a map only distributes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := spec.Parse([]byte(tc.spec))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Parse: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}

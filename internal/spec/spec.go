@@ -71,6 +71,11 @@ type Step struct {
 	// result from each path of its region, merges them, and sends the
 	// merged value to Next (see join.go).
 	Join *Join `json:"join,omitempty"`
+	// Map makes the step a map (it has no action): the array it finds in
+	// the value goes element by element through its region (Next, to the
+	// join named by Fork), and the join collects one result per element,
+	// in element order (see mapstep.go).
+	Map *Map `json:"map,omitempty"`
 	// Fork names the join where the paths of this step's successors end:
 	// the step opens that join's region.
 	Fork string `json:"fork,omitempty"`
@@ -120,7 +125,7 @@ func (s *Spec) Validate() error {
 		if id == "" || len(id) > MaxIDLen {
 			return bad("step id %q must be 1 to %d bytes", id, MaxIDLen)
 		}
-		if st.Join == nil {
+		if st.Join == nil && st.Map == nil {
 			if err := checkAction(st.Action); err != nil {
 				return bad("step %q: %v", id, err)
 			}

@@ -351,7 +351,7 @@ func deploySpec(t *testing.T, c *whisk.Client, sp *spec.Spec) {
 	seen := map[string]bool{}
 	for _, st := range sp.Steps {
 		name := strings.TrimPrefix(st.Action, "/guest/")
-		if st.Join == nil && !seen[name] {
+		if st.Join == nil && st.Map == nil && !seen[name] {
 			seen[name] = true
 			createAct(t, c, name, nil, nil)
 		}
@@ -473,5 +473,72 @@ func TestJoins(t *testing.T) {
 		if err := json.Unmarshal(b, &arr); err != nil || len(arr) != 2 || arr[0]["text"] != "HI THERE" || fmt.Sprint(arr[1]["words"]) != "2" {
 			t.Errorf("%s sj: result %s, want [upper's result, words' result]", round, b)
 		}
+	}
+}
+
+// TestMap runs maps: after a step and at the start, with a concurrency
+// bound, over an empty array, and over something that is not an array.
+func TestMap(t *testing.T) {
+	c := client(t, "")
+	parse := func(s string) *spec.Spec {
+		sp, err := spec.Parse([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sp
+	}
+	deploySpec(t, c, parse(`{"workflow":"mp","namespace":"guest","start":["first"],"steps":{
+	 "first":{"action":"/guest/mp-echo","next":["m"]},
+	 "m":{"action":"","map":{"over":"items","concurrency":2},"fork":"j","next":["count"]},
+	 "count":{"action":"/guest/mp-words","in":"j","next":["j"]},
+	 "j":{"action":"","join":{"merge":"array"},"next":["last"]},
+	 "last":{"action":"/guest/mp-recover"}}}`))
+	deploySpec(t, c, parse(`{"workflow":"ms","namespace":"guest","start":["m"],"steps":{
+	 "m":{"action":"","map":{"over":"items"},"fork":"j","next":["up"]},
+	 "up":{"action":"/guest/ms-upper","in":"j","next":["j"]},
+	 "j":{"action":"","join":{"merge":"array"}}}}`))
+	items := []any{}
+	for i := 0; i < 5; i++ {
+		items = append(items, map[string]any{"text": strings.Repeat("w ", i+1)})
+	}
+	for _, round := range []string{"cold", "warm"} {
+		// mp: the words of each item, in item order, handed as an array to
+		// the last step (recover wraps its input's "error", here absent).
+		act, resp := invoke(t, c, "mp", map[string]any{"items": items})
+		if resp.StatusCode != http.StatusOK || !act.Response.Success {
+			t.Fatalf("%s mp: %s %+v (logs %q)", round, resp.Status, act.Response, act.Logs)
+		}
+		act, resp = invoke(t, c, "ms", map[string]any{"items": []any{map[string]any{"text": "a"}, map[string]any{"text": "b"}, map[string]any{"text": "c"}}})
+		if resp.StatusCode != http.StatusOK || !act.Response.Success {
+			t.Fatalf("%s ms: %s %+v (logs %q)", round, resp.Status, act.Response, act.Logs)
+		}
+		b, _ := json.Marshal(act.Response.Result)
+		if string(b) != `[{"text":"A"},{"text":"B"},{"text":"C"}]` {
+			t.Errorf("%s ms: result %s, want the three items upper-cased, in order", round, b)
+		}
+	}
+	// The mp run's map results, checked through a workflow that ends at
+	// the join (the last step above only shows the run went on).
+	deploySpec(t, c, parse(`{"workflow":"mw","namespace":"guest","start":["m"],"steps":{
+	 "m":{"action":"","map":{"over":"items","concurrency":2},"fork":"j","next":["count"]},
+	 "count":{"action":"/guest/mw-words","in":"j","next":["j"]},
+	 "j":{"action":"","join":{"merge":"array"}}}}`))
+	act, _ := invoke(t, c, "mw", map[string]any{"items": items})
+	b, _ := json.Marshal(act.Response.Result)
+	var got []struct{ Words int }
+	if err := json.Unmarshal(b, &got); err != nil || len(got) != 5 {
+		t.Fatalf("mw: result %s, want 5 counts", b)
+	}
+	for i, g := range got {
+		if g.Words != i+1 {
+			t.Errorf("mw: element %d has %d words, want %d: results must be in element order", i, g.Words, i+1)
+		}
+	}
+	if act, _ := invoke(t, c, "mw", map[string]any{"items": []any{}}); fmt.Sprint(act.Response.Result) != "[]" {
+		t.Errorf("map over an empty array: %v, want []", act.Response.Result)
+	}
+	act, resp := invoke(t, c, "mw", map[string]any{"items": "not an array"})
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(fmt.Sprint(act.Response.Result), "no array at") {
+		t.Errorf("map over a string: %s %v, want an application error saying there is no array", resp.Status, act.Response.Result)
 	}
 }

@@ -1,0 +1,61 @@
+package route
+
+import (
+	"github.com/wsk-route/wsk-route/internal/frame"
+)
+
+// mapRun is one map of a run in progress, held by the run's entry.
+type mapRun struct {
+	n    int           // elements, the slots its join waits for
+	done chan struct{} // one token per element whose result reached the join
+}
+
+// mapInput starts map step id on branch with value (p.mu is held): the
+// elements of the array it maps go to the map's region from here, at most
+// the map's concurrency at a time, each as the slot of its index; the
+// map's join (joinInput) collects them. An empty array joins at once.
+func (p *Plane) mapInput(rs *runState, id string, branch uint32, value []byte) (frame.Code, string) {
+	sp := rs.r.sp
+	st := sp.Steps[id]
+	k := joinKey{st.Fork, branch}
+	if _, dup := rs.maps[k]; dup {
+		return frame.CodeDuplicate, "map already started on this branch"
+	}
+	elems, err := sp.Elements(id, value)
+	if err != nil {
+		rs.failure = &RunError{RunID: rs.r.runID, Step: id, Code: frame.CodeStepFailed, Reason: err.Error()}
+		close(rs.done)
+		return frame.CodeOK, ""
+	}
+	if len(elems) == 0 {
+		return p.completeJoin(rs, st.Fork, branch, []byte("[]"))
+	}
+	m := &mapRun{n: len(elems), done: make(chan struct{}, len(elems))}
+	rs.maps[k] = m
+	limit := st.Map.Concurrency
+	if limit <= 0 || limit > len(elems) {
+		limit = len(elems)
+	}
+	r, ctx := rs.r, rs.ctx
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		inFlight := 0
+		for i, e := range elems {
+			if inFlight == limit {
+				select {
+				case <-m.done:
+					inFlight--
+				case <-ctx.Done():
+					return
+				}
+			}
+			inFlight++
+			hops := sp.MapHops(id, i, branch)
+			for _, h := range hops {
+				r.hop(ctx, id, h, e)
+			}
+		}
+	}()
+	return frame.CodeOK, ""
+}
