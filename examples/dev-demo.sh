@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The README's run command: starts `wsk-route dev` (the OpenWhisk-compatible
-# sandbox, on its embedded defaults) and runs the textflow workflow through
+# sandbox, on its embedded defaults) and runs the textflow example through
 # it end to end: three actions in three kinds (a native Go binary, Python,
-# Go source) as an OpenWhisk sequence, invoked cold and then warm, with each
-# step's activation record and logs. Then Ctrl-C's the sandbox, as a user
-# would, and checks that it left no process behind.
+# Go source), first as an OpenWhisk sequence (cold, then warm, with each
+# step's activation record and logs), then composed as a wsk-route workflow
+# with `wsk-route compose` and invoked through its entry action (direct hops
+# between the warm containers), and the two timed against each other. Then
+# Ctrl-C's the sandbox, as a user would, and checks that it left no process
+# behind.
 #
 # Usage: examples/dev-demo.sh     (from the repository root, or via `make demo`)
 # Environment: PORT (default 3233), TEXT (the input).
@@ -36,8 +39,19 @@ for _ in $(seq 1 300); do
 done
 cat "$work/dev.out"
 
-step "deploying and invoking the textflow sequence with openwhisk-client-go (go run ./examples/textflow)"
+step "deploying the three actions and the textflow-seq sequence, and invoking it (go run ./examples/textflow)"
 go run ./examples/textflow -wskprops "$work/wskprops" -upper "$work/upper" ${TEXT:+-text "$TEXT"}
+
+export WSK_CONFIG_FILE="$work/wskprops"
+step "the same steps as a wsk-route workflow: wsk-route compose examples/textflow/textflow.yaml"
+"$work/wsk-route" compose examples/textflow/textflow.yaml --dry-run
+"$work/wsk-route" compose examples/textflow/textflow.yaml
+
+step "wsk-route invoke textflow -p text ... -r --watch (the entry runs it: direct hops between the warm containers)"
+"$work/wsk-route" invoke textflow -p text "${TEXT:-hello from wsk-route dev}" -r --watch
+
+step "the sequence against the workflow, warm, on the same containers"
+go run ./examples/textflow -wskprops "$work/wskprops" -mode compare -n 20 ${TEXT:+-text "$TEXT"}
 
 step "Ctrl-C: the sandbox stops and removes its containers, sockets and shm"
 kill -INT "$dev_pid"

@@ -1,11 +1,16 @@
-// Command textflow is the example workflow of the README: it deploys three
-// actions in three kinds (a native Go binary, Python, Go source) and a
-// sequence of them to an OpenWhisk (`wsk-route dev`, or a real one),
-// invokes the sequence twice (cold, then warm), and prints the result and
-// what each step's activation record says. It uses openwhisk-client-go,
-// as any OpenWhisk tool would.
+// Command textflow is the example of the README, in two parts. With
+// -mode deploy it creates three actions in three kinds (a native Go
+// binary, Python, Go source) and an OpenWhisk sequence of them,
+// textflow-seq, on an OpenWhisk (`wsk-route dev`, or a real one), invokes
+// the sequence twice (cold, then warm), and prints the result and what
+// each step's activation record says. With -mode compare it times the
+// same three steps both ways: the sequence (each step through the
+// controller, Kafka and the invoker) and the textflow workflow that
+// `wsk-route compose textflow.yaml` deployed (direct hops). It uses
+// openwhisk-client-go, as any OpenWhisk tool would.
 //
 //	go run ./examples/textflow -wskprops FILE -upper PATH [-text "..."]
+//	go run ./examples/textflow -wskprops FILE -mode compare [-n 20]
 package main
 
 import (
@@ -18,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
@@ -38,9 +44,11 @@ func run() error {
 	upper := flag.String("upper", "", "the upper step's static binary (CGO_ENABLED=0 go build ./examples/textflow/upper)")
 	text := flag.String("text", "hello from wsk-route dev", "the workflow's input text")
 	wait := flag.Duration("wait", 60*time.Second, "how long to wait for the API to answer")
+	mode := flag.String("mode", "deploy", "deploy (the actions and the sequence) or compare (time the sequence against the workflow)")
+	n := flag.Int("n", 20, "with -mode compare: runs of each")
 	flag.Parse()
-	if *wskprops == "" || *upper == "" {
-		return errors.New("-wskprops and -upper are required")
+	if *wskprops == "" || (*mode == "deploy" && *upper == "") {
+		return errors.New("-wskprops (and, to deploy, -upper) are required")
 	}
 	props, err := readProps(*wskprops)
 	if err != nil {
@@ -54,6 +62,9 @@ func run() error {
 	}
 	if err := waitForAPI(c, *wait); err != nil {
 		return err
+	}
+	if *mode == "compare" {
+		return compare(c, *text, *n)
 	}
 
 	bin, err := os.ReadFile(*upper)
@@ -75,7 +86,7 @@ func run() error {
 		{Name: "textflow-upper", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &native, Binary: &yes}},
 		{Name: "textflow-count", Exec: &whisk.Exec{Kind: "python:3", Code: &pyCode}},
 		{Name: "textflow-exclaim", Exec: &whisk.Exec{Kind: goKind, Code: &goCode, Main: "Main"}},
-		{Name: "textflow", Exec: &whisk.Exec{Kind: "sequence", Components: []string{
+		{Name: "textflow-seq", Exec: &whisk.Exec{Kind: "sequence", Components: []string{
 			"/_/textflow-upper", "/_/textflow-count", "/_/textflow-exclaim"}}},
 	}
 	for _, a := range actions {
@@ -88,16 +99,16 @@ func run() error {
 	}
 
 	for _, round := range []string{"cold", "warm"} {
-		fmt.Printf("\n== invoking the sequence textflow (%s) with {\"text\": %q}\n", round, *text)
+		fmt.Printf("\n== invoking the sequence textflow-seq (%s) with {\"text\": %q}\n", round, *text)
 		start := time.Now()
-		res, resp, err := c.Actions.Invoke("textflow", map[string]any{"text": *text}, true, false)
+		res, resp, err := c.Actions.Invoke("textflow-seq", map[string]any{"text": *text}, true, false)
 		if err != nil && (resp == nil || resp.StatusCode != http.StatusBadGateway) {
-			return fmt.Errorf("invoking textflow: %w", err)
+			return fmt.Errorf("invoking textflow-seq: %w", err)
 		}
 		took := time.Since(start)
 		seq, ok := res.(map[string]any)
 		if !ok {
-			return fmt.Errorf("invoking textflow: unexpected answer %v", res)
+			return fmt.Errorf("invoking textflow-seq: unexpected answer %v", res)
 		}
 		response, _ := seq["response"].(map[string]any)
 		fmt.Printf("%s in %v: %v\n", resp.Status, took.Round(time.Millisecond), response["result"])
@@ -169,4 +180,38 @@ func readProps(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("%s has no APIHOST or AUTH", path)
 	}
 	return props, sc.Err()
+}
+
+// compare invokes the sequence and the workflow n times each, alternating,
+// and prints the median time of a whole invocation (client to result) of
+// each, and their ratio.
+func compare(c *whisk.Client, text string, n int) error {
+	var seq, flow []time.Duration
+	for i := 0; i < n; i++ {
+		for _, name := range []string{"textflow-seq", "textflow"} {
+			start := time.Now()
+			res, _, err := c.Actions.Invoke(name, map[string]any{"text": text}, true, true)
+			if err != nil {
+				return fmt.Errorf("invoking %s: %w", name, err)
+			}
+			if m, _ := res.(map[string]any); m["message"] == nil {
+				return fmt.Errorf("%s answered %v", name, res)
+			}
+			if name == "textflow" {
+				flow = append(flow, time.Since(start))
+			} else {
+				seq = append(seq, time.Since(start))
+			}
+		}
+	}
+	med := func(d []time.Duration) time.Duration {
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		return d[len(d)/2]
+	}
+	ms, mf := med(seq), med(flow)
+	fmt.Printf("median of %d invocations each (the whole REST call, warm):\n", n)
+	fmt.Printf("  textflow-seq, the OpenWhisk sequence (controller -> Kafka -> invoker per step): %v\n", ms.Round(time.Microsecond))
+	fmt.Printf("  textflow, the wsk-route workflow (one activation of its entry, then direct hops): %v\n", mf.Round(time.Microsecond))
+	fmt.Printf("  ratio: %.1fx (this sandbox is one machine; see docs/benchmarks/sandbox.md for what a real OpenWhisk adds)\n", float64(ms)/float64(mf))
+	return nil
 }
