@@ -48,6 +48,13 @@ func (s *Spec) IsJoin(id string) bool { return s.Steps[id].Join != nil }
 // JoinSlots returns the number of results join id waits for; -1 for the
 // join of a map, which waits for one per element of the array it maps.
 func (s *Spec) JoinSlots(id string) int {
+	if n, ok := s.slots[id]; ok {
+		return n
+	}
+	return s.joinSlots(id)
+}
+
+func (s *Spec) joinSlots(id string) int {
 	if s.StartJoin == id {
 		return s.slotsOf(s.Start, id)
 	}

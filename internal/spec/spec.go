@@ -44,6 +44,8 @@ type Spec struct {
 	// fills it (a spec does not change once validated), and the methods
 	// compute it afresh for a spec that was never validated.
 	paths map[string]int
+	// slots caches JoinSlots per join, filled by Validate too.
+	slots map[string]int
 }
 
 // Step is one node of the workflow.
@@ -157,7 +159,13 @@ func (s *Spec) Validate() error {
 	if err := s.checkAlternatives(memo); err != nil {
 		return bad("%v", err)
 	}
-	s.paths = memo
+	slots := map[string]int{}
+	for id, st := range s.Steps {
+		if st.Join != nil {
+			slots[id] = s.joinSlots(id)
+		}
+	}
+	s.paths, s.slots = memo, slots
 	return nil
 }
 
