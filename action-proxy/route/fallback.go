@@ -15,6 +15,7 @@ import (
 
 	"github.com/wsk-route/wsk-route/internal/frame"
 	"github.com/wsk-route/wsk-route/internal/jsonscan"
+	"github.com/wsk-route/wsk-route/internal/shm"
 	"github.com/wsk-route/wsk-route/internal/spec"
 )
 
@@ -34,10 +35,13 @@ import (
 // EnvelopeKey is the top-level key of a fallback envelope.
 const EnvelopeKey = "$wsk-route"
 
-// MaxFallbackPayload bounds the payload a fallback can carry: OpenWhisk
-// refuses parameters over 1 MB, and base64 adds a third. Larger payloads
-// would need a reference the receiver pulls from the sender's host agent,
-// which is not built yet.
+// MaxFallbackPayload bounds the payload a fallback carries in its
+// envelope: OpenWhisk refuses parameters over 1 MB, and base64 adds a
+// third. A larger payload goes into a shm segment of the namespace's shm
+// directory on the sender's host, and the envelope carries its name: the
+// receiver maps it when the invoker put it on the same host (as on a
+// single-invoker cluster, or `wsk-route dev`), and says so when it did
+// not (a pull from the sender's host agent is not built yet).
 const MaxFallbackPayload = 700 << 10
 
 // envelope is the JSON of a fallback's parameters.
@@ -83,8 +87,8 @@ func decodeEnvelope(value []byte) (*frame.Frame, error) {
 		return nil, fmt.Errorf("route: fallback envelope: frame: %w", err)
 	case n != len(b):
 		return nil, fmt.Errorf("route: fallback envelope: %d bytes after the frame", len(b)-n)
-	case f.Kind != frame.KindStep || f.PayloadKind != frame.PayloadInline:
-		return nil, fmt.Errorf("route: fallback envelope: a %s frame with a %s payload, want an inline step", f.Kind, f.PayloadKind)
+	case f.Kind != frame.KindStep || f.PayloadKind == frame.PayloadBlob:
+		return nil, fmt.Errorf("route: fallback envelope: a %s frame with a %s payload, want a step, inline or in shm", f.Kind, f.PayloadKind)
 	}
 	return f, nil
 }
@@ -100,9 +104,6 @@ func (r *run) fallback(ctx context.Context, h spec.Hop, st spec.Step, payload []
 	if p.cfg.APIHost == "" {
 		return errNoFallback
 	}
-	if len(payload) > MaxFallbackPayload {
-		return fmt.Errorf("the payload (%d bytes) is larger than a fallback can carry (%d bytes); no warm instance of %s took it directly", len(payload), MaxFallbackPayload, st.Action)
-	}
 	id, _, _ := p.snapshot()
 	if id.APIKey == "" {
 		return errors.New("no fallback: the proxy has no API key (the invoker gives __OW_API_KEY unless the action says provide-api-key: false)")
@@ -111,6 +112,18 @@ func (r *run) fallback(ctx context.Context, h spec.Hop, st spec.Step, payload []
 		Kind: frame.KindStep, RunID: r.runID, Workflow: r.sp.Workflow, SpecVersion: r.sp.Version,
 		Step: h.Step, Branch: h.Branch, Deadline: r.deadline, ReplyTo: r.replyTo, Namespace: r.sp.Namespace,
 		Payload: payload, Size: uint64(len(payload)),
+	}
+	if len(payload) > MaxFallbackPayload {
+		if r.w.shmDir == "" {
+			return fmt.Errorf("the payload (%d bytes) is larger than a fallback envelope carries (%d bytes) and the agent gave no shm directory", len(payload), MaxFallbackPayload)
+		}
+		// The receiver removes the segment once it ran the step; the
+		// agent's sweeper, when no receiver comes, after the deadline.
+		name, err := shm.Write(r.w.shmDir, payload, time.Unix(0, r.deadline))
+		if err != nil {
+			return fmt.Errorf("the payload (%d bytes) for the fallback: %w", len(payload), err)
+		}
+		f.PayloadKind, f.Ref, f.Payload = frame.PayloadShm, name, nil
 	}
 	body, err := encodeEnvelope(f, r.w.key)
 	if err != nil {
@@ -236,6 +249,17 @@ func (p *Plane) RunFallback(ctx context.Context, value []byte, activationID stri
 		return json.Marshal(ans) // a retried delivery: the step ran already
 	}
 
+	if f.PayloadKind == frame.PayloadShm {
+		seg, err := shm.Open(w.shmDir, f.Ref, f.Size)
+		if err != nil {
+			return failf("route: fallback: the step's payload (%d bytes) is in shm segment %s of the sender's host, which is not this container's host (%s): large payloads on the fallback path need both steps on one host until blobs can be pulled from the sender's agent: %v", f.Size, f.Ref, w.host, err)
+		}
+		defer func() {
+			seg.Close()
+			shm.Remove(w.shmDir, f.Ref)
+		}()
+		f.Payload = seg.Bytes()
+	}
 	runCtx := ctx
 	if f.Deadline != 0 {
 		var cancel context.CancelFunc

@@ -542,3 +542,35 @@ func TestMap(t *testing.T) {
 		t.Errorf("map over a string: %s %v, want an application error saying there is no array", resp.Status, act.Response.Result)
 	}
 }
+
+// TestLargePayloadFallback sends a 1.5 MB result to a cold step: more than
+// an OpenWhisk invocation carries, so the fallback passes it as a shm
+// segment of the host; then the same warm, where it goes direct.
+func TestLargePayloadFallback(t *testing.T) {
+	c := client(t, "")
+	sp, err := spec.Parse([]byte(`{"workflow":"lg","namespace":"guest","start":["in"],"steps":{
+	 "in":{"action":"/guest/lg-inflate","next":["out"]},
+	 "out":{"action":"/guest/lg-measure"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploySpec(t, c, sp)
+	const size = 1500000
+	for _, round := range []string{"cold", "warm"} {
+		act, resp := invoke(t, c, "lg", map[string]any{"size": size})
+		if resp.StatusCode != http.StatusOK || !act.Response.Success {
+			t.Fatalf("%s: %s %+v (logs %q)", round, resp.Status, act.Response, act.Logs)
+		}
+		if got, _ := act.Response.Result.(map[string]any)["bytes"].(float64); int(got) != size {
+			t.Errorf("%s: the last step measured %v bytes, want %d", round, got, size)
+		}
+		if round == "cold" && !strings.Contains(strings.Join(act.Logs, "\n"), "ran through the OpenWhisk API") {
+			t.Errorf("cold: logs %q do not show the fallback", act.Logs)
+		}
+	}
+	// No segment is left behind: the receiver removed it.
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(shared.RunDir), "shm", "guest", "*.seg"))
+	if len(left) != 0 {
+		t.Errorf("shm segments left after the runs: %v", left)
+	}
+}

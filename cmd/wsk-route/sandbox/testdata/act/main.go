@@ -14,7 +14,9 @@
 // With "step" (a default parameter of the action), or when the action's
 // name ends in -upper, -reverse or -words, it transforms "text" instead:
 // upper, reverse, or words (counts the words into "words"); an action
-// named *-recover turns an {"error": ...} input into {"recovered": ...}.
+// named *-recover turns an {"error": ...} input into {"recovered": ...},
+// *-inflate makes {"data": <"size" bytes>}, and *-measure answers
+// {"bytes": <length of "data">} (large payloads from small inputs).
 // The name works on direct hops too, where no controller merges
 // parameters.
 // "mode" and "step" are never passed on, so that a sequence's next
@@ -48,7 +50,7 @@ func main() {
 		if _, ok := msg.Value["step"]; !ok {
 			if i := strings.LastIndexByte(msg.ActionName, '-'); i >= 0 {
 				switch s := msg.ActionName[i+1:]; s {
-				case "upper", "reverse", "words", "recover":
+				case "upper", "reverse", "words", "recover", "inflate", "measure":
 					msg.Value["step"] = s
 				}
 			}
@@ -76,6 +78,12 @@ func run(v map[string]any) string {
 		v["words"] = len(strings.Fields(text))
 	case "recover":
 		return encode(map[string]any{"recovered": v["error"]})
+	case "inflate":
+		size, _ := v["size"].(float64)
+		return encode(map[string]any{"data": strings.Repeat("x", int(size))})
+	case "measure":
+		data, _ := v["data"].(string)
+		return encode(map[string]any{"bytes": len(data)})
 	}
 	if step != "" {
 		fmt.Printf("step %s: %q\n", step, text)
