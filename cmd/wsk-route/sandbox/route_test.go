@@ -373,21 +373,14 @@ func deploySpec(t *testing.T, c *whisk.Client, sp *spec.Spec) {
 // entry actions, cold (fallback) and warm (direct).
 func TestSwitchCatchRetry(t *testing.T) {
 	c := client(t, "")
-	parse := func(s string) *spec.Spec {
-		sp, err := spec.Parse([]byte(s))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sp
-	}
-	deploySpec(t, c, parse(`{"workflow":"sw","namespace":"guest","start":["up"],"steps":{
+	deploySpec(t, c, mustSpec(t, `{"workflow":"sw","namespace":"guest","start":["up"],"steps":{
 	 "up":{"action":"/guest/sw-upper","switch":[{"when":{"path":"text","op":"==","value":"HELLO"},"next":["rev"]}],"default":["count"]},
 	 "rev":{"action":"/guest/sw-reverse"},
 	 "count":{"action":"/guest/sw-words"}}}`))
-	deploySpec(t, c, parse(`{"workflow":"ct","namespace":"guest","start":["risky"],"steps":{
+	deploySpec(t, c, mustSpec(t, `{"workflow":"ct","namespace":"guest","start":["risky"],"steps":{
 	 "risky":{"action":"/guest/ct-echo","catch":["fix"]},
 	 "fix":{"action":"/guest/ct-recover"}}}`))
-	deploySpec(t, c, parse(`{"workflow":"rt","namespace":"guest","start":["flaky"],"steps":{
+	deploySpec(t, c, mustSpec(t, `{"workflow":"rt","namespace":"guest","start":["flaky"],"steps":{
 	 "flaky":{"action":"/guest/rt-echo","retry":{"attempts":3,"backoff_ms":10},"next":["count"]},
 	 "count":{"action":"/guest/rt-words"}}}`))
 
@@ -433,20 +426,13 @@ func TestSwitchCatchRetry(t *testing.T) {
 // result); cold (fallback) and warm (direct).
 func TestJoins(t *testing.T) {
 	c := client(t, "")
-	parse := func(s string) *spec.Spec {
-		sp, err := spec.Parse([]byte(s))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sp
-	}
-	deploySpec(t, c, parse(`{"workflow":"jn","namespace":"guest","start":["up"],"steps":{
+	deploySpec(t, c, mustSpec(t, `{"workflow":"jn","namespace":"guest","start":["up"],"steps":{
 	 "up":{"action":"/guest/jn-upper","fork":"j","next":["rev","count"]},
 	 "rev":{"action":"/guest/jn-reverse","in":"j","next":["j"]},
 	 "count":{"action":"/guest/jn-words","in":"j","next":["j"]},
 	 "j":{"action":"","join":{"merge":"object","names":["rev","count"]},"next":["after"]},
 	 "after":{"action":"/guest/jn-echo"}}}`))
-	deploySpec(t, c, parse(`{"workflow":"sj","namespace":"guest","start":["a","b"],"start_join":"j","steps":{
+	deploySpec(t, c, mustSpec(t, `{"workflow":"sj","namespace":"guest","start":["a","b"],"start_join":"j","steps":{
 	 "a":{"action":"/guest/sj-upper","in":"j","next":["j"]},
 	 "b":{"action":"/guest/sj-words","in":"j","next":["j"]},
 	 "j":{"action":"","join":{"merge":"array"}}}}`))
@@ -480,20 +466,13 @@ func TestJoins(t *testing.T) {
 // bound, over an empty array, and over something that is not an array.
 func TestMap(t *testing.T) {
 	c := client(t, "")
-	parse := func(s string) *spec.Spec {
-		sp, err := spec.Parse([]byte(s))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sp
-	}
-	deploySpec(t, c, parse(`{"workflow":"mp","namespace":"guest","start":["first"],"steps":{
+	deploySpec(t, c, mustSpec(t, `{"workflow":"mp","namespace":"guest","start":["first"],"steps":{
 	 "first":{"action":"/guest/mp-echo","next":["m"]},
 	 "m":{"action":"","map":{"over":"items","concurrency":2},"fork":"j","next":["count"]},
 	 "count":{"action":"/guest/mp-words","in":"j","next":["j"]},
 	 "j":{"action":"","join":{"merge":"array"},"next":["last"]},
 	 "last":{"action":"/guest/mp-recover"}}}`))
-	deploySpec(t, c, parse(`{"workflow":"ms","namespace":"guest","start":["m"],"steps":{
+	deploySpec(t, c, mustSpec(t, `{"workflow":"ms","namespace":"guest","start":["m"],"steps":{
 	 "m":{"action":"","map":{"over":"items"},"fork":"j","next":["up"]},
 	 "up":{"action":"/guest/ms-upper","in":"j","next":["j"]},
 	 "j":{"action":"","join":{"merge":"array"}}}}`))
@@ -519,7 +498,7 @@ func TestMap(t *testing.T) {
 	}
 	// The mp run's map results, checked through a workflow that ends at
 	// the join (the last step above only shows the run went on).
-	deploySpec(t, c, parse(`{"workflow":"mw","namespace":"guest","start":["m"],"steps":{
+	deploySpec(t, c, mustSpec(t, `{"workflow":"mw","namespace":"guest","start":["m"],"steps":{
 	 "m":{"action":"","map":{"over":"items","concurrency":2},"fork":"j","next":["count"]},
 	 "count":{"action":"/guest/mw-words","in":"j","next":["j"]},
 	 "j":{"action":"","join":{"merge":"array"}}}}`))
@@ -548,13 +527,9 @@ func TestMap(t *testing.T) {
 // segment of the host; then the same warm, where it goes direct.
 func TestLargePayloadFallback(t *testing.T) {
 	c := client(t, "")
-	sp, err := spec.Parse([]byte(`{"workflow":"lg","namespace":"guest","start":["in"],"steps":{
+	deploySpec(t, c, mustSpec(t, `{"workflow":"lg","namespace":"guest","start":["in"],"steps":{
 	 "in":{"action":"/guest/lg-inflate","next":["out"]},
 	 "out":{"action":"/guest/lg-measure"}}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	deploySpec(t, c, sp)
 	const size = 1500000
 	for _, round := range []string{"cold", "warm"} {
 		act, resp := invoke(t, c, "lg", map[string]any{"size": size})
@@ -573,4 +548,14 @@ func TestLargePayloadFallback(t *testing.T) {
 	if len(left) != 0 {
 		t.Errorf("shm segments left after the runs: %v", left)
 	}
+}
+
+// mustSpec parses a spec or fails the test.
+func mustSpec(t *testing.T, s string) *spec.Spec {
+	t.Helper()
+	sp, err := spec.Parse([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sp
 }
