@@ -62,8 +62,13 @@ func (r *run) sendOn(ctx context.Context, step string, branch uint32, hops []spe
 
 // hop sends result along one hop: to an instance of the next step, or,
 // when the next step is a join or a map, to the run's entry, which holds
-// the joins and maps of the runs it started (start.go, mapstep.go).
+// the joins and maps of the runs it started (start.go, mapstep.go); a
+// constant step's value goes on from here at once.
 func (r *run) hop(ctx context.Context, from string, h spec.Hop, result []byte) {
+	if r.sp.IsValue(h.Step) { // a constant: no action to run, go on from it
+		r.next(ctx, h.Step, h.Branch, r.sp.Steps[h.Step].Value)
+		return
+	}
 	if r.sp.IsJoin(h.Step) || r.sp.IsMap(h.Step) {
 		r.reply(ctx, &frame.Frame{Kind: frame.KindResult, Step: h.Step, Branch: h.Branch, Payload: result})
 		return

@@ -112,6 +112,10 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte) (*R
 	}()
 
 	for _, h := range sp.StartHops() {
+		if sp.IsValue(h.Step) { // a constant at the start
+			r.next(ctx, h.Step, h.Branch, sp.Steps[h.Step].Value)
+			continue
+		}
 		if sp.IsMap(h.Step) { // a map at the start: the elements go from here
 			p.mu.Lock()
 			p.mapInput(rs, h.Step, h.Branch, input)

@@ -289,7 +289,10 @@ func (b *builder) node(n composer.Node, id string, in []string, at place) []stri
 	case *composer.Retry:
 		return b.retry(n, id, in)
 	case *composer.Value:
-		b.refuse(n, "value", "constant (value) support")
+		vid := b.newID(id + "-value")
+		b.steps[vid] = spec.Step{Value: n.Value}
+		b.link(in, vid)
+		return []string{vid}
 	default:
 		b.refuse(n, n.Kind(), n.Kind()+" support")
 	}

@@ -244,7 +244,6 @@ func TestRefused(t *testing.T) {
 			&composer.If{Meta: composer.Meta{Path: ".i2"}, Cond: composer.Cond{Path: "y", Op: composer.OpTruthy}, Then: act("b")}}},
 			"if (.i2) needs the route plane's support for a condition on what more than one step produces"},
 		{"retry of a sequence", &composer.Retry{Meta: composer.Meta{Path: ".r"}, Body: &composer.Sequence{Steps: []composer.Node{act("a"), act("b")}}, Max: 2}, "support for retrying more than one action"},
-		{"value", &composer.Value{Value: []byte(`1`)}, "constant (value) support"},
 		{"parallel right after an if", &composer.Sequence{Steps: []composer.Node{act("z"),
 			&composer.If{Cond: composer.Cond{Path: "x", Op: composer.OpTruthy}, Then: act("a")},
 			&composer.Parallel{Meta: composer.Meta{Path: ".p2"}, Branches: []composer.Branch{{Node: act("b")}, {Node: act("c")}}}, act("d")}},
@@ -270,7 +269,9 @@ func TestRefused(t *testing.T) {
 func TestRefusedAll(t *testing.T) {
 	root := &composer.Sequence{Steps: []composer.Node{
 		&composer.Map{Body: &composer.Map{Meta: composer.Meta{Path: ".m"}, Body: act("a")}},
-		&composer.Value{Meta: composer.Meta{Path: ".v"}, Value: []byte(`1`)},
+		act("z"),
+		&composer.If{Cond: composer.Cond{Path: "x", Op: composer.OpTruthy}, Then: act("a")},
+		&composer.If{Meta: composer.Meta{Path: ".i2"}, Cond: composer.Cond{Path: "y", Op: composer.OpTruthy}, Then: act("b")},
 	}}
 	_, err := compile.Compile(&composer.Workflow{Name: "w", Root: root}, compile.Options{})
 	var n int

@@ -160,3 +160,17 @@ func (s *Spec) CatchHops(id string, branch uint32) ([]Hop, bool) {
 	}
 	return s.hopsFrom(id, branch, st.Catch), true
 }
+
+// IsValue reports whether step id is a constant.
+func (s *Spec) IsValue(id string) bool { return s.Steps[id].Value != nil }
+
+// checkValue checks a constant step: valid JSON, nothing else to do.
+func checkValue(id string, st Step) error {
+	switch {
+	case st.Action != "" || len(st.Switch) > 0 || st.Retry != nil || st.Catch != nil || st.Join != nil || st.Map != nil || st.Fork != "":
+		return fmt.Errorf("value step %q has an action, a switch, a retry, a catch, a join, a map or a fork: a value step only replaces the value", id)
+	case !json.Valid(st.Value):
+		return fmt.Errorf("value step %q: its value is not valid JSON", id)
+	}
+	return nil
+}

@@ -97,3 +97,22 @@ func TestRouteRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestValueStep(t *testing.T) {
+	sp, err := spec.Parse([]byte(`{"workflow":"w","namespace":"ns","start":["a"],"steps":{
+	 "a":{"action":"/ns/a","next":["v"]},"v":{"action":"","value":{"k":1},"next":["b"]},"b":{"action":"/ns/b"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sp.IsValue("v") || sp.IsValue("a") || sp.Paths() != 1 {
+		t.Errorf("IsValue(v) %v, IsValue(a) %v, Paths %d", sp.IsValue("v"), sp.IsValue("a"), sp.Paths())
+	}
+	for _, bad := range []string{
+		`"v":{"action":"/ns/x","value":1}`,
+		`"v":{"action":"","value":1,"retry":{"attempts":2}}`,
+	} {
+		if _, err := spec.Parse([]byte(`{"workflow":"w","namespace":"ns","start":["v"],"steps":{` + bad + `}}`)); err == nil || !strings.Contains(err.Error(), "only replaces the value") {
+			t.Errorf("Parse(%s): %v, want a refusal", bad, err)
+		}
+	}
+}

@@ -73,6 +73,10 @@ type Step struct {
 	// result from each path of its region, merges them, and sends the
 	// merged value to Next (see join.go).
 	Join *Join `json:"join,omitempty"`
+	// Value makes the step a constant (it has no action): its result is
+	// Value, whatever its input. The proxy that would send to it sends
+	// Value on to the step's successors instead.
+	Value json.RawMessage `json:"value,omitempty"`
 	// Map makes the step a map (it has no action): the array it finds in
 	// the value goes element by element through its region (Next, to the
 	// join named by Fork), and the join collects one result per element,
@@ -127,7 +131,11 @@ func (s *Spec) Validate() error {
 		if id == "" || len(id) > MaxIDLen {
 			return bad("step id %q must be 1 to %d bytes", id, MaxIDLen)
 		}
-		if st.Join == nil && st.Map == nil {
+		if st.Value != nil {
+			if err := checkValue(id, st); err != nil {
+				return bad("%v", err)
+			}
+		} else if st.Join == nil && st.Map == nil {
 			if err := checkAction(st.Action); err != nil {
 				return bad("step %q: %v", id, err)
 			}

@@ -351,7 +351,7 @@ func deploySpec(t *testing.T, c *whisk.Client, sp *spec.Spec) {
 	seen := map[string]bool{}
 	for _, st := range sp.Steps {
 		name := strings.TrimPrefix(st.Action, "/guest/")
-		if st.Join == nil && st.Map == nil && !seen[name] {
+		if st.Action != "" && !seen[name] {
 			seen[name] = true
 			createAct(t, c, name, nil, nil)
 		}
@@ -558,4 +558,23 @@ func mustSpec(t *testing.T, s string) *spec.Spec {
 		t.Fatal(err)
 	}
 	return sp
+}
+
+// TestValueSteps: constant steps replace the value, after a step and at
+// the start, without an action of their own.
+func TestValueSteps(t *testing.T) {
+	c := client(t, "")
+	deploySpec(t, c, mustSpec(t, `{"workflow":"vl","namespace":"guest","start":["up"],"steps":{
+	 "up":{"action":"/guest/vl-upper","next":["v"]},
+	 "v":{"action":"","value":{"text":"constant"},"next":["rev"]},
+	 "rev":{"action":"/guest/vl-reverse"}}}`))
+	deploySpec(t, c, mustSpec(t, `{"workflow":"vs","namespace":"guest","start":["v"],"steps":{
+	 "v":{"action":"","value":{"text":"abc"},"next":["up"]},
+	 "up":{"action":"/guest/vs-upper"}}}`))
+	for _, tc := range []struct{ workflow, want string }{{"vl", "tnatsnoc"}, {"vs", "ABC"}} {
+		act, resp := invoke(t, c, tc.workflow, map[string]any{"text": "ignored"})
+		if resp.StatusCode != http.StatusOK || act.Response.Result.(map[string]any)["text"] != tc.want {
+			t.Errorf("%s: %s %+v, want text %q", tc.workflow, resp.Status, act.Response, tc.want)
+		}
+	}
 }
