@@ -69,6 +69,10 @@ func (r *run) hop(ctx context.Context, from string, h spec.Hop, result []byte) {
 		r.next(ctx, h.Step, h.Branch, r.sp.Steps[h.Step].Value)
 		return
 	}
+	if r.sp.IsRouter(h.Step) { // no action: route the result from here
+		r.next(ctx, h.Step, h.Branch, result)
+		return
+	}
 	if r.sp.IsJoin(h.Step) || r.sp.IsMap(h.Step) {
 		r.reply(ctx, &frame.Frame{Kind: frame.KindResult, Step: h.Step, Branch: h.Branch, Payload: result})
 		return

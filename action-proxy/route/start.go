@@ -116,6 +116,10 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte) (*R
 			r.next(ctx, h.Step, h.Branch, sp.Steps[h.Step].Value)
 			continue
 		}
+		if sp.IsRouter(h.Step) { // a condition (or a fork) on the run's input
+			r.next(ctx, h.Step, h.Branch, input)
+			continue
+		}
 		if sp.IsMap(h.Step) { // a map at the start: the elements go from here
 			p.mu.Lock()
 			p.mapInput(rs, h.Step, h.Branch, input)

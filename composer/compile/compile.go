@@ -180,12 +180,11 @@ func (b *builder) single(in []string) (string, bool) {
 func (b *builder) choice(n composer.Node, kind, id string, in []string, at place, cases []composer.Case, els composer.Node) []string {
 	p, ok := b.single(in)
 	if !ok {
-		if in == nil {
-			b.refuse(n, kind, "support for a condition on the workflow's input (put a step before the "+kind+")")
-		} else {
-			b.refuse(n, kind, "support for a condition on what more than one step produces (as right after a parallel, an if or a try)")
-		}
-		return in
+		// The value comes from the run's input or from one of several
+		// steps: a router step (no action) holds the switch.
+		p = b.newID(id + "-" + kind)
+		b.steps[p] = spec.Step{}
+		b.link(in, p)
 	}
 	{
 		st := b.steps[p]
@@ -423,10 +422,13 @@ func (b *builder) joined(n *composer.Parallel, id string, in []string, at place)
 	if in != nil {
 		p, ok := b.single(in)
 		if !ok || b.steps[p].Join != nil {
-			b.refuse(n, "parallel", "a fork after a step that already routes its result (a parallel right after an if, a try or another parallel: put a step between them)")
-			return in
+			// Several steps (or a join) produce the value: a router step
+			// (no action) opens the region.
+			p = b.newID(id + "-fork")
+			b.steps[p] = spec.Step{}
+			b.link(in, p)
 		}
-		fork = p
+		fork, in = p, []string{p}
 	} else if b.startJoin != "" {
 		b.refuse(n, "parallel", "two joins at the workflow's start")
 		return in

@@ -174,3 +174,18 @@ func checkValue(id string, st Step) error {
 	}
 	return nil
 }
+
+// IsRouter reports whether step id is a router: no action, no value, no
+// join, no map; its input is its result.
+func (s *Spec) IsRouter(id string) bool {
+	st := s.Steps[id]
+	return st.Action == "" && st.Value == nil && st.Join == nil && st.Map == nil
+}
+
+// checkRouter checks a router: nothing to run, so no retry or catch.
+func checkRouter(id string, st Step) error {
+	if st.Retry != nil || st.Catch != nil {
+		return fmt.Errorf("step %q has no action (a router) but a retry or a catch", id)
+	}
+	return nil
+}

@@ -73,6 +73,10 @@ type Step struct {
 	// result from each path of its region, merges them, and sends the
 	// merged value to Next (see join.go).
 	Join *Join `json:"join,omitempty"`
+	// A step with no action, value, join or map is a router: it passes its
+	// input on, by its switch or to Next (or, as a fork, into its join's
+	// region); the proxy that would send to it routes instead.
+	//
 	// Value makes the step a constant (it has no action): its result is
 	// Value, whatever its input. The proxy that would send to it sends
 	// Value on to the step's successors instead.
@@ -133,6 +137,10 @@ func (s *Spec) Validate() error {
 		}
 		if st.Value != nil {
 			if err := checkValue(id, st); err != nil {
+				return bad("%v", err)
+			}
+		} else if st.Action == "" && st.Join == nil && st.Map == nil {
+			if err := checkRouter(id, st); err != nil {
 				return bad("%v", err)
 			}
 		} else if st.Join == nil && st.Map == nil {

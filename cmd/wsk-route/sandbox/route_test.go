@@ -578,3 +578,39 @@ func TestValueSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestRouters: conditions and forks where no single step's result is the
+// value (on the run's input, right after an if) compile to router steps,
+// which the sending proxy (or the entry) evaluates.
+func TestRouters(t *testing.T) {
+	c := client(t, "")
+	// if on the input; then an if right after it; then a parallel right
+	// after that, joined into an object.
+	deploySpec(t, c, mustSpec(t, `{"workflow":"ro","namespace":"guest","start":["r1"],"steps":{
+	 "r1":{"action":"","switch":[{"when":{"path":"loud","op":"truthy"},"next":["up"]}],"default":["low"]},
+	 "up":{"action":"/guest/ro-upper","next":["r2"]},
+	 "low":{"action":"/guest/ro-echo","next":["r2"]},
+	 "r2":{"action":"","switch":[{"when":{"path":"text","op":"==","value":"HI"},"next":["rev"]}],"default":["f"]},
+	 "rev":{"action":"/guest/ro-reverse","next":["f"]},
+	 "f":{"action":"","fork":"j","next":["w1","w2"]},
+	 "w1":{"action":"/guest/ro-words","in":"j","next":["j"]},
+	 "w2":{"action":"/guest/ro-upper","in":"j","next":["j"]},
+	 "j":{"action":"","join":{"merge":"object","names":["words","upper"]}}}}`))
+	for _, tc := range []struct {
+		name  string
+		input map[string]any
+		want  string
+	}{
+		{"loud HI", map[string]any{"text": "hi", "loud": true}, `"upper":{"loud":true,"text":"IH"},"words":{"loud":true,"text":"IH","words":1}`},
+		{"quiet", map[string]any{"text": "hi there"}, `"upper":{"greeting":"Hello, stranger!","text":"HI THERE"}`},
+	} {
+		act, resp := invoke(t, c, "ro", tc.input)
+		if resp.StatusCode != http.StatusOK || !act.Response.Success {
+			t.Fatalf("%s: %s %+v (logs %q)", tc.name, resp.Status, act.Response, act.Logs)
+		}
+		b, _ := json.Marshal(act.Response.Result)
+		if !strings.Contains(string(b), tc.want) {
+			t.Errorf("%s: result %s, want it to contain %s", tc.name, b, tc.want)
+		}
+	}
+}
