@@ -324,6 +324,36 @@ func TestGoAction(t *testing.T) {
 	}
 }
 
+// TestGoArrayInput: an array value (a join's or a map's result) reaches a
+// Go Main as {"value": [...]}.
+func TestGoArrayInput(t *testing.T) {
+	s := install(t)
+	rt := require(t, s, "go:default")
+	const code = `package main
+
+func Main(args map[string]interface{}) map[string]interface{} {
+	list, _ := args["value"].([]interface{})
+	return map[string]interface{}{"n": len(list)}
+}
+`
+	p := startProxy(t, rt)
+	if status, got := p.post(t, "/init", proxytest.InitPayload(code, "main", nil, false)); status != http.StatusOK {
+		t.Fatalf("init: %d %s\nstderr: %s", status, got, p.stderr)
+	}
+	for _, tt := range []struct {
+		value any
+		want  string
+	}{
+		{[]any{1, "two", map[string]any{"three": 3}}, `{"n":3}`},
+		{[]any{}, `{"n":0}`},
+		{map[string]any{"value": []any{1}}, `{"n":1}`},
+	} {
+		if status, got := p.post(t, "/run", proxytest.RunPayload(tt.value, nil)); status != http.StatusOK || got != tt.want {
+			t.Errorf("run %v: %d %s, want %s", tt.value, status, got, tt.want)
+		}
+	}
+}
+
 func TestGoErrors(t *testing.T) {
 	s := install(t)
 	rt := require(t, s, "go:1.26")
