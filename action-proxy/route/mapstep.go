@@ -18,7 +18,7 @@ func (p *Plane) mapInput(rs *runState, id string, branch uint32, value []byte) (
 	sp := rs.r.sp
 	st := sp.Steps[id]
 	k := joinKey{st.Fork, branch}
-	if _, dup := rs.maps[k]; dup {
+	if _, dup := rs.maps[k]; dup || rs.joined[k] {
 		return frame.CodeDuplicate, "map already started on this branch"
 	}
 	elems, err := sp.Elements(id, value)
@@ -28,6 +28,7 @@ func (p *Plane) mapInput(rs *runState, id string, branch uint32, value []byte) (
 		return frame.CodeOK, ""
 	}
 	if len(elems) == 0 {
+		rs.joined[k] = true
 		return p.completeJoin(rs, st.Fork, branch, []byte("[]"))
 	}
 	m := &mapRun{n: len(elems), done: make(chan struct{}, len(elems))}

@@ -60,6 +60,9 @@ type runState struct {
 	joins map[joinKey]map[uint32][]byte
 	// maps are the run's maps in progress, by their join and branch.
 	maps map[joinKey]*mapRun
+	// joined are the joins that completed: a late copy of a slot is
+	// acknowledged as a duplicate, never joined twice.
+	joined map[joinKey]bool
 	// r and ctx send a completed join's value on, from here.
 	r       *run
 	ctx     context.Context
@@ -100,7 +103,7 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte) (*R
 	// reaches it as it reaches a step (same host, TCP, or the relay).
 	replyTo := ReplyToInstance + w.instanceID
 	r := &run{p: p, w: w, sp: sp, runID: runID, replyTo: replyTo, deadline: deadline}
-	rs := &runState{want: sp.Paths(), results: map[uint32][]byte{}, joins: map[joinKey]map[uint32][]byte{}, maps: map[joinKey]*mapRun{},
+	rs := &runState{want: sp.Paths(), results: map[uint32][]byte{}, joins: map[joinKey]map[uint32][]byte{}, maps: map[joinKey]*mapRun{}, joined: map[joinKey]bool{},
 		r: r, ctx: ctx, done: make(chan struct{})}
 	p.mu.Lock()
 	p.runs[runID] = rs
@@ -244,6 +247,9 @@ func (p *Plane) joinInput(rs *runState, f *frame.Frame, payload []byte) (frame.C
 	slot, branch := spec.SplitBranch(f.Branch)
 	want := sp.JoinSlots(f.Step)
 	k := joinKey{f.Step, branch}
+	if rs.joined[k] {
+		return frame.CodeDuplicate, "join already complete" // a retried or late copy
+	}
 	var m *mapRun
 	if want == -1 { // a map's join: as many slots as the map sent
 		if m = rs.maps[k]; m == nil {
@@ -272,6 +278,7 @@ func (p *Plane) joinInput(rs *runState, f *frame.Frame, payload []byte) (frame.C
 	merged := spec.MergeJoin(sp.Steps[f.Step].Join, got)
 	delete(rs.joins, k)
 	delete(rs.maps, k)
+	rs.joined[k] = true
 	return p.completeJoin(rs, f.Step, branch, merged)
 }
 
