@@ -1,102 +1,13 @@
 package imagepipe_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"log/slog"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/apache/openwhisk-client-go/whisk"
-
-	"github.com/wsk-route/wsk-route/cmd/wsk-route/cli"
-	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox"
+	"github.com/wsk-route/wsk-route/examples/exampletest"
 )
-
-// startSandbox runs a sandbox whose containers run a freshly built proxy.
-func startSandbox(t *testing.T) *sandbox.Sandbox {
-	t.Helper()
-	dir := t.TempDir()
-	proxy := filepath.Join(dir, "proxy")
-	build := exec.Command("go", "build", "-o", proxy, "../../cmd/proxy")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the proxy: %v\n%s", err, out)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *sandbox.Sandbox, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- sandbox.Run(ctx, sandbox.Config{Listen: "127.0.0.1:0", ProxyCommand: []string{proxy},
-			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))},
-			func(sb *sandbox.Sandbox) { ready <- sb })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("sandbox: %v", err)
-		}
-	})
-	select {
-	case sb := <-ready:
-		return sb
-	case err := <-done:
-		t.Fatalf("the sandbox did not start: %v", err)
-	case <-time.After(time.Minute):
-		t.Fatal("the sandbox did not start within a minute")
-	}
-	return nil
-}
-
-// goKind is the Go kind of this toolchain, as the sandbox names it.
-func goKind() string {
-	v := strings.TrimPrefix(runtime.Version(), "go")
-	parts := strings.SplitN(v, ".", 3)
-	return "go:" + parts[0] + "." + parts[1]
-}
-
-// invoke invokes name blocking and returns its full activation record,
-// also when the run failed (the client then returns the record as well).
-func invoke(t *testing.T, c *whisk.Client, name string, input any) *whisk.Activation {
-	t.Helper()
-	res, resp, err := c.Actions.Invoke(name, input, true, false)
-	if res == nil {
-		t.Fatalf("invoke %s: no activation in the answer (%v, %v)", name, resp, err)
-	}
-	b, _ := json.Marshal(res)
-	var a whisk.Activation
-	if err := json.Unmarshal(b, &a); err != nil || a.ActivationID == "" {
-		t.Fatalf("invoke %s: the answer %s is not an activation (%v)", name, b, err)
-	}
-	return &a
-}
-
-// activations returns how many activation records name has, once it has
-// at least atLeast (waiting up to 5 s: a fallback step's record is written
-// after its result went on, so the run can end first), or what it has
-// after the wait.
-func activations(t *testing.T, c *whisk.Client, name string, atLeast int) int {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		list, _, err := c.Activations.List(&whisk.ActivationListOptions{Name: name, Limit: 200})
-		if err != nil {
-			t.Fatalf("listing the activations of %s: %v", name, err)
-		}
-		if len(list) >= atLeast || time.Now().After(deadline) {
-			return len(list)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // stitched is ip-stitch's result, the workflow's.
 type stitched struct {
@@ -119,56 +30,27 @@ var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
 const wantSHA256 = "bae5a46f85687cb1c6fb0ae6fe9964d21e5bd81f2f84569cee13ef6c12bd7787"
 
 func TestImagePipe(t *testing.T) {
-	sb := startSandbox(t)
-	c, err := whisk.NewClient(&http.Client{Timeout: 5 * time.Minute}, &whisk.Config{Host: sb.URL, AuthToken: sb.Auth, Namespace: "_", Version: "v1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	steps := []struct{ name, file string }{
-		{"ip-split", "split.go"},
-		{"ip-filter", "filter.go"},
-		{"ip-stitch", "stitch.go"},
-	}
-	for _, a := range steps {
-		src, err := os.ReadFile(filepath.Join("_actions", a.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		code := string(src)
-		act := &whisk.Action{Name: a.name, Namespace: "_", Exec: &whisk.Exec{Kind: goKind(), Code: &code, Main: "Main"}}
-		if _, _, err := c.Actions.Insert(act, true); err != nil {
-			t.Fatalf("creating %s: %v", a.name, err)
-		}
-	}
-	wskprops := filepath.Join(t.TempDir(), "wskprops")
-	if err := os.WriteFile(wskprops, []byte("APIHOST="+sb.URL+"\nAUTH="+sb.Auth+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("WSK_CONFIG_FILE", wskprops)
-	var out, errOut bytes.Buffer
-	if code := cli.Run([]string{"compose", "imagepipe.yaml"}, nil, &out, &errOut); code != 0 {
-		t.Fatalf("wsk-route compose imagepipe.yaml: exit %d\n%s%s", code, out.String(), errOut.String())
-	}
-	raw, err := os.ReadFile("input.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := exampletest.Start(t, 5*time.Minute)
+	env.CreateActions(t, "_actions", []exampletest.Action{
+		{Name: "ip-split", File: "split.go", Kind: exampletest.GoKind()},
+		{Name: "ip-filter", File: "filter.go", Kind: exampletest.GoKind()},
+		{Name: "ip-stitch", File: "stitch.go", Kind: exampletest.GoKind()},
+	})
+	env.Compose(t, "imagepipe.yaml")
 	var input struct {
 		Width  int `json:"width"`
 		Height int `json:"height"`
 		Chunks int `json:"chunks"`
 		Seed   int `json:"seed"`
 	}
-	if err := json.Unmarshal(raw, &input); err != nil {
-		t.Fatal(err)
-	}
+	exampletest.ReadJSON(t, "input.json", &input)
 	params := map[string]any{"width": input.Width, "height": input.Height, "chunks": input.Chunks, "seed": input.Seed}
 
 	var first stitched
 	filterRuns := 0
 	for i, round := range []string{"cold", "warm", "warm again"} {
 		start := time.Now()
-		act := invoke(t, c, "imagepipe", params)
+		act := env.Invoke(t, "imagepipe", params)
 		b, _ := json.Marshal(act.Response.Result)
 		if !act.Response.Success {
 			t.Fatalf("%s run: %s %s (logs %q)", round, act.Response.Status, b, act.Logs)
@@ -202,13 +84,13 @@ func TestImagePipe(t *testing.T) {
 		// a fallback had started one may go direct); after the warm run: no
 		// more records, every hop went direct.
 		wantSplit, wantStitch := 1, 1
-		if n := activations(t, c, "ip-split", wantSplit); n != wantSplit {
+		if n := env.Activations(t, "ip-split", wantSplit); n != wantSplit {
 			t.Errorf("after the %s run: ip-split has %d activations, want %d", round, n, wantSplit)
 		}
-		if n := activations(t, c, "ip-stitch", wantStitch); n != wantStitch {
+		if n := env.Activations(t, "ip-stitch", wantStitch); n != wantStitch {
 			t.Errorf("after the %s run: ip-stitch has %d activations, want %d", round, n, wantStitch)
 		}
-		n := activations(t, c, "ip-filter", 1)
+		n := env.Activations(t, "ip-filter", 1)
 		if n < 1 || n > input.Chunks {
 			t.Errorf("after the %s run: ip-filter has %d activations, want 1 to %d (one per strip that found no warm container)", round, n, input.Chunks)
 		}
