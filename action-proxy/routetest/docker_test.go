@@ -337,12 +337,8 @@ func TestDockerKilledContainer(t *testing.T) {
 	killed := d.h.name + "/" + w1.name
 	// The agent is about to be stopped: first make sure the surviving
 	// container has the spec (a push still pending when the agent stops
-	// would never arrive). A step it ran is the proof.
-	other := d.h.name + "/" + w2.name
-	waitFor(t, 10*time.Second, "a run through "+other+" (it has the spec)", func() bool {
-		res, _, err := d.run(t, "dkill", `{"text":"warm"}`, 5*time.Second)
-		return err == nil && slices.ContainsFunc(res.Steps, func(st route.StepReport) bool { return st.Instance == other })
-	})
+	// would never arrive).
+	waitSpec(t, d.consul, d.entry, d.h.name+"/"+w2.name, "dkill", "words")
 
 	d.h.agent.signal(syscall.SIGSTOP)
 	t.Cleanup(func() { d.h.agent.signal(syscall.SIGCONT) }) // before the agent's own cleanup

@@ -23,8 +23,11 @@ import (
 
 	"github.com/wsk-route/wsk-route/action-proxy/route"
 	"github.com/wsk-route/wsk-route/internal/consulstore"
+	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/routetable"
 	"github.com/wsk-route/wsk-route/internal/spec"
 	"github.com/wsk-route/wsk-route/internal/testenv"
+	"github.com/wsk-route/wsk-route/internal/transport"
 )
 
 // bins are the binaries the tests run, built once by TestMain.
@@ -377,4 +380,53 @@ func trail(t testing.TB, v json.RawMessage) []map[string]any {
 		t.Fatalf("result %s: %v", v, err)
 	}
 	return r.Trail
+}
+
+// waitSpec waits until the proxy of instance id (in the entry's table)
+// knows workflow: a step frame for step sent straight to it, with no
+// reply-to, is refused with "unknown step" until its agent's spec push
+// has arrived. Tests that stop an agent call it first, since a push
+// pending when the agent stops would never arrive.
+func waitSpec(t testing.TB, consulAddr string, e *entry, id, workflow, step string) {
+	t.Helper()
+	st, err := consulstore.New(consulstore.Options{Address: consulAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	key, err := st.NamespaceKey(ctx, "guest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inst routetable.Instance
+	for _, in := range e.plane.Instances("") {
+		if in.ID == id {
+			inst = in
+		}
+	}
+	if inst.Unix == "" {
+		t.Fatalf("instance %s has no unix endpoint in the entry's table", id)
+	}
+	c := &transport.Client{ShmThreshold: -1}
+	defer c.Close()
+	payload := []byte(`{"text":"probe"}`)
+	for {
+		f := &frame.Frame{Kind: frame.KindStep, RunID: "probe-" + testenv.RandomID(t), Workflow: workflow, Step: step,
+			Namespace: "guest", Target: id, Deadline: time.Now().Add(5 * time.Second).UnixNano(),
+			Payload: payload, Size: uint64(len(payload))}
+		ack, err := c.Send(ctx, inst.Unix, f, key)
+		last := fmt.Sprint(err)
+		if err == nil {
+			if ack.Code != frame.CodeUnknownStep {
+				return
+			}
+			last = ack.Code.String() + ": " + ack.Reason
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("instance %s never knew workflow %s: last answer %s", id, workflow, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
