@@ -180,3 +180,15 @@ func ReadJSON(t *testing.T, file string, v any) {
 		t.Fatalf("decoding %s: %v", file, err)
 	}
 }
+
+// WaitIdle waits (up to 10 s) until no container of the sandbox is busy
+// (see sandbox.Sandbox.WaitIdle): call it between a cold run and a warm
+// one whose activations the test counts.
+func (e *Env) WaitIdle(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.Sandbox.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

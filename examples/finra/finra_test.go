@@ -42,6 +42,7 @@ func TestFINRA(t *testing.T) {
 	}
 	for _, round := range []string{"cold", "warm"} {
 		vs := run(round, input)
+		env.WaitIdle(t)
 		for i, want := range []string{"price-band", "size", "restricted"} {
 			if vs[i].Rule != want || !vs[i].OK {
 				t.Errorf("%s: verdict %d = %+v, want %s ok (the trade is clean)", round, i, vs[i], want)

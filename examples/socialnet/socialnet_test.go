@@ -80,6 +80,7 @@ func TestComposePost(t *testing.T) {
 	var first string
 	for _, round := range []string{"cold", "warm"} {
 		b := run(round, input)
+		env.WaitIdle(t)
 		results = append(results, b)
 		var got stored
 		if err := json.Unmarshal(b, &got); err != nil {

@@ -312,6 +312,11 @@ func TestComposeInvoke(t *testing.T) {
 			t.Errorf("cold: %s has %d activations, want 1 (its fallback)", s, n)
 		}
 	}
+	idleCtx, idleCancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer idleCancel()
+	if err := sb.WaitIdle(idleCtx); err != nil {
+		t.Fatal(err)
+	}
 	check("warm")
 	for _, s := range []string{"cv-upper", "cv-reverse"} {
 		if n := activationsOf(t, s); n != 1 {

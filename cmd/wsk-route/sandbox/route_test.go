@@ -235,6 +235,7 @@ func TestColdWarmHalfWarm(t *testing.T) {
 			t.Errorf("cold: %s has %d activations, want 1 (its fallback)", s, n)
 		}
 	}
+	waitIdle(t)
 	check("warm", "cw")
 	for _, s := range steps {
 		if n := activations(t, c, s, 1); n != 1 {
@@ -612,5 +613,16 @@ func TestRouters(t *testing.T) {
 		if !strings.Contains(string(b), tc.want) {
 			t.Errorf("%s: result %s, want it to contain %s", tc.name, b, tc.want)
 		}
+	}
+}
+
+// waitIdle waits until no container of the shared sandbox is busy (see
+// Sandbox.WaitIdle), between a cold run and a warm one a test counts.
+func waitIdle(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := shared.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -132,6 +132,32 @@ func (s *Sandbox) Store() *store.Store { return s.store }
 // Containers lists the invoker's containers.
 func (s *Sandbox) Containers() []invoker.ContainerInfo { return s.invoker.Containers() }
 
+// WaitIdle waits until no container is busy, or ctx ends. A step that ran
+// through the fallback holds its container until its invoker /run ends, a
+// little after the run's result reached the caller; a run started before
+// that finds the container busy and falls back again. Tests and
+// benchmarks of the warm path wait for idle containers first.
+func (s *Sandbox) WaitIdle(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		busy := 0
+		for _, c := range s.invoker.Containers() {
+			if c.State == invoker.StateBusy {
+				busy++
+			}
+		}
+		if busy == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sandbox: %d container(s) still busy: %w", busy, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
 // Run starts the sandbox, calls ready once it serves, and runs until ctx
 // ends or a part fails. It returns nil after ctx ended and everything was
 // stopped and removed, else the first failure.
