@@ -65,6 +65,22 @@ type Store struct {
 	// Delete keep the cache exact.
 	mu      sync.Mutex
 	actions map[string]entity[whisk.Action]
+	// last is the last Updated stamp given (guarded by mu).
+	last int64
+}
+
+// stamp returns the Updated time of a change: now in epoch milliseconds,
+// but always after the previous stamp, so that "newest first" lists
+// changes in the order they were made even within one millisecond.
+func (s *Store) stamp() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.now().UnixMilli()
+	if t <= s.last {
+		t = s.last + 1
+	}
+	s.last = t
+	return t
 }
 
 // Open opens (creating if missing, mode 0600) the store at path with the
@@ -226,7 +242,7 @@ func (s *Store) PutAction(a whisk.Action, overwrite bool) (whisk.Action, string,
 			return err
 		}
 		a.Version = whisk.NextVersion(old.Entity.Version)
-		a.Updated = s.now().UnixMilli()
+		a.Updated = s.stamp()
 		return putJSON(b, k, entity[whisk.Action]{Rev: rev, Entity: a})
 	})
 	s.forget(a.Namespace, a.Name)
@@ -402,7 +418,7 @@ func (s *Store) PutPackage(p whisk.Package, overwrite bool) (whisk.Package, erro
 			return err
 		}
 		p.Version = whisk.NextVersion(old.Entity.Version)
-		p.Updated = s.now().UnixMilli()
+		p.Updated = s.stamp()
 		return putJSON(b, k, entity[whisk.Package]{Rev: rev, Entity: p})
 	})
 	if err != nil {
