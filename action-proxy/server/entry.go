@@ -115,7 +115,9 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow stri
 	ctx := context.WithoutCancel(r.Context()) // the run ends by its deadline, not with the caller
 	var cancel context.CancelFunc
 	if ms, err := strconv.ParseInt(req.Deadline, 10, 64); err == nil && ms > 0 {
-		ctx, cancel = context.WithDeadline(ctx, time.UnixMilli(ms))
+		// The run ends a little before the activation does, so that its
+		// failure still reaches the invoker as this activation's answer.
+		ctx, cancel = context.WithDeadline(ctx, time.UnixMilli(ms).Add(-entryMargin))
 	} else {
 		ctx, cancel = context.WithTimeout(ctx, route.DefaultRunTimeout)
 	}
@@ -146,8 +148,14 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow stri
 	send(w, http.StatusOK, append(bytes.TrimSpace(res.Value), '\n'))
 }
 
-// entryError is the result of a failed run: OpenWhisk's {"error": ...}
-// with what the caller needs to act on it.
+// entryMargin is how long before the activation's deadline an entry's
+// run is given up, to answer in time.
+const entryMargin = 250 * time.Millisecond
+
+// entryError is the result of a failed run: OpenWhisk's {"error": ...},
+// naming the workflow, the run and the step in its text (OpenWhisk keeps
+// only the error of an application error; a caller of the proxy itself
+// also gets them as fields).
 func entryError(workflow string, err error, re *route.RunError) map[string]any {
 	out := map[string]any{"error": fmt.Sprintf("workflow %s: %v", workflow, err)}
 	if re != nil {

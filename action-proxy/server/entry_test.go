@@ -38,8 +38,8 @@ func TestEntryRun(t *testing.T) {
 		"deadline": strconvMS(deadline), "namespace": "guest", "action_name": "/guest/flow"}))
 	want(t, "entry run", resp, 200, `{"text":"DONE"}`+"\n")
 	runs := r.startedRuns()
-	if len(runs) != 1 || runs[0].workflow != "flow" || runs[0].input != `{"text":"done"}` || !runs[0].deadline.Equal(deadline) {
-		t.Fatalf("runs %+v, want one run of flow with the value and the activation's deadline %v", runs, deadline)
+	if want := deadline.Add(-250 * time.Millisecond); len(runs) != 1 || runs[0].workflow != "flow" || runs[0].input != `{"text":"done"}` || !runs[0].deadline.Equal(want) {
+		t.Fatalf("runs %+v, want one run of flow with the value and the activation's deadline less the margin, %v", runs, want)
 	}
 	stdout, _ := h.checkStreams(t, 1)
 	for _, line := range []string{"wsk-route: step upper ran on h/c1 in 70µs", "upper: 4 characters", "wsk-route: step words ran on h/c2 in 60µs", "words: 1", "wsk-route: workflow flow: 2 step(s) in"} {
