@@ -235,17 +235,9 @@ func (p *Plane) RunFallback(ctx context.Context, value []byte, activationID stri
 	case f.Deadline != 0 && p.cfg.Now().UnixNano() > f.Deadline:
 		return failf("route: fallback: step %s arrived %v after the run's deadline", f.Step, time.Duration(p.cfg.Now().UnixNano()-f.Deadline))
 	}
-	key := runKey{f.RunID, f.Step, f.Branch}
-	var deadline time.Time
-	if f.Deadline != 0 {
-		deadline = time.Unix(0, f.Deadline)
-	}
-	p.mu.Lock()
-	fresh := p.seen.add(key, deadline, p.cfg.Now())
-	p.mu.Unlock()
 	var ans FallbackAnswer
 	ans.Route.Run, ans.Route.Workflow, ans.Route.Step, ans.Route.Branch = f.RunID, f.Workflow, f.Step, f.Branch
-	if !fresh {
+	if !p.markSeen(f) {
 		return json.Marshal(ans) // a retried delivery: the step ran already
 	}
 
@@ -267,25 +259,25 @@ func (p *Plane) RunFallback(ctx context.Context, value []byte, activationID stri
 		defer cancel()
 	}
 	start := p.cfg.Now()
-	var result []byte
-	for attempt := 1; ; attempt++ {
-		result, err = call(runCtx, activationBody(f.Payload, f, id))
-		if !failedAttempt(result, err) || st.Retry == nil || attempt >= st.Retry.Attempts {
-			break
-		}
-		t := time.NewTimer(st.Retry.Backoff(attempt + 1))
-		select {
-		case <-runCtx.Done():
-		case <-t.C:
-		}
-		t.Stop()
-		if runCtx.Err() != nil {
-			break
-		}
-	}
+	// The retries run on this /run's process, which stays reserved.
+	result, _, err := attempts(st.Retry,
+		func() ([]byte, []byte, error) {
+			result, err := call(runCtx, activationBody(f.Payload, f, id))
+			return result, nil, err
+		},
+		func(wait time.Duration) bool {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-runCtx.Done():
+				return false
+			case <-t.C:
+				return true
+			}
+		})
 	elapsed := p.cfg.Now().Sub(start)
 	r.sendLog(ctx, f.Step, f.Branch, []byte(fmt.Sprintf("(ran through the OpenWhisk API as activation %s; its logs are in that activation)\n", activationID)), elapsed)
-	r.finish(ctx, f.Step, f.Branch, result, err, fmt.Sprintf("step %s (action %s) on %s", f.Step, id.Action, w.instanceID))
+	r.finish(ctx, f.Step, f.Branch, result, err, id.Action, w.instanceID)
 	ans.Route.Forwarded = !failedAttempt(result, err)
 	switch {
 	case err != nil:

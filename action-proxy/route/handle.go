@@ -65,21 +65,13 @@ func (p *Plane) acceptStep(ctx context.Context, d *transport.Delivery, id Identi
 	if p.exec == nil {
 		return frame.CodeUnavailable, "this proxy runs no steps"
 	}
-	key := runKey{f.RunID, f.Step, f.Branch}
-	var deadline time.Time
-	if f.Deadline != 0 {
-		deadline = time.Unix(0, f.Deadline)
-	}
-	p.mu.Lock()
-	fresh := p.seen.add(key, deadline, p.cfg.Now())
-	p.mu.Unlock()
-	if !fresh {
+	if !p.markSeen(f) {
 		return frame.CodeDuplicate, "step already accepted for this run and branch"
 	}
 	res, ok := p.exec.TryReserve(ctx)
 	if !ok {
 		p.mu.Lock()
-		p.seen.remove(key)
+		p.seen.remove(runKey{f.RunID, f.Step, f.Branch})
 		p.mu.Unlock()
 		return frame.CodeBusy, "instance busy"
 	}
@@ -103,27 +95,50 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 		defer cancel()
 	}
 	start := p.cfg.Now()
-	retry := sp.Steps[f.Step].Retry
-	var result, logs []byte
-	var err error
-	for attempt := 1; ; attempt++ {
-		var out []byte
-		result, out, err = res.Run(ctx, activationBody(payload, f, id))
-		logs = append(logs, out...)
-		if !failedAttempt(result, err) || retry == nil || attempt >= retry.Attempts {
-			break
-		}
-		// The action is released after each run: the next attempt
-		// reserves it again (an invoker /run may come first).
-		if res = p.reserveAgain(ctx, retry.Backoff(attempt+1)); res == nil {
-			break
-		}
-	}
+	result, logs, err := attempts(sp.Steps[f.Step].Retry,
+		func() ([]byte, []byte, error) { return res.Run(ctx, activationBody(payload, f, id)) },
+		func(wait time.Duration) bool {
+			// The action is released after each run: the next attempt
+			// reserves it again (an invoker /run may come first).
+			res = p.reserveAgain(ctx, wait)
+			return res != nil
+		})
 	elapsed := p.cfg.Now().Sub(start)
 
 	r := &run{p: p, w: w, sp: sp, runID: f.RunID, replyTo: f.ReplyTo, deadline: f.Deadline}
 	r.sendLog(ctx, f.Step, f.Branch, logs, elapsed)
-	r.finish(ctx, f.Step, f.Branch, result, err, fmt.Sprintf("step %s (action %s) on %s", f.Step, id.Action, w.instanceID))
+	r.finish(ctx, f.Step, f.Branch, result, err, id.Action, w.instanceID)
+}
+
+// markSeen records a step frame's (run, step, branch) until its deadline
+// and reports whether it is the first.
+func (p *Plane) markSeen(f *frame.Frame) bool {
+	var deadline time.Time
+	if f.Deadline != 0 {
+		deadline = time.Unix(0, f.Deadline)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seen.add(runKey{f.RunID, f.Step, f.Branch}, deadline, p.cfg.Now())
+}
+
+// attempts runs the action with run until it succeeds or the step's retry
+// (nil: one attempt) gives up; again readies the next attempt after
+// waiting wait, and reports false when there is none. The logs of every
+// attempt are kept, in order.
+func attempts(retry *spec.Retry, run func() (result, logs []byte, err error), again func(wait time.Duration) bool) (result, logs []byte, err error) {
+	for n := 1; ; n++ {
+		var out []byte
+		result, out, err = run()
+		if logs == nil {
+			logs = out
+		} else {
+			logs = append(logs, out...)
+		}
+		if !failedAttempt(result, err) || retry == nil || n >= retry.Attempts || !again(retry.Backoff(n+1)) {
+			return result, logs, err
+		}
+	}
 }
 
 // failedAttempt reports whether one run of the action failed: an error,
@@ -151,12 +166,13 @@ func (p *Plane) reserveAgain(ctx context.Context, wait time.Duration) Reservatio
 // finish sends a step's outcome on: a result to the successors its
 // routing chooses; a failure (err, or an {"error": ...} result) to the
 // step's catch when it has one, else to the reply-to as the run's
-// failure. what names the step in failure messages.
-func (r *run) finish(ctx context.Context, step string, branch uint32, result []byte, err error, what string) {
+// failure, naming the step, its action and the instance.
+func (r *run) finish(ctx context.Context, step string, branch uint32, result []byte, err error, action, instance string) {
 	if !failedAttempt(result, err) {
 		r.next(ctx, step, branch, result)
 		return
 	}
+	what := fmt.Sprintf("step %s (action %s) on %s", step, action, instance)
 	reason := fmt.Sprintf("%s returned an error: %s", what, result[:min(len(result), frame.MaxReason)])
 	if err != nil {
 		reason = fmt.Sprintf("%s: %v", what, err)

@@ -65,19 +65,17 @@ func (r *run) sendOn(ctx context.Context, step string, branch uint32, hops []spe
 // the joins and maps of the runs it started (start.go, mapstep.go); a
 // constant step's value goes on from here at once.
 func (r *run) hop(ctx context.Context, from string, h spec.Hop, result []byte) {
-	if r.sp.IsValue(h.Step) { // a constant: no action to run, go on from it
-		r.next(ctx, h.Step, h.Branch, r.sp.Steps[h.Step].Value)
-		return
-	}
-	if r.sp.IsRouter(h.Step) { // no action: route the result from here
-		r.next(ctx, h.Step, h.Branch, result)
-		return
-	}
-	if r.sp.IsJoin(h.Step) || r.sp.IsMap(h.Step) {
+	st := r.sp.Steps[h.Step]
+	switch {
+	case st.Action != "":
+		r.forwardOrFail(ctx, from, h, result)
+	case st.Value != nil: // a constant: no action to run, go on from it
+		r.next(ctx, h.Step, h.Branch, st.Value)
+	case st.Join != nil || st.Map != nil:
 		r.reply(ctx, &frame.Frame{Kind: frame.KindResult, Step: h.Step, Branch: h.Branch, Payload: result})
-		return
+	default: // a router: no action, route the result from here
+		r.next(ctx, h.Step, h.Branch, result)
 	}
-	r.forwardOrFail(ctx, from, h, result)
 }
 
 func (r *run) forwardOrFail(ctx context.Context, from string, h spec.Hop, payload []byte) {
