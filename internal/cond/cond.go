@@ -49,10 +49,15 @@ type Cond struct {
 	All   []Cond          `json:"all,omitempty"`
 	Any   []Cond          `json:"any,omitempty"`
 	Not   *Cond           `json:"not,omitempty"`
+
+	// valid: Parse validated it, so Eval need not again (a spec's
+	// conditions are evaluated on every frame of a switch step).
+	valid bool
 }
 
 // Parse decodes one condition from JSON, refusing unknown fields and
-// trailing data, and validates it.
+// trailing data, and validates it. Its result is not to be changed: Eval
+// trusts that it stays valid.
 func Parse(data []byte) (*Cond, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -66,6 +71,7 @@ func Parse(data []byte) (*Cond, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	c.valid = true
 	return &c, nil
 }
 

@@ -27,8 +27,10 @@ func decodeJSON(data []byte) (any, error) {
 // is invalid (the error wraps ErrInvalid, see Validate) or value is not
 // one JSON value.
 func (c *Cond) Eval(value []byte) (bool, error) {
-	if err := c.Validate(); err != nil {
-		return false, err
+	if !c.valid {
+		if err := c.Validate(); err != nil {
+			return false, err
+		}
 	}
 	v, err := decodeJSON(value)
 	if err != nil {

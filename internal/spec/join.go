@@ -113,12 +113,11 @@ func (s *Spec) slotHops(next []string, base, branch uint32, j string) []Hop {
 	return hops
 }
 
-// hopsFrom numbers the hops from step id (running as branch) to next.
-func (s *Spec) hopsFrom(id string, branch uint32, next []string) []Hop {
+// hopsFrom numbers the hops from step st (running as branch) to next.
+func (s *Spec) hopsFrom(st Step, branch uint32, next []string) []Hop {
 	if len(next) == 0 {
 		return nil
 	}
-	st := s.Steps[id]
 	switch {
 	case st.Fork != "":
 		return s.slotHops(next, 0, branch, st.Fork)

@@ -130,7 +130,7 @@ func (s *Spec) checkAlternatives(memo map[string]int) error {
 func (s *Spec) Route(id string, branch uint32, result []byte) ([]Hop, error) {
 	st := s.Steps[id]
 	if len(st.Switch) == 0 {
-		return s.hopsFrom(id, branch, st.Next), nil
+		return s.hopsFrom(st, branch, st.Next), nil
 	}
 	for i, c := range st.Switch {
 		cc := c.cond
@@ -145,10 +145,10 @@ func (s *Spec) Route(id string, branch uint32, result []byte) ([]Hop, error) {
 			return nil, fmt.Errorf("step %q: switch case %d on the result: %w", id, i, err)
 		}
 		if ok {
-			return s.hopsFrom(id, branch, c.Next), nil
+			return s.hopsFrom(st, branch, c.Next), nil
 		}
 	}
-	return s.hopsFrom(id, branch, st.Default), nil
+	return s.hopsFrom(st, branch, st.Default), nil
 }
 
 // CatchHops returns where the failure of step id, running as branch,
@@ -158,7 +158,7 @@ func (s *Spec) CatchHops(id string, branch uint32) ([]Hop, bool) {
 	if st.Catch == nil {
 		return nil, false
 	}
-	return s.hopsFrom(id, branch, st.Catch), true
+	return s.hopsFrom(st, branch, st.Catch), true
 }
 
 // IsValue reports whether step id is a constant.
