@@ -1,6 +1,7 @@
 package routetest_test
 
 import (
+	"bytes"
 	"context"
 	"strconv"
 	"testing"
@@ -43,9 +44,13 @@ func benchChain(b *testing.B, steps int) {
 		return len(s.entry.plane.Instances("/guest/upper")) == 4
 	})
 	input := []byte(`{"text":"benchmark"}`)
-	for i := 0; i < 20; i++ { // warm up
-		if _, err := runOnce(s, input); err != nil {
+	for i := 0; i < 20; i++ { // warm up, checking what the chain answers
+		v, err := runOnce(s, input)
+		if err != nil {
 			b.Fatal(err)
+		}
+		if !bytes.Contains(v, []byte(`"text":"BENCHMARK"`)) {
+			b.Fatalf("the chain answered %s, want the text upper-cased", v)
 		}
 	}
 	b.ResetTimer()

@@ -269,6 +269,9 @@ func TestMeasureSmall(t *testing.T) {
 	if rep.copies.pretouched.n == 0 || rep.copies.shmWrite.n == 0 {
 		t.Errorf("copy costs not measured: %+v", rep.copies)
 	}
+	if len(rep.tput) == 0 {
+		t.Errorf("no throughput measured")
+	}
 	for _, r := range rep.tput {
 		if r.hops <= 0 {
 			t.Errorf("throughput %+v, want > 0 hops/s", r)

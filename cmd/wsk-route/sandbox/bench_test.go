@@ -1,6 +1,7 @@
 package sandbox_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -77,8 +78,12 @@ func sequenceOnce(tb testing.TB, c *whisk.Client) {
 func directOnce(tb testing.TB, entry *route.Plane) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := entry.StartRun(ctx, "bench", []byte(benchInput)); err != nil {
+	res, err := entry.StartRun(ctx, "bench", []byte(benchInput))
+	if err != nil {
 		tb.Fatalf("direct run: %v", err)
+	}
+	if !bytes.Contains(res.Value, []byte(`"words":9`)) {
+		tb.Fatalf("direct run: result %s, want 9 words", res.Value)
 	}
 }
 
@@ -132,4 +137,12 @@ func TestReport(t *testing.T) {
 	fmt.Printf("  controller path (sequence): %v (%v..%v)\n", med(seq), seq[0], seq[len(seq)-1])
 	fmt.Printf("  direct hop:                 %v (%v..%v)\n", med(direct), direct[0], direct[len(direct)-1])
 	fmt.Printf("  ratio controller/direct:    %.1fx\n", float64(med(seq))/float64(med(direct)))
+}
+
+// TestBothPaths runs the benchmark's two paths once each, so that CI
+// checks what BenchmarkSequence and TestReport measure.
+func TestBothPaths(t *testing.T) {
+	c, entry := setupPaths(t)
+	sequenceOnce(t, c)
+	directOnce(t, entry)
 }
