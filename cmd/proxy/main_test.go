@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsk-route/wsk-route/internal/testenv"
 )
 
 // proxyBin is the binary built by TestMain.
@@ -37,27 +39,14 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "proxy-bin-")
+	dir, cleanup, err := testenv.BuildStatic(map[string]string{"proxy": "."})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
+	defer cleanup()
 	proxyBin = filepath.Join(dir, "proxy")
-	cmd := exec.Command(goTool(), "build", "-o", proxyBin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build ./cmd/proxy: %v\n%s", err, out)
-		return 1
-	}
 	return m.Run()
-}
-
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
 // baseEnv is the environment of a proxy started by the tests: PATH only, so

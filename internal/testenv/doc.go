@@ -3,8 +3,11 @@
 // (RequireDocker, Docker, ImportProxyImage: an image of the static proxy
 // made with docker import, no registry), and the rule that a test whose
 // environment is missing skips with a clear message, but fails when
-// CI=true (Skip, RequireOrSkip). Network-namespace hosts are in the netns
-// subpackage. It is imported only from _test.go files.
+// CI=true (Skip, RequireOrSkip). Also: static test binaries built from a
+// TestMain (BuildStatic), an in-process Kafka-protocol broker (Kafka,
+// franz-go's kfake), and a buffer safe for concurrent writers (SyncBuffer).
+// Network-namespace hosts are in the netns subpackage. It is imported only
+// from _test.go files.
 //
 // # Consul
 //

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/wsk-route/wsk-route/action-proxy/server"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/cli"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox"
+	"github.com/wsk-route/wsk-route/internal/testenv"
 )
 
 // bins are the wsk-route binary, the test action and the proxy that the
@@ -31,21 +31,13 @@ var bins struct{ wskRoute, act, proxy string }
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "cli-test-")
+	dir, cleanup, err := testenv.BuildStatic(map[string]string{"wsk-route": "..", "act": "../sandbox/testdata/act", "proxy": "../../proxy"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
+	defer cleanup()
 	bins.wskRoute, bins.act, bins.proxy = filepath.Join(dir, "wsk-route"), filepath.Join(dir, "act"), filepath.Join(dir, "proxy")
-	for pkg, out := range map[string]string{"..": bins.wskRoute, "../sandbox/testdata/act": bins.act, "../../proxy": bins.proxy} {
-		cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, b)
-			return 1
-		}
-	}
 	stop, err := startSandbox()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -166,24 +158,6 @@ func TestProxyVersion(t *testing.T) {
 	}
 }
 
-// syncBuffer collects a subprocess's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -216,7 +190,7 @@ func TestDevEndToEnd(t *testing.T) {
 	props, data := filepath.Join(tmp, "wskprops"), filepath.Join(tmp, "data")
 	port := freePort(t)
 	cmd := exec.Command(bins.wskRoute, "dev", "--port", fmt.Sprint(port), "--write-wskprops", props, "--data-dir", data)
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

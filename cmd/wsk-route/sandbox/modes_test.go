@@ -17,7 +17,6 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/apache/openwhisk-client-go/whisk"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/wsk-route/wsk-route/action-proxy/server"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox"
@@ -221,12 +220,7 @@ func TestDataDirPersists(t *testing.T) {
 // and its messages go through that broker.
 func TestExternalKafka(t *testing.T) {
 	// No auto-creation: the topics exist only if the sandbox created them.
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(kc.Close)
-	brokers := kc.ListenAddrs()
+	brokers := testenv.Kafka(t)
 	sb := startSandbox(t, sandbox.Config{Kafka: brokers})
 	if strings.Join(sb.Kafka, ",") != strings.Join(brokers, ",") {
 		t.Errorf("info: kafka %v, want %v", sb.Kafka, brokers)

@@ -19,6 +19,7 @@ import (
 	"github.com/apache/openwhisk-client-go/whisk"
 
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox"
+	"github.com/wsk-route/wsk-route/internal/testenv"
 )
 
 // The sandbox all tests share (started once in TestMain: it runs a broker,
@@ -37,21 +38,13 @@ const blockingWait = 3 * time.Second
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "sandbox-test-")
+	dir, cleanup, err := testenv.BuildStatic(map[string]string{"proxy": "../../proxy", "act": "./testdata/act"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
+	defer cleanup()
 	bins.proxy, bins.act = filepath.Join(dir, "proxy"), filepath.Join(dir, "act")
-	for pkg, out := range map[string]string{"../../proxy": bins.proxy, "./testdata/act": bins.act} {
-		cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, b)
-			return 1
-		}
-	}
 	code, err := os.ReadFile(bins.act)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,7 +1,6 @@
 package controller_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,9 +13,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/controller"
+	"github.com/wsk-route/wsk-route/internal/testenv"
 	"github.com/wsk-route/wsk-route/internal/whisk"
 )
 
@@ -72,24 +71,6 @@ func (s *memActivations) GetActivation(ns, id string) (whisk.Activation, error) 
 		return whisk.Activation{}, fmt.Errorf("activation %s/%s: not found", ns, id)
 	}
 	return a, nil
-}
-
-// syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // fakeInvoker consumes invoker0 and acknowledges on completed0. What it
@@ -241,7 +222,7 @@ type env struct {
 	inv     *fakeInvoker
 	actions *memActions
 	acts    *memActivations
-	logs    *syncBuffer
+	logs    *testenv.SyncBuffer
 	cancel  context.CancelFunc
 	runErr  chan error
 }
@@ -253,21 +234,17 @@ type opts struct {
 
 func newEnv(t *testing.T, o opts) *env {
 	t.Helper()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "invoker0", "completed0"))
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	t.Cleanup(cluster.Close)
-	brokers := cluster.ListenAddrs()
+	brokers := testenv.Kafka(t, "invoker0", "completed0")
 
 	e := &env{
 		actions: &memActions{m: map[string]whisk.Action{}},
 		acts:    &memActivations{m: map[string]whisk.Activation{}},
-		logs:    &syncBuffer{},
+		logs:    &testenv.SyncBuffer{},
 	}
 	if o.blockingWait == 0 {
 		o.blockingWait = 30 * time.Second
 	}
+	var err error
 	e.ctrl, err = controller.New(controller.Config{
 		Brokers: brokers, Actions: e.actions, Activations: e.acts,
 		BlockingWait: o.blockingWait, MaxSequenceLength: o.maxSeq,

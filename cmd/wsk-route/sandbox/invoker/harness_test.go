@@ -10,16 +10,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/invoker"
+	"github.com/wsk-route/wsk-route/internal/testenv"
 	"github.com/wsk-route/wsk-route/internal/whisk"
 )
 
@@ -38,21 +37,13 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "invoker-test-")
+	dir, cleanup, err := testenv.BuildStatic(map[string]string{"proxy": "../../../../cmd/proxy", "action": "./testdata/action"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
+	defer cleanup()
 	proxyBin, actionBin = filepath.Join(dir, "proxy"), filepath.Join(dir, "action")
-	for out, pkg := range map[string]string{proxyBin: "../../../../cmd/proxy", actionBin: "./testdata/action"} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, b)
-			return 1
-		}
-	}
 	b, err := os.ReadFile(actionBin)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -135,12 +126,7 @@ type env struct {
 
 func newEnv(t *testing.T, edit func(*invoker.Config)) *env {
 	t.Helper()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "invoker0", "completed0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	brokers := cluster.ListenAddrs()
+	brokers := testenv.Kafka(t, "invoker0", "completed0")
 	e := &env{t: t, acts: &actions{m: map[string]whisk.Action{}}, store: &activations{m: map[string]whisk.Activation{}}, acks: map[string]whisk.Ack{}}
 	e.cfg = invoker.Config{
 		Brokers: brokers, Index: 0, Actions: e.acts, Activations: e.store, Runtimes: runtimes{},
@@ -151,6 +137,7 @@ func newEnv(t *testing.T, edit func(*invoker.Config)) *env {
 	if edit != nil {
 		edit(&e.cfg)
 	}
+	var err error
 	e.inv, err = invoker.New(e.cfg)
 	if err != nil {
 		t.Fatal(err)

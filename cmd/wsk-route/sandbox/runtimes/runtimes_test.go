@@ -12,13 +12,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/runtimes"
 	"github.com/wsk-route/wsk-route/internal/proxytest"
+	"github.com/wsk-route/wsk-route/internal/testenv"
 	"github.com/wsk-route/wsk-route/internal/whisk"
 )
 
@@ -31,18 +31,13 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	tmp, err := os.MkdirTemp("", "runtimes-test")
+	tmp, cleanup, err := testenv.BuildStatic(map[string]string{"proxy": "github.com/wsk-route/wsk-route/cmd/proxy"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(tmp)
+	defer cleanup()
 	proxyBin = filepath.Join(tmp, "proxy")
-	build := exec.Command("go", "build", "-o", proxyBin, "github.com/wsk-route/wsk-route/cmd/proxy")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building cmd/proxy: %v\n%s", err, out)
-		return 1
-	}
 	installDir = filepath.Join(tmp, "runtimes")
 	return m.Run()
 }
@@ -73,7 +68,7 @@ func require(t *testing.T, s *runtimes.Set, kind string) runtimes.Runtime {
 // proxy is a cmd/proxy process serving on a local port.
 type proxy struct {
 	url            string
-	stdout, stderr *lockedBuffer
+	stdout, stderr *testenv.SyncBuffer
 }
 
 // freeAddr returns a local TCP address nothing listens on right now.
@@ -95,7 +90,7 @@ func startProxy(t *testing.T, rt runtimes.Runtime) *proxy {
 	cmd := exec.Command(proxyBin, "-listen", addr)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, rt.Env...)
-	p := &proxy{url: "http://" + addr, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	p := &proxy{url: "http://" + addr, stdout: &testenv.SyncBuffer{}, stderr: &testenv.SyncBuffer{}}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -128,25 +123,6 @@ func startProxy(t *testing.T, rt runtimes.Runtime) *proxy {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// lockedBuffer collects a stream of the proxy, which os/exec copies in a
-// goroutine of its own while the test may read it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func (p *proxy) post(t *testing.T, path string, body []byte) (int, string) {
