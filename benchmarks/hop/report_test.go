@@ -15,6 +15,8 @@ import (
 	"github.com/wsk-route/wsk-route/internal/testenv"
 	"github.com/wsk-route/wsk-route/internal/testenv/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/wsk-route/wsk-route/internal/transport"
 )
 
 // config says what runReport measures.
@@ -380,7 +382,7 @@ func (r *report) markdown(machine string, took time.Duration) string {
 		}
 	}
 
-	p("\n## Same-host hop with the payload forced inline or forced through shm (the default moves > 64 KiB to shm)\n\n")
+	p("\n## Same-host hop with the payload forced inline or forced through shm (the default moves > %d KiB to shm)\n\n", transport.DefaultShmThreshold>>10)
 	p("| size | inline p50 | inline p99 | shm p50 | shm p99 | shm/inline p50 |\n|---|---|---|---|---|---|\n")
 	for _, x := range r.inlineShm {
 		p("| %s | %s | %s | %s | %s | %.2f |\n", x.size.name, fmtDur(x.hop.p50), fmtDur(x.hop.p99),
