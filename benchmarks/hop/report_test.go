@@ -14,9 +14,8 @@ import (
 	"github.com/wsk-route/wsk-route/internal/consulstore"
 	"github.com/wsk-route/wsk-route/internal/testenv"
 	"github.com/wsk-route/wsk-route/internal/testenv/netns"
-	"golang.org/x/sys/unix"
-
 	"github.com/wsk-route/wsk-route/internal/transport"
+	"golang.org/x/sys/unix"
 )
 
 // config says what runReport measures.
