@@ -16,6 +16,7 @@ import (
 
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/registry"
 	"github.com/wsk-route/wsk-route/internal/agentproto"
+	"github.com/wsk-route/wsk-route/internal/registrytest"
 	"github.com/wsk-route/wsk-route/internal/routetable"
 	"github.com/wsk-route/wsk-route/invoker-plugin/agent"
 	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
@@ -68,7 +69,7 @@ func TestAgentOnRegistry(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = stop() })
 
-	snaps, _ := instanceWatch(t, reg)
+	snaps, _ := registrytest.InstanceWatch(t, reg, func(err error) { t.Errorf("onError: %v", err) })
 	d := websocket.Dialer{
 		NetDialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", a.SocketPath())
@@ -138,7 +139,7 @@ func TestAgentOnRegistry(t *testing.T) {
 			}
 			if gotWelcome && !specPut {
 				specPut = true
-				if _, err := reg.PutSpec(context.Background(), sampleSpec("guest", "flow")); err != nil {
+				if _, err := reg.PutSpec(context.Background(), registrytest.SampleSpec("guest", "flow")); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -146,13 +147,13 @@ func TestAgentOnRegistry(t *testing.T) {
 			t.Fatalf("welcome %v, key %v, spec %v within 15s", gotWelcome, gotKey, gotSpec)
 		}
 	}
-	next(t, snaps, 15*time.Second, "the proxy's instance in the registry", hasID("sandbox/p1"))
+	registrytest.Next(t, snaps, 15*time.Second, "the proxy's instance in the registry", registrytest.HasID("sandbox/p1"))
 	// The agent passes the 1s TTL: the instance is still there after 2 TTLs.
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case v := <-snaps:
-			if !hasID("sandbox/p1")(v) {
+			if !registrytest.HasID("sandbox/p1")(v) {
 				t.Fatalf("instance left the passing set while the agent ran: %v", v)
 			}
 		case <-time.After(time.Until(deadline)):
@@ -161,5 +162,5 @@ func TestAgentOnRegistry(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("agent Run: %v", err)
 	}
-	next(t, snaps, 5*time.Second, "the instance gone after the agent stopped", func(v []routetable.Instance) bool { return len(v) == 0 })
+	registrytest.Next(t, snaps, 5*time.Second, "the instance gone after the agent stopped", func(v []routetable.Instance) bool { return len(v) == 0 })
 }
