@@ -95,7 +95,7 @@ func TestStartRunOneStep(t *testing.T) {
 	if err := entry.WaitReady(ctx, "one"); err != nil {
 		t.Fatal(err)
 	}
-	res, err := entry.StartRun(ctx, "one", []byte(`{"x":1}`))
+	res, err := entry.StartRun(ctx, "one", []byte(`{"x":1}`), RunOptions{})
 	if err != nil {
 		t.Fatalf("StartRun: %v", err)
 	}
@@ -123,7 +123,7 @@ func TestStartRunFanOut(t *testing.T) {
 	entry, _ := flowPair(t, exec)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := entry.StartRun(ctx, "fan", []byte(`{}`))
+	res, err := entry.StartRun(ctx, "fan", []byte(`{}`), RunOptions{})
 	if err != nil {
 		t.Fatalf("StartRun: %v", err)
 	}
@@ -151,7 +151,7 @@ func TestStartRunStepFails(t *testing.T) {
 			entry, _ := flowPair(t, tt.exec)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
-			res, err := entry.StartRun(ctx, "one", []byte(`{}`))
+			res, err := entry.StartRun(ctx, "one", []byte(`{}`), RunOptions{})
 			var re *RunError
 			if !errors.As(err, &re) {
 				t.Fatalf("StartRun = %v, %v; want a *RunError", res, err)
@@ -170,7 +170,7 @@ func TestStartRunNoInstance(t *testing.T) {
 	entry, _ := flowPair(t, &fakeExecutor{free: false})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	_, err := entry.StartRun(ctx, "one", []byte(`{}`))
+	_, err := entry.StartRun(ctx, "one", []byte(`{}`), RunOptions{})
 	var re *RunError
 	if !errors.As(err, &re) || re.Step != "s1" || re.Code != frame.CodeUnavailable || !strings.Contains(re.Reason, "busy") {
 		t.Errorf("StartRun with the only instance busy: %v; want a RunError at s1, unavailable, naming the busy refusal", err)

@@ -54,6 +54,7 @@ func (e *RunError) Error() string {
 
 // runState collects what comes back for one run started here.
 type runState struct {
+	onStep  func(StepReport)
 	want    int
 	results map[uint32][]byte
 	// joins collect the inputs of the run's joins, by join and branch.
@@ -71,6 +72,18 @@ type runState struct {
 	done    chan struct{} // closed when all results or a failure arrived
 }
 
+// RunOptions are the choices a caller of StartRun may make.
+type RunOptions struct {
+	// ID is the run's id; empty means a random one. An entry passes its
+	// activation id, so that a client that invoked it can follow the run.
+	// It must be 1 to frame.MaxRunID letters, digits, '-' or '_'.
+	ID string
+	// OnStep, when set, is called with each step's report as it reaches
+	// the entry, in arrival order, from one of the plane's goroutines; it
+	// must not block for long (the run's replies wait for it).
+	OnStep func(StepReport)
+}
+
 // DefaultRunTimeout is the deadline of a run started without one: the
 // default timeout of an OpenWhisk action.
 const DefaultRunTimeout = time.Minute
@@ -80,7 +93,7 @@ const DefaultRunTimeout = time.Minute
 // without a deadline gets DefaultRunTimeout: a run never waits forever).
 // Results come back to this plane, named by its instance id in the
 // frames' reply-to.
-func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte) (*Result, error) {
+func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte, opts RunOptions) (*Result, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultRunTimeout)
@@ -94,18 +107,27 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte) (*R
 	if sp == nil {
 		return nil, fmt.Errorf("route: unknown workflow %q", workflow)
 	}
-	var idb [16]byte
-	rand.Read(idb[:])
-	runID := hex.EncodeToString(idb[:])
+	runID := opts.ID
+	if runID == "" {
+		var idb [16]byte
+		rand.Read(idb[:])
+		runID = hex.EncodeToString(idb[:])
+	} else if err := checkRunID(runID); err != nil {
+		return nil, err
+	}
 	d, _ := ctx.Deadline()
 	deadline := d.UnixNano()
 	// Results come back to this plane by its instance id: every proxy
 	// reaches it as it reaches a step (same host, TCP, or the relay).
 	replyTo := ReplyToInstance + w.instanceID
 	r := &run{p: p, w: w, sp: sp, runID: runID, replyTo: replyTo, deadline: deadline}
-	rs := &runState{want: sp.Paths(), results: map[uint32][]byte{}, joins: map[joinKey]map[uint32][]byte{}, maps: map[joinKey]*mapRun{}, joined: map[joinKey]bool{},
+	rs := &runState{onStep: opts.OnStep, want: sp.Paths(), results: map[uint32][]byte{}, joins: map[joinKey]map[uint32][]byte{}, maps: map[joinKey]*mapRun{}, joined: map[joinKey]bool{},
 		r: r, ctx: ctx, done: make(chan struct{})}
 	p.mu.Lock()
+	if p.runs[runID] != nil {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("route: run %s is already running here", runID)
+	}
 	p.runs[runID] = rs
 	p.mu.Unlock()
 	defer func() {
@@ -151,6 +173,19 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte) (*R
 	return &Result{RunID: runID, Value: merge(rs.results, rs.want), Steps: steps}, nil
 }
 
+// checkRunID checks a run id given in RunOptions.
+func checkRunID(id string) error {
+	if len(id) > frame.MaxRunID {
+		return fmt.Errorf("route: run id %q: %d bytes, more than %d", id, len(id), frame.MaxRunID)
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("route: run id %q: %q is not a letter, digit, '-' or '_'", id, c)
+		}
+	}
+	return nil
+}
+
 func lastSteps(steps []StepReport) string {
 	if len(steps) == 0 {
 		return "no step reported"
@@ -192,6 +227,12 @@ func merge(results map[uint32][]byte, want int) json.RawMessage {
 func (p *Plane) deliverToRun(d *transport.Delivery) (frame.Code, string) {
 	f := &d.Frame
 	payload := d.Detach()
+	var report func()
+	defer func() {
+		if report != nil {
+			report()
+		}
+	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rs := p.runs[f.RunID]
@@ -207,8 +248,12 @@ func (p *Plane) deliverToRun(d *transport.Delivery) (frame.Code, string) {
 	case frame.KindLog:
 		var meta stepLog
 		json.Unmarshal([]byte(f.Reason), &meta)
-		rs.steps = append(rs.steps, StepReport{Step: f.Step, Branch: f.Branch, Instance: meta.Instance,
-			Duration: time.Duration(meta.DurationNS), Logs: payload})
+		sr := StepReport{Step: f.Step, Branch: f.Branch, Instance: meta.Instance,
+			Duration: time.Duration(meta.DurationNS), Logs: payload}
+		rs.steps = append(rs.steps, sr)
+		if rs.onStep != nil { // after p.mu is released (deferred first, runs last)
+			report = func() { rs.onStep(sr) }
+		}
 	case frame.KindError:
 		rs.failure = &RunError{RunID: f.RunID, Step: f.Step, Code: f.Code, Reason: f.Reason}
 		close(rs.done)

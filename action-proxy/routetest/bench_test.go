@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsk-route/wsk-route/action-proxy/route"
 	"github.com/wsk-route/wsk-route/internal/spec"
 )
 
@@ -66,7 +67,7 @@ func benchChain(b *testing.B, steps int) {
 func runOnce(s *sameHost, input []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := s.entry.plane.StartRun(ctx, "bench", input)
+	res, err := s.entry.plane.StartRun(ctx, "bench", input, route.RunOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -90,7 +90,7 @@ func (th *twoHosts) deploy(t *testing.T, sp *spec.Spec) {
 func (th *twoHosts) run(t *testing.T, workflow, input string, timeout time.Duration) (*route.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return th.entry.plane.StartRun(ctx, workflow, []byte(input))
+	return th.entry.plane.StartRun(ctx, workflow, []byte(input), route.RunOptions{})
 }
 
 func TestChainAcrossHosts(t *testing.T) {

@@ -169,7 +169,7 @@ func (d *dockerHost) run(t *testing.T, workflow, input string, timeout time.Dura
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := time.Now()
-	res, err := d.entry.plane.StartRun(ctx, workflow, []byte(input))
+	res, err := d.entry.plane.StartRun(ctx, workflow, []byte(input), route.RunOptions{})
 	return res, time.Since(start), err
 }
 

@@ -44,7 +44,7 @@ func (s *sameHost) run(t *testing.T, workflow string, input string, timeout time
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return s.entry.plane.StartRun(ctx, workflow, []byte(input))
+	return s.entry.plane.StartRun(ctx, workflow, []byte(input), route.RunOptions{})
 }
 
 func chainSpec(name string, steps ...string) *spec.Spec {

@@ -27,7 +27,7 @@ type Router interface {
 	// Unregister withdraws the instance: the action's process died.
 	Unregister(reason string)
 	// StartRun runs workflow with input, for an entry action (entry.go).
-	StartRun(ctx context.Context, workflow string, input []byte) (*route.Result, error)
+	StartRun(ctx context.Context, workflow string, input []byte, opts route.RunOptions) (*route.Result, error)
 	// RunFallback runs the step of a fallback envelope (an invoker /run's
 	// value) with call, which runs one activation on the /run's process.
 	RunFallback(ctx context.Context, value []byte, activationID string, call func(ctx context.Context, body io.Reader) ([]byte, error)) ([]byte, error)

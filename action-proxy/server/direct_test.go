@@ -42,7 +42,7 @@ type fakeRun struct {
 	deadline time.Time
 }
 
-func (r *fakeRouter) StartRun(ctx context.Context, workflow string, input []byte) (*route.Result, error) {
+func (r *fakeRouter) StartRun(ctx context.Context, workflow string, input []byte, opts route.RunOptions) (*route.Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	d, _ := ctx.Deadline()

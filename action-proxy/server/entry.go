@@ -124,7 +124,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow stri
 	defer cancel()
 
 	start := time.Now()
-	res, err := rs.router.StartRun(ctx, workflow, input)
+	res, err := rs.router.StartRun(ctx, workflow, input, route.RunOptions{})
 	took := time.Since(start)
 	var steps []route.StepReport
 	var runErr *route.RunError

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/apache/openwhisk-client-go/whisk"
-
 	"github.com/wsk-route/wsk-route/action-proxy/route"
 )
 
@@ -78,7 +77,7 @@ func sequenceOnce(tb testing.TB, c *whisk.Client) {
 func directOnce(tb testing.TB, entry *route.Plane) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := entry.StartRun(ctx, "bench", []byte(benchInput))
+	res, err := entry.StartRun(ctx, "bench", []byte(benchInput), route.RunOptions{})
 	if err != nil {
 		tb.Fatalf("direct run: %v", err)
 	}

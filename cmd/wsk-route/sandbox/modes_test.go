@@ -18,6 +18,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/apache/openwhisk-client-go/whisk"
 
+	"github.com/wsk-route/wsk-route/action-proxy/route"
 	"github.com/wsk-route/wsk-route/action-proxy/server"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/controller"
@@ -140,7 +141,7 @@ func runChain(t *testing.T, sb *sandbox.Sandbox, workflow string, steps []string
 	if err := entry.WaitReady(ctx, workflow); err != nil {
 		t.Fatalf("the workflow's instances never became ready: %v (containers: %+v)", err, sb.Containers())
 	}
-	res, err := entry.StartRun(ctx, workflow, []byte(`{"text":"modes of the sandbox"}`))
+	res, err := entry.StartRun(ctx, workflow, []byte(`{"text":"modes of the sandbox"}`), route.RunOptions{})
 	if err != nil {
 		t.Fatalf("direct run: %v (containers: %+v)", err, sb.Containers())
 	}

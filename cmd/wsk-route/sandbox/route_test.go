@@ -88,7 +88,7 @@ func TestDirectHops(t *testing.T) {
 	if err := entry.WaitReady(ctx, "dh"); err != nil {
 		t.Fatalf("the workflow's instances never became ready: %v (containers: %+v)", err, shared.Containers())
 	}
-	res, err := entry.StartRun(ctx, "dh", []byte(`{"text":"direct hops"}`))
+	res, err := entry.StartRun(ctx, "dh", []byte(`{"text":"direct hops"}`), route.RunOptions{})
 	if err != nil {
 		t.Fatalf("direct run: %v", err)
 	}
