@@ -77,7 +77,7 @@ func decodeHeader(h []byte, f *Frame, maxPayload int) (int, error) {
 		return 0, &DecodeError{"header length", fmt.Sprintf("%d bytes left after the strings", end-p)}
 	}
 
-	refLen := offs[numStrings-1][1] - offs[numStrings-1][0]
+	refLen := offs[7][1] - offs[7][0]
 	payload := 0
 	switch pk {
 	case PayloadInline:
@@ -122,6 +122,7 @@ func decodeHeader(h []byte, f *Frame, maxPayload int) (int, error) {
 		Reason:      sub(6),
 		PayloadKind: pk,
 		Ref:         sub(7),
+		Holder:      sub(8),
 		Size:        size,
 	}
 	copy(f.Tag[:], h[end:])

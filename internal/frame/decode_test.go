@@ -12,7 +12,7 @@ import (
 // rawFrame builds a header by hand, without the encoder's checks: the fixed
 // part of a minimal step frame, the strings in wire order, extra bytes, a
 // zero tag, the length prefix; then mod patches the bytes.
-func rawFrame(strs [8]string, extra string, mod func(b []byte)) []byte {
+func rawFrame(strs [9]string, extra string, mod func(b []byte)) []byte {
 	min := frame.Frame{Kind: frame.KindStep}
 	b, _ := frame.Encode(nil, &min)
 	b = b[:50]
@@ -30,7 +30,7 @@ func rawFrame(strs [8]string, extra string, mod func(b []byte)) []byte {
 }
 
 func TestDecodeMustFail(t *testing.T) {
-	var none [8]string
+	var none [9]string
 	type tc struct {
 		name       string
 		in         []byte
@@ -41,8 +41,9 @@ func TestDecodeMustFail(t *testing.T) {
 		{"wrong magic", rawFrame(none, "", func(b []byte) { b[4] = 'X' }), 0, "magic"},
 		{"http request", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n" + strings.Repeat(" ", 100)), 0, "magic"},
 		{"version 0", rawFrame(none, "", func(b []byte) { b[7] = 0 }), 0, "version"},
-		{"version 2", rawFrame(none, "", func(b []byte) { b[7] = 2 }), 0, "version"},
-		{"header length under minimum", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, 97) }), 0, "header length"},
+		{"version 1 (before Holder)", rawFrame(none, "", func(b []byte) { b[7] = 1 }), 0, "version"},
+		{"version 3", rawFrame(none, "", func(b []byte) { b[7] = 3 }), 0, "version"},
+		{"header length under minimum", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, 99) }), 0, "header length"},
 		{"header length zero", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, 0) }), 0, "header length"},
 		{"header length over MaxHeader", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, frame.MaxHeader+1) }), 0, "header length"},
 		{"header length huge", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, 1<<32-1) }), 0, "header length"},
@@ -54,18 +55,18 @@ func TestDecodeMustFail(t *testing.T) {
 		{"payload kind 3", rawFrame(none, "", func(b []byte) { b[10] = 3 }), 0, "payload kind"},
 		{"flags set", rawFrame(none, "", func(b []byte) { b[11] = 1 }), 0, "flags"},
 		{"run id past end of header", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint16(b[50:], 60) }), 0, "run id"},
-		{"ref length cut off", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint16(b[50:], 2) }), 0, "ref"},
+		{"last string (holder) cut off", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint16(b[50:], 2) }), 0, "holder"},
 		{"inline size over maxPayload", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint64(b[42:], 11) }), 10, "size"},
 		{"inline size over default maxPayload", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint64(b[42:], frame.DefaultMaxPayload+1) }), 0, "size"},
 		{"inline size 2^64-1", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint64(b[42:], 1<<64-1) }), 0, "size"},
-		{"inline with ref", rawFrame([8]string{7: "seg"}, "", nil), 0, "ref"},
+		{"inline with ref", rawFrame([9]string{7: "seg"}, "", nil), 0, "ref"},
 		{"shm without ref", rawFrame(none, "", func(b []byte) { b[10] = byte(frame.PayloadShm) }), 0, "ref"},
 		{"blob without ref", rawFrame(none, "", func(b []byte) { b[10] = byte(frame.PayloadBlob) }), 0, "ref"},
 	}
-	names := []string{"run id", "workflow", "step", "reply to", "namespace", "target", "reason", "ref"}
-	limits := []int{frame.MaxRunID, frame.MaxWorkflow, frame.MaxStep, frame.MaxReplyTo, frame.MaxNamespace, frame.MaxTarget, frame.MaxReason, frame.MaxRef}
+	names := []string{"run id", "workflow", "step", "reply to", "namespace", "target", "reason", "ref", "holder"}
+	limits := []int{frame.MaxRunID, frame.MaxWorkflow, frame.MaxStep, frame.MaxReplyTo, frame.MaxNamespace, frame.MaxTarget, frame.MaxReason, frame.MaxRef, frame.MaxHolder}
 	for i, name := range names {
-		var strs [8]string
+		var strs [9]string
 		strs[i] = strings.Repeat("x", limits[i]+1)
 		in := rawFrame(strs, "", nil)
 		if name == "ref" {
@@ -92,7 +93,7 @@ func TestDecodeMustFail(t *testing.T) {
 }
 
 func TestDecodeErrorText(t *testing.T) {
-	in := rawFrame([8]string{2: strings.Repeat("s", 300)}, "", nil)
+	in := rawFrame([9]string{2: strings.Repeat("s", 300)}, "", nil)
 	var f frame.Frame
 	_, err := frame.Decode(in, &f, 0)
 	if got, want := err.Error(), "frame: field step: length 300 over limit 256"; got != want {
@@ -102,12 +103,12 @@ func TestDecodeErrorText(t *testing.T) {
 
 func TestDecodeAcceptsRawFrame(t *testing.T) {
 	// The hand builder agrees with the encoder on a valid frame.
-	in := rawFrame([8]string{0: "run", 2: "step", 4: "ns"}, "", nil)
+	in := rawFrame([9]string{0: "run", 2: "step", 4: "ns", 8: "host-a/c1"}, "", nil)
 	var f frame.Frame
 	if _, err := frame.Decode(in, &f, 0); err != nil {
 		t.Fatalf("Decode(raw) = %v", err)
 	}
-	if f.RunID != "run" || f.Step != "step" || f.Namespace != "ns" || f.Kind != frame.KindStep {
+	if f.RunID != "run" || f.Step != "step" || f.Namespace != "ns" || f.Holder != "host-a/c1" || f.Kind != frame.KindStep {
 		t.Errorf("Decode(raw) = %+v", f)
 	}
 }

@@ -39,15 +39,15 @@
 // of that namespace can open it), and a blob by the host agent that serves
 // it; the tag only proves which namespace pointed at it.
 //
-// # Wire layout (version 1)
+// # Wire layout (version 2)
 //
 // All integers are big-endian. H is the total header length, the length
 // prefix included; the inline payload follows the header.
 //
 //	offset  size  field
-//	0       4     H: u32 header length, 98 <= H <= MaxHeader
+//	0       4     H: u32 header length, 100 <= H <= MaxHeader
 //	4       3     magic "WRF"
-//	7       1     version (1)
+//	7       1     version (2)
 //	8       1     Kind (1..5: step, result, error, ack, log)
 //	9       1     Code (0..9)
 //	10      1     PayloadKind (0 inline, 1 shm, 2 blob)
@@ -58,12 +58,16 @@
 //	32      2     Attempt
 //	34      8     Deadline (i64, unix ns, 0 = none)
 //	42      8     Size (payload size)
-//	50      ...   eight strings, each u16 length then bytes, in this order:
+//	50      ...   nine strings, each u16 length then bytes, in this order:
 //	              RunID (<= 64), Workflow (<= 256), Step (<= 256),
 //	              ReplyTo (<= 1024), Namespace (<= 256), Target (<= 512),
-//	              Reason (<= 4096), Ref (<= 256)
+//	              Reason (<= 4096), Ref (<= 256), Holder (<= 512)
 //	H-32    32    Tag
 //	H       Size  inline payload (PayloadInline only; none otherwise)
+//
+// Version 2 added Holder (the instance holding the join of a frame's join
+// region); a version 1 frame is refused with a "version" error, as any
+// other version is.
 //
 // An inline frame has an empty Ref and Size = len(Payload) <= the
 // receiver's maxPayload; a shm or blob frame has a non-empty Ref, no inline

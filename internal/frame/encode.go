@@ -22,7 +22,7 @@ const (
 	offSize        = 42
 	offStrings     = 50
 
-	numStrings = 8
+	numStrings = 9
 	tagLen     = 32
 	// minHeader is the header of a frame whose strings are all empty.
 	minHeader = offStrings + 2*numStrings + tagLen
@@ -43,11 +43,12 @@ var stringLimits = [numStrings]struct {
 	{"target", MaxTarget},
 	{"reason", MaxReason},
 	{"ref", MaxRef},
+	{"holder", MaxHolder},
 }
 
 // stringsOf returns f's string fields in wire order.
 func stringsOf(f *Frame) [numStrings]string {
-	return [numStrings]string{f.RunID, f.Workflow, f.Step, f.ReplyTo, f.Namespace, f.Target, f.Reason, f.Ref}
+	return [numStrings]string{f.RunID, f.Workflow, f.Step, f.ReplyTo, f.Namespace, f.Target, f.Reason, f.Ref, f.Holder}
 }
 
 // HeaderLen returns the length of f's encoded header, or an *EncodeError if

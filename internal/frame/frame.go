@@ -3,7 +3,7 @@ package frame
 import "strconv"
 
 // Version is the wire format version this package writes and accepts.
-const Version = 1
+const Version = 2
 
 // MaxHeader bounds the encoded header (everything but the inline payload),
 // in bytes. Frames within the string limits below always fit.
@@ -23,6 +23,7 @@ const (
 	MaxTarget    = 512
 	MaxReason    = 4096
 	MaxRef       = 256
+	MaxHolder    = MaxTarget
 )
 
 // Kind says what a frame is for.
@@ -135,7 +136,11 @@ type Frame struct {
 	Ref         string // shm segment name or blob id when PayloadKind != PayloadInline, <= MaxRef
 	Size        uint64 // payload size: len(Payload) for inline, the referenced size otherwise
 	Payload     []byte // inline payload
-	Tag         [32]byte
+	// Holder is the instance id of the proxy that holds the join of the
+	// frame's join region (chosen by the step that forked it); empty
+	// means the run's entry holds it. <= MaxHolder.
+	Holder string
+	Tag    [32]byte
 }
 
 // AckFor returns the ack (KindAck) answering req: same Seq, RunID, Step,

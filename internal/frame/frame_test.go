@@ -26,6 +26,7 @@ func full() frame.Frame {
 		ReplyTo:     strings.Repeat("p", frame.MaxReplyTo),
 		Namespace:   strings.Repeat("n", frame.MaxNamespace),
 		Target:      strings.Repeat("t", frame.MaxTarget),
+		Holder:      strings.Repeat("h", frame.MaxHolder),
 		Code:        frame.CodeStepFailed,
 		Reason:      strings.Repeat("é", frame.MaxReason/2),
 		Payload:     []byte(`{"hello":"world"}`),
@@ -87,6 +88,9 @@ func roundTripFrames() []namedFrame {
 	blob := typical(nil)
 	blob.PayloadKind, blob.Ref, blob.Size = frame.PayloadBlob, strings.Repeat("b", frame.MaxRef), 1<<40
 	add("blob payload", blob)
+	held := typical([]byte(`{"slot":1}`))
+	held.Holder = "host-a/4f1c"
+	add("region frame with a join holder", held)
 	neg := typical([]byte("y"))
 	neg.Deadline = -5
 	add("negative deadline", neg)

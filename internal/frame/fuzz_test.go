@@ -26,7 +26,7 @@ func fuzzSeeds(f *testing.F) [][]byte {
 		}
 		seeds = append(seeds, b)
 	}
-	seeds = append(seeds, nil, []byte("WRF"), rawFrame([8]string{2: "step"}, "x", nil))
+	seeds = append(seeds, nil, []byte("WRF"), rawFrame([9]string{2: "step"}, "x", nil))
 	return seeds
 }
 

@@ -152,7 +152,7 @@ func TestReaderLargePayload(t *testing.T) {
 func TestReaderBadFrameIsSticky(t *testing.T) {
 	good := typical([]byte("ok"))
 	b, _ := frame.Encode(nil, &good)
-	b = append(b, rawFrame([8]string{2: strings.Repeat("s", 300)}, "", nil)...)
+	b = append(b, rawFrame([9]string{2: strings.Repeat("s", 300)}, "", nil)...)
 	b, _ = frame.Encode(b, &good)
 	r := frame.NewReader(bytes.NewReader(b), 0)
 	var f frame.Frame

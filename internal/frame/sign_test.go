@@ -28,6 +28,7 @@ func TestSignVerify(t *testing.T) {
 		{"reply to", func(f *frame.Frame) { f.ReplyTo = "tcp:6.6.6.6:1" }},
 		{"namespace", func(f *frame.Frame) { f.Namespace = "mallory" }},
 		{"target", func(f *frame.Frame) { f.Target = "host-b/1" }},
+		{"holder", func(f *frame.Frame) { f.Holder = "host-m/666" }},
 		{"code", func(f *frame.Frame) { f.Code = frame.CodeBusy }},
 		{"reason", func(f *frame.Frame) { f.Reason = "r" }},
 		{"size", func(f *frame.Frame) { f.Size++ }},
