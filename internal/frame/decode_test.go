@@ -49,7 +49,7 @@ func TestDecodeMustFail(t *testing.T) {
 		{"header length huge", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, 1<<32-1) }), 0, "header length"},
 		{"bytes left after strings", rawFrame(none, "xyz", nil), 0, "header length"},
 		{"kind 0", rawFrame(none, "", func(b []byte) { b[8] = 0 }), 0, "kind"},
-		{"kind 6", rawFrame(none, "", func(b []byte) { b[8] = 6 }), 0, "kind"},
+		{"kind 7", rawFrame(none, "", func(b []byte) { b[8] = 7 }), 0, "kind"},
 		{"code 10", rawFrame(none, "", func(b []byte) { b[9] = 10 }), 0, "code"},
 		{"code 255", rawFrame(none, "", func(b []byte) { b[9] = 255 }), 0, "code"},
 		{"payload kind 3", rawFrame(none, "", func(b []byte) { b[10] = 3 }), 0, "payload kind"},

@@ -48,7 +48,7 @@
 //	0       4     H: u32 header length, 100 <= H <= MaxHeader
 //	4       3     magic "WRF"
 //	7       1     version (2)
-//	8       1     Kind (1..5: step, result, error, ack, log)
+//	8       1     Kind (1..6: step, result, error, ack, log, handover)
 //	9       1     Code (0..9)
 //	10      1     PayloadKind (0 inline, 1 shm, 2 blob)
 //	11      1     flags, must be 0
@@ -66,7 +66,7 @@
 //	H       Size  inline payload (PayloadInline only; none otherwise)
 //
 // Version 2 added Holder (the instance holding the join of a frame's join
-// region); a version 1 frame is refused with a "version" error, as any
+// region) and KindHandover; a version 1 frame is refused with a "version" error, as any
 // other version is.
 //
 // An inline frame has an empty Ref and Size = len(Payload) <= the

@@ -36,14 +36,19 @@ const (
 	KindError                  // the run failed; Reason names the step and why; delivered to ReplyTo
 	KindAck                    // answer to one frame (same Seq): Code OK = accepted, else refused with Reason
 	KindLog                    // a step's captured logs (Payload) and timing (Reason, JSON), delivered to ReplyTo
+	// KindHandover asks the join holder Target for the join Step (on the
+	// fork's Branch) of run RunID: it sends the results it holds to the
+	// run's entry and takes no more (version 2).
+	KindHandover
 )
 
-var kindNames = [...]string{KindStep: "step", KindResult: "result", KindError: "error", KindAck: "ack", KindLog: "log"}
+var kindNames = [...]string{KindStep: "step", KindResult: "result", KindError: "error", KindAck: "ack", KindLog: "log", KindHandover: "handover"}
 
 // Valid reports whether k is one of the kinds above.
-func (k Kind) Valid() bool { return k >= KindStep && k <= KindLog }
+func (k Kind) Valid() bool { return k >= KindStep && k <= KindHandover }
 
-// String returns "step", "result", "error", "ack", "log", or "Kind(n)".
+// String returns "step", "result", "error", "ack", "log", "handover", or
+// "Kind(n)".
 func (k Kind) String() string {
 	if k.Valid() {
 		return kindNames[k]

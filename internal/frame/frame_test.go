@@ -72,7 +72,7 @@ func roundTripFrames() []namedFrame {
 	add("every field at its limit", full())
 	add("empty payload", typical(nil))
 	add("64 KiB payload", typical(bytes.Repeat([]byte{0xA5}, 64<<10)))
-	for _, k := range []frame.Kind{frame.KindStep, frame.KindResult, frame.KindError, frame.KindAck, frame.KindLog} {
+	for _, k := range []frame.Kind{frame.KindStep, frame.KindResult, frame.KindError, frame.KindAck, frame.KindLog, frame.KindHandover} {
 		f := typical([]byte("x"))
 		f.Kind = k
 		add("kind "+k.String(), f)
@@ -209,7 +209,7 @@ func TestEncodeMustFail(t *testing.T) {
 			f.PayloadKind, f.Payload, f.Size, f.Ref = frame.PayloadShm, nil, 1, strings.Repeat("x", frame.MaxRef+1)
 		}, "ref"},
 		{"kind zero", func(f *frame.Frame) { f.Kind = 0 }, "kind"},
-		{"kind unknown", func(f *frame.Frame) { f.Kind = frame.KindLog + 1 }, "kind"},
+		{"kind unknown", func(f *frame.Frame) { f.Kind = frame.KindHandover + 1 }, "kind"},
 		{"code unknown", func(f *frame.Frame) { f.Code = frame.CodeStepFailed + 1 }, "code"},
 		{"payload kind unknown", func(f *frame.Frame) { f.PayloadKind = frame.PayloadBlob + 1 }, "payload kind"},
 		{"inline size too big", func(f *frame.Frame) { f.Size++ }, "size"},
