@@ -61,6 +61,9 @@ type Config struct {
 	// falls back to invoking the step's action through the API (see
 	// fallback.go); empty means no fallback: the run fails there.
 	APIHost string
+	// EntryJoins makes the run's entry hold every join, as before joins
+	// were held where they fork (join.go); for comparisons.
+	EntryJoins bool
 	// HTTPClient makes the fallback invocations; nil means a client with
 	// a 30 s timeout.
 	HTTPClient *http.Client

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -51,9 +52,15 @@ func flowPlane(t *testing.T, dir, name string, id Identity, exec Executor) *Plan
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	handler := transport.HandlerFunc(func(ctx context.Context, d *transport.Delivery) (frame.Code, string) {
+		if c, ok := received.Load(name); ok {
+			c.(*frameCounts).add(d.Frame.Kind)
+		}
+		return p.HandleFrame(ctx, d)
+	})
 	go func() {
 		defer close(done)
-		srv := &transport.Server{Handler: transport.HandlerFunc(p.HandleFrame)}
+		srv := &transport.Server{Handler: handler}
 		if err := srv.Serve(ctx, ln); err != nil {
 			t.Errorf("%s: Serve: %v", name, err)
 		}
@@ -64,6 +71,36 @@ func flowPlane(t *testing.T, dir, name string, id Identity, exec Executor) *Plan
 		p.wg.Wait()
 	})
 	return p
+}
+
+// received counts, per plane name, the frames a flow plane received by
+// kind, for the planes a test registers (countFrames).
+var received sync.Map // name -> *frameCounts
+
+type frameCounts struct {
+	mu sync.Mutex
+	n  map[frame.Kind]int
+}
+
+func (c *frameCounts) add(k frame.Kind) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n[k]++
+}
+
+func (c *frameCounts) get(k frame.Kind) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[k]
+}
+
+// countFrames counts the frames the flow plane name receives until the
+// test ends.
+func countFrames(t *testing.T, name string) *frameCounts {
+	c := &frameCounts{n: map[frame.Kind]int{}}
+	received.Store(name, c)
+	t.Cleanup(func() { received.Delete(name) })
+	return c
 }
 
 // flowPair returns an entry plane and a worker plane running /ns/a on

@@ -19,7 +19,8 @@ import (
 )
 
 // HandleFrame accepts or refuses one received frame. Step frames are run
-// on the action; result, error and log frames belong to runs started here.
+// on the action; result, error and log frames belong to runs started here,
+// except the slots of joins this proxy holds, and handovers of those.
 // It never waits for the action: a busy instance refuses, so that the
 // sender tries another one.
 func (p *Plane) HandleFrame(ctx context.Context, d *transport.Delivery) (frame.Code, string) {
@@ -37,10 +38,21 @@ func (p *Plane) HandleFrame(ctx context.Context, d *transport.Delivery) (frame.C
 		// to is either still waiting here or gone (deliverToRun says so).
 		return frame.CodeExpired, "deadline passed " + time.Duration(p.cfg.Now().UnixNano()-f.Deadline).String() + " ago"
 	}
-	switch f.Kind {
-	case frame.KindStep:
+	switch {
+	case f.Kind == frame.KindStep:
 		return p.acceptStep(ctx, d, id, w)
-	case frame.KindResult, frame.KindError, frame.KindLog:
+	case f.Kind == frame.KindHandover:
+		if f.Target != w.instanceID {
+			return frame.CodeUnknownStep, "handover for holder " + f.Target + " reached " + w.instanceID
+		}
+		return p.handOver(f, w)
+	case f.Kind == frame.KindResult && f.Holder != "" && f.Holder == w.instanceID:
+		// A slot of a join this proxy holds (join.go).
+		payload := d.Detach()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.holdSlot(f, payload, w)
+	case f.Kind == frame.KindResult, f.Kind == frame.KindError, f.Kind == frame.KindLog:
 		return p.deliverToRun(d)
 	}
 	return frame.CodeMalformed, "unexpected frame kind " + f.Kind.String()
@@ -105,7 +117,7 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 		})
 	elapsed := p.cfg.Now().Sub(start)
 
-	r := &run{p: p, w: w, sp: sp, runID: f.RunID, replyTo: f.ReplyTo, deadline: f.Deadline}
+	r := &run{p: p, w: w, sp: sp, runID: f.RunID, replyTo: f.ReplyTo, deadline: f.Deadline, holder: f.Holder, canHold: true}
 	r.sendLog(ctx, f.Step, f.Branch, logs, elapsed)
 	r.finish(ctx, f.Step, f.Branch, result, err, id.Action, w.instanceID)
 }

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"context"
 	"testing"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
@@ -19,10 +20,10 @@ func TestJoinCountsEachSlotOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &Plane{}
-	rs := &runState{want: sp.Paths(), results: map[uint32][]byte{}, joins: map[joinKey]map[uint32][]byte{},
-		maps: map[joinKey]*mapRun{}, joined: map[joinKey]bool{}, r: &run{sp: sp}, done: make(chan struct{})}
+	rs := &runState{want: sp.Paths(), results: map[uint32][]byte{}, js: newJoinSet(&run{sp: sp}, context.Background()), done: make(chan struct{})}
+	rs.js.result = func(branch uint32, merged []byte) { rs.addResult(branch, merged) }
 	slot := func(i uint32, v string) (frame.Code, string) {
-		return p.joinInput(rs, &frame.Frame{Kind: frame.KindResult, Step: "j", Branch: spec.JoinBranch(i, 0)}, []byte(v))
+		return p.joinInput(&rs.js, &frame.Frame{Kind: frame.KindResult, Step: "j", Branch: spec.JoinBranch(i, 0)}, []byte(v))
 	}
 	for _, s := range []struct {
 		slot uint32

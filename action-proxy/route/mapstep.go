@@ -15,29 +15,30 @@ type mapRun struct {
 // the map's concurrency at a time, each as the slot of its index; the
 // map's join (joinInput) collects them. An empty array joins at once.
 func (p *Plane) mapInput(rs *runState, id string, branch uint32, value []byte) (frame.Code, string) {
-	sp := rs.r.sp
+	js := &rs.js
+	sp := js.r.sp
 	st := sp.Steps[id]
 	k := joinKey{st.Fork, branch}
-	if _, dup := rs.maps[k]; dup || rs.joined[k] {
+	if _, dup := js.maps[k]; dup || js.joined[k] {
 		return frame.CodeDuplicate, "map already started on this branch"
 	}
 	elems, err := sp.Elements(id, value)
 	if err != nil {
-		rs.failure = &RunError{RunID: rs.r.runID, Step: id, Code: frame.CodeStepFailed, Reason: err.Error()}
+		rs.failure = &RunError{RunID: js.r.runID, Step: id, Code: frame.CodeStepFailed, Reason: err.Error()}
 		close(rs.done)
 		return frame.CodeOK, ""
 	}
 	if len(elems) == 0 {
-		rs.joined[k] = true
-		return p.completeJoin(rs, st.Fork, branch, []byte("[]"))
+		js.joined[k] = true
+		return p.completeJoin(js, st.Fork, branch, []byte("[]"))
 	}
 	m := &mapRun{n: len(elems), done: make(chan struct{}, len(elems))}
-	rs.maps[k] = m
+	js.maps[k] = m
 	limit := st.Map.Concurrency
 	if limit <= 0 || limit > len(elems) {
 		limit = len(elems)
 	}
-	r, ctx := rs.r, rs.ctx
+	r, ctx := js.r, js.ctx
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()

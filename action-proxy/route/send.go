@@ -24,6 +24,12 @@ type run struct {
 	runID    string
 	replyTo  string
 	deadline int64
+	// holder is the instance that holds the join of the region this
+	// context sends in; "" is the run's entry (or no region).
+	holder string
+	// canHold says this proxy may hold the joins its steps fork: it runs
+	// them directly (not through the fallback, not as the entry).
+	canHold bool
 }
 
 // next sends result to the successors of step (running as branch), or to
@@ -45,6 +51,11 @@ func (r *run) sendOn(ctx context.Context, step string, branch uint32, hops []spe
 		r.reply(ctx, &frame.Frame{Kind: frame.KindResult, Step: step, Branch: branch, Payload: result})
 		return
 	}
+	if holder := r.holderFor(step); holder != r.holder {
+		rr := *r
+		rr.holder = holder
+		r = &rr
+	}
 	if len(hops) == 1 {
 		r.hop(ctx, step, hops[0], result)
 		return
@@ -60,10 +71,10 @@ func (r *run) sendOn(ctx context.Context, step string, branch uint32, hops []spe
 	wg.Wait()
 }
 
-// hop sends result along one hop: to an instance of the next step, or,
-// when the next step is a join or a map, to the run's entry, which holds
-// the joins and maps of the runs it started (start.go, mapstep.go); a
-// constant step's value goes on from here at once.
+// hop sends result along one hop: to an instance of the next step; when
+// the next step is a join, to the region's holder (join.go); when it is a
+// map, to the run's entry, which holds maps (mapstep.go); a constant
+// step's value goes on from here at once.
 func (r *run) hop(ctx context.Context, from string, h spec.Hop, result []byte) {
 	st := r.sp.Steps[h.Step]
 	switch {
@@ -71,7 +82,9 @@ func (r *run) hop(ctx context.Context, from string, h spec.Hop, result []byte) {
 		r.forwardOrFail(ctx, from, h, result)
 	case st.Value != nil: // a constant: no action to run, go on from it
 		r.next(ctx, h.Step, h.Branch, st.Value)
-	case st.Join != nil || st.Map != nil:
+	case st.Join != nil:
+		r.deliverSlot(ctx, h, result)
+	case st.Map != nil:
 		r.reply(ctx, &frame.Frame{Kind: frame.KindResult, Step: h.Step, Branch: h.Branch, Payload: result})
 	default: // a router: no action, route the result from here
 		r.next(ctx, h.Step, h.Branch, result)
@@ -115,7 +128,7 @@ func (r *run) forward(ctx context.Context, h spec.Hop, payload []byte) error {
 		f := &frame.Frame{
 			Kind: frame.KindStep, RunID: r.runID, Workflow: r.sp.Workflow, SpecVersion: r.sp.Version,
 			Step: h.Step, Branch: h.Branch, Attempt: uint16(attempt), Deadline: r.deadline,
-			ReplyTo: r.replyTo, Namespace: r.sp.Namespace, Target: inst.ID,
+			ReplyTo: r.replyTo, Namespace: r.sp.Namespace, Target: inst.ID, Holder: r.holder,
 			Payload: payload, Size: uint64(len(payload)),
 		}
 		table.Begin(inst.ID)
@@ -189,6 +202,8 @@ func (r *run) reply(ctx context.Context, f *frame.Frame) {
 	f.Deadline, f.Namespace, f.ReplyTo = r.deadline, r.sp.Namespace, r.replyTo
 	f.Target = ""
 	f.Size = uint64(len(f.Payload))
+	// f.Holder stays as the caller set it: a slot that names the holder
+	// it could not reach (join.go).
 	endpoint, client := r.replyTo, r.w.client
 	if id, ok := strings.CutPrefix(r.replyTo, ReplyToInstance); ok {
 		// The entry is an instance of the table: reach it as any step,

@@ -57,19 +57,33 @@ type runState struct {
 	onStep  func(StepReport)
 	want    int
 	results map[uint32][]byte
-	// joins collect the inputs of the run's joins, by join and branch.
-	joins map[joinKey]map[uint32][]byte
-	// maps are the run's maps in progress, by their join and branch.
-	maps map[joinKey]*mapRun
-	// joined are the joins that completed: a late copy of a slot is
-	// acknowledged as a duplicate, never joined twice.
-	joined map[joinKey]bool
-	// r and ctx send a completed join's value on, from here.
-	r       *run
-	ctx     context.Context
+	// js are the joins and maps this entry holds for the run (join.go).
+	js      joinSet
 	steps   []StepReport
 	failure *RunError
-	done    chan struct{} // closed when all results or a failure arrived
+	// notes say what went wrong on the way without failing the run (a
+	// holder that did not hand over); an expired run reports them.
+	notes []string
+	done  chan struct{} // closed when all results or a failure arrived
+}
+
+// addResult takes one of the run's results (p.mu is held).
+func (rs *runState) addResult(branch uint32, v []byte) (frame.Code, string) {
+	if _, dup := rs.results[branch]; dup {
+		return frame.CodeDuplicate, "result of branch already received"
+	}
+	if branch >= uint32(rs.want) {
+		return frame.CodeMalformed, fmt.Sprintf("branch %d out of range (run has %d results)", branch, rs.want)
+	}
+	rs.results[branch] = v
+	if len(rs.results) == rs.want {
+		select {
+		case <-rs.done: // failed already
+		default:
+			close(rs.done)
+		}
+	}
+	return frame.CodeOK, ""
 }
 
 // RunOptions are the choices a caller of StartRun may make.
@@ -121,8 +135,8 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte, opt
 	// reaches it as it reaches a step (same host, TCP, or the relay).
 	replyTo := ReplyToInstance + w.instanceID
 	r := &run{p: p, w: w, sp: sp, runID: runID, replyTo: replyTo, deadline: deadline}
-	rs := &runState{onStep: opts.OnStep, want: sp.Paths(), results: map[uint32][]byte{}, joins: map[joinKey]map[uint32][]byte{}, maps: map[joinKey]*mapRun{}, joined: map[joinKey]bool{},
-		r: r, ctx: ctx, done: make(chan struct{})}
+	rs := &runState{onStep: opts.OnStep, want: sp.Paths(), results: map[uint32][]byte{}, js: newJoinSet(r, ctx), done: make(chan struct{})}
+	rs.js.result = func(branch uint32, merged []byte) { rs.addResult(branch, merged) }
 	p.mu.Lock()
 	if p.runs[runID] != nil {
 		p.mu.Unlock()
@@ -167,8 +181,11 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte, opt
 		return nil, rs.failure
 	}
 	if len(rs.results) < rs.want {
-		return nil, &RunError{RunID: runID, Code: frame.CodeExpired, Steps: steps,
-			Reason: fmt.Sprintf("%v: %d of %d results arrived; %s", ctx.Err(), len(rs.results), rs.want, lastSteps(steps))}
+		reason := fmt.Sprintf("%v: %d of %d results arrived; %s", ctx.Err(), len(rs.results), rs.want, lastSteps(steps))
+		for _, n := range rs.notes {
+			reason += "; " + n
+		}
+		return nil, &RunError{RunID: runID, Code: frame.CodeExpired, Steps: steps, Reason: reason}
 	}
 	return &Result{RunID: runID, Value: merge(rs.results, rs.want), Steps: steps}, nil
 }
@@ -258,94 +275,27 @@ func (p *Plane) deliverToRun(d *transport.Delivery) (frame.Code, string) {
 		rs.failure = &RunError{RunID: f.RunID, Step: f.Step, Code: f.Code, Reason: f.Reason}
 		close(rs.done)
 	case frame.KindResult:
-		if rs.r.sp.IsJoin(f.Step) {
-			return p.joinInput(rs, f, payload)
-		}
-		if rs.r.sp.IsMap(f.Step) {
+		sp := rs.js.r.sp
+		switch {
+		case sp.IsJoin(f.Step):
+			code, reason := p.joinInput(&rs.js, f, payload)
+			if _, branch := spec.SplitBranch(f.Branch); f.Holder != "" && code != frame.CodeMalformed {
+				// The slot was meant for a holder that could not take it:
+				// ask that holder, once, for what it holds (join.go).
+				if k := (joinKey{f.Step, branch}); !rs.js.asked[k] && !rs.js.joined[k] {
+					rs.js.asked[k] = true
+					p.wg.Add(1)
+					go func() {
+						defer p.wg.Done()
+						p.askHandover(rs, k, f.Holder)
+					}()
+				}
+			}
+			return code, reason
+		case sp.IsMap(f.Step):
 			return p.mapInput(rs, f.Step, f.Branch, payload)
 		}
-		if _, dup := rs.results[f.Branch]; dup {
-			return frame.CodeDuplicate, "result of branch already received"
-		}
-		if f.Branch >= uint32(rs.want) {
-			return frame.CodeMalformed, fmt.Sprintf("branch %d out of range (run has %d results)", f.Branch, rs.want)
-		}
-		rs.results[f.Branch] = payload
-		if len(rs.results) == rs.want {
-			close(rs.done)
-		}
+		return rs.addResult(f.Branch, payload)
 	}
-	return frame.CodeOK, ""
-}
-
-// joinKey names one join of a run: the join step, on the fork's branch.
-type joinKey struct {
-	step   string
-	branch uint32
-}
-
-// joinInput takes one result of a join's region (p.mu is held). When the
-// join has all its results, their merge goes on from here, as the join's
-// result, in a goroutine of the plane: sending may come back here.
-func (p *Plane) joinInput(rs *runState, f *frame.Frame, payload []byte) (frame.Code, string) {
-	sp := rs.r.sp
-	slot, branch := spec.SplitBranch(f.Branch)
-	want := sp.JoinSlots(f.Step)
-	k := joinKey{f.Step, branch}
-	if rs.joined[k] {
-		return frame.CodeDuplicate, "join already complete" // a retried or late copy
-	}
-	var m *mapRun
-	if want == -1 { // a map's join: as many slots as the map sent
-		if m = rs.maps[k]; m == nil {
-			return frame.CodeUnknownStep, fmt.Sprintf("join %s of a map that did not start on branch %d", f.Step, branch)
-		}
-		want = m.n
-	}
-	if int(slot) >= want {
-		return frame.CodeMalformed, fmt.Sprintf("slot %d of join %s out of range (it waits for %d)", slot, f.Step, want)
-	}
-	got := rs.joins[k]
-	if got == nil {
-		got = map[uint32][]byte{}
-		rs.joins[k] = got
-	}
-	if _, dup := got[slot]; dup {
-		return frame.CodeDuplicate, "result of slot already received"
-	}
-	got[slot] = payload
-	if m != nil {
-		m.done <- struct{}{} // one element less in flight (buffered: never blocks)
-	}
-	if len(got) < want {
-		return frame.CodeOK, ""
-	}
-	merged := spec.MergeJoin(sp.Steps[f.Step].Join, got)
-	delete(rs.joins, k)
-	delete(rs.maps, k)
-	rs.joined[k] = true
-	return p.completeJoin(rs, f.Step, branch, merged)
-}
-
-// completeJoin sends a join's merge on, from here (p.mu is held): to the
-// join's successors in a goroutine of the plane (sending may come back
-// here), or into the run's results when it has none.
-func (p *Plane) completeJoin(rs *runState, join string, branch uint32, merged []byte) (frame.Code, string) {
-	sp := rs.r.sp
-	hops := sp.JoinHops(join, branch)
-	if len(hops) == 0 { // the merge is one of the run's results
-		if _, dup := rs.results[branch]; !dup && int(branch) < rs.want {
-			rs.results[branch] = merged
-			if len(rs.results) == rs.want {
-				close(rs.done)
-			}
-		}
-		return frame.CodeOK, ""
-	}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		rs.r.sendOn(rs.ctx, join, branch, hops, merged)
-	}()
 	return frame.CodeOK, ""
 }
