@@ -73,8 +73,33 @@ func decodeHeader(h []byte, f *Frame, maxPayload int) (int, error) {
 		p += n
 		total += n
 	}
+	// The Outer levels: a count, then slot, holder length, holder each.
+	if end-p < 1 {
+		return 0, &DecodeError{"outer", "level count past end of header"}
+	}
+	depth := int(h[p])
+	p++
+	if depth > MaxDepth {
+		return 0, &DecodeError{"outer", overLimit(depth, MaxDepth)}
+	}
+	var levels [MaxDepth][3]int // slot offset, holder start, holder end
+	for i := range depth {
+		if end-p < levelLen {
+			return 0, &DecodeError{"outer", fmt.Sprintf("level %d past end of header", i)}
+		}
+		n := int(binary.BigEndian.Uint16(h[p+4:]))
+		if n > MaxHolder {
+			return 0, &DecodeError{"outer holder", overLimit(n, MaxHolder)}
+		}
+		if n > end-p-levelLen {
+			return 0, &DecodeError{"outer holder", fmt.Sprintf("length %d past end of header", n)}
+		}
+		levels[i] = [3]int{p, p + levelLen, p + levelLen + n}
+		p += levelLen + n
+		total += n
+	}
 	if p != end {
-		return 0, &DecodeError{"header length", fmt.Sprintf("%d bytes left after the strings", end-p)}
+		return 0, &DecodeError{"header length", fmt.Sprintf("%d bytes left after the strings and levels", end-p)}
 	}
 
 	refLen := offs[7][1] - offs[7][0]
@@ -98,6 +123,17 @@ func decodeHeader(h []byte, f *Frame, maxPayload int) (int, error) {
 	var all string
 	if total > 0 {
 		all = string(h[offStrings:end])
+	}
+	var outer []Level
+	if depth > 0 {
+		outer = make([]Level, depth)
+		for i := range depth {
+			l := levels[i]
+			outer[i] = Level{Slot: binary.BigEndian.Uint32(h[l[0]:])}
+			if l[1] != l[2] {
+				outer[i].Holder = all[l[1]-offStrings : l[2]-offStrings]
+			}
+		}
 	}
 	sub := func(i int) string {
 		if offs[i][0] == offs[i][1] {
@@ -123,6 +159,7 @@ func decodeHeader(h []byte, f *Frame, maxPayload int) (int, error) {
 		PayloadKind: pk,
 		Ref:         sub(7),
 		Holder:      sub(8),
+		Outer:       outer,
 		Size:        size,
 	}
 	copy(f.Tag[:], h[end:])

@@ -10,9 +10,10 @@ import (
 )
 
 // rawFrame builds a header by hand, without the encoder's checks: the fixed
-// part of a minimal step frame, the strings in wire order, extra bytes, a
-// zero tag, the length prefix; then mod patches the bytes.
-func rawFrame(strs [9]string, extra string, mod func(b []byte)) []byte {
+// part of a minimal step frame, the strings in wire order, the Outer
+// section (levels: "" means none, a zero count), a zero tag, the length
+// prefix; then mod patches the bytes.
+func rawFrame(strs [9]string, levels string, mod func(b []byte)) []byte {
 	min := frame.Frame{Kind: frame.KindStep}
 	b, _ := frame.Encode(nil, &min)
 	b = b[:50]
@@ -20,13 +21,24 @@ func rawFrame(strs [9]string, extra string, mod func(b []byte)) []byte {
 		b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
 		b = append(b, s...)
 	}
-	b = append(b, extra...)
+	if levels == "" {
+		levels = "\x00"
+	}
+	b = append(b, levels...)
 	b = append(b, make([]byte, 32)...)
 	binary.BigEndian.PutUint32(b, uint32(len(b)))
 	if mod != nil {
 		mod(b)
 	}
 	return b
+}
+
+// withoutLevelCount drops the level count byte (just before the tag) of a
+// raw frame without levels: a version 1 layout with a version 2 byte.
+func withoutLevelCount(b []byte) []byte {
+	out := append(append([]byte(nil), b[:len(b)-33]...), b[len(b)-32:]...)
+	binary.BigEndian.PutUint32(out, uint32(len(out)))
+	return out
 }
 
 func TestDecodeMustFail(t *testing.T) {
@@ -47,7 +59,14 @@ func TestDecodeMustFail(t *testing.T) {
 		{"header length zero", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, 0) }), 0, "header length"},
 		{"header length over MaxHeader", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, frame.MaxHeader+1) }), 0, "header length"},
 		{"header length huge", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, 1<<32-1) }), 0, "header length"},
-		{"bytes left after strings", rawFrame(none, "xyz", nil), 0, "header length"},
+		{"bytes left after strings", rawFrame(none, "\x00xyz", nil), 0, "header length"},
+		{"no level count", withoutLevelCount(rawFrame([9]string{0: "r"}, "", nil)), 0, "outer"},
+		{"no level count, no strings", withoutLevelCount(rawFrame(none, "", nil)), 0, "header length"},
+		{"depth over MaxDepth", rawFrame(none, "\x09", nil), 0, "outer"},
+		{"level cut off", rawFrame(none, "\x01\x00\x00", nil), 0, "outer"},
+		{"level holder past end", rawFrame(none, "\x01\x00\x00\x00\x07\x00\x05ab", nil), 0, "outer holder"},
+		{"level holder over limit", rawFrame(none, "\x01\x00\x00\x00\x07\x02\x01", nil), 0, "outer holder"},
+		{"bytes left after levels", rawFrame(none, "\x01\x00\x00\x00\x07\x00\x01hx", nil), 0, "header length"},
 		{"kind 0", rawFrame(none, "", func(b []byte) { b[8] = 0 }), 0, "kind"},
 		{"kind 7", rawFrame(none, "", func(b []byte) { b[8] = 7 }), 0, "kind"},
 		{"code 10", rawFrame(none, "", func(b []byte) { b[9] = 10 }), 0, "code"},
@@ -103,12 +122,13 @@ func TestDecodeErrorText(t *testing.T) {
 
 func TestDecodeAcceptsRawFrame(t *testing.T) {
 	// The hand builder agrees with the encoder on a valid frame.
-	in := rawFrame([9]string{0: "run", 2: "step", 4: "ns", 8: "host-a/c1"}, "", nil)
+	in := rawFrame([9]string{0: "run", 2: "step", 4: "ns", 8: "host-a/c1"}, "\x02\x00\x00\x00\x03\x00\x02h1\x00\x00\x00\x04\x00\x00", nil)
 	var f frame.Frame
 	if _, err := frame.Decode(in, &f, 0); err != nil {
 		t.Fatalf("Decode(raw) = %v", err)
 	}
-	if f.RunID != "run" || f.Step != "step" || f.Namespace != "ns" || f.Holder != "host-a/c1" || f.Kind != frame.KindStep {
+	if f.RunID != "run" || f.Step != "step" || f.Namespace != "ns" || f.Holder != "host-a/c1" || f.Kind != frame.KindStep ||
+		len(f.Outer) != 2 || f.Outer[0] != (frame.Level{Slot: 3, Holder: "h1"}) || f.Outer[1] != (frame.Level{Slot: 4}) {
 		t.Errorf("Decode(raw) = %+v", f)
 	}
 }

@@ -45,7 +45,7 @@
 // prefix included; the inline payload follows the header.
 //
 //	offset  size  field
-//	0       4     H: u32 header length, 100 <= H <= MaxHeader
+//	0       4     H: u32 header length, 101 <= H <= MaxHeader
 //	4       3     magic "WRF"
 //	7       1     version (2)
 //	8       1     Kind (1..6: step, result, error, ack, log, handover)
@@ -62,11 +62,15 @@
 //	              RunID (<= 64), Workflow (<= 256), Step (<= 256),
 //	              ReplyTo (<= 1024), Namespace (<= 256), Target (<= 512),
 //	              Reason (<= 4096), Ref (<= 256), Holder (<= 512)
+//	...     1     D: number of Outer levels, 0 <= D <= MaxDepth (8)
+//	...     ...   D levels, outermost first, each: u32 Slot, then Holder
+//	              as u16 length (<= 512) and bytes
 //	H-32    32    Tag
 //	H       Size  inline payload (PayloadInline only; none otherwise)
 //
 // Version 2 added Holder (the instance holding the join of a frame's join
-// region) and KindHandover; a version 1 frame is refused with a "version" error, as any
+// region), Outer (the regions it is nested in) and KindHandover; a version 1
+// frame is refused with a "version" error, as any
 // other version is.
 //
 // An inline frame has an empty Ref and Size = len(Payload) <= the

@@ -24,8 +24,11 @@ const (
 
 	numStrings = 9
 	tagLen     = 32
-	// minHeader is the header of a frame whose strings are all empty.
-	minHeader = offStrings + 2*numStrings + tagLen
+	// minHeader is the header of a frame whose strings are all empty and
+	// that has no Outer levels (the level count is one byte).
+	minHeader = offStrings + 2*numStrings + 1 + tagLen
+	// levelLen is the fixed part of one Outer level: slot, holder length.
+	levelLen = 4 + 2
 )
 
 const magic = "WRF"
@@ -85,6 +88,15 @@ func HeaderLen(f *Frame) (int, error) {
 		}
 		n += len(s)
 	}
+	if len(f.Outer) > MaxDepth {
+		return 0, &EncodeError{"outer", overLimit(len(f.Outer), MaxDepth)}
+	}
+	for _, l := range f.Outer {
+		if len(l.Holder) > MaxHolder {
+			return 0, &EncodeError{"outer holder", overLimit(len(l.Holder), MaxHolder)}
+		}
+		n += levelLen + len(l.Holder)
+	}
 	if n > MaxHeader { // cannot happen with the limits above; kept as a guard
 		return 0, &EncodeError{"header length", overLimit(n, MaxHeader)}
 	}
@@ -136,8 +148,8 @@ func appendAuthHead(dst []byte, f *Frame) []byte {
 	return append(dst, Version, byte(f.Kind), byte(f.Code), byte(f.PayloadKind), 0)
 }
 
-// appendAuthTail appends header bytes 20..H-32: the fixed fields after Seq
-// and the strings.
+// appendAuthTail appends header bytes 20..H-32: the fixed fields after Seq,
+// the strings and the Outer levels.
 func appendAuthTail(dst []byte, f *Frame) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, f.SpecVersion)
 	dst = binary.BigEndian.AppendUint32(dst, f.Branch)
@@ -147,6 +159,12 @@ func appendAuthTail(dst []byte, f *Frame) []byte {
 	for _, s := range stringsOf(f) {
 		dst = binary.BigEndian.AppendUint16(dst, uint16(len(s)))
 		dst = append(dst, s...)
+	}
+	dst = append(dst, byte(len(f.Outer)))
+	for _, l := range f.Outer {
+		dst = binary.BigEndian.AppendUint32(dst, l.Slot)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(l.Holder)))
+		dst = append(dst, l.Holder...)
 	}
 	return dst
 }

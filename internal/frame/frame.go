@@ -24,6 +24,8 @@ const (
 	MaxReason    = 4096
 	MaxRef       = 256
 	MaxHolder    = MaxTarget
+	// MaxDepth bounds Outer: the join regions a frame's region is nested in.
+	MaxDepth = 8
 )
 
 // Kind says what a frame is for.
@@ -145,7 +147,18 @@ type Frame struct {
 	// frame's join region (chosen by the step that forked it); empty
 	// means the run's entry holds it. <= MaxHolder.
 	Holder string
-	Tag    [32]byte
+	// Outer are the join regions around the frame's region, outermost
+	// first: for each, the frame's slot in it and its join's holder
+	// (version 2). Empty outside nested regions; at most MaxDepth.
+	Outer []Level
+	Tag   [32]byte
+}
+
+// Level is one enclosing join region of a frame: the slot of the frame's
+// path in it, and the instance holding its join ("" = the run's entry).
+type Level struct {
+	Slot   uint32
+	Holder string // <= MaxHolder
 }
 
 // AckFor returns the ack (KindAck) answering req: same Seq, RunID, Step,

@@ -91,6 +91,14 @@ func roundTripFrames() []namedFrame {
 	held := typical([]byte(`{"slot":1}`))
 	held.Holder = "host-a/4f1c"
 	add("region frame with a join holder", held)
+	nested := typical([]byte(`{"slot":2}`))
+	nested.Holder, nested.Outer = "host-b/77", []frame.Level{{Slot: 3, Holder: "host-a/4f1c"}, {Slot: 0}}
+	add("nested region frame", nested)
+	deepest := typical(nil)
+	for i := range frame.MaxDepth {
+		deepest.Outer = append(deepest.Outer, frame.Level{Slot: uint32(1<<32 - 1 - i), Holder: strings.Repeat("o", frame.MaxHolder)})
+	}
+	add("MaxDepth levels, holders at their limit", deepest)
 	neg := typical([]byte("y"))
 	neg.Deadline = -5
 	add("negative deadline", neg)
@@ -215,6 +223,10 @@ func TestEncodeMustFail(t *testing.T) {
 		{"inline size too big", func(f *frame.Frame) { f.Size++ }, "size"},
 		{"inline size too small", func(f *frame.Frame) { f.Size-- }, "size"},
 		{"inline with ref", func(f *frame.Frame) { f.Ref = "seg" }, "ref"},
+		{"outer over MaxDepth", func(f *frame.Frame) { f.Outer = make([]frame.Level, frame.MaxDepth+1) }, "outer"},
+		{"outer holder over limit", func(f *frame.Frame) {
+			f.Outer = []frame.Level{{Holder: strings.Repeat("h", frame.MaxHolder+1)}}
+		}, "outer holder"},
 		{"shm without ref", func(f *frame.Frame) { f.PayloadKind, f.Payload = frame.PayloadShm, nil }, "ref"},
 		{"shm with inline bytes", func(f *frame.Frame) { f.PayloadKind, f.Ref = frame.PayloadShm, "seg" }, "payload"},
 		{"blob without ref", func(f *frame.Frame) { f.PayloadKind, f.Payload = frame.PayloadBlob, nil }, "ref"},

@@ -26,7 +26,7 @@ func fuzzSeeds(f *testing.F) [][]byte {
 		}
 		seeds = append(seeds, b)
 	}
-	seeds = append(seeds, nil, []byte("WRF"), rawFrame([9]string{2: "step"}, "x", nil))
+	seeds = append(seeds, nil, []byte("WRF"), rawFrame([9]string{2: "step"}, "\x00x", nil), rawFrame([9]string{2: "step"}, "\x01\x00\x00\x00\x01\x00\x02h1", nil))
 	return seeds
 }
 

@@ -29,6 +29,7 @@ func TestSignVerify(t *testing.T) {
 		{"namespace", func(f *frame.Frame) { f.Namespace = "mallory" }},
 		{"target", func(f *frame.Frame) { f.Target = "host-b/1" }},
 		{"holder", func(f *frame.Frame) { f.Holder = "host-m/666" }},
+		{"outer level added", func(f *frame.Frame) { f.Outer = []frame.Level{{Slot: 1}} }},
 		{"code", func(f *frame.Frame) { f.Code = frame.CodeBusy }},
 		{"reason", func(f *frame.Frame) { f.Reason = "r" }},
 		{"size", func(f *frame.Frame) { f.Size++ }},
