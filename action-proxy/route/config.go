@@ -29,6 +29,9 @@ const (
 	// address, for clusters where container addresses are routable.
 	EnvTCPListen    = "WSK_ROUTE_TCP_LISTEN"
 	EnvTCPAdvertise = "WSK_ROUTE_TCP_ADVERTISE"
+	// EnvEntryJoins, set to "1", makes the entry hold the joins this
+	// proxy forks (Config.EntryJoins): for comparisons.
+	EnvEntryJoins = "WSK_ROUTE_ENTRY_JOINS"
 )
 
 // DefaultRunDir is the host's wsk-route run directory, bind-mounted into
@@ -91,6 +94,7 @@ func FromEnv(environ []string) (Config, bool) {
 		TCPListen:    get(EnvTCPListen),
 		TCPAdvertise: get(EnvTCPAdvertise),
 		APIHost:      get(EnvAPIHost),
+		EntryJoins:   get(EnvEntryJoins) == "1",
 	}
 	if cfg.AgentSocket == "" {
 		dir := cfg.RunDir

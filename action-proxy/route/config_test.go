@@ -25,9 +25,10 @@ func TestFromEnv(t *testing.T) {
 			Config{AgentSocket: filepath.Join(withSocket, "agent.sock"), RunDir: withSocket}},
 		{"agent set", []string{
 			"PATH=/bin", EnvAgent + "=/nowhere/agent.sock", EnvRunDir + "=/run/x", EnvName + "=p1",
-			EnvTCPListen + "=0.0.0.0:7000", EnvTCPAdvertise + "=tcp:10.0.0.1:7000",
+			EnvTCPListen + "=0.0.0.0:7000", EnvTCPAdvertise + "=tcp:10.0.0.1:7000", EnvEntryJoins + "=1",
 		}, true, Config{AgentSocket: "/nowhere/agent.sock", RunDir: "/run/x", Name: "p1",
-			TCPListen: "0.0.0.0:7000", TCPAdvertise: "tcp:10.0.0.1:7000"}},
+			TCPListen: "0.0.0.0:7000", TCPAdvertise: "tcp:10.0.0.1:7000", EntryJoins: true}},
+		{"entry joins only with 1", []string{EnvAgent + "=/a/agent.sock", EnvEntryJoins + "=yes"}, true, Config{AgentSocket: "/a/agent.sock"}},
 		{"last duplicate wins", []string{
 			EnvAgent + "=/a/agent.sock", EnvName + "=first", EnvAgent + "=/b/agent.sock", EnvName + "=second",
 		}, true, Config{AgentSocket: "/b/agent.sock", Name: "second"}},
@@ -46,8 +47,8 @@ func TestFromEnv(t *testing.T) {
 }
 
 // envFields are the Config fields FromEnv sets.
-func envFields(c Config) [5]string {
-	return [5]string{c.AgentSocket, c.RunDir, c.Name, c.TCPListen, c.TCPAdvertise}
+func envFields(c Config) [6]string {
+	return [6]string{c.AgentSocket, c.RunDir, c.Name, c.TCPListen, c.TCPAdvertise, strconv.FormatBool(c.EntryJoins)}
 }
 
 func TestFromEnvDefaultSocket(t *testing.T) {

@@ -8,6 +8,7 @@ type runKey struct {
 	run    string
 	step   string
 	branch uint32
+	outer  string // the slots of the regions around, slotsKey
 }
 
 // seenSet remembers accepted step frames until their deadline (plus a

@@ -7,7 +7,7 @@ import (
 
 func TestSeenSet(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	k := runKey{"r1", "a", 0}
+	k := runKey{"r1", "a", 0, ""}
 	var s seenSet
 	steps := []struct {
 		name     string
@@ -18,8 +18,9 @@ func TestSeenSet(t *testing.T) {
 	}{
 		{"first", k, t0.Add(time.Second), t0, true},
 		{"retry", k, t0.Add(time.Second), t0.Add(time.Millisecond), false},
-		{"other branch", runKey{"r1", "a", 1}, t0.Add(time.Second), t0, true},
-		{"other run", runKey{"r2", "a", 0}, time.Time{}, t0, true},
+		{"other branch", runKey{"r1", "a", 1, ""}, t0.Add(time.Second), t0, true},
+		{"other slot of an outer region", runKey{"r1", "a", 0, "1"}, t0.Add(time.Second), t0, true},
+		{"other run", runKey{"r2", "a", 0, ""}, time.Time{}, t0, true},
 		{"after deadline, within grace", k, t0.Add(time.Second), t0.Add(30 * time.Second), false},
 		{"after grace", k, t0.Add(time.Second), t0.Add(2 * time.Minute), true},
 	}
@@ -38,7 +39,7 @@ func TestSeenSet(t *testing.T) {
 	if n := s.len(); n != 2 {
 		t.Errorf("%d keys after pruning, want 2 (run r2's and k)", n)
 	}
-	for _, key := range []runKey{{"r2", "a", 0}, k} {
+	for _, key := range []runKey{{"r2", "a", 0, ""}, k} {
 		if _, ok := s.m[key]; !ok {
 			t.Errorf("key %v missing after pruning", key)
 		}

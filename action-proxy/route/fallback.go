@@ -111,7 +111,7 @@ func (r *run) fallback(ctx context.Context, h spec.Hop, st spec.Step, payload []
 	f := &frame.Frame{
 		Kind: frame.KindStep, RunID: r.runID, Workflow: r.sp.Workflow, SpecVersion: r.sp.Version,
 		Step: h.Step, Branch: h.Branch, Deadline: r.deadline, ReplyTo: r.replyTo, Namespace: r.sp.Namespace,
-		Holder: r.holder, Payload: payload, Size: uint64(len(payload)),
+		Holder: r.holder, Outer: r.outer, Payload: payload, Size: uint64(len(payload)),
 	}
 	if len(payload) > MaxFallbackPayload {
 		if r.w.shmDir == "" {
@@ -217,7 +217,7 @@ func (p *Plane) RunFallback(ctx context.Context, value []byte, activationID stri
 	sp := p.specFor(f.Workflow, f.SpecVersion)
 	// A step run through the fallback holds no joins: its container is
 	// idle for the invoker once this /run ends, and may be paused.
-	r := &run{p: p, w: w, sp: sp, runID: f.RunID, replyTo: f.ReplyTo, deadline: f.Deadline, holder: f.Holder}
+	r := &run{p: p, w: w, sp: sp, runID: f.RunID, replyTo: f.ReplyTo, deadline: f.Deadline, holder: f.Holder, outer: f.Outer}
 	failf := func(format string, args ...any) ([]byte, error) {
 		err := fmt.Errorf(format, args...)
 		if sp != nil {

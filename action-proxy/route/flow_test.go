@@ -94,6 +94,17 @@ func (c *frameCounts) get(k frame.Kind) int {
 	return c.n[k]
 }
 
+// await returns the count of kind k once it is at least n, or after a
+// few seconds.
+func (c *frameCounts) await(k frame.Kind, n int) int {
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if got := c.get(k); got >= n {
+			return got
+		}
+	}
+	return c.get(k)
+}
+
 // countFrames counts the frames the flow plane name receives until the
 // test ends.
 func countFrames(t *testing.T, name string) *frameCounts {

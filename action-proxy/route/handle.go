@@ -83,7 +83,7 @@ func (p *Plane) acceptStep(ctx context.Context, d *transport.Delivery, id Identi
 	res, ok := p.exec.TryReserve(ctx)
 	if !ok {
 		p.mu.Lock()
-		p.seen.remove(runKey{f.RunID, f.Step, f.Branch})
+		p.seen.remove(keyOf(f))
 		p.mu.Unlock()
 		return frame.CodeBusy, "instance busy"
 	}
@@ -117,9 +117,14 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 		})
 	elapsed := p.cfg.Now().Sub(start)
 
-	r := &run{p: p, w: w, sp: sp, runID: f.RunID, replyTo: f.ReplyTo, deadline: f.Deadline, holder: f.Holder, canHold: true}
+	r := &run{p: p, w: w, sp: sp, runID: f.RunID, replyTo: f.ReplyTo, deadline: f.Deadline, holder: f.Holder, outer: f.Outer, canHold: true}
 	r.sendLog(ctx, f.Step, f.Branch, logs, elapsed)
 	r.finish(ctx, f.Step, f.Branch, result, err, id.Action, w.instanceID)
+}
+
+// keyOf is the dedupe key of a step frame.
+func keyOf(f *frame.Frame) runKey {
+	return runKey{f.RunID, f.Step, f.Branch, slotsKey(f.Outer)}
 }
 
 // markSeen records a step frame's (run, step, branch) until its deadline
@@ -131,7 +136,7 @@ func (p *Plane) markSeen(f *frame.Frame) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.seen.add(runKey{f.RunID, f.Step, f.Branch}, deadline, p.cfg.Now())
+	return p.seen.add(keyOf(f), deadline, p.cfg.Now())
 }
 
 // attempts runs the action with run until it succeeds or the step's retry
@@ -204,7 +209,11 @@ const stepMargin = 100 * time.Millisecond
 // and the context fields an invoker /run carries, with an activation id
 // derived from the run, step and branch.
 func activationBody(payload []byte, f *frame.Frame, id Identity) io.Reader {
-	h := sha256.Sum256([]byte(f.RunID + "\x00" + f.Step + "\x00" + strconv.FormatUint(uint64(f.Branch), 10)))
+	key := f.RunID + "\x00" + f.Step + "\x00" + strconv.FormatUint(uint64(f.Branch), 10)
+	if len(f.Outer) > 0 {
+		key += "\x00" + slotsKey(f.Outer)
+	}
+	h := sha256.Sum256([]byte(key))
 	ctx := runContext{
 		Namespace:     id.Namespace,
 		ActionName:    id.Action,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -33,7 +34,9 @@ type funcExecutor struct {
 	fn   func(value []byte) []byte
 }
 
-func (e *funcExecutor) TryReserve(context.Context) (Reservation, bool) { return funcReservation{e}, true }
+func (e *funcExecutor) TryReserve(context.Context) (Reservation, bool) {
+	return funcReservation{e}, true
+}
 
 func (e *funcExecutor) count() int {
 	e.mu.Lock()
@@ -60,62 +63,73 @@ func constant(v string) *funcExecutor {
 	return &funcExecutor{fn: func([]byte) []byte { return []byte(v) }}
 }
 
-// forkJoin is the planes of forkJoinSpec on one host: the entry, and one
-// instance of each action, named after its step.
-type forkJoin struct {
+// flowSet is the planes of one workflow on one host: the entry, and one
+// instance of each action, named after it (/ns/NAME).
+type flowSet struct {
 	dir    string
 	planes map[string]*Plane
 	execs  map[string]*funcExecutor
 	counts map[string]*frameCounts
 }
 
-func newForkJoin(t *testing.T) *forkJoin {
+// newFlowSet starts the entry and a plane per executor, with the spec.
+func newFlowSet(t *testing.T, sd agentproto.SpecData, execs map[string]*funcExecutor) *flowSet {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "wskroute")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	fj := &forkJoin{dir: dir, planes: map[string]*Plane{}, counts: map[string]*frameCounts{}, execs: map[string]*funcExecutor{
-		"f": constant(`{"x":1}`),
-		"a": constant(`{"a":1}`),
-		"b": constant(`{"b":2}`),
-		"n": {fn: func(v []byte) []byte { return v }}, // echoes the merge
-	}}
-	for _, name := range []string{"entry", "f", "a", "b", "n"} {
-		fj.counts[name] = countFrames(t, name)
+	fs := &flowSet{dir: dir, planes: map[string]*Plane{}, counts: map[string]*frameCounts{}, execs: execs}
+	names := []string{"entry"}
+	for name := range execs {
+		names = append(names, name)
+	}
+	for _, name := range names {
+		fs.counts[name] = countFrames(t, name)
 		var exec Executor
-		if e := fj.execs[name]; e != nil {
+		if e := execs[name]; e != nil {
 			exec = e
 		}
 		p := flowPlane(t, dir, name, Identity{Namespace: "ns", Action: "/ns/" + name}, exec)
-		p.applySpecs(&agentproto.Specs{Full: true, Upsert: []agentproto.SpecData{forkJoinSpec}})
-		fj.planes[name] = p
+		p.applySpecs(&agentproto.Specs{Full: true, Upsert: []agentproto.SpecData{sd}})
+		fs.planes[name] = p
 	}
-	return fj
+	return fs
+}
+
+// newForkJoin is forkJoinSpec's flow set: f forks, a and b are the
+// branches, n the join's successor (it echoes the merge).
+func newForkJoin(t *testing.T) *flowSet {
+	return newFlowSet(t, forkJoinSpec, map[string]*funcExecutor{
+		"f": constant(`{"x":1}`),
+		"a": constant(`{"a":1}`),
+		"b": constant(`{"b":2}`),
+		"n": {fn: func(v []byte) []byte { return v }},
+	})
 }
 
 // tables gives every plane the table of all instances, except that in
 // the tables of the planes named in blind, instance f (the holder) has
 // an endpoint nobody listens on.
-func (fj *forkJoin) tables(blind ...string) {
-	for name := range fj.planes {
-		fj.table(name, contains(blind, name))
+func (fs *flowSet) tables(blind ...string) {
+	for name := range fs.planes {
+		fs.table(name, contains(blind, name))
 	}
 }
 
 // table gives plane name the table of all instances; blind: with f out
 // of reach.
-func (fj *forkJoin) table(name string, blind bool) {
+func (fs *flowSet) table(name string, blind bool) {
 	var insts []routetable.Instance
-	for other, q := range fj.planes {
+	for other, q := range fs.planes {
 		unix := q.Endpoint()
 		if other == "f" && blind {
-			unix = "unix:" + fj.dir + "/gone.sock"
+			unix = "unix:" + fs.dir + "/gone.sock"
 		}
 		insts = append(insts, routetable.Instance{ID: "host1/" + other, Namespace: "ns", Action: "/ns/" + other, Host: "host1", Unix: unix, Concurrency: 1})
 	}
-	fj.planes[name].applyTable(&agentproto.Table{Full: true, Upsert: insts})
+	fs.planes[name].applyTable(&agentproto.Table{Full: true, Upsert: insts})
 }
 
 func contains(list []string, s string) bool {
@@ -170,7 +184,7 @@ func TestJoinHolder(t *testing.T) {
 					for ctx.Err() == nil {
 						f.mu.Lock()
 						hr := f.held["held-slot"]
-						held := hr != nil && len(hr.js.joins[joinKey{"j", 0}]) == 1
+						held := hr != nil && len(hr.js.joins[joinKey{"j", 0, ""}]) == 1
 						f.mu.Unlock()
 						if held {
 							fj.table("entry", true)
@@ -205,7 +219,9 @@ func TestJoinHolder(t *testing.T) {
 			if got := fj.counts["entry"].get(frame.KindResult) - 1; got != tt.slotsAtEntry {
 				t.Errorf("%d slots reached the entry, want %d", got, tt.slotsAtEntry)
 			}
-			if got := fj.counts["f"].get(frame.KindHandover); got != tt.handovers {
+			// The entry asks for the handover while the run goes on: the run
+			// may end before the ask arrives.
+			if got := fj.counts["f"].await(frame.KindHandover, tt.handovers); got != tt.handovers {
 				t.Errorf("the holder was asked for %d handovers, want %d", got, tt.handovers)
 			}
 		})
@@ -260,5 +276,77 @@ func TestHandOver(t *testing.T) {
 	}
 	if code := hold(slot("r3", 0)); code != frame.CodeUnavailable {
 		t.Errorf("a first slot after a handover: %s, want unavailable", code)
+	}
+}
+
+// nestedFlowSpec nests a map and a parallel inside a parallel: f forks j
+// into b and the map m over f's items; each element runs c, which forks
+// k into d and e; k's object merge is the element's result in the map's
+// join mj; mj and b meet in j, which goes on to z (it echoes).
+var nestedFlowSpec = agentproto.SpecData{Workflow: "nest", Version: 1, Spec: json.RawMessage(`{"workflow":"nest","namespace":"ns","start":["f"],"steps":{
+ "f":{"action":"/ns/f","fork":"j","next":["b","m"]},
+ "b":{"action":"/ns/b","in":"j","next":["j"]},
+ "m":{"action":"","in":"j","map":{"over":"items","concurrency":2},"fork":"mj","next":["c"]},
+ "c":{"action":"/ns/c","in":"mj","fork":"k","next":["d","e"]},
+ "d":{"action":"/ns/d","in":"k","next":["k"]},
+ "e":{"action":"/ns/e","in":"k","next":["k"]},
+ "k":{"action":"","in":"mj","join":{"merge":"object","names":["d","e"]},"next":["mj"]},
+ "mj":{"action":"","in":"j","join":{"merge":"array"},"next":["j"]},
+ "j":{"action":"","join":{"merge":"array"},"next":["z"]},
+ "z":{"action":"/ns/z"}}}`)}
+
+// TestNestedJoins runs nestedFlowSpec: every element's parallel is joined
+// at its own c (three joins of k at one plane, told apart by their slot in
+// the map), the map at the entry, the outer join at f; and again with f
+// out of reach of every branch, so that the outer join goes to the entry.
+func TestNestedJoins(t *testing.T) {
+	wrap := func(key string) func([]byte) []byte {
+		return func(v []byte) []byte { return []byte(`{"` + key + `":` + string(v) + `}`) }
+	}
+	for _, blind := range [][]string{nil, {"b", "c", "d", "e"}} {
+		t.Run(fmt.Sprintf("blind %v", blind), func(t *testing.T) {
+			fs := newFlowSet(t, nestedFlowSpec, map[string]*funcExecutor{
+				"f": constant(`{"items":[1,2,3]}`),
+				"b": constant(`{"b":true}`),
+				"c": {fn: wrap("n")},
+				"d": {fn: wrap("d")},
+				"e": {fn: wrap("e")},
+				"z": {fn: func(v []byte) []byte { return v }},
+			})
+			fs.tables(blind...)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res, err := fs.planes["entry"].StartRun(ctx, "nest", []byte(`{}`), RunOptions{})
+			if err != nil {
+				t.Fatalf("StartRun: %v", err)
+			}
+			elem := func(n int) string {
+				return fmt.Sprintf(`{"d":{"d":{"n":%d}},"e":{"e":{"n":%d}}}`, n, n)
+			}
+			want := `[{"b":true},[` + elem(1) + "," + elem(2) + "," + elem(3) + `]]`
+			if string(res.Value) != want {
+				t.Errorf("result\n %s\nwant\n %s", res.Value, want)
+			}
+			for name, n := range map[string]int{"f": 1, "b": 1, "c": 3, "d": 3, "e": 3, "z": 1} {
+				if got := fs.execs[name].count(); got != n {
+					t.Errorf("%s ran %d times, want %d", name, got, n)
+				}
+			}
+			if blind != nil {
+				if got := fs.counts["f"].await(frame.KindHandover, 1); got != 1 {
+					t.Errorf("f was asked for %d handovers, want 1", got)
+				}
+				return
+			}
+			// c holds the three joins of k (two slots each); the entry the
+			// map (its input, from f), its join (one slot per element, from
+			// c) and the run's result; f the outer join (b's slot and the
+			// map's merge).
+			for name, n := range map[string]int{"c": 6, "entry": 1 + 3 + 1, "f": 2} {
+				if got := fs.counts[name].get(frame.KindResult); got != n {
+					t.Errorf("%s received %d result frames, want %d", name, got, n)
+				}
+			}
+		})
 	}
 }

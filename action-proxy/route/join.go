@@ -3,6 +3,7 @@ package route
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
@@ -36,10 +37,38 @@ import (
 // incomplete: the run fails by its deadline with a reason that names the
 // join and the holder.
 
-// joinKey names one join of a run: the join step, on the fork's branch.
+// joinKey names one join of a run: the join step, on the outermost fork's
+// branch, in the slots of the regions around it (slotsKey).
 type joinKey struct {
 	step   string
 	branch uint32
+	outer  string
+}
+
+// joinKeyOf is the key of the join a slot frame f belongs to.
+func joinKeyOf(f *frame.Frame) joinKey {
+	_, branch := spec.SplitBranch(f.Branch)
+	return joinKey{f.Step, branch, slotsKey(f.Outer)}
+}
+
+// slotsKey is the slots of levels, "3.0.12": the regions a frame is in.
+func slotsKey(levels []frame.Level) string {
+	if len(levels) == 0 {
+		return ""
+	}
+	b := make([]byte, 0, 4*len(levels))
+	for i, l := range levels {
+		if i > 0 {
+			b = append(b, '.')
+		}
+		b = strconv.AppendUint(b, uint64(l.Slot), 10)
+	}
+	return string(b)
+}
+
+// push returns levels with one more, inside them; levels is not changed.
+func push(levels []frame.Level, l frame.Level) []frame.Level {
+	return append(levels[:len(levels):len(levels)], l)
 }
 
 // joinSet is the joins of one run held by one proxy: by the run's entry
@@ -56,6 +85,9 @@ type joinSet struct {
 	// joined are the joins that completed here: a late copy of a slot is
 	// acknowledged as a duplicate, never joined twice.
 	joined map[joinKey]bool
+	// outer are the regions around each join in progress, from its
+	// first slot: where its merge goes on.
+	outer map[joinKey][]frame.Level
 	// moved are the joins this holder handed over to the entry.
 	moved map[joinKey]bool
 	// asked are the joins whose holder the entry asked for a handover.
@@ -67,7 +99,7 @@ type joinSet struct {
 
 func newJoinSet(r *run, ctx context.Context) joinSet {
 	return joinSet{r: r, ctx: ctx, joins: map[joinKey]map[uint32][]byte{}, maps: map[joinKey]*mapRun{},
-		joined: map[joinKey]bool{}, moved: map[joinKey]bool{}, asked: map[joinKey]bool{}}
+		joined: map[joinKey]bool{}, outer: map[joinKey][]frame.Level{}, moved: map[joinKey]bool{}, asked: map[joinKey]bool{}}
 }
 
 // heldRun is the joins a proxy holds for a run started elsewhere, kept
@@ -77,18 +109,24 @@ type heldRun struct {
 	timer *time.Timer
 }
 
-// holderFor returns the holder of the region the successors of step from
-// are in: the one this proxy chooses when from forks a parallel region,
-// the run's when from is in a region, none otherwise.
-func (r *run) holderFor(from string) string {
+// regionOf returns the region the successors of step from (running as
+// branch) are in: its holder and the regions around it. A step that forks
+// a parallel region opens one, with the holder this proxy chooses; a
+// nested fork keeps its own slot and holder as a level around the new
+// region. A step in a region stays in it; other steps are in none.
+func (r *run) regionOf(from string, branch uint32) (holder string, outer []frame.Level) {
 	st := r.sp.Steps[from]
 	switch {
 	case st.Fork != "" && st.Map == nil:
-		return r.chooseHolder(st.Fork)
+		if st.In != "" {
+			slot, _ := spec.SplitBranch(branch)
+			outer = push(r.outer, frame.Level{Slot: slot, Holder: r.holder})
+		}
+		return r.chooseHolder(st.Fork), outer
 	case st.In != "":
-		return r.holder
+		return r.holder, r.outer
 	}
-	return ""
+	return "", nil
 }
 
 // chooseHolder returns the instance that holds join j, forked here: this
@@ -105,7 +143,7 @@ func (r *run) chooseHolder(j string) string {
 // this plane, another instance, or the entry. A holder that cannot be
 // reached or refuses is replaced by the entry (see above).
 func (r *run) deliverSlot(ctx context.Context, h spec.Hop, result []byte) {
-	slot := &frame.Frame{Kind: frame.KindResult, Step: h.Step, Branch: h.Branch, Payload: result}
+	slot := &frame.Frame{Kind: frame.KindResult, Step: h.Step, Branch: h.Branch, Outer: r.outer, Payload: result}
 	switch r.holder {
 	case "":
 		r.reply(ctx, slot)
@@ -134,7 +172,7 @@ func (r *run) deliverSlot(ctx context.Context, h spec.Hop, result []byte) {
 func (r *run) slotFrame(h spec.Hop, result []byte) *frame.Frame {
 	return &frame.Frame{Kind: frame.KindResult, RunID: r.runID, Workflow: r.sp.Workflow, SpecVersion: r.sp.Version,
 		Step: h.Step, Branch: h.Branch, Deadline: r.deadline, ReplyTo: r.replyTo, Namespace: r.sp.Namespace,
-		Target: r.holder, Holder: r.holder, Payload: result, Size: uint64(len(result))}
+		Target: r.holder, Holder: r.holder, Outer: r.outer, Payload: result, Size: uint64(len(result))}
 }
 
 // sendSlot sends a slot to another instance holding the join.
@@ -203,7 +241,7 @@ func (p *Plane) holdRun(r *run) *heldRun {
 func (p *Plane) handOver(f *frame.Frame, w *welcomeState) (frame.Code, string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	k := joinKey{f.Step, f.Branch}
+	k := joinKey{f.Step, f.Branch, slotsKey(f.Outer)}
 	hr := p.held[f.RunID]
 	if hr == nil {
 		sp := p.specs[f.Workflow]
@@ -222,20 +260,22 @@ func (p *Plane) handOver(f *frame.Frame, w *welcomeState) (frame.Code, string) {
 	if len(slots) > 0 {
 		r := *js.r
 		r.holder = ""
+		outer := f.Outer
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
 			for slot, v := range slots {
-				r.reply(js.ctx, &frame.Frame{Kind: frame.KindResult, Step: k.step, Branch: spec.JoinBranch(slot, k.branch), Payload: v})
+				r.reply(js.ctx, &frame.Frame{Kind: frame.KindResult, Step: k.step, Branch: spec.JoinBranch(slot, k.branch), Outer: outer, Payload: v})
 			}
 		}()
 	}
 	return frame.CodeOK, fmt.Sprintf("handing over %d result(s)", len(slots))
 }
 
-// askHandover asks holder for the slots of join k it holds (see above),
-// once per join; the answer is noted in the run's state.
-func (p *Plane) askHandover(rs *runState, k joinKey, holder string) {
+// askHandover asks holder for the slots of join k (in the regions outer)
+// it holds (see above), once per join; the answer is noted in the run's
+// state.
+func (p *Plane) askHandover(rs *runState, k joinKey, outer []frame.Level, holder string) {
 	r := rs.js.r
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(rs.js.ctx), replyTimeout)
 	defer cancel()
@@ -246,7 +286,7 @@ func (p *Plane) askHandover(rs *runState, k joinKey, holder string) {
 		}
 		f := &frame.Frame{Kind: frame.KindHandover, RunID: r.runID, Workflow: r.sp.Workflow, SpecVersion: r.sp.Version,
 			Step: k.step, Branch: k.branch, Deadline: r.deadline, ReplyTo: r.replyTo, Namespace: r.sp.Namespace,
-			Target: holder, Holder: holder}
+			Target: holder, Holder: holder, Outer: outer}
 		endpoint, _, client := r.routeTo(inst, 0)
 		ack, err := client.Send(ctx, endpoint, f, r.w.key)
 		switch {
@@ -276,7 +316,10 @@ func (p *Plane) joinInput(js *joinSet, f *frame.Frame, payload []byte) (frame.Co
 	sp := js.r.sp
 	slot, branch := spec.SplitBranch(f.Branch)
 	want := sp.JoinSlots(f.Step)
-	k := joinKey{f.Step, branch}
+	k := joinKeyOf(f)
+	if sp.IsNested(f.Step) && len(f.Outer) == 0 {
+		return frame.CodeMalformed, fmt.Sprintf("slot of nested join %s without the regions around it", f.Step)
+	}
 	switch {
 	case js.joined[k]:
 		return frame.CodeDuplicate, "join already complete" // a retried or late copy
@@ -297,6 +340,7 @@ func (p *Plane) joinInput(js *joinSet, f *frame.Frame, payload []byte) (frame.Co
 	if got == nil {
 		got = map[uint32][]byte{}
 		js.joins[k] = got
+		js.outer[k] = f.Outer
 	}
 	if _, dup := got[slot]; dup {
 		return frame.CodeDuplicate, "result of slot already received"
@@ -309,16 +353,30 @@ func (p *Plane) joinInput(js *joinSet, f *frame.Frame, payload []byte) (frame.Co
 		return frame.CodeOK, ""
 	}
 	merged := spec.MergeJoin(sp.Steps[f.Step].Join, got)
+	outer := js.outer[k]
 	delete(js.joins, k)
 	delete(js.maps, k)
+	delete(js.outer, k)
 	js.joined[k] = true
-	return p.completeJoin(js, f.Step, branch, merged)
+	return p.completeJoin(js, f.Step, branch, outer, merged)
 }
 
-// completeJoin sends a join's merge on, from here (p.mu is held): to the
-// join's successors in a goroutine of the plane (sending may come back
-// here), or into the run's results when it has none.
-func (p *Plane) completeJoin(js *joinSet, join string, branch uint32, merged []byte) (frame.Code, string) {
+// completeJoin sends the merge of join (on the outermost fork's branch,
+// in the regions outer) on, from here (p.mu is held): to the join's
+// successors in a goroutine of the plane (sending may come back here), or
+// into the run's results when it has none. A nested join's merge goes on
+// in the region around it, as the slot it has there.
+func (p *Plane) completeJoin(js *joinSet, join string, branch uint32, outer []frame.Level, merged []byte) (frame.Code, string) {
+	r := *js.r
+	r.holder, r.outer = "", nil
+	if js.r.sp.IsNested(join) {
+		if len(outer) == 0 {
+			return frame.CodeMalformed, "nested join " + join + " without the regions around it"
+		}
+		top := outer[len(outer)-1]
+		branch = spec.JoinBranch(top.Slot, branch)
+		r.holder, r.outer = top.Holder, outer[:len(outer)-1:len(outer)-1]
+	}
 	hops := js.r.sp.JoinHops(join, branch)
 	if len(hops) == 0 {
 		if js.result == nil {
@@ -327,8 +385,6 @@ func (p *Plane) completeJoin(js *joinSet, join string, branch uint32, merged []b
 		js.result(branch, merged)
 		return frame.CodeOK, ""
 	}
-	r := *js.r
-	r.holder = "" // joins do not nest: the merge leaves the region
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()

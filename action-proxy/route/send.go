@@ -27,6 +27,8 @@ type run struct {
 	// holder is the instance that holds the join of the region this
 	// context sends in; "" is the run's entry (or no region).
 	holder string
+	// outer are the regions around that region (frame.Frame.Outer).
+	outer []frame.Level
 	// canHold says this proxy may hold the joins its steps fork: it runs
 	// them directly (not through the fallback, not as the entry).
 	canHold bool
@@ -51,9 +53,9 @@ func (r *run) sendOn(ctx context.Context, step string, branch uint32, hops []spe
 		r.reply(ctx, &frame.Frame{Kind: frame.KindResult, Step: step, Branch: branch, Payload: result})
 		return
 	}
-	if holder := r.holderFor(step); holder != r.holder {
+	if holder, outer := r.regionOf(step, branch); holder != r.holder || len(outer) != len(r.outer) {
 		rr := *r
-		rr.holder = holder
+		rr.holder, rr.outer = holder, outer
 		r = &rr
 	}
 	if len(hops) == 1 {
@@ -84,8 +86,8 @@ func (r *run) hop(ctx context.Context, from string, h spec.Hop, result []byte) {
 		r.next(ctx, h.Step, h.Branch, st.Value)
 	case st.Join != nil:
 		r.deliverSlot(ctx, h, result)
-	case st.Map != nil:
-		r.reply(ctx, &frame.Frame{Kind: frame.KindResult, Step: h.Step, Branch: h.Branch, Payload: result})
+	case st.Map != nil: // Holder and Outer: the regions around a nested map
+		r.reply(ctx, &frame.Frame{Kind: frame.KindResult, Step: h.Step, Branch: h.Branch, Holder: r.holder, Outer: r.outer, Payload: result})
 	default: // a router: no action, route the result from here
 		r.next(ctx, h.Step, h.Branch, result)
 	}
@@ -128,7 +130,7 @@ func (r *run) forward(ctx context.Context, h spec.Hop, payload []byte) error {
 		f := &frame.Frame{
 			Kind: frame.KindStep, RunID: r.runID, Workflow: r.sp.Workflow, SpecVersion: r.sp.Version,
 			Step: h.Step, Branch: h.Branch, Attempt: uint16(attempt), Deadline: r.deadline,
-			ReplyTo: r.replyTo, Namespace: r.sp.Namespace, Target: inst.ID, Holder: r.holder,
+			ReplyTo: r.replyTo, Namespace: r.sp.Namespace, Target: inst.ID, Holder: r.holder, Outer: r.outer,
 			Payload: payload, Size: uint64(len(payload)),
 		}
 		table.Begin(inst.ID)
@@ -202,8 +204,8 @@ func (r *run) reply(ctx context.Context, f *frame.Frame) {
 	f.Deadline, f.Namespace, f.ReplyTo = r.deadline, r.sp.Namespace, r.replyTo
 	f.Target = ""
 	f.Size = uint64(len(f.Payload))
-	// f.Holder stays as the caller set it: a slot that names the holder
-	// it could not reach (join.go).
+	// f.Holder and f.Outer stay as the caller set them: a slot that names
+	// the holder it could not reach, the regions around a slot (join.go).
 	endpoint, client := r.replyTo, r.w.client
 	if id, ok := strings.CutPrefix(r.replyTo, ReplyToInstance); ok {
 		// The entry is an instance of the table: reach it as any step,

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
-	"github.com/wsk-route/wsk-route/internal/spec"
 	"github.com/wsk-route/wsk-route/internal/transport"
 )
 
@@ -161,7 +160,7 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte, opt
 		}
 		if sp.IsMap(h.Step) { // a map at the start: the elements go from here
 			p.mu.Lock()
-			p.mapInput(rs, h.Step, h.Branch, input)
+			p.mapInput(rs, h.Step, h.Branch, "", nil, input)
 			p.mu.Unlock()
 			continue
 		}
@@ -279,21 +278,22 @@ func (p *Plane) deliverToRun(d *transport.Delivery) (frame.Code, string) {
 		switch {
 		case sp.IsJoin(f.Step):
 			code, reason := p.joinInput(&rs.js, f, payload)
-			if _, branch := spec.SplitBranch(f.Branch); f.Holder != "" && code != frame.CodeMalformed {
+			if f.Holder != "" && code != frame.CodeMalformed {
 				// The slot was meant for a holder that could not take it:
 				// ask that holder, once, for what it holds (join.go).
-				if k := (joinKey{f.Step, branch}); !rs.js.asked[k] && !rs.js.joined[k] {
+				if k := joinKeyOf(f); !rs.js.asked[k] && !rs.js.joined[k] {
 					rs.js.asked[k] = true
+					holder, outer := f.Holder, f.Outer
 					p.wg.Add(1)
 					go func() {
 						defer p.wg.Done()
-						p.askHandover(rs, k, f.Holder)
+						p.askHandover(rs, k, outer, holder)
 					}()
 				}
 			}
 			return code, reason
 		case sp.IsMap(f.Step):
-			return p.mapInput(rs, f.Step, f.Branch, payload)
+			return p.mapInput(rs, f.Step, f.Branch, f.Holder, f.Outer, payload)
 		}
 		return rs.addResult(f.Branch, payload)
 	}

@@ -27,12 +27,23 @@ const (
 // in the join, in one of its slots, numbered like result paths (a fan-out
 // gives successor i the slots after those of successors 0..i-1). A frame
 // in a region carries two numbers in its branch: the slot in the high
-// bits, and in the low slotShift bits the branch the fork had, which is
-// the branch the join goes on with. Regions do not nest.
+// bits, and in the low slotShift bits the branch the outermost fork had,
+// which is the branch the outermost join goes on with.
+//
+// Regions nest: a fork (or a map) in the region of join J1 opens the
+// region of a join J2 that is itself in J1's region (J2.In = J1), and the
+// steps between them are in J2's region. For J1, the whole of J2's region
+// is one path, from the fork to J2. A frame in J2's region keeps the
+// outermost branch in its low bits, its slot in J2 in its high bits, and
+// carries its slot in J1 on the side (the frame's Outer levels); when J2
+// has merged, its value goes on in J1's region with that slot again. At
+// most MaxNesting regions nest.
 const (
 	slotShift = 20
 	// MaxSlots bounds the paths into one join.
 	MaxSlots = 1 << 11
+	// MaxNesting bounds the regions around one step, itself included.
+	MaxNesting = 8
 )
 
 // JoinBranch is the branch of a frame in a join's region: slot in the
@@ -69,10 +80,21 @@ func (s *Spec) joinSlots(id string) int {
 	return 0
 }
 
-// JoinHops returns where the merged value of join id goes on branch (the
-// fork's branch); none means it is one of the run's results.
+// JoinHops returns where the merged value of join id goes on branch: the
+// fork's branch, or, for a join nested in the region of another
+// (IsNested), the branch its path has in that region; none means the
+// merge is one of the run's results.
 func (s *Spec) JoinHops(id string, branch uint32) []Hop {
-	return s.fanOut(s.Steps[id].Next, branch)
+	st := s.Steps[id]
+	return s.hopsFrom(st, branch, st.Next)
+}
+
+// IsNested reports whether step id opens a region (a fork or a map) inside
+// another join's region, or is a join inside another's region: its region
+// is nested.
+func (s *Spec) IsNested(id string) bool {
+	st := s.Steps[id]
+	return st.In != "" && (st.Fork != "" || st.Join != nil)
 }
 
 // slotsOf counts the slots of join j that the paths from next fill.
@@ -91,8 +113,13 @@ func (s *Spec) slotsFrom(id, j string, depth int) int {
 	if depth > MaxSteps {
 		return MaxSlots + 1
 	}
+	st := s.Steps[id]
+	if st.Fork != "" && st.Fork != j {
+		// A nested region: for j, its paths are one, from its join on.
+		return s.slotsFrom(st.Fork, j, depth+1)
+	}
 	n := 0
-	for _, next := range s.Steps[id].primary() {
+	for _, next := range st.primary() {
 		n += s.slotsFrom(next, j, depth+1)
 		if n > MaxSlots {
 			return MaxSlots + 1
@@ -120,6 +147,11 @@ func (s *Spec) hopsFrom(st Step, branch uint32, next []string) []Hop {
 	}
 	switch {
 	case st.Fork != "":
+		if st.In != "" {
+			// A nested fork: its slot in the outer region goes on the
+			// side (Outer); the new region keeps the outermost branch.
+			_, branch = SplitBranch(branch)
+		}
 		return s.slotHops(next, 0, branch, st.Fork)
 	case st.In != "":
 		slot, fb := SplitBranch(branch)
@@ -159,17 +191,35 @@ func (s *Spec) checkJoins() error {
 			return err
 		}
 	}
+	for _, id := range s.StepIDs() { // before any join counts its slots
+		if st := s.Steps[id]; st.Join != nil && st.In != "" && len(st.Next) == 0 {
+			return fmt.Errorf("join %q is in the region of join %q but its merge ends the run: every path of a region must reach its join", id, st.In)
+		}
+	}
 	for _, id := range s.StepIDs() {
 		st := s.Steps[id]
 		switch {
 		case st.Join != nil:
 			switch {
-			case st.Action != "" || len(st.Switch) > 0 || st.Retry != nil || st.Catch != nil || st.Fork != "" || st.In != "":
-				return fmt.Errorf("join %q has an action, a switch, a retry, a catch, a fork or a region: a join only merges", id)
+			case st.Action != "" || len(st.Switch) > 0 || st.Retry != nil || st.Catch != nil || st.Fork != "":
+				return fmt.Errorf("join %q has an action, a switch, a retry, a catch or a fork: a join only merges", id)
 			case st.Join.Merge != MergeArray && st.Join.Merge != MergeObject:
 				return fmt.Errorf("join %q: merge %q, want %q or %q", id, st.Join.Merge, MergeArray, MergeObject)
 			case forks[id] == "":
 				return fmt.Errorf("join %q has no fork", id)
+			case st.In != "" && s.StartJoin == id:
+				return fmt.Errorf("join %q is forked at the start, so it cannot be in the region of join %q", id, st.In)
+			}
+			if st.In != "" { // nested: its merge goes on in the outer region
+				if !s.IsJoin(st.In) {
+					return fmt.Errorf("join %q is in the region of %q, which is not a join", id, st.In)
+				}
+				if err := region("join "+id, st.Next, st.In); err != nil {
+					return err
+				}
+			}
+			if f := s.forkOf(id); f != "" && s.Steps[f].In != st.In {
+				return fmt.Errorf("join %q and its fork %q are not in the same region (%s and %s): a region must lie inside the region around it", id, f, regionName(st.In), regionName(s.Steps[f].In))
 			}
 			n := s.JoinSlots(id)
 			if n == -1 { // a map's join: checked with the map
@@ -186,8 +236,6 @@ func (s *Spec) checkJoins() error {
 			case st.Join.Merge == MergeArray && len(st.Join.Names) != 0:
 				return fmt.Errorf("join %q: names are for merge %q", id, MergeObject)
 			}
-		case st.Fork != "" && st.In != "":
-			return fmt.Errorf("step %q opens join %q inside the region of join %q: joins do not nest", id, st.Fork, st.In)
 		case st.Map != nil:
 			if err := s.checkMap(id, st); err != nil {
 				return err
@@ -198,6 +246,9 @@ func (s *Spec) checkJoins() error {
 			}
 			if len(st.Switch) > 0 || st.Catch != nil {
 				return fmt.Errorf("step %q opens a join region, so it takes next, not a switch or a catch", id)
+			}
+			if st.In != "" && !s.IsJoin(st.In) {
+				return fmt.Errorf("step %q is in the region of %q, which is not a join", id, st.In)
 			}
 			if err := region("step "+id, st.Next, st.Fork); err != nil {
 				return err
@@ -218,12 +269,44 @@ func (s *Spec) checkJoins() error {
 				if s.IsJoin(n) {
 					j = n
 				}
-				if j != "" && s.Steps[n].Map != nil {
-					j = "" // a map step is reached from outside
-				}
 				if j != "" {
 					return fmt.Errorf("step %q leads into the region of join %q without being its fork", id, j)
 				}
+			}
+		}
+	}
+	return s.checkNesting()
+}
+
+// regionName names the region of join j for an error.
+func regionName(j string) string {
+	if j == "" {
+		return "none"
+	}
+	return fmt.Sprintf("that of join %q", j)
+}
+
+// forkOf returns the step that forks join j ("" for the start, or none).
+func (s *Spec) forkOf(j string) string {
+	for _, id := range s.StepIDs() {
+		if s.Steps[id].Fork == j {
+			return id
+		}
+	}
+	return ""
+}
+
+// checkNesting bounds how deep regions nest: a join's depth is 1, plus
+// the depth of the join whose region it is in.
+func (s *Spec) checkNesting() error {
+	for _, id := range s.StepIDs() {
+		if !s.IsJoin(id) {
+			continue
+		}
+		depth := 0
+		for j := id; j != ""; j = s.Steps[j].In {
+			if depth++; depth > MaxNesting {
+				return fmt.Errorf("join %q is the innermost of %d or more nested join regions, more than %d", id, depth, MaxNesting)
 			}
 		}
 	}

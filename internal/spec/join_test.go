@@ -2,6 +2,7 @@ package spec_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -92,7 +93,9 @@ func TestJoinRefused(t *testing.T) {
 		{"names count", wrap(`"a":{"action":"/ns/a","fork":"j","next":["b","c"]},"b":{"action":"/ns/b","in":"j","next":["j"]},"c":{"action":"/ns/c","in":"j","next":["j"]},"j":{"action":"","join":{"merge":"object","names":["x"]}}`), "has 1 names"},
 		{"region leaks", wrap(`"a":{"action":"/ns/a","fork":"j","next":["b","c"]},"b":{"action":"/ns/b","in":"j","next":["j"]},"c":{"action":"/ns/c","in":"j"},"j":{"action":"","join":{"merge":"array"}}`), "must reach its join"},
 		{"region leaks to a step", wrap(`"a":{"action":"/ns/a","fork":"j","next":["b","c"]},"b":{"action":"/ns/b","in":"j","next":["j"]},"c":{"action":"/ns/c","in":"j","next":["d"]},"d":{"action":"/ns/d"},"j":{"action":"","join":{"merge":"array"}}`), "neither join"},
-		{"nested", wrap(`"a":{"action":"/ns/a","fork":"j","next":["b"]},"b":{"action":"/ns/b","in":"j","fork":"k","next":["k"]},"k":{"action":"","join":{"merge":"array"},"next":["j"]},"j":{"action":"","join":{"merge":"array"}}`), "do not nest"},
+		{"nested join outside the region of its fork", wrap(`"a":{"action":"/ns/a","fork":"j","next":["b"]},"b":{"action":"/ns/b","in":"j","fork":"k","next":["c"]},"c":{"action":"/ns/c","in":"k","next":["k"]},"k":{"action":"","join":{"merge":"array"},"next":["j"]},"j":{"action":"","join":{"merge":"array"}}`), "are not in the same region"},
+		{"nested join ends the run", wrap(`"a":{"action":"/ns/a","fork":"j","next":["b"]},"b":{"action":"/ns/b","in":"j","fork":"k","next":["c"]},"c":{"action":"/ns/c","in":"k","next":["k"]},"k":{"action":"","in":"j","join":{"merge":"array"}},"j":{"action":"","join":{"merge":"array"}}`), "its merge ends the run"},
+		{"joins in each other's regions", wrap(`"a":{"action":"/ns/a","fork":"j","next":["j"]},"j":{"action":"","in":"k","join":{"merge":"array"},"next":["k"]},"k":{"action":"","in":"j","join":{"merge":"array"},"next":["j"]}`), "cycle"},
 		{"entering a region", wrap(`"a":{"action":"/ns/a","next":["b"]},"x":{"action":"/ns/x","fork":"j","next":["b"]},"b":{"action":"/ns/b","in":"j","next":["j"]},"j":{"action":"","join":{"merge":"array"}}`), "without being its fork"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -161,5 +164,91 @@ func TestMapRefused(t *testing.T) {
 				t.Errorf("Parse: %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// nestedSpec: a forks into b and m; b is one path; m maps its input's
+// array through c, which forks into d and e joined by k; the map's join
+// is mj, and b and mj meet in j, which goes on to z. Regions: j holds b,
+// m and mj; mj holds c and k; k holds d and e.
+const nestedSpec = `{"workflow":"w","namespace":"ns","start":["a"],"steps":{
+ "a":{"action":"/ns/a","fork":"j","next":["b","m"]},
+ "b":{"action":"/ns/b","in":"j","next":["j"]},
+ "m":{"action":"","in":"j","map":{"over":"items"},"fork":"mj","next":["c"]},
+ "c":{"action":"/ns/c","in":"mj","fork":"k","next":["d","e"]},
+ "d":{"action":"/ns/d","in":"k","next":["k"]},
+ "e":{"action":"/ns/e","in":"k","next":["k"]},
+ "k":{"action":"","in":"mj","join":{"merge":"object","names":["d","e"]},"next":["mj"]},
+ "mj":{"action":"","in":"j","join":{"merge":"array"},"next":["j"]},
+ "j":{"action":"","join":{"merge":"array"},"next":["z"]},
+ "z":{"action":"/ns/z"}}}`
+
+func TestNestedRegions(t *testing.T) {
+	sp, err := spec.Parse([]byte(nestedSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.Paths() != 1 || sp.JoinSlots("j") != 2 || sp.JoinSlots("k") != 2 || sp.JoinSlots("mj") != -1 {
+		t.Errorf("Paths %d, JoinSlots j %d k %d mj %d; want 1, 2 (b, and the map as one path), 2, -1", sp.Paths(), sp.JoinSlots("j"), sp.JoinSlots("k"), sp.JoinSlots("mj"))
+	}
+	for id, want := range map[string]bool{"a": false, "b": false, "m": true, "c": true, "d": false, "k": true, "mj": true, "j": false} {
+		if got := sp.IsNested(id); got != want {
+			t.Errorf("IsNested(%s) = %v, want %v", id, got, want)
+		}
+	}
+	b := func(slot, branch uint32) uint32 { return spec.JoinBranch(slot, branch) }
+	for _, tc := range []struct {
+		name string
+		got  []spec.Hop
+		want []spec.Hop
+	}{
+		{"a forks j", must(sp.Route("a", 0, nil)), []spec.Hop{{"b", b(0, 0)}, {"m", b(1, 0)}}},
+		{"element 2 of m, in slot 1 of j", sp.MapHops("m", 2, b(1, 0)), []spec.Hop{{"c", b(2, 0)}}},
+		{"c forks k (its slot in mj goes on the side)", must(sp.Route("c", b(2, 0), nil)), []spec.Hop{{"d", b(0, 0)}, {"e", b(1, 0)}}},
+		{"k goes on in mj's region, slot 2", sp.JoinHops("k", b(2, 0)), []spec.Hop{{"mj", b(2, 0)}}},
+		{"mj goes on in j's region, slot 1", sp.JoinHops("mj", b(1, 0)), []spec.Hop{{"j", b(1, 0)}}},
+		{"j goes on", sp.JoinHops("j", 0), []spec.Hop{{"z", 0}}},
+	} {
+		if fmt.Sprint(tc.got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: hops %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+func must(h []spec.Hop, err error) []spec.Hop {
+	if err != nil {
+		panic(err)
+	}
+	return h
+}
+
+func TestNestingDepth(t *testing.T) {
+	// Regions nested depth deep: fork fi opens ji, the region of ji-1.
+	build := func(depth int) string {
+		var steps []string
+		for i := 1; i <= depth; i++ {
+			in := ""
+			if i > 1 {
+				in = fmt.Sprintf(`"in":"j%d",`, i-1)
+			}
+			next := fmt.Sprintf("f%d", i+1)
+			if i == depth {
+				next = fmt.Sprintf("j%d", i)
+			}
+			steps = append(steps, fmt.Sprintf(`"f%d":{"action":"/ns/f",%s"fork":"j%d","next":["%s"]}`, i, in, i, next))
+			jnext := `"next":["z"]`
+			if i > 1 {
+				jnext = fmt.Sprintf(`"in":"j%d","next":["j%d"]`, i-1, i-1)
+			}
+			steps = append(steps, fmt.Sprintf(`"j%d":{"action":"","join":{"merge":"array"},%s}`, i, jnext))
+		}
+		steps = append(steps, `"z":{"action":"/ns/z"}`)
+		return `{"workflow":"w","namespace":"ns","start":["f1"],"steps":{` + strings.Join(steps, ",") + `}}`
+	}
+	if _, err := spec.Parse([]byte(build(spec.MaxNesting))); err != nil {
+		t.Errorf("%d nested regions: %v", spec.MaxNesting, err)
+	}
+	if _, err := spec.Parse([]byte(build(spec.MaxNesting + 1))); err == nil || !strings.Contains(err.Error(), "nested join regions") {
+		t.Errorf("%d nested regions: %v, want refused for its depth", spec.MaxNesting+1, err)
 	}
 }

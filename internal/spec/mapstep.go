@@ -25,9 +25,13 @@ const MaxElements = MaxSlots
 func (s *Spec) IsMap(id string) bool { return s.Steps[id].Map != nil }
 
 // MapHops returns the hops of element i of a map (on the branch the map
-// step was reached with).
+// step was reached with). For a map nested in another join's region, the
+// map's slot in that region goes on the side, as for any nested fork.
 func (s *Spec) MapHops(id string, i int, branch uint32) []Hop {
 	st := s.Steps[id]
+	if st.In != "" {
+		_, branch = SplitBranch(branch)
+	}
 	return s.slotHops(st.Next, uint32(i), branch, st.Fork)
 }
 
@@ -72,8 +76,10 @@ func (s *Spec) Elements(id string, value []byte) ([]json.RawMessage, error) {
 // region that gives each element exactly one result.
 func (s *Spec) checkMap(id string, st Step) error {
 	switch {
-	case st.Action != "" || len(st.Switch) > 0 || st.Retry != nil || st.Catch != nil || st.Join != nil || st.In != "":
-		return fmt.Errorf("map %q has an action, a switch, a retry, a catch, a join or a region: a map only distributes", id)
+	case st.Action != "" || len(st.Switch) > 0 || st.Retry != nil || st.Catch != nil || st.Join != nil:
+		return fmt.Errorf("map %q has an action, a switch, a retry, a catch or a join: a map only distributes", id)
+	case st.In != "" && !s.IsJoin(st.In):
+		return fmt.Errorf("map %q is in the region of %q, which is not a join", id, st.In)
 	case st.Map.Concurrency < 0:
 		return fmt.Errorf("map %q: concurrency %d below 0", id, st.Map.Concurrency)
 	case !s.IsJoin(st.Fork):
