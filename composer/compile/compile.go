@@ -86,10 +86,9 @@ func Compile(w *composer.Workflow, opt Options) (*spec.Spec, error) {
 }
 
 // place says where a node sits: whether its results are the workflow's
-// results, and whether it is inside a parallel branch.
+// results.
 type place struct {
-	end      bool
-	inBranch bool
+	end bool
 }
 
 type builder struct {
@@ -171,7 +170,8 @@ func (b *builder) single(in []string) (string, bool) {
 		}
 	}
 	st := b.steps[in[0]]
-	return in[0], len(st.Next) == 0 && len(st.Switch) == 0
+	// A fork's result goes into its region as it is: it takes no switch.
+	return in[0], len(st.Next) == 0 && len(st.Switch) == 0 && st.Fork == ""
 }
 
 // choice compiles an if or a switch: the step before it gets a switch on
@@ -339,16 +339,13 @@ func (b *builder) sequence(n *composer.Sequence, id string, in []string, at plac
 				last = false
 			}
 		}
-		cur = b.node(s, sub, cur, place{end: at.end && last, inBranch: at.inBranch})
+		cur = b.node(s, sub, cur, place{end: at.end && last})
 	}
 	return cur
 }
 
 func (b *builder) parallel(n *composer.Parallel, id string, in []string, at place) []string {
 	switch {
-	case at.inBranch:
-		b.refuse(n, "parallel", "nested join support (a parallel inside a parallel branch)")
-		return in
 	case !at.end || n.EffectiveMerge() == composer.MergeObject || len(n.Branches) == 1:
 		// A join step merges the branches (at the entry) and goes on.
 		return b.joined(n, id, in, at)
@@ -360,7 +357,7 @@ func (b *builder) parallel(n *composer.Parallel, id string, in []string, at plac
 			name = fmt.Sprintf("b%d", i+1)
 		}
 		bid := id + "." + sanitize(name)
-		got := b.node(br.Node, bid, in, place{end: true, inBranch: true})
+		got := b.node(br.Node, bid, in, place{end: true})
 		if sameIDs(got, in) {
 			b.refuse(br.Node, "parallel branch "+name, "pass-through branch support (a branch without actions)")
 			continue
@@ -439,6 +436,11 @@ func (b *builder) joined(n *composer.Parallel, id string, in []string, at place)
 	}
 	jid := b.newID(id + ".join")
 	b.steps[jid] = spec.Step{Join: join}
+	if fork != "" { // now: a node at the start of a branch must not take it as its own
+		st := b.steps[fork]
+		st.Fork = jid
+		b.steps[fork] = st
+	}
 	before := make(map[string]bool, len(b.steps))
 	for s := range b.steps {
 		before[s] = true
@@ -449,7 +451,7 @@ func (b *builder) joined(n *composer.Parallel, id string, in []string, at place)
 		if name == "" {
 			name = fmt.Sprintf("b%d", i+1)
 		}
-		got := b.node(br.Node, id+"."+sanitize(name), in, place{end: false, inBranch: true})
+		got := b.node(br.Node, id+"."+sanitize(name), in, place{end: false})
 		if sameIDs(got, in) {
 			b.refuse(br.Node, "parallel branch "+name, "pass-through branch support (a branch without actions)")
 			continue
@@ -460,18 +462,9 @@ func (b *builder) joined(n *composer.Parallel, id string, in []string, at place)
 	if join.Merge != spec.MergeObject {
 		join.Names = nil
 	}
-	for s, st := range b.steps {
-		if !before[s] && !b.isStub(s) {
-			st.In = jid
-			b.steps[s] = st
-		}
-	}
+	b.enclose(before, jid)
 	b.link(ends, jid)
-	if fork != "" {
-		st := b.steps[fork]
-		st.Fork = jid
-		b.steps[fork] = st
-	} else {
+	if fork == "" {
 		b.startJoin = jid
 	}
 	return []string{jid}
@@ -482,10 +475,6 @@ func (b *builder) joined(n *composer.Parallel, id string, in []string, at place)
 // the region, and its ends meet in the join, whose merge (the results in
 // element order) is the map's result.
 func (b *builder) mapNode(n *composer.Map, id string, in []string, at place) []string {
-	if at.inBranch {
-		b.refuse(n, "map", "nested join support (a map inside a parallel branch or another map)")
-		return in
-	}
 	jid := b.newID(id + ".join")
 	mid := b.newID(id + ".map")
 	b.steps[jid] = spec.Step{Join: &spec.Join{Merge: spec.MergeArray}}
@@ -496,19 +485,27 @@ func (b *builder) mapNode(n *composer.Map, id string, in []string, at place) []s
 		before[s] = true
 	}
 	errs := len(b.errs)
-	ends := b.node(n.Body, id+".do", []string{mid}, place{end: false, inBranch: true})
+	ends := b.node(n.Body, id+".do", []string{mid}, place{end: false})
 	if sameIDs(ends, []string{mid}) {
 		if len(b.errs) == errs { // not already refused inside
 			b.refuse(n, "map", "a map without actions")
 		}
 		return in
 	}
+	b.enclose(before, jid)
+	b.link(ends, jid)
+	return []string{jid}
+}
+
+// enclose puts the steps made since before into the region of join jid,
+// except those already in an inner region: a parallel or a map nested in
+// this one has put its own steps in its join's region, and its join (and
+// its fork, when that is new) comes into this one.
+func (b *builder) enclose(before map[string]bool, jid string) {
 	for s, st := range b.steps {
-		if !before[s] && !b.isStub(s) {
+		if !before[s] && !b.isStub(s) && st.In == "" {
 			st.In = jid
 			b.steps[s] = st
 		}
 	}
-	b.link(ends, jid)
-	return []string{jid}
 }
