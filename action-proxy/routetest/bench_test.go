@@ -73,3 +73,33 @@ func runOnce(s *sameHost, input []byte) ([]byte, error) {
 	}
 	return res.Value, nil
 }
+
+// BenchmarkJoinAcrossHosts is a fork and join on another host than the
+// entry, held where it forks ("fork") or by the entry ("entry"), with the
+// hosts' link as it is and with 250 µs added to each packet from the
+// region's host (a round trip of about half a millisecond, as between
+// racks); compare them with benchstat:
+//
+//	go test -run '^$' -bench JoinAcrossHosts -count 6 ./action-proxy/routetest/ | tee /tmp/j.txt
+func BenchmarkJoinAcrossHosts(b *testing.B) {
+	for _, delay := range []time.Duration{0, 250 * time.Microsecond} {
+		th := joinAcross(b, delay)
+		b.Run("delay="+delay.String(), func(b *testing.B) { benchJoin(b, th) })
+	}
+}
+
+func benchJoin(b *testing.B, th *twoHosts) {
+	for _, c := range []struct{ name, workflow string }{{"holder=fork", "xjoin"}, {"holder=entry", "xjoin-entry"}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				res, err := th.run(b, c.workflow, `{"text":"join across"}`, 10*time.Second)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !bytes.Contains(res.Value, []byte(`"SSORCA NIOJ"`)) {
+					b.Fatalf("result %s", res.Value)
+				}
+			}
+		})
+	}
+}

@@ -35,7 +35,7 @@ func newTwoHosts(t *testing.T) *twoHosts { return newHosts(t, 2, nil, true) }
 // change their network (a delay). With entryTCP the entry advertises a
 // routable address; without, replies from other hosts reach it through
 // the agents' relay.
-func newHosts(t *testing.T, count int, prepare func(*netns.Net), entryTCP bool) *twoHosts {
+func newHosts(t testing.TB, count int, prepare func(*netns.Net), entryTCP bool) *twoHosts {
 	needBins(t)
 	n := netns.New(t, netns.Options{Hosts: count})
 	if prepare != nil {
@@ -68,7 +68,7 @@ func newHosts(t *testing.T, count int, prepare func(*netns.Net), entryTCP bool) 
 
 // startOn starts an action on host i; direct makes it advertise a
 // routable TCP address, otherwise other hosts reach it through the relay.
-func (th *twoHosts) startOn(t *testing.T, i int, name, mode string, direct bool) *action {
+func (th *twoHosts) startOn(t testing.TB, i int, name, mode string, direct bool) *action {
 	var env []string
 	if direct {
 		addr := net.JoinHostPort(th.net.Hosts[i].IP, strconv.Itoa(7100+len(name)+10*i+int(name[len(name)-1])))
@@ -77,7 +77,7 @@ func (th *twoHosts) startOn(t *testing.T, i int, name, mode string, direct bool)
 	return startAction(t, th.h[i], name, mode, mode, env...)
 }
 
-func (th *twoHosts) deploy(t *testing.T, sp *spec.Spec) {
+func (th *twoHosts) deploy(t testing.TB, sp *spec.Spec) {
 	t.Helper()
 	putSpec(t, th.consul, sp)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -87,7 +87,7 @@ func (th *twoHosts) deploy(t *testing.T, sp *spec.Spec) {
 	}
 }
 
-func (th *twoHosts) run(t *testing.T, workflow, input string, timeout time.Duration) (*route.Result, error) {
+func (th *twoHosts) run(t testing.TB, workflow, input string, timeout time.Duration) (*route.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return th.entry.plane.StartRun(ctx, workflow, []byte(input), route.RunOptions{})
@@ -225,5 +225,56 @@ func TestSlowerHostIsAvoided(t *testing.T) {
 	t.Logf("words ran, in runs 10-29: %v", ranOn)
 	if ranOn["h2"] < 18 {
 		t.Errorf("words ran on the near host h2 %d times of the last 20, want at least 18 (%v)", ranOn["h2"], ranOn)
+	}
+}
+
+// joinAcross deploys, on two hosts with the entry on h1 and every action
+// on h2, a fork into words and reverse whose object join goes on to sum:
+// workflow "xjoin" forks in "upper" (which holds the join), "xjoin-entry"
+// in "upper-ej" (WSK_ROUTE_ENTRY_JOINS=1: the entry holds it, so each
+// slot and the merge cross between the hosts). delay is added to every
+// packet h2 sends.
+func joinAcross(t testing.TB, delay time.Duration) *twoHosts {
+	th := newHosts(t, 2, func(n *netns.Net) {
+		if delay > 0 {
+			if err := n.Delay(n.Hosts[1], delay); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}, false)
+	th.startOn(t, 1, "upper", "upper", false)
+	startAction(t, th.h[1], "upper-ej", "upper-ej", "upper", route.EnvEntryJoins+"=1")
+	th.startOn(t, 1, "words", "words", false)
+	th.startOn(t, 1, "reverse", "reverse", false)
+	th.startOn(t, 1, "sum", "sum", false)
+	for wf, fork := range map[string]string{"xjoin": "upper", "xjoin-entry": "upper-ej"} {
+		th.deploy(t, &spec.Spec{Workflow: wf, Namespace: "guest", Start: []string{"split"}, Steps: map[string]spec.Step{
+			"split": {Action: "/guest/" + fork, Fork: "j", Next: []string{"w", "r"}},
+			"w":     {Action: "/guest/words", In: "j", Next: []string{"j"}},
+			"r":     {Action: "/guest/reverse", In: "j", Next: []string{"j"}},
+			"j":     {Join: &spec.Join{Merge: spec.MergeObject, Names: []string{"counted", "reversed"}}, Next: []string{"sum"}},
+			"sum":   {Action: "/guest/sum"},
+		}})
+	}
+	return th
+}
+
+// TestJoinAcrossHosts: a join held where it forks, on another host than
+// the entry, and the same join held by the entry, give the same result.
+func TestJoinAcrossHosts(t *testing.T) {
+	th := joinAcross(t, 0)
+	for _, wf := range []string{"xjoin", "xjoin-entry"} {
+		res, err := th.run(t, wf, `{"text":"join across"}`, 15*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", wf, err)
+		}
+		var v struct {
+			Counted  struct{ Words int }
+			Reversed struct{ Text string }
+			Sum      *float64
+		}
+		if err := json.Unmarshal(res.Value, &v); err != nil || v.Counted.Words != 2 || v.Reversed.Text != "SSORCA NIOJ" || v.Sum == nil {
+			t.Errorf("%s: result %s (%v); want both branches merged and summed", wf, res.Value, err)
+		}
 	}
 }

@@ -353,3 +353,48 @@ func TestForgedFramesAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestNestedOnOneHost runs a map inside a parallel branch, each element
+// forking a parallel of its own, on real proxies: the elements' joins are
+// held by the instance that forks them, the map's by the entry, the outer
+// one by the first step.
+func TestNestedOnOneHost(t *testing.T) {
+	s := newSameHost(t)
+	for name, mode := range map[string]string{"upper": "upper", "words": "words", "reverse": "reverse", "words2": "words", "sum": "sum", "upper2": "upper"} {
+		startAction(t, s.h, "p-"+name, name, mode)
+	}
+	sp := &spec.Spec{Workflow: "nest", Namespace: "guest", Start: []string{"up"}, Steps: map[string]spec.Step{
+		"up":  {Action: "/guest/upper", Fork: "j", Next: []string{"w", "m"}},
+		"w":   {Action: "/guest/words", In: "j", Next: []string{"j"}},
+		"m":   {Map: &spec.Map{Over: "items", Concurrency: 1}, In: "j", Fork: "mj", Next: []string{"rv"}},
+		"rv":  {Action: "/guest/reverse", In: "mj", Fork: "k", Next: []string{"k1", "k2"}},
+		"k1":  {Action: "/guest/words2", In: "k", Next: []string{"k"}},
+		"k2":  {Action: "/guest/sum", In: "k", Next: []string{"k"}},
+		"k":   {Join: &spec.Join{Merge: spec.MergeObject, Names: []string{"count", "sum"}}, In: "mj", Next: []string{"mj"}},
+		"mj":  {Join: &spec.Join{Merge: spec.MergeArray}, In: "j", Next: []string{"j"}},
+		"j":   {Join: &spec.Join{Merge: spec.MergeObject, Names: []string{"words", "items"}}, Next: []string{"fin"}},
+		"fin": {Action: "/guest/upper2"},
+	}}
+	s.deploy(t, sp)
+	res, err := s.run(t, "nest", `{"text":"ab cd","items":[{"text":"xy z","data":[1,2]},{"text":"q","data":[3]}]}`, 15*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type elem struct {
+		Count struct{ Words int }
+		Sum   struct{ Sum float64 }
+	}
+	var v struct {
+		Words struct{ Words int }
+		Items []elem
+	}
+	if err := json.Unmarshal(res.Value, &v); err != nil {
+		t.Fatalf("result %s: %v", res.Value, err)
+	}
+	if v.Words.Words != 2 || len(v.Items) != 2 || v.Items[0].Count.Words != 2 || v.Items[0].Sum.Sum != 3 || v.Items[1].Count.Words != 1 || v.Items[1].Sum.Sum != 3 {
+		t.Errorf("result %s; want the outer join of words (2) and the map's two elements, each the join of its word count and sum", res.Value)
+	}
+	if n := len(res.Steps); n != 1+1+3*2+1 {
+		t.Errorf("%d step reports, want 9: up, w, rv, k1 and k2 for each of the two elements, fin", n)
+	}
+}
