@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsk-route/wsk-route/internal/blob"
 	"github.com/wsk-route/wsk-route/internal/frame"
 	"github.com/wsk-route/wsk-route/internal/jsonscan"
 	"github.com/wsk-route/wsk-route/internal/shm"
@@ -38,10 +39,11 @@ const EnvelopeKey = "$wsk-route"
 // MaxFallbackPayload bounds the payload a fallback carries in its
 // envelope: OpenWhisk refuses parameters over 1 MB, and base64 adds a
 // third. A larger payload goes into a shm segment of the namespace's shm
-// directory on the sender's host, and the envelope carries its name: the
-// receiver maps it when the invoker put it on the same host (as on a
-// single-invoker cluster, or `wsk-route dev`), and says so when it did
-// not (a pull from the sender's host agent is not built yet).
+// directory on the sender's host, and the envelope carries a blob ref
+// "<host>/<segment>" (internal/blob): the receiver maps the segment when
+// the invoker put it on the same host (as on a single-invoker cluster, or
+// `wsk-route dev`), and otherwise has its agent pull it from the sender's
+// host agent (blob.go).
 const MaxFallbackPayload = 700 << 10
 
 // envelope is the JSON of a fallback's parameters.
@@ -87,8 +89,12 @@ func decodeEnvelope(value []byte) (*frame.Frame, error) {
 		return nil, fmt.Errorf("route: fallback envelope: frame: %w", err)
 	case n != len(b):
 		return nil, fmt.Errorf("route: fallback envelope: %d bytes after the frame", len(b)-n)
-	case f.Kind != frame.KindStep || f.PayloadKind == frame.PayloadBlob:
-		return nil, fmt.Errorf("route: fallback envelope: a %s frame with a %s payload, want a step, inline or in shm", f.Kind, f.PayloadKind)
+	case f.Kind != frame.KindStep:
+		return nil, fmt.Errorf("route: fallback envelope: a %s frame with a %s payload, want a step, inline, in shm or a blob", f.Kind, f.PayloadKind)
+	case f.PayloadKind == frame.PayloadBlob:
+		if _, _, err := blob.ParseRef(f.Ref); err != nil {
+			return nil, fmt.Errorf("route: fallback envelope: %w", err)
+		}
 	}
 	return f, nil
 }
@@ -119,11 +125,18 @@ func (r *run) fallback(ctx context.Context, h spec.Hop, st spec.Step, payload []
 		}
 		// The receiver removes the segment once it ran the step; the
 		// agent's sweeper, when no receiver comes, after the deadline.
+		// The ref names this host, so that a receiver on another host has
+		// its agent pull the segment from this host's agent (blob.go).
 		name, err := shm.Write(r.w.shmDir, payload, time.Unix(0, r.deadline))
 		if err != nil {
 			return fmt.Errorf("the payload (%d bytes) for the fallback: %w", len(payload), err)
 		}
-		f.PayloadKind, f.Ref, f.Payload = frame.PayloadShm, name, nil
+		ref, err := blob.FormatRef(r.w.host, name)
+		if err != nil {
+			shm.Remove(r.w.shmDir, name)
+			return fmt.Errorf("the payload (%d bytes) for the fallback: %w", len(payload), err)
+		}
+		f.PayloadKind, f.Ref, f.Payload = frame.PayloadBlob, ref, nil
 	}
 	body, err := encodeEnvelope(f, r.w.key)
 	if err != nil {
@@ -243,15 +256,12 @@ func (p *Plane) RunFallback(ctx context.Context, value []byte, activationID stri
 		return json.Marshal(ans) // a retried delivery: the step ran already
 	}
 
-	if f.PayloadKind == frame.PayloadShm {
-		seg, err := shm.Open(w.shmDir, f.Ref, f.Size)
+	if f.PayloadKind == frame.PayloadShm || f.PayloadKind == frame.PayloadBlob {
+		seg, release, err := p.fallbackPayload(ctx, f, w)
 		if err != nil {
-			return failf("route: fallback: the step's payload (%d bytes) is in shm segment %s of the sender's host, which is not this container's host (%s): large payloads on the fallback path need both steps on one host until blobs can be pulled from the sender's agent: %v", f.Size, f.Ref, w.host, err)
+			return failf("route: fallback: step %s: %v", f.Step, err)
 		}
-		defer func() {
-			seg.Close()
-			shm.Remove(w.shmDir, f.Ref)
-		}()
+		defer release()
 		f.Payload = seg.Bytes()
 	}
 	runCtx := ctx

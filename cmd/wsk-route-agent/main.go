@@ -1,8 +1,10 @@
 // Command wsk-route-agent is the wsk-route host agent, one per invoker
 // host: it registers the host's route-enabled containers in Consul, pushes
 // the route table and specs to their proxies over a websocket on a unix
-// socket, relays cross-host hops, sweeps the shm area, and serves
-// Prometheus metrics. See invoker-plugin/README.md.
+// socket, relays cross-host hops, serves the large fallback payloads of
+// its host to the other agents (on the relay's TCP port) and pulls theirs
+// for its proxies, sweeps the shm area, and serves Prometheus metrics. See
+// invoker-plugin/README.md.
 //
 // Usage:
 //
@@ -41,11 +43,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var cfg agent.Config
 	version := fs.Bool("version", false, "print the version and exit")
 	fs.StringVar(&cfg.Host, "host", "", "node `name` of this invoker host, the first part of instance ids (default: the host name)")
-	fs.StringVar(&cfg.RunDir, "run-dir", agent.DefaultRunDir, "`directory` of agent.sock, agent-frames.sock and the proxies' sockets")
+	fs.StringVar(&cfg.RunDir, "run-dir", agent.DefaultRunDir, "`directory` of agent.sock, agent-frames.sock, agent-blobs.sock and the proxies' sockets")
 	fs.StringVar(&cfg.ShmRoot, "shm-dir", agent.DefaultShmRoot, "`directory` holding one shm directory per namespace")
 	fs.StringVar(&cfg.StateDir, "state-dir", agent.DefaultStateDir, "`directory` of the agent's persistent state (the container-to-namespace bindings); not writable by containers")
 	fs.BoolVar(&cfg.AllowUnidentifiedPeers, "allow-unidentified-peers", false, "admit proxies whose container cannot be identified (SO_PEERCRED, /proc), unbound to a namespace; unsafe with untrusted tenants")
-	fs.StringVar(&cfg.RelayListen, "relay-listen", "", "TCP `address` other agents relay frames to, e.g. :7070 (default: no cross-host relay)")
+	fs.StringVar(&cfg.RelayListen, "relay-listen", "", "TCP `address` other agents relay frames to and pull large fallback payloads from, e.g. :7070 (default: no cross-host relay)")
 	fs.StringVar(&cfg.RelayRDMA, "relay-rdma", "", "RDMA CM `address` IP:PORT of this host's RDMA device for relayed frames from other agents (needs a build with -tags rdma)")
 	fs.StringVar(&cfg.RelayAdvertise, "relay-advertise", "", "`endpoint` tcp:IP:PORT or rdma:IP:PORT advertised for the relay (default: derived from -relay-rdma, else -relay-listen)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "TCP `address` to serve /metrics on, e.g. :9464 (default: off)")

@@ -230,6 +230,7 @@ type Agent struct {
 	metricsHandler                               http.Handler
 	started                                      atomic.Bool
 	bindings                                     *bindings
+	blobs                                        *blobs // blob pulls of large fallback payloads (blobs.go)
 
 	mu sync.Mutex // guards local and table
 	// local holds the instances registered through this agent, by id.
@@ -309,6 +310,9 @@ func (a *Agent) listen() error {
 		if a.relayLn, err = net.Listen("tcp", a.cfg.RelayListen); err != nil {
 			return fmt.Errorf("agent: relay: %w", err)
 		}
+	}
+	if err := a.listenBlobs(); err != nil {
+		return err
 	}
 	if a.cfg.RelayRDMA != "" {
 		if a.rdmaLn, err = rdma.Listen(a.cfg.RelayRDMA); err != nil {
@@ -398,7 +402,7 @@ func (a *Agent) Close() error {
 			errs = append(errs, ln.Close())
 		}
 	}
-	errs = append(errs, a.client.Close())
+	errs = append(errs, a.client.Close(), a.closeBlobs())
 	return errors.Join(errs...)
 }
 
@@ -456,6 +460,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	start("heartbeat", a.heartbeat)
 	start("shm sweeper", a.sweeper)
 	start("bindings persister", a.bindings.persister)
+	a.startBlobs(start)
 	a.log.Info("agent: running", "host", a.cfg.Host, "socket", a.SocketPath(), "relay", a.relayEndpoint, "metrics", a.MetricsAddr())
 	wg.Wait()
 	a.deregisterAll()
