@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wsk-route/wsk-route/action-proxy/route"
+	"github.com/wsk-route/wsk-route/internal/runevent"
 )
 
 // EntryKey is the key of an entry action's code: an action whose code is
@@ -124,8 +127,17 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow stri
 	defer cancel()
 
 	start := time.Now()
-	res, err := rs.router.StartRun(ctx, workflow, input, route.RunOptions{})
+	opts := route.RunOptions{ID: entryRunID(req.ActivationID)}
+	var events *route.RunEvents // the run's step events, for wsk-route invoke --watch
+	if pub, ok := rs.router.(runEventPublisher); ok {
+		events = pub.RunEvents(opts.ID)
+		opts.OnStep = events.Step
+	}
+	res, err := rs.router.StartRun(ctx, workflow, input, opts)
 	took := time.Since(start)
+	if events != nil {
+		events.End(err) // before the answer: a watcher sees the end first
+	}
 	var steps []route.StepReport
 	var runErr *route.RunError
 	switch {
@@ -146,6 +158,24 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow stri
 		return
 	}
 	send(w, http.StatusOK, append(bytes.TrimSpace(res.Value), '\n'))
+}
+
+// runEventPublisher is a Router that publishes a run's step events to
+// the host agent (*route.Plane does).
+type runEventPublisher interface {
+	RunEvents(run string) *route.RunEvents
+}
+
+// entryRunID is the id of the run an entry starts: its activation id, so
+// that a client that invoked the entry can follow the run's events, or a
+// random one when the activation id is missing or not a valid run id.
+func entryRunID(activationID string) string {
+	if runevent.CheckRun(activationID) == nil {
+		return activationID
+	}
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // entryMargin is how long before the activation's deadline an entry's

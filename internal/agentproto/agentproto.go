@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/wsk-route/wsk-route/internal/routetable"
+	"github.com/wsk-route/wsk-route/internal/runevent"
 )
 
 // MaxMessage bounds one message on the wire; larger ones are refused.
@@ -28,6 +29,7 @@ const (
 	TypeTable      = "table"      // agent → proxy
 	TypeSpecs      = "specs"      // agent → proxy
 	TypeStats      = "stats"      // proxy → agent: hop counters since the last stats message
+	TypeRunEvent   = "run_event"  // proxy → agent: a step or end event of a run the proxy is the entry of
 )
 
 // Message is one websocket text message: Type says which field is set.
@@ -40,6 +42,9 @@ type Message struct {
 	Table      *Table      `json:"table,omitempty"`
 	Specs      *Specs      `json:"specs,omitempty"`
 	Stats      *Stats      `json:"stats,omitempty"`
+	// RunEvent is a run's event for the agent to store (runevent.Event);
+	// the agent stores it under the session's namespace.
+	RunEvent *runevent.Event `json:"run_event,omitempty"`
 }
 
 // Register tells the agent what the proxy runs and where it listens.
@@ -159,7 +164,7 @@ func Decode(b []byte) (*Message, error) {
 // required parts.
 func (m *Message) check() error {
 	set := 0
-	for _, p := range []bool{m.Register != nil, m.Unregister != nil, m.Welcome != nil, m.Key != nil, m.Table != nil, m.Specs != nil, m.Stats != nil} {
+	for _, p := range []bool{m.Register != nil, m.Unregister != nil, m.Welcome != nil, m.Key != nil, m.Table != nil, m.Specs != nil, m.Stats != nil, m.RunEvent != nil} {
 		if p {
 			set++
 		}
@@ -195,6 +200,13 @@ func (m *Message) check() error {
 		for _, h := range m.Stats.Hops {
 			if len(h.Buckets) != 0 && len(h.Buckets) != len(LatencyBuckets)+1 {
 				return fmt.Errorf("agentproto: stats for %s/%s: %d buckets, want %d", h.Action, h.Transport, len(h.Buckets), len(LatencyBuckets)+1)
+			}
+		}
+	case TypeRunEvent:
+		ok = m.RunEvent != nil
+		if ok {
+			if err := m.RunEvent.Check(); err != nil {
+				return fmt.Errorf("agentproto: %w", err)
 			}
 		}
 	default:

@@ -7,6 +7,7 @@
 //
 //	<prefix>/specs/<namespace>/<workflow>   spec JSON (spec.Spec.Marshal); its version is the KV ModifyIndex
 //	<prefix>/keys/<namespace>               the namespace's 32-byte frame key, created once
+//	<prefix>/runs/<namespace>/<run>/<seq>   a run's event (runevent.Event JSON), held by a run session that Consul deletes with its keys (runevents.go)
 //	service <service>, ID = Instance.ID     one instance; Meta holds every routetable.Instance field
 //
 // The prefix and the service name default to "wsk-route". Namespace and

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 
@@ -32,6 +33,10 @@ type Options struct {
 	// Service is the catalog service name instances register under. Empty
 	// means DefaultService.
 	Service string
+	// RunRetention is how long the events of a run are kept after its
+	// first one (runevents.go); 0 means DefaultRunRetention. At least
+	// MinRunRetention.
+	RunRetention time.Duration
 }
 
 // validate fills in defaults and checks the names.
@@ -41,6 +46,12 @@ func (o *Options) validate() error {
 	}
 	if o.Service == "" {
 		o.Service = DefaultService
+	}
+	if o.RunRetention == 0 {
+		o.RunRetention = DefaultRunRetention
+	}
+	if o.RunRetention < MinRunRetention {
+		return fmt.Errorf("consulstore: run retention %v is less than %v", o.RunRetention, MinRunRetention)
 	}
 	for _, seg := range strings.Split(o.Prefix, "/") {
 		if err := checkName("prefix segment", seg); err != nil {
@@ -60,6 +71,8 @@ type Store struct {
 	hc      *http.Client // closed by Close
 	prefix  string       // Options.Prefix
 	service string       // Options.Service
+	session *api.Session
+	runs    *runSessions // the sessions run events are written under
 }
 
 // New returns a Store for opts. It does not contact Consul.
@@ -83,6 +96,8 @@ func New(opts Options) (*Store, error) {
 		hc:      cfg.HttpClient,
 		prefix:  opts.Prefix,
 		service: opts.Service,
+		session: c.Session(),
+		runs:    newRunSessions(opts.RunRetention),
 	}, nil
 }
 

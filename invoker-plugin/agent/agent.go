@@ -230,7 +230,8 @@ type Agent struct {
 	metricsHandler                               http.Handler
 	started                                      atomic.Bool
 	bindings                                     *bindings
-	blobs                                        *blobs // blob pulls of large fallback payloads (blobs.go)
+	events                                       *eventWriter // run events to the registry (runevents.go)
+	blobs                                        *blobs       // blob pulls of large fallback payloads (blobs.go)
 
 	mu sync.Mutex // guards local and table
 	// local holds the instances registered through this agent, by id.
@@ -277,6 +278,7 @@ func New(cfg Config) (*Agent, error) {
 		client:         &transport.Client{ShmThreshold: -1, Dial: dialRelay}, // relays send inline only
 		metricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		bindings:       binds,
+		events:         newEventWriter(cfg.Registry, cfg.Logger),
 		local:          make(map[string]*localInstance),
 		table:          make(map[string]routetable.Instance),
 	}
@@ -461,6 +463,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	start("shm sweeper", a.sweeper)
 	start("bindings persister", a.bindings.persister)
 	a.startBlobs(start)
+	if a.events.store != nil {
+		start("run events", a.events.run)
+	}
 	a.log.Info("agent: running", "host", a.cfg.Host, "socket", a.SocketPath(), "relay", a.relayEndpoint, "metrics", a.MetricsAddr())
 	wg.Wait()
 	a.deregisterAll()

@@ -254,6 +254,15 @@ func (sess *session) handle(ctx context.Context, m *agentproto.Message) (reason 
 		}
 		sess.srv.cfg.Registrar.Stats(id, m.Stats)
 		return "", false
+	case agentproto.TypeRunEvent:
+		if id == "" {
+			sess.srv.log.Warn("proxyconn: run event before register; closing the session")
+			return "bad message: run event before register", true
+		}
+		if sink, ok := sess.srv.cfg.Registrar.(RunEventSink); ok {
+			sink.RunEvent(id, m.RunEvent)
+		}
+		return "", false
 	default:
 		sess.srv.log.Warn("proxyconn: unexpected message from a proxy; closing the session", "instance", id, "type", m.Type)
 		return "bad message: " + m.Type, true

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -92,9 +91,17 @@ FILE (a JSON object) make the input, --result prints only the result. A
 workflow that fails exits 1 with its error, which names the failed step. A
 blocking invoke that outlasts the API's wait prints the activation id.
 
---watch prints the entry's activation logs on stderr: the run's step lines
-("wsk-route: step ...") and the steps' own output. They are shown as they
-are when the run ends; it is not a live stream.`,
+--watch invokes the entry without blocking and follows the run live: one
+line on stderr per step as its report reaches the entry ("wsk-route: step
+S (branch B) ran on INSTANCE in DURATION"), then the step's log lines,
+indented; when the run ends it prints the activation (or, with --result,
+the result) as a plain invoke does. With -o json the events are JSON lines
+on stdout, before the activation. The events come from the API host's
+wsk-route routes (wsk-route dev), or from Consul KV with --consul, where the
+host agents keep each run's events for 10 minutes. If no end event comes
+(the entry crashed, or NAME is not an entry), --watch says so and falls
+back to the activation's record and logs, by the run's deadline: the entry's
+time limit plus 30 s.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runInvoke(cmd, g, f, *params, args[0]) },
 	}
@@ -103,7 +110,7 @@ are when the run ends; it is not a live stream.`,
 	fl.StringVarP(&f.paramFile, "param-file", "P", "", "a `file` holding a JSON object of input parameters")
 	fl.BoolVarP(&f.result, "result", "r", false, "print only the result (implies --blocking)")
 	fl.BoolVarP(&f.blocking, "blocking", "b", true, "wait for the result")
-	fl.BoolVar(&f.watch, "watch", false, "print the entry's step lines on stderr once the run ends (not live)")
+	fl.BoolVar(&f.watch, "watch", false, "follow the run: print each step's line and logs on stderr as it ends")
 	return cmd
 }
 
@@ -140,11 +147,14 @@ func runInvoke(cmd *cobra.Command, g *globalFlags, f invokeFlags, ps []param, na
 	if err != nil {
 		return usageError{err}
 	}
+	if f.watch {
+		return watchInvoke(ctx, cmd, g, f, a, fqn, p, body)
+	}
 	status, b, err := a.doRaw(ctx, http.MethodPost, p+"?blocking="+fmt.Sprint(f.blocking)+"&result=false", body)
 	if err != nil {
 		return err
 	}
-	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	out := cmd.OutOrStdout()
 	switch {
 	case status == http.StatusAccepted:
 		var id struct {
@@ -153,15 +163,7 @@ func runInvoke(cmd *cobra.Command, g *globalFlags, f invokeFlags, ps []param, na
 		if err := json.Unmarshal(b, &id); err != nil || id.ActivationID == "" {
 			return fmt.Errorf("invoking %s: 202 without an activation id", fqn)
 		}
-		if !f.watch {
-			return printAccepted(out, g, fqn, id.ActivationID, f.blocking)
-		}
-		fmt.Fprintf(errw, "invoked %s with id %s; waiting for it to end (--watch)\n", fqn, id.ActivationID)
-		act, err := waitActivation(ctx, a, id.ActivationID)
-		if err != nil {
-			return err
-		}
-		return showActivation(ctx, cmd, g, f, a, fqn, act)
+		return printAccepted(out, g, fqn, id.ActivationID, f.blocking)
 	case status == http.StatusOK || status == http.StatusBadGateway:
 		var act whisk.Activation
 		if err := json.Unmarshal(b, &act); err != nil || act.ActivationID == "" {
@@ -176,6 +178,47 @@ func runInvoke(cmd *cobra.Command, g *globalFlags, f invokeFlags, ps []param, na
 	default:
 		return fmt.Errorf("invoking %s: %w", fqn, errorAnswer(status, b))
 	}
+}
+
+// watchInvoke invokes the entry fqn (API path p) without blocking and
+// follows its run's events, then shows the ended activation; the entry's
+// activation logs are printed only when the events did not end properly.
+func watchInvoke(ctx context.Context, cmd *cobra.Command, g *globalFlags, f invokeFlags, a *api, fqn, p string, body []byte) error {
+	src, err := openEvents(a)
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	timeout := entryTimeout(ctx, a, fqn)
+	start := time.Now()
+	status, b, err := a.doRaw(ctx, http.MethodPost, p+"?blocking=false&result=false", body)
+	if err != nil {
+		return err
+	}
+	switch status {
+	case http.StatusAccepted, http.StatusOK:
+	case http.StatusNotFound:
+		return fmt.Errorf("invoking %s: no such action (deploy it with wsk-route compose)", fqn)
+	default:
+		return fmt.Errorf("invoking %s: %w", fqn, errorAnswer(status, b))
+	}
+	var id struct {
+		ActivationID string `json:"activationId"`
+	}
+	if err := json.Unmarshal(b, &id); err != nil || id.ActivationID == "" {
+		return fmt.Errorf("invoking %s: %d without an activation id", fqn, status)
+	}
+	errw := cmd.ErrOrStderr()
+	fmt.Fprintf(errw, "invoked %s with id %s; following its run (--watch)\n", fqn, id.ActivationID)
+	ns, _, _ := strings.Cut(strings.TrimPrefix(fqn, "/"), "/")
+	w := &watcher{a: a, src: src, fqn: fqn, ns: ns, run: id.ActivationID, json: g.json(),
+		out: cmd.OutOrStdout(), log: errw, deadline: start.Add(timeout + watchGrace)}
+	act, ended, err := w.follow(ctx)
+	if err != nil {
+		return err
+	}
+	f.watch = !ended // the entry's own logs, when the stream fell short
+	return showActivation(ctx, cmd, g, f, a, fqn, act)
 }
 
 func printAccepted(out io.Writer, g *globalFlags, fqn, id string, blocking bool) error {
@@ -239,28 +282,4 @@ func resultError(r any) string {
 	}
 	b, _ := json.Marshal(r)
 	return string(b)
-}
-
-// waitActivation polls until the activation's record exists.
-func waitActivation(ctx context.Context, a *api, id string) (*whisk.Activation, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
-		var act whisk.Activation
-		_, err := a.do(ctx, http.MethodGet, "/namespaces/_/activations/"+url.PathEscape(id), nil, &act)
-		var ae *apiError
-		switch {
-		case err == nil && act.ActivationID != "":
-			return &act, nil
-		case err != nil && !(errors.As(err, &ae) && ae.Status == http.StatusNotFound):
-			return nil, fmt.Errorf("waiting for activation %s: %w", id, err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for activation %s: %w", id, ctx.Err())
-		case <-t.C:
-		}
-	}
 }

@@ -3,10 +3,13 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/wsk-route/wsk-route/internal/routetable"
+	"github.com/wsk-route/wsk-route/internal/runevent"
 	"github.com/wsk-route/wsk-route/internal/spec"
 )
 
@@ -20,6 +23,8 @@ import (
 //	GET    /api/v1/namespaces/{ns}/wsk-route/workflows[/{name}] list, or one spec with its version
 //	DELETE /api/v1/namespaces/{ns}/wsk-route/workflows/{name}
 //	GET    /api/v1/namespaces/{ns}/wsk-route/routes[?action=FQN] the namespace's passing instances
+//	GET    /api/v1/namespaces/{ns}/wsk-route/runs/{id}/events?after=N&wait=SECONDS
+//	                                                             a run's events after index N (RunEventReader)
 type Workflows interface {
 	PutSpec(ctx context.Context, sp *spec.Spec) (uint64, error)
 	GetSpec(ctx context.Context, namespace, workflow string) (*spec.Spec, error)
@@ -67,6 +72,14 @@ func (h *handler) wskRoute(q *request) *apiError {
 			return methodNotAllowed(q.w, http.MethodGet)
 		}
 		return h.routes(q)
+	case "runs":
+		if len(q.rest) != 3 || q.rest[2] != "events" {
+			return fail(http.StatusNotFound, msgNotFound)
+		}
+		if q.r.Method != http.MethodGet {
+			return methodNotAllowed(q.w, http.MethodGet)
+		}
+		return h.runEvents(q, q.rest[1])
 	}
 	return fail(http.StatusNotFound, msgNotFound)
 }
@@ -169,5 +182,69 @@ func (h *handler) routes(q *request) *apiError {
 	q.w.Header().Set("Content-Type", "application/json")
 	q.w.WriteHeader(http.StatusOK)
 	q.w.Write(b)
+	return nil
+}
+
+// RunEventReader reads the events of runs, for `wsk-route invoke
+// --watch`; a Workflows that implements it (the embedded registry,
+// *consulstore.Store) serves /wsk-route/runs/{id}/events.
+type RunEventReader interface {
+	// RunEvents returns the events of run in namespace after index after,
+	// waiting up to wait for one, and the index to ask after next.
+	RunEvents(ctx context.Context, namespace, run string, after uint64, wait time.Duration) ([]runevent.Event, uint64, error)
+}
+
+// MaxRunEventWait bounds the wait of one events request.
+const MaxRunEventWait = 60 * time.Second
+
+// RunEventsPage is the answer of GET .../wsk-route/runs/{id}/events:
+// the run's events after the asked index, in order, and the index to ask
+// after next.
+type RunEventsPage struct {
+	Events []runevent.Event `json:"events"`
+	Next   uint64           `json:"next"`
+}
+
+// runEvents answers the events of run id in the caller's namespace after
+// ?after= (default 0), waiting up to ?wait= seconds (default 0, at most
+// MaxRunEventWait) when there are none yet.
+func (h *handler) runEvents(q *request, id string) *apiError {
+	rd, ok := h.cfg.Workflows.(RunEventReader)
+	if !ok {
+		return fail(http.StatusNotFound, msgNotFound)
+	}
+	if err := runevent.CheckRun(id); err != nil {
+		return fail(http.StatusBadRequest, "The run id is invalid: "+err.Error())
+	}
+	qv := q.r.URL.Query()
+	var after uint64
+	if s := qv.Get("after"); s != "" {
+		var err error
+		if after, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return fail(http.StatusBadRequest, "The query parameter after must be an event index (a non-negative integer), not "+strconv.Quote(s)+".")
+		}
+	}
+	var wait time.Duration
+	if s := qv.Get("wait"); s != "" {
+		secs, err := strconv.ParseFloat(s, 64)
+		if err != nil || secs < 0 || math.IsNaN(secs) || math.IsInf(secs, 0) {
+			return fail(http.StatusBadRequest, "The query parameter wait must be a number of seconds, not "+strconv.Quote(s)+".")
+		}
+		wait = MaxRunEventWait
+		if secs < MaxRunEventWait.Seconds() {
+			wait = time.Duration(secs * float64(time.Second))
+		}
+	}
+	evs, next, err := rd.RunEvents(q.r.Context(), q.ns, id, after, wait)
+	if err != nil {
+		if q.r.Context().Err() != nil {
+			return nil // the client went away
+		}
+		return internal(err)
+	}
+	if evs == nil {
+		evs = []runevent.Event{}
+	}
+	writeJSON(q.w, http.StatusOK, RunEventsPage{Events: evs, Next: next})
 	return nil
 }

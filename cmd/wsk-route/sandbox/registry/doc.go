@@ -18,6 +18,9 @@
 //     a namespace and returns the same key ever after. With Options.KeyFile
 //     the keys are kept in that file (JSON, mode 0600), so a restarted sandbox
 //     gives its proxies the keys they had.
+//   - AppendRunEvent keeps a run's events in memory, in Seq order, until
+//     Options.RunRetention after the run's first event; RunEvents reads those
+//     after an index, waiting on a broadcast of its own for the next one.
 //
 // # Watching
 //

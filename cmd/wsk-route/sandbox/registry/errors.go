@@ -15,3 +15,7 @@ var ErrNotFound = errors.New("registry: instance not registered")
 // ErrBadKey is returned when Options.KeyFile cannot be read back: not
 // JSON, or a key without KeySize bytes.
 var ErrBadKey = errors.New("registry: bad key file")
+
+// ErrBadRunEvent is returned (wrapped) for a run event or run id the
+// registry refuses.
+var ErrBadRunEvent = errors.New("registry: bad run event")

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"fmt"
 	"sync"
 	"time"
@@ -30,6 +31,9 @@ type Options struct {
 	// KeyFile, when not empty, is the JSON file (mode 0600) the namespace
 	// keys are kept in, read on first use and rewritten on each new key.
 	KeyFile string
+	// RunRetention is how long the events of a run are kept after its
+	// first one (runevents.go); 0 means DefaultRunRetention.
+	RunRetention time.Duration
 }
 
 // Registry is the embedded registry. Its methods are safe for concurrent
@@ -46,6 +50,11 @@ type Registry struct {
 	loaded  bool                  // keys were read from keyFile
 	index   uint64                // last spec version handed out
 	changed chan struct{}         // closed and replaced on every change
+
+	runRetention time.Duration
+	runs         map[string]*runLog // by "namespace/run"
+	runsPruned   time.Time          // when expired runs were last dropped
+	runsChanged  chan struct{}      // closed and replaced on every run event
 }
 
 // entry is one registered instance and its TTL check.
@@ -75,6 +84,10 @@ func New(opts Options) *Registry {
 		specs:   map[string]storedSpec{},
 		keys:    map[string][]byte{},
 		changed: make(chan struct{}),
+
+		runRetention: cmp.Or(opts.RunRetention, DefaultRunRetention),
+		runs:         map[string]*runLog{},
+		runsChanged:  make(chan struct{}),
 	}
 }
 

@@ -1,0 +1,115 @@
+package runevent
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Kinds of events.
+const (
+	KindStep = "step" // one step's report reached the entry
+	KindEnd  = "end"  // the run ended: Error is empty when it succeeded
+)
+
+// Limits of one event.
+const (
+	// MaxRunID is the longest run id, as frame.MaxRunID.
+	MaxRunID = 64
+	// MaxLogs bounds the logs one step event carries; the rest is cut and
+	// counted in LogsCut.
+	MaxLogs = 16 << 10
+	// MaxError bounds the error text of an end event.
+	MaxError = 4 << 10
+	// maxName bounds a step or instance name.
+	maxName = 512
+)
+
+// ErrBad is wrapped by the errors of Check and CheckRun.
+var ErrBad = errors.New("runevent: bad event")
+
+// Event is one event of a run.
+type Event struct {
+	// Run is the run's id (an entry's run id is its activation id).
+	Run string `json:"run"`
+	// Seq numbers the run's events from 1, in publishing order.
+	Seq uint64 `json:"seq"`
+	// Kind is KindStep or KindEnd.
+	Kind string `json:"kind"`
+	// Step, Branch, Instance and DurationNS describe the step of a step
+	// event: its id in the spec, its branch, the instance that ran it, and
+	// how long it ran.
+	Step       string `json:"step,omitempty"`
+	Branch     uint32 `json:"branch,omitempty"`
+	Instance   string `json:"instance,omitempty"`
+	DurationNS int64  `json:"duration_ns,omitempty"`
+	// Logs are the step's stdout and stderr lines, at most MaxLogs bytes
+	// (valid UTF-8); LogsCut counts the bytes left out.
+	Logs    string `json:"logs,omitempty"`
+	LogsCut int    `json:"logs_cut,omitempty"`
+	// Error is why the run failed (end events only); empty: it succeeded.
+	Error string `json:"error,omitempty"`
+	// Dropped counts the run's events the entry could not send (end
+	// events only).
+	Dropped uint64 `json:"dropped,omitempty"`
+	// TimeMS is when the entry published the event, in Unix milliseconds.
+	TimeMS int64 `json:"time_ms,omitempty"`
+}
+
+// Duration returns the step's duration.
+func (e *Event) Duration() time.Duration { return time.Duration(e.DurationNS) }
+
+// CheckRun reports whether id can be a run id: 1 to MaxRunID letters,
+// digits, '-' or '_' (the rules of route.RunOptions.ID).
+func CheckRun(id string) error {
+	if id == "" || len(id) > MaxRunID {
+		return fmt.Errorf("%w: run id %q must have 1 to %d bytes", ErrBad, id, MaxRunID)
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("%w: run id %q: %q is not a letter, digit, '-' or '_'", ErrBad, id, c)
+		}
+	}
+	return nil
+}
+
+// Check reports whether e can be stored: a good run id, a Seq, a known
+// kind, and fields within their limits.
+func (e *Event) Check() error {
+	if err := CheckRun(e.Run); err != nil {
+		return err
+	}
+	switch {
+	case e.Seq == 0:
+		return fmt.Errorf("%w: run %s: seq 0", ErrBad, e.Run)
+	case e.Kind != KindStep && e.Kind != KindEnd:
+		return fmt.Errorf("%w: run %s: kind %q is not %q or %q", ErrBad, e.Run, e.Kind, KindStep, KindEnd)
+	case e.Kind == KindStep && e.Step == "":
+		return fmt.Errorf("%w: run %s: step event %d without a step", ErrBad, e.Run, e.Seq)
+	case len(e.Step) > maxName || len(e.Instance) > maxName:
+		return fmt.Errorf("%w: run %s: step or instance name longer than %d bytes", ErrBad, e.Run, maxName)
+	case len(e.Logs) > MaxLogs:
+		return fmt.Errorf("%w: run %s: %d bytes of logs, more than %d", ErrBad, e.Run, len(e.Logs), MaxLogs)
+	case len(e.Error) > MaxError:
+		return fmt.Errorf("%w: run %s: %d bytes of error, more than %d", ErrBad, e.Run, len(e.Error), MaxError)
+	case e.DurationNS < 0 || e.LogsCut < 0:
+		return fmt.Errorf("%w: run %s: negative duration or cut", ErrBad, e.Run)
+	}
+	return nil
+}
+
+// Cap returns s cut to at most n bytes of valid UTF-8 (invalid bytes are
+// replaced first) and the number of bytes left out.
+func Cap(s string, n int) (string, int) {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s, 0
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut], len(s) - cut
+}
