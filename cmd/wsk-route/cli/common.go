@@ -73,10 +73,14 @@ func specJSON(sp *spec.Spec) any {
 // printPlan prints the steps of sp as a table, in start-first order.
 func printPlan(w io.Writer, sp *spec.Spec) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STEP\tACTION\tNEXT")
+	fmt.Fprintln(tw, "STEP\tACTION\tIN JOIN\tNEXT")
 	for _, id := range planOrder(sp) {
 		st := sp.Steps[id]
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", id, st.Action, describeNext(st))
+		in := st.In
+		if in == "" {
+			in = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", id, describeAction(st), in, describeNext(st))
 	}
 	tw.Flush()
 }
@@ -113,6 +117,29 @@ func planOrder(sp *spec.Spec) []string {
 	return out
 }
 
+// describeAction says what a step runs: its action, or what it does
+// without one.
+func describeAction(st spec.Step) string {
+	switch {
+	case st.Action != "":
+		return st.Action
+	case st.Join != nil:
+		return "(join: " + st.Join.Merge + ")"
+	case st.Map != nil:
+		over := st.Map.Over
+		if over == "" {
+			over = "the value"
+		}
+		if st.Map.Concurrency > 0 {
+			return fmt.Sprintf("(map over %s, %d at a time)", over, st.Map.Concurrency)
+		}
+		return "(map over " + over + ")"
+	case st.Value != nil:
+		return "(value)"
+	}
+	return "(router)"
+}
+
 // describeNext says where a step's result goes: its successors, its
 // switch's cases and default, its catch and its retries.
 func describeNext(st spec.Step) string {
@@ -130,6 +157,9 @@ func describeNext(st spec.Step) string {
 		parts = append(parts, "else: "+list(st.Default))
 	} else {
 		parts = append(parts, list(st.Next))
+	}
+	if st.Fork != "" {
+		parts[0] += " (forks join " + st.Fork + ")"
 	}
 	if st.Catch != nil {
 		parts = append(parts, "on failure: "+list(st.Catch))
