@@ -154,6 +154,9 @@ func TestJoinHolder(t *testing.T) {
 		// slotsAtEntry and handovers are the frames the entry and f receive.
 		slotsAtEntry, handovers int
 		failure                 string // the run fails with a reason holding this
+		// stops: once f holds b's slot, f stops (handOverAll) and the
+		// entry loses f; then a's slot goes to the entry.
+		stops bool
 	}{
 		{name: "the fork holds the join", slotsAtEntry: 0},
 		{name: "Config.EntryJoins: the entry holds it", entryJoins: true, slotsAtEntry: 2},
@@ -161,6 +164,9 @@ func TestJoinHolder(t *testing.T) {
 		{name: "one branch reaches the holder, one does not", blind: []string{"a"}, slotsAtEntry: 2, handovers: 1},
 		{name: "the holder keeps a slot and the entry cannot reach it", blind: []string{"a"},
 			failure: "join j: its holder host1/f did not hand over the results it holds"},
+		// The entry asks f for a handover, but cannot reach it: f gave its
+		// slot when it stopped.
+		{name: "the holder stops holding a slot and hands it over", blind: []string{"a"}, stops: true, slotsAtEntry: 2, handovers: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,9 +179,10 @@ func TestJoinHolder(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
-			if tt.failure != "" {
-				// b's slot reaches f; then the entry loses f, and a's slot
-				// (which cannot reach f either) goes to the entry.
+			if tt.failure != "" || tt.stops {
+				// b's slot reaches f; then (f stops, when tt.stops, and) the
+				// entry loses f, and a's slot, which cannot reach f either,
+				// goes to the entry.
 				release := make(chan struct{})
 				fj.execs["a"].fn = func([]byte) []byte { <-release; return []byte(`{"a":1}`) }
 				go func() {
@@ -187,6 +194,9 @@ func TestJoinHolder(t *testing.T) {
 						held := hr != nil && len(hr.js.joins[joinKey{"j", 0, ""}]) == 1
 						f.mu.Unlock()
 						if held {
+							if tt.stops {
+								f.handOverAll(ctx)
+							}
 							fj.table("entry", true)
 							return
 						}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
@@ -254,22 +255,55 @@ func (p *Plane) handOver(f *frame.Frame, w *welcomeState) (frame.Code, string) {
 	if js.joined[k] {
 		return frame.CodeDuplicate, "join " + f.Step + " completed here; its merge went on"
 	}
+	n := len(js.joins[k])
+	give := js.moveOut(k, f.Outer)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		give(js.ctx)
+	}()
+	return frame.CodeOK, fmt.Sprintf("handing over %d result(s)", n)
+}
+
+// moveOut marks join k (in the regions outer) moved to the run's entry
+// and returns the function that sends the slots held here to it (p.mu is
+// held; the sending is not).
+func (js *joinSet) moveOut(k joinKey, outer []frame.Level) func(context.Context) {
 	js.moved[k] = true
 	slots := js.joins[k]
 	delete(js.joins, k)
-	if len(slots) > 0 {
-		r := *js.r
-		r.holder = ""
-		outer := f.Outer
-		p.wg.Add(1)
+	delete(js.outer, k)
+	r := *js.r
+	r.holder = ""
+	return func(ctx context.Context) {
+		for slot, v := range slots {
+			r.reply(ctx, &frame.Frame{Kind: frame.KindResult, Step: k.step, Branch: spec.JoinBranch(slot, k.branch), Outer: outer, Payload: v})
+		}
+	}
+}
+
+// handOverAll gives the slots of every join held here to the entries of
+// their runs and refuses later ones, which then go to the entries too:
+// the proxy is stopping (its container is being removed), and what it
+// holds would be lost with it.
+func (p *Plane) handOverAll(ctx context.Context) {
+	var gives []func(context.Context)
+	p.mu.Lock()
+	for _, hr := range p.held {
+		for k := range hr.js.joins {
+			gives = append(gives, hr.js.moveOut(k, hr.js.outer[k]))
+		}
+	}
+	p.mu.Unlock()
+	var wg sync.WaitGroup // in parallel: each reply is bounded by replyTimeout
+	for _, give := range gives {
+		wg.Add(1)
 		go func() {
-			defer p.wg.Done()
-			for slot, v := range slots {
-				r.reply(js.ctx, &frame.Frame{Kind: frame.KindResult, Step: k.step, Branch: spec.JoinBranch(slot, k.branch), Outer: outer, Payload: v})
-			}
+			defer wg.Done()
+			give(ctx)
 		}()
 	}
-	return frame.CodeOK, fmt.Sprintf("handing over %d result(s)", len(slots))
+	wg.Wait()
 }
 
 // askHandover asks holder for the slots of join k (in the regions outer)

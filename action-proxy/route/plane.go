@@ -191,6 +191,9 @@ func (p *Plane) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
+		// The joins held here go to their entries while frames can still
+		// be sent (join.go).
+		p.handOverAll(context.WithoutCancel(ctx))
 		cancel()
 		wg.Wait()
 		p.wg.Wait()
