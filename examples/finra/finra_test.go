@@ -64,3 +64,46 @@ func TestFINRA(t *testing.T) {
 		}
 	}
 }
+
+// TestFINRABatch runs finra-batch.yaml: a map over trades whose body forks
+// the rule checks in parallel, so the checks' join is nested in the map's
+// region; cold, then warm, the same summary.
+func TestFINRABatch(t *testing.T) {
+	env := exampletest.Start(t, 2*time.Minute)
+	env.CreateActions(t, "_actions", []exampletest.Action{
+		{Name: "finra-marketdata", File: "marketdata.py", Kind: "python:3"},
+		{Name: "finra-check-price", File: "check_price.go", Kind: exampletest.GoKind()},
+		{Name: "finra-check-size", File: "check_size.py", Kind: "python:3"},
+		{Name: "finra-check-restricted", File: "check_restricted.go", Kind: exampletest.GoKind()},
+		{Name: "finra-summary", File: "summary.go", Kind: exampletest.GoKind()},
+	})
+	env.Compose(t, "finra-batch.yaml")
+	var input map[string]any
+	exampletest.ReadJSON(t, "batch.json", &input)
+	names := []string{"finra-marketdata", "finra-check-price", "finra-check-size", "finra-check-restricted", "finra-summary"}
+	afterCold := map[string]int{}
+	for _, round := range []string{"cold", "warm"} {
+		start := time.Now()
+		res, _, err := env.Client.Actions.Invoke("finra-batch", input, true, true)
+		if err != nil {
+			t.Fatalf("%s: invoke finra-batch: %v (%v)", round, err, res)
+		}
+		b, _ := json.Marshal(res)
+		const want = `{"checked":3,"clean":2,"flagged":[{"index":1,"rules":["price-band","restricted","size"]}]}`
+		if string(b) != want {
+			t.Errorf("%s: result %s, want %s", round, b, want)
+		}
+		t.Logf("%s run in %v", round, time.Since(start).Round(time.Millisecond))
+		env.WaitIdle(t)
+		// The warm run went direct: no step has an activation of its own
+		// that the cold run did not make.
+		for _, name := range names {
+			n := env.Activations(t, name, 1)
+			if round == "cold" {
+				afterCold[name] = n
+			} else if n != afterCold[name] {
+				t.Errorf("%s: %d activations after the warm run, %d after the cold one: the warm run must not go through the controller", name, n, afterCold[name])
+			}
+		}
+	}
+}
