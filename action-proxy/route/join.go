@@ -114,7 +114,7 @@ type heldRun struct {
 // branch) are in: its holder and the regions around it. A step that forks
 // a parallel region opens one, with the holder this proxy chooses; a
 // nested fork keeps its own slot and holder as a level around the new
-// region. A step in a region stays in it; other steps are in none.
+// region. Other steps stay where they are.
 func (r *run) regionOf(from string, branch uint32) (holder string, outer []frame.Level) {
 	st := r.sp.Steps[from]
 	switch {
@@ -124,10 +124,11 @@ func (r *run) regionOf(from string, branch uint32) (holder string, outer []frame
 			outer = push(r.outer, frame.Level{Slot: slot, Holder: r.holder})
 		}
 		return r.chooseHolder(st.Fork), outer
-	case st.In != "":
-		return r.holder, r.outer
 	}
-	return "", nil
+	// In a region, or in none: the run's context says which. (Outside
+	// regions, holder is "" and outer holds only the iterations of the
+	// loops around the step, loop.go.)
+	return r.holder, r.outer
 }
 
 // chooseHolder returns the instance that holds join j, forked here: this

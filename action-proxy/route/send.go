@@ -79,7 +79,12 @@ func (r *run) sendOn(ctx context.Context, step string, branch uint32, hops []spe
 // step's value goes on from here at once.
 func (r *run) hop(ctx context.Context, from string, h spec.Hop, result []byte) {
 	st := r.sp.Steps[h.Step]
+	if st.InLoop != "" {
+		r = r.enterLoops(from, h.Step)
+	}
 	switch {
+	case st.Loop != nil:
+		r.loopHead(ctx, from, h, result)
 	case st.Action != "":
 		r.forwardOrFail(ctx, from, h, result)
 	case st.Value != nil: // a constant: no action to run, go on from it

@@ -150,6 +150,10 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte, opt
 	}()
 
 	for _, h := range sp.StartHops() {
+		if sp.IsLoop(h.Step) || sp.Steps[h.Step].InLoop != "" { // a loop at the start (loop.go)
+			r.hop(ctx, "", h, input)
+			continue
+		}
 		if sp.IsValue(h.Step) { // a constant at the start
 			r.next(ctx, h.Step, h.Branch, sp.Steps[h.Step].Value)
 			continue

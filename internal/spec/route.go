@@ -102,8 +102,14 @@ func (s *Spec) checkRoutes(id string, st Step) error {
 func (s *Spec) checkAlternatives(memo map[string]int) error {
 	for _, id := range s.StepIDs() {
 		st := s.Steps[id]
+		if st.Loop != nil {
+			continue // its case is the loop's body, which leads back to it (loop.go)
+		}
 		count := func(next []string) int { return s.pathsOf(next, memo) }
-		if st.In != "" {
+		switch {
+		case st.InLoop != "": // a body's paths lead back to the loop's head
+			count = func(next []string) int { return s.slotsOf(next, st.InLoop) }
+		case st.In != "":
 			count = func(next []string) int { return s.slotsOf(next, st.In) }
 		}
 		want := count(st.primary())

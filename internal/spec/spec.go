@@ -92,6 +92,14 @@ type Step struct {
 	// In names the join all of this step's paths lead to: the step is in
 	// that join's region.
 	In string `json:"in,omitempty"`
+	// Loop makes the step a loop head (no action: a router with one switch
+	// case, the loop's body, and a default, what follows the loop): each
+	// time the value reaches it, the body runs on the value while the
+	// case's condition holds (see loop.go).
+	Loop *Loop `json:"loop,omitempty"`
+	// InLoop names the loop head whose body the step is in: its paths lead
+	// back to that head.
+	InLoop string `json:"in_loop,omitempty"`
 }
 
 // Parse decodes a spec from JSON and validates it.
@@ -162,6 +170,9 @@ func (s *Spec) Validate() error {
 		return bad("cycle: %s", strings.Join(cycle, " -> "))
 	}
 	if err := s.checkJoins(); err != nil {
+		return bad("%v", err)
+	}
+	if err := s.checkLoops(); err != nil {
 		return bad("%v", err)
 	}
 	memo := make(map[string]int, len(s.Steps))
@@ -246,7 +257,11 @@ func (s *Spec) findCycle() []string {
 		}
 		state[id] = onPath
 		path = append(path, id)
-		for _, n := range s.Steps[id].successors() {
+		st := s.Steps[id]
+		for _, n := range st.successors() {
+			if n == st.InLoop {
+				continue // the back edge of a loop body to its head
+			}
 			if c := visit(n); c != nil {
 				return c
 			}
@@ -276,9 +291,19 @@ func (s *Spec) pathsOfStart(memo map[string]int) int {
 	}
 	n := 0
 	for _, id := range s.Start {
-		n += s.pathsFrom(id, memo)
+		n += s.pathsInto(id, memo)
 	}
 	return n
+}
+
+// pathsInto is the number of result paths of a value sent to step id from
+// outside the loops id is in: a value that enters a loop's body other
+// than through its head reaches the head, and goes on from there.
+func (s *Spec) pathsInto(id string, memo map[string]int) int {
+	if s.Steps[id].InLoop != "" {
+		id = s.Loops(id)[0]
+	}
+	return s.pathsFrom(id, memo)
 }
 
 // memo returns the path counts Validate cached, or a fresh map to fill.
@@ -298,6 +323,8 @@ func (s *Spec) pathsFrom(id string, memo map[string]int) int {
 	switch {
 	case st.Fork != "":
 		n = s.pathsFrom(st.Fork, memo) // its region's paths end in the join
+	case st.InLoop != "":
+		n = 0 // its paths lead back to its loop's head
 	case st.In != "":
 		n = 0 // its paths end in a join: they are no results of the run
 	default:
@@ -315,7 +342,7 @@ func (s *Spec) pathsOf(next []string, memo map[string]int) int {
 	}
 	n := 0
 	for _, id := range next {
-		n += s.pathsFrom(id, memo)
+		n += s.pathsInto(id, memo)
 		if n > MaxPaths {
 			return MaxPaths + 1
 		}
@@ -356,7 +383,7 @@ func (s *Spec) fanOut(next []string, base uint32) []Hop {
 	off := base
 	for i, id := range next {
 		hops[i] = Hop{Step: id, Branch: off}
-		off += uint32(s.pathsFrom(id, memo))
+		off += uint32(s.pathsInto(id, memo))
 	}
 	return hops
 }
