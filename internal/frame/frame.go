@@ -24,7 +24,7 @@ const (
 	MaxReason    = 4096
 	MaxRef       = 256
 	MaxHolder    = MaxTarget
-	// MaxDepth bounds Outer: the join regions a frame's region is nested in.
+	// MaxDepth bounds Outer: the join regions and loops around a frame.
 	MaxDepth = 8
 )
 
@@ -147,15 +147,18 @@ type Frame struct {
 	// frame's join region (chosen by the step that forked it); empty
 	// means the run's entry holds it. <= MaxHolder.
 	Holder string
-	// Outer are the join regions around the frame's region, outermost
-	// first: for each, the frame's slot in it and its join's holder
-	// (version 2). Empty outside nested regions; at most MaxDepth.
+	// Outer are the levels around the frame's step, outermost first
+	// (version 2): for each join region its region is nested in, the
+	// frame's slot there and that join's holder; for each loop body it is
+	// in, the iteration (holder empty). Which level is which follows from
+	// the workflow's spec. At most MaxDepth.
 	Outer []Level
 	Tag   [32]byte
 }
 
-// Level is one enclosing join region of a frame: the slot of the frame's
-// path in it, and the instance holding its join ("" = the run's entry).
+// Level is one enclosing join region of a frame (the slot of the frame's
+// path in it, and the instance holding its join, "" = the run's entry),
+// or one enclosing loop (the iteration, no holder).
 type Level struct {
 	Slot   uint32
 	Holder string // <= MaxHolder
