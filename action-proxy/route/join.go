@@ -104,10 +104,9 @@ func newJoinSet(r *run, ctx context.Context) joinSet {
 }
 
 // heldRun is the joins a proxy holds for a run started elsewhere, kept
-// until the run's deadline.
+// until the run's deadline (holdRun).
 type heldRun struct {
-	js    joinSet
-	timer *time.Timer
+	js joinSet
 }
 
 // regionOf returns the region the successors of step from (running as
@@ -116,9 +115,7 @@ type heldRun struct {
 // nested fork keeps its own slot and holder as a level around the new
 // region. Other steps stay where they are.
 func (r *run) regionOf(from string, branch uint32) (holder string, outer []frame.Level) {
-	st := r.sp.Steps[from]
-	switch {
-	case st.Fork != "" && st.Map == nil:
+	if st := r.sp.Steps[from]; st.Fork != "" && st.Map == nil {
 		if st.In != "" {
 			slot, _ := spec.SplitBranch(branch)
 			outer = push(r.outer, frame.Level{Slot: slot, Holder: r.holder})
@@ -225,7 +222,7 @@ func (p *Plane) holdRun(r *run) *heldRun {
 		until = time.Until(time.Unix(0, r.deadline))
 	}
 	hr := &heldRun{js: newJoinSet(r, ctx)}
-	hr.timer = time.AfterFunc(until+time.Second, func() {
+	time.AfterFunc(until+time.Second, func() {
 		p.mu.Lock()
 		if p.held[r.runID] == hr {
 			delete(p.held, r.runID)
