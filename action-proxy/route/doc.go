@@ -16,5 +16,8 @@
 // A Plane can also start runs (StartRun): it sends the input to the start
 // steps and collects the results and step logs that come back to its own
 // socket. This is what the entry action does; tests use it to drive
-// workflows.
+// workflows. Joins are held where they fork or at the entry (join.go),
+// maps at the entry (mapstep.go), loops nowhere (loop.go); large fallback
+// payloads travel as blobs (blob.go, fallback.go); run events go to the
+// agent for `wsk-route invoke --watch` (events.go).
 package route

@@ -11,8 +11,9 @@ import (
 // Map is what a map step does: it takes the array at Over in the value
 // ("" is the value itself) and runs its region once per element, at most
 // Concurrency at a time (0: no bound); its join collects the results in
-// element order. Like joins, maps are held by the run's entry: the step
-// before a map sends its result there, and the entry sends the elements.
+// element order. Maps are held by the run's entry (joins may be held
+// where they fork): the step before a map sends its result there, and the
+// entry sends the elements.
 type Map struct {
 	Over        string `json:"over,omitempty"`
 	Concurrency int    `json:"concurrency,omitempty"`
