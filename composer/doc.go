@@ -1,7 +1,7 @@
 // Package composer is the workflow model of wsk-route: a workflow is a
-// tree of nodes (Action, Sequence, Parallel, Map, If, Switch, Try, Retry,
-// Value, Pass) whose value flows from one node to the next; joins are
-// implicit at the end of Parallel and Map. Conditions (Cond) are pure
+// tree of nodes (Action, Sequence, Parallel, Map, If, Switch, While, Try,
+// Retry, Value, Pass) whose value flows from one node to the next; joins
+// are implicit at the end of Parallel and Map. Conditions (Cond) are pure
 // tests on the JSON value, evaluated by Eval.
 //
 // The package does no I/O and imports only the standard library. Parsers

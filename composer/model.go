@@ -58,8 +58,8 @@ type Meta struct {
 }
 
 // Node is one workflow construct. The concrete types are *Action,
-// *Sequence, *Parallel, *Map, *If, *Switch, *Try, *Retry, *Value and
-// *Pass; the set is closed.
+// *Sequence, *Parallel, *Map, *If, *Switch, *While, *Try, *Retry, *Value
+// and *Pass; the set is closed.
 type Node interface {
 	// NodeMeta returns the node's position and path.
 	NodeMeta() *Meta
@@ -168,6 +168,29 @@ type Switch struct {
 	Default Node
 }
 
+// Bounds of While.Max, as the route spec has them (spec.DefaultLoopMax
+// and spec.MaxLoopMax; a compile test checks they agree).
+const (
+	// DefaultLoopMax is the iteration bound of a loop whose Max is 0.
+	DefaultLoopMax = 1000
+	// MaxLoopMax is the largest iteration bound a loop may declare.
+	MaxLoopMax = 100000
+)
+
+// While runs Body on the value again and again while Cond holds for it,
+// each time on the previous iteration's result; the value when Cond no
+// longer holds is the loop's result. A while tests first (Body may run
+// zero times); with Do set (a do-while) Body runs once before the first
+// test. Max bounds the iterations (0: DefaultLoopMax).
+type While struct {
+	Meta
+	Cond Cond
+	Body Node
+	// Do makes the loop a do-while: body first, then the test.
+	Do  bool
+	Max int
+}
+
 // Try runs Body; if it fails (an action result with an "error" field, or
 // a failed activation), Catch runs on the error result instead.
 type Try struct {
@@ -213,6 +236,15 @@ func (*If) Kind() string { return "if" }
 
 // Kind returns "switch".
 func (*Switch) Kind() string { return "switch" }
+
+// Kind returns "while", or "do-while" for a loop that runs its body
+// before the first test.
+func (w *While) Kind() string {
+	if w.Do {
+		return "do-while"
+	}
+	return "while"
+}
 
 // Kind returns "try".
 func (*Try) Kind() string { return "try" }

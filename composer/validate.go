@@ -16,7 +16,8 @@ type Options struct {
 // Validate reports every problem of w as an ErrorList (nil when there is
 // none): unknown fields, bad names, empty sequences, parallels without
 // branches, object merges with unnamed or repeated branch names, negative
-// map concurrency, retries with max < 1, bad conditions and, with
+// map concurrency, retries with max < 1, loop bounds out of range, bad
+// conditions and, with
 // opt.ActionExists, unknown actions. Each problem names its position and
 // path.
 func Validate(w *Workflow, opt Options) error {
@@ -114,6 +115,12 @@ func (v *validator) node(n Node) {
 		if n.Default != nil {
 			v.node(n.Default)
 		}
+	case *While:
+		checkCond(&n.Cond, &v.l)
+		if n.Max < 0 || n.Max > MaxLoopMax {
+			v.add(m.Pos, m.Path, "%s max %d is out of range: give 1 to %d iterations, or 0 for the default %d", n.Kind(), n.Max, MaxLoopMax, DefaultLoopMax)
+		}
+		v.child(m, n.Body, n.Kind()+" body (do)")
 	case *Try:
 		v.child(m, n.Body, "try body (do)")
 		v.child(m, n.Catch, "catch")

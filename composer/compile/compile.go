@@ -106,6 +106,21 @@ type builder struct {
 	// catch): the node after them links to the stub, and resolve moves
 	// the stub's Next to the owners' slot.
 	stubs []*stub
+	// levels counts the loop bodies and join regions around the node
+	// being compiled: each is a level of a frame's Outer, at most
+	// spec.MaxNesting.
+	levels int
+}
+
+// enter opens a level (a loop body or a join region) for n, or refuses n
+// when that would be one too many.
+func (b *builder) enter(n composer.Node) bool {
+	if b.levels >= spec.MaxNesting {
+		b.refuse(n, n.Kind(), fmt.Sprintf("support for more than %d nested loops and join regions", spec.MaxNesting))
+		return false
+	}
+	b.levels++
+	return true
 }
 
 // stub is a placeholder step: its Next, once the workflow is compiled,
@@ -220,19 +235,122 @@ func (b *builder) try(n *composer.Try, id string, in []string, at place) []strin
 		before[s] = true
 	}
 	out := b.node(n.Body, id+".do", in, at)
+	// Only an action fails: routers, constants, joins and maps take no
+	// catch.
 	var owners []string
-	for s := range b.steps {
-		if !before[s] && !b.isStub(s) {
+	inLoop := false
+	for s, st := range b.steps {
+		if !before[s] && !b.isStub(s) && st.Action != "" {
 			owners = append(owners, s)
+			// A loop in the body has already marked its body's steps;
+			// the try's own steps are marked later, by an enclosing loop.
+			inLoop = inLoop || st.InLoop != ""
 		}
 	}
 	if len(owners) == 0 {
 		b.refuse(n, "try", "support for a try without actions")
 		return in
 	}
+	if inLoop {
+		b.refuse(n, "try", "support for a catch around a loop (a try whose body holds a while or a do-while; put the try inside the loop's body)")
+		return in
+	}
 	sort.Strings(owners)
 	sid := b.newStub(id+".catch", owners, func(st *spec.Step, next []string) { st.Catch = next })
 	return append(out, b.node(n.Catch, id+".catch", []string{sid}, at)...)
+}
+
+// loop compiles a while or a do-while: a loop head W (a router with the
+// loop's bound, one switch case on the condition whose Next is the body's
+// first steps, and a default that is what follows the loop), and the body,
+// whose steps are all in W's body (InLoop) and whose last steps go back to
+// W. A while's input goes to W; a do-while's goes to the body's first
+// steps, so that the body runs once before the first test.
+func (b *builder) loop(n *composer.While, id string, in []string) []string {
+	if regions := regionsIn(n.Body); len(regions) > 0 {
+		for _, r := range regions {
+			b.refuse(r, r.Kind(), "support for a parallel or a map inside a loop body")
+		}
+		return in
+	}
+	when, err := json.Marshal(n.Cond.Wire())
+	if err != nil {
+		b.errs = append(b.errs, fmt.Errorf("compile: %s: condition: %w", n.Path, err))
+		return in
+	}
+	if !b.enter(n) {
+		return in
+	}
+	defer func() { b.levels-- }()
+	w := b.newID(id + "-" + n.Kind())
+	b.steps[w] = spec.Step{Loop: &spec.Loop{Max: n.Max}, Switch: []spec.Case{{When: when}}}
+	body := b.newStub(id+".do", []string{w}, func(st *spec.Step, next []string) { st.Switch[0].Next = next })
+	before := make(map[string]bool, len(b.steps))
+	for s := range b.steps {
+		before[s] = true
+	}
+	errs := len(b.errs)
+	ends := b.node(n.Body, id+".do", []string{body}, place{end: false})
+	if len(b.errs) > errs { // refused inside: the body is not whole
+		return in
+	}
+	actions := false
+	for s, st := range b.steps {
+		if !before[s] && !b.isStub(s) {
+			actions = actions || st.Action != ""
+			if st.InLoop == "" { // an inner loop's body is in that loop
+				st.InLoop = w
+				b.steps[s] = st
+			}
+		}
+	}
+	if !actions {
+		b.refuse(n, n.Kind(), "support for a loop body without actions")
+		return in
+	}
+	if n.Do {
+		for _, first := range append([]string(nil), b.steps[body].Next...) {
+			b.link(in, first)
+		}
+	} else {
+		b.link(in, w)
+	}
+	b.link(ends, w) // the back edge
+	return []string{b.newStub(id+".end", []string{w}, func(st *spec.Step, next []string) { st.Default = next })}
+}
+
+// regionsIn returns the outermost parallels and maps in n: the nodes that
+// would open a join region.
+func regionsIn(n composer.Node) []composer.Node {
+	var out []composer.Node
+	var walk func(composer.Node)
+	walk = func(n composer.Node) {
+		switch n := n.(type) {
+		case *composer.Parallel, *composer.Map:
+			out = append(out, n)
+		case *composer.Sequence:
+			for _, s := range n.Steps {
+				walk(s)
+			}
+		case *composer.If:
+			walk(n.Then)
+			walk(n.Else)
+		case *composer.Switch:
+			for _, c := range n.Cases {
+				walk(c.Node)
+			}
+			walk(n.Default)
+		case *composer.While:
+			walk(n.Body)
+		case *composer.Try:
+			walk(n.Body)
+			walk(n.Catch)
+		case *composer.Retry:
+			walk(n.Body)
+		}
+	}
+	walk(n)
+	return out
 }
 
 func (b *builder) isStub(id string) bool {
@@ -283,6 +401,8 @@ func (b *builder) node(n composer.Node, id string, in []string, at place) []stri
 		return b.choice(n, "if", id, in, at, cases, n.Else)
 	case *composer.Switch:
 		return b.choice(n, "switch", id, in, at, n.Cases, n.Default)
+	case *composer.While:
+		return b.loop(n, id, in)
 	case *composer.Try:
 		return b.try(n, id, in, at)
 	case *composer.Retry:
@@ -430,6 +550,10 @@ func (b *builder) joined(n *composer.Parallel, id string, in []string, at place)
 		b.refuse(n, "parallel", "two joins at the workflow's start")
 		return in
 	}
+	if !b.enter(n) {
+		return in
+	}
+	defer func() { b.levels-- }()
 	join := &spec.Join{Merge: spec.MergeArray}
 	if n.EffectiveMerge() == composer.MergeObject {
 		join.Merge = spec.MergeObject
@@ -475,6 +599,10 @@ func (b *builder) joined(n *composer.Parallel, id string, in []string, at place)
 // the region, and its ends meet in the join, whose merge (the results in
 // element order) is the map's result.
 func (b *builder) mapNode(n *composer.Map, id string, in []string, at place) []string {
+	if !b.enter(n) {
+		return in
+	}
+	defer func() { b.levels-- }()
 	jid := b.newID(id + ".join")
 	mid := b.newID(id + ".map")
 	b.steps[jid] = spec.Step{Join: &spec.Join{Merge: spec.MergeArray}}

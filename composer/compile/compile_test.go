@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -252,6 +253,147 @@ func TestRefused(t *testing.T) {
 	}
 }
 
+func truthy(path string) composer.Cond { return composer.Cond{Path: path, Op: composer.OpTruthy} }
+
+func pos(path string, line int) composer.Meta {
+	return composer.Meta{Path: path, Pos: composer.Position{File: "flow.yaml", Line: line, Col: 5}}
+}
+
+// TestRefusedLoops lists the loops the route plane cannot run yet; each
+// refusal names the construct and its position.
+func TestRefusedLoops(t *testing.T) {
+	tests := []struct {
+		name string
+		root composer.Node
+		want []string
+	}{
+		{"parallel in a body",
+			&composer.While{Meta: pos(".steps[0]", 3), Cond: truthy("more"), Body: &composer.Sequence{Steps: []composer.Node{
+				act("a"), &composer.Parallel{Meta: pos(".steps[0].while.do[1]", 6), Branches: []composer.Branch{{Node: act("b")}, {Node: act("c")}}},
+			}}},
+			[]string{"parallel at flow.yaml:6:5 (.steps[0].while.do[1]) needs the route plane's support for a parallel or a map inside a loop body, which is not built yet"}},
+		{"map in an if in a do-while body",
+			&composer.While{Do: true, Cond: truthy("more"), Body: &composer.If{Cond: truthy("x"), Then: &composer.Map{Meta: pos(".m", 9), Body: act("m")}}},
+			[]string{"map at flow.yaml:9:5 (.m) needs the route plane's support for a parallel or a map inside a loop body"}},
+		{"map in an inner loop, reported once",
+			&composer.While{Cond: truthy("more"), Body: &composer.While{Cond: truthy("inner"), Body: &composer.Map{Meta: pos(".m", 9), Body: act("m")}}},
+			[]string{"map at flow.yaml:9:5 (.m) needs"}},
+		{"two regions",
+			&composer.While{Cond: truthy("more"), Body: &composer.Sequence{Steps: []composer.Node{
+				&composer.Map{Meta: pos(".m", 4), Body: act("m")}, &composer.Try{Body: &composer.Parallel{Meta: pos(".p", 5), Branches: []composer.Branch{{Node: act("p")}}}, Catch: act("c")},
+			}}},
+			[]string{"map at flow.yaml:4:5 (.m) needs", "parallel at flow.yaml:5:5 (.p) needs"}},
+		{"pass body",
+			&composer.Sequence{Steps: []composer.Node{act("a"), &composer.While{Meta: pos(".steps[1]", 4), Cond: truthy("more"), Body: &composer.Pass{}}}},
+			[]string{"while at flow.yaml:4:5 (.steps[1]) needs the route plane's support for a loop body without actions, which is not built yet"}},
+		{"constant body",
+			&composer.Sequence{Steps: []composer.Node{act("a"), &composer.While{Meta: pos(".steps[1]", 4), Do: true, Cond: truthy("more"), Body: &composer.Value{Value: []byte(`{"more":false}`)}}}},
+			[]string{"do-while at flow.yaml:4:5 (.steps[1]) needs the route plane's support for a loop body without actions"}},
+		{"inner body without actions",
+			&composer.While{Cond: truthy("more"), Body: &composer.Sequence{Steps: []composer.Node{act("a"), &composer.While{Meta: pos(".inner", 7), Cond: truthy("x"), Body: &composer.Pass{}}}}},
+			[]string{"while at flow.yaml:7:5 (.inner) needs the route plane's support for a loop body without actions"}},
+		{"try around a loop",
+			&composer.Try{Meta: pos(".steps[0]", 2), Body: &composer.Sequence{Steps: []composer.Node{act("a"), &composer.While{Cond: truthy("more"), Body: act("b")}}}, Catch: act("c")},
+			[]string{"try at flow.yaml:2:5 (.steps[0]) needs the route plane's support for a catch around a loop"}},
+	}
+	var deep composer.Node = act("a")
+	for i := 0; i < 9; i++ { // the ninth loop is one level too many
+		deep = &composer.While{Meta: pos(fmt.Sprintf(".loop%d", 9-i), 9-i), Cond: truthy("x"), Body: &composer.Sequence{Steps: []composer.Node{act("b"), deep}}}
+	}
+	var deepMix composer.Node = &composer.While{Meta: pos(".w", 20), Cond: truthy("x"), Body: act("a")}
+	for i := 0; i < 8; i++ {
+		deepMix = &composer.Map{Body: &composer.Sequence{Steps: []composer.Node{act("b"), deepMix}}}
+	}
+	tests = append(tests, []struct {
+		name string
+		root composer.Node
+		want []string
+	}{
+		{"nine nested loops", deep, []string{"while at flow.yaml:9:5 (.loop9) needs the route plane's support for more than 8 nested loops and join regions"}},
+		{"a loop in eight nested maps", deepMix, []string{"while at flow.yaml:20:5 (.w) needs the route plane's support for more than 8 nested loops and join regions"}},
+	}...)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := compile.Compile(&composer.Workflow{Name: "w", Root: tt.root}, compile.Options{})
+			if !errors.Is(err, compile.ErrNeedsRoutePlane) {
+				t.Fatalf("got %v, want ErrNeedsRoutePlane", err)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tt.want) {
+				t.Fatalf("got %d refusals, want %d:\n%v", len(lines), len(tt.want), err)
+			}
+			for i, want := range tt.want {
+				if !strings.Contains(lines[i], want) {
+					t.Errorf("refusal %d: got %q, want it to contain %q", i, lines[i], want)
+				}
+			}
+		})
+	}
+}
+
+// TestLoops checks what loops compile to beyond the goldens: a loop in a
+// try's catch, a try with a router in its body, loops in switch cases,
+// and the bound passed through.
+func TestLoops(t *testing.T) {
+	root := &composer.Sequence{Steps: []composer.Node{
+		&composer.Try{Body: &composer.If{Cond: truthy("x"), Then: act("a")}, Catch: &composer.While{Cond: truthy("retry"), Body: act("fix"), Max: 7}},
+		&composer.Switch{Cases: []composer.Case{
+			{Cond: truthy("a"), Node: &composer.While{Do: true, Cond: truthy("more"), Body: act("pa")}},
+			{Cond: truthy("b"), Node: &composer.While{Cond: truthy("more"), Body: act("pb"), Max: composer.MaxLoopMax}},
+		}, Default: act("d")},
+	}}
+	s, err := compile.Compile(&composer.Workflow{Name: "w", Root: root}, compile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	heads := map[string]int{}
+	for id, st := range s.Steps {
+		if st.Loop != nil {
+			heads[id] = s.LoopMax(id)
+			if st.Action != "" || len(st.Switch) != 1 || st.InLoop != "" {
+				t.Errorf("head %s: got %+v", id, st)
+			}
+		}
+	}
+	want := map[string]int{"s1.catch-while": 7, "s2.c1-do-while": spec.DefaultLoopMax, "s2.c2-while": composer.MaxLoopMax}
+	if len(heads) != len(want) {
+		t.Errorf("loop heads: got %v, want %v", heads, want)
+	}
+	for id, max := range want {
+		if heads[id] != max {
+			t.Errorf("head %s: got max %d, want %d (heads %v)", id, heads[id], max, heads)
+		}
+	}
+	if st := s.Steps["s1.do.c1-a"]; len(st.Catch) != 1 || st.Catch[0] != "s1.catch-while" {
+		t.Errorf("the try's action: got %+v, want a catch to the loop", st)
+	}
+	if st, ok := s.Steps["s1.do-if"]; !ok || st.Catch != nil {
+		t.Errorf("the try's router: got %+v (present %v), want no catch", st, ok)
+	}
+	if st := s.Steps["s2.c1.do-pa"]; st.InLoop != "s2.c1-do-while" {
+		t.Errorf("do-while body: got %+v", st)
+	}
+}
+
+// TestLoopBounds keeps the composer's loop bounds equal to the spec's,
+// and compiles loops nested as deep as the spec allows.
+func TestLoopBounds(t *testing.T) {
+	var deep composer.Node = act("a")
+	for i := 0; i < spec.MaxNesting; i++ {
+		deep = &composer.While{Cond: truthy("x"), Body: &composer.Sequence{Steps: []composer.Node{act("b"), deep}}}
+	}
+	s, err := compile.Compile(&composer.Workflow{Name: "w", Root: deep}, compile.Options{})
+	if err != nil {
+		t.Fatalf("%d nested loops: %v", spec.MaxNesting, err)
+	}
+	if got := len(s.Loops("s1.do.2.do.2.do.2.do.2.do.2.do.2.do.2.do.2-a")); got != spec.MaxNesting {
+		t.Errorf("the innermost action is in %d loops, want %d", got, spec.MaxNesting)
+	}
+	if composer.DefaultLoopMax != spec.DefaultLoopMax || composer.MaxLoopMax != spec.MaxLoopMax {
+		t.Errorf("composer bounds %d/%d, spec bounds %d/%d", composer.DefaultLoopMax, composer.MaxLoopMax, spec.DefaultLoopMax, spec.MaxLoopMax)
+	}
+}
+
 // TestRefusedAll reports every refused construct, not just the first.
 func TestRefusedAll(t *testing.T) {
 	root := &composer.Sequence{Steps: []composer.Node{
@@ -281,5 +423,93 @@ func TestValidates(t *testing.T) {
 	}
 	if _, err := compile.Compile(&composer.Workflow{Name: "bad/name", Root: act("a")}, compile.Options{}); !errors.Is(err, composer.ErrInvalid) {
 		t.Fatalf("got %v, want ErrInvalid for a bad workflow name", err)
+	}
+}
+
+// walk runs a compiled spec of one path (no fan-out, no joins) on value,
+// the actions being fns by name, and returns the actions run in order:
+// the loops' iterations as the route plane routes them (spec.Route at
+// every step, loop heads included).
+func walk(t *testing.T, s *spec.Spec, fns map[string]func(map[string]any), value map[string]any) []string {
+	t.Helper()
+	var ran []string
+	hops := s.StartHops()
+	for n := 0; len(hops) > 0; n++ {
+		if len(hops) != 1 || n > 10000 {
+			t.Fatalf("after %v: hops %v, want one path that ends", ran, hops)
+		}
+		id := hops[0].Step
+		st := s.Steps[id]
+		switch {
+		case st.Action != "":
+			name := st.Action[strings.LastIndexByte(st.Action, '/')+1:]
+			ran = append(ran, name)
+			fns[name](value)
+		case st.Value != nil:
+			value = map[string]any{}
+			if err := json.Unmarshal(st.Value, &value); err != nil {
+				t.Fatal(err)
+			}
+		}
+		raw, err := json.Marshal(value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hops, err = s.Route(id, 0, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ran
+}
+
+// TestLoopRuns routes values through compiled loops: a while may run its
+// body zero times, a do-while runs it at least once, nested loops run
+// their inner body per outer iteration.
+func TestLoopRuns(t *testing.T) {
+	dec := func(key string) func(map[string]any) {
+		return func(v map[string]any) { v[key] = v[key].(float64) - 1 }
+	}
+	nop := func(map[string]any) {}
+	gt := func(path string, n int) composer.Cond {
+		return composer.Cond{Path: path, Op: composer.OpGt, Value: json.RawMessage(fmt.Sprint(n))}
+	}
+	tests := []struct {
+		name  string
+		root  composer.Node
+		input map[string]any
+		want  string
+	}{
+		{"while three times", &composer.Sequence{Steps: []composer.Node{act("first"), &composer.While{Cond: gt("n", 0), Body: act("dec"), Max: 5}, act("last")}},
+			map[string]any{"n": 3.0}, "first dec dec dec last"},
+		{"while zero times", &composer.Sequence{Steps: []composer.Node{act("first"), &composer.While{Cond: gt("n", 0), Body: act("dec")}, act("last")}},
+			map[string]any{"n": 0.0}, "first last"},
+		{"do-while at the start, once", &composer.Sequence{Steps: []composer.Node{&composer.While{Do: true, Cond: gt("n", 0), Body: &composer.Sequence{Steps: []composer.Node{act("dec"), act("first")}}}, act("last")}},
+			map[string]any{"n": 0.0}, "dec first last"},
+		{"do-while twice, the loop's value the result", &composer.Sequence{Steps: []composer.Node{act("first"), &composer.While{Do: true, Cond: gt("n", 0), Body: act("dec")}}},
+			map[string]any{"n": 2.0}, "first dec dec"},
+		{"nested", &composer.While{Cond: gt("n", 0), Body: &composer.Sequence{Steps: []composer.Node{
+			act("dec"), act("reset"),
+			&composer.While{Do: true, Cond: gt("m", 0), Body: act("decm")},
+		}}}, map[string]any{"n": 2.0}, "dec reset decm decm dec reset decm decm"},
+		{"a constant in the body", &composer.Sequence{Steps: []composer.Node{act("first"), &composer.While{Cond: gt("n", 0), Body: &composer.Sequence{Steps: []composer.Node{
+			act("last"), &composer.Value{Value: json.RawMessage(`{"n": 0}`)},
+		}}}}}, map[string]any{"n": 5.0}, "first last"},
+		{"an if in the body", &composer.While{Cond: gt("n", 0), Body: &composer.Sequence{Steps: []composer.Node{
+			&composer.If{Cond: composer.Cond{Path: "n", Op: composer.OpEq, Value: json.RawMessage("2")}, Then: act("first")}, act("dec"),
+		}}}, map[string]any{"n": 3.0}, "dec first dec dec"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := compile.Compile(&composer.Workflow{Name: "w", Root: tt.root}, compile.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fns := map[string]func(map[string]any){"dec": dec("n"), "decm": dec("m"), "first": nop, "last": nop,
+				"reset": func(v map[string]any) { v["m"] = 2.0 }}
+			ran := walk(t, s, fns, tt.input)
+			if got := strings.Join(ran, " "); got != tt.want {
+				t.Errorf("ran %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -1,15 +1,18 @@
 // Package compile turns a composer.Workflow into the route spec
-// (internal/spec) that the proxies run: a DAG of steps, each naming one
-// action and its successors.
+// (internal/spec) that the proxies run: steps, each naming one action (or
+// a join, a map, a constant, a router or a loop head) and its successors.
 //
-// Today's spec expresses actions, sequences, and a parallel whose join is
-// the end of the workflow with merge "array" (the entry collects one
-// result per branch, in branch order). Every other construct (map, if,
-// switch, try, retry, value, object merges, a parallel followed by more
-// steps, a parallel inside a parallel branch) is refused with an error
-// wrapping ErrNeedsRoutePlane that names it and its position; each one
-// is compiled by its own function, so adding the route plane's support
-// for it replaces one refusal.
+// Loops (While) compile to a loop head: a router with spec.Loop, one
+// switch case on the loop's condition whose successors are the body's
+// first steps, and a default that is what follows the loop. Every step of
+// the body names the head in InLoop, and the body's last steps go back to
+// the head. A do-while's input goes to the body's first steps instead of
+// the head. Constructs the route plane cannot run yet (a parallel or a map
+// in a loop body, a loop body without actions, a try around a loop, more
+// than spec.MaxNesting nested loops and join regions, ...) are refused
+// with an error wrapping ErrNeedsRoutePlane that names the construct and
+// its position; each construct is compiled by its own function, so adding
+// the route plane's support for one replaces one refusal.
 //
 // Output is deterministic: step ids are derived from the node's place in
 // the workflow ("s1-split", "s2.upper-toupper", "s2.lower.2-tolower") and

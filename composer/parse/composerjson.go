@@ -18,9 +18,9 @@ import (
 // after file (its base name without extension); callers may rename it.
 //
 // Combinators read: sequence/seq, action, empty, literal/value, try,
-// retry, parallel/par, map, if (its test a pure condition: a function
-// like "args => args.n > 3" or a literal), and function where its code
-// returns a literal. Everything else is refused with ErrNotSupported,
+// retry, parallel/par, map, if, while and dowhile (their test a pure
+// condition: a function like "args => args.n > 3" or a constant one), and
+// function where its code returns a literal. Everything else is refused with ErrNotSupported,
 // naming the combinator, its path and why.
 func Composer(file string, data []byte) (*composer.Workflow, error) {
 	t := &tree{problems: problems{file: file}}
@@ -114,10 +114,8 @@ func lineCol(data []byte, off int64) (int, int) {
 
 // refusals says why each combinator wsk-route does not read is refused.
 var refusals = map[string]string{
-	"while":          "the route spec is a DAG; unroll it or use map",
-	"while_nosave":   "the route spec is a DAG; unroll it or use map",
-	"dowhile":        "the route spec is a DAG; unroll it or use map",
-	"dowhile_nosave": "the route spec is a DAG; unroll it or use map",
+	"while_nosave":   "its body receives the test's result, not the input; use while with a pure condition",
+	"dowhile_nosave": "its body receives the test's result, not the input; use dowhile with a pure condition",
 	"repeat":         "the route spec is a DAG; unroll it into a sequence",
 	"let":            "variables live in the conductor's stack; pass data in the value instead",
 	"mask":           "it only makes sense with let",
@@ -130,6 +128,10 @@ var refusals = map[string]string{
 	"if_nosave":      "its branches receive the test's result, not the input; use if with a pure condition",
 	"task":           "use action, function or a nested composition",
 }
+
+// impureTest starts the reason an if, while or dowhile whose test is not
+// a pure condition is refused.
+const impureTest = "its test must be a pure condition (a function like \"args => args.n > 3\"), since the route plane does not run a test action"
 
 // cnode reads one openwhisk-composer node.
 func (t *tree) cnode(n *yaml.Node, path string, depth int) composer.Node {
@@ -234,7 +236,7 @@ func (t *tree) cnode(n *yaml.Node, path string, depth int) composer.Node {
 		if tn := f["test"]; tn != nil {
 			c, ok := t.ctest(tn, path+".test", depth)
 			if !ok {
-				return notSupported("its test must be a pure condition (a function like \"args => args.n > 3\"), since the route plane does not run a test action before branching")
+				return notSupported(impureTest + " before branching")
 			}
 			in.Cond = c
 		} else {
@@ -248,6 +250,22 @@ func (t *tree) cnode(n *yaml.Node, path string, depth int) composer.Node {
 			}
 		}
 		return in
+	case "while", "dowhile":
+		// Both save the value around the test, as if does: the body (and
+		// what follows the loop) gets the value, not the test's result.
+		f := field([]string{"test", "body"}, "test", "body")
+		w := &composer.While{Meta: meta, Do: typ == "dowhile"}
+		if tn := f["test"]; tn != nil {
+			c, ok := t.ctest(tn, path+".test", depth)
+			if !ok {
+				return notSupported(impureTest + " on each iteration")
+			}
+			w.Cond = c
+		} else {
+			w.Cond = composer.Cond{Meta: meta, Op: composer.OpTruthy}
+		}
+		w.Body = t.csub(f, "body", path, depth, n)
+		return w
 	}
 	if why, ok := refusals[typ]; ok {
 		return notSupported(why)

@@ -147,6 +147,48 @@ steps:
 	}
 }
 
+// TestYAMLWhile reads the two loops and checks their fields, paths and
+// positions.
+func TestYAMLWhile(t *testing.T) {
+	src := `name: loops
+steps:
+  - while:
+      cond: {path: n, op: lt, value: 10}
+      do: [step, check]
+      max: 50
+  - do-while: {do: poll, cond: {not: {path: ready, op: truthy}}}
+`
+	w, err := parse.YAML("loops.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := w.Root.(*composer.Sequence)
+	wh, ok := seq.Steps[0].(*composer.While)
+	if !ok {
+		t.Fatalf("step 0: got %T, want *composer.While", seq.Steps[0])
+	}
+	if wh.Do || wh.Max != 50 || wh.Cond.Op != composer.OpLt || wh.Cond.Path != "n" || string(wh.Cond.Value) != "10" || wh.Kind() != "while" {
+		t.Errorf("while: got %+v", wh)
+	}
+	body := wh.Body.(*composer.Sequence)
+	if got, want := body.Steps[1].NodeMeta().Path, ".steps[0].while.do[1]"; got != want {
+		t.Errorf("body path: got %q, want %q", got, want)
+	}
+	if got, want := wh.Cond.Meta.Pos.String(), "loops.yaml:4:13"; got != want {
+		t.Errorf("cond pos: got %q, want %q", got, want)
+	}
+	dw, ok := seq.Steps[1].(*composer.While)
+	if !ok {
+		t.Fatalf("step 1: got %T, want *composer.While", seq.Steps[1])
+	}
+	if !dw.Do || dw.Max != 0 || dw.Cond.Not == nil || dw.Cond.Not.Path != "ready" || dw.Kind() != "do-while" || dw.Body.(*composer.Action).Name != "poll" {
+		t.Errorf("do-while: got %+v", dw)
+	}
+	if got, want := dw.NodeMeta().Pos.String(), "loops.yaml:7:5"; got != want {
+		t.Errorf("do-while pos: got %q, want %q", got, want)
+	}
+}
+
 // TestComposer reads openwhisk-composer JSON: each case is a bare node
 // and the kind (and a detail) of the model node it must become.
 func TestComposer(t *testing.T) {
@@ -213,6 +255,18 @@ func TestComposer(t *testing.T) {
 			ok, err := composer.Eval(n.(*composer.If).Cond, []byte(`{}`))
 			return want(err == nil && !ok, "never")
 		}},
+		{"while", `{"type":"while","test":` + fn(`args => args.n < 10`) + `,"body":{"type":"action","name":"step"}}`, func(n composer.Node) string {
+			w := n.(*composer.While)
+			return want(!w.Do && w.Max == 0 && w.Cond.Path == "n" && w.Cond.Op == composer.OpLt && string(w.Cond.Value) == "10" && w.Body.(*composer.Action).Name == "step" && w.Cond.Meta.Path == ".test", "while n < 10, body step")
+		}},
+		{"dowhile", `{"type":"dowhile","body":{"type":"sequence","components":[{"type":"action","name":"a"},{"type":"action","name":"b"}]},"test":` + fn(`function (p) { return !p.done }`) + `}`, func(n composer.Node) string {
+			w := n.(*composer.While)
+			return want(w.Do && w.Kind() == "do-while" && w.Cond.Not != nil && w.Cond.Not.Path == "done" && len(w.Body.(*composer.Sequence).Steps) == 2, "dowhile !done, body of two steps")
+		}},
+		{"while constant test", `{"type":"while","test":` + fn(`() => false`) + `,"body":{"type":"action","name":"step"}}`, func(n composer.Node) string {
+			ok, err := composer.Eval(n.(*composer.While).Cond, []byte(`{}`))
+			return want(err == nil && !ok, "never")
+		}},
 		{"wrapper prefers ast", `{"composition":{"type":"let"},"ast":{"type":"action","name":"a"},"version":"0.12.0","actions":[]}`, func(n composer.Node) string {
 			return want(n.NodeMeta().Path == ".ast", "path .ast")
 		}},
@@ -256,7 +310,12 @@ func want(ok bool, what string) string {
 // ErrNotSupported and the reason.
 func TestComposerRefused(t *testing.T) {
 	tests := []struct{ name, src, want string }{
-		{"while", `{"type":"while","test":{"type":"action","name":"t"},"body":{"type":"action","name":"b"}}`, "not supported: while at the root: the route spec is a DAG; unroll it or use map"},
+		{"while with action test", `{"type":"while","test":{"type":"action","name":"t"},"body":{"type":"action","name":"b"}}`, "not supported: while at the root: its test must be a pure condition (a function like \"args => args.n > 3\"), since the route plane does not run a test action on each iteration"},
+		{"dowhile with action test", `{"type":"sequence","components":[{"type":"action","name":"a"},{"type":"dowhile","body":{"type":"action","name":"b"},"test":{"type":"action","name":"t"}}]}`, "c.json:1:63: not supported: dowhile at .components[1]: its test must be a pure condition"},
+		{"while with compound test", `{"type":"while","test":` + fn(`p => p.n < 3 || p.ok`) + `,"body":{"type":"action","name":"b"}}`, "its test must be a pure condition"},
+		{"while_nosave", `{"type":"while_nosave","test":` + fn(`p => p.ok`) + `,"body":{"type":"action","name":"b"}}`, "not supported: while_nosave at the root: its body receives the test's result, not the input"},
+		{"dowhile_nosave", `{"type":"dowhile_nosave","body":{"type":"action","name":"b"},"test":` + fn(`p => p.ok`) + `}`, "not supported: dowhile_nosave at the root: its body receives the test's result"},
+		{"while in an if", `{"type":"if","test":` + fn(`p => p.ok`) + `,"consequent":{"type":"while","test":{"type":"action","name":"t"},"body":{"type":"action","name":"b"}}}`, "not supported: while at .consequent: its test must be a pure condition"},
 		{"function with code", fn(`args => { args.n++; return args }`), "not supported: function at the root: inline code runs only in the conductor"},
 		{"function computing", fn(`args => ({ n: args.n + 1 })`), "inline code runs only in the conductor"},
 		{"if with action test", `{"type":"if","test":{"type":"action","name":"auth"},"consequent":{"type":"action","name":"a"}}`, "not supported: if at the root: its test must be a pure condition"},

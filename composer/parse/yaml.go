@@ -15,7 +15,7 @@ import (
 )
 
 // kinds lists the construct keys of a YAML node mapping.
-var kinds = []string{"action", "sequence", "parallel", "map", "if", "switch", "try", "retry", "value", "pass"}
+var kinds = []string{"action", "sequence", "parallel", "map", "if", "switch", "while", "do-while", "try", "retry", "value", "pass"}
 
 // opNames maps the operator spellings the YAML format accepts to ops;
 // the word forms spare the quoting that ">" needs in YAML.
@@ -196,6 +196,8 @@ func (t *tree) node(n *yaml.Node, path string, depth int) composer.Node {
 		return t.ifNode(meta, v, sub, depth)
 	case "switch":
 		return t.switchNode(meta, v, sub, depth)
+	case "while", "do-while":
+		return t.whileNode(meta, v, sub, depth, kind.key == "do-while")
 	case "try":
 		return t.tryNode(meta, v, sub, depth)
 	case "retry":
@@ -341,6 +343,33 @@ func (t *tree) switchNode(meta composer.Meta, v *yaml.Node, path string, depth i
 		}
 	}
 	n.Default = t.sub(f, "default", path, depth)
+	return n
+}
+
+// whileNode reads while: {cond, do, max} or do-while: {do, cond, max}.
+func (t *tree) whileNode(meta composer.Meta, v *yaml.Node, path string, depth int, do bool) composer.Node {
+	n := &composer.While{Meta: meta, Do: do}
+	what := "while"
+	if do {
+		what = "do-while"
+	}
+	es, ok := t.entries(v, path, what)
+	if !ok {
+		return t.placeholder(v, meta.Path)
+	}
+	f := t.fields(es, &n.Meta, v, path, []string{"cond", "do", "max"}, "cond", "do")
+	if c := f["cond"]; c != nil {
+		n.Cond = t.cond(c, path+".cond", depth+1)
+	} else {
+		n.Cond = composer.Cond{Meta: composer.Meta{Pos: t.at(v), Path: path}, Op: composer.OpTruthy}
+	}
+	if m := f["max"]; m != nil {
+		n.Max, _ = t.integer(m, path+".max", "max")
+	}
+	n.Body = t.sub(f, "do", path, depth)
+	if n.Body == nil {
+		n.Body = t.placeholder(v, path)
+	}
 	return n
 }
 
