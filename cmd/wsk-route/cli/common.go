@@ -73,14 +73,10 @@ func specJSON(sp *spec.Spec) any {
 // printPlan prints the steps of sp as a table, in start-first order.
 func printPlan(w io.Writer, sp *spec.Spec) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STEP\tACTION\tIN JOIN\tNEXT")
+	fmt.Fprintln(tw, "STEP\tACTION\tIN JOIN\tIN LOOP\tNEXT")
 	for _, id := range planOrder(sp) {
 		st := sp.Steps[id]
-		in := st.In
-		if in == "" {
-			in = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", id, describeAction(st), in, describeNext(st))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id, describeAction(st), orDash(st.In), orDash(st.InLoop), describeNext(st))
 	}
 	tw.Flush()
 }
@@ -117,6 +113,13 @@ func planOrder(sp *spec.Spec) []string {
 	return out
 }
 
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 // describeAction says what a step runs: its action, or what it does
 // without one.
 func describeAction(st spec.Step) string {
@@ -136,6 +139,12 @@ func describeAction(st spec.Step) string {
 		return "(map over " + over + ")"
 	case st.Value != nil:
 		return "(value)"
+	case st.Loop != nil:
+		max := st.Loop.Max
+		if max == 0 {
+			max = spec.DefaultLoopMax
+		}
+		return fmt.Sprintf("(loop, at most %d times)", max)
 	}
 	return "(router)"
 }

@@ -29,15 +29,41 @@ func TestPrintPlanNested(t *testing.T) {
 		}
 	}
 	for step, want := range map[string]string{
-		"STEP": "STEP ACTION IN JOIN NEXT",
-		"a":    "a /ns/a - b, m (forks join j)",
-		"m":    "m (map over items, 2 at a time) j c (forks join mj)",
-		"c":    "c /ns/c mj mj",
-		"mj":   "mj (join: array) j j",
-		"j":    "j (join: object) - (result)",
+		"STEP": "STEP ACTION IN JOIN IN LOOP NEXT",
+		"a":    "a /ns/a - - b, m (forks join j)",
+		"m":    "m (map over items, 2 at a time) j - c (forks join mj)",
+		"c":    "c /ns/c mj - mj",
+		"mj":   "mj (join: array) j - j",
+		"j":    "j (join: object) - - (result)",
 	} {
 		if got := lines[step]; got != want {
 			t.Errorf("plan line of %s:\n got %q\nwant %q\nplan:\n%s", step, got, want, out.String())
+		}
+	}
+}
+
+func TestPrintPlanLoop(t *testing.T) {
+	sp, err := spec.Parse([]byte(`{"workflow":"w","namespace":"ns","start":["w"],"steps":{
+	 "w":{"action":"","loop":{},"switch":[{"when":{"path":"n","op":"<","value":3},"next":["i"]}],"default":["d"]},
+	 "i":{"action":"/ns/i","in_loop":"w","next":["w"]},
+	 "d":{"action":"/ns/d"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	printPlan(&out, sp)
+	lines := map[string]string{}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			lines[f[0]] = strings.Join(f, " ")
+		}
+	}
+	for step, want := range map[string]string{
+		"w": `w (loop, at most 1000 times) - - when {"path":"n","op":"<","value":3}: i; else: d`,
+		"i": "i /ns/i - w w",
+	} {
+		if got := lines[step]; got != want {
+			t.Errorf("plan line of %s:\n got %q\nwant %q", step, got, want)
 		}
 	}
 }

@@ -471,6 +471,43 @@ func TestInvokeFailingWorkflow(t *testing.T) {
 	}
 }
 
+// TestComposeLoop deploys a while loop and runs it cold and warm through
+// the sandbox: the body runs until the condition no longer holds, each
+// iteration a step of its own, and the warm run goes direct.
+func TestComposeLoop(t *testing.T) {
+	useSandbox(t)
+	createActs(t, "lp-count", "lp-upper")
+	flow := writeFile(t, "loop.yaml", "name: lpflow\nsteps:\n  - while:\n      cond: {path: n, op: lt, value: 3}\n      do: lp-count\n  - lp-upper\n")
+	t.Cleanup(func() { run(t, "delete", "lpflow") })
+	mustRun(t, "compose", flow)
+	activations := map[string]int{}
+	for _, round := range []string{"cold", "warm"} {
+		out, errs := mustRun(t, "invoke", "lpflow", "-p", "n", "0", "-p", "text", "loop", "-r")
+		var r map[string]any
+		if err := json.Unmarshal([]byte(out), &r); err != nil || r["n"] != float64(3) || r["text"] != "LOOP" {
+			t.Fatalf("%s: invoke -r printed %q (%v), stderr %q; want n 3 and text LOOP", round, out, err, errs)
+		}
+		idleCtx, idleCancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := sb.WaitIdle(idleCtx)
+		idleCancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{"lp-count", "lp-upper"} {
+			n := activationsOf(t, s)
+			if round == "warm" && n != activations[s] {
+				t.Errorf("warm: %s has %d activations, %d after the cold run: warm iterations are direct", s, n, activations[s])
+			}
+			activations[s] = n
+		}
+	}
+	// The body's iterations are steps of their own: three count steps.
+	_, errs := mustRun(t, "invoke", "lpflow", "-p", "n", "0", "--watch")
+	if got := strings.Count(errs, "wsk-route: step s1.do-lp-count"); got != 3 {
+		t.Errorf("--watch shows %d lp-count steps, want 3:\n%s", got, errs)
+	}
+}
+
 // storelessAPI serves an API host that answers 404 on the wsk-route
 // routes (and on every action), as a stock OpenWhisk does, but knows the
 // key's namespace, guest.

@@ -15,8 +15,9 @@
 // name ends in -upper, -reverse or -words, it transforms "text" instead:
 // upper, reverse, or words (counts the words into "words"); an action
 // named *-recover turns an {"error": ...} input into {"recovered": ...},
-// *-inflate makes {"data": <"size" bytes>}, and *-measure answers
-// {"bytes": <length of "data">} (large payloads from small inputs).
+// *-inflate makes {"data": <"size" bytes>}, *-measure answers
+// {"bytes": <length of "data">} (large payloads from small inputs), and
+// *-count adds 1 to "n" (loops).
 // The name works on direct hops too, where no controller merges
 // parameters.
 // "mode" and "step" are never passed on, so that a sequence's next
@@ -50,7 +51,7 @@ func main() {
 		if _, ok := msg.Value["step"]; !ok {
 			if i := strings.LastIndexByte(msg.ActionName, '-'); i >= 0 {
 				switch s := msg.ActionName[i+1:]; s {
-				case "upper", "reverse", "words", "recover", "inflate", "measure":
+				case "upper", "reverse", "words", "recover", "inflate", "measure", "count":
 					msg.Value["step"] = s
 				}
 			}
@@ -84,6 +85,9 @@ func run(v map[string]any) string {
 	case "measure":
 		data, _ := v["data"].(string)
 		return encode(map[string]any{"bytes": len(data)})
+	case "count":
+		n, _ := v["n"].(float64)
+		v["n"] = n + 1
 	}
 	if step != "" {
 		fmt.Printf("step %s: %q\n", step, text)
