@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +23,60 @@ func TestConsul(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: starts Consul and a second sandbox")
 	}
+	addr := startConsulSandbox(t)
+
+	createActs(t, "cs-upper", "cs-words")
+	flow := writeFile(t, "consul.yaml", "name: csflow\nsteps:\n  - cs-upper\n  - cs-words\n")
+	_, errs := mustRun(t, "compose", flow, "--consul", addr)
+	if !strings.Contains(errs, "stored spec version") {
+		t.Errorf("compose: %q", errs)
+	}
+	store, err := consulstore.New(consulstore.Options{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	sp, err := store.GetSpec(context.Background(), "guest", "csflow")
+	if err != nil || sp == nil || len(sp.Steps) != 2 {
+		t.Fatalf("the spec in Consul: %+v, %v", sp, err)
+	}
+	for i := 0; i < 2; i++ {
+		out, _ := mustRun(t, "invoke", "csflow", "-p", "text", "three small words", "-r")
+		var r map[string]any
+		if err := json.Unmarshal([]byte(out), &r); err != nil || r["text"] != "THREE SMALL WORDS" || fmt.Sprint(r["words"]) != "3" {
+			t.Errorf("run %d: result %q (%v)", i, out, err)
+		}
+	}
+	// The env var works as the flag does.
+	t.Setenv("CONSUL_HTTP_ADDR", addr)
+	out, _ := mustRun(t, "routes", "cs-upper", "-o", "json")
+	var ins []routetable.Instance
+	if err := json.Unmarshal([]byte(out), &ins); err != nil || len(ins) == 0 || ins[0].Action != "/guest/cs-upper" {
+		t.Errorf("routes cs-upper from Consul: %q (%v)", out, err)
+	}
+	if out, _ := mustRun(t, "list"); !strings.Contains(out, "csflow") {
+		t.Errorf("list from Consul:\n%s", out)
+	}
+	// Against an API host without a workflow store, --consul still finds
+	// the spec and the routes: they come from Consul.
+	bare := storelessAPI(t)
+	if out, _ := mustRun(t, "list", "--apihost", bare, "-u", "a:b", "-o", "json"); !strings.Contains(out, `"csflow"`) {
+		t.Errorf("list --consul with a storeless API host: %q", out)
+	}
+	if out, _ := mustRun(t, "routes", "--apihost", bare, "-u", "a:b"); !strings.Contains(out, "/guest/cs-words") {
+		t.Errorf("routes --consul with a storeless API host:\n%s", out)
+	}
+	mustRun(t, "delete", "csflow")
+	if sp, err := store.GetSpec(context.Background(), "guest", "csflow"); err != nil || sp != nil {
+		t.Errorf("after delete, Consul still has %+v (%v)", sp, err)
+	}
+}
+
+// startConsulSandbox starts a second sandbox whose registry is a real
+// Consul, points the CLI and the helpers at it until the test ends, and
+// returns Consul's address.
+func startConsulSandbox(t *testing.T) string {
+	t.Helper()
 	c := testenv.StartConsul(t, testenv.ConsulOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *sandbox.Sandbox, 1)
@@ -50,61 +103,9 @@ func TestConsul(t *testing.T) {
 			t.Errorf("sandbox.Run: %v", err)
 		}
 	})
-	// Point the CLI and the test helpers at this sandbox.
 	saved := sb
 	sb = csb
 	t.Cleanup(func() { sb = saved })
-	path := filepath.Join(t.TempDir(), "wskprops")
-	if err := os.WriteFile(path, []byte(fmt.Sprintf("APIHOST=%s\nAUTH=%s\n", csb.URL, csb.Auth)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("WSK_CONFIG_FILE", path)
-	t.Setenv("HOME", t.TempDir())
-	t.Setenv("CONSUL_HTTP_ADDR", "")
-
-	createActs(t, "cs-upper", "cs-words")
-	flow := writeFile(t, "consul.yaml", "name: csflow\nsteps:\n  - cs-upper\n  - cs-words\n")
-	_, errs := mustRun(t, "compose", flow, "--consul", c.Addr)
-	if !strings.Contains(errs, "stored spec version") {
-		t.Errorf("compose: %q", errs)
-	}
-	store, err := consulstore.New(consulstore.Options{Address: c.Addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	sp, err := store.GetSpec(context.Background(), "guest", "csflow")
-	if err != nil || sp == nil || len(sp.Steps) != 2 {
-		t.Fatalf("the spec in Consul: %+v, %v", sp, err)
-	}
-	for i := 0; i < 2; i++ {
-		out, _ := mustRun(t, "invoke", "csflow", "-p", "text", "three small words", "-r")
-		var r map[string]any
-		if err := json.Unmarshal([]byte(out), &r); err != nil || r["text"] != "THREE SMALL WORDS" || fmt.Sprint(r["words"]) != "3" {
-			t.Errorf("run %d: result %q (%v)", i, out, err)
-		}
-	}
-	// The env var works as the flag does.
-	t.Setenv("CONSUL_HTTP_ADDR", c.Addr)
-	out, _ := mustRun(t, "routes", "cs-upper", "-o", "json")
-	var ins []routetable.Instance
-	if err := json.Unmarshal([]byte(out), &ins); err != nil || len(ins) == 0 || ins[0].Action != "/guest/cs-upper" {
-		t.Errorf("routes cs-upper from Consul: %q (%v)", out, err)
-	}
-	if out, _ := mustRun(t, "list"); !strings.Contains(out, "csflow") {
-		t.Errorf("list from Consul:\n%s", out)
-	}
-	// Against an API host without a workflow store, --consul still finds
-	// the spec and the routes: they come from Consul.
-	bare := storelessAPI(t)
-	if out, _ := mustRun(t, "list", "--apihost", bare, "-u", "a:b", "-o", "json"); !strings.Contains(out, `"csflow"`) {
-		t.Errorf("list --consul with a storeless API host: %q", out)
-	}
-	if out, _ := mustRun(t, "routes", "--apihost", bare, "-u", "a:b"); !strings.Contains(out, "/guest/cs-words") {
-		t.Errorf("routes --consul with a storeless API host:\n%s", out)
-	}
-	mustRun(t, "delete", "csflow")
-	if sp, err := store.GetSpec(context.Background(), "guest", "csflow"); err != nil || sp != nil {
-		t.Errorf("after delete, Consul still has %+v (%v)", sp, err)
-	}
+	useSandbox(t)
+	return c.Addr
 }

@@ -20,14 +20,7 @@ func TestPrintPlanNested(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out strings.Builder
-	printPlan(&out, sp)
-	lines := map[string]string{}
-	for _, l := range strings.Split(out.String(), "\n") {
-		if f := strings.Fields(l); len(f) > 0 {
-			lines[f[0]] = strings.Join(f, " ")
-		}
-	}
+	out, lines := planLines(sp)
 	for step, want := range map[string]string{
 		"STEP": "STEP ACTION IN JOIN IN LOOP NEXT",
 		"a":    "a /ns/a - - b, m (forks join j)",
@@ -37,7 +30,7 @@ func TestPrintPlanNested(t *testing.T) {
 		"j":    "j (join: object) - - (result)",
 	} {
 		if got := lines[step]; got != want {
-			t.Errorf("plan line of %s:\n got %q\nwant %q\nplan:\n%s", step, got, want, out.String())
+			t.Errorf("plan line of %s:\n got %q\nwant %q\nplan:\n%s", step, got, want, out)
 		}
 	}
 }
@@ -50,6 +43,20 @@ func TestPrintPlanLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	out, lines := planLines(sp)
+	for step, want := range map[string]string{
+		"w": `w (loop, at most 1000 times) - - when {"path":"n","op":"<","value":3}: i; else: d`,
+		"i": "i /ns/i - w w",
+	} {
+		if got := lines[step]; got != want {
+			t.Errorf("plan line of %s:\n got %q\nwant %q\nplan:\n%s", step, got, want, out)
+		}
+	}
+}
+
+// planLines prints sp's plan and returns it, and its lines by their first
+// field with the columns' spacing collapsed.
+func planLines(sp *spec.Spec) (string, map[string]string) {
 	var out strings.Builder
 	printPlan(&out, sp)
 	lines := map[string]string{}
@@ -58,12 +65,5 @@ func TestPrintPlanLoop(t *testing.T) {
 			lines[f[0]] = strings.Join(f, " ")
 		}
 	}
-	for step, want := range map[string]string{
-		"w": `w (loop, at most 1000 times) - - when {"path":"n","op":"<","value":3}: i; else: d`,
-		"i": "i /ns/i - w w",
-	} {
-		if got := lines[step]; got != want {
-			t.Errorf("plan line of %s:\n got %q\nwant %q", step, got, want)
-		}
-	}
+	return out.String(), lines
 }

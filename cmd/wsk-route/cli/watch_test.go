@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -17,10 +15,8 @@ import (
 	"github.com/apache/openwhisk-client-go/whisk"
 
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/cli"
-	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox"
 	"github.com/wsk-route/wsk-route/internal/consulstore"
 	"github.com/wsk-route/wsk-route/internal/runevent"
-	"github.com/wsk-route/wsk-route/internal/testenv"
 )
 
 // liveRun is a CLI run whose stderr the test reads line by line while it
@@ -219,44 +215,6 @@ func TestWatchNoEndEvent(t *testing.T) {
 	if took := time.Since(start); took > 25*time.Second {
 		t.Errorf("--watch took %v: it waited for the deadline instead of the activation's end", took)
 	}
-}
-
-// startConsulSandbox starts a second sandbox whose registry is a real
-// Consul, points the CLI and the helpers at it until the test ends, and
-// returns Consul's address.
-func startConsulSandbox(t *testing.T) string {
-	t.Helper()
-	c := testenv.StartConsul(t, testenv.ConsulOptions{})
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *sandbox.Sandbox, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- sandbox.Run(ctx, sandbox.Config{
-			Listen: "127.0.0.1:0", ProxyCommand: []string{bins.proxy}, Consul: c.Addr,
-			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		}, func(s *sandbox.Sandbox) { ready <- s })
-	}()
-	var csb *sandbox.Sandbox
-	select {
-	case csb = <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("the sandbox did not start: %v", err)
-	case <-time.After(60 * time.Second):
-		cancel()
-		t.Fatal("the sandbox did not start within 60 s")
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("sandbox.Run: %v", err)
-		}
-	})
-	saved := sb
-	sb = csb
-	t.Cleanup(func() { sb = saved })
-	useSandbox(t)
-	return c.Addr
 }
 
 // TestWatchConsul follows a run with --consul: the events come straight
