@@ -133,6 +133,15 @@ var refusals = map[string]string{
 // a pure condition is refused.
 const impureTest = "its test must be a pure condition (a function like \"args => args.n > 3\"), since the route plane does not run a test action"
 
+// testOf reads the test of an if or a loop as a condition: none is a
+// truthy value; false when the test is not a pure condition.
+func (t *tree) testOf(tn *yaml.Node, meta composer.Meta, path string, depth int) (composer.Cond, bool) {
+	if tn == nil {
+		return composer.Cond{Meta: meta, Op: composer.OpTruthy}, true
+	}
+	return t.ctest(tn, path+".test", depth)
+}
+
 // cnode reads one openwhisk-composer node.
 func (t *tree) cnode(n *yaml.Node, path string, depth int) composer.Node {
 	if depth > MaxDepth {
@@ -233,15 +242,11 @@ func (t *tree) cnode(n *yaml.Node, path string, depth int) composer.Node {
 	case "if":
 		f := field([]string{"test", "consequent", "alternate"}, "test", "consequent")
 		in := &composer.If{Meta: meta}
-		if tn := f["test"]; tn != nil {
-			c, ok := t.ctest(tn, path+".test", depth)
-			if !ok {
-				return notSupported(impureTest + " before branching")
-			}
-			in.Cond = c
-		} else {
-			in.Cond = composer.Cond{Meta: meta, Op: composer.OpTruthy}
+		c, ok := t.testOf(f["test"], meta, path, depth)
+		if !ok {
+			return notSupported(impureTest + " before branching")
 		}
+		in.Cond = c
 		in.Then = t.csub(f, "consequent", path, depth, n)
 		if f["alternate"] != nil {
 			in.Else = t.csub(f, "alternate", path, depth, n)
@@ -255,15 +260,11 @@ func (t *tree) cnode(n *yaml.Node, path string, depth int) composer.Node {
 		// what follows the loop) gets the value, not the test's result.
 		f := field([]string{"test", "body"}, "test", "body")
 		w := &composer.While{Meta: meta, Do: typ == "dowhile"}
-		if tn := f["test"]; tn != nil {
-			c, ok := t.ctest(tn, path+".test", depth)
-			if !ok {
-				return notSupported(impureTest + " on each iteration")
-			}
-			w.Cond = c
-		} else {
-			w.Cond = composer.Cond{Meta: meta, Op: composer.OpTruthy}
+		c, ok := t.testOf(f["test"], meta, path, depth)
+		if !ok {
+			return notSupported(impureTest + " on each iteration")
 		}
+		w.Cond = c
 		w.Body = t.csub(f, "body", path, depth, n)
 		return w
 	}
