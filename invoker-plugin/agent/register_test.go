@@ -37,6 +37,9 @@ func TestCheckRegister(t *testing.T) {
 		{"tcp unix endpoint", func(r *agentproto.Register) { r.Unix = "tcp:1.2.3.4:5" }, false},
 		{"bad tcp endpoint", func(r *agentproto.Register) { r.TCP = "unix:/x" }, false},
 		{"negative concurrency", func(r *agentproto.Register) { r.Concurrency = -1 }, false},
+		{"the agent's socket", func(r *agentproto.Register) { r.Name, r.Unix = "agent", "unix:/run/wsk-route/agent.sock" }, false},
+		{"the agent's frame socket", func(r *agentproto.Register) { r.Unix = "unix:/run/wsk-route/agent-frames.sock" }, false},
+		{"the agent's blob socket's name", func(r *agentproto.Register) { r.Name = "agent-blobs" }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/wsk-route/wsk-route/internal/agentproto"
+	"github.com/wsk-route/wsk-route/internal/blob"
 	"github.com/wsk-route/wsk-route/internal/routetable"
 	"github.com/wsk-route/wsk-route/invoker-plugin/metrics"
 	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
@@ -47,6 +48,16 @@ func safeName(s string) bool {
 	return true
 }
 
+// reservedSocket reports whether name is the file name of one of the
+// agent's own sockets in RunDir, which no proxy may take.
+func reservedSocket(name string) bool {
+	switch name {
+	case agentproto.DefaultSocket, FrameSocket, blob.FetchSocket:
+		return true
+	}
+	return false
+}
+
 // checkRegister refuses a Register the agent must not act on: names that
 // would escape their directory or id, an action outside the namespace,
 // a unix endpoint outside RunDir.
@@ -64,6 +75,9 @@ func (r *registrar) checkRegister(reg *agentproto.Register) error {
 	path, ok := strings.CutPrefix(reg.Unix, "unix:")
 	if !ok || filepath.Clean(path) != path || filepath.Dir(path) != r.cfg.RunDir || !safeName(filepath.Base(path)) {
 		return fmt.Errorf("%w: unix endpoint %q is not a socket in %s", ErrBadRegister, reg.Unix, r.cfg.RunDir)
+	}
+	if reservedSocket(filepath.Base(path)) || reservedSocket(reg.Name+".sock") {
+		return fmt.Errorf("%w: name %q or unix endpoint %q is one of the agent's own sockets", ErrBadRegister, reg.Name, reg.Unix)
 	}
 	if reg.TCP != "" && !strings.HasPrefix(reg.TCP, "tcp:") {
 		return fmt.Errorf("%w: tcp endpoint %q", ErrBadRegister, reg.TCP)
