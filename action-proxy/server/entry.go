@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wsk-route/wsk-route/action-proxy/route"
+	"github.com/wsk-route/wsk-route/internal/jsonscan"
 	"github.com/wsk-route/wsk-route/internal/runevent"
 )
 
@@ -111,10 +112,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow stri
 		return
 	}
 	p.identify(req.Namespace, req.ActionName, req.ActionVersion, req.APIKey)
-	input := req.Value
-	if len(bytes.TrimSpace(input)) == 0 || string(bytes.TrimSpace(input)) == "null" {
-		input = json.RawMessage("{}")
-	}
+	input, watch := entryInput(req.Value)
 	ctx := context.WithoutCancel(r.Context()) // the run ends by its deadline, not with the caller
 	var cancel context.CancelFunc
 	if ms, err := strconv.ParseInt(req.Deadline, 10, 64); err == nil && ms > 0 {
@@ -129,7 +127,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow stri
 	start := time.Now()
 	opts := route.RunOptions{ID: entryRunID(req.ActivationID)}
 	var events *route.RunEvents // the run's step events, for wsk-route invoke --watch
-	if pub, ok := rs.router.(runEventPublisher); ok {
+	if pub, ok := rs.router.(runEventPublisher); ok && watch {
 		events = pub.RunEvents(opts.ID)
 		opts.OnStep = events.Step
 	}
@@ -158,6 +156,26 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow stri
 		return
 	}
 	send(w, http.StatusOK, append(bytes.TrimSpace(res.Value), '\n'))
+}
+
+// entryInput returns the run's input from an entry's /run value (an
+// empty or null value is {}), and whether the caller asked for the run's
+// events (runevent.WatchKey, removed from the input).
+func entryInput(value json.RawMessage) (json.RawMessage, bool) {
+	if v := bytes.TrimSpace(value); len(v) == 0 || string(v) == "null" {
+		return json.RawMessage("{}"), false
+	}
+	flag, ok := jsonscan.TopLevel(value, runevent.WatchKey)
+	if !ok {
+		return value, false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(value, &m) != nil {
+		return value, false
+	}
+	delete(m, runevent.WatchKey)
+	out, _ := json.Marshal(m) // raw messages of a decoded object: cannot fail
+	return out, string(bytes.TrimSpace(flag)) == "true"
 }
 
 // runEventPublisher is a Router that publishes a run's step events to

@@ -3,8 +3,9 @@
 // are kept by the route registry (internal/consulstore, the sandbox's
 // embedded registry) and are read by `wsk-route invoke --watch`.
 //
-// A run's entry publishes one "step" event per step report that reaches
-// it and one "end" event when the run ends. Seq numbers a run's events
+// A run's entry publishes, when its input asks for it (WatchKey), one
+// "step" event per step report that reaches it and one "end" event when
+// the run ends. Seq numbers a run's events
 // from 1 in the order the entry published them; an event the entry had to
 // drop (its queue was full) leaves a gap, and the end event says how many
 // were dropped. Readers ask for the events after the last Seq they saw.

@@ -113,3 +113,9 @@ func Cap(s string, n int) (string, int) {
 	}
 	return s[:cut], len(s) - cut
 }
+
+// WatchKey is the top-level key of an entry's input that asks the entry
+// to publish its run's events: `wsk-route invoke --watch` sets it to
+// true, and the entry removes it before the run starts. Runs nobody
+// follows publish nothing (no message to the agent, no registry write).
+const WatchKey = "$wsk-route-watch"

@@ -14,6 +14,8 @@ import (
 
 	"github.com/apache/openwhisk-client-go/whisk"
 	"github.com/spf13/cobra"
+
+	"github.com/wsk-route/wsk-route/internal/runevent"
 )
 
 // param is one -p KEY VALUE.
@@ -130,6 +132,9 @@ func runInvoke(cmd *cobra.Command, g *globalFlags, f invokeFlags, ps []param, na
 	}
 	for _, p := range ps {
 		input[p.key] = paramValue(p.value)
+	}
+	if f.watch { // the entry publishes its run's events only when asked
+		input[runevent.WatchKey] = true
 	}
 	if f.result {
 		f.blocking = true
