@@ -338,7 +338,7 @@ func TestDockerKilledContainer(t *testing.T) {
 	// The agent is about to be stopped: first make sure the surviving
 	// container has the spec (a push still pending when the agent stops
 	// would never arrive).
-	waitSpec(t, d.consul, d.entry, d.h.name+"/"+w2.name, "dkill", "words")
+	waitSpec(t, d.consul, d.entry, d.h.name+"/"+w2.name, "dkill")
 
 	d.h.agent.signal(syscall.SIGSTOP)
 	t.Cleanup(func() { d.h.agent.signal(syscall.SIGCONT) }) // before the agent's own cleanup

@@ -383,11 +383,13 @@ func trail(t testing.TB, v json.RawMessage) []map[string]any {
 }
 
 // waitSpec waits until the proxy of instance id (in the entry's table)
-// knows workflow: a step frame for step sent straight to it, with no
-// reply-to, is refused with "unknown step" until its agent's spec push
-// has arrived. Tests that stop an agent call it first, since a push
+// knows workflow. It probes with a frame for a step the workflow does not
+// have, which is refused either way, so the probe never runs the action
+// (a run in flight would make the instance busy for the test's own runs):
+// "unknown workflow" until the agent's spec push has arrived, "has no
+// step" after. Tests that stop an agent call it first, since a push
 // pending when the agent stops would never arrive.
-func waitSpec(t testing.TB, consulAddr string, e *entry, id, workflow, step string) {
+func waitSpec(t testing.TB, consulAddr string, e *entry, id, workflow string) {
 	t.Helper()
 	st, err := consulstore.New(consulstore.Options{Address: consulAddr})
 	if err != nil {
@@ -413,13 +415,13 @@ func waitSpec(t testing.TB, consulAddr string, e *entry, id, workflow, step stri
 	defer c.Close()
 	payload := []byte(`{"text":"probe"}`)
 	for {
-		f := &frame.Frame{Kind: frame.KindStep, RunID: "probe-" + testenv.RandomID(t), Workflow: workflow, Step: step,
+		f := &frame.Frame{Kind: frame.KindStep, RunID: "probe-" + testenv.RandomID(t), Workflow: workflow, Step: "wsk-route-probe: no such step",
 			Namespace: "guest", Target: id, Deadline: time.Now().Add(5 * time.Second).UnixNano(),
 			Payload: payload, Size: uint64(len(payload))}
 		ack, err := c.Send(ctx, inst.Unix, f, key)
 		last := fmt.Sprint(err)
 		if err == nil {
-			if ack.Code != frame.CodeUnknownStep {
+			if ack.Code == frame.CodeUnknownStep && strings.Contains(ack.Reason, "has no step") {
 				return
 			}
 			last = ack.Code.String() + ": " + ack.Reason

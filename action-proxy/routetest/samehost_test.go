@@ -213,7 +213,7 @@ func TestKilledSuccessorIsSkipped(t *testing.T) {
 	// The agent is about to be stopped: first make sure the surviving
 	// instance has the spec (the agent pushes it to each proxy on its own;
 	// a push still pending when the agent stops would never arrive).
-	waitSpec(t, s.consul, s.entry, s.h.name+"/p-words-2", "kill", "words")
+	waitSpec(t, s.consul, s.entry, s.h.name+"/p-words-2", "kill")
 	s.h.agent.pause(t)
 	defer s.h.agent.signal(syscall.SIGCONT)
 	w1.proc.signal(syscall.SIGKILL)
