@@ -99,6 +99,10 @@ func decodeEnvelope(value []byte) (*frame.Frame, error) {
 	return f, nil
 }
 
+// welcomeGrace is how long a fallback step waits for its proxy's first
+// welcome from the agent.
+const welcomeGrace = 5 * time.Second
+
 // errNoFallback: the plane has no API host to fall back to.
 var errNoFallback = errors.New("no fallback: the proxy was given no OpenWhisk API host (__OW_API_HOST)")
 
@@ -212,12 +216,15 @@ func (p *Plane) RunFallback(ctx context.Context, value []byte, activationID stri
 	}
 	id, w, _ := p.snapshot()
 	if w == nil {
-		// A cold container's proxy may still be connecting to its agent.
-		wctx, cancel := context.WithTimeout(ctx, specGrace)
+		// A cold container's proxy may still be connecting to its agent,
+		// or registering again after a refused attempt. Without the agent
+		// the step cannot run nor tell the run why, which would then wait
+		// for its deadline: waiting here a few seconds is the better deal.
+		wctx, cancel := context.WithTimeout(ctx, welcomeGrace)
 		_, ok := p.awaitWelcome(wctx)
 		cancel()
 		if !ok {
-			return nil, errors.New("route: fallback: not registered with the agent")
+			return nil, fmt.Errorf("route: fallback: not registered with the agent after %v", welcomeGrace)
 		}
 		id, w, _ = p.snapshot()
 	}

@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/invoker"
 	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
 )
+
+// peerGrace is how long an unknown peer pid is looked up again.
+const peerGrace = 2 * time.Second
 
 // peerByContainer identifies the proxies of process mode. They all share
 // the sandbox's cgroup, so the agent's usual identity (the peer's cgroup)
@@ -29,6 +33,14 @@ func peerByContainer(inv *invoker.Invoker) proxyconn.PeerFunc {
 			return proxyconn.Peer{PID: p.PID, Cgroup: proxyconn.Cgroup{Controller: "wsk-route-dev", Path: "/sandbox"}}, nil
 		}
 		name, ok := inv.ContainerOfPID(p.PID)
+		// The invoker records a proxy's pid right after starting it; a
+		// proxy quick to connect (or an invoker goroutine slow to run, on
+		// a loaded machine) can beat it. An unknown pid is looked up again
+		// for a moment before it is refused.
+		for deadline := time.Now().Add(peerGrace); !ok && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+			name, ok = inv.ContainerOfPID(p.PID)
+		}
 		if !ok {
 			return proxyconn.Peer{}, fmt.Errorf("%w: pid %d is not a container of the sandbox's invoker", proxyconn.ErrUnidentified, p.PID)
 		}
