@@ -233,6 +233,24 @@ func (t *tree) sub(f map[string]*yaml.Node, key, path string, depth int) compose
 	return t.node(v, path+"."+key, depth+1)
 }
 
+// required reads the node of a required field (sub), or a placeholder
+// when it is missing (fields has reported that already).
+func (t *tree) required(f map[string]*yaml.Node, key string, v *yaml.Node, path string, depth int) composer.Node {
+	if n := t.sub(f, key, path, depth); n != nil {
+		return n
+	}
+	return t.placeholder(v, path)
+}
+
+// condField reads the cond field of an if or a loop at v; a missing one
+// (reported by fields) reads as truthy.
+func (t *tree) condField(f map[string]*yaml.Node, v *yaml.Node, path string, depth int) composer.Cond {
+	if c := f["cond"]; c != nil {
+		return t.cond(c, path+".cond", depth+1)
+	}
+	return composer.Cond{Meta: composer.Meta{Pos: t.at(v), Path: path}, Op: composer.OpTruthy}
+}
+
 func (t *tree) parallel(meta composer.Meta, v *yaml.Node, path string, depth int) composer.Node {
 	p := &composer.Parallel{Meta: meta}
 	branches := v
@@ -278,10 +296,7 @@ func (t *tree) mapNode(meta composer.Meta, v *yaml.Node, path string, depth int)
 	if c := f["concurrency"]; c != nil {
 		m.Concurrency, _ = t.integer(c, path+".concurrency", "concurrency")
 	}
-	m.Body = t.sub(f, "do", path, depth)
-	if m.Body == nil {
-		m.Body = t.placeholder(v, path)
-	}
+	m.Body = t.required(f, "do", v, path, depth)
 	return m
 }
 
@@ -292,15 +307,8 @@ func (t *tree) ifNode(meta composer.Meta, v *yaml.Node, path string, depth int) 
 		return t.placeholder(v, meta.Path)
 	}
 	f := t.fields(es, &n.Meta, v, path, []string{"cond", "then", "else"}, "cond", "then")
-	if c := f["cond"]; c != nil {
-		n.Cond = t.cond(c, path+".cond", depth+1)
-	} else {
-		n.Cond = composer.Cond{Meta: composer.Meta{Pos: t.at(v), Path: path}, Op: composer.OpTruthy}
-	}
-	n.Then = t.sub(f, "then", path, depth)
-	if n.Then == nil {
-		n.Then = t.placeholder(v, path)
-	}
+	n.Cond = t.condField(f, v, path, depth)
+	n.Then = t.required(f, "then", v, path, depth)
 	n.Else = t.sub(f, "else", path, depth)
 	return n
 }
@@ -358,18 +366,11 @@ func (t *tree) whileNode(meta composer.Meta, v *yaml.Node, path string, depth in
 		return t.placeholder(v, meta.Path)
 	}
 	f := t.fields(es, &n.Meta, v, path, []string{"cond", "do", "max"}, "cond", "do")
-	if c := f["cond"]; c != nil {
-		n.Cond = t.cond(c, path+".cond", depth+1)
-	} else {
-		n.Cond = composer.Cond{Meta: composer.Meta{Pos: t.at(v), Path: path}, Op: composer.OpTruthy}
-	}
+	n.Cond = t.condField(f, v, path, depth)
 	if m := f["max"]; m != nil {
 		n.Max, _ = t.integer(m, path+".max", "max")
 	}
-	n.Body = t.sub(f, "do", path, depth)
-	if n.Body == nil {
-		n.Body = t.placeholder(v, path)
-	}
+	n.Body = t.required(f, "do", v, path, depth)
 	return n
 }
 
@@ -380,14 +381,8 @@ func (t *tree) tryNode(meta composer.Meta, v *yaml.Node, path string, depth int)
 		return t.placeholder(v, meta.Path)
 	}
 	f := t.fields(es, &n.Meta, v, path, []string{"do", "catch"}, "do", "catch")
-	n.Body = t.sub(f, "do", path, depth)
-	n.Catch = t.sub(f, "catch", path, depth)
-	if n.Body == nil {
-		n.Body = t.placeholder(v, path)
-	}
-	if n.Catch == nil {
-		n.Catch = t.placeholder(v, path)
-	}
+	n.Body = t.required(f, "do", v, path, depth)
+	n.Catch = t.required(f, "catch", v, path, depth)
 	return n
 }
 
@@ -412,10 +407,7 @@ func (t *tree) retryNode(meta composer.Meta, v *yaml.Node, path string, depth in
 			n.Backoff = d
 		}
 	}
-	n.Body = t.sub(f, "do", path, depth)
-	if n.Body == nil {
-		n.Body = t.placeholder(v, path)
-	}
+	n.Body = t.required(f, "do", v, path, depth)
 	return n
 }
 
