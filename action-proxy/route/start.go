@@ -1,18 +1,17 @@
 package route
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/spec"
 	"github.com/wsk-route/wsk-route/internal/transport"
 )
 
@@ -217,28 +216,15 @@ func lastSteps(steps []StepReport) string {
 	return "steps that finished: " + strings.Join(names, ", ")
 }
 
-// merge returns the one result, or an array of all in branch order.
+// merge returns the one result, or an array of all in branch order (as
+// an array join merges its slots).
 func merge(results map[uint32][]byte, want int) json.RawMessage {
 	if want == 1 {
 		for _, v := range results {
 			return v
 		}
 	}
-	branches := make([]uint32, 0, len(results))
-	for b := range results {
-		branches = append(branches, b)
-	}
-	sort.Slice(branches, func(i, j int) bool { return branches[i] < branches[j] })
-	var buf bytes.Buffer
-	buf.WriteByte('[')
-	for i, b := range branches {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		buf.Write(results[b])
-	}
-	buf.WriteByte(']')
-	return buf.Bytes()
+	return spec.MergeJoin(&spec.Join{Merge: spec.MergeArray}, results)
 }
 
 // deliverToRun takes a result, error or log frame for a run started here.
