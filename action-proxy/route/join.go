@@ -197,10 +197,7 @@ func (r *run) sendSlot(ctx context.Context, h spec.Hop, result []byte) error {
 func (p *Plane) holdSlot(f *frame.Frame, payload []byte, w *welcomeState) (frame.Code, string) {
 	hr := p.held[f.RunID]
 	if hr == nil {
-		sp := p.specs[f.Workflow]
-		if prev := p.previous[f.Workflow]; sp != nil && sp.Version != f.SpecVersion && prev != nil && prev.Version == f.SpecVersion {
-			sp = prev
-		}
+		sp := p.specAt(f.Workflow, f.SpecVersion)
 		if sp == nil || sp.Version != f.SpecVersion {
 			return frame.CodeUnknownStep, fmt.Sprintf("workflow %s version %d is not known here", f.Workflow, f.SpecVersion)
 		}

@@ -294,12 +294,19 @@ const specGrace = 250 * time.Millisecond
 func (p *Plane) specFor(workflow string, version uint64) *spec.Spec {
 	var sp *spec.Spec
 	p.await(context.Background(), specGrace, func() bool {
-		sp = p.specs[workflow]
-		if prev := p.previous[workflow]; sp != nil && version != 0 && sp.Version != version && prev != nil && prev.Version == version {
-			sp = prev
-		}
+		sp = p.specAt(workflow, version)
 		return sp != nil || p.welcome == nil
 	})
+	return sp
+}
+
+// specAt returns the spec of workflow at version, as specFor does, without
+// waiting (p.mu is held).
+func (p *Plane) specAt(workflow string, version uint64) *spec.Spec {
+	sp := p.specs[workflow]
+	if prev := p.previous[workflow]; sp != nil && version != 0 && sp.Version != version && prev != nil && prev.Version == version {
+		sp = prev
+	}
 	return sp
 }
 
