@@ -142,10 +142,12 @@ func (r *run) chooseHolder(j string) string {
 // this plane, another instance, or the entry. A holder that cannot be
 // reached or refuses is replaced by the entry (see above).
 func (r *run) deliverSlot(ctx context.Context, h spec.Hop, result []byte) {
-	slot := &frame.Frame{Kind: frame.KindResult, Step: h.Step, Branch: h.Branch, Outer: r.outer, Payload: result}
+	toEntry := func(holder string) { // holder: the one the entry asks for what it holds
+		r.reply(ctx, &frame.Frame{Kind: frame.KindResult, Step: h.Step, Branch: h.Branch, Outer: r.outer, Holder: holder, Payload: result})
+	}
 	switch r.holder {
 	case "":
-		r.reply(ctx, slot)
+		toEntry("")
 		return
 	case r.w.instanceID:
 		f := r.slotFrame(h, result)
@@ -163,8 +165,7 @@ func (r *run) deliverSlot(ctx context.Context, h spec.Hop, result []byte) {
 		}
 		r.p.cfg.Logger.Warn("route: join holder unreachable; sending the slot to the entry", "run", r.runID, "join", h.Step, "holder", r.holder, "err", err)
 	}
-	slot.Holder = r.holder // the entry asks this holder for what it holds
-	r.reply(ctx, slot)
+	toEntry(r.holder)
 }
 
 // slotFrame is the frame of a slot for the region's holder.

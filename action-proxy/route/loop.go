@@ -22,7 +22,7 @@ import (
 // loop at the run's start).
 func (r *run) enterLoops(from, to string) *run {
 	var enter int
-	for _, l := range r.sp.Loops(to) {
+	for l, depth := r.sp.Steps[to].InLoop, 0; l != "" && depth < spec.MaxNesting; l, depth = r.sp.Steps[l].InLoop, depth+1 {
 		if from != l && (from == "" || !r.sp.InBody(from, l)) {
 			enter++
 		}

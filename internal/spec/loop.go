@@ -1,6 +1,9 @@
 package spec
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Loop is what a loop head does: it is a router whose one switch case is
 // the loop's body and whose default is what follows the loop. Each time
@@ -55,8 +58,9 @@ func (s *Spec) InBody(id, loop string) bool {
 func (s *Spec) Loops(id string) []string {
 	var out []string
 	for l, depth := s.Steps[id].InLoop, 0; l != "" && depth <= len(s.Steps); l, depth = s.Steps[l].InLoop, depth+1 {
-		out = append([]string{l}, out...)
+		out = append(out, l)
 	}
+	slices.Reverse(out)
 	return out
 }
 
