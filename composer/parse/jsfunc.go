@@ -7,6 +7,7 @@ import (
 	"unicode"
 
 	"github.com/wsk-route/wsk-route/composer"
+	"github.com/wsk-route/wsk-route/internal/cond"
 )
 
 // This file reads the few shapes of openwhisk-composer inline function
@@ -283,7 +284,7 @@ func testFunction(code string) (composer.Cond, bool) {
 	}
 	if v, isLit := jsLiteral(expr); isLit { // a constant test: always or never
 		always := composer.Cond{Path: "", Op: composer.OpExists}
-		if jsTruthy(v) {
+		if cond.Truthy(v) {
 			return always, true
 		}
 		return composer.Cond{Not: &always}, true
@@ -323,22 +324,6 @@ func testFunction(code string) (composer.Cond, bool) {
 		return composer.Cond{}, false
 	}
 	return composer.Cond{Path: path, Op: composer.OpTruthy}, true
-}
-
-// jsTruthy is JavaScript's truthiness of a literal.
-func jsTruthy(v any) bool {
-	switch v := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return v
-	case string:
-		return v != ""
-	case json.Number:
-		f, _ := v.Float64()
-		return f != 0
-	}
-	return true
 }
 
 // jsPath turns "p.a.b[0]" (p the parameter) into the path "a.b[0]".

@@ -65,7 +65,7 @@ func eval(c *Cond, v any) bool {
 	case OpExists:
 		return ok
 	case OpTruthy:
-		return ok && truthy(got)
+		return ok && Truthy(got)
 	case OpNe:
 		if !ok {
 			return true
@@ -100,8 +100,9 @@ func eval(c *Cond, v any) bool {
 	}
 }
 
-// truthy is JavaScript truthiness of a decoded JSON value.
-func truthy(v any) bool {
+// Truthy is JavaScript truthiness of a decoded JSON value (numbers as
+// json.Number): the meaning of OpTruthy.
+func Truthy(v any) bool {
 	switch v := v.(type) {
 	case nil:
 		return false
