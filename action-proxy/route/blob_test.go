@@ -151,12 +151,11 @@ func (fi *fakeInvoker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, `{"activationId":"act-b-1"}`)
 }
 
-// TestFallbackLargePayloadCrossesHosts: step a on hostA produces 1.5 MB;
-// the only instance of step b, on hostB, is busy, so hostA falls back
-// through the API with a blob ref; the invoker runs b on hostB, whose
-// agent pulls the payload from hostA's agent; b's result reaches the
-// entry on hostA.
-func TestFallbackLargePayloadCrossesHosts(t *testing.T) {
+// twoBlobHosts starts the agents of hostA and hostB on one embedded
+// registry holding workflow "big" (a on /ns1/a, then b on /ns1/b) and
+// returns their run directories.
+func twoBlobHosts(t *testing.T) (runA, runB string) {
+	t.Helper()
 	reg := registry.New(registry.Options{})
 	sp, err := spec.Parse([]byte(`{"workflow":"big","namespace":"ns1","start":["a"],"steps":{"a":{"action":"/ns1/a","next":["b"]},"b":{"action":"/ns1/b"}}}`))
 	if err != nil {
@@ -165,8 +164,18 @@ func TestFallbackLargePayloadCrossesHosts(t *testing.T) {
 	if _, err := reg.PutSpec(context.Background(), sp); err != nil {
 		t.Fatal(err)
 	}
-	_, runA := blobAgent(t, reg, "hostA", "127.0.0.1")
-	_, runB := blobAgent(t, reg, "hostB", "127.0.0.2")
+	_, runA = blobAgent(t, reg, "hostA", "127.0.0.1")
+	_, runB = blobAgent(t, reg, "hostB", "127.0.0.2")
+	return runA, runB
+}
+
+// TestFallbackLargePayloadCrossesHosts: step a on hostA produces 1.5 MB;
+// the only instance of step b, on hostB, is busy, so hostA falls back
+// through the API with a blob ref; the invoker runs b on hostB, whose
+// agent pulls the payload from hostA's agent; b's result reaches the
+// entry on hostA.
+func TestFallbackLargePayloadCrossesHosts(t *testing.T) {
+	runA, runB := twoBlobHosts(t)
 
 	// Step a's result: a JSON object of 1.5 MB.
 	big := []byte(`{"blob":"` + strings.Repeat("0123456789abcdef", 1500<<10/16) + `"}`)
@@ -226,16 +235,7 @@ func TestFallbackLargePayloadCrossesHosts(t *testing.T) {
 // TestFallbackLargePayloadSegmentGone: when the producer's segment is gone
 // (swept), the run fails at the step, naming the host and the segment.
 func TestFallbackLargePayloadSegmentGone(t *testing.T) {
-	reg := registry.New(registry.Options{})
-	sp, err := spec.Parse([]byte(`{"workflow":"big","namespace":"ns1","start":["a"],"steps":{"a":{"action":"/ns1/a","next":["b"]},"b":{"action":"/ns1/b"}}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.PutSpec(context.Background(), sp); err != nil {
-		t.Fatal(err)
-	}
-	_, runA := blobAgent(t, reg, "hostA", "127.0.0.1")
-	_, runB := blobAgent(t, reg, "hostB", "127.0.0.2")
+	runA, runB := twoBlobHosts(t)
 	big := []byte(`{"blob":"` + strings.Repeat("x", 800<<10) + `"}`)
 	testCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -263,7 +263,7 @@ func TestFallbackLargePayloadSegmentGone(t *testing.T) {
 	waitInstances(t, ctx, entry, "/ns1/a", 1)
 	waitInstances(t, ctx, entry, "/ns1/b", 1)
 	waitInstances(t, ctx, planeB, "/ns1/a", 1)
-	_, err = entry.StartRun(ctx, "big", []byte(`{}`), RunOptions{})
+	_, err := entry.StartRun(ctx, "big", []byte(`{}`), RunOptions{})
 	if err == nil {
 		t.Fatal("StartRun succeeded without its payload")
 	}
