@@ -159,24 +159,7 @@ func TestTTLExpiry(t *testing.T) {
 	}
 	registrytest.Next(t, snaps, 2*time.Second, "snapshot with both instances", func(v []routetable.Instance) bool { return len(v) == 2 })
 
-	passCtx, stopPassing := context.WithCancel(ctx)
-	passed := make(chan struct{})
-	go func() { // owned: stopPassing, then <-passed
-		defer close(passed)
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-passCtx.Done():
-				return
-			case <-tick.C:
-				if err := s.Pass(passCtx, kept.ID); err != nil && passCtx.Err() == nil {
-					t.Errorf("Pass: %v", err)
-				}
-			}
-		}
-	}()
-	defer func() { stopPassing(); <-passed }()
+	registrytest.KeepPassing(t, ctx, s.Pass, kept.ID, 200*time.Millisecond)
 
 	start := time.Now()
 	got := registrytest.Next(t, snaps, 10*time.Second, "snapshot without the lapsed instance", func(v []routetable.Instance) bool { return !registrytest.HasID(lapsed.ID)(v) })

@@ -160,3 +160,30 @@ func RaceNamespaceKey(t *testing.T, ctx context.Context, namespace string, size 
 	}
 	return keys
 }
+
+// KeepPassing passes instance id's health check every period, in a
+// goroutine, until the test ends (or stop is called); a failing Pass
+// fails the test.
+func KeepPassing(t *testing.T, ctx context.Context, pass func(ctx context.Context, id string) error, id string, period time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { // owned: stop, then <-done
+		defer close(done)
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := pass(ctx, id); err != nil && ctx.Err() == nil {
+					t.Errorf("Pass %s: %v", id, err)
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
