@@ -191,7 +191,7 @@ func TestJoinHolder(t *testing.T) {
 					for ctx.Err() == nil {
 						f.mu.Lock()
 						hr := f.held["held-slot"]
-						held := hr != nil && len(hr.js.joins[joinKey{"j", 0, ""}]) == 1
+						held := hr != nil && len(hr.joins[joinKey{"j", 0, ""}]) == 1
 						f.mu.Unlock()
 						if held {
 							if tt.stops {

@@ -73,7 +73,7 @@ func push(levels []frame.Level, l frame.Level) []frame.Level {
 }
 
 // joinSet is the joins of one run held by one proxy: by the run's entry
-// (runState.js) or by the proxy that forked them (heldRun). Its fields
+// (runState.js) or by the proxy that forked them (Plane.held). Its fields
 // are guarded by the plane's mu.
 type joinSet struct {
 	// r and ctx send a completed join's merge on, from here.
@@ -101,12 +101,6 @@ type joinSet struct {
 func newJoinSet(r *run, ctx context.Context) joinSet {
 	return joinSet{r: r, ctx: ctx, joins: map[joinKey]map[uint32][]byte{}, maps: map[joinKey]*mapRun{},
 		joined: map[joinKey]bool{}, outer: map[joinKey][]frame.Level{}, moved: map[joinKey]bool{}, asked: map[joinKey]bool{}}
-}
-
-// heldRun is the joins a proxy holds for a run started elsewhere, kept
-// until the run's deadline (holdRun).
-type heldRun struct {
-	js joinSet
 }
 
 // regionOf returns the region the successors of step from (running as
@@ -204,31 +198,30 @@ func (p *Plane) holdSlot(f *frame.Frame, payload []byte, w *welcomeState) (frame
 		}
 		hr = p.holdRun(&run{p: p, w: w, sp: sp, runID: f.RunID, replyTo: f.ReplyTo, deadline: f.Deadline, canHold: true})
 	}
-	sp := hr.js.r.sp
+	sp := hr.r.sp
 	if !sp.IsJoin(f.Step) || sp.JoinSlots(f.Step) < 1 {
 		return frame.CodeMalformed, fmt.Sprintf("step %s of workflow %s is not a join a holder keeps", f.Step, f.Workflow)
 	}
-	return p.joinInput(&hr.js, f, payload)
+	return p.joinInput(hr, f, payload)
 }
 
 // holdRun makes the joins this proxy holds for run r, removed at the
 // run's deadline (p.mu is held).
-func (p *Plane) holdRun(r *run) *heldRun {
-	ctx := context.Background()
+func (p *Plane) holdRun(r *run) *joinSet {
 	until := DefaultRunTimeout
 	if r.deadline != 0 {
 		until = time.Until(time.Unix(0, r.deadline))
 	}
-	hr := &heldRun{js: newJoinSet(r, ctx)}
+	js := newJoinSet(r, context.Background())
 	time.AfterFunc(until+time.Second, func() {
 		p.mu.Lock()
-		if p.held[r.runID] == hr {
+		if p.held[r.runID] == &js {
 			delete(p.held, r.runID)
 		}
 		p.mu.Unlock()
 	})
-	p.held[r.runID] = hr
-	return hr
+	p.held[r.runID] = &js
+	return &js
 }
 
 // handOver answers the entry's KindHandover for one join this proxy
@@ -247,7 +240,7 @@ func (p *Plane) handOver(f *frame.Frame, w *welcomeState) (frame.Code, string) {
 		}
 		hr = p.holdRun(&run{p: p, w: w, sp: sp, runID: f.RunID, replyTo: f.ReplyTo, deadline: f.Deadline, canHold: true})
 	}
-	js := &hr.js
+	js := hr
 	if js.joined[k] {
 		return frame.CodeDuplicate, "join " + f.Step + " completed here; its merge went on"
 	}
@@ -286,8 +279,8 @@ func (p *Plane) handOverAll(ctx context.Context) {
 	var gives []func(context.Context)
 	p.mu.Lock()
 	for _, hr := range p.held {
-		for k := range hr.js.joins {
-			gives = append(gives, hr.js.moveOut(k, hr.js.outer[k]))
+		for k := range hr.joins {
+			gives = append(gives, hr.moveOut(k, hr.outer[k]))
 		}
 	}
 	p.mu.Unlock()

@@ -62,7 +62,7 @@ type Plane struct {
 	table    *routetable.Table
 	seen     seenSet
 	runs     map[string]*runState // runs started here, by run id
-	held     map[string]*heldRun  // joins held here for runs started elsewhere, by run id
+	held     map[string]*joinSet  // joins held here for runs started elsewhere, by run id (join.go)
 	ws       *wsConn              // the current agent session, if any
 	changed  chan struct{}        // closed and replaced when welcome/specs/table change
 	// sessions counts the agent sessions (and attempts) that have ended,
@@ -103,7 +103,7 @@ func New(cfg Config, exec Executor) (*Plane, error) {
 		specs:      map[string]*spec.Spec{},
 		previous:   map[string]*spec.Spec{},
 		runs:       map[string]*runState{},
-		held:       map[string]*heldRun{},
+		held:       map[string]*joinSet{},
 		changed:    make(chan struct{}),
 	}
 	return p, nil
