@@ -20,6 +20,9 @@ var (
 	// ErrNotSupported marks an input construct wsk-route cannot run (an
 	// openwhisk-composer while loop, inline code).
 	ErrNotSupported = errors.New("composer: not supported")
+	// ErrTooLarge marks a workflow past a size limit (MaxNodes, MaxSteps,
+	// or the steps of its compiled spec).
+	ErrTooLarge = errors.New("composer: workflow too large")
 )
 
 // Error is one problem in a workflow, located by position and path.

@@ -1,6 +1,7 @@
 package composer
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -209,9 +210,28 @@ type Retry struct {
 }
 
 // Value replaces the value with a constant: openwhisk-composer's literal.
+// A constant that is not a JSON object or array is shaped as
+// {"value": constant} (see Result), as openwhisk-composer shapes a
+// literal: an OpenWhisk activation's result and an action's parameters
+// are a JSON object (the entry of a workflow may also answer an array).
 type Value struct {
 	Meta
+	// Value is the constant as written.
 	Value json.RawMessage
+}
+
+// Result returns what v puts in place of the value: v.Value when it is a
+// JSON object or array, else {"value": v.Value}. v.Value must be valid
+// JSON (Validate checks it).
+func (v *Value) Result() json.RawMessage {
+	c := bytes.TrimSpace(v.Value)
+	if len(c) > 0 && (c[0] == '{' || c[0] == '[') {
+		return v.Value
+	}
+	out := make([]byte, 0, len(c)+len(`{"value":}`))
+	out = append(out, `{"value":`...)
+	out = append(out, c...)
+	return append(out, '}')
 }
 
 // Pass passes the value on unchanged: openwhisk-composer's empty.

@@ -17,9 +17,10 @@ type Options struct {
 // none): unknown fields, bad names, empty sequences, parallels without
 // branches, object merges with unnamed or repeated branch names, negative
 // map concurrency, retries with max < 1, loop bounds out of range, bad
-// conditions and, with
-// opt.ActionExists, unknown actions. Each problem names its position and
-// path.
+// conditions and, with opt.ActionExists, unknown actions. Each problem
+// names its position and path. A workflow past MaxSteps or MaxNodes is
+// reported (ErrTooLarge) at the first node past the limit, and Validate
+// looks no further: the problems found before that one come with it.
 func Validate(w *Workflow, opt Options) error {
 	v := validator{opt: opt, ns: w.EffectiveNamespace()}
 	v.unknown(&w.Meta, "workflow")
@@ -44,12 +45,16 @@ func Validate(w *Workflow, opt Options) error {
 }
 
 type validator struct {
-	opt Options
-	ns  string
-	l   ErrorList
+	opt    Options
+	ns     string
+	l      ErrorList
+	budget Budget
 }
 
 func (v *validator) add(pos Position, path, format string, args ...any) {
+	if v.budget.Spent() { // past the limit: nothing after it is looked at
+		return
+	}
 	v.l = append(v.l, Errorf(ErrInvalid, pos, path, format, args...))
 }
 
@@ -69,7 +74,21 @@ func (v *validator) child(parent *Meta, n Node, what string) {
 }
 
 func (v *validator) node(n Node) {
+	if v.budget.Spent() {
+		return
+	}
 	m := n.NodeMeta()
+	e := v.budget.Node(m.Pos, m.Path)
+	switch n.(type) {
+	case *Action, *Value:
+		if e == nil {
+			e = v.budget.Step(m.Pos, m.Path)
+		}
+	}
+	if e != nil {
+		v.l = append(v.l, e)
+		return
+	}
 	v.unknown(m, n.Kind())
 	switch n := n.(type) {
 	case *Action:
@@ -86,6 +105,9 @@ func (v *validator) node(n Node) {
 			v.add(m.Pos, m.Path, "empty sequence: give it at least one step")
 		}
 		for _, s := range n.Steps {
+			if v.budget.Spent() {
+				break
+			}
 			v.child(m, s, "step")
 		}
 	case *Parallel:
@@ -109,6 +131,9 @@ func (v *validator) node(n Node) {
 			v.add(m.Pos, m.Path, "switch without cases")
 		}
 		for i := range n.Cases {
+			if v.budget.Spent() {
+				break
+			}
 			checkCond(&n.Cases[i].Cond, &v.l)
 			v.child(m, n.Cases[i].Node, fmt.Sprintf("case %d's node", i))
 		}
@@ -158,6 +183,9 @@ func (v *validator) parallel(n *Parallel) {
 	}
 	seen := make(map[string]bool, len(n.Branches))
 	for i, b := range n.Branches {
+		if v.budget.Spent() {
+			break
+		}
 		switch {
 		case b.Name == "" && merge == MergeObject:
 			v.add(b.Pos, m.Path, "branch %d has no name, but merge object keys results by branch name", i)

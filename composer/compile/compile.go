@@ -52,8 +52,14 @@ type Options struct {
 }
 
 // Compile validates w and compiles it into a spec. A workflow that does
-// not validate yields its composer.ErrorList; constructs the route plane
-// cannot run yet yield one *NeedsRoutePlaneError each, joined.
+// not validate yields its composer.ErrorList (a workflow past
+// composer.MaxSteps or MaxNodes is refused there, before any pass over
+// it); constructs the route plane cannot run yet yield one
+// *NeedsRoutePlaneError each, joined; a workflow whose compiled spec
+// would hold more than spec.MaxSteps steps (its routers, joins and forks
+// counted) yields a composer.ErrorList wrapping composer.ErrTooLarge.
+// Compiling takes time linear in the size of w (times the depth of its
+// nested trys).
 func Compile(w *composer.Workflow, opt Options) (*spec.Spec, error) {
 	if w == nil {
 		return nil, errors.New("compile: nil workflow")
@@ -65,15 +71,28 @@ func Compile(w *composer.Workflow, opt Options) (*spec.Spec, error) {
 	if ns == composer.DefaultNamespace && opt.Namespace != "" {
 		ns = opt.Namespace
 	}
-	b := &builder{ns: ns, deployNS: opt.Namespace, steps: map[string]spec.Step{}, ids: map[string]bool{}}
+	b := &builder{ns: ns, deployNS: opt.Namespace, steps: map[string]spec.Step{}, ids: map[string]bool{},
+		suffix: map[string]int{}, stubOf: map[string]*stub{}, regions: map[composer.Node]bool{}}
 	root := w.Root
 	if _, ok := root.(*composer.Sequence); !ok {
 		root = &composer.Sequence{Meta: *root.NodeMeta(), Steps: []composer.Node{root}}
 	}
-	out := b.node(root, "s", nil, place{end: true})
+	b.findRegions(root)
+	out := b.node(root, "s", nil, place{end: true, alone: true})
 	b.resolve()
 	if len(b.errs) == 0 && sameIDs(out, nil) {
 		b.refuse(root, "workflow without actions", "pass-through support (a workflow whose result is its input)")
+	}
+	if len(b.steps) > spec.MaxSteps {
+		runs := 0
+		for _, st := range b.steps {
+			if st.Action != "" || st.Value != nil {
+				runs++
+			}
+		}
+		b.errs = append(b.errs, composer.ErrorList{composer.Errorf(composer.ErrTooLarge, w.Pos, w.Path,
+			"workflow %q compiles to %d steps, more than the %d a compiled workflow holds: its %d actions and values need %d routers, joins and forks besides",
+			w.Name, len(b.steps), spec.MaxSteps, runs, len(b.steps)-runs)})
 	}
 	if len(b.errs) > 0 {
 		return nil, errors.Join(b.errs...)
@@ -85,10 +104,17 @@ func Compile(w *composer.Workflow, opt Options) (*spec.Spec, error) {
 	return s, nil
 }
 
-// place says where a node sits: whether its results are the workflow's
-// results.
+// place says where a node sits.
 type place struct {
+	// end: the node's results are the workflow's results, which the
+	// entry collects (a final parallel's branches need no join).
 	end bool
+	// alone: nothing beside the node takes its input (the results of
+	// the steps in, or the run's input when in is nil), so the step
+	// before it can take its switch or open its join region, and the
+	// run's start can be a join's fork (the spec's start join). A branch
+	// of a parallel is not alone.
+	alone bool
 }
 
 type builder struct {
@@ -110,6 +136,61 @@ type builder struct {
 	// being compiled: each is a level of a frame's Outer, at most
 	// spec.MaxNesting.
 	levels int
+	// order lists step ids as newID made them: the steps a node made are
+	// those after a mark taken before it (since).
+	order []string
+	// suffix is, per wanted id, the next "~n" newID tries.
+	suffix map[string]int
+	// stubOf maps a stub's id to it.
+	stubOf map[string]*stub
+	// regions holds the nodes that hold a parallel or a map (findRegions).
+	regions map[composer.Node]bool
+}
+
+// mark returns a mark for since.
+func (b *builder) mark() int { return len(b.order) }
+
+// since returns the ids of the steps made after mark m, in the order they
+// were made, stubs included.
+func (b *builder) since(m int) []string { return b.order[m:] }
+
+// findRegions records in b.regions every node that is, or holds, a
+// parallel or a map, in one walk.
+func (b *builder) findRegions(n composer.Node) bool {
+	has := false
+	switch n := n.(type) {
+	case *composer.Parallel:
+		for _, br := range n.Branches {
+			b.findRegions(br.Node)
+		}
+		has = true
+	case *composer.Map:
+		b.findRegions(n.Body)
+		has = true
+	case *composer.Sequence:
+		for _, s := range n.Steps {
+			has = b.findRegions(s) || has
+		}
+	case *composer.If:
+		has = b.findRegions(n.Then)
+		has = b.findRegions(n.Else) || has
+	case *composer.Switch:
+		for _, c := range n.Cases {
+			has = b.findRegions(c.Node) || has
+		}
+		has = b.findRegions(n.Default) || has
+	case *composer.While:
+		has = b.findRegions(n.Body)
+	case *composer.Try:
+		has = b.findRegions(n.Body)
+		has = b.findRegions(n.Catch) || has
+	case *composer.Retry:
+		has = b.findRegions(n.Body)
+	}
+	if has {
+		b.regions[n] = true
+	}
+	return has
 }
 
 // enter opens a level (a loop body or a join region) for n, or refuses n
@@ -134,59 +215,84 @@ type stub struct {
 func (b *builder) newStub(id string, owners []string, slot func(st *spec.Step, next []string)) string {
 	sid := b.newID(id + "~stub")
 	b.steps[sid] = spec.Step{Action: "/-/stub"}
-	b.stubs = append(b.stubs, &stub{id: sid, owners: owners, slot: slot})
+	s := &stub{id: sid, owners: owners, slot: slot}
+	b.stubs = append(b.stubs, s)
+	b.stubOf[sid] = s
 	return sid
 }
 
-// resolve replaces every stub by its targets, in its owners' slots.
+// resolve replaces every stub by its targets (a stub may itself be
+// another stub's target, or a start step), in its owners' slots, in one
+// pass over the steps.
 func (b *builder) resolve() {
-	for i := len(b.stubs) - 1; i >= 0; i-- { // inner stubs were made last
+	if len(b.stubs) == 0 {
+		return
+	}
+	targets := make(map[string][]string, len(b.stubs)) // a stub's, expanded
+	hasStub := func(list []string) bool {
+		for _, x := range list {
+			if b.stubOf[x] != nil {
+				return true
+			}
+		}
+		return false
+	}
+	// expand returns list with each stub replaced by its targets.
+	var expand func(list []string) []string
+	expand = func(list []string) []string {
+		if !hasStub(list) {
+			return list
+		}
+		out := make([]string, 0, len(list))
+		for _, x := range list {
+			if b.stubOf[x] == nil {
+				out = append(out, x)
+				continue
+			}
+			t, ok := targets[x]
+			if !ok {
+				targets[x] = nil // stubs link forward only; this ends a cycle if one ever came
+				t = expand(b.steps[x].Next)
+				targets[x] = t
+			}
+			out = append(out, t...)
+		}
+		return out
+	}
+	for i := len(b.stubs) - 1; i >= 0; i-- { // inner stubs were made last: an owner's inner slot wins
 		s := b.stubs[i]
-		next := b.steps[s.id].Next
-		delete(b.steps, s.id)
-		delete(b.ids, s.id)
+		next := expand([]string{s.id})
 		for _, o := range s.owners {
 			st := b.steps[o]
 			s.slot(&st, next)
 			b.steps[o] = st
 		}
-		// A stub may itself be another stub's target, or a start step.
-		for id, st := range b.steps {
-			if replaced, ok := replace(st.Next, s.id, next); ok {
-				st.Next = replaced
-				b.steps[id] = st
-			}
-		}
-		if replaced, ok := replace(b.start, s.id, next); ok {
-			b.start = replaced
+	}
+	for id, st := range b.steps {
+		if b.stubOf[id] == nil && hasStub(st.Next) {
+			st.Next = expand(st.Next)
+			b.steps[id] = st
 		}
 	}
-}
-
-func replace(list []string, old string, with []string) ([]string, bool) {
-	for i, x := range list {
-		if x == old {
-			out := append(append(append([]string(nil), list[:i]...), with...), list[i+1:]...)
-			return out, true
-		}
-	}
-	return list, false
-}
-
-// single returns the one action step a condition can be tested on, or
-// false: the route plane tests a switch on the result of one step.
-func (b *builder) single(in []string) (string, bool) {
-	if len(in) != 1 {
-		return "", false
-	}
+	b.start = expand(b.start)
 	for _, s := range b.stubs {
-		if s.id == in[0] {
-			return "", false
-		}
+		delete(b.steps, s.id)
+		delete(b.ids, s.id)
+	}
+}
+
+// single returns the one action (or router) step a condition can be
+// tested on, or that can open a join region, or false: the route plane
+// tests a switch on the result of one step.
+func (b *builder) single(in []string) (string, bool) {
+	if len(in) != 1 || b.stubOf[in[0]] != nil {
+		return "", false
 	}
 	st := b.steps[in[0]]
 	// A fork's result goes into its region as it is: it takes no switch.
-	return in[0], len(st.Next) == 0 && len(st.Switch) == 0 && st.Fork == ""
+	// A constant, a join and a map only pass their value on.
+	return in[0], len(st.Next) == 0 && len(st.Switch) == 0 && st.Fork == "" &&
+		st.Value == nil && st.Join == nil && st.Map == nil
 }
 
 // choice compiles an if or a switch: the step before it gets a switch on
@@ -194,9 +300,10 @@ func (b *builder) single(in []string) (string, bool) {
 // and a default (els, or straight on when els is nil).
 func (b *builder) choice(n composer.Node, kind, id string, in []string, at place, cases []composer.Case, els composer.Node) []string {
 	p, ok := b.single(in)
-	if !ok {
+	if !ok || !at.alone {
 		// The value comes from the run's input or from one of several
-		// steps: a router step (no action) holds the switch.
+		// steps, or it goes elsewhere too: a router step (no action)
+		// holds the switch.
 		p = b.newID(id + "-" + kind)
 		b.steps[p] = spec.Step{}
 		b.link(in, p)
@@ -218,29 +325,36 @@ func (b *builder) choice(n composer.Node, kind, id string, in []string, at place
 	for i, c := range cases {
 		i := i
 		sid := b.newStub(fmt.Sprintf("%s.c%d", id, i+1), []string{p}, func(st *spec.Step, next []string) { st.Switch[i].Next = next })
-		out = append(out, b.node(c.Node, fmt.Sprintf("%s.c%d", id, i+1), []string{sid}, at)...)
+		out = append(out, b.node(c.Node, fmt.Sprintf("%s.c%d", id, i+1), []string{sid}, place{alone: true})...)
 	}
 	sid := b.newStub(id+".else", []string{p}, func(st *spec.Step, next []string) { st.Default = next })
 	if els == nil {
 		return append(out, sid)
 	}
-	return append(out, b.node(els, id+".else", []string{sid}, at)...)
+	// Every alternative gives one result (end is unset: a parallel in
+	// one is joined), or the run's result count would depend on it.
+	return append(out, b.node(els, id+".else", []string{sid}, place{alone: true})...)
 }
 
 // try compiles the body, then gives every step of it a catch: the catch
 // body, which starts from a stub; both go on to what follows.
 func (b *builder) try(n *composer.Try, id string, in []string, at place) []string {
-	before := make(map[string]bool, len(b.steps))
-	for s := range b.steps {
-		before[s] = true
+	if b.regions[n.Body] {
+		// A catch would lead out of the join region of the body's
+		// parallel (or map), whose join would wait for it forever.
+		for _, r := range regionsIn(n.Body) {
+			b.refuse(r, r.Kind(), "support for a catch around a parallel or a map (a try whose body holds one; put the try inside its branches or its do)")
+		}
+		return in
 	}
-	out := b.node(n.Body, id+".do", in, at)
+	m := b.mark()
+	out := b.node(n.Body, id+".do", in, place{alone: at.alone})
 	// Only an action fails: routers, constants, joins and maps take no
 	// catch.
 	var owners []string
 	inLoop := false
-	for s, st := range b.steps {
-		if !before[s] && !b.isStub(s) && st.Action != "" {
+	for _, s := range b.since(m) {
+		if st := b.steps[s]; b.stubOf[s] == nil && st.Action != "" {
 			owners = append(owners, s)
 			// A loop in the body has already marked its body's steps;
 			// the try's own steps are marked later, by an enclosing loop.
@@ -257,7 +371,7 @@ func (b *builder) try(n *composer.Try, id string, in []string, at place) []strin
 	}
 	sort.Strings(owners)
 	sid := b.newStub(id+".catch", owners, func(st *spec.Step, next []string) { st.Catch = next })
-	return append(out, b.node(n.Catch, id+".catch", []string{sid}, at)...)
+	return append(out, b.node(n.Catch, id+".catch", []string{sid}, place{alone: true})...)
 }
 
 // loop compiles a while or a do-while: a loop head W (a router with the
@@ -267,8 +381,8 @@ func (b *builder) try(n *composer.Try, id string, in []string, at place) []strin
 // W. A while's input goes to W; a do-while's goes to the body's first
 // steps, so that the body runs once before the first test.
 func (b *builder) loop(n *composer.While, id string, in []string) []string {
-	if regions := regionsIn(n.Body); len(regions) > 0 {
-		for _, r := range regions {
+	if b.regions[n.Body] {
+		for _, r := range regionsIn(n.Body) {
 			b.refuse(r, r.Kind(), "support for a parallel or a map inside a loop body")
 		}
 		return in
@@ -285,18 +399,15 @@ func (b *builder) loop(n *composer.While, id string, in []string) []string {
 	w := b.newID(id + "-" + n.Kind())
 	b.steps[w] = spec.Step{Loop: &spec.Loop{Max: n.Max}, Switch: []spec.Case{{When: when}}}
 	body := b.newStub(id+".do", []string{w}, func(st *spec.Step, next []string) { st.Switch[0].Next = next })
-	before := make(map[string]bool, len(b.steps))
-	for s := range b.steps {
-		before[s] = true
-	}
+	m := b.mark()
 	errs := len(b.errs)
-	ends := b.node(n.Body, id+".do", []string{body}, place{end: false})
+	ends := b.node(n.Body, id+".do", []string{body}, place{alone: true})
 	if len(b.errs) > errs { // refused inside: the body is not whole
 		return in
 	}
 	actions := false
-	for s, st := range b.steps {
-		if !before[s] && !b.isStub(s) {
+	for _, s := range b.since(m) {
+		if st := b.steps[s]; b.stubOf[s] == nil {
 			actions = actions || st.Action != ""
 			if st.InLoop == "" { // an inner loop's body is in that loop
 				st.InLoop = w
@@ -307,6 +418,19 @@ func (b *builder) loop(n *composer.While, id string, in []string) []string {
 	if !actions {
 		b.refuse(n, n.Kind(), "support for a loop body without actions")
 		return in
+	}
+	for _, first := range b.steps[body].Next {
+		if b.stubOf[first] == nil && b.steps[first].InLoop != w {
+			// The body opens with a do-while, whose body's first steps
+			// are in that loop: the head's case must lead to a step of
+			// its own body, a router (no action) in front of them.
+			r := b.newID(id + ".do-enter")
+			st := b.steps[body]
+			b.steps[r] = spec.Step{Next: st.Next, InLoop: w}
+			st.Next = []string{r}
+			b.steps[body] = st
+			break
+		}
 	}
 	if n.Do {
 		for _, first := range append([]string(nil), b.steps[body].Next...) {
@@ -351,15 +475,6 @@ func regionsIn(n composer.Node) []composer.Node {
 	}
 	walk(n)
 	return out
-}
-
-func (b *builder) isStub(id string) bool {
-	for _, s := range b.stubs {
-		if s.id == id {
-			return true
-		}
-	}
-	return false
 }
 
 // retry gives the one action of its body a retry.
@@ -409,7 +524,7 @@ func (b *builder) node(n composer.Node, id string, in []string, at place) []stri
 		return b.retry(n, id, in)
 	case *composer.Value:
 		vid := b.newID(id + "-value")
-		b.steps[vid] = spec.Step{Value: n.Value}
+		b.steps[vid] = spec.Step{Value: n.Result()}
 		b.link(in, vid)
 		return []string{vid}
 	default:
@@ -447,19 +562,20 @@ func (b *builder) link(in []string, id string) {
 }
 
 func (b *builder) sequence(n *composer.Sequence, id string, in []string, at place) []string {
+	last := -1 // the last step that is not a pass
+	for i, s := range n.Steps {
+		if _, pass := s.(*composer.Pass); !pass {
+			last = i
+		}
+	}
 	cur := in
 	for i, s := range n.Steps {
 		sub := fmt.Sprintf("%s%d", id, i+1)
 		if id != "s" {
 			sub = fmt.Sprintf("%s.%d", id, i+1)
 		}
-		last := true
-		for _, rest := range n.Steps[i+1:] {
-			if _, pass := rest.(*composer.Pass); !pass {
-				last = false
-			}
-		}
-		cur = b.node(s, sub, cur, place{end: at.end && last})
+		// A step after another takes that one's results alone.
+		cur = b.node(s, sub, cur, place{end: at.end && i >= last, alone: at.alone || !sameIDs(cur, in)})
 	}
 	return cur
 }
@@ -477,7 +593,10 @@ func (b *builder) parallel(n *composer.Parallel, id string, in []string, at plac
 			name = fmt.Sprintf("b%d", i+1)
 		}
 		bid := id + "." + sanitize(name)
-		got := b.node(br.Node, bid, in, place{end: true})
+		// Each branch gives one result, one element of the array (end
+		// is unset: a parallel in it is joined, not collected here);
+		// the branches share in (alone is unset).
+		got := b.node(br.Node, bid, in, place{})
 		if sameIDs(got, in) {
 			b.refuse(br.Node, "parallel branch "+name, "pass-through branch support (a branch without actions)")
 			continue
@@ -517,17 +636,24 @@ func sanitize(s string) string {
 }
 
 // newID returns want, shortened to fit spec.MaxIDLen and suffixed with
-// ~2, ~3... if taken.
+// ~2, ~3... if taken, and records it in b.order.
 func (b *builder) newID(want string) string {
 	const room = 8 // for a "~n" suffix
 	if len(want) > spec.MaxIDLen-room {
 		want = want[:spec.MaxIDLen-room]
 	}
 	id := want
-	for i := 2; b.ids[id]; i++ {
-		id = fmt.Sprintf("%s~%d", want, i)
+	if b.ids[id] {
+		// The suffixes below b.suffix[want] are taken (ids are never
+		// freed while compiling): start from there, not from 2 again.
+		i := max(b.suffix[want], 2)
+		for id = fmt.Sprintf("%s~%d", want, i); b.ids[id]; id = fmt.Sprintf("%s~%d", want, i) {
+			i++
+		}
+		b.suffix[want] = i + 1
 	}
 	b.ids[id] = true
+	b.order = append(b.order, id)
 	return id
 }
 
@@ -536,19 +662,28 @@ func (b *builder) newID(want string) string {
 // the branches is in it, and the join's merge is the parallel's result.
 func (b *builder) joined(n *composer.Parallel, id string, in []string, at place) []string {
 	fork := ""
-	if in != nil {
+	switch {
+	case in == nil && at.alone && b.startJoin == "":
+		// The run's start opens the region (fork stays "").
+	case in == nil:
+		// The run's input goes elsewhere too (the parallel is a branch
+		// of another one, or of a final parallel): a router step at the
+		// start opens the region.
+		fork = b.newID(id + "-fork")
+		b.steps[fork] = spec.Step{}
+		b.link(nil, fork)
+		in = []string{fork}
+	default:
 		p, ok := b.single(in)
-		if !ok || b.steps[p].Join != nil {
-			// Several steps (or a join) produce the value: a router step
-			// (no action) opens the region.
+		if !ok || !at.alone {
+			// Several steps (or a constant, a join, a map) produce the
+			// value, or it goes elsewhere too: a router step (no action)
+			// opens the region.
 			p = b.newID(id + "-fork")
 			b.steps[p] = spec.Step{}
 			b.link(in, p)
 		}
 		fork, in = p, []string{p}
-	} else if b.startJoin != "" {
-		b.refuse(n, "parallel", "two joins at the workflow's start")
-		return in
 	}
 	if !b.enter(n) {
 		return in
@@ -565,17 +700,14 @@ func (b *builder) joined(n *composer.Parallel, id string, in []string, at place)
 		st.Fork = jid
 		b.steps[fork] = st
 	}
-	before := make(map[string]bool, len(b.steps))
-	for s := range b.steps {
-		before[s] = true
-	}
+	m := b.mark()
 	var ends []string
 	for i, br := range n.Branches {
 		name := br.Name
 		if name == "" {
 			name = fmt.Sprintf("b%d", i+1)
 		}
-		got := b.node(br.Node, id+"."+sanitize(name), in, place{end: false})
+		got := b.node(br.Node, id+"."+sanitize(name), in, place{})
 		if sameIDs(got, in) {
 			b.refuse(br.Node, "parallel branch "+name, "pass-through branch support (a branch without actions)")
 			continue
@@ -586,7 +718,7 @@ func (b *builder) joined(n *composer.Parallel, id string, in []string, at place)
 	if join.Merge != spec.MergeObject {
 		join.Names = nil
 	}
-	b.enclose(before, jid)
+	b.enclose(m, jid)
 	b.link(ends, jid)
 	if fork == "" {
 		b.startJoin = jid
@@ -608,30 +740,27 @@ func (b *builder) mapNode(n *composer.Map, id string, in []string, at place) []s
 	b.steps[jid] = spec.Step{Join: &spec.Join{Merge: spec.MergeArray}}
 	b.steps[mid] = spec.Step{Map: &spec.Map{Over: n.Over, Concurrency: n.Concurrency}, Fork: jid}
 	b.link(in, mid)
-	before := make(map[string]bool, len(b.steps))
-	for s := range b.steps {
-		before[s] = true
-	}
+	m := b.mark()
 	errs := len(b.errs)
-	ends := b.node(n.Body, id+".do", []string{mid}, place{end: false})
+	ends := b.node(n.Body, id+".do", []string{mid}, place{alone: true})
 	if sameIDs(ends, []string{mid}) {
 		if len(b.errs) == errs { // not already refused inside
 			b.refuse(n, "map", "a map without actions")
 		}
 		return in
 	}
-	b.enclose(before, jid)
+	b.enclose(m, jid)
 	b.link(ends, jid)
 	return []string{jid}
 }
 
-// enclose puts the steps made since before into the region of join jid,
+// enclose puts the steps made since mark m into the region of join jid,
 // except those already in an inner region: a parallel or a map nested in
 // this one has put its own steps in its join's region, and its join (and
 // its fork, when that is new) comes into this one.
-func (b *builder) enclose(before map[string]bool, jid string) {
-	for s, st := range b.steps {
-		if !before[s] && !b.isStub(s) && st.In == "" {
+func (b *builder) enclose(m int, jid string) {
+	for _, s := range b.since(m) {
+		if st := b.steps[s]; b.stubOf[s] == nil && st.In == "" {
 			st.In = jid
 			b.steps[s] = st
 		}

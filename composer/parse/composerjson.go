@@ -20,8 +20,10 @@ import (
 // Combinators read: sequence/seq, action, empty, literal/value, try,
 // retry, parallel/par, map, if, while and dowhile (their test a pure
 // condition: a function like "args => args.n > 3" or a constant one), and
-// function where its code returns a literal. Everything else is refused with ErrNotSupported,
-// naming the combinator, its path and why.
+// function where its code returns a literal. A literal's (or such a
+// function's) value that is not a JSON object becomes {"value": v}, as
+// composer's conductor shapes it. Everything else is refused with
+// ErrNotSupported, naming the combinator, its path and why.
 func Composer(file string, data []byte) (*composer.Workflow, error) {
 	t := &tree{problems: problems{file: file}}
 	root, ok := t.jsonDocument(data)
@@ -70,9 +72,8 @@ func Composer(file string, data []byte) (*composer.Workflow, error) {
 // again without them.
 func (t *tree) jsonDocument(data []byte) (*yaml.Node, bool) {
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	var raw json.RawMessage // checks the syntax without building the value
+	if err := dec.Decode(&raw); err != nil {
 		line, col := lineCol(data, dec.InputOffset())
 		if se, ok := err.(*json.SyntaxError); ok {
 			line, col = lineCol(data, se.Offset)
@@ -88,6 +89,13 @@ func (t *tree) jsonDocument(data []byte) (*yaml.Node, bool) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err == nil && doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		return doc.Content[0], true
+	}
+	dec = json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.add(composer.ErrInvalid, 1, 1, "", "cannot read the JSON: %v", err)
+		return nil, false
 	}
 	var n yaml.Node
 	if err := n.Encode(v); err != nil {
@@ -148,8 +156,14 @@ func (t *tree) cnode(n *yaml.Node, path string, depth int) composer.Node {
 		t.invalid(n, path, "combinators nest deeper than %d levels", MaxDepth)
 		return t.placeholder(n, path)
 	}
+	if !t.countNode(n.Line, n.Column, path) {
+		return t.placeholder(n, path)
+	}
 	meta := composer.Meta{Pos: t.at(n), Path: path}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" { // a bare action name, as in components
+		if !t.countStep(n.Line, n.Column, path) {
+			return t.placeholder(n, path)
+		}
 		return &composer.Action{Meta: meta, Name: n.Value}
 	}
 	es, ok := t.entries(n, path, "a combinator")
@@ -174,6 +188,12 @@ func (t *tree) cnode(n *yaml.Node, path string, depth int) composer.Node {
 		return t.placeholder(n, path)
 	}
 	switch typ {
+	case "action", "literal", "value", "function": // each becomes a step
+		if !t.countStep(n.Line, n.Column, path) {
+			return t.placeholder(n, path)
+		}
+	}
+	switch typ {
 	case "action":
 		f := field([]string{"name", "action"}, "name")
 		if v := f["name"]; v != nil {
@@ -192,7 +212,7 @@ func (t *tree) cnode(n *yaml.Node, path string, depth int) composer.Node {
 		f := field([]string{"value"}, "value")
 		if v := f["value"]; v != nil {
 			if raw, ok := t.jsonValue(v, path+".value", depth); ok {
-				return &composer.Value{Meta: meta, Value: raw}
+				return &composer.Value{Meta: meta, Value: conductorShape(raw)}
 			}
 		}
 		return t.placeholder(n, path)
@@ -206,7 +226,7 @@ func (t *tree) cnode(n *yaml.Node, path string, depth int) composer.Node {
 		if !ok {
 			return notSupported("inline code runs only in the conductor; make it an action, or return a literal")
 		}
-		return &composer.Value{Meta: meta, Value: lit}
+		return &composer.Value{Meta: meta, Value: conductorShape(lit)}
 	case "try":
 		f := field([]string{"body", "handler"}, "body", "handler")
 		tr := &composer.Try{Meta: meta}
@@ -232,6 +252,9 @@ func (t *tree) cnode(n *yaml.Node, path string, depth int) composer.Node {
 		p := &composer.Parallel{Meta: meta}
 		if c := f["components"]; c != nil && t.isList(c, path+".components") {
 			for i, b := range c.Content {
+				if t.full() {
+					break
+				}
 				p.Branches = append(p.Branches, composer.Branch{Pos: t.at(b), Node: t.cnode(b, fmt.Sprintf("%s.components[%d]", path, i), depth+1)})
 			}
 		}
@@ -275,6 +298,16 @@ func (t *tree) cnode(n *yaml.Node, path string, depth int) composer.Node {
 	return t.placeholder(n, path)
 }
 
+// conductorShape shapes a literal's or a function's value as
+// openwhisk-composer's conductor does after every step: a value that is
+// not a JSON object (an array too) becomes {"value": v}.
+func conductorShape(v json.RawMessage) json.RawMessage {
+	if c := bytes.TrimSpace(v); len(c) > 0 && c[0] == '{' {
+		return v
+	}
+	return append(append([]byte(`{"value":`), bytes.TrimSpace(v)...), '}')
+}
+
 func displayPath(p string) string {
 	if p == "" {
 		return "the root"
@@ -301,6 +334,9 @@ func (t *tree) components(meta composer.Meta, c *yaml.Node, path string, depth i
 	}
 	var steps []composer.Node
 	for i, s := range c.Content {
+		if t.full() {
+			break
+		}
 		n := t.cnode(s, fmt.Sprintf("%s[%d]", path, i), depth+1)
 		if p, pass := n.(*composer.Pass); pass && len(p.Unknown) == 0 {
 			continue

@@ -9,6 +9,9 @@
 // workflow has already passed composer.Validate without
 // Options.ActionExists, so call composer.Validate again with it at deploy
 // time. On error the workflow may be partial: use it only to show
-// context, never to compile. The parsers never panic and bound their
-// recursion (MaxDepth), so untrusted input is safe to pass.
+// context, never to compile. The parsers never panic, bound their
+// recursion (MaxDepth) and stop at the first node past
+// composer.MaxSteps or composer.MaxNodes (reported as
+// composer.ErrTooLarge; the rest of the file is neither read nor
+// validated), so untrusted input is safe to pass.
 package parse

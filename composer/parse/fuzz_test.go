@@ -33,8 +33,9 @@ func checkResult(t *testing.T, file string, w *composer.Workflow, err error) {
 			t.Fatalf("parsed workflow does not validate: %v", verr)
 		}
 		// A valid workflow compiles, or is refused for a construct the
-		// route plane does not run; anything else is a compiler bug.
-		if _, err := compile.Compile(w, compile.Options{Namespace: "guest"}); err != nil && !onlyNeedsRoutePlane(err) {
+		// route plane does not run, or for its compiled size; anything
+		// else is a compiler bug.
+		if _, err := compile.Compile(w, compile.Options{Namespace: "guest"}); err != nil && !onlyRefusals(err) {
 			t.Fatalf("a valid workflow does not compile: %v", err)
 		}
 		return
@@ -66,16 +67,18 @@ func FuzzComposer(f *testing.F) {
 	})
 }
 
-// onlyNeedsRoutePlane reports whether every error joined in err is a
-// compile.ErrNeedsRoutePlane.
-func onlyNeedsRoutePlane(err error) bool {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			if !onlyNeedsRoutePlane(e) {
-				return false
+// onlyRefusals reports whether every error joined in err is a
+// compile.ErrNeedsRoutePlane or a composer.ErrTooLarge.
+func onlyRefusals(err error) bool {
+	if _, list := err.(composer.ErrorList); !list {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				if !onlyRefusals(e) {
+					return false
+				}
 			}
+			return true
 		}
-		return true
 	}
-	return errors.Is(err, compile.ErrNeedsRoutePlane)
+	return errors.Is(err, compile.ErrNeedsRoutePlane) || errors.Is(err, composer.ErrTooLarge)
 }

@@ -210,7 +210,19 @@ func TestComposer(t *testing.T) {
 			return want(string(n.(*composer.Value).Value) == `{"a":[1,2]}`, "value")
 		}},
 		{"value", `{"type":"value","value":"x"}`, func(n composer.Node) string {
-			return want(string(n.(*composer.Value).Value) == `"x"`, "value")
+			return want(string(n.(*composer.Value).Value) == `{"value":"x"}`, "value, shaped as the conductor does")
+		}},
+		{"literal number", `{"type":"literal","value":42}`, func(n composer.Node) string {
+			return want(string(n.(*composer.Value).Value) == `{"value":42}`, "literal, shaped")
+		}},
+		{"literal null", `{"type":"literal","value":null}`, func(n composer.Node) string {
+			return want(string(n.(*composer.Value).Value) == `{"value":null}`, "literal, shaped")
+		}},
+		{"literal array", `{"type":"literal","value":[1,{"a":2}]}`, func(n composer.Node) string {
+			return want(string(n.(*composer.Value).Value) == `{"value":[1,{"a":2}]}`, "literal, shaped (an array too)")
+		}},
+		{"constant string arrow", fn(`() => 'done'`), func(n composer.Node) string {
+			return want(string(n.(*composer.Value).Value) == `{"value":"done"}`, "literal, shaped")
 		}},
 		{"constant arrow", fn(`() => ({ message: 'hi', n: 2, ok: true, list: [1, "b",], })`), func(n composer.Node) string {
 			return want(string(n.(*composer.Value).Value) == `{"list":[1,"b"],"message":"hi","n":2,"ok":true}`, "literal")
@@ -219,7 +231,7 @@ func TestComposer(t *testing.T) {
 			return want(string(n.(*composer.Value).Value) == `{"a":null}`, "literal")
 		}},
 		{"constant block arrow", fn(`args => { return [1, 2] }`), func(n composer.Node) string {
-			return want(string(n.(*composer.Value).Value) == `[1,2]`, "literal")
+			return want(string(n.(*composer.Value).Value) == `{"value":[1,2]}`, "literal, shaped")
 		}},
 		{"try", `{"type":"try","body":{"type":"action","name":"a"},"handler":{"type":"action","name":"b"}}`, func(n composer.Node) string {
 			tr := n.(*composer.Try)

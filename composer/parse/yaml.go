@@ -132,6 +132,9 @@ func (t *tree) node(n *yaml.Node, path string, depth int) composer.Node {
 	if !t.checkAlias(n, path) {
 		return t.placeholder(n, path)
 	}
+	if !t.countNode(n.Line, n.Column, path) || n.Kind == yaml.ScalarNode && !t.countStep(n.Line, n.Column, path) {
+		return t.placeholder(n, path)
+	}
 	meta := composer.Meta{Pos: t.at(n), Path: path}
 	switch n.Kind {
 	case yaml.ScalarNode:
@@ -175,6 +178,9 @@ func (t *tree) node(n *yaml.Node, path string, depth int) composer.Node {
 		}
 	}
 	v, sub := kind.value, path+"."+kind.key
+	if (kind.key == "action" || kind.key == "value") && !t.countStep(n.Line, n.Column, path) {
+		return t.placeholder(n, path)
+	}
 	switch kind.key {
 	case "action":
 		name, ok := t.str(v, sub, "action")
@@ -219,6 +225,9 @@ func (t *tree) node(n *yaml.Node, path string, depth int) composer.Node {
 func (t *tree) list(n *yaml.Node, path string, depth int) []composer.Node {
 	steps := make([]composer.Node, 0, len(n.Content))
 	for i, c := range n.Content {
+		if t.full() {
+			break
+		}
 		steps = append(steps, t.node(c, fmt.Sprintf("%s[%d]", path, i), depth+1))
 	}
 	return steps
@@ -270,11 +279,17 @@ func (t *tree) parallel(meta composer.Meta, v *yaml.Node, path string, depth int
 	switch branches.Kind {
 	case yaml.SequenceNode:
 		for i, c := range branches.Content {
+			if t.full() {
+				break
+			}
 			p.Branches = append(p.Branches, composer.Branch{Pos: t.at(c), Node: t.node(c, fmt.Sprintf("%s[%d]", path, i), depth+1)})
 		}
 	case yaml.MappingNode:
 		es, _ := t.entries(branches, path, "branches")
 		for _, e := range es {
+			if t.full() {
+				break
+			}
 			p.Branches = append(p.Branches, composer.Branch{Name: e.key, Pos: t.at(e.keyN), Node: t.node(e.value, path+"."+e.key, depth+1)})
 		}
 	default:
@@ -325,6 +340,9 @@ func (t *tree) switchNode(meta composer.Meta, v *yaml.Node, path string, depth i
 			t.invalid(cs, path+".cases", "cases must be a list of {when, do}, not %s", kindName(cs))
 		} else {
 			for i, c := range cs.Content {
+				if t.full() {
+					break
+				}
 				cp := fmt.Sprintf("%s.cases[%d]", path, i)
 				ces, ok := t.entries(c, cp, "a case")
 				if !ok {
