@@ -47,6 +47,81 @@ type initSpec struct {
 	payload []byte            // the code, base64-decoded when binary
 }
 
+// DefaultMaxInitBytes bounds the body of an /init when OW_MAX_INIT_BYTES
+// is not set: OpenWhisk's default action size limit (48 MB of code, base64
+// for a binary action, as the controller stores it) plus 2 MiB for the
+// init env (parameters are limited to 1 MB) and the JSON around them. The
+// body is read whole and decoded twice, so this bounds what a caller of
+// /init can make the proxy hold.
+const DefaultMaxInitBytes = 50 << 20
+
+// EnvMaxInitBytes names the variable that sets the bound on an /init body,
+// in bytes, for deployments that raised OpenWhisk's action size limit.
+const EnvMaxInitBytes = "OW_MAX_INIT_BYTES"
+
+// maxInitBytes returns the bound on an /init body: EnvMaxInitBytes in
+// environ when it is a positive integer, else DefaultMaxInitBytes.
+func maxInitBytes(environ []string) int64 {
+	if v, ok := lookup(environ, EnvMaxInitBytes); ok {
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n > 0 {
+			return n
+		}
+	}
+	return DefaultMaxInitBytes
+}
+
+// tooLarge is the error message of an /init body over limit bytes.
+func tooLarge(limit int64) string {
+	return fmt.Sprintf("The action's code is too large: the /init request is over %d bytes (%s).", limit, EnvMaxInitBytes)
+}
+
+// initChunk is the unit in which an /init body of unknown length is read:
+// memory is committed as bytes arrive, and never copied while it grows.
+const initChunk = 1 << 20
+
+// readInit reads an /init body of at most limit bytes; size, when known
+// (Content-Length, which the server enforces), is read into a buffer of
+// exactly that size. It returns the status and error message of a body it
+// cannot read: 413 over the limit, before reading it when size says so.
+func readInit(body io.Reader, size, limit int64) ([]byte, int, string) {
+	if size > limit {
+		return nil, http.StatusRequestEntityTooLarge, tooLarge(limit)
+	}
+	if size >= 0 {
+		data := make([]byte, size)
+		if _, err := io.ReadFull(body, data); err != nil {
+			return nil, http.StatusBadRequest, err.Error()
+		}
+		return data, http.StatusOK, ""
+	}
+	var chunks [][]byte
+	var total int64
+	for {
+		c := make([]byte, min(initChunk, limit+1-total))
+		n, err := io.ReadFull(body, c)
+		total += int64(n)
+		if total > limit {
+			return nil, http.StatusRequestEntityTooLarge, tooLarge(limit)
+		}
+		chunks = append(chunks, c[:n])
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return nil, http.StatusBadRequest, err.Error()
+		}
+	}
+	if len(chunks) == 1 {
+		return chunks[0], http.StatusOK, ""
+	}
+	data := make([]byte, 0, total)
+	for i, c := range chunks {
+		data = append(data, c...)
+		chunks[i] = nil // each chunk can go as soon as it is copied
+	}
+	return data, http.StatusOK, ""
+}
+
 // parseInit decodes an /init body. When it cannot, it returns the status and
 // error message the stock proxy answers with.
 func parseInit(body io.Reader) (initSpec, int, string) {
@@ -54,6 +129,12 @@ func parseInit(body io.Reader) (initSpec, int, string) {
 	if err != nil {
 		return initSpec{}, http.StatusBadRequest, err.Error()
 	}
+	return decodeInit(data)
+}
+
+// decodeInit decodes an /init body read whole.
+func decodeInit(data []byte) (initSpec, int, string) {
+	var err error
 	// Unmarshal, not a Decoder: the error texts are the stock proxy's.
 	var req initRequest
 	if err := json.Unmarshal(data, &req); err != nil {
@@ -90,7 +171,19 @@ func (p *Proxy) serveInit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	spec, status, msg := parseInit(r.Body)
+	// The body is bounded as OpenWhisk bounds an action's size: a caller
+	// of /init cannot make the proxy hold more.
+	limit := maxInitBytes(p.cfg.Environ)
+	data, status, msg := readInit(r.Body, r.ContentLength, limit)
+	if status == http.StatusRequestEntityTooLarge {
+		p.refuseInit(w, r, limit, msg)
+		return
+	}
+	if status != http.StatusOK {
+		sendError(w, status, msg)
+		return
+	}
+	spec, status, msg := decodeInit(data)
 	if status != http.StatusOK {
 		sendError(w, status, msg)
 		return
@@ -148,6 +241,28 @@ func (p *Proxy) serveInit(w http.ResponseWriter, r *http.Request) {
 	// the memory back, after answering: the proxy's RSS counts against the
 	// action's memory limit.
 	debug.FreeOSMemory()
+}
+
+// initDrainTimeout bounds the time refuseInit spends discarding the rest of
+// an /init body over the limit.
+const initDrainTimeout = 10 * time.Second
+
+// refuseInit answers an /init body over limit with 413. So that the caller,
+// still sending, sees the answer and not a reset connection, it first
+// discards what is left of a body of up to twice the limit (nothing is
+// kept; at most initDrainTimeout), then closes the connection. The memory
+// a chunked body took before it went over the limit goes back to the OS.
+func (p *Proxy) refuseInit(w http.ResponseWriter, r *http.Request, limit int64, msg string) {
+	if r.ContentLength <= 2*limit {
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(initDrainTimeout))
+		_, _ = io.CopyN(io.Discard, r.Body, limit)
+	}
+	w.Header().Set("Connection", "close")
+	sendError(w, http.StatusRequestEntityTooLarge, msg)
+	if r.ContentLength < 0 {
+		debug.FreeOSMemory() // up to limit bytes were read
+	}
 }
 
 // initFailed answers a failed build or start: the detailed message in the

@@ -26,6 +26,10 @@ const ackTimeout = 2 * time.Minute
 // testKey is the namespace key frames are signed and verified with.
 var testKey = []byte("0123456789abcdef0123456789abcdef")
 
+// keys is the receivers' and relays' transport.Server.Keys: namespace's
+// key is testKey.
+func keys(ns string) ([]byte, bool) { return testKey, ns == namespace }
+
 // Names the frames carry; the relays route on targetID.
 const (
 	namespace = "guest"
@@ -152,7 +156,7 @@ type sameHost struct {
 func startSameHost(tb testing.TB) sameHost {
 	dir := shmDir(tb)
 	ln, ep := listenUnix(tb, "recv.sock")
-	serve(tb, &transport.Server{Handler: receiver, ShmDir: dir}, ln)
+	serve(tb, &transport.Server{Keys: keys, Handler: receiver, ShmDir: dir}, ln)
 	return sameHost{endpoint: ep, shmDir: dir}
 }
 
@@ -174,7 +178,7 @@ func crossHost(tb testing.TB, h1, h2 *netns.Host) *hopPath {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	serve(tb, &transport.Server{Handler: receiver}, ln)
+	serve(tb, &transport.Server{Keys: keys, Handler: receiver}, ln)
 	return &hopPath{c: newClient(tb, &transport.Client{Dial: h1.Dial}), endpoint: "tcp:" + ln.Addr().String(), key: testKey}
 }
 
@@ -197,7 +201,7 @@ func (d directory) Lookup(id string) (routetable.Instance, bool, bool) {
 // relay forwards inline frames only, never re-signing them).
 func relayed(tb testing.TB, h1, h2 *netns.Host) *hopPath {
 	recvLn, recvEP := listenUnix(tb, "recv.sock")
-	serve(tb, &transport.Server{Handler: receiver}, recvLn)
+	serve(tb, &transport.Server{Keys: keys, Handler: receiver}, recvLn)
 
 	relayLn, err := h2.Listen("tcp", h2.IP+":0")
 	if err != nil {
@@ -211,7 +215,7 @@ func relayed(tb testing.TB, h1, h2 *netns.Host) *hopPath {
 		Directory: directory{targetID: {inst: inst, local: true}},
 		Sender:    newClient(tb, &transport.Client{}),
 	}
-	serve(tb, &transport.Server{Handler: agent2, MaxInFlight: 1024}, relayLn)
+	serve(tb, &transport.Server{Keys: keys, Handler: agent2, MaxInFlight: 1024}, relayLn)
 
 	framesLn, framesEP := listenUnix(tb, "frames.sock")
 	agent1 := &relay.Relay{
@@ -219,7 +223,7 @@ func relayed(tb testing.TB, h1, h2 *netns.Host) *hopPath {
 		Sender:    newClient(tb, &transport.Client{Dial: h1.Dial}),
 		Forward:   true,
 	}
-	serve(tb, &transport.Server{Handler: agent1, MaxInFlight: 1024}, framesLn)
+	serve(tb, &transport.Server{Keys: keys, Handler: agent1, MaxInFlight: 1024}, framesLn)
 
 	return &hopPath{c: newClient(tb, &transport.Client{ShmThreshold: -1}), endpoint: framesEP, key: testKey}
 }

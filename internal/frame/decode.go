@@ -1,6 +1,7 @@
 package frame
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"strconv"
@@ -10,31 +11,39 @@ import (
 const prefixLen = 8
 
 // checkPrefix checks the magic and version in p (at least prefixLen bytes)
-// and returns the header length H after checking it against its bounds.
-// Magic and version are checked first so that a peer speaking another
-// protocol is told so, not that its "length" is too big.
-func checkPrefix(p []byte) (int, error) {
+// and returns the header length H after checking it against its bounds,
+// and the layout of the version. Magic and version are checked first so
+// that a peer speaking another protocol is told so, not that its "length"
+// is too big.
+func checkPrefix(p []byte) (int, *layout, error) {
 	if string(p[offMagic:offVersion]) != magic {
-		return 0, &DecodeError{"magic", fmt.Sprintf("got %q, want %q", p[offMagic:offVersion], magic)}
+		return 0, nil, &DecodeError{"magic", fmt.Sprintf("got %q, want %q", p[offMagic:offVersion], magic)}
 	}
-	if p[offVersion] != Version {
-		return 0, &DecodeError{"version", "got " + strconv.Itoa(int(p[offVersion])) + ", want " + strconv.Itoa(Version)}
+	var lay *layout
+	switch p[offVersion] {
+	case Version:
+		lay = &layoutV3
+	case LegacyVersion:
+		lay = &layoutV2
+	default:
+		return 0, nil, &DecodeError{"version", "got " + strconv.Itoa(int(p[offVersion])) + ", want " + strconv.Itoa(Version) + " or " + strconv.Itoa(LegacyVersion)}
 	}
 	h := binary.BigEndian.Uint32(p)
 	if h > MaxHeader {
-		return 0, &DecodeError{"header length", fmt.Sprintf("length %d over limit %d", h, MaxHeader)}
+		return 0, nil, &DecodeError{"header length", fmt.Sprintf("length %d over limit %d", h, MaxHeader)}
 	}
-	if h < minHeader {
-		return 0, &DecodeError{"header length", fmt.Sprintf("length %d under minimum %d", h, minHeader)}
+	if h < uint32(lay.minHeader) {
+		return 0, nil, &DecodeError{"header length", fmt.Sprintf("length %d under minimum %d", h, lay.minHeader)}
 	}
-	return int(h), nil
+	return int(h), lay, nil
 }
 
 // decodeHeader decodes the header h (exactly H bytes, prefix already checked
-// by checkPrefix) into f, and returns the number of inline payload bytes
-// that follow it, checked against maxPayload (> 0). All strings share one
-// new allocation, so f keeps nothing of h.
-func decodeHeader(h []byte, f *Frame, maxPayload int) (int, error) {
+// by checkPrefix, in layout lay) into f, and returns the number of inline
+// payload bytes that follow it, checked against maxPayload (> 0). All
+// strings share one new allocation, so f keeps nothing of h. The payload's
+// digest is not checked here: see checkDigest.
+func decodeHeader(h []byte, lay *layout, f *Frame, maxPayload int) (int, error) {
 	kind := Kind(h[offKind])
 	if !kind.Valid() {
 		return 0, &DecodeError{"kind", "unknown kind " + strconv.Itoa(int(kind))}
@@ -50,7 +59,8 @@ func decodeHeader(h []byte, f *Frame, maxPayload int) (int, error) {
 	if h[offFlags] != 0 {
 		return 0, &DecodeError{"flags", "unknown flags " + strconv.Itoa(int(h[offFlags]))}
 	}
-	size := binary.BigEndian.Uint64(h[offSize:])
+	size := binary.BigEndian.Uint64(h[lay.size:])
+	offStrings := lay.strings
 
 	// Walk the strings once, checking every length before using it.
 	var offs [numStrings][2]int
@@ -118,6 +128,20 @@ func decodeHeader(h []byte, f *Frame, maxPayload int) (int, error) {
 			return 0, &DecodeError{"ref", "empty on a " + pk.String() + " payload"}
 		}
 	}
+	var digest [digestLen]byte
+	if lay.digest >= 0 {
+		copy(digest[:], h[lay.digest:])
+		if (pk != PayloadInline || size == 0) && digest != ([digestLen]byte{}) {
+			return 0, &DecodeError{"digest", "set on an empty or " + pk.String() + " payload"}
+		}
+	} else if pk != PayloadInline {
+		// The digest a LegacyVersion tag covers for a reference.
+		digest = refDigest(h[offs[7][0]:offs[7][1]], size)
+	}
+	var acceptBy int64
+	if lay.acceptBy >= 0 {
+		acceptBy = int64(binary.BigEndian.Uint64(h[lay.acceptBy:]))
+	}
 
 	// One allocation for all strings: copy the string area and slice it.
 	var all string
@@ -151,6 +175,7 @@ func decodeHeader(h []byte, f *Frame, maxPayload int) (int, error) {
 		Branch:      binary.BigEndian.Uint32(h[offBranch:]),
 		Attempt:     binary.BigEndian.Uint16(h[offAttempt:]),
 		Deadline:    int64(binary.BigEndian.Uint64(h[offDeadline:])),
+		AcceptBy:    acceptBy,
 		ReplyTo:     sub(3),
 		Namespace:   sub(4),
 		Target:      sub(5),
@@ -161,18 +186,47 @@ func decodeHeader(h []byte, f *Frame, maxPayload int) (int, error) {
 		Holder:      sub(8),
 		Outer:       outer,
 		Size:        size,
+		Digest:      digest,
+		legacy:      lay == &layoutV2,
 	}
 	copy(f.Tag[:], h[end:])
 	return payload, nil
 }
 
+// refDigest is the digest a LegacyVersion tag covers for a shm or blob
+// payload: SHA-256(u16 len(ref) || ref || u64 size).
+func refDigest(ref []byte, size uint64) [digestLen]byte {
+	var b [2 + MaxRef + 8]byte
+	p := binary.BigEndian.AppendUint16(b[:0], uint16(len(ref)))
+	p = append(p, ref...)
+	p = binary.BigEndian.AppendUint64(p, size)
+	return sha256.Sum256(p)
+}
+
+// checkDigest checks the inline payload sum (SHA-256 of the payload) of
+// a frame decoded by decodeHeader: it must be f.Digest (version 3), or
+// becomes it (LegacyVersion, whose tag covers it). An empty version 3
+// payload has a zero digest, which decodeHeader checked.
+func checkDigest(f *Frame, sum *[digestLen]byte) error {
+	if f.legacy {
+		f.Digest = *sum
+		return nil
+	}
+	if f.Size != 0 && *sum != f.Digest {
+		return &DecodeError{"digest", "the payload's SHA-256 is not the header's digest"}
+	}
+	return nil
+}
+
 // Decode decodes one whole frame from the start of b into f and returns the
 // number of bytes it used (header and inline payload). f.Payload aliases b
 // (capacity capped at its length); the strings are copied. maxPayload bounds
-// the inline payload; <= 0 means DefaultMaxPayload.
+// the inline payload; <= 0 means DefaultMaxPayload. It accepts Version and
+// LegacyVersion frames (the caller holds, and so has bounded, the bytes).
 //
 // When b ends before the frame does, Decode returns [ErrShort], which wraps
-// io.ErrUnexpectedEOF; any other error is a *[DecodeError]. On error f is
+// io.ErrUnexpectedEOF; any other error is a *[DecodeError], also for an
+// inline payload whose SHA-256 is not the header's Digest. On error f is
 // unspecified. Decode does not verify the tag: call [Frame.Verify].
 func Decode(b []byte, f *Frame, maxPayload int) (n int, err error) {
 	if maxPayload <= 0 {
@@ -181,14 +235,14 @@ func Decode(b []byte, f *Frame, maxPayload int) (n int, err error) {
 	if len(b) < prefixLen {
 		return 0, ErrShort
 	}
-	h, err := checkPrefix(b)
+	h, lay, err := checkPrefix(b)
 	if err != nil {
 		return 0, err
 	}
 	if len(b) < h {
 		return 0, ErrShort
 	}
-	p, err := decodeHeader(b[:h], f, maxPayload)
+	p, err := decodeHeader(b[:h], lay, f, maxPayload)
 	if err != nil {
 		return 0, err
 	}
@@ -197,6 +251,12 @@ func Decode(b []byte, f *Frame, maxPayload int) (n int, err error) {
 	}
 	if f.PayloadKind == PayloadInline {
 		f.Payload = b[h : h+p : h+p]
+		if p > 0 || f.legacy {
+			sum := sha256.Sum256(f.Payload)
+			if err := checkDigest(f, &sum); err != nil {
+				return 0, err
+			}
+		}
 	}
 	return h + p, nil
 }

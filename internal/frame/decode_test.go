@@ -1,6 +1,7 @@
 package frame_test
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"strings"
@@ -9,14 +10,23 @@ import (
 	"github.com/wsk-route/wsk-route/internal/frame"
 )
 
-// rawFrame builds a header by hand, without the encoder's checks: the fixed
-// part of a minimal step frame, the strings in wire order, the Outer
-// section (levels: "" means none, a zero count), a zero tag, the length
-// prefix; then mod patches the bytes.
+// Offsets in a version 3 header (see doc.go).
+const (
+	offAcceptBy = 42
+	offSize     = 50
+	offDigest   = 58
+	offStrings  = 90
+	minHeader   = offStrings + 2*9 + 1 + 32
+)
+
+// rawFrame builds a version 3 header by hand, without the encoder's
+// checks: the fixed part of a minimal step frame (zero digest), the strings
+// in wire order, the Outer section (levels: "" means none, a zero count), a
+// zero tag, the length prefix; then mod patches the bytes.
 func rawFrame(strs [9]string, levels string, mod func(b []byte)) []byte {
 	min := frame.Frame{Kind: frame.KindStep}
 	b, _ := frame.Encode(nil, &min)
-	b = b[:50]
+	b = b[:offStrings]
 	for _, s := range strs {
 		b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
 		b = append(b, s...)
@@ -34,7 +44,7 @@ func rawFrame(strs [9]string, levels string, mod func(b []byte)) []byte {
 }
 
 // withoutLevelCount drops the level count byte (just before the tag) of a
-// raw frame without levels: a version 1 layout with a version 2 byte.
+// raw frame without levels: a version 1 layout with a later version byte.
 func withoutLevelCount(b []byte) []byte {
 	out := append(append([]byte(nil), b[:len(b)-33]...), b[len(b)-32:]...)
 	binary.BigEndian.PutUint32(out, uint32(len(out)))
@@ -54,8 +64,9 @@ func TestDecodeMustFail(t *testing.T) {
 		{"http request", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n" + strings.Repeat(" ", 100)), 0, "magic"},
 		{"version 0", rawFrame(none, "", func(b []byte) { b[7] = 0 }), 0, "version"},
 		{"version 1 (before Holder)", rawFrame(none, "", func(b []byte) { b[7] = 1 }), 0, "version"},
-		{"version 3", rawFrame(none, "", func(b []byte) { b[7] = 3 }), 0, "version"},
-		{"header length under minimum", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, 99) }), 0, "header length"},
+		{"version 4", rawFrame(none, "", func(b []byte) { b[7] = 4 }), 0, "version"},
+		{"version 3 frame with a version 2 byte", rawFrame(none, "", func(b []byte) { b[7] = 2 }), 0, "header length"},
+		{"header length under minimum", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, minHeader-1) }), 0, "header length"},
 		{"header length zero", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, 0) }), 0, "header length"},
 		{"header length over MaxHeader", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, frame.MaxHeader+1) }), 0, "header length"},
 		{"header length huge", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint32(b, 1<<32-1) }), 0, "header length"},
@@ -69,15 +80,19 @@ func TestDecodeMustFail(t *testing.T) {
 		{"bytes left after levels", rawFrame(none, "\x01\x00\x00\x00\x07\x00\x01hx", nil), 0, "header length"},
 		{"kind 0", rawFrame(none, "", func(b []byte) { b[8] = 0 }), 0, "kind"},
 		{"kind 7", rawFrame(none, "", func(b []byte) { b[8] = 7 }), 0, "kind"},
-		{"code 10", rawFrame(none, "", func(b []byte) { b[9] = 10 }), 0, "code"},
+		{"code 11", rawFrame(none, "", func(b []byte) { b[9] = 11 }), 0, "code"},
 		{"code 255", rawFrame(none, "", func(b []byte) { b[9] = 255 }), 0, "code"},
 		{"payload kind 3", rawFrame(none, "", func(b []byte) { b[10] = 3 }), 0, "payload kind"},
 		{"flags set", rawFrame(none, "", func(b []byte) { b[11] = 1 }), 0, "flags"},
-		{"run id past end of header", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint16(b[50:], 60) }), 0, "run id"},
-		{"last string (holder) cut off", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint16(b[50:], 2) }), 0, "holder"},
-		{"inline size over maxPayload", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint64(b[42:], 11) }), 10, "size"},
-		{"inline size over default maxPayload", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint64(b[42:], frame.DefaultMaxPayload+1) }), 0, "size"},
-		{"inline size 2^64-1", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint64(b[42:], 1<<64-1) }), 0, "size"},
+		{"run id past end of header", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint16(b[offStrings:], 60) }), 0, "run id"},
+		{"last string (holder) cut off", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint16(b[offStrings:], 2) }), 0, "holder"},
+		{"inline size over maxPayload", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint64(b[offSize:], 11) }), 10, "size"},
+		{"inline size over default maxPayload", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint64(b[offSize:], frame.DefaultMaxPayload+1) }), 0, "size"},
+		{"inline size 2^64-1", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint64(b[offSize:], 1<<64-1) }), 0, "size"},
+		{"digest on an empty payload", rawFrame(none, "", func(b []byte) { b[offDigest+31] = 1 }), 0, "digest"},
+		{"digest on a shm payload", rawFrame([9]string{7: "seg"}, "", func(b []byte) { b[10] = byte(frame.PayloadShm); b[offDigest] = 1 }), 0, "digest"},
+		{"payload does not match its digest", withPayload(rawFrame(none, "", nil), "abc", func(d []byte) { d[0] ^= 1 }), 0, "digest"},
+		{"payload with a zero digest", withPayload(rawFrame(none, "", nil), "abc", func(d []byte) { clear(d) }), 0, "digest"},
 		{"inline with ref", rawFrame([9]string{7: "seg"}, "", nil), 0, "ref"},
 		{"shm without ref", rawFrame(none, "", func(b []byte) { b[10] = byte(frame.PayloadShm) }), 0, "ref"},
 		{"blob without ref", rawFrame(none, "", func(b []byte) { b[10] = byte(frame.PayloadBlob) }), 0, "ref"},
@@ -111,6 +126,18 @@ func TestDecodeMustFail(t *testing.T) {
 	}
 }
 
+// withPayload sets the inline payload of a raw frame to p, with its digest
+// (then passed to mod), and appends it.
+func withPayload(b []byte, p string, mod func(digest []byte)) []byte {
+	binary.BigEndian.PutUint64(b[offSize:], uint64(len(p)))
+	d := sha256.Sum256([]byte(p))
+	copy(b[offDigest:], d[:])
+	if mod != nil {
+		mod(b[offDigest : offDigest+32])
+	}
+	return append(b, p...)
+}
+
 func TestDecodeErrorText(t *testing.T) {
 	in := rawFrame([9]string{2: strings.Repeat("s", 300)}, "", nil)
 	var f frame.Frame
@@ -131,4 +158,10 @@ func TestDecodeAcceptsRawFrame(t *testing.T) {
 		len(f.Outer) != 2 || f.Outer[0] != (frame.Level{Slot: 3, Holder: "h1"}) || f.Outer[1] != (frame.Level{Slot: 4}) {
 		t.Errorf("Decode(raw) = %+v", f)
 	}
+	in = withPayload(rawFrame(none9(), "", func(b []byte) { binary.BigEndian.PutUint64(b[offAcceptBy:], 77) }), "hello", nil)
+	if _, err := frame.Decode(in, &f, 0); err != nil || string(f.Payload) != "hello" || f.AcceptBy != 77 {
+		t.Errorf("Decode(raw with payload and accept by) = %+v, %v", f, err)
+	}
 }
+
+func none9() (s [9]string) { return s }

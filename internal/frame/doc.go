@@ -9,47 +9,69 @@
 //
 // # Usage
 //
-// A sender fills a [Frame], calls [Frame.Sign] with its namespace's key,
-// then [AppendHeader] into a reused buffer and writes
-// net.Buffers{hdr, f.Payload} in one vectored write, so an inline payload is
-// never copied. Seq is not covered by the tag, so the transport may set it
-// after signing.
+// A sender fills a [Frame], calls [Frame.Sign] with its namespace's key
+// (which sets the payload's Digest and the Tag), then [AppendHeader] into a
+// reused buffer and writes net.Buffers{hdr, f.Payload} in one vectored
+// write, so an inline payload is never copied. Seq is not covered by the
+// tag, so the transport may set it after signing.
 //
 // A receiver either calls [Decode] on a buffer holding whole frames (the
 // decoded Payload aliases that buffer) or wraps a stream in a [Reader] (each
 // Payload is a new slice the caller owns). It then checks [Frame.Verify]
 // against the key of the namespace the frame names, and answers every frame
-// with a KindAck built by [AckFor].
+// with a KindAck built by [AckFor]. On a stream from peers it does not
+// trust, it reads the header alone ([Reader.NextHeader]), verifies it, and
+// only then reads the payload ([Reader.ReadPayload]): a peer without the
+// key never gets more than a header's worth of memory (MaxHeader).
 //
 // Decoding is strict: every length is checked against its limit before it
-// is used, unknown kinds, codes, payload kinds and flags are refused, and the
-// header must be exactly as long as its length prefix says, so every frame
-// has one encoding and re-encoding a decoded frame gives the same bytes.
-// Decoding never panics, never allocates from an unchecked length and, for
-// the Reader, never waits for more bytes than the length fields promise.
+// is used, unknown kinds, codes, payload kinds and flags are refused, an
+// inline payload must match the header's digest, and the header must be
+// exactly as long as its length prefix says, so every frame has one
+// encoding and re-encoding a decoded frame gives the same bytes. Decoding
+// never panics, never allocates from an unchecked length and, for the
+// Reader, never waits for more bytes than the length fields promise.
 //
 // # Trust model of the tag
 //
-// Tag = HMAC-SHA256(key, auth || digest), where auth is the header without
-// its length prefix, Seq and Tag (bytes 4..11 and 20..H-32 below), and
-// digest is SHA-256 of the inline payload; for shm and blob payloads the
-// digest is SHA-256(u16 len(Ref) || Ref || u64 Size), so the tag covers the
-// reference and the size, not the referenced bytes. The content of a shm
-// segment is protected by the per-namespace shm directory (only containers
-// of that namespace can open it), and a blob by the host agent that serves
-// it; the tag only proves which namespace pointed at it.
+// Tag = HMAC-SHA256(key, auth), where auth is the header without its
+// length prefix, Seq and Tag (bytes 4..11 and 20..H-32 below). The header
+// carries Digest, SHA-256 of the inline payload (zero for an empty or a
+// shm or blob payload), and the decoders refuse a payload that does not
+// match it, so the tag authenticates the payload too, and a receiver can
+// check the tag before it reads a byte of the payload. For shm and blob
+// payloads the tag covers Ref and Size, not the referenced bytes. The
+// content of a shm segment is protected by the per-namespace shm directory
+// (only containers of that namespace can open it), and a blob by the host
+// agent that serves it; the tag only proves which namespace pointed at it.
 //
-// # Wire layout (version 2)
+// AcceptBy is covered by the tag too: a relay or an attacker cannot extend
+// the window in which a receiver may accept a frame.
+//
+// # Versions accepted
+//
+// Encoders write version 3. Decoders accept version 3 and version 2
+// (LegacyVersion), so that proxies and agents of both can talk during a
+// rolling deploy. A version 2 tag is HMAC-SHA256(key, auth || digest) with
+// the digest of the payload (or of Ref and Size) outside the header, so it
+// cannot be checked before the payload is read: a [Reader] bounds a
+// version 2 inline payload by MaxLegacyPayload (64 KiB), whatever its own
+// bound. A frame decoded from version 2 is verified and re-encoded as
+// version 2 (a relay forwards it unchanged, an ack to it is version 2);
+// [Frame.Sign] makes it version 3. Version 1 and any other version are
+// refused with a "version" error.
+//
+// # Wire layout (version 3)
 //
 // All integers are big-endian. H is the total header length, the length
 // prefix included; the inline payload follows the header.
 //
 //	offset  size  field
-//	0       4     H: u32 header length, 101 <= H <= MaxHeader
+//	0       4     H: u32 header length, 141 <= H <= MaxHeader (16 KiB)
 //	4       3     magic "WRF"
-//	7       1     version (2)
+//	7       1     version (3)
 //	8       1     Kind (1..6: step, result, error, ack, log, handover)
-//	9       1     Code (0..9)
+//	9       1     Code (0..10)
 //	10      1     PayloadKind (0 inline, 1 shm, 2 blob)
 //	11      1     flags, must be 0
 //	12      8     Seq            (not covered by the tag)
@@ -57,8 +79,11 @@
 //	28      4     Branch
 //	32      2     Attempt
 //	34      8     Deadline (i64, unix ns, 0 = none)
-//	42      8     Size (payload size)
-//	50      ...   nine strings, each u16 length then bytes, in this order:
+//	42      8     AcceptBy (i64, unix ns, wall clock, 0 = none)
+//	50      8     Size (payload size)
+//	58      32    Digest: SHA-256 of the inline payload; all zero when
+//	              Size is 0 or the payload is not inline
+//	90      ...   nine strings, each u16 length then bytes, in this order:
 //	              RunID (<= 64), Workflow (<= 256), Step (<= 256),
 //	              ReplyTo (<= 1024), Namespace (<= 256), Target (<= 512),
 //	              Reason (<= 4096), Ref (<= 256), Holder (<= 512)
@@ -68,10 +93,10 @@
 //	H-32    32    Tag
 //	H       Size  inline payload (PayloadInline only; none otherwise)
 //
-// Version 2 added Holder (the instance holding the join of a frame's join
-// region), Outer (the regions it is nested in) and KindHandover; a version 1
-// frame is refused with a "version" error, as any
-// other version is.
+// Version 3 added AcceptBy, Digest and CodeLate, and lowered MaxHeader
+// from 64 KiB to 16 KiB (the largest header is 11517 bytes). Version 2 is
+// the same without AcceptBy and Digest: Size at 42, the strings at 50,
+// 101 <= H. Version 2 added Holder, Outer and KindHandover to version 1.
 //
 // An inline frame has an empty Ref and Size = len(Payload) <= the
 // receiver's maxPayload; a shm or blob frame has a non-empty Ref, no inline

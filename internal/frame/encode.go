@@ -1,12 +1,14 @@
 package frame
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"slices"
 	"strconv"
 )
 
-// Offsets of the fixed part of the header (see the layout in doc.go).
+// Offsets of the fixed part of the header (see the layout in doc.go); the
+// first ones are the same in both versions.
 const (
 	offMagic       = 4
 	offVersion     = 7
@@ -19,17 +21,37 @@ const (
 	offBranch      = 28
 	offAttempt     = 32
 	offDeadline    = 34
-	offSize        = 42
-	offStrings     = 50
 
 	numStrings = 9
 	tagLen     = 32
-	// minHeader is the header of a frame whose strings are all empty and
-	// that has no Outer levels (the level count is one byte).
-	minHeader = offStrings + 2*numStrings + 1 + tagLen
+	digestLen  = 32
 	// levelLen is the fixed part of one Outer level: slot, holder length.
 	levelLen = 4 + 2
 )
+
+// layout is where a version puts the fields after Deadline.
+type layout struct {
+	acceptBy int // -1: no such field
+	size     int
+	digest   int // -1: no such field
+	strings  int
+	// minHeader is the header of a frame whose strings are all empty and
+	// that has no Outer levels (the level count is one byte).
+	minHeader int
+}
+
+var (
+	layoutV3 = layout{acceptBy: 42, size: 50, digest: 58, strings: 90, minHeader: 90 + 2*numStrings + 1 + tagLen}
+	layoutV2 = layout{acceptBy: -1, size: 42, digest: -1, strings: 50, minHeader: 50 + 2*numStrings + 1 + tagLen}
+)
+
+// layoutOf returns the layout f is encoded in.
+func layoutOf(f *Frame) *layout {
+	if f.legacy {
+		return &layoutV2
+	}
+	return &layoutV3
+}
 
 const magic = "WRF"
 
@@ -81,7 +103,15 @@ func HeaderLen(f *Frame) (int, error) {
 	default:
 		return 0, &EncodeError{"payload kind", "unknown payload kind " + strconv.Itoa(int(f.PayloadKind))}
 	}
-	n := minHeader
+	lay := layoutOf(f)
+	if f.legacy {
+		if f.AcceptBy != 0 {
+			return 0, &EncodeError{"accept by", "set on a version " + strconv.Itoa(LegacyVersion) + " frame"}
+		}
+	} else if f.Digest != ([digestLen]byte{}) && (f.PayloadKind != PayloadInline || len(f.Payload) == 0) {
+		return 0, &EncodeError{"digest", "set on an empty or " + f.PayloadKind.String() + " payload"}
+	}
+	n := lay.minHeader
 	for i, s := range stringsOf(f) {
 		if len(s) > stringLimits[i].max {
 			return 0, &EncodeError{stringLimits[i].name, overLimit(len(s), stringLimits[i].max)}
@@ -109,8 +139,13 @@ func HeaderLen(f *Frame) (int, error) {
 // net.Buffers{hdr, f.Payload}. It does not allocate when dst has room for
 // the header. It returns an *EncodeError (and dst unchanged) for any field
 // over its limit, an unknown kind, code or payload kind, Size !=
-// len(Payload) for an inline payload, or a Ref that does not match the
-// payload kind.
+// len(Payload) for an inline payload, a Ref that does not match the
+// payload kind, a Digest on an empty or non-inline payload, or an
+// AcceptBy on a LegacyVersion frame.
+//
+// It writes f.Digest; when that is zero and the inline payload is not
+// empty (an unsigned frame) it writes SHA-256 of the payload instead, so
+// that the frame decodes.
 func AppendHeader(dst []byte, f *Frame) ([]byte, error) {
 	n, err := HeaderLen(f)
 	if err != nil {
@@ -145,17 +180,37 @@ func appendHeader(dst []byte, f *Frame, n int) []byte {
 // payload kind, flags.
 func appendAuthHead(dst []byte, f *Frame) []byte {
 	dst = append(dst, magic...)
-	return append(dst, Version, byte(f.Kind), byte(f.Code), byte(f.PayloadKind), 0)
+	v := byte(Version)
+	if f.legacy {
+		v = LegacyVersion
+	}
+	return append(dst, v, byte(f.Kind), byte(f.Code), byte(f.PayloadKind), 0)
 }
 
-// appendAuthTail appends header bytes 20..H-32: the fixed fields after Seq,
-// the strings and the Outer levels.
+// digestOf returns the Digest to encode for f: f.Digest, or, when that is
+// zero on a non-empty inline payload, SHA-256 of the payload.
+func digestOf(f *Frame) [digestLen]byte {
+	if f.Digest == ([digestLen]byte{}) && f.PayloadKind == PayloadInline && len(f.Payload) > 0 {
+		return sha256.Sum256(f.Payload)
+	}
+	return f.Digest
+}
+
+// appendAuthTail appends header bytes 20..H-32: the fixed fields after Seq
+// (AcceptBy and Digest in version 3), the strings and the Outer levels.
 func appendAuthTail(dst []byte, f *Frame) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, f.SpecVersion)
 	dst = binary.BigEndian.AppendUint32(dst, f.Branch)
 	dst = binary.BigEndian.AppendUint16(dst, f.Attempt)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(f.Deadline))
+	if !f.legacy {
+		dst = binary.BigEndian.AppendUint64(dst, uint64(f.AcceptBy))
+	}
 	dst = binary.BigEndian.AppendUint64(dst, f.Size)
+	if !f.legacy {
+		d := digestOf(f)
+		dst = append(dst, d[:]...)
+	}
 	for _, s := range stringsOf(f) {
 		dst = binary.BigEndian.AppendUint16(dst, uint16(len(s)))
 		dst = append(dst, s...)

@@ -2,16 +2,29 @@ package frame
 
 import "strconv"
 
-// Version is the wire format version this package writes and accepts.
-const Version = 2
+// Version is the wire format version this package writes. Decoders also
+// accept LegacyVersion (see the package doc).
+const Version = 3
+
+// LegacyVersion is the older version decoders still accept, for rolling
+// deploys: its tag covers the payload, so it cannot be verified before the
+// payload is read, and a [Reader] bounds its inline payload by
+// MaxLegacyPayload. A frame decoded from it is re-encoded in it.
+const LegacyVersion = 2
 
 // MaxHeader bounds the encoded header (everything but the inline payload),
-// in bytes. Frames within the string limits below always fit.
-const MaxHeader = 64 << 10
+// in bytes. Frames within the string limits below always fit (the largest
+// is 11517 bytes).
+const MaxHeader = 16 << 10
 
 // DefaultMaxPayload is the bound on an inline payload used when a caller
 // passes a maxPayload <= 0.
 const DefaultMaxPayload = 1 << 30
+
+// MaxLegacyPayload bounds the inline payload of a LegacyVersion frame read
+// by a [Reader], whatever its maxPayload: such a frame can only be
+// authenticated once its payload is in memory.
+const MaxLegacyPayload = 64 << 10
 
 // Limits on the string fields, in bytes.
 const (
@@ -73,6 +86,9 @@ const (
 	CodeDuplicate           // (run, step, branch) already accepted: senders treat as delivered
 	CodeUnavailable         // receiver shutting down or has no action
 	CodeStepFailed          // in KindError: the action failed
+	// CodeLate: the frame arrived after its AcceptBy; never handed to the
+	// receiver's handler (version 3).
+	CodeLate
 )
 
 var codeNames = [...]string{
@@ -86,12 +102,14 @@ var codeNames = [...]string{
 	CodeDuplicate:      "duplicate",
 	CodeUnavailable:    "unavailable",
 	CodeStepFailed:     "step failed",
+	CodeLate:           "accept window passed",
 }
 
 // Valid reports whether c is one of the codes above.
 func (c Code) Valid() bool { return int(c) < len(codeNames) }
 
-// String returns "ok", "busy", "unknown step", "bad tag", ..., or "Code(n)".
+// String returns "ok", "busy", "unknown step", "bad tag", ..., "accept
+// window passed", or "Code(n)".
 func (c Code) String() string {
 	if c.Valid() {
 		return codeNames[c]
@@ -133,7 +151,12 @@ type Frame struct {
 	Step        string // <= MaxStep
 	Branch      uint32
 	Attempt     uint16
-	Deadline    int64  // unix nanoseconds, 0 = none
+	Deadline    int64 // unix nanoseconds, 0 = none
+	// AcceptBy is the wall-clock time (unix nanoseconds, 0 = none) by
+	// which the receiver must have accepted the frame: a receiver refuses
+	// it with CodeLate once it has passed, and runs it only if its ack
+	// reached the sender in time (see package transport). Version 3.
+	AcceptBy    int64
 	ReplyTo     string // endpoint of the run's entry, <= MaxReplyTo
 	Namespace   string // <= MaxNamespace
 	Target      string // instance id of the intended receiver (relays use it), <= MaxTarget
@@ -143,6 +166,13 @@ type Frame struct {
 	Ref         string // shm segment name or blob id when PayloadKind != PayloadInline, <= MaxRef
 	Size        uint64 // payload size: len(Payload) for inline, the referenced size otherwise
 	Payload     []byte // inline payload
+	// Digest is SHA-256 of the inline payload, or all zero when the
+	// payload is empty or not inline (version 3). [Frame.Sign] sets it;
+	// the decoders refuse a frame whose payload does not match it, so the
+	// tag, which covers the header and so Digest, authenticates the
+	// payload too. For a LegacyVersion frame the decoders set it to the
+	// digest that version's tag covers (see the package doc).
+	Digest [32]byte
 	// Holder is the instance id of the proxy that holds the join of the
 	// frame's join region (chosen by the step that forked it); empty
 	// means the run's entry holds it. <= MaxHolder.
@@ -154,6 +184,19 @@ type Frame struct {
 	// the workflow's spec. At most MaxDepth.
 	Outer []Level
 	Tag   [32]byte
+
+	// legacy is set by the decoders on a LegacyVersion frame: it is
+	// verified and re-encoded in that version. Sign clears it.
+	legacy bool
+}
+
+// WireVersion returns the version f is encoded in: LegacyVersion for a
+// frame decoded from it (and its acks, see [AckFor]), else Version.
+func (f *Frame) WireVersion() int {
+	if f.legacy {
+		return LegacyVersion
+	}
+	return Version
 }
 
 // Level is one enclosing join region of a frame (the slot of the frame's
@@ -165,9 +208,10 @@ type Level struct {
 }
 
 // AckFor returns the ack (KindAck) answering req: same Seq, RunID, Step,
-// Branch and Namespace, with code and reason. A reason longer than
-// MaxReason is cut to MaxReason bytes (at a UTF-8 boundary) so the ack can
-// always be encoded. The ack is unsigned and has no payload.
+// Branch and Namespace, with code and reason, in req's wire version (so a
+// LegacyVersion sender can read it). A reason longer than MaxReason is cut
+// to MaxReason bytes (at a UTF-8 boundary) so the ack can always be
+// encoded. The ack is unsigned and has no payload.
 func AckFor(req *Frame, code Code, reason string) Frame {
 	return Frame{
 		Kind:      KindAck,
@@ -178,6 +222,7 @@ func AckFor(req *Frame, code Code, reason string) Frame {
 		Namespace: req.Namespace,
 		Code:      code,
 		Reason:    CutReason(reason),
+		legacy:    req.legacy,
 	}
 }
 

@@ -2,6 +2,7 @@ package frame_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"reflect"
@@ -102,14 +103,32 @@ func roundTripFrames() []namedFrame {
 	neg := typical([]byte("y"))
 	neg.Deadline = -5
 	add("negative deadline", neg)
+	window := typical([]byte(`{"w":1}`))
+	window.AcceptBy = 1_800_000_000_500_000_000
+	add("accept window", window)
+	signed := typical([]byte(`{"signed":true}`))
+	signed.AcceptBy = -1
+	signed.Sign([]byte("k"))
+	add("signed, digest set", signed)
 	return fs
 }
 
-// equal compares frames, treating nil and empty payloads alike.
+// equal compares frames, treating nil and empty payloads alike, and a zero
+// Digest on a non-empty inline payload (an unsigned frame) as the digest
+// the encoder writes for it.
 func equal(a, b *frame.Frame) bool {
 	x, y := *a, *b
 	x.Payload, y.Payload = nil, nil
+	x.Digest, y.Digest = digestOf(a), digestOf(b)
 	return reflect.DeepEqual(x, y) && bytes.Equal(a.Payload, b.Payload)
+}
+
+// digestOf is the Digest f is encoded with.
+func digestOf(f *frame.Frame) [32]byte {
+	if f.Digest == ([32]byte{}) && f.PayloadKind == frame.PayloadInline && len(f.Payload) > 0 && f.WireVersion() == frame.Version {
+		return sha256.Sum256(f.Payload)
+	}
+	return f.Digest
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -187,7 +206,8 @@ func TestStrings(t *testing.T) {
 		{frame.CodeDuplicate.String(), "duplicate"},
 		{frame.CodeUnavailable.String(), "unavailable"},
 		{frame.CodeStepFailed.String(), "step failed"},
-		{frame.Code(10).String(), "Code(10)"},
+		{frame.CodeLate.String(), "accept window passed"},
+		{frame.Code(11).String(), "Code(11)"},
 		{frame.PayloadInline.String(), "inline"},
 		{frame.PayloadShm.String(), "shm"},
 		{frame.PayloadBlob.String(), "blob"},
@@ -218,7 +238,7 @@ func TestEncodeMustFail(t *testing.T) {
 		}, "ref"},
 		{"kind zero", func(f *frame.Frame) { f.Kind = 0 }, "kind"},
 		{"kind unknown", func(f *frame.Frame) { f.Kind = frame.KindHandover + 1 }, "kind"},
-		{"code unknown", func(f *frame.Frame) { f.Code = frame.CodeStepFailed + 1 }, "code"},
+		{"code unknown", func(f *frame.Frame) { f.Code = frame.CodeLate + 1 }, "code"},
 		{"payload kind unknown", func(f *frame.Frame) { f.PayloadKind = frame.PayloadBlob + 1 }, "payload kind"},
 		{"inline size too big", func(f *frame.Frame) { f.Size++ }, "size"},
 		{"inline size too small", func(f *frame.Frame) { f.Size-- }, "size"},
@@ -230,6 +250,11 @@ func TestEncodeMustFail(t *testing.T) {
 		{"shm without ref", func(f *frame.Frame) { f.PayloadKind, f.Payload = frame.PayloadShm, nil }, "ref"},
 		{"shm with inline bytes", func(f *frame.Frame) { f.PayloadKind, f.Ref = frame.PayloadShm, "seg" }, "payload"},
 		{"blob without ref", func(f *frame.Frame) { f.PayloadKind, f.Payload = frame.PayloadBlob, nil }, "ref"},
+		{"digest on an empty payload", func(f *frame.Frame) { f.Payload, f.Size, f.Digest[0] = nil, 0, 1 }, "digest"},
+		{"digest on a shm payload", func(f *frame.Frame) {
+			f.PayloadKind, f.Payload, f.Size, f.Ref, f.Digest[0] = frame.PayloadShm, nil, 1, "seg", 1
+		}, "digest"},
+		{"accept by on a version 2 frame", func(f *frame.Frame) { frame.SignLegacy(f, key); f.AcceptBy = 1 }, "accept by"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -283,6 +308,20 @@ func TestAckFor(t *testing.T) {
 	if _, err := frame.Encode(nil, &odd); err != nil {
 		t.Errorf("Encode(ack with long reason): %v", err)
 	}
+
+	old := typical([]byte("in"))
+	frame.SignLegacy(&old, key)
+	oldAck := frame.AckFor(&old, frame.CodeOK, "")
+	if v := oldAck.WireVersion(); v != frame.LegacyVersion {
+		t.Errorf("ack of a version 2 frame has version %d, want %d (its sender reads no other)", v, frame.LegacyVersion)
+	}
+	b, err := frame.Encode(nil, &oldAck)
+	if err != nil || b[7] != frame.LegacyVersion {
+		t.Errorf("Encode(ack of a version 2 frame) = version byte %d, %v; want %d", b[7], err, frame.LegacyVersion)
+	}
+	if v := ack.WireVersion(); v != frame.Version {
+		t.Errorf("ack of a version 3 frame has version %d, want %d", v, frame.Version)
+	}
 }
 
 func TestDecodeShort(t *testing.T) {
@@ -295,5 +334,20 @@ func TestDecodeShort(t *testing.T) {
 				t.Fatalf("%s: Decode(first %d of %d bytes) = %d, %v; want 0, io.ErrUnexpectedEOF", tc.name, i, len(enc), n, err)
 			}
 		}
+	}
+}
+
+// The largest header (every string and level at its limit) fits MaxHeader,
+// and is as long as the package doc says.
+func TestLargestHeader(t *testing.T) {
+	f := full()
+	for range frame.MaxDepth {
+		f.Outer = append(f.Outer, frame.Level{Holder: strings.Repeat("o", frame.MaxHolder)})
+	}
+	f.Reason = strings.Repeat("r", frame.MaxReason)
+	f.PayloadKind, f.Payload, f.Size, f.Ref = frame.PayloadBlob, nil, 1, strings.Repeat("b", frame.MaxRef)
+	n, err := frame.HeaderLen(&f)
+	if err != nil || n != 11517 || n > frame.MaxHeader {
+		t.Errorf("HeaderLen(largest frame) = %d, %v; want 11517 <= MaxHeader (%d)", n, err, frame.MaxHeader)
 	}
 }

@@ -1,9 +1,11 @@
 package frame
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 )
 
@@ -26,6 +28,13 @@ const (
 // may keep it past the next call; its strings are copied too. Length fields
 // are checked against their limits before anything is allocated.
 //
+// A frame can be read in two steps, so that its header is checked (its tag
+// verified) before any memory is committed to its payload: [Reader.NextHeader]
+// reads the header, then [Reader.ReadPayload] reads the inline payload, in
+// chunks, hashing it as it arrives, or [Reader.Discard] skips it. [Reader.Next]
+// does both. The memory a Reader holds for a frame whose payload it has not
+// been asked to read is its buffer: at most MaxHeader bytes.
+//
 // A Reader is not safe for concurrent use. It may read past the end of a
 // frame into the next one, so the stream must not be read around it.
 type Reader struct {
@@ -35,10 +44,14 @@ type Reader struct {
 	start, end int   // buffered, unconsumed bytes are buf[start:end]
 	rerr       error // error from the last Read, returned once the buffer runs dry
 	err        error // sticky error: after a bad frame the stream is out of step
+	pending    int   // inline payload bytes of the last header, not read yet
+	h          hash.Hash
+	sum        [sha256.Size]byte
 }
 
 // NewReader returns a Reader of frames from r whose inline payloads are at
-// most maxPayload bytes (<= 0 means DefaultMaxPayload).
+// most maxPayload bytes (<= 0 means DefaultMaxPayload); those of
+// LegacyVersion frames at most MaxLegacyPayload.
 func NewReader(r io.Reader, maxPayload int) *Reader {
 	if maxPayload <= 0 {
 		maxPayload = DefaultMaxPayload
@@ -46,55 +59,120 @@ func NewReader(r io.Reader, maxPayload int) *Reader {
 	return &Reader{r: r, maxPayload: maxPayload}
 }
 
-// Next reads the next frame into f. It returns io.EOF (unwrapped) when the
-// stream ends cleanly between frames, an error wrapping
-// io.ErrUnexpectedEOF when it ends inside one, a *[DecodeError] for a frame
-// that cannot be decoded, and otherwise the read error, wrapped. After any
-// error but io.EOF the stream is out of step: every later call returns the
-// same error, and the caller should close the stream. After a
-// *DecodeError f.Seq holds the frame's sequence number, so that the caller
-// can refuse it before closing. Next does not verify the tag.
+// Next reads the next frame into f: [Reader.NextHeader], then, for an
+// inline payload, [Reader.ReadPayload]. It returns io.EOF (unwrapped) when
+// the stream ends cleanly between frames, an error wrapping
+// io.ErrUnexpectedEOF when it ends inside one, a *[DecodeError] for a
+// frame that cannot be decoded (also for a payload that does not match its
+// Digest), and otherwise the read error, wrapped. After any error but
+// io.EOF the stream is out of step: every later call returns the same
+// error, and the caller should close the stream. After a *DecodeError
+// f.Seq holds the frame's sequence number, so that the caller can refuse
+// it before closing. Next does not verify the tag.
 func (r *Reader) Next(f *Frame) error {
+	if err := r.NextHeader(f); err != nil {
+		return err
+	}
+	if f.PayloadKind != PayloadInline {
+		return nil
+	}
+	return r.ReadPayload(f)
+}
+
+// NextHeader reads the next frame's header into f, with f.Payload nil; a
+// payload still pending from the previous header is discarded first. For
+// an inline payload, f.Size bytes follow, checked against the Reader's
+// bound: read them with ReadPayload, or skip them with Discard (the next
+// NextHeader does). Errors are those of Next, and sticky as there.
+func (r *Reader) NextHeader(f *Frame) error {
 	if r.err != nil {
 		return r.err
 	}
-	err := r.next(f)
+	err := r.discard()
+	if err == nil {
+		err = r.nextHeader(f)
+	}
 	if err != nil {
 		r.err = err
 	}
 	return err
 }
 
-func (r *Reader) next(f *Frame) error {
+// ReadPayload reads the inline payload of the frame whose header
+// NextHeader just read into f (the same f) into a new slice, f.Payload,
+// and checks it against f.Digest (a *DecodeError "digest" when it does
+// not match; for a LegacyVersion frame it sets f.Digest). Memory is
+// committed as bytes arrive, a chunk at a time, not from the length alone.
+// Errors are those of Next, and sticky as there.
+func (r *Reader) ReadPayload(f *Frame) error {
+	if r.err != nil {
+		return r.err
+	}
+	n := r.pending
+	r.pending = 0
+	if f.PayloadKind != PayloadInline || uint64(n) != f.Size {
+		r.err = errors.New("frame: ReadPayload without the header of an inline frame")
+		return r.err
+	}
+	p, err := r.readPayload(n)
+	if err != nil {
+		r.err = readErr("payload", err)
+		return r.err
+	}
+	f.Payload = p
+	if n > 0 || f.legacy {
+		if err := checkDigest(f, &r.sum); err != nil {
+			f.Payload = nil
+			r.err = err
+			return err
+		}
+	}
+	return nil
+}
+
+// Discard skips the inline payload of the frame whose header NextHeader
+// just read, without keeping or checking it. Errors are those of Next.
+func (r *Reader) Discard() error {
+	if r.err != nil {
+		return r.err
+	}
+	if err := r.discard(); err != nil {
+		r.err = err
+		return err
+	}
+	return nil
+}
+
+func (r *Reader) nextHeader(f *Frame) error {
 	if err := r.fill(prefixLen); err != nil {
 		if err == io.EOF && r.start == r.end {
 			return io.EOF
 		}
 		return readErr("header", err)
 	}
-	h, err := checkPrefix(r.buf[r.start:r.end])
+	h, lay, err := checkPrefix(r.buf[r.start:r.end])
 	if err != nil {
 		return err
 	}
 	if err := r.fill(h); err != nil {
 		return readErr("header", err)
 	}
-	n, err := decodeHeader(r.buf[r.start:r.start+h], f, r.maxPayload)
+	max := r.maxPayload
+	if lay == &layoutV2 {
+		max = min(max, MaxLegacyPayload)
+	}
+	n, err := decodeHeader(r.buf[r.start:r.start+h], lay, f, max)
 	if err != nil {
 		// The prefix was sound, so the sequence number can be trusted
 		// enough to address a refusal to the sender.
 		f.Seq = binary.BigEndian.Uint64(r.buf[r.start+offSeq : r.start+offSeq+8])
+		if lay == &layoutV2 {
+			f.legacy = true // so that the refusal can be read
+		}
 		return err
 	}
 	r.start += h
-	if f.PayloadKind != PayloadInline {
-		return nil
-	}
-	p, err := r.readPayload(n)
-	if err != nil {
-		return readErr("payload", err)
-	}
-	f.Payload = p
+	r.pending = n
 	return nil
 }
 
@@ -115,7 +193,7 @@ func (r *Reader) fill(need int) error {
 	}
 	if len(r.buf)-r.start < need {
 		if len(r.buf) < need {
-			nb := make([]byte, max(need, readBufSize, 2*len(r.buf)))
+			nb := make([]byte, max(need, readBufSize, min(2*len(r.buf), MaxHeader)))
 			r.end = copy(nb, r.buf[r.start:r.end])
 			r.buf = nb
 		} else {
@@ -141,32 +219,83 @@ func (r *Reader) fill(need int) error {
 	return nil
 }
 
-// readPayload returns a new slice holding the next n bytes of the stream:
-// first what is buffered, then straight from the underlying reader.
-func (r *Reader) readPayload(n int) ([]byte, error) {
-	p := make([]byte, min(n, max(payloadChunk, r.end-r.start)))
-	got := copy(p, r.buf[r.start:r.end])
-	r.start += got
-	if r.start == r.end {
-		r.start, r.end = 0, 0
+// read reads into p: what is buffered first, then from the underlying
+// reader. It returns 0 and the read error once the stream has nothing
+// more.
+func (r *Reader) read(p []byte) (int, error) {
+	if r.start < r.end {
+		n := copy(p, r.buf[r.start:r.end])
+		r.start += n
+		if r.start == r.end {
+			r.start, r.end = 0, 0
+		}
+		return n, nil
 	}
+	for empty := 0; ; {
+		if r.rerr != nil {
+			if r.rerr == io.EOF {
+				return 0, io.ErrUnexpectedEOF
+			}
+			return 0, r.rerr
+		}
+		n, err := r.r.Read(p)
+		r.rerr = err
+		if n > 0 {
+			return n, nil
+		}
+		if err == nil {
+			if empty++; empty >= maxEmptyReads {
+				return 0, io.ErrNoProgress
+			}
+		}
+	}
+}
+
+// readPayload returns a new slice holding the next n bytes of the stream
+// and leaves their SHA-256 in r.sum. The slice starts at most payloadChunk
+// long (or what is buffered) and doubles as bytes arrive.
+func (r *Reader) readPayload(n int) ([]byte, error) {
+	if r.h == nil {
+		r.h = sha256.New()
+	}
+	r.h.Reset()
+	p := make([]byte, min(n, max(payloadChunk, r.end-r.start)))
+	got := 0
 	for got < n {
 		if got == len(p) {
 			np := make([]byte, min(n, 2*len(p)))
 			copy(np, p)
 			p = np
 		}
-		if r.rerr != nil {
-			return nil, r.rerr
-		}
-		m, err := io.ReadFull(r.r, p[got:])
+		m, err := r.read(p[got:])
+		r.h.Write(p[got : got+m])
 		got += m
-		if err != nil && got < n {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
+		if err != nil {
 			return nil, err
 		}
 	}
+	r.h.Sum(r.sum[:0])
 	return p, nil
+}
+
+// discard skips the pending payload bytes, reading them into the buffer.
+func (r *Reader) discard() error {
+	for r.pending > 0 {
+		if r.start == r.end {
+			if len(r.buf) == 0 {
+				r.buf = make([]byte, readBufSize)
+			}
+			r.start, r.end = 0, 0
+			m, err := r.read(r.buf[:min(len(r.buf), r.pending)])
+			r.pending -= m
+			if err != nil {
+				return readErr("payload", err)
+			}
+			continue
+		}
+		m := min(r.end-r.start, r.pending)
+		r.start += m
+		r.pending -= m
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package frame_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"runtime"
@@ -209,8 +210,7 @@ func rawHeaderFor(t *testing.T, f *frame.Frame) []byte {
 		t.Fatal(err)
 	}
 	f.Size = size
-	hdr[42], hdr[43], hdr[44], hdr[45], hdr[46], hdr[47], hdr[48], hdr[49] =
-		byte(size>>56), byte(size>>48), byte(size>>40), byte(size>>32), byte(size>>24), byte(size>>16), byte(size>>8), byte(size)
+	binary.BigEndian.PutUint64(hdr[offSize:], size)
 	return hdr
 }
 
@@ -263,5 +263,83 @@ func TestReaderTruncatedWithDataAndEOF(t *testing.T) {
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("payload of %d: error = %v, want io.ErrUnexpectedEOF", size, err)
 		}
+	}
+}
+
+// NextHeader reads a header without its payload; the payload is then read
+// (ReadPayload), skipped (Discard), or skipped by the next NextHeader.
+func TestReaderTwoSteps(t *testing.T) {
+	var b []byte
+	var want []frame.Frame
+	for i, size := range []int{0, 5, 3 << 20, 70, 9, 4} {
+		f := typical(bytes.Repeat([]byte{byte('a' + i)}, size))
+		f.Sign(key)
+		b, _ = frame.Encode(b, &f)
+		want = append(want, f)
+	}
+	shm := typical(nil)
+	shm.PayloadKind, shm.Ref, shm.Size = frame.PayloadShm, "seg", 1<<20
+	b, _ = frame.Encode(b, &shm)
+	want = append(want, shm)
+	for _, name := range []string{"whole", "one byte"} {
+		var in io.Reader = bytes.NewReader(b)
+		if name == "one byte" {
+			in = iotest.OneByteReader(in)
+		}
+		r := frame.NewReader(in, 0)
+		for i, w := range want {
+			var f frame.Frame
+			if err := r.NextHeader(&f); err != nil {
+				t.Fatalf("%s: frame %d: NextHeader: %v", name, i, err)
+			}
+			if f.Payload != nil || f.Size != w.Size || !f.Verify(key) && i < 6 {
+				t.Fatalf("%s: frame %d: header %+v", name, i, f)
+			}
+			switch i % 3 {
+			case 0: // read
+				if w.PayloadKind != frame.PayloadInline {
+					break
+				}
+				if err := r.ReadPayload(&f); err != nil || !bytes.Equal(f.Payload, w.Payload) {
+					t.Fatalf("%s: frame %d: ReadPayload: %v", name, i, err)
+				}
+			case 1: // discard
+				if err := r.Discard(); err != nil {
+					t.Fatalf("%s: frame %d: Discard: %v", name, i, err)
+				}
+			} // 2: left for the next NextHeader
+		}
+		if err := r.NextHeader(new(frame.Frame)); err != io.EOF {
+			t.Errorf("%s: at the end: %v, want io.EOF", name, err)
+		}
+	}
+}
+
+func TestReaderDigestMismatch(t *testing.T) {
+	f := typical([]byte("payload"))
+	f.Sign(key)
+	f.Seq = 77
+	b, _ := frame.Encode(nil, &f)
+	b[len(b)-1] ^= 1
+	r := frame.NewReader(bytes.NewReader(b), 0)
+	var got frame.Frame
+	if err := r.NextHeader(&got); err != nil || !got.Verify(key) {
+		t.Fatalf("NextHeader = %v, verifies %v; want the header intact", err, got.Verify(key))
+	}
+	err := r.ReadPayload(&got)
+	var de *frame.DecodeError
+	if !errors.As(err, &de) || de.Field != "digest" || got.Seq != 77 || got.Payload != nil {
+		t.Fatalf("ReadPayload = %v (seq %d, payload %q), want a DecodeError for digest, seq 77, no payload", err, got.Seq, got.Payload)
+	}
+	if err2 := r.NextHeader(&got); err2 != err {
+		t.Errorf("after a bad payload NextHeader = %v, want the same error", err2)
+	}
+}
+
+func TestReadPayloadWithoutHeader(t *testing.T) {
+	f := typical([]byte("x"))
+	r := frame.NewReader(bytes.NewReader(nil), 0)
+	if err := r.ReadPayload(&f); err == nil {
+		t.Error("ReadPayload before any header = nil error")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"testing"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
@@ -33,7 +34,8 @@ func TestSignVerify(t *testing.T) {
 		{"code", func(f *frame.Frame) { f.Code = frame.CodeBusy }},
 		{"reason", func(f *frame.Frame) { f.Reason = "r" }},
 		{"size", func(f *frame.Frame) { f.Size++ }},
-		{"payload byte", func(f *frame.Frame) { f.Payload[3] ^= 1 }},
+		{"accept by", func(f *frame.Frame) { f.AcceptBy = 1 }},
+		{"digest", func(f *frame.Frame) { f.Digest[7] ^= 1 }},
 		{"payload kind", func(f *frame.Frame) { f.PayloadKind, f.Ref, f.Payload = frame.PayloadShm, "seg", nil }},
 		{"tag", func(f *frame.Frame) { f.Tag[31] ^= 1 }},
 		{"string boundary", func(f *frame.Frame) { f.RunID, f.Workflow = f.RunID+f.Workflow[:1], f.Workflow[1:] }},
@@ -52,6 +54,30 @@ func TestSignVerify(t *testing.T) {
 		})
 	}
 
+	// The payload is covered through Digest: a changed payload no longer
+	// decodes, and a payload whose digest was changed to match does not
+	// verify.
+	t.Run("payload byte", func(t *testing.T) {
+		f := typical([]byte(`{"order":17}`))
+		f.Sign(key)
+		enc, _ := frame.Encode(nil, &f)
+		enc[len(enc)-3] ^= 1
+		var got frame.Frame
+		_, err := frame.Decode(enc, &got, 0)
+		var de *frame.DecodeError
+		if !errors.As(err, &de) || de.Field != "digest" {
+			t.Fatalf("Decode after changing a payload byte = %v, want a DecodeError for digest", err)
+		}
+		f.Payload[3] ^= 1
+		f.Digest = sha256.Sum256(f.Payload)
+		enc, _ = frame.Encode(nil, &f)
+		if _, err := frame.Decode(enc, &got, 0); err != nil {
+			t.Fatal(err)
+		}
+		if got.Verify(key) {
+			t.Error("Verify = true for a payload and digest changed after signing")
+		}
+	})
 	t.Run("seq is not covered", func(t *testing.T) {
 		f := typical([]byte("x"))
 		f.Sign(key)
@@ -111,7 +137,8 @@ func TestSignVerify(t *testing.T) {
 }
 
 // The hand-written HMAC agrees with crypto/hmac, for short, block-sized and
-// long keys, and auth matches the documented header bytes.
+// long keys, auth matches the documented header bytes, and the header's
+// digest is SHA-256 of a non-empty inline payload.
 func TestTagIsHMACSHA256(t *testing.T) {
 	keys := [][]byte{nil, []byte("k"), bytes.Repeat([]byte("b"), 64), bytes.Repeat([]byte("l"), 65), bytes.Repeat([]byte("x"), 200)}
 	for _, tc := range roundTripFrames() {
@@ -119,24 +146,54 @@ func TestTagIsHMACSHA256(t *testing.T) {
 			f := tc.f
 			f.Sign(k)
 			var digest [32]byte
-			if f.PayloadKind == frame.PayloadInline {
+			if f.PayloadKind == frame.PayloadInline && len(f.Payload) > 0 {
 				digest = sha256.Sum256(f.Payload)
-			} else {
-				b := binary.BigEndian.AppendUint16(nil, uint16(len(f.Ref)))
-				b = append(b, f.Ref...)
-				digest = sha256.Sum256(binary.BigEndian.AppendUint64(b, f.Size))
 			}
 			auth := frame.AuthBytes(&f)
 			hdr, _ := frame.AppendHeader(nil, &f)
+			if got := hdr[offDigest : offDigest+32]; !bytes.Equal(got, digest[:]) || f.Digest != digest {
+				t.Fatalf("%s: digest in the header %x, Digest %x, want %x", tc.name, got, f.Digest, digest)
+			}
 			if want := append(bytes.Clone(hdr[4:12]), hdr[20:len(hdr)-32]...); !bytes.Equal(auth, want) {
 				t.Fatalf("%s: auth bytes are not header[4:12] || header[20:H-32]", tc.name)
 			}
 			m := hmac.New(sha256.New, k)
 			m.Write(auth)
-			m.Write(digest[:])
 			if want := m.Sum(nil); !bytes.Equal(f.Tag[:], want) {
 				t.Errorf("%s, key of %d bytes: tag %x, want %x", tc.name, len(k), f.Tag, want)
 			}
+		}
+	}
+}
+
+// A version 2 tag covers auth || digest, the digest being SHA-256 of the
+// inline payload or of (u16 len(Ref), Ref, u64 Size).
+func TestLegacyTagIsHMACSHA256(t *testing.T) {
+	for _, tc := range roundTripFrames() {
+		f := tc.f
+		f.AcceptBy = 0
+		frame.SignLegacy(&f, key)
+		var digest [32]byte
+		if f.PayloadKind == frame.PayloadInline {
+			digest = sha256.Sum256(f.Payload)
+		} else {
+			b := binary.BigEndian.AppendUint16(nil, uint16(len(f.Ref)))
+			b = append(b, f.Ref...)
+			digest = sha256.Sum256(binary.BigEndian.AppendUint64(b, f.Size))
+		}
+		hdr, err := frame.AppendHeader(nil, &f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr[7] != frame.LegacyVersion {
+			t.Fatalf("%s: version byte %d, want %d", tc.name, hdr[7], frame.LegacyVersion)
+		}
+		m := hmac.New(sha256.New, key)
+		m.Write(hdr[4:12])
+		m.Write(hdr[20 : len(hdr)-32])
+		m.Write(digest[:])
+		if want := m.Sum(nil); !bytes.Equal(f.Tag[:], want) {
+			t.Errorf("%s: tag %x, want %x", tc.name, f.Tag, want)
 		}
 	}
 }

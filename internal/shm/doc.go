@@ -13,6 +13,16 @@
 // Segment names have the form "<deadline-unix-ns>-<16 hex digits>.seg", so
 // Sweep can tell from the name alone when a segment has expired.
 //
+// A shm directory is writable by the containers it is mounted into, and
+// the host agent, which runs as root, reads, writes, removes and sweeps
+// segments in it. So every function resolves names with *at calls in the
+// directory opened with O_NOFOLLOW (a directory replaced by a symlink is
+// refused), creates with O_CREAT|O_EXCL|O_NOFOLLOW, opens with
+// O_NOFOLLOW|O_NONBLOCK and refuses anything but a regular file (a FIFO
+// does not block, a device is not read), and removes a symlink rather than
+// what it points to: nothing a container plants there leads the agent to a
+// path of the host.
+//
 // Usage, caller's duties:
 //   - Treat a name received from the network as untrusted: pass it to Open
 //     or Remove as is, they validate it; never join it to a path yourself.

@@ -3,9 +3,7 @@ package shm
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -28,34 +26,126 @@ const maxNameLen = 20 + 1 + randLen + len(suffix)
 
 // Write creates a new segment in dir holding data and returns its name.
 // The name encodes deadline, after which Sweep may remove the segment.
-// The file is created with O_EXCL and mode 0600; on error nothing is left
-// behind.
+// The file is created with O_EXCL, O_NOFOLLOW and mode 0600, in dir opened
+// without following a symlink (see the package doc); on error nothing is
+// left behind.
 func Write(dir string, data []byte, deadline time.Time) (string, error) {
+	name, dfd, fd, err := create(dir, deadline)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(dfd)
+	err = writeAll(fd, data)
+	if cerr := unix.Close(fd); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = unix.Unlinkat(dfd, name, 0)
+		return "", fmt.Errorf("shm: write %s: %w", filepath.Join(dir, name), err)
+	}
+	return name, nil
+}
+
+// Create creates a new, empty segment in dir as Write does and returns its
+// name and the file, open for writing, for a caller that streams the
+// payload in. The caller closes the file, and removes the segment (Remove)
+// if it fails to fill it.
+func Create(dir string, deadline time.Time) (string, *os.File, error) {
+	name, dfd, fd, err := create(dir, deadline)
+	if err != nil {
+		return "", nil, err
+	}
+	unix.Close(dfd)
+	return name, os.NewFile(uintptr(fd), filepath.Join(dir, name)), nil
+}
+
+// create creates a segment named for deadline in dir and returns its name,
+// dir's descriptor and the segment's, open for writing.
+func create(dir string, deadline time.Time) (name string, dfd, fd int, err error) {
 	var rnd [randLen / 2]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
-		return "", fmt.Errorf("shm: random name: %w", err)
+		return "", -1, -1, fmt.Errorf("shm: random name: %w", err)
 	}
 	var buf [maxNameLen]byte
 	b := strconv.AppendInt(buf[:0], deadline.UnixNano(), 10)
 	b = append(b, '-')
 	b = hex.AppendEncode(b, rnd[:])
 	b = append(b, suffix...)
-	name := string(b)
-	path := filepath.Join(dir, name)
+	name = string(b)
+	if dfd, err = openDir(dir); err != nil {
+		return "", -1, -1, err
+	}
+	fd, err = unix.Openat(dfd, name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		unix.Close(dfd)
+		return "", -1, -1, fmt.Errorf("shm: create: %w", &os.PathError{Op: "open", Path: filepath.Join(dir, name), Err: err})
+	}
+	return name, dfd, fd, nil
+}
 
-	fd, err := unix.Open(path, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+// openDir opens dir for the *at calls that resolve segment names in it. Its
+// last element must not be a symlink: a shm directory is writable by
+// containers, and the agent, which runs as root, must never be led through
+// it to a path of the host.
+func openDir(dir string) (int, error) {
+	for {
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			if err == unix.ELOOP || err == unix.ENOTDIR {
+				err = fmt.Errorf("%w (a symlink or not a directory)", err)
+			}
+			return -1, fmt.Errorf("shm: directory: %w", &os.PathError{Op: "open", Path: dir, Err: err})
+		}
+		return fd, nil
+	}
+}
+
+// openSegment opens the segment name of dir for reading, without
+// following a symlink or blocking on a FIFO, and checks that it is a
+// regular file (a device, FIFO or socket planted by a container is
+// refused). It returns the descriptor and the file's size.
+func openSegment(dir, name string) (int, int64, error) {
+	if !ValidName(name) {
+		return -1, 0, fmt.Errorf("%w: %q", ErrBadName, name)
+	}
+	dfd, err := openDir(dir)
 	if err != nil {
-		return "", fmt.Errorf("shm: create: %w", &os.PathError{Op: "open", Path: path, Err: err})
+		return -1, 0, err
 	}
-	err = writeAll(fd, data)
-	if cerr := unix.Close(fd); err == nil && cerr != nil {
-		err = cerr
-	}
+	defer unix.Close(dfd)
+	path := filepath.Join(dir, name)
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		_ = unix.Unlink(path)
-		return "", fmt.Errorf("shm: write %s: %w", path, err)
+		return -1, 0, fmt.Errorf("shm: open: %w", &os.PathError{Op: "open", Path: path, Err: err})
 	}
-	return name, nil
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, 0, fmt.Errorf("shm: stat: %w", &os.PathError{Op: "fstat", Path: path, Err: err})
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return -1, 0, fmt.Errorf("%w: %s", ErrNotRegular, path)
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return -1, 0, fmt.Errorf("shm: %s: %w", path, err)
+	}
+	return fd, st.Size, nil
+}
+
+// OpenFile opens the segment name of dir for reading, as Open checks it
+// (a valid name, no symlink, a regular file), for a caller that streams
+// it; the size is the file's. The caller closes the file.
+func OpenFile(dir, name string) (*os.File, int64, error) {
+	fd, size, err := openSegment(dir, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	return os.NewFile(uintptr(fd), filepath.Join(dir, name)), size, nil
 }
 
 // writeAll writes data to fd with write(2). BenchmarkWriteOpen compared it
@@ -129,7 +219,9 @@ type Segment struct {
 
 // Open maps the segment name of dir read-only. size must equal the file's
 // size. name is untrusted input and is validated first: it must match the
-// segment pattern (no '/', no "..").
+// segment pattern (no '/', no ".."). The segment must be a regular file,
+// not a symlink (ErrNotRegular, or an error wrapping ELOOP), and dir's
+// last element must not be a symlink.
 func Open(dir, name string, size uint64) (*Segment, error) {
 	if !ValidName(name) {
 		return nil, fmt.Errorf("%w: %q", ErrBadName, name)
@@ -137,28 +229,20 @@ func Open(dir, name string, size uint64) (*Segment, error) {
 	if size > math.MaxInt {
 		return nil, fmt.Errorf("%w: %s: size %d too large", ErrSize, name, size)
 	}
-	path := filepath.Join(dir, name)
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	fd, got, err := openSegment(dir, name)
 	if err != nil {
-		return nil, fmt.Errorf("shm: open: %w", &os.PathError{Op: "open", Path: path, Err: err})
+		return nil, err
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, fmt.Errorf("shm: stat: %w", &os.PathError{Op: "fstat", Path: path, Err: err})
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, fmt.Errorf("shm: %s: not a regular file", path)
-	}
-	if uint64(st.Size) != size {
-		return nil, fmt.Errorf("%w: %s is %d bytes, want %d", ErrSize, name, st.Size, size)
+	if uint64(got) != size {
+		return nil, fmt.Errorf("%w: %s is %d bytes, want %d", ErrSize, name, got, size)
 	}
 	if size == 0 {
 		return &Segment{}, nil
 	}
 	m, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
-		return nil, fmt.Errorf("shm: mmap %s: %w", path, err)
+		return nil, fmt.Errorf("shm: mmap %s: %w", filepath.Join(dir, name), err)
 	}
 	return &Segment{data: m}, nil
 }
@@ -190,15 +274,21 @@ func (s *Segment) Close() error {
 	return nil
 }
 
-// Remove deletes the segment name of dir. name is validated like in Open.
-// Removing a segment that no longer exists is not an error.
+// Remove deletes the segment name of dir. name is validated like in Open;
+// a symlink of that name is removed, never what it points to, and dir's
+// last element must not be a symlink. Removing a segment that no longer
+// exists is not an error.
 func Remove(dir, name string) error {
 	if !ValidName(name) {
 		return fmt.Errorf("%w: %q", ErrBadName, name)
 	}
-	path := filepath.Join(dir, name)
-	if err := unix.Unlink(path); err != nil && err != unix.ENOENT {
-		return fmt.Errorf("shm: remove: %w", &os.PathError{Op: "unlink", Path: path, Err: err})
+	dfd, err := openDir(dir)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	if err := unix.Unlinkat(dfd, name, 0); err != nil && err != unix.ENOENT {
+		return fmt.Errorf("shm: remove: %w", &os.PathError{Op: "unlink", Path: filepath.Join(dir, name), Err: err})
 	}
 	return nil
 }
@@ -206,48 +296,58 @@ func Remove(dir, name string) error {
 // Sweep removes the segments of dir whose deadline plus grace is before now,
 // and regular files not named like segments whose modification time is more
 // than grace before now (leftovers of a crashed writer, stray files).
-// Directories and other non-regular entries are left alone. It returns how
-// many files it removed; on error it still sweeps what it can and returns the
-// first error.
+// Directories, symlinks and other non-regular entries are left alone, and a
+// dir whose last element is a symlink is refused, so that a container
+// cannot make Sweep remove a file of the host. It returns how many files it
+// removed; on error it still sweeps what it can and returns the first
+// error.
 func Sweep(dir string, now time.Time, grace time.Duration) (int, error) {
-	entries, err := os.ReadDir(dir)
+	dfd, err := openDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("shm: sweep: %w", err)
+	}
+	d := os.NewFile(uintptr(dfd), dir)
+	defer d.Close()
+	entries, err := d.ReadDir(-1)
 	if err != nil {
 		return 0, fmt.Errorf("shm: sweep: %w", err)
 	}
 	cutoff := now.Add(-grace)
 	n := 0
 	var first error
+	fail := func(err error) {
+		if first == nil {
+			first = fmt.Errorf("shm: sweep: %w", err)
+		}
+	}
 	for _, e := range entries {
 		if !e.Type().IsRegular() {
 			continue
 		}
 		name := e.Name()
-		if d, ok := parseName(name); ok {
-			if !d.Before(cutoff) {
-				continue
-			}
-		} else {
-			info, err := e.Info()
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if err != nil {
-				if first == nil {
-					first = fmt.Errorf("shm: sweep: %w", err)
-				}
-				continue
-			}
-			if !info.ModTime().Before(cutoff) {
-				continue
-			}
+		var st unix.Stat_t
+		switch err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); {
+		case err == unix.ENOENT:
+			continue
+		case err != nil:
+			fail(&os.PathError{Op: "stat", Path: filepath.Join(dir, name), Err: err})
+			continue
+		case st.Mode&unix.S_IFMT != unix.S_IFREG:
+			continue // replaced since it was listed
 		}
-		err := unix.Unlink(filepath.Join(dir, name))
-		switch {
+		if dl, ok := parseName(name); ok {
+			if !dl.Before(cutoff) {
+				continue
+			}
+		} else if !time.Unix(st.Mtim.Unix()).Before(cutoff) {
+			continue
+		}
+		switch err := unix.Unlinkat(dfd, name, 0); {
 		case err == nil:
 			n++
 		case err == unix.ENOENT:
-		case first == nil:
-			first = fmt.Errorf("shm: sweep: %w", &os.PathError{Op: "unlink", Path: filepath.Join(dir, name), Err: err})
+		default:
+			fail(&os.PathError{Op: "unlink", Path: filepath.Join(dir, name), Err: err})
 		}
 	}
 	return n, first

@@ -393,3 +393,134 @@ func BenchmarkWriteHugePages(b *testing.B) {
 		write(b, dir)
 	})
 }
+
+// Entries a container can plant in its shm directory (writable from
+// inside) never make Open, OpenFile, Remove, Write or Sweep, run by the
+// agent as root, read, write, block on or remove anything but a regular
+// file of that directory; and a shm directory replaced by a symlink is
+// refused as a whole.
+func TestHostileEntries(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "ns")
+	host := filepath.Join(base, "host") // stands for a host path
+	for _, d := range []string{dir, host} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secret := filepath.Join(host, "100-0123456789abcdef.seg")
+	if err := os.WriteFile(secret, []byte("host secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(secret, old, old)
+	link := "100-aaaaaaaaaaaaaaaa.seg" // expired by its name
+	if err := os.Symlink(secret, filepath.Join(dir, link)); err != nil {
+		t.Fatal(err)
+	}
+	fifo := "100-bbbbbbbbbbbbbbbb.seg"
+	if err := unix.Mkfifo(filepath.Join(dir, fifo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dev := "100-cccccccccccccccc.seg"
+	devOK := unix.Mknod(filepath.Join(dir, dev), unix.S_IFCHR|0o600, int(unix.Mkdev(1, 5))) == nil // /dev/zero; needs root
+
+	for _, name := range []string{link, fifo, dev} {
+		if name == dev && !devOK {
+			continue
+		}
+		done := make(chan error, 2)
+		go func() {
+			seg, err := Open(dir, name, 11)
+			if err == nil {
+				seg.Close()
+			}
+			done <- err
+		}()
+		go func() {
+			f, _, err := OpenFile(dir, name)
+			if err == nil {
+				f.Close()
+			}
+			done <- err
+		}()
+		for range 2 {
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Errorf("%s: opened", name)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s: Open blocked", name)
+			}
+		}
+	}
+
+	// Sweep leaves the planted entries and the host file alone.
+	if _, err := Sweep(dir, time.Now(), time.Second); err != nil {
+		t.Errorf("Sweep: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, link)); err != nil {
+		t.Errorf("Sweep removed the symlink (not a regular file): %v", err)
+	}
+	// Remove removes the link itself, not its target.
+	if err := Remove(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(secret); err != nil || string(b) != "host secret" {
+		t.Fatalf("host file after Sweep and Remove of a link to it: %q, %v", b, err)
+	}
+
+	// The namespace directory replaced by a symlink to a host directory.
+	evil := filepath.Join(base, "evil")
+	if err := os.Symlink(host, evil); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Sweep(evil, time.Now(), time.Second); err == nil || n != 0 {
+		t.Errorf("Sweep through a symlinked directory: %d removed, %v; want refused", n, err)
+	}
+	if err := Remove(evil, filepath.Base(secret)); err == nil {
+		t.Error("Remove through a symlinked directory succeeded")
+	}
+	if seg, err := Open(evil, filepath.Base(secret), 11); err == nil {
+		seg.Close()
+		t.Error("Open through a symlinked directory succeeded")
+	}
+	if name, err := Write(evil, []byte("x"), time.Now()); err == nil {
+		t.Errorf("Write through a symlinked directory created %s", name)
+	}
+	if name, f, err := Create(evil, time.Now()); err == nil {
+		f.Close()
+		t.Errorf("Create through a symlinked directory created %s", name)
+	}
+	if b, err := os.ReadFile(secret); err != nil || string(b) != "host secret" {
+		t.Fatalf("host file after operations through a symlinked directory: %q, %v", b, err)
+	}
+	if entries, _ := os.ReadDir(host); len(entries) != 1 {
+		t.Errorf("host directory has %d entries, want only the secret", len(entries))
+	}
+}
+
+func TestCreateOpenFile(t *testing.T) {
+	dir := t.TempDir()
+	name, f, err := Create(dir, time.Unix(100, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("streamed"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	r, size, err := OpenFile(dir, name)
+	if err != nil || size != 8 {
+		t.Fatalf("OpenFile = size %d, %v", size, err)
+	}
+	defer r.Close()
+	b := make([]byte, 16)
+	if n, _ := r.Read(b); string(b[:n]) != "streamed" {
+		t.Errorf("read %q", b[:n])
+	}
+	if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("segment mode %v, %v; want 0600", fi.Mode(), err)
+	}
+}

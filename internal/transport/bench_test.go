@@ -46,7 +46,7 @@ func BenchmarkHop(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			shmDir := benchShmDir(b)
 			network := strings.TrimSuffix(mode, "-shm")
-			rs := startServer(b, &Server{ShmDir: shmDir, Handler: touchHandler, MaxPayload: 128 << 20}, testEndpoint(b, network))
+			rs := startServer(b, &Server{Keys: testKeys, ShmDir: shmDir, Handler: touchHandler, MaxPayload: 128 << 20}, testEndpoint(b, network))
 			c := &Client{ShmDir: shmDir, ShmThreshold: -1, AckTimeout: 0}
 			if mode == "unix-shm" {
 				c.ShmThreshold = 1
@@ -133,7 +133,7 @@ func BenchmarkRawPingPong(b *testing.B) {
 // TestHopAllocs is the allocation budget of a small unix hop (client and
 // server together, the Reader's payload and string copies included).
 func TestHopAllocs(t *testing.T) {
-	rs := startServer(t, &Server{Handler: touchHandler}, testEndpoint(t, "unix"))
+	rs := startServer(t, &Server{Keys: testKeys, Handler: touchHandler}, testEndpoint(t, "unix"))
 	c := &Client{}
 	defer c.Close()
 	f := stepFrame(pattern(1<<10, 1))

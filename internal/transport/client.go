@@ -21,6 +21,14 @@ const (
 	DefaultShmThreshold = 48 << 10
 	DefaultDialTimeout  = time.Second
 	DefaultAckTimeout   = 2 * time.Second
+	// DefaultClockSkew is how long past a frame's AcceptBy Send waits for
+	// its ack from a receiver that may be on another host: acceptance
+	// across hosts assumes their clocks agree within it, and acks that
+	// take less to come back.
+	DefaultClockSkew = 250 * time.Millisecond
+	// DefaultMaxAckPayload bounds the payload of a received ack (acks
+	// carry none).
+	DefaultMaxAckPayload = 64 << 10
 )
 
 // shmLifetime is how long a segment outlives its frame's deadline (or is
@@ -43,10 +51,23 @@ type Client struct {
 	// DialTimeout bounds a dial. 0: DefaultDialTimeout.
 	DialTimeout time.Duration
 	// AckTimeout bounds the wait for an ack (and the write before it);
-	// the context of Send bounds it too. 0: DefaultAckTimeout.
+	// the context of Send bounds it too. 0: DefaultAckTimeout. It does
+	// not apply to a frame with AcceptBy, whose ack is waited for until
+	// AcceptBy (see Send).
 	AckTimeout time.Duration
+	// ClockSkew is how long past a frame's AcceptBy Send waits for its
+	// ack from tcp: and rdma: endpoints, and from every endpoint when
+	// Relayed is set (not from a unix endpoint that is the receiver
+	// itself, which shares the sender's clock). Cross-host acceptance
+	// assumes clocks within ClockSkew of each other. 0: DefaultClockSkew;
+	// negative: none.
+	ClockSkew time.Duration
+	// Relayed says that this client's endpoints may be relays (a host
+	// agent's frame socket) forwarding to other hosts, so ClockSkew
+	// applies to its unix endpoints too.
+	Relayed bool
 	// MaxPayload bounds the payload of a received ack; 0:
-	// frame.DefaultMaxPayload.
+	// DefaultMaxAckPayload.
 	MaxPayload int
 	// Dial opens connections; nil: a net.Dialer. It lets RDMA or tests
 	// plug in their own.
@@ -81,8 +102,14 @@ type clientConn struct {
 
 	mu      sync.Mutex // guards waiters and err
 	waiters map[uint64]chan ackResult
-	err     error // non-nil once the connection broke
+	err     error // non-nil once the connection broke, or was cut
+
+	cutOnce sync.Once
 }
+
+// errCut is the error of a connection a Send cut when it gave up on a
+// frame's ack.
+var errCut = errors.New("connection cut: a frame's accept window closed without its ack")
 
 var hdrPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
@@ -121,10 +148,31 @@ func putTimer(t *time.Timer) {
 // write, connection lost) or ErrTimeout (no ack within AckTimeout or the
 // ctx deadline), naming the endpoint, so the caller can try the next
 // instance. Send does not retry.
+//
+// A frame with AcceptBy (wall clock) is waited for until AcceptBy, plus
+// ClockSkew when the endpoint is tcp: or rdma:, or the client is Relayed;
+// AckTimeout does not apply, and ctx ending cuts the wait short. Send then
+// gives up on it only after it has shut down the reading side of the
+// connection (CloseRead; the whole connection where there is none) and
+// read every byte already received on it: an ack the receiver wrote before
+// that is returned as usual, and one it writes after fails (see
+// Delivery.OnAcked). Other frames in flight on that connection get their
+// acks, if already written, or fail with ErrUnreachable; the next Send
+// dials anew. So on a unix socket, a frame with AcceptBy for which Send
+// returns any error was not accepted and will not run, and one for which
+// it returns an ack with CodeOK will run. A frame whose window closed
+// before it could be sent is not sent (ErrTimeout).
 func (c *Client) Send(ctx context.Context, endpoint string, f *frame.Frame, key []byte) (frame.Frame, error) {
 	network, addr, err := ParseEndpoint(endpoint)
 	if err != nil {
 		return frame.Frame{}, err
+	}
+	var closeAt time.Time // the end of f's accept window; zero: none
+	if f.AcceptBy != 0 {
+		closeAt = time.Unix(0, f.AcceptBy).Add(c.skew(network))
+		if !time.Now().Before(closeAt) {
+			return frame.Frame{}, fmt.Errorf("%w %s: the frame's accept window closed %v ago, before it was sent", ErrTimeout, endpoint, time.Since(closeAt))
+		}
 	}
 	if key != nil && network == "unix" && c.useShm(f) {
 		payload := f.Payload
@@ -155,7 +203,9 @@ func (c *Client) Send(ctx context.Context, endpoint string, f *frame.Frame, key 
 	}
 	deadline := time.Now().Add(ackTimeout)
 	ctxBound := false // the ctx deadline comes first
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+	if !closeAt.IsZero() {
+		deadline = closeAt
+	} else if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline, ctxBound = d, true
 	}
 
@@ -176,7 +226,10 @@ func (c *Client) Send(ctx context.Context, endpoint string, f *frame.Frame, key 
 	cc.mu.Unlock()
 
 	if err := c.write(cc, f, deadline); err != nil {
-		c.broken(cc, err)
+		// The connection is out of step. Other frames' acks it has
+		// received are still read (a frame with AcceptBy may depend on
+		// it) before its reader ends it.
+		cc.cut(fmt.Errorf("write: %w", err))
 		if cc.forget(f.Seq) {
 			waiterPool.Put(ch)
 		}
@@ -185,6 +238,9 @@ func (c *Client) Send(ctx context.Context, endpoint string, f *frame.Frame, key 
 
 	timer := getTimer(time.Until(deadline))
 	defer putTimer(timer)
+	if !closeAt.IsZero() {
+		return c.awaitWindow(ctx, cc, f.Seq, ch, timer, closeAt)
+	}
 	select {
 	case r := <-ch:
 		waiterPool.Put(ch)
@@ -210,6 +266,82 @@ func (c *Client) Send(ctx context.Context, endpoint string, f *frame.Frame, key 
 		}
 		return frame.Frame{}, fmt.Errorf("transport: send to %s: %w", endpoint, err)
 	}
+}
+
+// skew returns how long past AcceptBy Send waits for an ack over network.
+func (c *Client) skew(network string) time.Duration {
+	if network == "unix" && !c.Relayed {
+		return 0
+	}
+	switch {
+	case c.ClockSkew < 0:
+		return 0
+	case c.ClockSkew == 0:
+		return DefaultClockSkew
+	}
+	return c.ClockSkew
+}
+
+// awaitWindow waits for the ack of the frame seq (waiter ch) until closeAt
+// on the wall clock, or ctx's end; then it gives up: it cuts the
+// connection and takes what its reader finds, the ack or the connection's
+// end.
+func (c *Client) awaitWindow(ctx context.Context, cc *clientConn, seq uint64, ch chan ackResult, timer *time.Timer, closeAt time.Time) (frame.Frame, error) {
+	var cause error
+wait:
+	for {
+		select {
+		case r := <-ch:
+			waiterPool.Put(ch)
+			if r.err != nil {
+				return frame.Frame{}, fmt.Errorf("%w %s: %w", ErrUnreachable, cc.endpoint, r.err)
+			}
+			return r.ack, nil
+		case <-timer.C:
+			// The timer runs on the monotonic clock, AcceptBy is wall
+			// clock time: make sure the window has closed on the latter.
+			if d := time.Until(closeAt); d > 0 {
+				timer.Reset(d)
+				continue
+			}
+			break wait
+		case <-ctx.Done():
+			cause = ctx.Err()
+			break wait
+		}
+	}
+	// Every ack the receiver wrote before the cut is read before the
+	// reader sees the connection end, and answers ch; so does that end.
+	cc.cut(errCut)
+	r := <-ch
+	waiterPool.Put(ch)
+	switch {
+	case r.err == nil:
+		return r.ack, nil
+	case errors.Is(cause, context.DeadlineExceeded):
+		return frame.Frame{}, fmt.Errorf("%w %s: %w", ErrTimeout, cc.endpoint, cause)
+	case cause != nil:
+		return frame.Frame{}, fmt.Errorf("transport: send to %s: %w", cc.endpoint, cause)
+	}
+	return frame.Frame{}, fmt.Errorf("%w %s: no ack before the frame's accept window closed at %s", ErrTimeout, cc.endpoint, closeAt.Format(time.RFC3339Nano))
+}
+
+// cut stops cc being used for new frames (Sends get err) and shuts down
+// its reading side, so that the receiver's later writes fail and its
+// reader, once it has read what was received before, sees the connection
+// end (and fails the remaining waiters). A connection without CloseRead
+// is closed (what it had received is then lost).
+func (cc *clientConn) cut(err error) {
+	cc.mu.Lock()
+	if cc.err == nil {
+		cc.err = err
+	}
+	cc.mu.Unlock()
+	cc.cutOnce.Do(func() {
+		if cr, ok := cc.conn.(interface{ CloseRead() error }); !ok || cr.CloseRead() != nil {
+			cc.conn.Close()
+		}
+	})
 }
 
 // useShm reports whether f's payload should go through a segment.
@@ -360,7 +492,11 @@ func (c *Client) dial(ctx context.Context, cc *clientConn, network, addr string)
 // connection fails.
 func (c *Client) read(cc *clientConn) {
 	defer c.wg.Done()
-	r := frame.NewReader(cc.conn, c.MaxPayload)
+	max := c.MaxPayload
+	if max <= 0 {
+		max = DefaultMaxAckPayload
+	}
+	r := frame.NewReader(cc.conn, max)
 	for {
 		var ack frame.Frame
 		if err := r.Next(&ack); err != nil {
@@ -415,8 +551,9 @@ func (c *Client) removeSegment(name string) {
 }
 
 // Close closes the client's connections and waits for their goroutines.
-// Pending Sends fail with ErrUnreachable, later ones with ErrClosed. It is
-// idempotent.
+// Pending Sends get the acks already received (each connection is cut as
+// when a frame's accept window closes, see Send) or fail with
+// ErrUnreachable; later ones fail with ErrClosed. It is idempotent.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true
@@ -427,7 +564,7 @@ func (c *Client) Close() error {
 		select {
 		case <-cc.ready:
 			if cc.conn != nil {
-				cc.conn.Close()
+				cc.cut(ErrClosed) // its reader closes it once it has read what came
 			}
 		default:
 			// Still dialing: dial sees closed and gives up.

@@ -16,7 +16,39 @@ type Delivery struct {
 	// Frame.Ref, Frame.Size name the segment.
 	Frame frame.Frame
 
-	seg *shm.Segment // the mapped segment of a shm frame; nil otherwise
+	seg   *shm.Segment // the mapped segment of a shm frame; nil otherwise
+	acked func(bool)   // set by OnAcked
+}
+
+// OnAcked sets fn to be called once the Server has written the ack of this
+// frame, when the handler accepted it (CodeOK): inTime reports whether the
+// ack reached the sender in time, so that the frame may run. Call it from
+// HandleFrame, before returning CodeOK; the last call wins, and it is not
+// called for any other code.
+//
+// For a frame with AcceptBy (see frame.Frame), inTime is what the sender
+// will conclude: on a unix socket it is true exactly when the ack was
+// written without error, and the sender, which gives up on a frame only
+// after shutting down its side of the connection and reading every ack
+// already written (Client.Send), then saw it; so, for every frame,
+// (inTime) == (the sender's Send returned this ack). On TCP, RDMA and
+// relayed connections it is true when the ack was written before AcceptBy,
+// and the sender waits ClockSkew past AcceptBy for it: agreement there
+// assumes clocks within ClockSkew and acks that travel in less. For a
+// frame without AcceptBy, inTime is always true (the sender does not give
+// up in a way the receiver must honour).
+//
+// When AcceptBy has passed by the time HandleFrame returns CodeOK with a
+// hook set, the Server answers CodeLate instead and calls fn(false).
+//
+// A handler that returns CodeOK for a frame with AcceptBy must not start
+// its work before fn(true), and must not do it at all after fn(false):
+// the sender saw a refusal (CodeLate) or no ack, and may send the frame
+// elsewhere. Either way the handler owns d and releases it. fn runs
+// on the goroutine that wrote the ack, while it holds its connection's
+// in-flight slot: it must return quickly (start the work elsewhere).
+func (d *Delivery) OnAcked(fn func(inTime bool)) {
+	d.acked = fn
 }
 
 // Payload returns the frame's payload: the inline bytes, or the mapped shm
@@ -65,6 +97,12 @@ func (d *Delivery) Detach() []byte {
 // elsewhere: while it runs its connection's slot is taken (see
 // Server.MaxInFlight). ctx ends when the connection closes or the server
 // stops.
+//
+// The Server calls it only for frames whose tag verified with the key of
+// their namespace (unless Server.Unverified), and never for a frame whose
+// AcceptBy had passed when it arrived (the server refuses those with
+// CodeLate). A handler that accepts a frame with AcceptBy must start it
+// only once the OnAcked hook it set says inTime (see Delivery.OnAcked).
 type Handler interface {
 	HandleFrame(ctx context.Context, d *Delivery) (frame.Code, string)
 }

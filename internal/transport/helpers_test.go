@@ -3,6 +3,9 @@ package transport
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -135,5 +138,41 @@ func stepFrame(payload []byte) *frame.Frame {
 }
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+// testKeys serves namespace "ns" (stepFrame's) with testKey.
+func testKeys(ns string) ([]byte, bool) {
+	if ns == "ns" {
+		return testKey, true
+	}
+	return nil, false
+}
+
+// legacyEncode encodes f as a version 2 sender did, signed with key: the
+// version 3 header without AcceptBy and Digest, and a tag over the header
+// and the payload's SHA-256.
+func legacyEncode(t testing.TB, f *frame.Frame, key []byte) []byte {
+	t.Helper()
+	g := *f
+	g.Digest, g.AcceptBy, g.Size = [32]byte{}, 0, uint64(len(g.Payload))
+	h3, err := frame.AppendHeader(nil, &g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := append(append(append([]byte(nil), h3[:42]...), h3[50:58]...), h3[90:len(h3)-32]...)
+	h[7] = frame.LegacyVersion
+	binary.BigEndian.PutUint32(h, uint32(len(h)+32))
+	digest := sha256.Sum256(g.Payload)
+	m := hmac.New(sha256.New, key)
+	m.Write(h[4:12])
+	m.Write(h[20:])
+	m.Write(digest[:])
+	return append(m.Sum(h), g.Payload...)
+}
+
+// signed signs f with testKey, for frames sent with key nil.
+func signed(f *frame.Frame) *frame.Frame {
+	f.Sign(testKey)
+	return f
+}
 
 func sameBytes(a, b []byte) bool { return bytes.Equal(a, b) }

@@ -106,7 +106,7 @@ func TestRoundTrip(t *testing.T) {
 					ref  string
 				}
 				got := make(chan seen, 1)
-				srv := &Server{ShmDir: shmDir, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
+				srv := &Server{Keys: testKeys, ShmDir: shmDir, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
 					got <- seen{d.Frame.PayloadKind, d.Frame.Ref}
 					if !d.Frame.Verify(testKey) {
 						return frame.CodeBadTag, "tag"
@@ -155,7 +155,7 @@ func TestRefusalCodesPassThrough(t *testing.T) {
 	shmDir := t.TempDir()
 	var last atomic.Pointer[Delivery]
 	var code atomic.Uint32
-	srv := &Server{ShmDir: shmDir, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
+	srv := &Server{Keys: testKeys, ShmDir: shmDir, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
 		last.Store(d)
 		c := frame.Code(code.Load())
 		return c, "because " + c.String()
@@ -196,8 +196,8 @@ func TestShmRefused(t *testing.T) {
 		d.Release()
 		return frame.CodeOK, ""
 	})
-	noShm := startServer(t, &Server{Handler: h}, testEndpoint(t, "unix"))
-	withShm := startServer(t, &Server{Handler: h, ShmDir: shmDir}, testEndpoint(t, "unix"))
+	noShm := startServer(t, &Server{Keys: testKeys, Handler: h}, testEndpoint(t, "unix"))
+	withShm := startServer(t, &Server{Keys: testKeys, Handler: h, ShmDir: shmDir}, testEndpoint(t, "unix"))
 	c := &Client{ShmDir: shmDir, ShmThreshold: 1}
 	defer c.Close()
 
@@ -214,7 +214,7 @@ func TestShmRefused(t *testing.T) {
 	} {
 		f := stepFrame(nil)
 		f.PayloadKind, f.Ref, f.Size = frame.PayloadShm, tt.ref, tt.size
-		ack, err := c.Send(context.Background(), withShm.Endpoint, f, nil)
+		ack, err := c.Send(context.Background(), withShm.Endpoint, signed(f), nil)
 		if err != nil || ack.Code != frame.CodeMalformed || !strings.HasPrefix(ack.Reason, "shm segment "+tt.ref+": shm: ") {
 			t.Errorf("ref %q: ack %v %q, err %v; want malformed \"shm segment %s: shm: ...\"", tt.ref, ack.Code, ack.Reason, err, tt.ref)
 		}
@@ -227,7 +227,7 @@ func TestShmRefused(t *testing.T) {
 func TestAckTimeout(t *testing.T) {
 	checkLeaks(t)
 	block := make(chan struct{})
-	srv := &Server{Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
+	srv := &Server{Keys: testKeys, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
 		select {
 		case <-block:
 		case <-ctx.Done():
@@ -318,7 +318,7 @@ func TestServerKilledMidFlight(t *testing.T) {
 	}
 	kl := &killableListener{Listener: ln}
 	entered, release := make(chan struct{}, 1), make(chan struct{})
-	blocking := &Server{Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
+	blocking := &Server{Keys: testKeys, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
 		entered <- struct{}{}
 		<-release
 		return frame.CodeOK, ""
@@ -348,7 +348,7 @@ func TestServerKilledMidFlight(t *testing.T) {
 		t.Errorf("Serve on a closed listener returned nil, want the accept error")
 	}
 
-	ok := &Server{Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
+	ok := &Server{Keys: testKeys, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
 		d.Release()
 		return frame.CodeOK, ""
 	})}
@@ -364,7 +364,7 @@ func TestServerKilledMidFlight(t *testing.T) {
 func TestGracefulStopDeliversAcks(t *testing.T) {
 	checkLeaks(t)
 	entered := make(chan struct{}, 1)
-	srv := &Server{Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
+	srv := &Server{Keys: testKeys, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
 		entered <- struct{}{}
 		<-ctx.Done()
 		return frame.CodeUnavailable, "shutting down"
@@ -399,7 +399,7 @@ func TestMultiplexing(t *testing.T) {
 	for _, network := range []string{"unix", "tcp"} {
 		t.Run(network, func(t *testing.T) {
 			gate := make(chan struct{})
-			srv := &Server{MaxInFlight: 8, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
+			srv := &Server{Keys: testKeys, MaxInFlight: 8, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
 				defer d.Release()
 				if string(d.Payload()) == "first" {
 					<-gate
@@ -466,7 +466,7 @@ func TestMultiplexing(t *testing.T) {
 // other connections keep working.
 func TestMalformedInput(t *testing.T) {
 	checkLeaks(t)
-	srv := &Server{Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
+	srv := &Server{Keys: testKeys, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
 		d.Release()
 		return frame.CodeOK, ""
 	})}
@@ -477,7 +477,7 @@ func TestMalformedInput(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	valid, err := frame.Encode(nil, stepFrame([]byte("ok")))
+	valid, err := frame.Encode(nil, signed(stepFrame([]byte("ok"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,7 +532,7 @@ func isReset(err error) bool {
 func TestServerIgnoresAcks(t *testing.T) {
 	checkLeaks(t)
 	var calls atomic.Int32
-	srv := &Server{Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
+	srv := &Server{Keys: testKeys, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
 		calls.Add(1)
 		d.Release()
 		return frame.CodeOK, ""
@@ -544,7 +544,7 @@ func TestServerIgnoresAcks(t *testing.T) {
 	if _, err := c.Send(context.Background(), rs.Endpoint, &ack, nil); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("ack sent to a server: %v, want ErrTimeout (ignored)", err)
 	}
-	if _, err := c.Send(context.Background(), rs.Endpoint, stepFrame(nil), nil); err != nil {
+	if _, err := c.Send(context.Background(), rs.Endpoint, signed(stepFrame(nil)), nil); err != nil {
 		t.Fatal(err)
 	}
 	if calls.Load() != 1 {
@@ -554,7 +554,7 @@ func TestServerIgnoresAcks(t *testing.T) {
 
 func TestServeStopsWithoutLeaks(t *testing.T) {
 	checkLeaks(t)
-	srv := &Server{Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
+	srv := &Server{Keys: testKeys, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
 		d.Release()
 		return frame.CodeOK, ""
 	})}
@@ -588,7 +588,7 @@ func TestServeListenerFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &Server{Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) { return frame.CodeBusy, "" })}
+	srv := &Server{Keys: testKeys, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) { return frame.CodeBusy, "" })}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(context.Background(), ln) }()
 	ln.Close()
@@ -605,26 +605,33 @@ func TestServeListenerFails(t *testing.T) {
 // FuzzServerConn feeds arbitrary bytes to a server connection: it must not
 // panic, must answer only with acks and must close the connection.
 func FuzzServerConn(f *testing.F) {
-	valid, _ := frame.Encode(nil, stepFrame([]byte("ok")))
+	valid, _ := frame.Encode(nil, signed(stepFrame([]byte("ok"))))
 	f.Add(valid)
 	f.Add(append(append([]byte(nil), valid...), valid...))
 	f.Add(valid[:10])
 	f.Add([]byte("garbage"))
 	shmFrame := stepFrame(nil)
 	shmFrame.PayloadKind, shmFrame.Ref, shmFrame.Size = frame.PayloadShm, "../x", 1
-	if b, err := frame.Encode(nil, shmFrame); err == nil {
+	if b, err := frame.Encode(nil, signed(shmFrame)); err == nil {
 		f.Add(b)
 	}
+	late := stepFrame([]byte("late"))
+	late.AcceptBy = 1
+	if b, err := frame.Encode(nil, signed(late)); err == nil {
+		f.Add(append(b, valid...))
+	}
+	f.Add(legacyEncode(f, stepFrame([]byte("version 2")), testKey))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, in []byte) {
-		srv := &Server{ShmDir: dir, MaxPayload: 1 << 16, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
+		srv := &Server{Keys: testKeys, ShmDir: dir, MaxPayload: 1 << 16, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
 			return frame.CodeBusy, "no"
 		})}
 		a, b := net.Pipe()
 		done := make(chan struct{})
+		cfg := srv.config()
 		go func() {
 			defer close(done)
-			srv.serveConn(context.Background(), a)
+			srv.serveConn(context.Background(), a, &cfg)
 		}()
 		drained := make(chan struct{})
 		go func() {

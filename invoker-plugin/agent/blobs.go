@@ -3,8 +3,6 @@ package agent
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,9 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/wsk-route/wsk-route/internal/blob"
 	"github.com/wsk-route/wsk-route/internal/frame"
@@ -54,11 +53,104 @@ const blobSniffTimeout = 10 * time.Second
 // blobDefaultTimeout bounds a blob transfer of a frame without deadline.
 const blobDefaultTimeout = 10 * time.Minute
 
+// Bounds of the blob HTTP endpoints: a request is one frame header
+// (blob.MaxRequest), read within blobRequestTimeout; at most blobMaxConns
+// connections per endpoint are served at once (one more is closed as it
+// comes), and an idle keep-alive connection is closed after
+// blobIdleTimeout.
+const (
+	blobRequestTimeout = 10 * time.Second
+	blobMaxConns       = 64
+	blobIdleTimeout    = 90 * time.Second
+	blobMaxHeaderBytes = 8 << 10
+)
+
 // blobs is the agent's blob service: its listeners and its client.
 type blobs struct {
 	fetchLn net.Listener // unix blob.FetchSocket in RunDir
 	mux     *relayMux    // the relay's TCP port; nil without RelayListen
 	client  *http.Client // to other agents' ReadPath
+	keys    keyCache     // frame keys, for blob requests and the frame servers
+}
+
+// keyCache holds the frame keys the agent has read from the registry, by
+// namespace. Keys are never changed once created, so they are kept.
+type keyCache struct {
+	mu sync.Mutex // guards m
+	m  map[string][]byte
+}
+
+func (c *keyCache) get(ns string) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[ns]
+}
+
+func (c *keyCache) put(ns string, key []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string][]byte)
+	}
+	c.m[ns] = key
+}
+
+// namespaceKey returns the frame key of ns from the cache or the registry;
+// nil (and no error) when ns has none.
+func (a *Agent) namespaceKey(ctx context.Context, ns string) ([]byte, error) {
+	if key := a.blobs.keys.get(ns); key != nil {
+		return key, nil
+	}
+	kctx, cancel := context.WithTimeout(ctx, registryTimeout)
+	defer cancel()
+	key, err := a.cfg.Registry.NamespaceKey(kctx, ns)
+	if err != nil {
+		a.metrics.RegistryError()
+		return nil, err
+	}
+	if len(key) > 0 {
+		a.blobs.keys.put(ns, key)
+	}
+	return key, nil
+}
+
+// relayMaxConns bounds the connections each of the agent's frame servers
+// serves at once: one per local proxy on the frame socket, one per other
+// agent on the relay port (transport.Server.MaxConns).
+const relayMaxConns = 512
+
+// frameKey is the Keys of the agent's frame servers (its frame socket and
+// its relay listeners, transport.Server.Keys): the key of namespace ns
+// when an instance of ns is registered through this agent. Those are the
+// only namespaces whose frames the agent relays (a relayed frame's target
+// is a local instance, and only local proxies reach the frame socket), so
+// a peer naming any other namespace is refused from its frame's header,
+// without a registry read.
+func (a *Agent) frameKey(ns string) ([]byte, bool) {
+	if key := a.blobs.keys.get(ns); key != nil {
+		return key, true
+	}
+	if !a.servesNamespace(ns) {
+		return nil, false
+	}
+	key, err := a.namespaceKey(context.Background(), ns)
+	if err != nil || len(key) == 0 {
+		return nil, false
+	}
+	return key, true
+}
+
+// servesNamespace reports whether an instance of ns is registered through
+// this agent.
+func (a *Agent) servesNamespace(ns string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, li := range a.local {
+		if li.inst.Namespace == ns {
+			return true
+		}
+	}
+	return false
 }
 
 // blobError is a failure with the HTTP status that answers it.
@@ -130,13 +222,15 @@ func (a *Agent) startBlobs(start func(name string, fn func(context.Context) erro
 	mux.HandleFunc("POST "+blob.FetchPath, a.serveFetch)
 	start("blob socket", func(ctx context.Context) error {
 		defer a.blobs.client.CloseIdleConnections()
-		return serveHTTP(ctx, a.blobs.fetchLn, mux, a.log)
+		return serveHTTP(ctx, limitConns(a.blobs.fetchLn, blobMaxConns), mux, a.log)
 	})
 	if m := a.blobs.mux; m != nil {
 		read := http.NewServeMux()
 		read.HandleFunc("POST "+blob.ReadPath, a.serveRead)
 		start("relay port", m.run)
-		start("blob reads", func(ctx context.Context) error { return serveHTTP(ctx, m.http, read, a.log) })
+		start("blob reads", func(ctx context.Context) error {
+			return serveHTTP(ctx, limitConns(m.http, blobMaxConns), read, a.log)
+		})
 	}
 }
 
@@ -148,10 +242,17 @@ type blobConnKey struct{}
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
 	hs := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: blobRequestTimeout,
+		IdleTimeout:       blobIdleTimeout,
+		MaxHeaderBytes:    blobMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
-		ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, blobConnKey{}, c) },
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if lc, ok := c.(*limitConn); ok {
+				c = lc.Conn // the connection itself: checkCaller asks the kernel who is at its other end
+			}
+			return context.WithValue(ctx, blobConnKey{}, c)
+		},
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -173,9 +274,23 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.L
 	return err
 }
 
-// readRequest reads and decodes a blob request body.
-func readRequest(r *http.Request) (*blob.Request, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, blob.MaxRequest+1))
+// readRequest reads and decodes a blob request body: at most
+// blob.MaxRequest bytes (a larger one is refused before it is read), within
+// blobRequestTimeout.
+func readRequest(w http.ResponseWriter, r *http.Request) (*blob.Request, error) {
+	if r.ContentLength > blob.MaxRequest {
+		return nil, blobErrorf(http.StatusRequestEntityTooLarge, "request of %d bytes, over %d", r.ContentLength, blob.MaxRequest)
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(blobRequestTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, blob.MaxRequest))
+	// The transfer that follows may take long; the connection's background
+	// read must not time out under it.
+	_ = rc.SetReadDeadline(time.Time{})
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, blobErrorf(http.StatusRequestEntityTooLarge, "request over %d bytes", blob.MaxRequest)
+	}
 	if err != nil {
 		return nil, blobErrorf(http.StatusBadRequest, "reading the request: %w", err)
 	}
@@ -193,17 +308,18 @@ func (a *Agent) checkFrame(ctx context.Context, req *blob.Request) error {
 	if !safeName(f.Namespace) {
 		return blobErrorf(http.StatusBadRequest, "namespace %q", f.Namespace)
 	}
-	// A namespace that never registered here has no segments; asking the
-	// registry for its key would create one.
+	// A namespace that never registered here has no segments: no need to
+	// ask the registry for its key.
 	if _, err := os.Stat(filepath.Join(a.cfg.ShmRoot, f.Namespace)); err != nil {
 		return blobErrorf(http.StatusForbidden, "namespace %q has no shm directory on host %s", f.Namespace, a.cfg.Host)
 	}
-	kctx, cancel := context.WithTimeout(ctx, registryTimeout)
-	key, err := a.cfg.Registry.NamespaceKey(kctx, f.Namespace)
-	cancel()
+	key, err := a.namespaceKey(ctx, f.Namespace)
 	if err != nil {
-		a.metrics.RegistryError()
 		return blobErrorf(http.StatusServiceUnavailable, "key of namespace %q: %w", f.Namespace, err)
+	}
+	if len(key) == 0 {
+		// An empty key would verify a tag anyone can compute.
+		return blobErrorf(http.StatusForbidden, "namespace %q has no frame key", f.Namespace)
 	}
 	if !f.Verify(key) {
 		return blobErrorf(http.StatusForbidden, "bad tag: the frame of run %s step %s does not verify with the key of namespace %q", f.RunID, f.Step, f.Namespace)
@@ -225,7 +341,7 @@ func transferContext(ctx context.Context, f *frame.Frame) (context.Context, cont
 // serveRead serves blob.ReadPath to another agent: it removes the segment
 // the signed frame names and streams its bytes.
 func (a *Agent) serveRead(w http.ResponseWriter, r *http.Request) {
-	req, err := readRequest(r)
+	req, err := readRequest(w, r)
 	if err == nil {
 		err = a.checkRead(r.Context(), req)
 	}
@@ -275,30 +391,25 @@ func (a *Agent) checkRead(ctx context.Context, req *blob.Request) error {
 }
 
 // openSegment opens segment name of dir for reading and checks that it is
-// a regular file of size bytes. name must be valid (blob.ParseRef checked
-// it): no separators, no "..".
+// a regular file of size bytes. dir is writable by the namespace's
+// containers: shm.OpenFile neither follows a symlink (of the segment or of
+// dir) nor blocks on a FIFO, and refuses anything but a regular file, so a
+// container cannot make the agent read a path of the host.
 func openSegment(dir, name string, size uint64) (*os.File, error) {
 	if !shm.ValidName(name) {
 		return nil, blobErrorf(http.StatusBadRequest, "%q is not a segment name", name)
 	}
-	file, err := os.OpenFile(filepath.Join(dir, name), os.O_RDONLY|unix.O_NOFOLLOW, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, blobErrorf(http.StatusNotFound, "segment %s is gone (swept after the run's deadline, or already read)", name)
-	}
-	if err != nil {
-		return nil, blobErrorf(http.StatusInternalServerError, "segment %s: %w", name, err)
-	}
-	st, err := file.Stat()
+	file, got, err := shm.OpenFile(dir, name)
 	switch {
-	case err != nil:
-		file.Close()
-		return nil, blobErrorf(http.StatusInternalServerError, "segment %s: %w", name, err)
-	case !st.Mode().IsRegular():
-		file.Close()
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, blobErrorf(http.StatusNotFound, "segment %s is gone (swept after the run's deadline, or already read)", name)
+	case errors.Is(err, shm.ErrNotRegular), errors.Is(err, syscall.ELOOP):
 		return nil, blobErrorf(http.StatusNotFound, "segment %s is not a regular file", name)
-	case uint64(st.Size()) != size:
+	case err != nil:
+		return nil, blobErrorf(http.StatusInternalServerError, "segment %s: %w", name, err)
+	case uint64(got) != size:
 		file.Close()
-		return nil, blobErrorf(http.StatusConflict, "size mismatch: segment %s is %d bytes, the frame says %d", name, st.Size(), size)
+		return nil, blobErrorf(http.StatusConflict, "size mismatch: segment %s is %d bytes, the frame says %d", name, got, size)
 	}
 	return file, nil
 }
@@ -313,7 +424,7 @@ func (a *Agent) serveFetch(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		w.Write(append(b, '\n'))
 	}
-	name, req, err := a.fetch(r)
+	name, req, err := a.fetch(w, r)
 	if err != nil {
 		a.log.Warn("agent: blob fetch failed", "err", err)
 		answer(statusOf(err), blob.FetchAnswer{Error: err.Error()})
@@ -324,8 +435,8 @@ func (a *Agent) serveFetch(w http.ResponseWriter, r *http.Request) {
 }
 
 // fetch does serveFetch's work.
-func (a *Agent) fetch(r *http.Request) (string, *blob.Request, error) {
-	req, err := readRequest(r)
+func (a *Agent) fetch(w http.ResponseWriter, r *http.Request) (string, *blob.Request, error) {
+	req, err := readRequest(w, r)
 	if err != nil {
 		return "", nil, err
 	}
@@ -438,19 +549,11 @@ func (a *Agent) blobURL(host string) (string, error) {
 
 // writeSegment writes exactly size bytes of r into a new segment of dir
 // whose name carries deadline (the sweeper removes it past that), and
-// returns its name. On error nothing is left behind.
+// returns its name. shm.Create makes it with O_EXCL|O_NOFOLLOW in dir
+// opened without following a symlink, so nothing a container planted in
+// dir makes the agent write elsewhere. On error nothing is left behind.
 func writeSegment(dir string, deadline time.Time, r io.Reader, size uint64) (string, error) {
-	var rnd [8]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return "", fmt.Errorf("segment name: %w", err)
-	}
-	// shm.Write's naming, which the sweeper and shm.Open parse.
-	name := strconv.FormatInt(deadline.UnixNano(), 10) + "-" + hex.EncodeToString(rnd[:]) + ".seg"
-	if !shm.ValidName(name) {
-		return "", fmt.Errorf("segment name %q does not parse as one (internal/shm changed its names?)", name)
-	}
-	path := filepath.Join(dir, name)
-	file, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
+	name, file, err := shm.Create(dir, deadline)
 	if err != nil {
 		return "", fmt.Errorf("segment: %w", err)
 	}
@@ -470,8 +573,48 @@ func writeSegment(dir string, deadline time.Time, r io.Reader, size uint64) (str
 		err = cerr
 	}
 	if err != nil {
-		_ = os.Remove(path)
+		_ = shm.Remove(dir, name)
 		return "", err
 	}
 	return name, nil
+}
+
+// limitConns returns ln serving at most n connections at once: one more is
+// closed as soon as it is accepted.
+func limitConns(ln net.Listener, n int) net.Listener {
+	return &limitListener{Listener: ln, n: int64(n)}
+}
+
+type limitListener struct {
+	net.Listener
+	n      int64
+	active atomic.Int64
+}
+
+// Accept implements net.Listener.
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.active.Add(1) > l.n {
+			l.active.Add(-1)
+			c.Close()
+			continue
+		}
+		return &limitConn{Conn: c, l: l}, nil
+	}
+}
+
+type limitConn struct {
+	net.Conn
+	l    *limitListener
+	once sync.Once
+}
+
+// Close implements net.Conn; it frees the connection's slot once.
+func (c *limitConn) Close() error {
+	c.once.Do(func() { c.l.active.Add(-1) })
+	return c.Conn.Close()
 }

@@ -17,15 +17,22 @@ import (
 type relayMux struct {
 	ln           net.Listener
 	frames, http *muxListener
+	sorting      chan struct{} // slots of the connections whose first byte is awaited
 
 	done      chan struct{} // closed by close
 	closeOnce sync.Once
 	closeErr  error
 }
 
+// maxSorting bounds the connections to the relay port whose first byte
+// the mux is waiting for (each for at most blobSniffTimeout); one more is
+// closed as soon as it is accepted. Each side then bounds its own
+// connections (transport.Server.MaxConns, limitConns).
+const maxSorting = 64
+
 // newRelayMux returns the mux of ln; run accepts its connections.
 func newRelayMux(ln net.Listener) *relayMux {
-	m := &relayMux{ln: ln, done: make(chan struct{})}
+	m := &relayMux{ln: ln, done: make(chan struct{}), sorting: make(chan struct{}, maxSorting)}
 	m.frames = &muxListener{m: m, conns: make(chan net.Conn)}
 	m.http = &muxListener{m: m, conns: make(chan net.Conn)}
 	return m
@@ -59,9 +66,16 @@ func (m *relayMux) run(ctx context.Context) error {
 			m.close()
 			return err
 		}
+		select {
+		case m.sorting <- struct{}{}:
+		default:
+			c.Close() // too many connections that have not said what they are
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() { <-m.sorting }()
 			m.sort(c)
 		}()
 	}
