@@ -6,13 +6,26 @@
 // # Layout
 //
 //	<prefix>/specs/<namespace>/<workflow>   spec JSON (spec.Spec.Marshal); its version is the KV ModifyIndex
-//	<prefix>/keys/<namespace>               the namespace's 32-byte frame key, created once
+//	<prefix>/keys/<namespace>               the namespace's 32-byte frame key, created once (CreateNamespaceKey)
+//	<prefix>/cluster                        the cluster marker: an id created once (CreateMarker)
 //	<prefix>/runs/<namespace>/<run>/<seq>   a run's event (runevent.Event JSON), held by a run session that Consul deletes with its keys (runevents.go)
 //	service <service>, ID = Instance.ID     one instance; Meta holds every routetable.Instance field
 //
 // The prefix and the service name default to "wsk-route". Namespace and
 // workflow names must be non-empty and hold no '/', no "..", and no control
 // characters, so that a name can never reach outside its own key.
+//
+// # Keys, marker and recovery
+//
+// NamespaceKey and Marker only read: a missing key or marker is nil or ""
+// and no error, never created on the way. CreateNamespaceKey,
+// CreateMarker and CreateSpec store a value only where none is stored (a
+// check-and-set on index 0) and say what is stored afterwards, so that host
+// agents racing to create or to restore one all end up with the first.
+// Host agents keep a copy of the marker, of the keys they used and of the
+// specs, and put them back with these calls when the marker is gone: see
+// the agent's recovery.go. A missing key is created (CreateNamespaceKey
+// with nil) only by a host agent that never had one for that namespace.
 //
 // # Connecting
 //

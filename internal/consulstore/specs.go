@@ -2,7 +2,6 @@ package consulstore
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"sort"
@@ -12,9 +11,6 @@ import (
 
 	"github.com/wsk-route/wsk-route/internal/spec"
 )
-
-// KeySize is the size in bytes of a namespace's frame key.
-const KeySize = 32
 
 // specsDir is the KV prefix, with trailing '/', that holds every spec.
 func (s *Store) specsDir() string { return s.prefix + "/specs/" }
@@ -59,6 +55,32 @@ func (s *Store) PutSpec(ctx context.Context, sp *spec.Spec) (version uint64, err
 		return 0, fmt.Errorf("consulstore: put spec %s: transaction failed: %v", key, txnErrors(resp))
 	}
 	return resp.Results[0].KV.ModifyIndex, nil
+}
+
+// CreateSpec stores sp as PutSpec does, but only if no spec of that
+// namespace and workflow is stored (a check-and-set on index 0): what
+// registry recovery puts back never replaces a spec composed meanwhile. It
+// reports whether sp was stored.
+func (s *Store) CreateSpec(ctx context.Context, sp *spec.Spec) (created bool, err error) {
+	if sp == nil {
+		return false, errors.New("consulstore: create spec: nil spec")
+	}
+	if err := sp.Validate(); err != nil {
+		return false, fmt.Errorf("consulstore: create spec: %w", err)
+	}
+	key, err := s.specKey(sp.Namespace, sp.Workflow)
+	if err != nil {
+		return false, fmt.Errorf("consulstore: create spec: %w", err)
+	}
+	data, err := sp.Marshal()
+	if err != nil {
+		return false, fmt.Errorf("consulstore: create spec %s: %w", key, err)
+	}
+	ok, _, err := s.kv.CAS(&api.KVPair{Key: key, Value: data, ModifyIndex: 0}, (&api.WriteOptions{}).WithContext(ctx))
+	if err != nil {
+		return false, fmt.Errorf("consulstore: create spec %s: %w", key, err)
+	}
+	return ok, nil
 }
 
 func txnErrors(resp *api.TxnResponse) string {
@@ -168,39 +190,4 @@ func (s *Store) decodeSpec(p *api.KVPair) (*spec.Spec, error) {
 	}
 	sp.Version = p.ModifyIndex
 	return sp, nil
-}
-
-// NamespaceKey returns the frame key of namespace, stored at
-// <prefix>/keys/<namespace>. When there is none it creates one from
-// crypto/rand with a check-and-set on index 0, so that callers racing to
-// create it all end up with the one that was stored first.
-func (s *Store) NamespaceKey(ctx context.Context, namespace string) ([]byte, error) {
-	if err := checkName("namespace", namespace); err != nil {
-		return nil, fmt.Errorf("consulstore: namespace key: %w", err)
-	}
-	key := s.prefix + "/keys/" + namespace
-	for range 3 { // a key deleted between a lost CAS and the read is retried
-		pair, _, err := s.kv.Get(key, (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx))
-		if err != nil {
-			return nil, fmt.Errorf("consulstore: namespace key %s: %w", key, err)
-		}
-		if pair != nil {
-			if len(pair.Value) != KeySize {
-				return nil, fmt.Errorf("consulstore: namespace key %s: %w (%d bytes)", key, ErrBadKey, len(pair.Value))
-			}
-			return pair.Value, nil
-		}
-		k := make([]byte, KeySize)
-		if _, err := rand.Read(k); err != nil {
-			return nil, fmt.Errorf("consulstore: namespace key %s: %w", key, err)
-		}
-		ok, _, err := s.kv.CAS(&api.KVPair{Key: key, Value: k, ModifyIndex: 0}, (&api.WriteOptions{}).WithContext(ctx))
-		if err != nil {
-			return nil, fmt.Errorf("consulstore: namespace key %s: %w", key, err)
-		}
-		if ok {
-			return k, nil
-		}
-	}
-	return nil, fmt.Errorf("consulstore: namespace key %s: created and removed repeatedly while reading it", key)
 }

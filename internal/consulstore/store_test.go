@@ -77,6 +77,8 @@ func (contract) Conventions() registrytest.Conventions {
 		ErrBadName:     consulstore.ErrBadName,
 		ErrBadInstance: consulstore.ErrBadInstance,
 		KeySize:        consulstore.KeySize,
+		ErrBadKey:      consulstore.ErrBadKey,
+		ErrBadMarker:   consulstore.ErrBadMarker,
 	}
 }
 
@@ -134,7 +136,8 @@ func TestWatchSpecsSkipsBroken(t *testing.T) {
 
 // TestNamespaceKeySharedAndBad checks that two stores on one prefix racing
 // to create a namespace's key agree on it, and that a stored key of the
-// wrong size, written by another Consul client, is refused.
+// wrong size, written by another Consul client, is refused, by
+// NamespaceKey and by CreateNamespaceKey (which must not replace it).
 func TestNamespaceKeySharedAndBad(t *testing.T) {
 	s, opts := newStore(t)
 	other := openStore(t, opts)
@@ -143,6 +146,38 @@ func TestNamespaceKeySharedAndBad(t *testing.T) {
 	putRaw(t, testenv.SharedConsul(t).Addr, opts.Prefix+"/keys/short", "abc")
 	if _, err := s.NamespaceKey(ctx, "short"); !errors.Is(err, consulstore.ErrBadKey) {
 		t.Errorf("NamespaceKey of a 3-byte stored key = %v, want ErrBadKey", err)
+	}
+	if _, err := s.CreateNamespaceKey(ctx, "short", nil); !errors.Is(err, consulstore.ErrBadKey) {
+		t.Errorf("CreateNamespaceKey over a 3-byte stored key = %v, want ErrBadKey", err)
+	}
+	var reported []error
+	keys, err := s.NamespaceKeys(ctx, func(err error) { reported = append(reported, err) })
+	if err != nil || len(keys) != 1 || keys["guest"] == nil || len(reported) != 1 || !errors.Is(reported[0], consulstore.ErrBadKey) {
+		t.Errorf("NamespaceKeys = %x, %v, reported %v; want guest's key, and the 3-byte one reported", keys, err, reported)
+	}
+}
+
+// TestMarkerSharedAndBad checks that two stores on one prefix see one
+// marker, that stores on another prefix do not, and that a malformed
+// marker written by another Consul client is refused.
+func TestMarkerSharedAndBad(t *testing.T) {
+	s, opts := newStore(t)
+	other := openStore(t, opts)
+	elsewhere, _ := newStore(t)
+	ctx := registrytest.Context(t, 30*time.Second)
+	m, err := s.CreateMarker(ctx, "first")
+	if err != nil || m != "first" {
+		t.Fatalf("CreateMarker = %q, %v; want first", m, err)
+	}
+	if m, err := other.CreateMarker(ctx, "second"); err != nil || m != "first" {
+		t.Errorf("CreateMarker on the same prefix = %q, %v; want the stored first", m, err)
+	}
+	if m, err := elsewhere.Marker(ctx); err != nil || m != "" {
+		t.Errorf("Marker on another prefix = %q, %v; want none", m, err)
+	}
+	putRaw(t, testenv.SharedConsul(t).Addr, opts.Prefix+"/cluster", "not a marker")
+	if _, err := s.Marker(ctx); !errors.Is(err, consulstore.ErrBadMarker) {
+		t.Errorf("Marker of a malformed stored marker = %v, want ErrBadMarker", err)
 	}
 }
 

@@ -123,14 +123,15 @@ func HasID(id string) func([]routetable.Instance) bool {
 	}
 }
 
-// Keyer gives the frame key of a namespace.
+// Keyer creates the frame key of a namespace.
 type Keyer interface {
-	NamespaceKey(ctx context.Context, namespace string) ([]byte, error)
+	CreateNamespaceKey(ctx context.Context, namespace string, key []byte) ([]byte, error)
 }
 
-// RaceNamespaceKey has 8 goroutines ask for the key of namespace at once,
-// taking turns over keyers (handles on one store), and fails the test
-// unless all get one key of size bytes. It returns each racer's key.
+// RaceNamespaceKey has 8 goroutines create the key of namespace at once
+// (CreateNamespaceKey with a new key), taking turns over keyers (handles
+// on one store), and fails the test unless all get one key of size bytes.
+// It returns each racer's key.
 func RaceNamespaceKey(t *testing.T, ctx context.Context, namespace string, size int, keyers ...Keyer) [][]byte {
 	t.Helper()
 	if len(keyers) == 0 {
@@ -142,7 +143,7 @@ func RaceNamespaceKey(t *testing.T, ctx context.Context, namespace string, size 
 	for i := range racers {
 		k := keyers[i%len(keyers)]
 		wg.Go(func() {
-			key, err := k.NamespaceKey(ctx, namespace)
+			key, err := k.CreateNamespaceKey(ctx, namespace, nil)
 			if err != nil {
 				t.Error(err)
 			}

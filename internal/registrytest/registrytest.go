@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +24,12 @@ type Registry interface {
 	WatchInstances(ctx context.Context, fn func([]routetable.Instance), onError func(error)) error
 	WatchSpecs(ctx context.Context, fn func([]*spec.Spec), onError func(error)) error
 	NamespaceKey(ctx context.Context, namespace string) ([]byte, error)
+	CreateNamespaceKey(ctx context.Context, namespace string, key []byte) ([]byte, error)
+	NamespaceKeys(ctx context.Context, onError func(error)) (map[string][]byte, error)
+	Marker(ctx context.Context) (string, error)
+	CreateMarker(ctx context.Context, id string) (string, error)
 	PutSpec(ctx context.Context, sp *spec.Spec) (uint64, error)
+	CreateSpec(ctx context.Context, sp *spec.Spec) (bool, error)
 	GetSpec(ctx context.Context, namespace, workflow string) (*spec.Spec, error)
 	DeleteSpec(ctx context.Context, namespace, workflow string) error
 	ListSpecs(ctx context.Context, onError func(error)) ([]*spec.Spec, error)
@@ -44,6 +50,10 @@ type Conventions struct {
 	ErrBadInstance error
 	// KeySize is the size in bytes of a namespace frame key.
 	KeySize int
+	// ErrBadKey is wrapped by the errors for a key of the wrong size.
+	ErrBadKey error
+	// ErrBadMarker is wrapped by the errors for a malformed marker.
+	ErrBadMarker error
 }
 
 // Run runs the contract as subtests of t, each on a registry from open.
@@ -60,6 +70,8 @@ func Run(t *testing.T, open func(t *testing.T) Registry) {
 		{"BadNamesAndSpecs", testBadNamesAndSpecs},
 		{"WatchSpecs", testWatchSpecs},
 		{"NamespaceKey", testNamespaceKey},
+		{"Marker", testMarker},
+		{"CreateSpec", testCreateSpec},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
 	}
@@ -300,16 +312,109 @@ func testWatchSpecs(t *testing.T, r Registry) {
 }
 
 func testNamespaceKey(t *testing.T, r Registry) {
-	size := r.Conventions().KeySize
+	conv := r.Conventions()
+	size := conv.KeySize
 	ctx := Context(t, 30*time.Second)
+	if k, err := r.NamespaceKey(ctx, "guest"); k != nil || err != nil {
+		t.Fatalf("NamespaceKey before any key = %x, %v; want nil, nil (never created on the way)", k, err)
+	}
 	keys := RaceNamespaceKey(t, ctx, "guest", size, r)
 	keys[0][0] ^= 0xff // the caller's copy
 	again, err := r.NamespaceKey(ctx, "guest")
 	if err != nil || string(again) != string(keys[1]) {
 		t.Errorf("NamespaceKey again = %x, %v; want the stored %x", again, err, keys[1])
 	}
-	ns2, err := r.NamespaceKey(ctx, "guest2")
-	if err != nil || len(ns2) != size || string(ns2) == string(keys[1]) {
-		t.Errorf("another namespace's key = %x, %v; want a different key", ns2, err)
+	// Offering another key does not replace the stored one.
+	other := make([]byte, size)
+	if got, err := r.CreateNamespaceKey(ctx, "guest", other); err != nil || string(got) != string(keys[1]) {
+		t.Errorf("CreateNamespaceKey over a stored key = %x, %v; want the stored %x", got, err, keys[1])
+	}
+	// An offered key is stored as it is where there is none (a restore).
+	restored := make([]byte, size)
+	for i := range restored {
+		restored[i] = byte(i)
+	}
+	if got, err := r.CreateNamespaceKey(ctx, "guest2", restored); err != nil || string(got) != string(restored) {
+		t.Errorf("CreateNamespaceKey(guest2, offered) = %x, %v; want the offered %x", got, err, restored)
+	}
+	if got, err := r.NamespaceKey(ctx, "guest2"); err != nil || string(got) != string(restored) {
+		t.Errorf("NamespaceKey(guest2) = %x, %v; want the offered %x", got, err, restored)
+	}
+	all, err := r.NamespaceKeys(ctx, func(err error) { t.Errorf("NamespaceKeys onError: %v", err) })
+	if err != nil || len(all) != 2 || string(all["guest"]) != string(keys[1]) || string(all["guest2"]) != string(restored) {
+		t.Errorf("NamespaceKeys = %x, %v; want guest's and guest2's keys", all, err)
+	}
+	if _, err := r.CreateNamespaceKey(ctx, "guest3", []byte("short")); !errors.Is(err, conv.ErrBadKey) {
+		t.Errorf("CreateNamespaceKey of a 5-byte key = %v, want ErrBadKey", err)
+	}
+	if k, err := r.NamespaceKey(ctx, "guest3"); k != nil || err != nil {
+		t.Errorf("NamespaceKey after a refused create = %x, %v; want nil, nil", k, err)
+	}
+	if _, err := r.CreateNamespaceKey(ctx, "a/b", nil); !errors.Is(err, conv.ErrBadName) {
+		t.Errorf("CreateNamespaceKey(a/b) = %v, want ErrBadName", err)
+	}
+}
+
+func testMarker(t *testing.T, r Registry) {
+	conv := r.Conventions()
+	ctx := Context(t, 30*time.Second)
+	if m, err := r.Marker(ctx); m != "" || err != nil {
+		t.Fatalf("Marker of a new registry = %q, %v; want \"\", nil", m, err)
+	}
+	for _, bad := range []string{"", "a b", "x/y", strings.Repeat("m", 129), "é"} {
+		if _, err := r.CreateMarker(ctx, bad); !errors.Is(err, conv.ErrBadMarker) {
+			t.Errorf("CreateMarker(%q) = %v, want ErrBadMarker", bad, err)
+		}
+	}
+	// Racers all end up with the marker stored first.
+	got := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Go(func() {
+			m, err := r.CreateMarker(ctx, fmt.Sprintf("m-%d", i))
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = m
+		})
+	}
+	wg.Wait()
+	for i, m := range got {
+		if m != got[0] || m == "" {
+			t.Fatalf("racer %d got marker %q, racer 0 %q; want one marker", i, m, got[0])
+		}
+	}
+	if m, err := r.Marker(ctx); m != got[0] || err != nil {
+		t.Errorf("Marker = %q, %v; want %q", m, err, got[0])
+	}
+}
+
+func testCreateSpec(t *testing.T, r Registry) {
+	ctx := Context(t, 30*time.Second)
+	first := SampleSpec("guest", "flow")
+	created, err := r.CreateSpec(ctx, first)
+	if err != nil || !created {
+		t.Fatalf("CreateSpec of a new spec = %v, %v; want true, nil", created, err)
+	}
+	got, err := r.GetSpec(ctx, "guest", "flow")
+	if err != nil || got == nil || got.Version == 0 {
+		t.Fatalf("GetSpec after CreateSpec = %+v, %v; want the spec with a version", got, err)
+	}
+	second := SampleSpec("guest", "flow")
+	second.Steps["b"] = spec.Step{Action: "/guest/third"}
+	if created, err := r.CreateSpec(ctx, second); err != nil || created {
+		t.Errorf("CreateSpec over a stored spec = %v, %v; want false, nil", created, err)
+	}
+	if again, err := r.GetSpec(ctx, "guest", "flow"); err != nil || again.Version != got.Version || again.Steps["b"].Action == "/guest/third" {
+		t.Errorf("after a refused CreateSpec the spec is %+v, %v; want the first one at version %d", again, err, got.Version)
+	}
+	if _, err := r.CreateSpec(ctx, nil); err == nil {
+		t.Error("CreateSpec(nil) succeeded")
+	}
+	if err := r.DeleteSpec(ctx, "guest", "flow"); err != nil {
+		t.Fatal(err)
+	}
+	if created, err := r.CreateSpec(ctx, second); err != nil || !created {
+		t.Errorf("CreateSpec after delete = %v, %v; want true, nil", created, err)
 	}
 }

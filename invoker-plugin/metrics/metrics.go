@@ -27,6 +27,18 @@ const (
 	RefusalNamespaceMismatch = "namespace_mismatch" // the container is bound to another namespace
 	RefusalUnidentifiedPeer  = "unidentified_peer"  // the kernel could not identify the peer
 	RefusalStateError        = "state_error"        // the agent could not save its state
+	RefusalUntrustedImage    = "untrusted_image"    // the container's image is not one of -trusted-images
+)
+
+// Labels of the registry recovery counters (the agent's recovery.go):
+// what wsk_route_registry_restores_total put back, what
+// wsk_route_registry_conflicts_total found differing.
+const (
+	RestoredMarker = "marker" // the cluster marker
+	RestoredKey    = "key"    // a namespace's frame key
+	RestoredSpec   = "spec"   // a workflow spec
+	ConflictMarker = "marker" // the registry's marker is not the one the agent remembers
+	ConflictKey    = "key"    // the registry's key of a namespace is not the one the agent used
 )
 
 // transports are the hop transports proxies report; "none" labels the
@@ -41,6 +53,10 @@ type Metrics struct {
 	relayBytes, shmSwept, registryErrors          prometheus.Counter
 	proxies, instances                            prometheus.Gauge
 	latency                                       *latencyCollector
+
+	// registry recovery
+	registryLosses                      prometheus.Counter
+	registryRestores, registryConflicts *prometheus.CounterVec
 }
 
 // New creates the collectors and registers them with reg.
@@ -72,9 +88,26 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		instances: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "wsk_route_instances", Help: "Instances in the agent's route table (all hosts)."}),
 		latency: newLatencyCollector(),
+		registryLosses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wsk_route_registry_losses_total", Help: "Times the agent found the registry without the cluster marker it remembers: the registry lost its data."}),
+		registryRestores: counterVec("wsk_route_registry_restores_total",
+			"Values the agent put back from its copy into a registry that had lost them, by what (marker, key, spec).", []string{"what"}),
+		registryConflicts: counterVec("wsk_route_registry_conflicts_total",
+			"Registry values that differ from the agent's copy, followed as the registry has them, by what (marker, key).", []string{"what"}),
 	}
-	for _, r := range []string{RefusalNamespaceMismatch, RefusalUnidentifiedPeer, RefusalStateError} {
+	for _, r := range []string{RefusalNamespaceMismatch, RefusalUnidentifiedPeer, RefusalStateError, RefusalUntrustedImage} {
 		m.registerRefusals.WithLabelValues(r)
+	}
+	for _, w := range []string{RestoredMarker, RestoredKey, RestoredSpec} {
+		m.registryRestores.WithLabelValues(w)
+	}
+	for _, w := range []string{ConflictMarker, ConflictKey} {
+		m.registryConflicts.WithLabelValues(w)
+	}
+	for _, c := range []prometheus.Collector{m.registryLosses, m.registryRestores, m.registryConflicts} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: register: %w", err)
+		}
 	}
 	for _, c := range []prometheus.Collector{m.hops, m.hopBytes, m.refusals, m.failures, m.fallbacks,
 		m.relayFrames, m.registerRefusals, m.relayBytes, m.shmSwept, m.registryErrors, m.proxies, m.instances, m.latency} {
@@ -138,6 +171,22 @@ func (m *Metrics) Swept(n int) {
 
 // RegistryError counts one failed registry call.
 func (m *Metrics) RegistryError() { m.registryErrors.Inc() }
+
+// RegistryLost counts one registry found without the marker the agent
+// remembers.
+func (m *Metrics) RegistryLost() { m.registryLosses.Inc() }
+
+// RegistryRestored counts n values of kind what (RestoredMarker, ...) put
+// back into a registry that had lost them.
+func (m *Metrics) RegistryRestored(what string, n int) {
+	if n > 0 {
+		m.registryRestores.WithLabelValues(what).Add(float64(n))
+	}
+}
+
+// RegistryConflict counts one registry value of kind what (ConflictMarker,
+// ConflictKey) that differs from the agent's copy.
+func (m *Metrics) RegistryConflict(what string) { m.registryConflicts.WithLabelValues(what).Inc() }
 
 // series is one (action, transport) pair.
 type series struct{ action, transport string }

@@ -100,6 +100,7 @@ func TestAddStats(t *testing.T) {
 		metrics.RefusalNamespaceMismatch: 1,
 		metrics.RefusalUnidentifiedPeer:  0,
 		metrics.RefusalStateError:        0,
+		metrics.RefusalUntrustedImage:    0,
 	}
 	for r, want := range refusals {
 		if v, ok := got["wsk_route_register_refusals_total{reason="+r+"}"]; !ok || v != want {

@@ -14,17 +14,27 @@
 //   - PutSpec validates a spec and stores it under a version taken from one
 //     registry-wide, strictly increasing index; the caller's spec is not
 //     changed. GetSpec, ListSpecs and WatchSpecs return specs with Version set.
-//   - NamespaceKey creates a KeySize-byte key from crypto/rand on first use of
-//     a namespace and returns the same key ever after. With Options.KeyFile
-//     the keys are kept in that file (JSON, mode 0600), so a restarted sandbox
-//     gives its proxies the keys they had.
+//   - NamespaceKey and Marker only read (nil or "" when there is none);
+//     CreateNamespaceKey, CreateMarker and CreateSpec store a value only
+//     where none is stored and return what is stored afterwards, as
+//     consulstore's check-and-set on index 0 does. The host agent creates
+//     keys and the marker, and restores what a registry lost, through them
+//     (invoker-plugin/agent's recovery.go).
+//   - New keeps everything in memory. Open keeps the marker, the keys and
+//     the specs (with the last version handed out) in a directory's
+//     StateFile, written before each change is visible, and reads them
+//     back, so that a restarted sandbox gives its proxies the keys they had
+//     and runs the workflows composed before. Instances and run events are
+//     never kept.
 //   - AppendRunEvent keeps a run's events in memory, in Seq order, until
 //     Options.RunRetention after the run's first event; RunEvents reads those
 //     after an index, waiting on a broadcast of its own for the next one.
 //
 // # Watching
 //
-// All state sits under one mutex; every change closes and replaces a
+// All state sits under one mutex, never held across I/O (a change of the
+// kept state is written under a second mutex that only serialises those
+// changes, then swapped in); every change closes and replaces a
 // broadcast channel that wakes the watchers. A watch runs entirely in its
 // caller's goroutine: it computes the picture, calls fn when it differs from
 // the last one delivered (and once at the start), then waits for the

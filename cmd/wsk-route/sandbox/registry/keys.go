@@ -1,20 +1,15 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 )
 
-// NamespaceKey returns the frame key of namespace, creating it from
-// crypto/rand on first use. Every call for one namespace returns the same
-// key (a copy of it); with Options.KeyFile, so does a registry started
-// later on the same file.
+// NamespaceKey returns (a copy of) the frame key of namespace, or nil and
+// no error when there is none. It never creates one: CreateNamespaceKey
+// does.
 func (r *Registry) NamespaceKey(ctx context.Context, namespace string) ([]byte, error) {
 	if err := checkName("namespace", namespace); err != nil {
 		return nil, fmt.Errorf("registry: namespace key: %w", err)
@@ -23,87 +18,113 @@ func (r *Registry) NamespaceKey(ctx context.Context, namespace string) ([]byte, 
 		return nil, fmt.Errorf("registry: namespace key %s: %w", namespace, err)
 	}
 	r.mu.Lock()
+	k := r.st.keys[namespace]
+	r.mu.Unlock()
+	return bytes.Clone(k), nil
+}
+
+// CreateNamespaceKey stores key (KeySize bytes; nil: a new one from
+// crypto/rand) as the frame key of namespace unless one is stored, and
+// returns (a copy of) the key stored afterwards: key, or the one that was
+// there. With Open, the key is in the state file before it is returned.
+func (r *Registry) CreateNamespaceKey(ctx context.Context, namespace string, key []byte) ([]byte, error) {
+	if err := checkName("namespace", namespace); err != nil {
+		return nil, fmt.Errorf("registry: create namespace key: %w", err)
+	}
+	if key == nil {
+		key = make([]byte, KeySize)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("registry: create namespace key %s: %w", namespace, err)
+		}
+	}
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("registry: create namespace key %s: %w (%d bytes offered)", namespace, ErrBadKey, len(key))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("registry: create namespace key %s: %w", namespace, err)
+	}
+	var stored []byte
+	err := r.update(func(st *state) (bool, error) {
+		if k, ok := st.keys[namespace]; ok {
+			stored = k
+			return false, nil
+		}
+		stored = bytes.Clone(key)
+		st.keys[namespace] = stored
+		return true, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("registry: create namespace key %s: %w", namespace, err)
+	}
+	return bytes.Clone(stored), nil
+}
+
+// Marker returns the cluster marker, or "" and no error when there is
+// none.
+func (r *Registry) Marker(ctx context.Context) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("registry: marker: %w", err)
+	}
+	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.loaded {
-		keys, err := readKeys(r.keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("registry: namespace key %s: %w", namespace, err)
-		}
-		r.keys, r.loaded = keys, true
-	}
-	if k, ok := r.keys[namespace]; ok {
-		return append([]byte(nil), k...), nil
-	}
-	k := make([]byte, KeySize)
-	if _, err := rand.Read(k); err != nil {
-		return nil, fmt.Errorf("registry: namespace key %s: %w", namespace, err)
-	}
-	r.keys[namespace] = k
-	if err := writeKeys(r.keyFile, r.keys); err != nil {
-		delete(r.keys, namespace) // not handed out: the next call tries again
-		return nil, fmt.Errorf("registry: namespace key %s: %w", namespace, err)
-	}
-	return append([]byte(nil), k...), nil
+	return r.st.marker, nil
 }
 
-// readKeys reads the key file: a JSON object of namespace to base64 key.
-// No path, or no file yet, is no keys.
-func readKeys(path string) (map[string][]byte, error) {
-	keys := map[string][]byte{}
-	if path == "" {
-		return keys, nil
+// CreateMarker stores id as the cluster marker unless one is stored, and
+// returns the marker stored afterwards: id, or the one that was there.
+func (r *Registry) CreateMarker(ctx context.Context, id string) (string, error) {
+	if err := checkMarker(id); err != nil {
+		return "", fmt.Errorf("registry: create marker: %w", err)
 	}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return keys, nil
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("registry: create marker: %w", err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reading key file: %w", err)
-	}
-	if err := json.Unmarshal(data, &keys); err != nil {
-		return nil, fmt.Errorf("%w %s: %w (remove it to start with new keys)", ErrBadKey, path, err)
-	}
-	for ns, k := range keys {
-		if len(k) != KeySize || checkName("namespace", ns) != nil {
-			return nil, fmt.Errorf("%w %s: namespace %q has a %d-byte key, want %d (remove the file to start with new keys)", ErrBadKey, path, ns, len(k), KeySize)
+	var stored string
+	err := r.update(func(st *state) (bool, error) {
+		if st.marker != "" {
+			stored = st.marker
+			return false, nil
 		}
+		st.marker, stored = id, id
+		return true, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("registry: create marker: %w", err)
 	}
-	return keys, nil
+	return stored, nil
 }
 
-// writeKeys replaces the key file, through a temporary file in its
-// directory, with mode 0600. No path writes nothing.
-func writeKeys(path string, keys map[string][]byte) error {
-	if path == "" {
-		return nil
+// maxMarkerLen bounds a cluster marker, as consulstore's.
+const maxMarkerLen = 128
+
+// checkMarker reports whether id can be a cluster marker: 1 to
+// maxMarkerLen bytes of ASCII letters, digits, '-' and '_', as
+// consulstore's. The error wraps ErrBadMarker.
+func checkMarker(id string) error {
+	if id == "" || len(id) > maxMarkerLen {
+		return fmt.Errorf("%w: %d bytes, want 1 to %d", ErrBadMarker, len(id), maxMarkerLen)
 	}
-	data, err := json.Marshal(keys)
-	if err != nil {
-		return fmt.Errorf("encoding keys: %w", err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".keys-*")
-	if err != nil {
-		return fmt.Errorf("writing key file: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly after the rename
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("writing key file: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing key file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("writing key file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing key file: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing key file: %w", err)
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("%w: %q holds %q", ErrBadMarker, id, c)
+		}
 	}
 	return nil
+}
+
+// NamespaceKeys returns (copies of) the frame key of every namespace that
+// has one. onError, which may be nil, is never called: the parameter keeps
+// the signature of consulstore's.
+func (r *Registry) NamespaceKeys(ctx context.Context, onError func(error)) (map[string][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("registry: namespace keys: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keys := make(map[string][]byte, len(r.st.keys))
+	for ns, k := range r.st.keys {
+		keys[ns] = bytes.Clone(k)
+	}
+	return keys, nil
 }

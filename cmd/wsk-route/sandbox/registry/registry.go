@@ -22,15 +22,12 @@ const DeregisterAfter = time.Minute
 // routetable.CheckID.
 const maxFieldLen = 512
 
-// Options configures New. The zero value is a registry that keeps its keys
-// in memory only, on the real clock.
+// Options configures New and Open. The zero value is a registry on the
+// real clock.
 type Options struct {
 	// Clock tells the time TTLs are measured with; nil means time.Now. With
 	// a fake clock, call Recheck after moving it.
 	Clock func() time.Time
-	// KeyFile, when not empty, is the JSON file (mode 0600) the namespace
-	// keys are kept in, read on first use and rewritten on each new key.
-	KeyFile string
 	// RunRetention is how long the events of a run are kept after its
 	// first one (runevents.go); 0 means DefaultRunRetention.
 	RunRetention time.Duration
@@ -39,17 +36,19 @@ type Options struct {
 // Registry is the embedded registry. Its methods are safe for concurrent
 // use; the zero value is not usable, call New.
 type Registry struct {
-	now     func() time.Time
-	keyFile string
+	now  func() time.Time
+	file string // the state file (persist.go); "": memory only
 
-	// mu guards everything below.
+	// persistMu serialises the changes of st and the writes of the file
+	// (update in persist.go); it is held across the write, and guards no
+	// field that anything else reads.
+	persistMu sync.Mutex
+
+	// mu guards everything below; it is never held across I/O.
 	mu      sync.Mutex
-	insts   map[string]*entry     // by instance ID
-	specs   map[string]storedSpec // by spec.Spec.Key(), "ns/workflow"
-	keys    map[string][]byte     // by namespace
-	loaded  bool                  // keys were read from keyFile
-	index   uint64                // last spec version handed out
-	changed chan struct{}         // closed and replaced on every change
+	insts   map[string]*entry // by instance ID
+	st      *state            // marker, keys, specs; replaced whole, never edited in place
+	changed chan struct{}     // closed and replaced on every change
 
 	runRetention time.Duration
 	runs         map[string]*runLog // by "namespace/run"
@@ -70,8 +69,8 @@ type storedSpec struct {
 	version uint64
 }
 
-// New returns an empty registry. It does no I/O: a KeyFile is read on the
-// first NamespaceKey.
+// New returns an empty registry that keeps everything in memory. It does
+// no I/O; Open makes one that keeps its state in a directory.
 func New(opts Options) *Registry {
 	now := opts.Clock
 	if now == nil {
@@ -79,10 +78,8 @@ func New(opts Options) *Registry {
 	}
 	return &Registry{
 		now:     now,
-		keyFile: opts.KeyFile,
 		insts:   map[string]*entry{},
-		specs:   map[string]storedSpec{},
-		keys:    map[string][]byte{},
+		st:      newState(),
 		changed: make(chan struct{}),
 
 		runRetention: cmp.Or(opts.RunRetention, DefaultRunRetention),

@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -30,12 +31,26 @@ func (contract) Conventions() registrytest.Conventions {
 		ErrBadName:     registry.ErrBadName,
 		ErrBadInstance: registry.ErrBadInstance,
 		KeySize:        registry.KeySize,
+		ErrBadKey:      registry.ErrBadKey,
+		ErrBadMarker:   registry.ErrBadMarker,
 	}
 }
 
 func TestContract(t *testing.T) {
 	registrytest.Run(t, func(*testing.T) registrytest.Registry {
 		return contract{registry.New(registry.Options{})}
+	})
+}
+
+// TestContractOpened runs the contract on registries that keep their
+// state in a directory.
+func TestContractOpened(t *testing.T) {
+	registrytest.Run(t, func(t *testing.T) registrytest.Registry {
+		r, err := registry.Open(t.TempDir(), registry.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return contract{r}
 	})
 }
 
@@ -158,39 +173,124 @@ func TestFakeClockExpiryAndRemoval(t *testing.T) {
 	}
 }
 
-func TestKeyFile(t *testing.T) {
+// TestOpenKeepsState checks that a registry opened again on the same
+// directory has the marker, keys and specs of the first (specs at the
+// versions they had, new versions above them), in a 0600 file, and that
+// deletes are kept too.
+func TestOpenKeepsState(t *testing.T) {
 	ctx := registrytest.Context(t, 10*time.Second)
-	path := filepath.Join(t.TempDir(), "keys.json")
-	first := registry.New(registry.Options{KeyFile: path})
-	k1, err := first.NamespaceKey(ctx, "guest")
+	dir := t.TempDir()
+	first, err := registry.Open(dir, registry.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	k2, err := first.NamespaceKey(ctx, "other")
+	if _, err := first.CreateMarker(ctx, "m1"); err != nil {
+		t.Fatal(err)
+	}
+	k1, err := first.CreateNamespaceKey(ctx, "guest", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(path)
+	v1, err := first.PutSpec(ctx, registrytest.SampleSpec("guest", "flow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.PutSpec(ctx, registrytest.SampleSpec("guest", "gone")); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.DeleteSpec(ctx, "guest", "gone"); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, registry.StateFile))
 	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("key file %s: %v, %v; want mode 0600", path, fi, err)
-	}
-	restarted := registry.New(registry.Options{KeyFile: path})
-	for ns, want := range map[string][]byte{"guest": k1, "other": k2} {
-		if got, err := restarted.NamespaceKey(ctx, ns); err != nil || string(got) != string(want) {
-			t.Errorf("after restart NamespaceKey(%s) = %x, %v; want %x", ns, got, err, want)
-		}
+		t.Fatalf("state file: %v, %v; want mode 0600", fi, err)
 	}
 
-	bad := filepath.Join(t.TempDir(), "keys.json")
-	if err := os.WriteFile(bad, []byte(`{"guest":"YWJj"}`), 0o600); err != nil {
+	again, err := registry.Open(dir, registry.Options{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := registry.New(registry.Options{KeyFile: bad}).NamespaceKey(ctx, "guest"); !errors.Is(err, registry.ErrBadKey) {
-		t.Errorf("NamespaceKey with a 3-byte key in the file = %v, want ErrBadKey", err)
+	if m, err := again.Marker(ctx); m != "m1" || err != nil {
+		t.Errorf("Marker after reopening = %q, %v; want m1", m, err)
 	}
-	unwritable := filepath.Join(t.TempDir(), "missing-dir", "keys.json")
-	if _, err := registry.New(registry.Options{KeyFile: unwritable}).NamespaceKey(ctx, "guest"); err == nil {
-		t.Error("NamespaceKey with a key file in a missing directory succeeded")
+	if k, err := again.NamespaceKey(ctx, "guest"); err != nil || string(k) != string(k1) {
+		t.Errorf("NamespaceKey after reopening = %x, %v; want %x", k, err, k1)
+	}
+	specs, err := again.ListSpecs(ctx, nil)
+	if err != nil || len(specs) != 1 || specs[0].Key() != "guest/flow" || specs[0].Version != v1 {
+		t.Fatalf("ListSpecs after reopening = %v, %v; want guest/flow at version %d (and no deleted spec)", specs, err, v1)
+	}
+	// "gone" had version v1+1.
+	if v, err := again.PutSpec(ctx, registrytest.SampleSpec("guest", "next")); err != nil || v <= v1+1 {
+		t.Errorf("PutSpec after reopening = %d, %v; want a version above every earlier one (%d)", v, err, v1+1)
+	}
+}
+
+// TestOpenLegacyKeys checks that the keys of a sandbox from before the
+// state file are taken over.
+func TestOpenLegacyKeys(t *testing.T) {
+	ctx := registrytest.Context(t, 10*time.Second)
+	dir := t.TempDir()
+	key := make([]byte, registry.KeySize)
+	key[0] = 7
+	data, _ := json.Marshal(map[string][]byte{"guest": key})
+	if err := os.WriteFile(filepath.Join(dir, registry.LegacyKeyFile), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := registry.Open(dir, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.NamespaceKey(ctx, "guest"); err != nil || string(got) != string(key) {
+		t.Errorf("NamespaceKey = %x, %v; want the legacy file's %x", got, err, key)
+	}
+}
+
+// TestOpenRefuses checks that Open fails on a state it cannot read rather
+// than starting empty, and that a change whose write fails leaves the
+// registry as it was.
+func TestOpenRefuses(t *testing.T) {
+	ctx := registrytest.Context(t, 10*time.Second)
+	for _, tt := range []struct{ name, file, data string }{
+		{"not json", registry.StateFile, "{"},
+		{"unknown field", registry.StateFile, `{"version":1,"index":0,"keys":{},"specs":[],"extra":1}`},
+		{"version", registry.StateFile, `{"version":2,"index":0,"keys":{},"specs":[]}`},
+		{"short key", registry.StateFile, `{"version":1,"index":0,"keys":{"guest":"YWJj"},"specs":[]}`},
+		{"bad marker", registry.StateFile, `{"version":1,"marker":"a b","index":0,"keys":{},"specs":[]}`},
+		{"spec above index", registry.StateFile, `{"version":1,"index":1,"keys":{},"specs":[{"version":2,"spec":{"namespace":"guest","workflow":"f","start":["a"],"steps":{"a":{"action":"/guest/a"}}}}]}`},
+		{"legacy short key", registry.LegacyKeyFile, `{"guest":"YWJj"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, tt.file), []byte(tt.data), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := registry.Open(dir, registry.Options{}); !errors.Is(err, registry.ErrBadState) {
+				t.Errorf("Open = %v, want ErrBadState", err)
+			}
+		})
+	}
+	if _, err := registry.Open(filepath.Join(t.TempDir(), "missing"), registry.Options{}); err == nil {
+		t.Error("Open of a missing directory succeeded")
+	}
+
+	dir := t.TempDir()
+	r, err := registry.Open(dir, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o700) })
+	if os.Geteuid() == 0 {
+		t.Skip("root writes into a 0500 directory")
+	}
+	if _, err := r.CreateNamespaceKey(ctx, "guest", nil); err == nil {
+		t.Error("CreateNamespaceKey with an unwritable state file succeeded")
+	}
+	if k, err := r.NamespaceKey(ctx, "guest"); k != nil || err != nil {
+		t.Errorf("NamespaceKey after a failed create = %x, %v; want none", k, err)
 	}
 }
 

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,32 +22,68 @@ func specKey(namespace, workflow string) (string, error) {
 
 // PutSpec validates sp and stores a copy of it (sp.Marshal) as
 // namespace/workflow, replacing any earlier version. It returns the new
-// version, higher than every version handed out before; sp itself is not
-// changed.
+// version, higher than every version handed out before (with Open, also
+// before a restart); sp itself is not changed. With Open, the spec is in
+// the state file before PutSpec returns.
 func (r *Registry) PutSpec(ctx context.Context, sp *spec.Spec) (version uint64, err error) {
+	key, data, err := encodeSpec(ctx, "put spec", sp)
+	if err != nil {
+		return 0, err
+	}
+	err = r.update(func(st *state) (bool, error) {
+		st.index++
+		st.specs[key] = storedSpec{data: data, version: st.index}
+		version = st.index
+		return true, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("registry: put spec %s: %w", key, err)
+	}
+	return version, nil
+}
+
+// CreateSpec stores sp as PutSpec does, but only if no spec of that
+// namespace and workflow is stored: what registry recovery puts back never
+// replaces a spec composed meanwhile. It reports whether sp was stored.
+func (r *Registry) CreateSpec(ctx context.Context, sp *spec.Spec) (created bool, err error) {
+	key, data, err := encodeSpec(ctx, "create spec", sp)
+	if err != nil {
+		return false, err
+	}
+	err = r.update(func(st *state) (bool, error) {
+		if _, ok := st.specs[key]; ok {
+			return false, nil
+		}
+		st.index++
+		st.specs[key] = storedSpec{data: data, version: st.index}
+		created = true
+		return true, nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("registry: create spec %s: %w", key, err)
+	}
+	return created, nil
+}
+
+// encodeSpec validates sp and returns its key and JSON; errors start with
+// "registry: <op>".
+func encodeSpec(ctx context.Context, op string, sp *spec.Spec) (key string, data []byte, err error) {
 	if sp == nil {
-		return 0, errors.New("registry: put spec: nil spec")
+		return "", nil, fmt.Errorf("registry: %s: nil spec", op)
 	}
 	if err := sp.Validate(); err != nil {
-		return 0, fmt.Errorf("registry: put spec: %w", err)
+		return "", nil, fmt.Errorf("registry: %s: %w", op, err)
 	}
-	key, err := specKey(sp.Namespace, sp.Workflow)
-	if err != nil {
-		return 0, fmt.Errorf("registry: put spec: %w", err)
+	if key, err = specKey(sp.Namespace, sp.Workflow); err != nil {
+		return "", nil, fmt.Errorf("registry: %s: %w", op, err)
 	}
-	data, err := sp.Marshal()
-	if err != nil {
-		return 0, fmt.Errorf("registry: put spec %s: %w", key, err)
+	if data, err = sp.Marshal(); err != nil {
+		return "", nil, fmt.Errorf("registry: %s %s: %w", op, key, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("registry: put spec %s: %w", key, err)
+		return "", nil, fmt.Errorf("registry: %s %s: %w", op, key, err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.index++
-	r.specs[key] = storedSpec{data: data, version: r.index}
-	r.broadcastLocked()
-	return r.index, nil
+	return key, data, nil
 }
 
 // GetSpec returns the stored spec of namespace/workflow, with Version set,
@@ -62,7 +97,7 @@ func (r *Registry) GetSpec(ctx context.Context, namespace, workflow string) (*sp
 		return nil, fmt.Errorf("registry: get spec %s: %w", key, err)
 	}
 	r.mu.Lock()
-	st, ok := r.specs[key]
+	st, ok := r.st.specs[key]
 	r.mu.Unlock()
 	if !ok {
 		return nil, nil
@@ -80,11 +115,15 @@ func (r *Registry) DeleteSpec(ctx context.Context, namespace, workflow string) e
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("registry: delete spec %s: %w", key, err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.specs[key]; ok {
-		delete(r.specs, key)
-		r.broadcastLocked()
+	err = r.update(func(st *state) (bool, error) {
+		if _, ok := st.specs[key]; !ok {
+			return false, nil
+		}
+		delete(st.specs, key)
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("registry: delete spec %s: %w", key, err)
 	}
 	return nil
 }
@@ -111,8 +150,8 @@ type versioned struct {
 
 // snapshotLocked returns the stored specs ordered by key. r.mu must be held.
 func (r *Registry) snapshotLocked() []versioned {
-	snap := make([]versioned, 0, len(r.specs))
-	for k, st := range r.specs {
+	snap := make([]versioned, 0, len(r.st.specs))
+	for k, st := range r.st.specs {
 		snap = append(snap, versioned{k, st})
 	}
 	slices.SortFunc(snap, func(a, b versioned) int { return strings.Compare(a.key, b.key) })
