@@ -66,7 +66,14 @@ func serve(cfg server.Config, addr string, stderr io.Writer) error {
 	defer stop()
 	// With a host agent on this host, the route plane runs beside the
 	// /init + /run server; without one, this is the stock proxy.
-	if rcfg, ok := route.FromEnv(cfg.Environ); ok {
+	rcfg, ok := route.FromEnv(cfg.Environ)
+	if ok {
+		if err := route.CheckRunDir(rcfg); err != nil {
+			fmt.Fprintln(stderr, "proxy: route plane off, running as the stock proxy:", err)
+			ok = false
+		}
+	}
+	if ok {
 		rcfg.Concurrency = 1
 		if cfg.AllowConcurrent {
 			rcfg.Concurrency = cfg.MaxConcurrent

@@ -2,6 +2,7 @@ package route
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Environment variables the proxy reads to enable the route plane.
@@ -29,6 +32,11 @@ const (
 	// address, for clusters where container addresses are routable.
 	EnvTCPListen    = "WSK_ROUTE_TCP_LISTEN"
 	EnvTCPAdvertise = "WSK_ROUTE_TCP_ADVERTISE"
+	// EnvInsecureRunDir, set to "1", lets the route plane run although
+	// its run directory is writable by the proxy (see CheckRunDir): for
+	// proxies that run as plain processes on a development host, never in
+	// containers.
+	EnvInsecureRunDir = "WSK_ROUTE_INSECURE_RUN_DIR"
 	// EnvEntryJoins, set to "1", makes the entry hold the joins this
 	// proxy forks (Config.EntryJoins): for comparisons.
 	EnvEntryJoins = "WSK_ROUTE_ENTRY_JOINS"
@@ -42,9 +50,13 @@ const DefaultRunDir = "/run/wsk-route"
 type Config struct {
 	// AgentSocket is the path of the agent's websocket unix socket.
 	AgentSocket string
-	// RunDir is where the proxy creates its frame socket; empty means the
-	// directory of AgentSocket.
+	// RunDir is the host's run directory, where the agent's sockets and
+	// the proxies' frame sockets are (the agent creates them all); empty
+	// means the directory of AgentSocket.
 	RunDir string
+	// InsecureRunDir skips CheckRunDir's refusal of a writable run
+	// directory (EnvInsecureRunDir).
+	InsecureRunDir bool
 	// Name is unique among the proxies of the host; empty means
 	// "<hostname>-<pid>".
 	Name string
@@ -53,7 +65,10 @@ type Config struct {
 	TCPListen, TCPAdvertise string
 	// Concurrency is the number of activations the action runs at once.
 	Concurrency int
-	// AckTimeout bounds the wait for one frame's ack; zero means 500 ms.
+	// AckTimeout bounds the wait for one frame's ack, and is a step
+	// frame's accept window (frame.Frame.AcceptBy): a receiver whose ack
+	// does not reach the sender within it does not run the step. Zero
+	// means 500 ms.
 	AckTimeout time.Duration
 	// MaxTries bounds the instances tried for one hop; zero means 8.
 	MaxTries int
@@ -88,13 +103,14 @@ func FromEnv(environ []string) (Config, bool) {
 		return ""
 	}
 	cfg := Config{
-		AgentSocket:  get(EnvAgent),
-		RunDir:       get(EnvRunDir),
-		Name:         get(EnvName),
-		TCPListen:    get(EnvTCPListen),
-		TCPAdvertise: get(EnvTCPAdvertise),
-		APIHost:      get(EnvAPIHost),
-		EntryJoins:   get(EnvEntryJoins) == "1",
+		AgentSocket:    get(EnvAgent),
+		RunDir:         get(EnvRunDir),
+		Name:           get(EnvName),
+		TCPListen:      get(EnvTCPListen),
+		TCPAdvertise:   get(EnvTCPAdvertise),
+		APIHost:        get(EnvAPIHost),
+		EntryJoins:     get(EnvEntryJoins) == "1",
+		InsecureRunDir: get(EnvInsecureRunDir) == "1",
 	}
 	if cfg.AgentSocket == "" {
 		dir := cfg.RunDir
@@ -107,6 +123,33 @@ func FromEnv(environ []string) (Config, bool) {
 		}
 	}
 	return cfg, true
+}
+
+// ErrWritableRunDir is returned (wrapped) by CheckRunDir for a run
+// directory the proxy could write.
+var ErrWritableRunDir = errors.New("route: the run directory is writable by this proxy")
+
+// CheckRunDir refuses a configuration the proxy cannot trust: a run
+// directory it can write (unless InsecureRunDir). The agent's sockets are
+// in that directory; where the proxy can write it, so can the action's own
+// code and, with the directory shared, any other container: one of them
+// could put its own "agent" there, hand this proxy a forged key, table and
+// specs, and read or answer the runs it is given. Mounted read-only (the
+// supported setup), no container can replace a socket in it. The proxy
+// runs as the stock proxy when this fails.
+func CheckRunDir(cfg Config) error {
+	if cfg.InsecureRunDir {
+		return nil
+	}
+	dir := cfg.RunDir
+	if dir == "" {
+		dir = filepath.Dir(cfg.AgentSocket)
+	}
+	if writable(dir) {
+		return fmt.Errorf("%w: %s (mount it read-only into action containers; %s=1 only for proxies run as plain processes on a development host)",
+			ErrWritableRunDir, dir, EnvInsecureRunDir)
+	}
+	return nil
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -143,4 +186,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.APIHost = strings.TrimRight(c.APIHost, "/")
 	return c, nil
+}
+
+// writable reports whether this process may create files in dir.
+func writable(dir string) bool {
+	return unix.Access(dir, unix.W_OK) == nil
 }

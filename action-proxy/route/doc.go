@@ -20,4 +20,14 @@
 // maps at the entry (mapstep.go), loops nowhere (loop.go); large fallback
 // payloads travel as blobs (blob.go, fallback.go); run events go to the
 // agent for `wsk-route invoke --watch` (events.go).
+//
+// Trust and faults: the proxy's frame socket is made by the agent and
+// handed over as a descriptor (listener.go); a proxy that can write its
+// run directory does not run the plane at all (CheckRunDir). Step frames
+// carry an accept window, and a step runs only once its ack reached the
+// sender in time (handle.go, transport.Delivery.OnAcked), so a frame whose
+// sender gave up never runs. The entry knows where each of its steps is
+// between being handed on and reporting, and fails the run as soon as one
+// of those places is lost (whereabouts.go). The plane keeps what the agent
+// told it while the agent restarts.
 package route

@@ -169,6 +169,17 @@ func (r *run) fallback(ctx context.Context, h spec.Hop, st spec.Step, payload []
 	}
 	p.stats.counter(st.Action, "fallback").observe(p.cfg.Now().Sub(start), len(payload))
 	p.cfg.Logger.Info("route: fell back to the OpenWhisk API", "run", r.runID, "step", h.Step, "action", st.Action, "answer", string(bytes.TrimSpace(answer)))
+	// The entry watches the activation: if it ends before its proxy took
+	// the step (a container that cannot start, an /init that fails, a
+	// proxy that cannot read the envelope), the run fails then, with that
+	// activation's error, not at its deadline (fallbackwatch.go).
+	var accepted struct {
+		ActivationID string `json:"activationId"`
+	}
+	if json.Unmarshal(answer, &accepted) == nil && accepted.ActivationID != "" {
+		meta, _ := json.Marshal(stepLog{Instance: r.w.instanceID, Fallback: accepted.ActivationID})
+		r.reply(ctx, &frame.Frame{Kind: frame.KindLog, Step: h.Step, Branch: h.Branch, Holder: r.holder, Outer: r.outer, Reason: string(meta)})
+	}
 	return nil
 }
 
@@ -263,6 +274,7 @@ func (p *Plane) RunFallback(ctx context.Context, value []byte, activationID stri
 		return json.Marshal(ans) // a retried delivery: the step ran already
 	}
 
+	r.sendStarted(ctx, f)
 	if f.PayloadKind == frame.PayloadShm || f.PayloadKind == frame.PayloadBlob {
 		seg, release, err := p.fallbackPayload(ctx, f, w)
 		if err != nil {

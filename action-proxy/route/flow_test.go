@@ -43,6 +43,7 @@ func flowPlane(t *testing.T, dir, name string, id Identity, exec Executor) *Plan
 		inline.Close()
 	})
 	p.Identify(id)
+	p.unix = "unix:" + dir + "/" + name + ".sock" // the agent's to make, in production
 	p.setWelcome(&welcomeState{instanceID: "host1/" + name, host: "host1", key: testKey, client: client, inline: inline})
 	p.applySpecs(&agentproto.Specs{Full: true, Upsert: flowSpecs})
 
@@ -60,7 +61,7 @@ func flowPlane(t *testing.T, dir, name string, id Identity, exec Executor) *Plan
 	})
 	go func() {
 		defer close(done)
-		srv := &transport.Server{Handler: handler}
+		srv := &transport.Server{Unverified: true, Handler: handler} // HandleFrame checks the tags
 		if err := srv.Serve(ctx, ln); err != nil {
 			t.Errorf("%s: Serve: %v", name, err)
 		}

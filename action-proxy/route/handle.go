@@ -82,18 +82,39 @@ func (p *Plane) acceptStep(ctx context.Context, d *transport.Delivery, id Identi
 	}
 	res, ok := p.exec.TryReserve(ctx)
 	if !ok {
-		p.mu.Lock()
-		p.seen.remove(keyOf(f))
-		p.mu.Unlock()
+		p.unmarkSeen(f)
 		return frame.CodeBusy, "instance busy"
 	}
+	// The step starts only once its ack has reached the sender in time
+	// (transport.Delivery.OnAcked): a sender that gave up on this frame
+	// (this container was paused with the frame unread, say) may have sent
+	// it elsewhere, and then it must not run here too.
 	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		defer d.Release()
-		p.runStep(res, f, d.Payload(), sp, id, w)
-	}()
+	d.OnAcked(func(inTime bool) {
+		if !inTime {
+			defer p.wg.Done()
+			res.Release()
+			p.unmarkSeen(f)
+			d.Release()
+			p.cfg.Logger.Info("route: a step frame's ack came too late; not running it (its sender went on without it)",
+				"run", f.RunID, "step", f.Step, "branch", f.Branch)
+			return
+		}
+		go func() {
+			defer p.wg.Done()
+			defer d.Release()
+			p.runStep(res, f, d.Payload(), sp, id, w)
+		}()
+	})
 	return frame.CodeOK, ""
+}
+
+// unmarkSeen forgets a step frame that will not run here, so that the same
+// frame, sent again, is not taken for a duplicate.
+func (p *Plane) unmarkSeen(f *frame.Frame) {
+	p.mu.Lock()
+	p.seen.remove(keyOf(f))
+	p.mu.Unlock()
 }
 
 // runStep runs an accepted step frame, then sends its result on.
@@ -106,6 +127,8 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, f.Deadline).Add(-stepMargin))
 		defer cancel()
 	}
+	r := &run{p: p, w: w, sp: sp, runID: f.RunID, replyTo: f.ReplyTo, deadline: f.Deadline, holder: f.Holder, outer: f.Outer, canHold: true}
+	r.sendStarted(ctx, f)
 	start := p.cfg.Now()
 	result, logs, err := attempts(sp.Steps[f.Step].Retry,
 		func() ([]byte, []byte, error) { return res.Run(ctx, activationBody(payload, f, id)) },
@@ -116,8 +139,6 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 			return res != nil
 		})
 	elapsed := p.cfg.Now().Sub(start)
-
-	r := &run{p: p, w: w, sp: sp, runID: f.RunID, replyTo: f.ReplyTo, deadline: f.Deadline, holder: f.Holder, outer: f.Outer, canHold: true}
 	r.sendLog(ctx, f.Step, f.Branch, logs, elapsed)
 	r.finish(ctx, f.Step, f.Branch, result, err, id.Action, w.instanceID)
 }

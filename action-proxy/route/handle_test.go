@@ -178,14 +178,20 @@ func TestIsErrorResult(t *testing.T) {
 // fakeExecutor stands in for the proxy's server: it reserves when free is
 // set, and records the bodies of the runs.
 type fakeExecutor struct {
-	mu     sync.Mutex // guards the fields below
-	free   bool
-	bodies [][]byte
-	result []byte
-	err    error // returned by every run when set
+	mu       sync.Mutex // guards the fields below
+	free     bool
+	bodies   [][]byte
+	result   []byte
+	err      error         // returned by every run when set
+	stall    time.Duration // TryReserve takes this long (a receiver slow to accept)
+	released int           // reservations given back without a run
 }
 
 func (e *fakeExecutor) TryReserve(context.Context) (Reservation, bool) {
+	e.mu.Lock()
+	stall := e.stall
+	e.mu.Unlock()
+	time.Sleep(stall)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.free {
@@ -207,6 +213,12 @@ func (e *fakeExecutor) runs() [][]byte {
 }
 
 type fakeReservation struct{ e *fakeExecutor }
+
+func (r fakeReservation) Release() {
+	r.e.mu.Lock()
+	defer r.e.mu.Unlock()
+	r.e.released++
+}
 
 func (r fakeReservation) Run(_ context.Context, body io.Reader) ([]byte, []byte, error) {
 	b, err := io.ReadAll(body)
@@ -326,24 +338,59 @@ func TestHandleFrameNoExecutor(t *testing.T) {
 	}
 }
 
+// serveFrames serves p's HandleFrame on a unix socket, as the plane's
+// frame server does, and returns a function that sends a step frame there
+// and returns the ack: a step runs only once its ack is written
+// (transport.Delivery.OnAcked), which only a real server does.
+func serveFrames(t *testing.T, p *Plane) func(d *transport.Delivery) (frame.Code, string) {
+	t.Helper()
+	ep := "unix:" + filepath.Join(t.TempDir(), "frames.sock")
+	ln, err := transport.Listen(ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		(&transport.Server{Handler: transport.HandlerFunc(p.HandleFrame), Keys: p.frameKey}).Serve(ctx, ln)
+	}()
+	c := &transport.Client{ShmThreshold: -1}
+	t.Cleanup(func() {
+		c.Close()
+		cancel()
+		<-done
+	})
+	return func(d *transport.Delivery) (frame.Code, string) {
+		t.Helper()
+		f := d.Frame
+		f.AcceptBy = time.Now().Add(5 * time.Second).UnixNano()
+		ack, err := c.Send(context.Background(), ep, &f, testKey)
+		if err != nil {
+			t.Fatalf("sending %s#%d: %v", f.Step, f.Branch, err)
+		}
+		return ack.Code, ack.Reason
+	}
+}
+
 func TestHandleFrameBusyThenAccepted(t *testing.T) {
 	exec := &fakeExecutor{result: []byte(`{"out":1}`)}
 	p := newTestPlane(t, exec)
 	welcome(t, p)
-	ctx := context.Background()
+	send := serveFrames(t, p)
 
-	if code, reason := p.HandleFrame(ctx, stepFrame(nil)); code != frame.CodeBusy {
+	if code, reason := send(stepFrame(nil)); code != frame.CodeBusy {
 		t.Fatalf("busy executor: got %s (%s), want %s", code, reason, frame.CodeBusy)
 	}
 	// A refused frame is forgotten: its retry is not a duplicate.
 	exec.setFree(true)
-	if code, reason := p.HandleFrame(ctx, stepFrame(func(f *frame.Frame) { f.Attempt = 1 })); code != frame.CodeOK {
+	if code, reason := send(stepFrame(func(f *frame.Frame) { f.Attempt = 1 })); code != frame.CodeOK {
 		t.Fatalf("retry to a free executor: got %s (%s), want %s", code, reason, frame.CodeOK)
 	}
-	if code, reason := p.HandleFrame(ctx, stepFrame(func(f *frame.Frame) { f.Attempt = 2 })); code != frame.CodeDuplicate {
+	if code, reason := send(stepFrame(func(f *frame.Frame) { f.Attempt = 2 })); code != frame.CodeDuplicate {
 		t.Errorf("accepted frame sent again: got %s (%s), want %s", code, reason, frame.CodeDuplicate)
 	}
-	if code, reason := p.HandleFrame(ctx, stepFrame(func(f *frame.Frame) { f.Branch = 1 })); code != frame.CodeOK {
+	if code, reason := send(stepFrame(func(f *frame.Frame) { f.Branch = 1 })); code != frame.CodeOK {
 		t.Errorf("same step, other branch: got %s (%s), want %s", code, reason, frame.CodeOK)
 	}
 	p.wg.Wait()
@@ -370,6 +417,69 @@ func TestHandleFrameBusyThenAccepted(t *testing.T) {
 	}
 	if fallbacks != 2 {
 		t.Errorf("%d fallbacks counted for /ns/b, want 2", fallbacks)
+	}
+}
+
+// A step frame whose accept window closes before its ack is written never
+// runs: the action is given back, and the frame is forgotten, so that the
+// sender's next try (with a new window) runs it, once.
+func TestLateStepFrameNeverRuns(t *testing.T) {
+	exec := &fakeExecutor{free: true, result: []byte(`{"out":1}`), stall: 300 * time.Millisecond}
+	p := newTestPlane(t, exec)
+	welcome(t, p)
+	ep := "unix:" + filepath.Join(t.TempDir(), "frames.sock")
+	ln, err := transport.Listen(ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		(&transport.Server{Handler: transport.HandlerFunc(p.HandleFrame), Keys: p.frameKey}).Serve(ctx, ln)
+	}()
+	defer func() { cancel(); <-done }()
+	c := &transport.Client{ShmThreshold: -1}
+	defer c.Close()
+
+	// The receiver takes 300 ms to accept; the window is 100 ms.
+	f := stepFrame(nil).Frame
+	f.AcceptBy = time.Now().Add(100 * time.Millisecond).UnixNano()
+	if ack, err := c.Send(ctx, ep, &f, testKey); err == nil && ack.Code == frame.CodeOK {
+		t.Fatalf("a frame accepted after its window closed: ack %v", ack.Code)
+	}
+	waitUntil(t, "the reservation given back", func() bool {
+		exec.mu.Lock()
+		defer exec.mu.Unlock()
+		return exec.released == 1
+	})
+	if n := len(exec.runs()); n != 0 {
+		t.Fatalf("the late frame ran %d times", n)
+	}
+
+	// The sender's next try, with a window of its own, runs it once.
+	exec.mu.Lock()
+	exec.stall = 0
+	exec.mu.Unlock()
+	f.Attempt = 1
+	f.AcceptBy = time.Now().Add(5 * time.Second).UnixNano()
+	if ack, err := c.Send(ctx, ep, &f, testKey); err != nil || ack.Code != frame.CodeOK {
+		t.Fatalf("the next try: %v, %v; want it accepted", ack.Code, err)
+	}
+	p.wg.Wait()
+	if n := len(exec.runs()); n != 1 {
+		t.Fatalf("the step ran %d times, want once", n)
+	}
+}
+
+// waitUntil polls cond for up to 5 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -46,6 +46,8 @@ func (e *funcExecutor) count() int {
 
 type funcReservation struct{ e *funcExecutor }
 
+func (r funcReservation) Release() {}
+
 func (r funcReservation) Run(_ context.Context, body io.Reader) ([]byte, []byte, error) {
 	var b struct {
 		Value json.RawMessage `json:"value"`

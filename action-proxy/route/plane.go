@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -25,12 +23,16 @@ type Executor interface {
 	TryReserve(ctx context.Context) (Reservation, bool)
 }
 
-// Reservation is the action reserved for one direct run.
+// Reservation is the action reserved for one direct run. Exactly one of
+// Run and Release is called, once.
 type Reservation interface {
 	// Run runs one activation with the given /run body, captures the
 	// action's logs, and releases the reservation. The result is a JSON
 	// object or array; a failure of the action is an error.
 	Run(ctx context.Context, body io.Reader) (result, logs []byte, err error)
+	// Release gives the action back without running it: the step frame
+	// it was reserved for will not run here (its sender gave up on it).
+	Release()
 }
 
 // Identity is what the proxy runs, as the invoker told it.
@@ -43,10 +45,10 @@ type Identity struct {
 
 // Plane is one proxy's route plane. Its methods are safe for concurrent use.
 type Plane struct {
-	cfg   Config
-	exec  Executor
-	unix  string // this proxy's frame endpoint, "unix:<path>"
-	stats *hopStats
+	cfg    Config
+	exec   Executor
+	frames *handedListener // the frame sockets the agent hands over
+	stats  *hopStats
 
 	identified chan struct{} // closed by the first Identify
 	identOnce  sync.Once
@@ -64,6 +66,7 @@ type Plane struct {
 	runs     map[string]*runState // runs started here, by run id
 	held     map[string]*joinSet  // joins held here for runs started elsewhere, by run id (join.go)
 	ws       *wsConn              // the current agent session, if any
+	unix     string               // this proxy's frame endpoint, "unix:<path>", once the agent made it
 	changed  chan struct{}        // closed and replaced when welcome/specs/table change
 	// sessions counts the agent sessions (and attempts) that have ended,
 	// and sessionErr is why the last one did; Claim watches them.
@@ -86,6 +89,12 @@ type welcomeState struct {
 	inline *transport.Client
 }
 
+// sameAs reports whether w says what o says, but for its clients.
+func (w *welcomeState) sameAs(o *welcomeState) bool {
+	return w.instanceID == o.instanceID && w.host == o.host && w.relay == o.relay &&
+		w.shmDir == o.shmDir && string(w.key) == string(o.key)
+}
+
 // New returns a Plane that runs direct activations on exec (which may be
 // nil for a plane that only starts runs).
 func New(cfg Config, exec Executor) (*Plane, error) {
@@ -96,7 +105,7 @@ func New(cfg Config, exec Executor) (*Plane, error) {
 	p := &Plane{
 		cfg:        cfg,
 		exec:       exec,
-		unix:       "unix:" + filepath.Join(cfg.RunDir, cfg.Name+".sock"),
+		frames:     newHandedListener(),
 		stats:      newHopStats(),
 		identified: make(chan struct{}),
 		reconnect:  make(chan struct{}, 1),
@@ -166,24 +175,25 @@ func (p *Plane) Claim(ctx context.Context, id Identity) error {
 	return fmt.Errorf("route: claim of %s: the agent did not welcome the registration: %w", id.Namespace, serr)
 }
 
-// Endpoint returns the proxy's frame endpoint on its host.
-func (p *Plane) Endpoint() string { return p.unix }
+// Endpoint returns the proxy's frame endpoint on its host, "" until the
+// agent has welcomed it.
+func (p *Plane) Endpoint() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.unix
+}
 
 // Run serves frames and keeps the agent connection up until ctx ends. It
 // returns nil after ctx ends, or the error that prevented it from
 // listening.
 func (p *Plane) Run(ctx context.Context) error {
-	path := p.unix[len("unix:"):]
-	ln, err := transport.Listen(p.unix)
-	if err != nil {
-		return fmt.Errorf("route: frame socket: %w", err)
-	}
-	defer os.Remove(path)
-	listeners := []net.Listener{ln}
+	// The unix frame socket is the agent's to make: it comes with each
+	// welcome (session.go) and p.frames serves whichever is current.
+	listeners := []net.Listener{p.frames}
 	if p.cfg.TCPListen != "" {
 		tln, err := transport.Listen("tcp:" + p.cfg.TCPListen)
 		if err != nil {
-			ln.Close()
+			p.frames.Close()
 			return fmt.Errorf("route: tcp frame listener: %w", err)
 		}
 		listeners = append(listeners, tln)
@@ -212,7 +222,7 @@ func (p *Plane) Run(ctx context.Context) error {
 			}
 			return
 		}
-		srv := &transport.Server{Handler: transport.HandlerFunc(p.HandleFrame), ShmDir: shmDir}
+		srv := &transport.Server{Handler: transport.HandlerFunc(p.HandleFrame), ShmDir: shmDir, Keys: p.frameKey}
 		var swg sync.WaitGroup
 		for _, l := range listeners {
 			swg.Add(1)
@@ -232,6 +242,17 @@ func (p *Plane) Run(ctx context.Context) error {
 	}()
 	p.connectLoop(ctx)
 	return nil
+}
+
+// frameKey is the frame servers' Keys: the key of the proxy's namespace,
+// once the agent has welcomed it; the servers check each frame's tag with
+// it before reading the frame's payload.
+func (p *Plane) frameKey(ns string) ([]byte, bool) {
+	id, w, _ := p.snapshot()
+	if w == nil || ns != id.Namespace || len(w.key) == 0 {
+		return nil, false
+	}
+	return w.key, true
 }
 
 // awaitWelcome waits for the first welcome and returns its shm directory.
@@ -356,24 +377,34 @@ func (p *Plane) notifyLocked() {
 	p.changed = make(chan struct{})
 }
 
-// sessionEnded drops the welcome of a session that ended with err and
-// counts it, waking Claim.
+// sessionEnded counts a session that ended with err, waking Claim. The
+// plane keeps what the agent told it (key, table, specs, its frame
+// socket): hops between warm proxies need no agent, so runs go on while
+// the agent restarts, and the next session's welcome and snapshots
+// replace it all.
 func (p *Plane) sessionEnded(err error) {
 	p.mu.Lock()
 	p.sessions++
 	p.sessionErr = err
+	p.notifyLocked()
 	p.mu.Unlock()
-	p.setWelcome(nil)
 }
 
+// setWelcome installs what a session's welcome and key said (nil: the
+// plane stops). A welcome that says what the last one did keeps the
+// route table and the connections; the table snapshot that follows
+// every welcome brings the table up to date.
 func (p *Plane) setWelcome(w *welcomeState) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old := p.welcome
-	p.welcome = w
-	if w != nil {
+	if w != nil && old != nil && old.sameAs(w) && p.table != nil {
+		w.client, w.inline = old.client, old.inline
+		old = nil // nothing to close
+	} else if w != nil {
 		p.table = routetable.New(routetable.Config{Host: w.host, Now: p.cfg.Now})
 	}
+	p.welcome = w
 	p.notifyLocked()
 	if old != nil && old.client != nil {
 		// Sends in flight on the old clients fail and try the next candidate.

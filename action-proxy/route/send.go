@@ -137,6 +137,10 @@ func (r *run) forward(ctx context.Context, h spec.Hop, payload []byte) error {
 			Step: h.Step, Branch: h.Branch, Attempt: uint16(attempt), Deadline: r.deadline,
 			ReplyTo: r.replyTo, Namespace: r.sp.Namespace, Target: inst.ID, Holder: r.holder, Outer: r.outer,
 			Payload: payload, Size: uint64(len(payload)),
+			// The receiver runs the step only if its ack reaches us within
+			// this window; past it we go on to the next instance, and the
+			// frame will not run where we left it (transport.Delivery.OnAcked).
+			AcceptBy: r.p.cfg.Now().Add(r.p.cfg.AckTimeout).UnixNano(),
 		}
 		table.Begin(inst.ID)
 		start := r.p.cfg.Now()
@@ -245,10 +249,25 @@ func (r *run) fail(ctx context.Context, step string, branch uint32, code frame.C
 	r.reply(ctx, &frame.Frame{Kind: frame.KindError, Step: step, Branch: branch, Code: code, Reason: frame.CutReason(reason)})
 }
 
-// stepLog is the Reason of a log frame.
+// stepLog is the Reason of a log frame: a step's report; with Started, the
+// receiver's note that it took the step; with Fallback, the sender's note
+// that the step went to that OpenWhisk activation (whereabouts.go).
 type stepLog struct {
 	Instance   string `json:"instance"`
-	DurationNS int64  `json:"duration_ns"`
+	DurationNS int64  `json:"duration_ns,omitempty"`
+	Started    bool   `json:"started,omitempty"`
+	Fallback   string `json:"fallback,omitempty"`
+}
+
+// sendStarted tells the reply-to, without making the step wait, that this
+// proxy took the step.
+func (r *run) sendStarted(ctx context.Context, f *frame.Frame) {
+	meta, _ := json.Marshal(stepLog{Instance: r.w.instanceID, Started: true})
+	r.p.wg.Add(1)
+	go func() {
+		defer r.p.wg.Done()
+		r.reply(ctx, &frame.Frame{Kind: frame.KindLog, Step: f.Step, Branch: f.Branch, Holder: f.Holder, Outer: f.Outer, Reason: string(meta)})
+	}()
 }
 
 // sendLog sends a step's captured logs and timing to the reply-to.

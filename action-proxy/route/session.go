@@ -64,7 +64,6 @@ func (p *Plane) session(ctx context.Context) error {
 			Namespace:   id.Namespace,
 			Action:      id.Action,
 			Version:     id.Version,
-			Unix:        p.unix,
 			TCP:         p.cfg.TCPAdvertise,
 			Concurrency: p.cfg.Concurrency,
 			Name:        p.cfg.Name,
@@ -94,6 +93,17 @@ func (p *Plane) session(ctx context.Context) error {
 		switch m.Type {
 		case agentproto.TypeWelcome:
 			w := m.Welcome
+			// The agent made this registration's frame socket; take it
+			// before anything else, so the instance the agent just
+			// registered can be reached.
+			ln, err := fetchListener(ctx, w.Handoff, w.Token)
+			if err != nil {
+				return err
+			}
+			p.frames.set(ln)
+			p.mu.Lock()
+			p.unix = w.Socket
+			p.mu.Unlock()
 			pending = &welcomeState{instanceID: w.InstanceID, host: w.Host, relay: w.Relay, shmDir: w.ShmDir}
 		case agentproto.TypeKey:
 			if pending == nil {
@@ -105,7 +115,9 @@ func (p *Plane) session(ctx context.Context) error {
 			}
 			pending.key = append([]byte(nil), m.Key.Key...)
 			pending.client = &transport.Client{ShmDir: pending.shmDir, AckTimeout: p.cfg.AckTimeout}
-			pending.inline = &transport.Client{ShmThreshold: -1, AckTimeout: p.cfg.AckTimeout}
+			// The inline client reaches other hosts through the relay:
+			// its accept windows allow for their clocks (ClockSkew).
+			pending.inline = &transport.Client{ShmThreshold: -1, AckTimeout: p.cfg.AckTimeout, Relayed: true}
 			p.setWelcome(pending)
 			p.cfg.Logger.Info("route: registered", "instance", pending.instanceID, "host", pending.host)
 		case agentproto.TypeTable:
@@ -146,6 +158,7 @@ func (p *Plane) applyTable(t *agentproto.Table) {
 	} else {
 		p.table.Apply(t.Upsert, t.Remove)
 	}
+	p.lostInstancesLocked()
 	p.notifyLocked()
 }
 

@@ -62,7 +62,11 @@ type runState struct {
 	// notes say what went wrong on the way without failing the run (a
 	// holder that did not hand over); an expired run reports them.
 	notes []string
-	done  chan struct{} // closed when all results or a failure arrived
+	// where are the run's steps between being handed on and reporting
+	// (whereabouts.go).
+	where whereabouts
+	ctx   context.Context // the run's; ends with it
+	done  chan struct{}   // closed when all results or a failure arrived
 }
 
 // addResult takes one of the run's results (p.mu is held).
@@ -133,7 +137,7 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte, opt
 	// reaches it as it reaches a step (same host, TCP, or the relay).
 	replyTo := ReplyToInstance + w.instanceID
 	r := &run{p: p, w: w, sp: sp, runID: runID, replyTo: replyTo, deadline: deadline}
-	rs := &runState{onStep: opts.OnStep, want: sp.Paths(), results: map[uint32][]byte{}, js: newJoinSet(r, ctx), done: make(chan struct{})}
+	rs := &runState{onStep: opts.OnStep, want: sp.Paths(), results: map[uint32][]byte{}, js: newJoinSet(r, ctx), done: make(chan struct{}), ctx: ctx}
 	rs.js.result = func(branch uint32, merged []byte) { rs.addResult(branch, merged) }
 	p.mu.Lock()
 	if p.runs[runID] != nil {
@@ -254,6 +258,25 @@ func (p *Plane) deliverToRun(d *transport.Delivery) (frame.Code, string) {
 	case frame.KindLog:
 		var meta stepLog
 		json.Unmarshal([]byte(f.Reason), &meta)
+		switch {
+		case meta.Fallback != "":
+			p.watchFallback(rs, f, meta.Fallback)
+			return frame.CodeOK, ""
+		case meta.Started:
+			rs.where.started(f, meta.Instance)
+			if _, ok := p.table.Get(meta.Instance); !ok {
+				// Gone already, or not in this table yet (a new instance
+				// reaches the tables a few milliseconds apart): look again
+				// in a moment; later removals are seen as they come.
+				time.AfterFunc(specGrace, func() {
+					p.mu.Lock()
+					defer p.mu.Unlock()
+					p.lostInstancesLocked()
+				})
+			}
+			return frame.CodeOK, ""
+		}
+		rs.where.reportedStep(f)
 		sr := StepReport{Step: f.Step, Branch: f.Branch, Instance: meta.Instance,
 			Duration: time.Duration(meta.DurationNS), Logs: payload}
 		rs.steps = append(rs.steps, sr)

@@ -103,7 +103,7 @@ func (d *dockerHost) startDockerAction(t *testing.T, name, actionName, mode stri
 		}
 	})
 	testenv.Docker(t, nil, "run", "-d", "--name", c, "--label", dockerLabel, "--network", d.network,
-		"-v", d.h.runDir+":"+d.h.runDir,
+		"-v", d.h.runDir+":"+d.h.runDir+":ro",
 		"-v", d.shmDir+":"+d.shmDir,
 		"-e", route.EnvAgent+"="+filepath.Join(d.h.runDir, "agent.sock"),
 		"-e", route.EnvName+"="+name,

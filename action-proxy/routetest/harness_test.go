@@ -32,8 +32,8 @@ import (
 
 // bins are the binaries the tests run, built once by TestMain.
 var bins struct {
-	proxy, agent, step string
-	err                error
+	proxy, agent, step, hostile string
+	err                         error
 }
 
 func TestMain(m *testing.M) {
@@ -45,10 +45,12 @@ func TestMain(m *testing.M) {
 	bins.proxy = filepath.Join(dir, "proxy")
 	bins.agent = filepath.Join(dir, "wsk-route-agent")
 	bins.step = filepath.Join(dir, "step")
+	bins.hostile = filepath.Join(dir, "hostile")
 	for out, pkg := range map[string]string{
-		bins.proxy: "github.com/wsk-route/wsk-route/cmd/proxy",
-		bins.agent: "github.com/wsk-route/wsk-route/cmd/wsk-route-agent",
-		bins.step:  "github.com/wsk-route/wsk-route/action-proxy/routetest/testdata/step",
+		bins.proxy:   "github.com/wsk-route/wsk-route/cmd/proxy",
+		bins.agent:   "github.com/wsk-route/wsk-route/cmd/wsk-route-agent",
+		bins.step:    "github.com/wsk-route/wsk-route/action-proxy/routetest/testdata/step",
+		bins.hostile: "github.com/wsk-route/wsk-route/action-proxy/routetest/testdata/hostile",
 	} {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -75,6 +77,8 @@ type host struct {
 	runDir  string
 	shmRoot string
 	agent   *proc
+	// agentArgs are the agent's arguments, for restartAgent.
+	agentArgs []string
 	// command wraps a command to run on this host (network namespaces);
 	// nil runs it directly.
 	command func(name string, args ...string) *exec.Cmd
@@ -103,7 +107,8 @@ func startHost(t testing.TB, name, consulAddr, relay, advertise string, command 
 			args = append(args, "-relay-advertise", advertise)
 		}
 	}
-	h.agent = startProc(t, "agent "+name, h.cmd(bins.agent, append(args, extraArgs...)...))
+	h.agentArgs = append(args, extraArgs...)
+	h.agent = startProc(t, "agent "+name, h.cmd(bins.agent, h.agentArgs...))
 	waitFor(t, 20*time.Second, "agent socket of "+name, func() bool {
 		_, err := os.Stat(filepath.Join(h.runDir, "agent.sock"))
 		return err == nil
@@ -149,6 +154,9 @@ func startAction(t testing.TB, h *host, name, actionName, mode string, extraEnv 
 	cmd.Env = append(os.Environ(),
 		route.EnvAgent+"="+filepath.Join(h.runDir, "agent.sock"),
 		route.EnvName+"="+name,
+		// A plain process of this host, not a container: it can write the
+		// run directory, and is told so.
+		route.EnvInsecureRunDir+"=1",
 	)
 	cmd.Env = append(cmd.Env, extraEnv...)
 	a := &action{name: name, fqn: "/guest/" + actionName, addr: addr, host: h}

@@ -147,6 +147,12 @@ type reservation struct {
 	lease *child.Lease
 }
 
+// Release implements route.Reservation: the step will not run after all.
+func (r *reservation) Release() {
+	r.lease.Release()
+	r.rs.gate.Unlock()
+}
+
 // Run implements route.Reservation.
 func (r *reservation) Run(ctx context.Context, body io.Reader) (result, logs []byte, err error) {
 	p, rs := r.p, r.rs

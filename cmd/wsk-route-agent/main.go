@@ -27,10 +27,12 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/wsk-route/wsk-route/internal/consulstore"
 	"github.com/wsk-route/wsk-route/invoker-plugin/agent"
+	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
 )
 
 func main() {
@@ -43,10 +45,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var cfg agent.Config
 	version := fs.Bool("version", false, "print the version and exit")
 	fs.StringVar(&cfg.Host, "host", "", "node `name` of this invoker host, the first part of instance ids (default: the host name)")
-	fs.StringVar(&cfg.RunDir, "run-dir", agent.DefaultRunDir, "`directory` of agent.sock, agent-frames.sock, agent-blobs.sock and the proxies' sockets")
+	fs.StringVar(&cfg.RunDir, "run-dir", agent.DefaultRunDir, "`directory` of the agent's sockets and, in proxies/, the proxies' frame sockets (the agent makes them all); mount it read-only into action containers")
 	fs.StringVar(&cfg.ShmRoot, "shm-dir", agent.DefaultShmRoot, "`directory` holding one shm directory per namespace")
 	fs.StringVar(&cfg.StateDir, "state-dir", agent.DefaultStateDir, "`directory` of the agent's persistent state (the container-to-namespace bindings); not writable by containers")
 	fs.BoolVar(&cfg.AllowUnidentifiedPeers, "allow-unidentified-peers", false, "admit proxies whose container cannot be identified (SO_PEERCRED, /proc), unbound to a namespace; unsafe with untrusted tenants")
+	trusted := fs.String("trusted-images", "", "comma-separated `images` (names as containers are created with, or sha256: ids) whose containers may register; others are refused (default: any container; set it on hosts that also run images the operator did not build, such as blackbox actions)")
+	dockerSock := fs.String("docker-socket", "", "docker engine API `socket` used to look up a peer container's image for -trusted-images (default: /var/run/docker.sock)")
 	fs.StringVar(&cfg.RelayListen, "relay-listen", "", "TCP `address` other agents relay frames to and pull large fallback payloads from, e.g. :7070 (default: no cross-host relay)")
 	fs.StringVar(&cfg.RelayRDMA, "relay-rdma", "", "RDMA CM `address` IP:PORT of this host's RDMA device for relayed frames from other agents (needs a build with -tags rdma)")
 	fs.StringVar(&cfg.RelayAdvertise, "relay-advertise", "", "`endpoint` tcp:IP:PORT or rdma:IP:PORT advertised for the relay (default: derived from -relay-rdma, else -relay-listen)")
@@ -84,6 +88,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer store.Close()
 	cfg.Registry = store
+	if *trusted != "" {
+		var images []string
+		for im := range strings.SplitSeq(*trusted, ",") {
+			if im = strings.TrimSpace(im); im != "" {
+				images = append(images, im)
+			}
+		}
+		cfg.PeerOf = proxyconn.TrustedImages(proxyconn.LookupPeer, *dockerSock, images)
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "wsk-route-agent:", err)

@@ -47,12 +47,12 @@ type Message struct {
 	RunEvent *runevent.Event `json:"run_event,omitempty"`
 }
 
-// Register tells the agent what the proxy runs and where it listens.
+// Register tells the agent what the proxy runs. The agent creates the
+// proxy's frame socket and tells where in Welcome.
 type Register struct {
 	Namespace   string `json:"namespace"`
 	Action      string `json:"action"` // fully qualified
 	Version     string `json:"version,omitempty"`
-	Unix        string `json:"unix"`          // "unix:/run/wsk-route/<name>.sock"
 	TCP         string `json:"tcp,omitempty"` // routable address, if any
 	Concurrency int    `json:"concurrency,omitempty"`
 	// Name distinguishes the proxy on its host (container id or pid).
@@ -74,6 +74,17 @@ type Welcome struct {
 	// ShmDir is the directory, as seen by the proxy, for shm segments of
 	// the proxy's namespace.
 	ShmDir string `json:"shm_dir"`
+	// Socket is the proxy's frame endpoint ("unix:<run-dir>/proxies/<name>.sock"),
+	// a socket the agent created for this registration in a directory no
+	// container can write.
+	Socket string `json:"socket"`
+	// Handoff is the agent's endpoint ("unix:...") the proxy fetches
+	// Socket's listening descriptor from, by sending Token and a newline
+	// (internal/fdpass).
+	Handoff string `json:"handoff"`
+	// Token proves to Handoff that the fetch comes from this session; it
+	// is good once, for a few seconds.
+	Token string `json:"token"`
 }
 
 // Key carries the frame authentication key of the proxy's namespace.
@@ -176,8 +187,8 @@ func (m *Message) check() error {
 	switch m.Type {
 	case TypeRegister:
 		ok = m.Register != nil
-		if ok && (m.Register.Namespace == "" || m.Register.Action == "" || m.Register.Unix == "" || m.Register.Name == "") {
-			return errors.New("agentproto: register needs namespace, action, unix and name")
+		if ok && (m.Register.Namespace == "" || m.Register.Action == "" || m.Register.Name == "") {
+			return errors.New("agentproto: register needs namespace, action and name")
 		}
 	case TypeUnregister:
 		ok = m.Unregister != nil

@@ -11,7 +11,7 @@ import (
 
 func TestRoundTrip(t *testing.T) {
 	msgs := []*agentproto.Message{
-		{Type: agentproto.TypeRegister, Register: &agentproto.Register{Namespace: "guest", Action: "/guest/a", Unix: "unix:/run/wsk-route/p.sock", Name: "p", Concurrency: 2}},
+		{Type: agentproto.TypeRegister, Register: &agentproto.Register{Namespace: "guest", Action: "/guest/a", Name: "p", Concurrency: 2}},
 		{Type: agentproto.TypeUnregister, Unregister: &agentproto.Unregister{Reason: "child died"}},
 		{Type: agentproto.TypeWelcome, Welcome: &agentproto.Welcome{InstanceID: "h/p", Host: "h", Relay: "unix:/run/wsk-route/agent-frames.sock", ShmDir: "/dev/shm/wsk-route/guest"}},
 		{Type: agentproto.TypeKey, Key: &agentproto.Key{Namespace: "guest", Key: []byte("0123456789abcdef0123456789abcdef")}},
@@ -41,7 +41,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"no body", `{"type":"register"}`, "exactly one body"},
 		{"two bodies", `{"type":"key","key":{"namespace":"n","key":"MDEyMzQ1Njc4OWFiY2RlZg=="},"unregister":{"reason":""}}`, "exactly one body"},
 		{"wrong body", `{"type":"register","unregister":{"reason":""}}`, "without its register body"},
-		{"register without action", `{"type":"register","register":{"namespace":"n","unix":"unix:/x","name":"p"}}`, "needs namespace, action"},
+		{"register without action", `{"type":"register","register":{"namespace":"n","name":"p"}}`, "needs namespace, action"},
 		{"short key", `{"type":"key","key":{"namespace":"n","key":"MDE="}}`, "shorter than 16"},
 		{"unknown field", `{"type":"unregister","unregister":{"reason":"","extra":1}}`, "unknown field"},
 		{"trailing data", `{"type":"unregister","unregister":{"reason":""}} {}`, "trailing data"},
@@ -63,7 +63,7 @@ func TestDecodeRefuses(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	f.Add([]byte(`{"type":"register","register":{"namespace":"n","action":"/n/a","unix":"unix:/x","name":"p"}}`))
+	f.Add([]byte(`{"type":"register","register":{"namespace":"n","action":"/n/a","name":"p"}}`))
 	f.Add([]byte(`{"type":"table","table":{"upsert":[{"id":"h/p","namespace":"n","action":"/n/a","host":"h","unix":"unix:/x"}],"remove":["q"]}}`))
 	f.Add([]byte(`{"type":"stats","stats":{"hops":[{"action":"a","transport":"tcp","buckets":[]}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

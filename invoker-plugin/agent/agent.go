@@ -62,9 +62,14 @@ type Watcher interface {
 	WatchSpecs(ctx context.Context, fn func([]*spec.Spec), onError func(error)) error
 }
 
-// Keys gives the frame key of a namespace (created on first use).
+// Keys reads and creates the frame keys of namespaces. NamespaceKey
+// returns nil and no error when the namespace has none; CreateNamespaceKey
+// stores key (nil: a new one) unless one is stored, and returns the key
+// stored afterwards. The agent creates and restores keys only as
+// recovery.go says.
 type Keys interface {
 	NamespaceKey(ctx context.Context, namespace string) ([]byte, error)
+	CreateNamespaceKey(ctx context.Context, namespace string, key []byte) ([]byte, error)
 }
 
 // Registry is what the agent needs of the control plane;
@@ -73,6 +78,8 @@ type Registry interface {
 	Catalog
 	Watcher
 	Keys
+	Markers  // registry recovery (recovery.go)
+	Restorer // registry recovery (recovery.go)
 }
 
 // Config configures an Agent. Only Registry is required.
@@ -80,9 +87,10 @@ type Config struct {
 	// Host is this invoker host's node name, the first part of instance
 	// ids; "": os.Hostname.
 	Host string
-	// RunDir holds agent.sock, agent-frames.sock and the proxies' own
-	// sockets; "": DefaultRunDir. Proxies must register unix endpoints in
-	// it (not below it).
+	// RunDir holds the agent's sockets (agent.sock, agent-frames.sock,
+	// agent-blobs.sock, agent-sockets.sock) and, in ProxySocketDir, the
+	// proxies' frame sockets, which the agent creates; "": DefaultRunDir.
+	// Mount it read-only into action containers.
 	RunDir string
 	// ShmRoot holds one shm directory per namespace, ShmRoot/<namespace>
 	// (mode 0700); "": DefaultShmRoot.
@@ -120,8 +128,10 @@ type Config struct {
 	// DefaultShmGrace.
 	ShmGrace time.Duration
 	// StateDir holds the agent's persistent state (BindingsFile, the
-	// cgroup-to-namespace bindings); "": DefaultStateDir. It must not be
-	// RunDir, ShmRoot or inside them: containers can write those.
+	// cgroup-to-namespace bindings; RegistryCopyFile, the copy of the
+	// registry that recovery.go restores from); "": DefaultStateDir. It
+	// must not be RunDir, ShmRoot or inside them: containers can write
+	// those.
 	StateDir string
 	// CgroupRoot is where the cgroup file system is mounted; a binding is
 	// pruned once its cgroup's directory under it is gone. "":
@@ -232,6 +242,8 @@ type Agent struct {
 	bindings                                     *bindings
 	events                                       *eventWriter // run events to the registry (runevents.go)
 	blobs                                        *blobs       // blob pulls of large fallback payloads (blobs.go)
+	sockets                                      *sockets     // the proxies' frame sockets (sockets.go)
+	handoffLn                                    net.Listener // HandoffSocket
 
 	mu sync.Mutex // guards local and table
 	// local holds the instances registered through this agent, by id.
@@ -265,6 +277,10 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	pruneBindings(binds, cfg.CgroupRoot, cfg.Logger)
+	socks, err := newSockets(cfg.RunDir)
+	if err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg)
 	if err != nil {
@@ -278,9 +294,16 @@ func New(cfg Config) (*Agent, error) {
 		client:         &transport.Client{ShmThreshold: -1, Dial: dialRelay}, // relays send inline only
 		metricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		bindings:       binds,
+		sockets:        socks,
 		events:         newEventWriter(cfg.Registry, cfg.Logger),
 		local:          make(map[string]*localInstance),
 		table:          make(map[string]routetable.Instance),
+	}
+	// Registry recovery (recovery.go): from here on the agent reaches the
+	// registry through its copy in StateDir (the run events above keep the
+	// registry itself).
+	if a.cfg.Registry, err = newRecovery(cfg.Registry, cfg.StateDir, cfg.Logger, m); err != nil {
+		return nil, err
 	}
 	a.proxies, err = proxyconn.NewServer(proxyconn.Config{
 		Registrar:    (*registrar)(a),
@@ -306,6 +329,9 @@ func (a *Agent) listen() error {
 		return fmt.Errorf("agent: %w", err)
 	}
 	if a.framesLn, err = transport.Listen(a.FrameEndpoint()); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	if a.handoffLn, err = transport.Listen(a.HandoffEndpoint()); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 	if a.cfg.RelayListen != "" {
@@ -379,6 +405,12 @@ func (a *Agent) SocketPath() string { return filepath.Join(a.cfg.RunDir, agentpr
 // FrameEndpoint returns the relay's local frame endpoint ("unix:...").
 func (a *Agent) FrameEndpoint() string { return "unix:" + filepath.Join(a.cfg.RunDir, FrameSocket) }
 
+// HandoffEndpoint returns the endpoint ("unix:...") registered proxies
+// fetch their frame sockets from.
+func (a *Agent) HandoffEndpoint() string {
+	return "unix:" + filepath.Join(a.cfg.RunDir, HandoffSocket)
+}
+
 // RelayEndpoint returns the endpoint advertised in Instance.Relay, or ""
 // without RelayListen and RelayRDMA.
 func (a *Agent) RelayEndpoint() string { return a.relayEndpoint }
@@ -399,11 +431,12 @@ func (a *Agent) Close() error {
 		return nil
 	}
 	var errs []error
-	for _, ln := range []net.Listener{a.sockLn, a.framesLn, a.relayLn, a.rdmaLn, a.metricsLn} {
+	for _, ln := range []net.Listener{a.sockLn, a.framesLn, a.handoffLn, a.relayLn, a.rdmaLn, a.metricsLn} {
 		if ln != nil {
 			errs = append(errs, ln.Close())
 		}
 	}
+	a.sockets.closeAll()
 	errs = append(errs, a.client.Close(), a.closeBlobs())
 	return errors.Join(errs...)
 }
@@ -435,14 +468,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	dir := (*directory)(a)
 	start("proxies", func(ctx context.Context) error { return a.proxies.Serve(ctx, a.sockLn) })
+	start("socket handoff", func(ctx context.Context) error {
+		defer a.sockets.closeAll()
+		return a.sockets.serve(ctx, a.handoffLn, a.log.Warn)
+	})
 	local := &transport.Server{
 		Handler:     &relay.Relay{Directory: dir, Sender: a.client, Forward: true, Observe: a.metrics.Relayed},
+		Keys:        a.frameKey, // frames are verified before their payload is read (blobs.go)
 		MaxInFlight: 1024,
+		MaxConns:    relayMaxConns,
 	}
 	start("frame socket", func(ctx context.Context) error { return local.Serve(ctx, a.framesLn) })
 	remote := &transport.Server{
 		Handler:     &relay.Relay{Directory: dir, Sender: a.client, Observe: a.metrics.Relayed},
+		Keys:        a.frameKey,
 		MaxInFlight: 1024,
+		MaxConns:    relayMaxConns,
 	}
 	if a.relayLn != nil {
 		start("relay", func(ctx context.Context) error { return remote.Serve(ctx, a.relayLn) })
@@ -584,6 +625,7 @@ func (a *Agent) sweeper(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 			a.sweep(time.Now())
+			a.sweepSockets(time.Now())
 			pruneBindings(a.bindings, a.cfg.CgroupRoot, a.log)
 		}
 	}
@@ -605,6 +647,19 @@ func (a *Agent) sweep(now time.Time) {
 		if err != nil {
 			a.log.Warn("agent: shm sweep", "dir", e.Name(), "err", err)
 		}
+	}
+}
+
+// sweepSockets removes the frame sockets of proxies that no session holds.
+func (a *Agent) sweepSockets(now time.Time) {
+	live := func(file string) bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		_, ok := a.local[a.cfg.Host+"/"+strings.TrimSuffix(file, ".sock")]
+		return ok
+	}
+	if n := a.sockets.sweep(now, live); n > 0 {
+		a.log.Info("agent: removed the frame sockets of proxies gone", "removed", n)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/wsk-route/wsk-route/internal/agentproto"
 	"github.com/wsk-route/wsk-route/internal/consulstore"
+	"github.com/wsk-route/wsk-route/internal/fdpass"
 	"github.com/wsk-route/wsk-route/internal/frame"
 	"github.com/wsk-route/wsk-route/internal/routetable"
 	"github.com/wsk-route/wsk-route/internal/spec"
@@ -153,7 +154,7 @@ func dial(t *testing.T, a *testAgent) *websocket.Conn {
 }
 
 // newProxy connects and registers a proxy named name of action
-// "/<ns>/<name>", with its frame socket at RunDir/<name>.sock.
+// "/<ns>/<name>" (the agent makes its frame socket, RunDir/proxies/<name>.sock).
 func newProxy(t *testing.T, a *testAgent, ns, name string) *fakeProxy {
 	t.Helper()
 	p := &fakeProxy{t: t, conn: dial(t, a), done: make(chan struct{}),
@@ -168,8 +169,32 @@ func newProxy(t *testing.T, a *testAgent, ns, name string) *fakeProxy {
 func register(a *testAgent, ns, name string) *agentproto.Register {
 	return &agentproto.Register{
 		Namespace: ns, Action: "/" + ns + "/" + name, Name: name,
-		Unix: "unix:" + filepath.Join(a.runDir, name+".sock"),
 	}
+}
+
+// frameListener fetches the frame socket the agent made for p, as a proxy
+// does after its welcome.
+func (p *fakeProxy) frameListener() net.Listener {
+	p.t.Helper()
+	p.mu.Lock()
+	w := *p.welcome
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	msg, f, err := fdpass.Fetch(ctx, strings.TrimPrefix(w.Handoff, "unix:"), []byte(w.Token+"\n"), "frames")
+	if err != nil {
+		p.t.Fatalf("fetching the frame socket: %v", err)
+	}
+	defer f.Close()
+	if string(msg) != "ok" {
+		p.t.Fatalf("handoff answered %q", msg)
+	}
+	ln, err := net.FileListener(f)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Cleanup(func() { ln.Close() })
+	return ln
 }
 
 func (p *fakeProxy) send(m *agentproto.Message) {
@@ -502,7 +527,7 @@ func TestRelayAcrossAgents(t *testing.T) {
 		frames []frame.Frame
 	}
 	answer := frame.CodeOK
-	srv := &transport.Server{Handler: transport.HandlerFunc(func(_ context.Context, d *transport.Delivery) (frame.Code, string) {
+	srv := &transport.Server{Unverified: true, Handler: transport.HandlerFunc(func(_ context.Context, d *transport.Delivery) (frame.Code, string) {
 		got.Lock()
 		defer got.Unlock()
 		f := d.Frame
@@ -513,17 +538,12 @@ func TestRelayAcrossAgents(t *testing.T) {
 		}
 		return answer, "receiver says " + answer.String()
 	})}
-	reg := register(b, "ns1", "recv")
-	ln, err := transport.Listen(reg.Unix)
-	if err != nil {
-		t.Fatal(err)
-	}
+	recv := newProxy(t, b, "ns1", "recv")
+	ln := recv.frameListener()
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
 	defer func() { cancel(); <-served }()
-
-	recv := newProxy(t, b, "ns1", "recv")
 	sender := newProxy(t, a, "ns1", "sender")
 	sender.waitFor("recv in the sender's table", func() bool { _, ok := sender.table["hostB/recv"]; return ok })
 	if r := sender.table["hostB/recv"].Relay; r != b.RelayEndpoint() {

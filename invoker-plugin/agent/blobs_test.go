@@ -289,17 +289,14 @@ func TestRelayPortStillRelaysFrames(t *testing.T) {
 	b := startBlobHost(t, reg, "hostB", "127.0.0.2")
 	var mu sync.Mutex
 	var got []string
-	srv := &transport.Server{Handler: transport.HandlerFunc(func(_ context.Context, d *transport.Delivery) (frame.Code, string) {
+	srv := &transport.Server{Unverified: true, Handler: transport.HandlerFunc(func(_ context.Context, d *transport.Delivery) (frame.Code, string) {
 		defer d.Release()
 		mu.Lock()
 		got = append(got, string(d.Payload()))
 		mu.Unlock()
 		return frame.CodeOK, ""
 	})}
-	ln, err := transport.Listen(register(b.testAgent, "ns1", "p1").Unix)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := b.ns1.frameListener()
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()

@@ -6,6 +6,17 @@
 //     the Registry (id "<Host>/<name>", a TTL check), answers with Welcome
 //     and the namespace's frame key, and keeps the TTL passing while the
 //     websocket lives; when it ends, the instance is deregistered at once.
+//   - sockets (sockets.go): the agent makes each proxy's frame socket,
+//     RunDir/proxies/<name>.sock, at its Register, and hands the listening
+//     descriptor over RunDir/agent-sockets.sock to the proxy that shows the
+//     Welcome's one-time token (internal/fdpass). RunDir is mounted
+//     read-only into containers: no container can replace the agent's
+//     sockets or another proxy's. A socket's file is removed when its
+//     session ends, and swept once no session holds it (after a grace at
+//     start, so warm proxies keep theirs through a restart of the agent).
+//   - peers: with -trusted-images (proxyconn.TrustedImages) only containers
+//     of the listed images may register; a Peer whose platform names its
+//     namespace (Peer.Namespace) may claim no other.
 //   - bindings: the first Register from a container (its cgroup, which
 //     proxyconn reads from the kernel: SO_PEERCRED, /proc/<pid>/cgroup)
 //     binds that cgroup to the Register's namespace; a Register from it
@@ -17,6 +28,13 @@
 //     AllowUnidentifiedPeers is set.
 //   - one WatchInstances and one WatchSpecs for the whole host, whose
 //     results are pushed to the proxies as per-namespace deltas.
+//   - registry recovery (recovery.go): the agent reaches the Registry
+//     through a copy of its cluster marker, frame keys and specs, kept in
+//     StateDir/RegistryCopyFile. Keys are created only when neither the
+//     registry nor the copy has one; a registry found without the marker
+//     the copy has (it lost its data) is logged, counted and restored from
+//     the copy; values that differ from the copy are reported and the
+//     registry's followed.
 //   - relay: a frame socket RunDir/agent-frames.sock for the local proxies
 //     and, with RelayListen, a TCP listener for the other agents.
 //   - a sweeper that removes expired shm segments from every
@@ -32,8 +50,8 @@
 //     (every instance deregistered), or the first error that stopped it.
 //   - The Registry is the caller's; the agent never closes it.
 //   - StateDir must be writable by the agent only (never mounted into a
-//     container); a bindings file that cannot be parsed makes New fail
-//     rather than forget the bindings.
+//     container); a bindings file or a registry copy that cannot be parsed
+//     makes New fail rather than forget them.
 //
 // Namespace isolation of shm segments relies on mounts, not on file
 // modes: action containers run as root, so a container of namespace ns

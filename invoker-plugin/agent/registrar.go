@@ -7,10 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/wsk-route/wsk-route/internal/agentproto"
-	"github.com/wsk-route/wsk-route/internal/blob"
 	"github.com/wsk-route/wsk-route/internal/routetable"
 	"github.com/wsk-route/wsk-route/invoker-plugin/metrics"
 	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
@@ -48,19 +48,8 @@ func safeName(s string) bool {
 	return true
 }
 
-// reservedSocket reports whether name is the file name of one of the
-// agent's own sockets in RunDir, which no proxy may take.
-func reservedSocket(name string) bool {
-	switch name {
-	case agentproto.DefaultSocket, FrameSocket, blob.FetchSocket:
-		return true
-	}
-	return false
-}
-
 // checkRegister refuses a Register the agent must not act on: names that
-// would escape their directory or id, an action outside the namespace,
-// a unix endpoint outside RunDir.
+// would escape their directory or id, an action outside the namespace.
 func (r *registrar) checkRegister(reg *agentproto.Register) error {
 	switch {
 	case !safeName(reg.Namespace):
@@ -71,13 +60,6 @@ func (r *registrar) checkRegister(reg *agentproto.Register) error {
 		return fmt.Errorf("%w: action %q is not in namespace %q", ErrBadRegister, reg.Action, reg.Namespace)
 	case reg.Concurrency < 0:
 		return fmt.Errorf("%w: concurrency %d", ErrBadRegister, reg.Concurrency)
-	}
-	path, ok := strings.CutPrefix(reg.Unix, "unix:")
-	if !ok || filepath.Clean(path) != path || filepath.Dir(path) != r.cfg.RunDir || !safeName(filepath.Base(path)) {
-		return fmt.Errorf("%w: unix endpoint %q is not a socket in %s", ErrBadRegister, reg.Unix, r.cfg.RunDir)
-	}
-	if reservedSocket(filepath.Base(path)) || reservedSocket(reg.Name+".sock") {
-		return fmt.Errorf("%w: name %q or unix endpoint %q is one of the agent's own sockets", ErrBadRegister, reg.Name, reg.Unix)
 	}
 	if reg.TCP != "" && !strings.HasPrefix(reg.TCP, "tcp:") {
 		return fmt.Errorf("%w: tcp endpoint %q", ErrBadRegister, reg.TCP)
@@ -100,7 +82,6 @@ func (r *registrar) Register(ctx context.Context, peer proxyconn.Peer, reg *agen
 		Action:      reg.Action,
 		Version:     reg.Version,
 		Host:        a.cfg.Host,
-		Unix:        reg.Unix,
 		TCP:         reg.TCP,
 		Relay:       a.relayEndpoint,
 		Concurrency: reg.Concurrency,
@@ -113,14 +94,27 @@ func (r *registrar) Register(ctx context.Context, peer proxyconn.Peer, reg *agen
 	li := &localInstance{inst: inst}
 	a.local[inst.ID] = li
 	a.mu.Unlock()
-
-	welcome, key, err := r.admit(ctx, inst)
-	if err != nil {
+	fail := func(err error) (agentproto.Welcome, []byte, error) {
+		a.sockets.drop(reg.Name)
 		a.mu.Lock()
 		delete(a.local, inst.ID)
 		a.mu.Unlock()
 		return agentproto.Welcome{}, nil, err
 	}
+
+	// The frame socket is made here, in a directory no container can
+	// write; the proxy fetches its descriptor with the token.
+	endpoint, token, err := a.sockets.create(reg.Name, time.Now())
+	if err != nil {
+		return fail(err)
+	}
+	inst.Unix = endpoint
+	li.inst.Unix = endpoint
+	welcome, key, err := r.admit(ctx, inst)
+	if err != nil {
+		return fail(err)
+	}
+	welcome.Socket, welcome.Handoff, welcome.Token = endpoint, a.HandoffEndpoint(), token
 	a.mu.Lock()
 	li.ready = true
 	n := len(a.local)
@@ -140,6 +134,13 @@ func (a *Agent) bindPeer(ctx context.Context, peer proxyconn.Peer, reg *agentpro
 		a.log.Warn("agent: register refused", "reason", reason, "name", reg.Name, "namespace", reg.Namespace,
 			"pid", peer.PID, "cgroup", peer.Cgroup.String(), "err", err)
 		return &proxyconn.Refusal{Reason: public, Err: err}
+	}
+	if peer.Namespace != "" && peer.Namespace != reg.Namespace {
+		return refuse(metrics.RefusalNamespaceMismatch, "container is bound to another namespace",
+			fmt.Errorf("the container was started for namespace %q, not %q", peer.Namespace, reg.Namespace))
+	}
+	if errors.Is(peer.Err, proxyconn.ErrUntrustedImage) {
+		return refuse(metrics.RefusalUntrustedImage, "container image not trusted", peer.Err)
 	}
 	if peer.Err != nil {
 		if a.cfg.AllowUnidentifiedPeers {
@@ -198,6 +199,7 @@ func (r *registrar) Deregister(id, reason string) {
 	if !ok {
 		return
 	}
+	a.sockets.drop(strings.TrimPrefix(id, a.cfg.Host+"/"))
 	a.metrics.SetProxies(n)
 	ctx, cancel := context.WithTimeout(context.Background(), registryTimeout)
 	defer cancel()

@@ -54,6 +54,12 @@ type Peer struct {
 	PID int32
 	// Cgroup is the peer's cgroup, read when the session was accepted.
 	Cgroup Cgroup
+	// Namespace is the OpenWhisk namespace the container platform started
+	// the peer's container for, when the platform says (the dev sandbox's
+	// invoker does); "" when it does not. A register for another namespace
+	// is refused, so a container cannot claim a namespace it was not
+	// started for even before its proxy has claimed one.
+	Namespace string
 	// Err is why the peer could not be identified (it wraps
 	// ErrUnidentified); PID and Cgroup are then zero.
 	Err error

@@ -115,7 +115,7 @@ func TestSlowProxyCoalesces(t *testing.T) {
 	c := dial(t, sock)
 	defer c.Close()
 	writeMsg(t, c, &agentproto.Message{Type: agentproto.TypeRegister, Register: &agentproto.Register{
-		Namespace: "ns", Action: "/ns/a", Unix: "unix:/x.sock", Name: "p"}})
+		Namespace: "ns", Action: "/ns/a", Name: "p"}})
 	want := []string{agentproto.TypeWelcome, agentproto.TypeKey, agentproto.TypeTable, agentproto.TypeSpecs}
 	for _, typ := range want {
 		if m := readMsg(t, c); m.Type != typ {

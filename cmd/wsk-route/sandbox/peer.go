@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/invoker"
@@ -13,12 +14,19 @@ import (
 // peerGrace is how long an unknown peer pid is looked up again.
 const peerGrace = 2 * time.Second
 
+// namespaceOf returns the namespace of a fully qualified action name.
+func namespaceOf(fqn string) string {
+	ns, _, _ := strings.Cut(strings.TrimPrefix(fqn, "/"), "/")
+	return ns
+}
+
 // peerByContainer identifies the proxies of process mode. They all share
 // the sandbox's cgroup, so the agent's usual identity (the peer's cgroup)
 // would bind every container to the first namespace that registers.
 // Instead the kernel's peer pid (SO_PEERCRED) is looked up among the
-// invoker's containers, and each container gets an identity of its own:
-// the tenancy rules of a real invoker host hold between the sandbox's
+// invoker's containers, and each container gets an identity of its own,
+// and the namespace of the action it was started for (the agent refuses
+// a claim of any other namespace): the tenancy rules of a real invoker host hold between the sandbox's
 // containers too. The sandbox's own process (where tests, benchmarks and
 // in-process entries run route planes) is the peer "sandbox"; any other
 // peer is refused.
@@ -32,18 +40,19 @@ func peerByContainer(inv *invoker.Invoker) proxyconn.PeerFunc {
 		if p.PID == self {
 			return proxyconn.Peer{PID: p.PID, Cgroup: proxyconn.Cgroup{Controller: "wsk-route-dev", Path: "/sandbox"}}, nil
 		}
-		name, ok := inv.ContainerOfPID(p.PID)
+		name, action, ok := inv.ContainerOfPID(p.PID)
 		// The invoker records a proxy's pid right after starting it; a
 		// proxy quick to connect (or an invoker goroutine slow to run, on
 		// a loaded machine) can beat it. An unknown pid is looked up again
 		// for a moment before it is refused.
 		for deadline := time.Now().Add(peerGrace); !ok && time.Now().Before(deadline); {
 			time.Sleep(5 * time.Millisecond)
-			name, ok = inv.ContainerOfPID(p.PID)
+			name, action, ok = inv.ContainerOfPID(p.PID)
 		}
 		if !ok {
 			return proxyconn.Peer{}, fmt.Errorf("%w: pid %d is not a container of the sandbox's invoker", proxyconn.ErrUnidentified, p.PID)
 		}
-		return proxyconn.Peer{PID: p.PID, Cgroup: proxyconn.Cgroup{Controller: "wsk-route-dev", Path: "/" + name}}, nil
+		return proxyconn.Peer{PID: p.PID, Cgroup: proxyconn.Cgroup{Controller: "wsk-route-dev", Path: "/" + name},
+			Namespace: namespaceOf(action)}, nil
 	}
 }

@@ -38,7 +38,7 @@ func TestDocker(t *testing.T) {
 		t.Fatalf("containers %+v", cs)
 	}
 	id := cs[0].DockerID
-	if name, ok := e.inv.ContainerOfPID(cs[0].PID); !ok || name != cs[0].Name {
+	if name, _, ok := e.inv.ContainerOfPID(cs[0].PID); !ok || name != cs[0].Name {
 		t.Errorf("ContainerOfPID(%d) = %q, %v; want %q", cs[0].PID, name, ok, cs[0].Name)
 	}
 	poll(t, "the container to be paused", func() bool {

@@ -130,10 +130,10 @@ func TestLogsAndWarmReuse(t *testing.T) {
 	if len(cs) != 1 || cs[0].State != invoker.StateWarm || int(cs[0].PID) == 0 || cs[0].Action != "/guest/echo" {
 		t.Fatalf("containers %+v", cs)
 	}
-	if name, ok := e.inv.ContainerOfPID(int32(pid)); !ok || name != cs[0].Name {
-		t.Errorf("ContainerOfPID(action pid %d) = %q, %v; want %q", pid, name, ok, cs[0].Name)
+	if name, action, ok := e.inv.ContainerOfPID(int32(pid)); !ok || name != cs[0].Name || action != "/guest/echo" {
+		t.Errorf("ContainerOfPID(action pid %d) = %q, %q, %v; want %q, /guest/echo", pid, name, action, ok, cs[0].Name)
 	}
-	if _, ok := e.inv.ContainerOfPID(int32(os.Getpid())); ok {
+	if _, _, ok := e.inv.ContainerOfPID(int32(os.Getpid())); ok {
 		t.Error("ContainerOfPID found the test process")
 	}
 }

@@ -96,11 +96,11 @@ type pool struct {
 	// starting maps the pids of proxies started but not yet added to the
 	// container names they will have: a proxy registers with the agent
 	// while it starts, and must be identified then.
-	starting map[int32]string
+	starting map[int32]*container
 }
 
 func newPool(capacityMB int) *pool {
-	return &pool{capacity: capacityMB, cs: map[string]*container{}, starting: map[int32]string{}}
+	return &pool{capacity: capacityMB, cs: map[string]*container{}, starting: map[int32]*container{}}
 }
 
 // tryGrant finds a container for (fqn, rev) or reserves mem. p.mu is held.
@@ -218,9 +218,9 @@ func (p *pool) add(c *container) {
 }
 
 // markStarting records a started proxy's pid until add (or its exit).
-func (p *pool) markStarting(pid int32, name string) {
+func (p *pool) markStarting(pid int32, c *container) {
 	p.mu.Lock()
-	p.starting[pid] = name
+	p.starting[pid] = c
 	p.mu.Unlock()
 }
 
@@ -321,31 +321,32 @@ func (i *Invoker) Containers() []ContainerInfo {
 }
 
 // ContainerOfPID returns the name of the container whose proxy process is
-// pid or an ancestor of pid (the action the proxy runs), in process mode.
-func (i *Invoker) ContainerOfPID(pid int32) (string, bool) {
+// pid, or a descendant of it, and the fully qualified name of the action
+// it was started for.
+func (i *Invoker) ContainerOfPID(pid int32) (name, action string, ok bool) {
 	p := i.pool
-	byPID := map[int32]string{}
+	byPID := map[int32]*container{}
 	p.mu.Lock()
 	for _, c := range p.cs {
 		if c.pid > 0 {
-			byPID[c.pid] = c.name
+			byPID[c.pid] = c
 		}
 	}
-	for pid, name := range p.starting {
-		byPID[pid] = name
+	for pid, c := range p.starting {
+		byPID[pid] = c
 	}
 	p.mu.Unlock()
 	for range 8 {
-		if name, ok := byPID[pid]; ok {
-			return name, true
+		if c, ok := byPID[pid]; ok {
+			return c.name, c.fqn, true
 		}
 		pp, ok := parentPID(pid)
 		if !ok || pp <= 1 {
-			return "", false
+			return "", "", false
 		}
 		pid = pp
 	}
-	return "", false
+	return "", "", false
 }
 
 // parentPID reads pid's parent from /proc (Linux); ok is false elsewhere.

@@ -116,7 +116,7 @@ func (i *Invoker) startProcess(ctx context.Context, c *container, extra []string
 	outW.Close()
 	errW.Close()
 	c.pid = int32(cmd.Process.Pid)
-	i.pool.markStarting(c.pid, c.name)
+	i.pool.markStarting(c.pid, c)
 	c.addr = addr
 	var readers sync.WaitGroup
 	readers.Add(2)
