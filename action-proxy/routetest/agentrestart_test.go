@@ -2,6 +2,9 @@ package routetest_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -48,5 +51,31 @@ func TestAgentRestartKeepsWarmRuns(t *testing.T) {
 	})
 	for i := range 10 {
 		check("agent back", i)
+	}
+}
+
+// A killed proxy leaves no socket behind: the agent removes the frame
+// socket it made for it as soon as the proxy's session breaks. Only the
+// agent's own sockets and the live proxies' stay in the run directory.
+func TestKilledProxiesLeaveNoSockets(t *testing.T) {
+	s := newSameHost(t)
+	var procs []*action
+	for i := range 6 {
+		procs = append(procs, startAction(t, s.h, "p-"+strconv.Itoa(i), "upper", "upper"))
+	}
+	dir := filepath.Join(s.h.runDir, "proxies")
+	count := func() int {
+		entries, _ := os.ReadDir(dir)
+		return len(entries)
+	}
+	waitFor(t, 20*time.Second, "7 frame sockets (6 proxies and the entry)", func() bool { return count() == 7 })
+	for _, a := range procs[:4] {
+		a.proc.signal(syscall.SIGKILL)
+	}
+	waitFor(t, 10*time.Second, "the killed proxies' sockets removed", func() bool { return count() == 3 })
+	for _, a := range procs[4:] {
+		if _, err := os.Stat(filepath.Join(dir, a.name+".sock")); err != nil {
+			t.Errorf("live proxy %s: %v", a.name, err)
+		}
 	}
 }
