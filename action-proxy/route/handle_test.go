@@ -339,10 +339,10 @@ func TestHandleFrameNoExecutor(t *testing.T) {
 }
 
 // serveFrames serves p's HandleFrame on a unix socket, as the plane's
-// frame server does, and returns a function that sends a step frame there
-// and returns the ack: a step runs only once its ack is written
-// (transport.Delivery.OnAcked), which only a real server does.
-func serveFrames(t *testing.T, p *Plane) func(d *transport.Delivery) (frame.Code, string) {
+// frame server does, and returns a function that sends f there, signed
+// with testKey, and returns the ack: a step runs only once its ack is
+// written (transport.Delivery.OnAcked), which only a real server does.
+func serveFrames(t *testing.T, p *Plane) func(f *frame.Frame) (frame.Frame, error) {
 	t.Helper()
 	ep := "unix:" + filepath.Join(t.TempDir(), "frames.sock")
 	ln, err := transport.Listen(ep)
@@ -361,15 +361,8 @@ func serveFrames(t *testing.T, p *Plane) func(d *transport.Delivery) (frame.Code
 		cancel()
 		<-done
 	})
-	return func(d *transport.Delivery) (frame.Code, string) {
-		t.Helper()
-		f := d.Frame
-		f.AcceptBy = time.Now().Add(5 * time.Second).UnixNano()
-		ack, err := c.Send(context.Background(), ep, &f, testKey)
-		if err != nil {
-			t.Fatalf("sending %s#%d: %v", f.Step, f.Branch, err)
-		}
-		return ack.Code, ack.Reason
+	return func(f *frame.Frame) (frame.Frame, error) {
+		return c.Send(context.Background(), ep, f, testKey)
 	}
 }
 
@@ -377,7 +370,17 @@ func TestHandleFrameBusyThenAccepted(t *testing.T) {
 	exec := &fakeExecutor{result: []byte(`{"out":1}`)}
 	p := newTestPlane(t, exec)
 	welcome(t, p)
-	send := serveFrames(t, p)
+	serve := serveFrames(t, p)
+	send := func(d *transport.Delivery) (frame.Code, string) {
+		t.Helper()
+		f := d.Frame
+		f.AcceptBy = time.Now().Add(5 * time.Second).UnixNano()
+		ack, err := serve(&f)
+		if err != nil {
+			t.Fatalf("sending %s#%d: %v", f.Step, f.Branch, err)
+		}
+		return ack.Code, ack.Reason
+	}
 
 	if code, reason := send(stepFrame(nil)); code != frame.CodeBusy {
 		t.Fatalf("busy executor: got %s (%s), want %s", code, reason, frame.CodeBusy)
@@ -427,25 +430,12 @@ func TestLateStepFrameNeverRuns(t *testing.T) {
 	exec := &fakeExecutor{free: true, result: []byte(`{"out":1}`), stall: 300 * time.Millisecond}
 	p := newTestPlane(t, exec)
 	welcome(t, p)
-	ep := "unix:" + filepath.Join(t.TempDir(), "frames.sock")
-	ln, err := transport.Listen(ep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		(&transport.Server{Handler: transport.HandlerFunc(p.HandleFrame), Keys: p.frameKey}).Serve(ctx, ln)
-	}()
-	defer func() { cancel(); <-done }()
-	c := &transport.Client{ShmThreshold: -1}
-	defer c.Close()
+	send := serveFrames(t, p)
 
 	// The receiver takes 300 ms to accept; the window is 100 ms.
 	f := stepFrame(nil).Frame
 	f.AcceptBy = time.Now().Add(100 * time.Millisecond).UnixNano()
-	if ack, err := c.Send(ctx, ep, &f, testKey); err == nil && ack.Code == frame.CodeOK {
+	if ack, err := send(&f); err == nil && ack.Code == frame.CodeOK {
 		t.Fatalf("a frame accepted after its window closed: ack %v", ack.Code)
 	}
 	waitUntil(t, "the reservation given back", func() bool {
@@ -463,7 +453,7 @@ func TestLateStepFrameNeverRuns(t *testing.T) {
 	exec.mu.Unlock()
 	f.Attempt = 1
 	f.AcceptBy = time.Now().Add(5 * time.Second).UnixNano()
-	if ack, err := c.Send(ctx, ep, &f, testKey); err != nil || ack.Code != frame.CodeOK {
+	if ack, err := send(&f); err != nil || ack.Code != frame.CodeOK {
 		t.Fatalf("the next try: %v, %v; want it accepted", ack.Code, err)
 	}
 	p.wg.Wait()

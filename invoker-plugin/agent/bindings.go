@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/wsk-route/wsk-route/internal/statefile"
 	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
 )
 
@@ -188,42 +189,13 @@ func (b *bindings) snapshot() (uint64, bindingsState) {
 	return b.gen, st
 }
 
-// write replaces the file atomically: a 0600 temporary file in the same
-// directory, synced, then renamed over it.
+// write replaces the file atomically (internal/statefile).
 func (b *bindings) write(st bindingsState) error {
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(b.path), ".bindings-*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly after the rename
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(append(data, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, b.path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(b.path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return statefile.Write(b.path, append(data, '\n'))
 }
 
 // cgroups returns the bound cgroups.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/wsk-route/wsk-route/internal/spec"
+	"github.com/wsk-route/wsk-route/internal/statefile"
 	"github.com/wsk-route/wsk-route/invoker-plugin/metrics"
 )
 
@@ -550,42 +551,10 @@ func (r *recovery) save() error {
 	if err != nil {
 		return fmt.Errorf("agent: registry copy: %w", err)
 	}
-	if err := writeStateFile(r.path, data); err != nil {
+	if err := statefile.Write(r.path, data); err != nil {
 		return fmt.Errorf("agent: registry copy: %w", err)
 	}
 	r.saved = gen
-	return nil
-}
-
-// writeStateFile replaces path atomically with data: a 0600 temporary
-// file in the same directory, synced, then renamed over it.
-func writeStateFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly after the rename
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 	return nil
 }
 
