@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	"github.com/wsk-route/wsk-route/internal/spec"
+	"github.com/wsk-route/wsk-route/internal/statefile"
 )
 
 // StateFile is the name, in Open's directory, of the file that keeps the
@@ -155,38 +156,7 @@ func writeState(path string, st *state) error {
 	if err != nil {
 		return fmt.Errorf("encoding the state: %w", err)
 	}
-	return writeFile(path, data)
-}
-
-// writeFile replaces path atomically with data, mode 0600.
-func writeFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly after the rename
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return statefile.Write(path, data)
 }
 
 // update makes one change of the persisted state: change edits a copy of
