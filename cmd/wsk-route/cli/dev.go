@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox"
+	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/store"
 )
 
 type devFlags struct {
@@ -25,6 +26,7 @@ type devFlags struct {
 	docker                                                         bool
 	blockingWait, idle, pauseGrace                                 time.Duration
 	userMemory                                                     int
+	maxActivations, maxActivationMB                                int
 }
 
 func newDev() *cobra.Command {
@@ -50,7 +52,9 @@ actions and activations for the next start.`,
 	fl := cmd.Flags()
 	fl.IntVar(&f.port, "port", 3233, "port of the REST API on 127.0.0.1 (OpenWhisk standalone's)")
 	fl.StringVar(&f.listen, "listen", "", "`address` of the REST API, overriding --port (e.g. 0.0.0.0:3233 to reach it from containers)")
-	fl.StringVar(&f.dataDir, "data-dir", "", "`directory` that keeps actions, activations and keys across restarts (default: a temporary one, removed at exit)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "`directory` that keeps actions, activations (within --max-activations and --max-activation-mb), workflows and keys across restarts (default: a temporary one, removed at exit)")
+	fl.IntVar(&f.maxActivations, "max-activations", store.DefaultMaxActivations, "activation records kept per namespace; the oldest are dropped first (negative: no count limit)")
+	fl.IntVar(&f.maxActivationMB, "max-activation-mb", store.DefaultMaxActivationBytes>>20, "MiB of activation records kept, all namespaces together; the oldest are dropped first, so wsk-route.db in the data dir stops growing a little above this (negative: no byte limit)")
 	fl.StringSliceVar(&f.kafka, "kafka", nil, "a real Kafka broker's `host:port` (repeatable) instead of the embedded one")
 	fl.StringVar(&f.consul, "consul", "", "a real Consul's HTTP `address` for the route registry instead of the embedded one")
 	fl.BoolVar(&f.docker, "docker", false, "run actions in docker containers (images built with docker import) instead of local processes")
@@ -77,9 +81,20 @@ func runDev(cmd *cobra.Command, f devFlags) error {
 		}
 		listen = net.JoinHostPort("127.0.0.1", strconv.Itoa(f.port))
 	}
+	if f.maxActivations == 0 {
+		return fmt.Errorf("--max-activations 0: want a positive limit, or a negative value for none")
+	}
+	if f.maxActivationMB == 0 {
+		return fmt.Errorf("--max-activation-mb 0: want a positive limit, or a negative value for none")
+	}
+	maxBytes := int64(f.maxActivationMB) << 20
+	if f.maxActivationMB < 0 {
+		maxBytes = -1
+	}
 	out := cmd.OutOrStdout()
 	cfg := sandbox.Config{
 		Listen: listen, DataDir: f.dataDir, Kafka: f.kafka, Consul: f.consul,
+		MaxActivations: f.maxActivations, MaxActivationBytes: maxBytes,
 		Docker: f.docker, ProxyBinary: f.proxyBinary, Auth: f.auth,
 		BlockingWait: f.blockingWait, IdleTimeout: f.idle, PauseGrace: f.pauseGrace, UserMemoryMB: f.userMemory,
 		Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})),

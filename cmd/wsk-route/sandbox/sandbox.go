@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wsk-route/wsk-route/action-proxy/route"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/api"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/controller"
@@ -45,9 +45,19 @@ const DefaultListen = "127.0.0.1:3233"
 type Config struct {
 	// Listen is the REST API's address; "": DefaultListen.
 	Listen string
-	// DataDir keeps actions, activations and namespace keys across
-	// restarts; "": a temporary directory removed when Run returns.
+	// DataDir keeps actions, activations, and (with the embedded
+	// registry) the workflow specs and namespace keys across restarts, and
+	// the host agent's state (its copy of the registry, which restores a
+	// Consul that lost its data); "": a temporary directory removed when
+	// Run returns.
 	DataDir string
+	// MaxActivations is the number of activation records kept per
+	// namespace, and MaxActivationBytes the bytes of activation records
+	// kept, all namespaces together; the oldest go first. Zero: the
+	// store's defaults (store.DefaultMaxActivations,
+	// store.DefaultMaxActivationBytes); negative: no such limit.
+	MaxActivations     int
+	MaxActivationBytes int64
 	// Kafka is a real broker's bootstrap address list; nil: an embedded
 	// Kafka-protocol broker (kfake).
 	Kafka []string
@@ -110,6 +120,7 @@ type Sandbox struct {
 	store   *store.Store
 	routes  Routes
 	invoker *invoker.Invoker
+	kafka   *embeddedKafka // nil with Config.Kafka
 }
 
 // Routes is the route registry of a sandbox: the agent's view plus the
@@ -203,7 +214,8 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 	cleanups = append(cleanups, func() { os.RemoveAll(runRoot) })
 	runDir, shmDir := filepath.Join(runRoot, "run"), filepath.Join(runRoot, "shm")
 
-	st, err := store.Open(filepath.Join(dataDir, "wsk-route.db"))
+	st, err := store.OpenWith(filepath.Join(dataDir, "wsk-route.db"),
+		store.Options{MaxActivations: cfg.MaxActivations, MaxActivationBytes: cfg.MaxActivationBytes})
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
@@ -218,13 +230,13 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 	}
 
 	brokers, regName := cfg.Kafka, "embedded"
+	var kafka *embeddedKafka // the embedded broker (kafka.go); nil with cfg.Kafka
 	if len(brokers) == 0 {
-		kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics()...))
-		if err != nil {
-			return fmt.Errorf("sandbox: embedded kafka broker: %w", err)
+		if kafka, err = startKafka(); err != nil {
+			return err
 		}
-		cleanups = append(cleanups, kc.Close)
-		brokers = kc.ListenAddrs()
+		cleanups = append(cleanups, kafka.Close)
+		brokers = kafka.Addrs()
 	} else if err := createTopics(brokers); err != nil {
 		return err
 	}
@@ -238,7 +250,12 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 		cleanups = append(cleanups, func() { cs.Close() })
 		routes, regName = cs, cfg.Consul
 	} else {
-		routes = registry.New(registry.Options{KeyFile: filepath.Join(dataDir, "namespace-keys.json")})
+		// The marker, keys and specs are kept in the data directory.
+		reg, err := registry.Open(dataDir, registry.Options{})
+		if err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		routes = reg
 	}
 
 	listen := cfg.Listen
@@ -272,7 +289,9 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 			return err
 		}
 		cleanups = append(cleanups, func() { removeImage(img) })
-		icfg.Docker = &invoker.DockerConfig{Image: img, Binds: []string{runDir + ":" + runDir, shmDir + ":" + shmDir}, PauseGrace: cfg.PauseGrace}
+		// The run directory is read-only in containers: no action can
+		// replace the agent's sockets or another proxy's (route.CheckRunDir).
+		icfg.Docker = &invoker.DockerConfig{Image: img, Binds: []string{runDir + ":" + runDir + ":ro", shmDir + ":" + shmDir}, PauseGrace: cfg.PauseGrace}
 		host, extra, err := containerAPI(ln)
 		if err != nil {
 			return err
@@ -283,6 +302,9 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 		}
 		icfg.APIHost = host
 	} else {
+		// Process-mode proxies are plain processes of this host, which can
+		// write the run directory whatever its mode: they are told so.
+		icfg.ProxyEnv = append(icfg.ProxyEnv, route.EnvInsecureRunDir+"=1")
 		icfg.ProxyCommand = cfg.ProxyCommand
 		if len(icfg.ProxyCommand) == 0 {
 			self, err := os.Executable()
@@ -298,7 +320,7 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 	}
 
 	acfg := agent.Config{
-		Host: "sandbox", RunDir: runDir, ShmRoot: shmDir, StateDir: filepath.Join(runRoot, "agent-state"),
+		Host: "sandbox", RunDir: runDir, ShmRoot: shmDir, StateDir: filepath.Join(dataDir, "agent-state"),
 		Registry: routes, Logger: log.With("component", "agent"),
 	}
 	if !cfg.Docker {
@@ -332,6 +354,9 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 	// and the agent last.
 	ps := newParts()
 	defer ps.stop(log)
+	if kafka != nil {
+		ps.start("kafka retention", kafka.trim)
+	}
 	ps.start("agent", ag.Run)
 	ps.start("invoker", inv.Run)
 	ps.start("controller", ctl.Run)
@@ -349,7 +374,7 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 	sb := &Sandbox{
 		Info: Info{URL: apiURL, Auth: ident.AuthKey.APIKey, Namespace: ident.Namespace.Name, DataDir: dataDir,
 			Persistent: persistent, RunDir: runDir, Kafka: brokers, Registry: regName, Mode: mode},
-		store: st, routes: routes, invoker: inv,
+		store: st, routes: routes, invoker: inv, kafka: kafka,
 	}
 	log.Info("sandbox: ready", "api", apiURL, "mode", mode, "kafka", brokers, "registry", regName, "data", dataDir)
 	if ready != nil {

@@ -24,6 +24,11 @@ import (
 // when Options.MaxActivations is zero.
 const DefaultMaxActivations = 10000
 
+// DefaultMaxActivationBytes is how many bytes of activation records the
+// store keeps, all namespaces together, when Options.MaxActivationBytes is
+// zero: 256 MiB.
+const DefaultMaxActivationBytes = 256 << 20
+
 // DefaultListLimit is the number of entries a listing returns when its
 // limit is zero (OpenWhisk's default page size).
 const DefaultListLimit = 30
@@ -35,15 +40,26 @@ var (
 	bucketActivations = []byte("activations")
 	bucketActIndex    = []byte("actindex")
 	bucketActCount    = []byte("actcount")
-	allBuckets        = [][]byte{bucketSubjects, bucketActions, bucketPackages, bucketActivations, bucketActIndex, bucketActCount}
+	bucketActAge      = []byte("actage")
+	bucketActMeta     = []byte("actmeta")
+	allBuckets        = [][]byte{bucketSubjects, bucketActions, bucketPackages, bucketActivations, bucketActIndex, bucketActCount, bucketActAge, bucketActMeta}
 )
 
 // Options tune a Store. The zero value is a valid configuration.
 type Options struct {
 	// MaxActivations is the number of activation records kept per
-	// namespace; older ones are dropped by PutActivation. Zero means
+	// namespace; older ones are dropped by PutActivation and Open. Zero means
 	// DefaultMaxActivations; a negative value keeps every record.
 	MaxActivations int
+	// MaxActivationBytes is the byte budget of the activation records,
+	// all namespaces together, counting each record's key and JSON: once
+	// PutActivation takes them over it, the oldest records (by start
+	// time, of any namespace) are dropped until they fit again. It is one
+	// budget for the whole file because it is there to bound the file (and
+	// bbolt's map of it), which holds every namespace. Zero means
+	// DefaultMaxActivationBytes; a negative value sets no budget. The
+	// file settles somewhat above the budget: see the package doc.
+	MaxActivationBytes int64
 	// Now returns the current time for the Updated field of entities.
 	// Nil means time.Now.
 	Now func() time.Time
@@ -54,9 +70,13 @@ type Options struct {
 
 // Store is the sandbox's database. It is safe for concurrent use.
 type Store struct {
-	db      *bolt.DB
-	maxActs int
-	now     func() time.Time
+	db       *bolt.DB
+	maxActs  int
+	maxBytes int64
+	// ownBucket is the length above which a record gets a bucket of its
+	// own (actTx.put): the file's page size.
+	ownBucket int
+	now       func() time.Time
 
 	// actions caches decoded actions by key, as OpenWhisk's controller
 	// and invoker cache entities: an action's code (megabytes of base64
@@ -101,24 +121,27 @@ func OpenWith(path string, o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	s := &Store{db: db, maxActs: o.MaxActivations, maxBytes: o.MaxActivationBytes, ownBucket: db.Info().PageSize, now: o.Now}
+	if s.maxActs == 0 {
+		s.maxActs = DefaultMaxActivations
+	}
+	if s.maxBytes == 0 {
+		s.maxBytes = DefaultMaxActivationBytes
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("create bucket %s: %w", b, err)
 			}
 		}
-		return nil
+		return s.openActivations(tx)
 	})
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
-	}
-	s := &Store{db: db, maxActs: o.MaxActivations, now: o.Now}
-	if s.maxActs == 0 {
-		s.maxActs = DefaultMaxActivations
-	}
-	if s.now == nil {
-		s.now = time.Now
 	}
 	return s, nil
 }

@@ -1,15 +1,21 @@
 package store_test
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/store"
 	"github.com/wsk-route/wsk-route/internal/whisk"
@@ -502,5 +508,340 @@ func TestActionCache(t *testing.T) {
 	}
 	if _, _, err := s.GetAction("guest", "cached"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("get after delete: %v, want ErrNotFound (the cache kept a deleted action)", err)
+	}
+}
+
+// sized returns an activation of ns whose stored JSON is about n bytes
+// long (its result holds the padding), and the bytes it counts against
+// the byte budget: its key ("ns" NUL id) and its JSON.
+func sized(t *testing.T, ns, id string, start int64, n int) (whisk.Activation, int64) {
+	t.Helper()
+	a := activation(ns, id, "x", start)
+	a.Response.Result = json.RawMessage(`{"pad":"` + strings.Repeat("p", max(n-300, 0)) + `"}`)
+	raw, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, int64(len(ns) + 1 + len(id) + len(raw))
+}
+
+// usage returns s's Usage.
+func usage(t *testing.T, s *store.Store) store.Usage {
+	t.Helper()
+	u, err := s.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// TestActivationByteBudget puts records of known sizes and checks, by
+// counting their bytes, that the store keeps the newest ones that fit in
+// MaxActivationBytes, in all namespaces together, and drops the others
+// oldest first.
+func TestActivationByteBudget(t *testing.T) {
+	const budget = 64 << 10
+	s, _ := open(t, store.Options{MaxActivationBytes: budget})
+	type put struct {
+		ns, id string
+		size   int64
+	}
+	var puts []put
+	// Small records (in a leaf) and big ones (a bucket of their own), in
+	// two namespaces.
+	lens := []int{3000, 20000, 500, 9000, 30000, 1200, 15000, 700, 25000, 4500, 12000, 6000, 18000, 900}
+	for i, n := range lens {
+		ns := []string{"guest", "other"}[i%2]
+		id := fmt.Sprintf("a%02d", i)
+		a, size := sized(t, ns, id, int64(1000+i), n)
+		if err := s.PutActivation(a); err != nil {
+			t.Fatal(err)
+		}
+		puts = append(puts, put{ns, id, size})
+
+		// Want: the newest records whose sizes add up to at most the
+		// budget.
+		var want []put
+		var total int64
+		for j := len(puts) - 1; j >= 0 && total+puts[j].size <= budget; j-- {
+			total += puts[j].size
+			want = append(want, puts[j])
+		}
+		u := usage(t, s)
+		if u.ActivationBytes != total || u.Activations != int64(len(want)) {
+			t.Fatalf("after %s (%d bytes): %d records, %d bytes; want %d, %d", id, size, u.Activations, u.ActivationBytes, len(want), total)
+		}
+		for _, ns := range []string{"guest", "other"} {
+			var kept []string
+			for _, p := range want {
+				if p.ns == ns {
+					kept = append(kept, p.id)
+				}
+			}
+			got, err := s.ListActivations(ns, store.ActivationFilter{Limit: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ids(got) != strings.Join(kept, ",") {
+				t.Fatalf("after %s: %s keeps %s, want %s", id, ns, ids(got), strings.Join(kept, ","))
+			}
+			if n, err := s.CountActivations(ns, store.ActivationFilter{}); err != nil || n != len(kept) {
+				t.Fatalf("after %s: CountActivations(%s) = %d, %v; want %d", id, ns, n, err, len(kept))
+			}
+		}
+	}
+}
+
+// wchar returns the bytes this process has passed to write calls
+// (/proc/self/io), and false where it cannot be read.
+func wchar(t *testing.T) (int64, bool) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "wchar: "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+// TestActivationFileStopsGrowing puts records of mixed sizes (small ones
+// in leaves, big ones in buckets of their own) until 20 times the byte
+// budget went through the store, and checks by counting bytes that the
+// file stopped growing once the budget was reached: bbolt reuses the pages
+// of the records dropped, and the mix of sizes does not fragment the file
+// much.
+func TestActivationFileStopsGrowing(t *testing.T) {
+	const budget = 2 << 20
+	s, path := open(t, store.Options{MaxActivationBytes: budget})
+	r := rand.New(rand.NewPCG(7, 11)) // the same puts every run
+	var put int64
+	i := 0
+	putUntil := func(total int64) {
+		for put < total {
+			n := 200 + r.IntN(128<<10)
+			if r.IntN(4) == 0 {
+				n = 200 + r.IntN(3000)
+			}
+			a, size := sized(t, "guest", fmt.Sprintf("r%05d", i), int64(1000+i), n)
+			if err := s.PutActivation(a); err != nil {
+				t.Fatal(err)
+			}
+			put += size
+			i++
+		}
+	}
+	fileSize := func() int64 {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	putUntil(4 * budget)
+	full, fullFile := usage(t, s), fileSize()
+	putUntil(20 * budget)
+	end, endFile := usage(t, s), fileSize()
+	t.Logf("%d records, %d bytes put; %d kept (%d bytes); file %d bytes, %d used, %d free (at 4x the budget: %d, %d used, %d free)",
+		i, put, end.Activations, end.ActivationBytes, endFile, end.UsedBytes, end.FreeBytes, fullFile, full.UsedBytes, full.FreeBytes)
+	if end.ActivationBytes > budget {
+		t.Errorf("the records take %d bytes, over the budget of %d", end.ActivationBytes, budget)
+	}
+	if endFile != fullFile {
+		t.Errorf("the file grew from %d to %d bytes once the records had reached their budget", fullFile, endFile)
+	}
+	if limit := int64(budget) * 3 / 2; end.UsedBytes > limit {
+		t.Errorf("bbolt uses %d bytes of the file, want at most %d (the budget and a half)", end.UsedBytes, limit)
+	}
+}
+
+// TestActivationWrittenOnce counts the bytes the store writes for big
+// records: about their own size (each commit also writes a few pages of
+// indexes, counts and meta), not twice or more. bbolt copies every value
+// of a leaf when one of its keys changes, so big records stored as values
+// were written again with every neighbour put next to them, and read
+// through the map for it, which kept them resident.
+func TestActivationWrittenOnce(t *testing.T) {
+	s, _ := open(t, store.Options{MaxActivationBytes: -1})
+	w0, ok := wchar(t)
+	if !ok {
+		t.Skip("no /proc/self/io to count the bytes written")
+	}
+	var put int64
+	for i := range 40 {
+		a, size := sized(t, "guest", fmt.Sprintf("%032x", i*7919), int64(1000+i), 200<<10)
+		if err := s.PutActivation(a); err != nil {
+			t.Fatal(err)
+		}
+		put += size
+	}
+	w1, _ := wchar(t)
+	wrote := w1 - w0
+	t.Logf("wrote %d bytes for %d bytes of records (%.2fx)", wrote, put, float64(wrote)/float64(put))
+	if wrote > put*5/4 {
+		t.Errorf("wrote %d bytes for %d bytes of records, want at most 1.25 times as many: records are copied", wrote, put)
+	}
+}
+
+// TestActivationOverBudget: the record just put is kept even when it is
+// over the budget on its own (the controller may read it right after),
+// and a replaced record counts with its new size.
+func TestActivationOverBudget(t *testing.T) {
+	const budget = 16 << 10
+	s, _ := open(t, store.Options{MaxActivationBytes: budget})
+	small, smallSize := sized(t, "guest", "small", 1000, 2000)
+	huge, hugeSize := sized(t, "guest", "huge", 2000, 40000)
+	older, olderSize := sized(t, "guest", "older", 500, 1000)
+	steps := []struct {
+		name  string
+		put   whisk.Activation
+		want  string
+		bytes int64
+	}{
+		{"small", small, "small", smallSize},
+		{"huge: kept alone", huge, "huge", hugeSize},
+		{"older than the huge one: the huge one goes", older, "older", olderSize},
+		{"small again", small, "small,older", smallSize + olderSize},
+	}
+	for _, st := range steps {
+		if err := s.PutActivation(st.put); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ListActivations("guest", store.ActivationFilter{Limit: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u := usage(t, s); ids(got) != st.want || u.ActivationBytes != st.bytes || u.Activations != int64(len(got)) {
+			t.Errorf("%s: kept %s (%d records, %d bytes), want %s (%d bytes)", st.name, ids(got), u.Activations, u.ActivationBytes, st.want, st.bytes)
+		}
+	}
+	// Replaced by a bigger record (one of its own bucket), then by a
+	// smaller one again (a value).
+	for _, n := range []int{9000, 1500} {
+		a, size := sized(t, "guest", "small", 1000, n)
+		if err := s.PutActivation(a); err != nil {
+			t.Fatal(err)
+		}
+		if u := usage(t, s); u.ActivationBytes != size+olderSize || u.Activations != 2 {
+			t.Errorf("small replaced by %d bytes: %d records, %d bytes; want 2, %d", size, u.Activations, u.ActivationBytes, size+olderSize)
+		}
+		got, err := s.GetActivation("guest", "small")
+		if err != nil || len(got.Response.Result) < n-400 {
+			t.Errorf("small replaced by %d bytes: got a result of %d bytes, %v", size, len(got.Response.Result), err)
+		}
+	}
+}
+
+// TestActivationLimitsAtOpen opens a file with lower limits than it was
+// written with: the records over them are dropped at once.
+func TestActivationLimitsAtOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sandbox.db")
+	s, err := store.OpenWith(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int64
+	for i := range 6 {
+		a, size := sized(t, "guest", fmt.Sprintf("a%d", i), int64(1000+i), 10000)
+		if err := s.PutActivation(a); err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, size)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		o    store.Options
+		want string
+	}{
+		{"same", store.Options{}, "a5,a4,a3,a2,a1,a0"},
+		{"count", store.Options{MaxActivations: 5}, "a5,a4,a3,a2,a1"},
+		{"bytes", store.Options{MaxActivationBytes: sizes[5] + sizes[4] + sizes[3]}, "a5,a4,a3"},
+		{"both", store.Options{MaxActivations: 2, MaxActivationBytes: 1 << 30}, "a5,a4"},
+	}
+	for _, tc := range tests {
+		s, err := store.OpenWith(path, tc.o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ListActivations("guest", store.ActivationFilter{Limit: -1})
+		u := usage(t, s)
+		s.Close()
+		if err != nil || ids(got) != tc.want || u.Activations != int64(len(got)) {
+			t.Errorf("%s: kept %s (%d counted), %v; want %s", tc.name, ids(got), u.Activations, err, tc.want)
+		}
+	}
+}
+
+// TestActivationOldFile opens a file written before the byte budget:
+// records stored as values, no age index and no size. Open sizes and
+// indexes them, and applies the budget.
+func TestActivationOldFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int64
+	err = db.Update(func(tx *bolt.Tx) error {
+		bs := map[string]*bolt.Bucket{}
+		for _, name := range []string{"subjects", "actions", "packages", "activations", "actindex", "actcount"} {
+			b, err := tx.CreateBucket([]byte(name))
+			if err != nil {
+				return err
+			}
+			bs[name] = b
+		}
+		for i := range 4 {
+			a, size := sized(t, "guest", fmt.Sprintf("a%d", i), int64(1000+i), 30000)
+			raw, _ := json.Marshal(a)
+			start := binary.BigEndian.AppendUint64(nil, uint64(a.Start))
+			if err := bs["activations"].Put([]byte("guest\x00"+a.ActivationID), raw); err != nil {
+				return err
+			}
+			if err := bs["actindex"].Put(append(append([]byte("guest\x00"), start...), a.ActivationID...), nil); err != nil {
+				return err
+			}
+			sizes = append(sizes, size)
+		}
+		return bs["actcount"].Put([]byte("guest"), binary.BigEndian.AppendUint64(nil, 4))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := store.OpenWith(path, store.Options{MaxActivationBytes: sizes[3] + sizes[2] + sizes[1]/2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if u := usage(t, s); u.Activations != 2 || u.ActivationBytes != sizes[3]+sizes[2] {
+		t.Errorf("after open: %d records, %d bytes; want 2, %d", u.Activations, u.ActivationBytes, sizes[3]+sizes[2])
+	}
+	got, err := s.ListActivations("guest", store.ActivationFilter{Limit: -1})
+	if err != nil || ids(got) != "a3,a2" {
+		t.Errorf("after open: kept %s, %v; want a3,a2", ids(got), err)
+	}
+	// An old record is read and dropped as a new one is.
+	if a, err := s.GetActivation("guest", "a2"); err != nil || a.ActivationID != "a2" {
+		t.Errorf("GetActivation(a2) = %s, %v", a.ActivationID, err)
+	}
+	a, size := sized(t, "guest", "a4", 1004, 30000)
+	if err := s.PutActivation(a); err != nil {
+		t.Fatal(err)
+	}
+	if u := usage(t, s); u.Activations != 2 || u.ActivationBytes != size+sizes[3] {
+		t.Errorf("after a put: %d records, %d bytes; want 2, %d", u.Activations, u.ActivationBytes, size+sizes[3])
+	}
+	if _, err := s.GetActivation("guest", "a2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetActivation(a2) after it was dropped: %v", err)
 	}
 }
