@@ -325,10 +325,35 @@ func (p *Plane) askHandover(rs *runState, k joinKey, outer []frame.Level, holder
 		}
 		return nil
 	}()
-	if err != nil {
-		p.mu.Lock()
-		rs.notes = append(rs.notes, fmt.Sprintf("join %s: its holder %s did not hand over the results it holds: %v", k.step, holder, err))
-		p.mu.Unlock()
+	if err == nil {
+		return
+	}
+	note := fmt.Sprintf("join %s: its holder %s did not hand over the results it holds: %v", k.step, holder, err)
+	p.mu.Lock()
+	rs.notes = append(rs.notes, note)
+	p.mu.Unlock()
+	// The holder is unreachable (killed, paused, cut off): the slots it
+	// took are lost with it, unless every branch found it unreachable
+	// too and sent its slot here. Give those a moment to arrive; a join
+	// still incomplete then fails the run, not its deadline.
+	t := time.NewTimer(2 * p.cfg.AckTimeout)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-rs.done:
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if rs.js.joined[k] {
+		return
+	}
+	select {
+	case <-rs.done:
+	default:
+		rs.failure = &RunError{RunID: r.runID, Step: k.step, Code: frame.CodeUnavailable,
+			Reason: note + "; the results it held are lost with it"}
+		close(rs.done)
 	}
 }
 
