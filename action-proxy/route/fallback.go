@@ -274,7 +274,7 @@ func (p *Plane) RunFallback(ctx context.Context, value []byte, activationID stri
 		return json.Marshal(ans) // a retried delivery: the step ran already
 	}
 
-	r.sendStarted(ctx, f)
+	r.sendRunsOn(ctx, f.Step, f.Branch, f.Outer, w.instanceID)
 	if f.PayloadKind == frame.PayloadShm || f.PayloadKind == frame.PayloadBlob {
 		seg, release, err := p.fallbackPayload(ctx, f, w)
 		if err != nil {

@@ -128,7 +128,6 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 		defer cancel()
 	}
 	r := &run{p: p, w: w, sp: sp, runID: f.RunID, replyTo: f.ReplyTo, deadline: f.Deadline, holder: f.Holder, outer: f.Outer, canHold: true}
-	r.sendStarted(ctx, f)
 	start := p.cfg.Now()
 	result, logs, err := attempts(sp.Steps[f.Step].Retry,
 		func() ([]byte, []byte, error) { return res.Run(ctx, activationBody(payload, f, id)) },

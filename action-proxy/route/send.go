@@ -156,6 +156,9 @@ func (r *run) forward(ctx context.Context, h spec.Hop, payload []byte) error {
 		case ack.Code == frame.CodeOK || ack.Code == frame.CodeDuplicate:
 			table.End(inst.ID, took, true)
 			c.observe(took, len(payload))
+			// Told by the sender, which outlives the hop: a receiver killed
+			// right after its ack could not say it.
+			r.sendRunsOn(ctx, h.Step, h.Branch, r.outer, inst.ID)
 			return nil
 		case ack.Code == frame.CodeExpired:
 			table.End(inst.ID, took, true)
@@ -250,8 +253,10 @@ func (r *run) fail(ctx context.Context, step string, branch uint32, code frame.C
 }
 
 // stepLog is the Reason of a log frame: a step's report; with Started, the
-// receiver's note that it took the step; with Fallback, the sender's note
-// that the step went to that OpenWhisk activation (whereabouts.go).
+// note that the step runs on Instance (from its sender, once the instance
+// acknowledged it, or from the proxy that took it from a fallback
+// envelope); with Fallback, the sender's note that the step went to that
+// OpenWhisk activation (whereabouts.go).
 type stepLog struct {
 	Instance   string `json:"instance"`
 	DurationNS int64  `json:"duration_ns,omitempty"`
@@ -259,14 +264,15 @@ type stepLog struct {
 	Fallback   string `json:"fallback,omitempty"`
 }
 
-// sendStarted tells the reply-to, without making the step wait, that this
-// proxy took the step.
-func (r *run) sendStarted(ctx context.Context, f *frame.Frame) {
-	meta, _ := json.Marshal(stepLog{Instance: r.w.instanceID, Started: true})
+// sendRunsOn tells the reply-to, without making anyone wait, that the
+// step execution (step, branch, outer) runs on instance: the entry then
+// knows where to look for it (whereabouts.go).
+func (r *run) sendRunsOn(ctx context.Context, step string, branch uint32, outer []frame.Level, instance string) {
+	meta, _ := json.Marshal(stepLog{Instance: instance, Started: true})
 	r.p.wg.Add(1)
 	go func() {
 		defer r.p.wg.Done()
-		r.reply(ctx, &frame.Frame{Kind: frame.KindLog, Step: f.Step, Branch: f.Branch, Holder: f.Holder, Outer: f.Outer, Reason: string(meta)})
+		r.reply(ctx, &frame.Frame{Kind: frame.KindLog, Step: step, Branch: branch, Outer: outer, Reason: string(meta)})
 	}()
 }
 
