@@ -34,6 +34,10 @@ TOOLS=(
 	"iptables:iptables"
 	"python3:python3"
 	"make:make"
+	# The ansible roles (ansible/) and their test bed (ansible/testbed, scripts/testbed-image.sh).
+	"ansible-playbook:ansible"
+	"ansible-lint:ansible-lint"
+	"debootstrap:debootstrap"
 )
 
 CHECK_ONLY=false

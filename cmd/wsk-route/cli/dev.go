@@ -66,6 +66,7 @@ actions and activations for the next start.`,
 	fl.DurationVar(&f.pauseGrace, "pause-grace", 50*time.Millisecond, "with --docker, pause containers idle this long (OpenWhisk's default; paused containers take no direct hops, so raise it to keep workflows direct)")
 	fl.IntVar(&f.userMemory, "user-memory", 2048, "the invoker's memory for containers, in MB (sum of the actions' memory limits)")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	cmd.AddCommand(newDevController(), newDevInvoker()) // the sandbox split over hosts (dev_split.go)
 	return cmd
 }
 

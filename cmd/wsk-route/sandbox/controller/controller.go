@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
@@ -47,6 +48,12 @@ type Config struct {
 	Index int
 	// Invoker is the invoker index activations go to (topic invoker<N>).
 	Invoker int
+	// Invokers, when more than 1, spreads activations over the topics
+	// invoker0 ... invoker<Invokers-1>: each action goes to its home
+	// invoker, HomeInvoker of its fully qualified name (as OpenWhisk's
+	// sharding balancer picks a home invoker from a hash). Invoker is then
+	// ignored. 0 or 1: every activation goes to Invoker.
+	Invokers int
 	// Actions resolves sequence components.
 	Actions Actions
 	// Activations stores sequence records and answers late results.
@@ -322,11 +329,27 @@ func (c *Controller) send(user whisk.Identity, action whisk.Action, rev string, 
 		c.waiters[id] = waiter{namespace: user.Namespace.Name, ch: ch}
 	}
 	c.mu.Unlock()
-	if _, _, err := c.producer.SendMessage(&sarama.ProducerMessage{Topic: c.invokerT, Value: sarama.ByteEncoder(b)}); err != nil {
+	topic := c.invokerT
+	if c.cfg.Invokers > 1 {
+		topic = fmt.Sprintf("%s%d", whisk.TopicInvokerPrefix, HomeInvoker(action.FQN(), c.cfg.Invokers))
+	}
+	if _, _, err := c.producer.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(b)}); err != nil {
 		c.forget(id)
-		return nil, fmt.Errorf("controller: producing to %s: %w", c.invokerT, err)
+		return nil, fmt.Errorf("controller: producing to %s: %w", topic, err)
 	}
 	return ch, nil
+}
+
+// HomeInvoker returns the index, below n, of the invoker that runs the
+// action fqn ("/guest/pkg/name") when the controller has n invokers:
+// FNV-1a of the name modulo n.
+func HomeInvoker(fqn string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(fqn))
+	return int(h.Sum32() % uint32(n))
 }
 
 // mergeParams returns the action's parameters (init ones excluded: they
