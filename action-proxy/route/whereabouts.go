@@ -18,8 +18,10 @@ import (
 // handed on until it reported, and fails the run as soon as one of those
 // places is lost, instead of waiting for the run's deadline:
 //
-//   - A proxy that accepted a step says so to the entry at once, without
-//     waiting (a log frame whose stepLog has Started set). When that
+//   - The proxy that handed a step to an instance says so to the entry
+//     once the instance acknowledged it, without waiting (a log frame whose
+//     stepLog has Started set): the sender, which outlives the hop, so that
+//     a receiver killed right after its ack is still known. When that
 //     instance leaves the route table before the step reported (its
 //     container was killed, or paused and dropped by its agent), the run
 //     fails, naming the step and the instance. The step is not run again
@@ -41,51 +43,52 @@ const (
 	fallbackGetTimeout = 5 * time.Second
 )
 
-// fallbackKey names one step execution of a run.
-type fallbackKey struct {
+// execKey names one step execution of a run: its step, its branch and
+// the slots of the regions (and loop iterations) around it.
+type execKey struct {
 	step   string
 	branch uint32
 	outer  string // the slots of the regions around it
 }
 
-func fallbackKeyOf(f *frame.Frame) fallbackKey {
+func execKeyOf(f *frame.Frame) execKey {
 	var b strings.Builder
 	for _, o := range f.Outer {
 		b.WriteString(strconv.FormatUint(uint64(o.Slot), 10))
 		b.WriteByte('/')
 	}
-	return fallbackKey{step: f.Step, branch: f.Branch, outer: b.String()}
+	return execKey{step: f.Step, branch: f.Branch, outer: b.String()}
 }
 
 // whereabouts holds where a run's steps are between being handed on and
 // reporting; guarded by the plane's mu.
 type whereabouts struct {
-	running  map[fallbackKey]string // instance id, by step execution that started and has not reported
-	pending  map[fallbackKey]string // activation id, by step execution sent through the fallback, not started
-	reported map[fallbackKey]bool   // step executions that reported (a late Started is ignored)
-	watching bool                   // a pollFallbacks goroutine runs
+	running  map[execKey]string // instance id, by step execution that started and has not reported
+	pending  map[execKey]string // activation id, by step execution sent through the fallback, not started
+	reported map[execKey]bool   // step executions that reported (a late Started is ignored)
+	watching bool               // a pollFallbacks goroutine runs
 }
 
 // started records that the step of f runs on instance.
 func (s *whereabouts) started(f *frame.Frame, instance string) {
-	k := fallbackKeyOf(f)
+	k := execKeyOf(f)
 	delete(s.pending, k)
 	if s.reported[k] {
 		return
 	}
 	if s.running == nil {
-		s.running = map[fallbackKey]string{}
+		s.running = map[execKey]string{}
 	}
 	s.running[k] = instance
 }
 
 // reported records that the step of f reported.
 func (s *whereabouts) reportedStep(f *frame.Frame) {
-	k := fallbackKeyOf(f)
+	k := execKeyOf(f)
 	delete(s.pending, k)
 	delete(s.running, k)
 	if s.reported == nil {
-		s.reported = map[fallbackKey]bool{}
+		s.reported = map[execKey]bool{}
 	}
 	s.reported[k] = true
 }
@@ -116,12 +119,12 @@ func (p *Plane) lostInstancesLocked() {
 // watchFallback records that the step of f went to activation, and starts
 // watching the run's activations if nobody does (p.mu is held).
 func (p *Plane) watchFallback(rs *runState, f *frame.Frame, activation string) {
-	k := fallbackKeyOf(f)
+	k := execKeyOf(f)
 	if p.cfg.APIHost == "" || rs.ctx == nil || rs.where.reported[k] || rs.where.running[k] != "" {
 		return
 	}
 	if rs.where.pending == nil {
-		rs.where.pending = map[fallbackKey]string{}
+		rs.where.pending = map[execKey]string{}
 	}
 	rs.where.pending[k] = activation
 	if rs.where.watching {
@@ -151,7 +154,7 @@ func (p *Plane) pollFallbacks(rs *runState) {
 		case <-t.C:
 		}
 		p.mu.Lock()
-		pending := make(map[fallbackKey]string, len(rs.where.pending))
+		pending := make(map[execKey]string, len(rs.where.pending))
 		for k, id := range rs.where.pending {
 			pending[k] = id
 		}
