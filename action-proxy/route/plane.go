@@ -70,7 +70,9 @@ type Plane struct {
 	changed  chan struct{}        // closed and replaced when welcome/specs/table change
 	// sessions counts the agent sessions (and attempts) that have ended,
 	// and sessionErr is why the last one did; Claim watches them.
-	sessions   uint64
+	sessions uint64
+	// welcomes counts the welcomes installed (connectLoop's backoff).
+	welcomes   uint64
 	sessionErr error
 
 	wg sync.WaitGroup // direct runs and sends in flight
@@ -267,20 +269,28 @@ func (p *Plane) awaitWelcome(ctx context.Context) (string, bool) {
 	return shmDir, ok
 }
 
-// connectLoop keeps a session with the agent, reconnecting with backoff.
+// connectLoop keeps a session with the agent, reconnecting with backoff:
+// 50 ms, doubling to reconnectMax, and back to 50 ms after every session
+// that was welcomed. A restarted agent thus sees every warm proxy again
+// within reconnectMax, before their instances' health checks (TTL, 5 s by
+// default) run out.
 func (p *Plane) connectLoop(ctx context.Context) {
-	backoff := 50 * time.Millisecond
+	backoff := reconnectMin
 	for ctx.Err() == nil {
-		start := time.Now()
+		p.mu.Lock()
+		welcomes := p.welcomes
+		p.mu.Unlock()
 		err := p.session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		p.sessionEnded(err)
 		p.cfg.Logger.Warn("route: agent session ended", "err", err)
-		if time.Since(start) > 10*time.Second {
-			backoff = 50 * time.Millisecond
+		p.mu.Lock()
+		if p.welcomes != welcomes {
+			backoff = reconnectMin
 		}
+		p.mu.Unlock()
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -290,9 +300,15 @@ func (p *Plane) connectLoop(ctx context.Context) {
 		case <-p.reconnect:
 			t.Stop()
 		}
-		backoff = min(backoff*2, 5*time.Second)
+		backoff = min(backoff*2, reconnectMax)
 	}
 }
+
+// Bounds of connectLoop's backoff.
+const (
+	reconnectMin = 50 * time.Millisecond
+	reconnectMax = time.Second
+)
 
 // state returns what routing needs, under the lock.
 func (p *Plane) snapshot() (Identity, *welcomeState, *routetable.Table) {
@@ -405,6 +421,9 @@ func (p *Plane) setWelcome(w *welcomeState) {
 		p.table = routetable.New(routetable.Config{Host: w.host, Now: p.cfg.Now})
 	}
 	p.welcome = w
+	if w != nil {
+		p.welcomes++
+	}
 	p.notifyLocked()
 	if old != nil && old.client != nil {
 		// Sends in flight on the old clients fail and try the next candidate.

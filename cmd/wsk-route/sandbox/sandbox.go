@@ -190,10 +190,16 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	// A sandbox killed with SIGKILL could not remove its temporary
+	// directories: the next one does.
+	sweepTempDirs(os.TempDir(), log)
 	dataDir, persistent := cfg.DataDir, cfg.DataDir != ""
 	if !persistent {
 		d, err := os.MkdirTemp("", "wsk-route-dev-data-")
 		if err != nil {
+			return fmt.Errorf("sandbox: data directory: %w", err)
+		}
+		if err := markOwner(d); err != nil {
 			return fmt.Errorf("sandbox: data directory: %w", err)
 		}
 		dataDir = d
@@ -209,6 +215,9 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 		return fmt.Errorf("sandbox: run directory: %w", err)
 	}
 	if err := os.Chmod(runRoot, 0o755); err != nil {
+		return fmt.Errorf("sandbox: run directory: %w", err)
+	}
+	if err := markOwner(runRoot); err != nil {
 		return fmt.Errorf("sandbox: run directory: %w", err)
 	}
 	cleanups = append(cleanups, func() { os.RemoveAll(runRoot) })
