@@ -307,8 +307,10 @@ func (p *Plane) RunFallback(ctx context.Context, value []byte, activationID stri
 			}
 		})
 	elapsed := p.cfg.Now().Sub(start)
-	r.sendLog(ctx, f.Step, f.Branch, []byte(fmt.Sprintf("(ran through the OpenWhisk API as activation %s; its logs are in that activation)\n", activationID)), elapsed)
+	note := []byte(fmt.Sprintf("(ran through the OpenWhisk API as activation %s; its logs are in that activation)\n", activationID))
+	r.report = &stepReport{send: func() { r.sendLog(ctx, f.Step, f.Branch, note, elapsed) }}
 	r.finish(ctx, f.Step, f.Branch, result, err, id.Action, w.instanceID)
+	r.reportStep()
 	ans.Route.Forwarded = !failedAttempt(result, err)
 	switch {
 	case err != nil:

@@ -138,8 +138,9 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 			return res != nil
 		})
 	elapsed := p.cfg.Now().Sub(start)
-	r.sendLog(ctx, f.Step, f.Branch, logs, elapsed)
+	r.report = &stepReport{send: func() { r.sendLog(ctx, f.Step, f.Branch, logs, elapsed) }}
 	r.finish(ctx, f.Step, f.Branch, result, err, id.Action, w.instanceID)
+	r.reportStep()
 }
 
 // keyOf is the dedupe key of a step frame.

@@ -32,6 +32,28 @@ type run struct {
 	// canHold says this proxy may hold the joins its steps fork: it runs
 	// them directly (not through the fallback, not as the entry).
 	canHold bool
+	// report is the report of the step whose result this context sends
+	// on; nil for other sends (reportStep).
+	report *stepReport
+}
+
+// stepReport is a step's report to the entry (its logs and timing), sent
+// once: after the step's result was handed on to its successors, so that
+// until it arrives the entry counts the step as still where it ran (an
+// instance lost before handing the result on fails the run), or before
+// the result when the result goes to the entry itself or the step failed,
+// so that the run's report has every step.
+type stepReport struct {
+	once sync.Once
+	send func()
+}
+
+// reportStep sends the report of the step this context sends on, if it
+// was not sent yet.
+func (r *run) reportStep() {
+	if r.report != nil {
+		r.report.once.Do(r.report.send)
+	}
 }
 
 // next sends result to the successors of step (running as branch), or to
@@ -50,9 +72,11 @@ func (r *run) next(ctx context.Context, step string, branch uint32, result []byt
 // reply-to as branch when there are none.
 func (r *run) sendOn(ctx context.Context, step string, branch uint32, hops []spec.Hop, result []byte) {
 	if len(hops) == 0 {
+		r.reportStep()
 		r.reply(ctx, &frame.Frame{Kind: frame.KindResult, Step: step, Branch: branch, Payload: result})
 		return
 	}
+	defer r.reportStep()
 	if holder, outer := r.regionOf(step, branch); holder != r.holder || len(outer) != len(r.outer) {
 		rr := *r
 		rr.holder, rr.outer = holder, outer
@@ -249,6 +273,7 @@ const replyTimeout = 2 * time.Second
 
 // fail reports to the reply-to that the run failed at step.
 func (r *run) fail(ctx context.Context, step string, branch uint32, code frame.Code, reason string) {
+	r.reportStep()
 	r.reply(ctx, &frame.Frame{Kind: frame.KindError, Step: step, Branch: branch, Code: code, Reason: frame.CutReason(reason)})
 }
 

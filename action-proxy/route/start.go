@@ -179,6 +179,7 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte, opt
 	case <-rs.done:
 	case <-ctx.Done():
 	}
+	p.awaitReports(rs)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	steps := append([]StepReport(nil), rs.steps...)
@@ -194,6 +195,26 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte, opt
 		return nil, &RunError{RunID: runID, Code: frame.CodeExpired, Steps: steps, Reason: reason}
 	}
 	return &Result{RunID: runID, Value: merge(rs.results, rs.want), Steps: steps}, nil
+}
+
+// reportGrace bounds how long a run that has all its results waits for
+// the reports of steps still on their way: a step reports after it handed
+// its result on (send.go), so the result can overtake the report.
+const reportGrace = 250 * time.Millisecond
+
+// awaitReports waits, up to reportGrace, until every step of a completed
+// run that was placed on an instance has reported.
+func (p *Plane) awaitReports(rs *runState) {
+	deadline := time.Now().Add(reportGrace)
+	for {
+		p.mu.Lock()
+		outstanding := rs.failure == nil && len(rs.results) == rs.want && len(rs.where.running) > 0
+		p.mu.Unlock()
+		if !outstanding || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // checkRunID checks a run id given in RunOptions.
@@ -251,7 +272,12 @@ func (p *Plane) deliverToRun(d *transport.Delivery) (frame.Code, string) {
 	}
 	select {
 	case <-rs.done:
-		return frame.CodeOK, "" // late: the run already ended
+		// The run ended; a step's report may still come (a step reports
+		// after handing its result on) while StartRun waits for the
+		// reports of its steps (awaitReports).
+		if f.Kind != frame.KindLog {
+			return frame.CodeOK, "" // late: the run already ended
+		}
 	default:
 	}
 	switch f.Kind {

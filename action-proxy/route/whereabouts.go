@@ -23,8 +23,11 @@ import (
 //     stepLog has Started set): the sender, which outlives the hop, so that
 //     a receiver killed right after its ack is still known. When that
 //     instance leaves the route table before the step reported (its
-//     container was killed, or paused and dropped by its agent), the run
-//     fails, naming the step and the instance. The step is not run again
+//     container was killed, or paused and dropped by its agent, or its
+//     host cut off), the run fails, naming the step and the instance. A
+//     step reports once it has handed its result on (send.go), so this
+//     also covers an instance lost between finishing the step and handing
+//     its result on. The step is not run again
 //     elsewhere: it may have had effects already.
 //   - A step sent through the fallback: the sender tells the entry the
 //     activation id (stepLog.Fallback) right after the API accepted the
@@ -108,7 +111,7 @@ func (p *Plane) lostInstancesLocked() {
 			case <-rs.done:
 			default:
 				rs.failure = &RunError{RunID: rs.js.r.runID, Step: k.step, Code: frame.CodeUnavailable,
-					Reason: fmt.Sprintf("instance %s was lost while it ran the step (its container was killed, or paused and dropped by its agent); the step is not run again, it may have had effects", inst)}
+					Reason: fmt.Sprintf("instance %s was lost while it ran the step or handed its result on (its container was killed, paused and dropped by its agent, or cut off); the step is not run again, it may have had effects", inst)}
 				close(rs.done)
 			}
 			break

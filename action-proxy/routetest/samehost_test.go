@@ -335,8 +335,6 @@ func TestForgedFramesAreRefused(t *testing.T) {
 	startAction(t, s.h, "p-upper", "upper", "upper")
 	s.deploy(t, chainSpec("forged", "upper"))
 	sock := "unix:" + filepath.Join(s.h.runDir, "proxies", "p-upper.sock")
-	var c transport.Client
-	defer c.Close()
 	tests := []struct {
 		name      string
 		namespace string
@@ -350,7 +348,11 @@ func TestForgedFramesAreRefused(t *testing.T) {
 		f := &frame.Frame{Kind: frame.KindStep, RunID: "forged", Workflow: "forged", Step: "upper",
 			Namespace: tt.namespace, Payload: []byte(`{"text":"x"}`), Size: 12,
 			Deadline: time.Now().Add(5 * time.Second).UnixNano()}
+		// A client of its own: the receiver closes the connection of a
+		// frame it refuses from its header.
+		var c transport.Client
 		ack, err := c.Send(context.Background(), sock, f, tt.key)
+		c.Close()
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
