@@ -293,6 +293,17 @@ type stepLog struct {
 // step execution (step, branch, outer) runs on instance: the entry then
 // knows where to look for it (whereabouts.go).
 func (r *run) sendRunsOn(ctx context.Context, step string, branch uint32, outer []frame.Level, instance string) {
+	if r.replyTo == ReplyToInstance+r.w.instanceID {
+		// This proxy is the run's entry (it sends the run's first steps
+		// and a map's elements): note it here, without a frame to itself.
+		f := frame.Frame{RunID: r.runID, Step: step, Branch: branch, Outer: outer}
+		r.p.mu.Lock()
+		if rs := r.p.runs[r.runID]; rs != nil {
+			rs.where.started(&f, instance)
+		}
+		r.p.mu.Unlock()
+		return
+	}
 	meta, _ := json.Marshal(stepLog{Instance: instance, Started: true})
 	r.p.wg.Add(1)
 	go func() {
