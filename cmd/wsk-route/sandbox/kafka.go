@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -42,6 +43,7 @@ const (
 // read before it does).
 type embeddedKafka struct {
 	cluster *kfake.Cluster
+	topics  []string // the sandbox's topics
 	// fetchedTopics are the sandbox's topics read without a group, by
 	// name; ids names them by topic id, for fetches that do so (v13+).
 	fetchedTopics map[string]bool
@@ -60,21 +62,32 @@ type topicPartition struct {
 	partition int32
 }
 
-// startKafka starts the broker with the sandbox's topics (one partition
-// each, as OpenWhisk's) and the fetch observer trim needs.
-func startKafka() (*embeddedKafka, error) {
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics()...),
-		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": strconv.Itoa(kafkaSegmentBytes)}))
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: embedded kafka broker: %w", err)
+// startKafka starts the broker with the topics of a sandbox of invokers
+// invokers (one partition each, as OpenWhisk's) and the fetch observer
+// trim needs. It listens on listen ("host:port"), or on a free loopback
+// port when listen is "".
+func startKafka(listen string, invokers int) (*embeddedKafka, error) {
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(1, topics(invokers)...),
+		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": strconv.Itoa(kafkaSegmentBytes)})}
+	if listen != "" {
+		opts = append(opts, kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, listen) }))
 	}
-	invoker, completed := whisk.TopicInvokerPrefix+"0", whisk.TopicCompletedPrefix+"0"
+	kc, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: embedded kafka broker %s: %w", listen, err)
+	}
+	completed := whisk.TopicCompletedPrefix + "0"
 	k := &embeddedKafka{
 		cluster:       kc,
+		topics:        topics(invokers),
 		fetchedTopics: map[string]bool{completed: true},
 		ids:           map[[16]byte]string{},
-		groups:        map[string]string{invoker: invoker}, // the invoker's group is named after its topic
+		groups:        map[string]string{},
 		fetched:       map[topicPartition]int64{},
+	}
+	for i := range invokers {
+		t := whisk.TopicInvokerPrefix + strconv.Itoa(i)
+		k.groups[t] = t // each invoker's group is named after its topic
 	}
 	if ti := kc.TopicInfo(completed); ti != nil {
 		k.ids[ti.TopicID] = completed
@@ -133,7 +146,7 @@ func (k *embeddedKafka) trim(ctx context.Context) error {
 // trimOnce cuts each of the sandbox's topics below what its consumer has
 // consumed.
 func (k *embeddedKafka) trimOnce() {
-	for _, topic := range topics() {
+	for _, topic := range k.topics {
 		consumed := k.consumed(topic)
 		for p, off := range consumed {
 			pi := k.cluster.PartitionInfo(topic, p)
@@ -186,7 +199,7 @@ type kafkaRetention struct {
 // retention reports what the broker holds.
 func (k *embeddedKafka) retention() kafkaRetention {
 	var r kafkaRetention
-	for _, t := range topics() {
+	for _, t := range k.topics {
 		for _, pi := range k.cluster.PartitionInfos(t) {
 			r.Bytes += pi.NumBytes
 		}

@@ -156,13 +156,19 @@ func runChain(t *testing.T, sb *sandbox.Sandbox, workflow string, steps []string
 	for _, ci := range sb.Containers() {
 		containers[ci.Name] = true
 	}
-	var insts []string
+	// Reports arrive in no fixed order (a step reports once it handed its
+	// result on): the instances go in the order of steps.
+	ranOn := map[string]string{}
 	for _, st := range res.Steps {
 		_, name, _ := strings.Cut(st.Instance, "/")
 		if !containers[name] {
 			t.Errorf("step %s ran on %s, which is not one of the invoker's containers %v", st.Step, st.Instance, containers)
 		}
-		insts = append(insts, st.Instance)
+		ranOn[st.Step] = st.Instance
+	}
+	var insts []string
+	for _, s := range steps {
+		insts = append(insts, ranOn[s])
 	}
 	return insts
 }

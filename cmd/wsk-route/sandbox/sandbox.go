@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -190,24 +191,13 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	// A sandbox killed with SIGKILL could not remove its temporary
-	// directories: the next one does.
-	sweepTempDirs(os.TempDir(), log)
-	dataDir, persistent := cfg.DataDir, cfg.DataDir != ""
-	if !persistent {
-		d, err := os.MkdirTemp("", "wsk-route-dev-data-")
-		if err != nil {
-			return fmt.Errorf("sandbox: data directory: %w", err)
-		}
-		if err := markOwner(d); err != nil {
-			return fmt.Errorf("sandbox: data directory: %w", err)
-		}
-		dataDir = d
-		cleanups = append(cleanups, func() { os.RemoveAll(d) })
-	} else if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return fmt.Errorf("sandbox: data directory %s: %w", dataDir, err)
+	persistent := cfg.DataDir != ""
+	dd, err := openData(cfg.DataDir, store.Options{MaxActivations: cfg.MaxActivations, MaxActivationBytes: cfg.MaxActivationBytes}, ident, log)
+	if err != nil {
+		return err
 	}
-	dataDir, _ = filepath.Abs(dataDir)
+	cleanups = append(cleanups, dd.cleanup)
+	dataDir, st, rts := dd.dir, dd.store, dd.runtimes
 	// Sockets and shm live in a short, per-run directory: unix socket
 	// paths are limited to 108 bytes, and nothing there outlives a run.
 	runRoot, err := os.MkdirTemp("", "wsk-route-dev-")
@@ -223,30 +213,15 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 	cleanups = append(cleanups, func() { os.RemoveAll(runRoot) })
 	runDir, shmDir := filepath.Join(runRoot, "run"), filepath.Join(runRoot, "shm")
 
-	st, err := store.OpenWith(filepath.Join(dataDir, "wsk-route.db"),
-		store.Options{MaxActivations: cfg.MaxActivations, MaxActivationBytes: cfg.MaxActivationBytes})
-	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-	cleanups = append(cleanups, func() { st.Close() })
-	if err := st.PutSubject(ident); err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-
-	rts, err := runtimes.Install(filepath.Join(dataDir, "runtimes"))
-	if err != nil {
-		return fmt.Errorf("sandbox: runtimes: %w", err)
-	}
-
 	brokers, regName := cfg.Kafka, "embedded"
 	var kafka *embeddedKafka // the embedded broker (kafka.go); nil with cfg.Kafka
 	if len(brokers) == 0 {
-		if kafka, err = startKafka(); err != nil {
+		if kafka, err = startKafka("", 1); err != nil {
 			return err
 		}
 		cleanups = append(cleanups, kafka.Close)
 		brokers = kafka.Addrs()
-	} else if err := createTopics(brokers); err != nil {
+	} else if err := createTopics(brokers, topics(1)); err != nil {
 		return err
 	}
 
@@ -502,19 +477,25 @@ func identity(auth string) (whisk.Identity, error) {
 	}, nil
 }
 
-func topics() []string {
-	return []string{whisk.TopicInvokerPrefix + "0", whisk.TopicCompletedPrefix + "0"}
+// topics are the Kafka topics of a sandbox with invokers invokers: one
+// invoker<N> each, and the controller's completed0.
+func topics(invokers int) []string {
+	ts := []string{whisk.TopicCompletedPrefix + "0"}
+	for i := range invokers {
+		ts = append(ts, whisk.TopicInvokerPrefix+strconv.Itoa(i))
+	}
+	return ts
 }
 
-// createTopics creates the sandbox's topics on a real broker (one
-// partition, as OpenWhisk's auto-created topics), leaving existing ones.
-func createTopics(brokers []string) error {
+// createTopics creates topics on a real broker (one partition, as
+// OpenWhisk's auto-created topics), leaving existing ones.
+func createTopics(brokers, topics []string) error {
 	admin, err := sarama.NewClusterAdmin(brokers, controller.KafkaConfig("wsk-route-dev-admin"))
 	if err != nil {
 		return fmt.Errorf("sandbox: kafka %v: %w", brokers, err)
 	}
 	defer admin.Close()
-	for _, t := range topics() {
+	for _, t := range topics {
 		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false)
 		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 			return fmt.Errorf("sandbox: creating kafka topic %s on %v: %w", t, brokers, err)

@@ -18,9 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/IBM/sarama"
-	"github.com/twmb/franz-go/pkg/kfake"
-
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/api"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/controller"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/invoker"
@@ -96,45 +93,22 @@ func RunController(ctx context.Context, cfg ControllerConfig, ready func(Info)) 
 			cleanups[i]()
 		}
 	}()
-	dataDir := cfg.DataDir
-	if dataDir == "" {
-		d, err := os.MkdirTemp("", "wsk-route-dev-data-")
-		if err != nil {
-			return fmt.Errorf("sandbox: data directory: %w", err)
-		}
-		dataDir = d
-		cleanups = append(cleanups, func() { os.RemoveAll(d) })
-	} else if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return fmt.Errorf("sandbox: data directory %s: %w", dataDir, err)
-	}
-	st, err := store.Open(filepath.Join(dataDir, "wsk-route.db"))
+	dd, err := openData(cfg.DataDir, store.Options{}, ident, log)
 	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
+		return err
 	}
-	cleanups = append(cleanups, func() { st.Close() })
-	if err := st.PutSubject(ident); err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-	rts, err := runtimes.Install(filepath.Join(dataDir, "runtimes"))
-	if err != nil {
-		return fmt.Errorf("sandbox: runtimes: %w", err)
-	}
+	cleanups = append(cleanups, dd.cleanup)
+	st, rts := dd.store, dd.runtimes
 
-	ts := []string{whisk.TopicCompletedPrefix + "0"}
-	for i := range n {
-		ts = append(ts, whisk.TopicInvokerPrefix+strconv.Itoa(i))
-	}
 	brokers := cfg.Kafka
+	var kafka *embeddedKafka // the embedded broker (kafka.go); nil with cfg.Kafka
 	if len(brokers) == 0 {
-		listen := cfg.KafkaListen
-		kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, ts...),
-			kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, listen) }))
-		if err != nil {
-			return fmt.Errorf("sandbox: embedded kafka broker on %s: %w", listen, err)
+		if kafka, err = startKafka(cfg.KafkaListen, n); err != nil {
+			return err
 		}
-		cleanups = append(cleanups, kc.Close)
-		brokers = kc.ListenAddrs()
-	} else if err := createTopicsNamed(brokers, ts); err != nil {
+		cleanups = append(cleanups, kafka.Close)
+		brokers = kafka.Addrs()
+	} else if err := createTopics(brokers, topics(n)); err != nil {
 		return err
 	}
 
@@ -173,6 +147,9 @@ func RunController(ctx context.Context, cfg ControllerConfig, ready func(Info)) 
 	ps := newParts()
 	defer ps.stop(log)
 	ps.start("controller", ctl.Run)
+	if kafka != nil {
+		ps.start("kafka retention", kafka.trim)
+	}
 	ps.start("api", func(ctx context.Context) error { return serveAPI(ctx, mux, ln) })
 	select {
 	case <-ctl.Ready():
@@ -182,7 +159,7 @@ func RunController(ctx context.Context, cfg ControllerConfig, ready func(Info)) 
 		return nil
 	}
 	info := Info{URL: "http://" + ln.Addr().String(), Auth: ident.AuthKey.APIKey, Namespace: ident.Namespace.Name,
-		DataDir: dataDir, Persistent: cfg.DataDir != "", Kafka: brokers, Registry: cfg.Consul, Mode: "controller"}
+		DataDir: dd.dir, Persistent: cfg.DataDir != "", Kafka: brokers, Registry: cfg.Consul, Mode: "controller"}
 	log.Info("sandbox: controller host ready", "api", info.URL, "kafka", brokers, "invokers", n, "registry", cfg.Consul)
 	if ready != nil {
 		ready(info)
@@ -193,23 +170,6 @@ func RunController(ctx context.Context, cfg ControllerConfig, ready func(Info)) 
 	case err := <-ps.failed:
 		return err
 	}
-}
-
-// createTopicsNamed creates topics on a real broker (one partition, as
-// OpenWhisk's auto-created topics), leaving existing ones.
-func createTopicsNamed(brokers, names []string) error {
-	admin, err := sarama.NewClusterAdmin(brokers, controller.KafkaConfig("wsk-route-dev-admin"))
-	if err != nil {
-		return fmt.Errorf("sandbox: kafka %v: %w", brokers, err)
-	}
-	defer admin.Close()
-	for _, t := range names {
-		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false)
-		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-			return fmt.Errorf("sandbox: creating kafka topic %s on %v: %w", t, brokers, err)
-		}
-	}
-	return nil
 }
 
 // InvokerConfig configures RunInvoker.
