@@ -53,8 +53,8 @@ func JoinBranch(slot, branch uint32) uint32 { return slot<<slotShift | branch }
 // SplitBranch undoes JoinBranch.
 func SplitBranch(b uint32) (slot, branch uint32) { return b >> slotShift, b & (1<<slotShift - 1) }
 
-// IsJoin reports whether step id is a join.
-func (s *Spec) IsJoin(id string) bool { return s.Steps[id].Join != nil }
+// IsJoin reports whether step id is a join (KindJoin).
+func (s *Spec) IsJoin(id string) bool { return s.Kind(id) == KindJoin }
 
 // JoinSlots returns the number of results join id waits for; -1 for the
 // join of a map, which waits for one per element of the array it maps.
@@ -71,7 +71,7 @@ func (s *Spec) joinSlots(id string) int {
 	}
 	for _, sid := range s.StepIDs() {
 		if st := s.Steps[sid]; st.Fork == id {
-			if st.Map != nil {
+			if s.Kind(sid) == KindMap {
 				return -1
 			}
 			return s.slotsOf(st.Next, id)
@@ -94,7 +94,7 @@ func (s *Spec) JoinHops(id string, branch uint32) []Hop {
 // is nested.
 func (s *Spec) IsNested(id string) bool {
 	st := s.Steps[id]
-	return st.In != "" && (st.Fork != "" || st.Join != nil)
+	return st.In != "" && (st.Fork != "" || s.Kind(id) == KindJoin)
 }
 
 // slotsOf counts the slots of join j that the paths from next fill.
@@ -184,7 +184,7 @@ func (s *Spec) checkJoins() error {
 		return nil
 	}
 	if j := s.StartJoin; j != "" {
-		if !s.IsJoin(j) {
+		if s.Kind(j) != KindJoin {
 			return fmt.Errorf("start_join %q is not a join step", j)
 		}
 		if err := region("the start", s.Start, j); err != nil {
@@ -192,17 +192,15 @@ func (s *Spec) checkJoins() error {
 		}
 	}
 	for _, id := range s.StepIDs() { // before any join counts its slots
-		if st := s.Steps[id]; st.Join != nil && st.In != "" && len(st.Next) == 0 {
+		if st := s.Steps[id]; s.Kind(id) == KindJoin && st.In != "" && len(st.Next) == 0 {
 			return fmt.Errorf("join %q is in the region of join %q but its merge ends the run: every path of a region must reach its join", id, st.In)
 		}
 	}
 	for _, id := range s.StepIDs() {
 		st := s.Steps[id]
-		switch {
-		case st.Join != nil:
+		switch k := s.Kind(id); {
+		case k == KindJoin:
 			switch {
-			case st.Action != "" || len(st.Switch) > 0 || st.Retry != nil || st.Catch != nil || st.Fork != "":
-				return fmt.Errorf("join %q has an action, a switch, a retry, a catch or a fork: a join only merges", id)
 			case st.Join.Merge != MergeArray && st.Join.Merge != MergeObject:
 				return fmt.Errorf("join %q: merge %q, want %q or %q", id, st.Join.Merge, MergeArray, MergeObject)
 			case forks[id] == "":
@@ -211,7 +209,7 @@ func (s *Spec) checkJoins() error {
 				return fmt.Errorf("join %q is forked at the start, so it cannot be in the region of join %q", id, st.In)
 			}
 			if st.In != "" { // nested: its merge goes on in the outer region
-				if !s.IsJoin(st.In) {
+				if s.Kind(st.In) != KindJoin {
 					return fmt.Errorf("join %q is in the region of %q, which is not a join", id, st.In)
 				}
 				if err := region("join "+id, st.Next, st.In); err != nil {
@@ -236,25 +234,25 @@ func (s *Spec) checkJoins() error {
 			case st.Join.Merge == MergeArray && len(st.Join.Names) != 0:
 				return fmt.Errorf("join %q: names are for merge %q", id, MergeObject)
 			}
-		case st.Map != nil:
+		case k == KindMap:
 			if err := s.checkMap(id, st); err != nil {
 				return err
 			}
 		case st.Fork != "":
-			if !s.IsJoin(st.Fork) {
+			if s.Kind(st.Fork) != KindJoin {
 				return fmt.Errorf("step %q forks to %q, which is not a join", id, st.Fork)
 			}
 			if len(st.Switch) > 0 || st.Catch != nil {
 				return fmt.Errorf("step %q opens a join region, so it takes next, not a switch or a catch", id)
 			}
-			if st.In != "" && !s.IsJoin(st.In) {
+			if st.In != "" && s.Kind(st.In) != KindJoin {
 				return fmt.Errorf("step %q is in the region of %q, which is not a join", id, st.In)
 			}
 			if err := region("step "+id, st.Next, st.Fork); err != nil {
 				return err
 			}
 		case st.In != "":
-			if !s.IsJoin(st.In) {
+			if s.Kind(st.In) != KindJoin {
 				return fmt.Errorf("step %q is in the region of %q, which is not a join", id, st.In)
 			}
 			if len(st.primary()) == 0 || (len(st.Switch) > 0 && anyEmpty(st.Switch)) || (st.Catch != nil && len(st.Catch) == 0) {
@@ -266,7 +264,7 @@ func (s *Spec) checkJoins() error {
 		default:
 			for _, n := range st.successors() {
 				j := s.Steps[n].In
-				if s.IsJoin(n) {
+				if s.Kind(n) == KindJoin {
 					j = n
 				}
 				if j != "" {
@@ -300,7 +298,7 @@ func (s *Spec) forkOf(j string) string {
 // the depth of the join whose region it is in.
 func (s *Spec) checkNesting() error {
 	for _, id := range s.StepIDs() {
-		if !s.IsJoin(id) {
+		if s.Kind(id) != KindJoin {
 			continue
 		}
 		depth := 0

@@ -31,8 +31,8 @@ const (
 	MaxLoopMax     = 100000
 )
 
-// IsLoop reports whether step id is a loop head.
-func (s *Spec) IsLoop(id string) bool { return s.Steps[id].Loop != nil }
+// IsLoop reports whether step id is a loop head (KindLoop).
+func (s *Spec) IsLoop(id string) bool { return s.Kind(id) == KindLoop }
 
 // LoopMax returns the iteration bound of loop head id.
 func (s *Spec) LoopMax(id string) int {
@@ -67,13 +67,13 @@ func (s *Spec) Loops(id string) []string {
 // checkLoops checks loop heads and bodies.
 func (s *Spec) checkLoops() error {
 	for _, id := range s.StepIDs() {
-		st := s.Steps[id]
+		st, k := s.Steps[id], s.Kind(id)
 		if l := st.InLoop; l != "" {
-			if !s.IsLoop(l) {
+			if s.Kind(l) != KindLoop {
 				return fmt.Errorf("step %q is in the body of %q, which is not a loop head", id, l)
 			}
 			switch {
-			case st.Fork != "" || st.Join != nil || st.Map != nil:
+			case st.Fork != "" || k == KindJoin || k == KindMap:
 				return fmt.Errorf("step %q is in the body of loop %q but forks, joins or maps: a loop body holds no parallel or map yet", id, l)
 			case len(st.primary()) == 0 || (len(st.Switch) > 0 && anyEmpty(st.Switch)) || (st.Catch != nil && len(st.Catch) == 0):
 				return fmt.Errorf("step %q is in the body of loop %q but a way out of it ends the run: every path of a body leads back to its head", id, l)
@@ -84,7 +84,7 @@ func (s *Spec) checkLoops() error {
 				}
 			}
 		}
-		if st.Loop == nil {
+		if k != KindLoop {
 			continue
 		}
 		body := func() []string {
@@ -93,9 +93,7 @@ func (s *Spec) checkLoops() error {
 			}
 			return nil
 		}()
-		switch {
-		case st.Action != "" || st.Value != nil || st.Join != nil || st.Map != nil || st.Fork != "" || st.Retry != nil || st.Catch != nil:
-			return fmt.Errorf("loop %q has an action, a value, a join, a map, a fork, a retry or a catch: a loop head only tests", id)
+		switch { // kindOf has checked its fields
 		case len(st.Switch) != 1 || len(body) == 0:
 			return fmt.Errorf("loop %q needs exactly one switch case, its body, with steps", id)
 		case st.Loop.Max < 0 || st.Loop.Max > MaxLoopMax:

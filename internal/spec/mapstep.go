@@ -22,8 +22,8 @@ type Map struct {
 // MaxElements bounds the array a map takes.
 const MaxElements = MaxSlots
 
-// IsMap reports whether step id is a map.
-func (s *Spec) IsMap(id string) bool { return s.Steps[id].Map != nil }
+// IsMap reports whether step id is a map (KindMap).
+func (s *Spec) IsMap(id string) bool { return s.Kind(id) == KindMap }
 
 // MapHops returns the hops of element i of a map (on the branch the map
 // step was reached with). For a map nested in another join's region, the
@@ -73,17 +73,15 @@ func (s *Spec) Elements(id string, value []byte) ([]json.RawMessage, error) {
 	return arr, nil
 }
 
-// checkMap checks a map step: no action, a join of its own as Fork, a
-// region that gives each element exactly one result.
+// checkMap checks a map step (kindOf has checked its fields): a join of
+// its own as Fork, a region that gives each element exactly one result.
 func (s *Spec) checkMap(id string, st Step) error {
 	switch {
-	case st.Action != "" || len(st.Switch) > 0 || st.Retry != nil || st.Catch != nil || st.Join != nil:
-		return fmt.Errorf("map %q has an action, a switch, a retry, a catch or a join: a map only distributes", id)
-	case st.In != "" && !s.IsJoin(st.In):
+	case st.In != "" && s.Kind(st.In) != KindJoin:
 		return fmt.Errorf("map %q is in the region of %q, which is not a join", id, st.In)
 	case st.Map.Concurrency < 0:
 		return fmt.Errorf("map %q: concurrency %d below 0", id, st.Map.Concurrency)
-	case !s.IsJoin(st.Fork):
+	case s.Kind(st.Fork) != KindJoin:
 		return fmt.Errorf("map %q: fork %q is not a join", id, st.Fork)
 	case len(st.Next) == 0:
 		return fmt.Errorf("map %q has no steps to run per element", id)

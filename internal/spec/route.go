@@ -102,7 +102,7 @@ func (s *Spec) checkRoutes(id string, st Step) error {
 func (s *Spec) checkAlternatives(memo map[string]int) error {
 	for _, id := range s.StepIDs() {
 		st := s.Steps[id]
-		if st.Loop != nil {
+		if s.Kind(id) == KindLoop {
 			continue // its case is the loop's body, which leads back to it (loop.go)
 		}
 		count := func(next []string) int { return s.pathsOf(next, memo) }
@@ -167,31 +167,19 @@ func (s *Spec) CatchHops(id string, branch uint32) ([]Hop, bool) {
 	return s.hopsFrom(st, branch, st.Catch), true
 }
 
-// IsValue reports whether step id is a constant.
-func (s *Spec) IsValue(id string) bool { return s.Steps[id].Value != nil }
+// IsValue reports whether step id is a constant (KindValue).
+func (s *Spec) IsValue(id string) bool { return s.Kind(id) == KindValue }
 
-// checkValue checks a constant step: valid JSON, nothing else to do.
+// checkValue checks a constant step's value (kindOf has checked its
+// fields): valid JSON.
 func checkValue(id string, st Step) error {
-	switch {
-	case st.Action != "" || len(st.Switch) > 0 || st.Retry != nil || st.Catch != nil || st.Join != nil || st.Map != nil || st.Fork != "":
-		return fmt.Errorf("value step %q has an action, a switch, a retry, a catch, a join, a map or a fork: a value step only replaces the value", id)
-	case !json.Valid(st.Value):
+	if !json.Valid(st.Value) {
 		return fmt.Errorf("value step %q: its value is not valid JSON", id)
 	}
 	return nil
 }
 
 // IsRouter reports whether step id is a router: no action, no value, no
-// join, no map; its input is its result.
-func (s *Spec) IsRouter(id string) bool {
-	st := s.Steps[id]
-	return st.Action == "" && st.Value == nil && st.Join == nil && st.Map == nil
-}
-
-// checkRouter checks a router: nothing to run, so no retry or catch.
-func checkRouter(id string, st Step) error {
-	if st.Retry != nil || st.Catch != nil {
-		return fmt.Errorf("step %q has no action (a router) but a retry or a catch", id)
-	}
-	return nil
-}
+// join, no map; its input is its result. A loop head (KindLoop) is one
+// too.
+func (s *Spec) IsRouter(id string) bool { return s.Kind(id) == KindRouter || s.Kind(id) == KindLoop }

@@ -46,9 +46,14 @@ type Spec struct {
 	paths map[string]int
 	// slots caches JoinSlots per join, filled by Validate too.
 	slots map[string]int
+	// kinds caches the Kind of every step, filled by Validate too (and
+	// left nil when Validate fails).
+	kinds map[string]Kind
 }
 
-// Step is one node of the workflow.
+// Step is one node of the workflow. Which of Action, Value, Join, Map and
+// Loop it sets makes its Kind, and its kind decides which of the other
+// fields it may have (kind.go).
 type Step struct {
 	// Action is the fully qualified name of the OpenWhisk action the step
 	// runs: "/namespace/name" or "/namespace/package/name".
@@ -120,8 +125,17 @@ func Parse(data []byte) (*Spec, error) {
 func (s *Spec) Marshal() ([]byte, error) { return json.Marshal(s) }
 
 // Validate reports the first problem that would make s unroutable: missing
-// names, unknown or repeated successors, malformed action names, cycles.
-func (s *Spec) Validate() error {
+// names, steps with fields their kind may not have, unknown or repeated
+// successors, malformed action names, cycles. A spec it accepts caches
+// what its methods compute (each step's Kind, path and slot counts), so it
+// must not change afterwards.
+func (s *Spec) Validate() (err error) {
+	s.kinds = nil // until every step has its kind, and again if s is refused
+	defer func() {
+		if err != nil {
+			s.kinds = nil
+		}
+	}()
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("spec %q: "+format, append([]any{s.Workflow}, args...)...)
 	}
@@ -138,22 +152,25 @@ func (s *Spec) Validate() error {
 	if err := checkRefs(s.Start, s.Steps, "start"); err != nil {
 		return bad("%v", err)
 	}
+	kinds := make(map[string]Kind, len(s.Steps))
 	for _, id := range s.StepIDs() {
 		st := s.Steps[id]
 		if id == "" || len(id) > MaxIDLen {
 			return bad("step id %q must be 1 to %d bytes", id, MaxIDLen)
 		}
-		if st.Value != nil {
-			if err := checkValue(id, st); err != nil {
-				return bad("%v", err)
-			}
-		} else if st.Action == "" && st.Join == nil && st.Map == nil {
-			if err := checkRouter(id, st); err != nil {
-				return bad("%v", err)
-			}
-		} else if st.Join == nil && st.Map == nil {
+		k, err := kindOf(id, st)
+		if err != nil {
+			return bad("%v", err)
+		}
+		kinds[id] = k
+		switch k {
+		case KindAction:
 			if err := checkAction(st.Action); err != nil {
 				return bad("step %q: %v", id, err)
+			}
+		case KindValue:
+			if err := checkValue(id, st); err != nil {
+				return bad("%v", err)
 			}
 		}
 		if len(st.Next) > MaxNext {
@@ -166,6 +183,7 @@ func (s *Spec) Validate() error {
 			return bad("%v", err)
 		}
 	}
+	s.kinds = kinds // the checks below ask Kind
 	if cycle := s.findCycle(); cycle != nil {
 		return bad("cycle: %s", strings.Join(cycle, " -> "))
 	}
@@ -187,8 +205,8 @@ func (s *Spec) Validate() error {
 		return bad("%v", err)
 	}
 	slots := map[string]int{}
-	for id, st := range s.Steps {
-		if st.Join != nil {
+	for id, k := range kinds {
+		if k == KindJoin {
 			slots[id] = s.joinSlots(id)
 		}
 	}
