@@ -40,6 +40,26 @@ func TestAllocs(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("Decode of a frame with no strings: %v allocs, want 0", n)
 	}
+	lf := logFrame(frame.Report{Kind: frame.ReportDone, Instance: "host-a/4f1c", Duration: 42}, bytes.Repeat([]byte("l"), 1024))
+	lf.Sign(key)
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := frame.AppendHeader(buf[:0], &lf); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("AppendHeader of a log frame with a report: %v allocs, want 0", n)
+	}
+	logEnc, _ := frame.Encode(nil, &lf)
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := frame.Decode(logEnc, &got, 0); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 1 {
+		t.Errorf("Decode of a log frame with a report: %v allocs, want <= 1 (the strings, report's included)", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { lf.Sign(key) }); n != 0 {
+		t.Errorf("Sign of a log frame with a report: %v allocs, want 0", n)
+	}
 	r := frame.NewReader(&loopReader{b: enc}, 0)
 	if n := testing.AllocsPerRun(100, func() {
 		if err := r.Next(&got); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // prefixLen is how many bytes checkPrefix needs: length, magic, version.
@@ -56,8 +57,16 @@ func decodeHeader(h []byte, lay *layout, f *Frame, maxPayload int) (int, error) 
 	if !pk.Valid() {
 		return 0, &DecodeError{"payload kind", "unknown payload kind " + strconv.Itoa(int(pk))}
 	}
-	if h[offFlags] != 0 {
-		return 0, &DecodeError{"flags", "unknown flags " + strconv.Itoa(int(h[offFlags]))}
+	flags := h[offFlags]
+	if flags&^flagReport != 0 {
+		return 0, &DecodeError{"flags", "unknown flags " + strconv.Itoa(int(flags&^flagReport))}
+	}
+	hasReport := flags&flagReport != 0
+	if hasReport && !lay.report {
+		return 0, &DecodeError{"report", "flag set on a version " + strconv.Itoa(int(h[offVersion])) + " frame"}
+	}
+	if hasReport && kind != KindLog {
+		return 0, &DecodeError{"report", "flag set on a " + kind.String() + " frame"}
 	}
 	size := binary.BigEndian.Uint64(h[lay.size:])
 	offStrings := lay.strings
@@ -108,8 +117,44 @@ func decodeHeader(h []byte, lay *layout, f *Frame, maxPayload int) (int, error) 
 		p += levelLen + n
 		total += n
 	}
+	// The report section: kind, duration, instance, activation.
+	var report Report
+	var reportStrs [2][2]int // instance, activation: start, end
+	if hasReport {
+		if end-p < reportLen {
+			return 0, &DecodeError{"report", "section past end of header"}
+		}
+		report.Kind = ReportKind(h[p])
+		if !report.Kind.Valid() {
+			return 0, &DecodeError{"report kind", "unknown report kind " + strconv.Itoa(int(report.Kind))}
+		}
+		report.Duration = time.Duration(binary.BigEndian.Uint64(h[p+1:]))
+		if report.Duration < 0 {
+			return 0, &DecodeError{"report duration", "negative duration " + strconv.FormatInt(int64(report.Duration), 10) + "ns"}
+		}
+		p += 1 + 8
+		for i, s := range [2]struct {
+			name string
+			max  int
+		}{{"report instance", MaxHolder}, {"report activation", MaxActivation}} {
+			if end-p < 2 {
+				return 0, &DecodeError{s.name, "length past end of header"}
+			}
+			n := int(binary.BigEndian.Uint16(h[p:]))
+			p += 2
+			if n > s.max {
+				return 0, &DecodeError{s.name, overLimit(n, s.max)}
+			}
+			if n > end-p {
+				return 0, &DecodeError{s.name, fmt.Sprintf("length %d past end of header", n)}
+			}
+			reportStrs[i] = [2]int{p, p + n}
+			p += n
+			total += n
+		}
+	}
 	if p != end {
-		return 0, &DecodeError{"header length", fmt.Sprintf("%d bytes left after the strings and levels", end-p)}
+		return 0, &DecodeError{"header length", fmt.Sprintf("%d bytes left after the strings, levels and report", end-p)}
 	}
 
 	refLen := offs[7][1] - offs[7][0]
@@ -159,11 +204,16 @@ func decodeHeader(h []byte, lay *layout, f *Frame, maxPayload int) (int, error) 
 			}
 		}
 	}
-	sub := func(i int) string {
-		if offs[i][0] == offs[i][1] {
+	slice := func(o [2]int) string {
+		if o[0] == o[1] {
 			return ""
 		}
-		return all[offs[i][0]-offStrings : offs[i][1]-offStrings]
+		return all[o[0]-offStrings : o[1]-offStrings]
+	}
+	sub := func(i int) string { return slice(offs[i]) }
+	if hasReport {
+		report.Instance = slice(reportStrs[0])
+		report.Activation = slice(reportStrs[1])
 	}
 	*f = Frame{
 		Kind:        kind,
@@ -185,6 +235,7 @@ func decodeHeader(h []byte, lay *layout, f *Frame, maxPayload int) (int, error) 
 		Ref:         sub(7),
 		Holder:      sub(8),
 		Outer:       outer,
+		Report:      report,
 		Size:        size,
 		Digest:      digest,
 		legacy:      lay == &layoutV2,

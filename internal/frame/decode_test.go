@@ -1,11 +1,13 @@
 package frame_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
 )
@@ -51,6 +53,30 @@ func withoutLevelCount(b []byte) []byte {
 	return out
 }
 
+// reportSection is a report section as doc.go lays it out, for rawFrame's
+// levels (after the level count).
+func reportSection(kind byte, dur int64, instance, activation string) string {
+	b := []byte{kind}
+	b = binary.BigEndian.AppendUint64(b, uint64(dur))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(instance)))
+	b = append(b, instance...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(activation)))
+	return string(append(b, activation...))
+}
+
+// asLog makes a raw frame a log frame with the report flag set.
+func asLog(b []byte) { b[8], b[11] = byte(frame.KindLog), 0x01 }
+
+// legacyLog is a version 2 log frame (no report in that version) with the
+// flags byte set to flags.
+func legacyLog(flags byte) []byte {
+	f := frame.Frame{Kind: frame.KindLog}
+	frame.SignLegacy(&f, key)
+	b, _ := frame.Encode(nil, &f)
+	b[11] = flags
+	return b
+}
+
 func TestDecodeMustFail(t *testing.T) {
 	var none [9]string
 	type tc struct {
@@ -83,7 +109,28 @@ func TestDecodeMustFail(t *testing.T) {
 		{"code 11", rawFrame(none, "", func(b []byte) { b[9] = 11 }), 0, "code"},
 		{"code 255", rawFrame(none, "", func(b []byte) { b[9] = 255 }), 0, "code"},
 		{"payload kind 3", rawFrame(none, "", func(b []byte) { b[10] = 3 }), 0, "payload kind"},
-		{"flags set", rawFrame(none, "", func(b []byte) { b[11] = 1 }), 0, "flags"},
+		{"flags 0x02", rawFrame(none, "", func(b []byte) { b[11] = 2 }), 0, "flags"},
+		{"flags 0x80", rawFrame(none, "", func(b []byte) { b[11] = 0x80 }), 0, "flags"},
+		{"flags 0x81 on a log frame with a report", rawFrame(none, "\x00"+reportSection(1, 0, "h", ""), func(b []byte) { asLog(b); b[11] = 0x81 }), 0, "flags"},
+		{"flags 0x02 on a version 2 frame", legacyLog(2), 0, "flags"},
+		{"report flag on a step frame", rawFrame(none, "\x00"+reportSection(1, 0, "h", ""), func(b []byte) { b[11] = 1 }), 0, "report"},
+		{"report flag on a result frame", rawFrame(none, "\x00"+reportSection(1, 0, "h", ""), func(b []byte) { b[8], b[11] = byte(frame.KindResult), 1 }), 0, "report"},
+		{"report flag on a version 2 log frame", legacyLog(1), 0, "report"},
+		{"report flag without a section", rawFrame(none, "", asLog), 0, "report"},
+		{"report section cut short", rawFrame(none, "\x00"+reportSection(1, 0, "", "")[:12], asLog), 0, "report"},
+		{"report kind 0", rawFrame(none, "\x00"+reportSection(0, 0, "", ""), asLog), 0, "report kind"},
+		{"report kind 0 with fields", rawFrame(none, "\x00"+reportSection(0, 5, "h", "a"), asLog), 0, "report kind"},
+		{"report kind 4", rawFrame(none, "\x00"+reportSection(4, 0, "h", ""), asLog), 0, "report kind"},
+		{"report kind 255", rawFrame(none, "\x00"+reportSection(255, 0, "h", ""), asLog), 0, "report kind"},
+		{"report duration -1", rawFrame(none, "\x00"+reportSection(1, -1, "h", ""), asLog), 0, "report duration"},
+		{"report duration min int64", rawFrame(none, "\x00"+reportSection(1, -1<<63, "h", ""), asLog), 0, "report duration"},
+		{"report instance over limit", rawFrame(none, "\x00"+reportSection(1, 0, strings.Repeat("i", frame.MaxHolder+1), ""), asLog), 0, "report instance"},
+		{"report instance past end", rawFrame(none, "\x00"+reportSection(1, 0, "", "")[:9]+"\x00\x05ab", asLog), 0, "report instance"},
+		{"report activation over limit", rawFrame(none, "\x00"+reportSection(3, 0, "h", strings.Repeat("a", frame.MaxActivation+1)), asLog), 0, "report activation"},
+		{"report activation length cut off", rawFrame(none, "\x00"+reportSection(3, 0, "", "")[:9]+"\x00\x03abc", asLog), 0, "report activation"},
+		{"report activation past end", rawFrame(none, "\x00"+reportSection(3, 0, "", "")[:11]+"\x00\x05ab", asLog), 0, "report activation"},
+		{"bytes left after the report", rawFrame(none, "\x00"+reportSection(1, 0, "h", "")+"x", asLog), 0, "header length"},
+		{"report section without the flag", rawFrame(none, "\x00"+reportSection(1, 0, "h", ""), func(b []byte) { b[8] = byte(frame.KindLog) }), 0, "header length"},
 		{"run id past end of header", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint16(b[offStrings:], 60) }), 0, "run id"},
 		{"last string (holder) cut off", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint16(b[offStrings:], 2) }), 0, "holder"},
 		{"inline size over maxPayload", rawFrame(none, "", func(b []byte) { binary.BigEndian.PutUint64(b[offSize:], 11) }), 10, "size"},
@@ -161,6 +208,16 @@ func TestDecodeAcceptsRawFrame(t *testing.T) {
 	in = withPayload(rawFrame(none9(), "", func(b []byte) { binary.BigEndian.PutUint64(b[offAcceptBy:], 77) }), "hello", nil)
 	if _, err := frame.Decode(in, &f, 0); err != nil || string(f.Payload) != "hello" || f.AcceptBy != 77 {
 		t.Errorf("Decode(raw with payload and accept by) = %+v, %v", f, err)
+	}
+	// A log frame: a level, then the report section.
+	in = withPayload(rawFrame([9]string{0: "run"}, "\x01\x00\x00\x00\x03\x00\x02h1"+reportSection(3, 1500, "host-a/c1", "act-1"), asLog), "logs", nil)
+	want := frame.Report{Kind: frame.ReportFallback, Instance: "host-a/c1", Duration: 1500 * time.Nanosecond, Activation: "act-1"}
+	if _, err := frame.Decode(in, &f, 0); err != nil || f.Kind != frame.KindLog || f.Report != want || f.RunID != "run" ||
+		len(f.Outer) != 1 || f.Outer[0] != (frame.Level{Slot: 3, Holder: "h1"}) || string(f.Payload) != "logs" {
+		t.Errorf("Decode(raw log frame) = %+v, %v; want report %+v", f, err, want)
+	}
+	if enc, err := frame.Encode(nil, &f); err != nil || !bytes.Equal(enc, in) {
+		t.Errorf("re-encoding the raw log frame differs (%v):\n got %x\nwant %x", err, enc, in)
 	}
 }
 

@@ -24,9 +24,16 @@
 // only then reads the payload ([Reader.ReadPayload]): a peer without the
 // key never gets more than a header's worth of memory (MaxHeader).
 //
+// A step reports to the run's entry in a KindLog frame: its [Report] says
+// that the step ran (and for how long; its logs are the payload), that it
+// runs on an instance, or that it went to an OpenWhisk activation. The
+// report is part of the header, so it is verified with it, before the
+// payload is read.
+//
 // Decoding is strict: every length is checked against its limit before it
-// is used, unknown kinds, codes, payload kinds and flags are refused, an
-// inline payload must match the header's digest, and the header must be
+// is used, unknown kinds, codes, payload kinds, report kinds and flags are
+// refused (and a report on any frame but a log frame, or a negative report
+// duration), an inline payload must match the header's digest, and the header must be
 // exactly as long as its length prefix says, so every frame has one
 // encoding and re-encoding a decoded frame gives the same bytes. Decoding
 // never panics, never allocates from an unchecked length and, for the
@@ -46,7 +53,8 @@
 // agent that serves it; the tag only proves which namespace pointed at it.
 //
 // AcceptBy is covered by the tag too: a relay or an attacker cannot extend
-// the window in which a receiver may accept a frame.
+// the window in which a receiver may accept a frame. So is a log frame's
+// Report, flag and section both.
 //
 // # Versions accepted
 //
@@ -73,7 +81,8 @@
 //	8       1     Kind (1..6: step, result, error, ack, log, handover)
 //	9       1     Code (0..10)
 //	10      1     PayloadKind (0 inline, 1 shm, 2 blob)
-//	11      1     flags, must be 0
+//	11      1     flags: 0x01 = a report section follows the Outer
+//	              levels (KindLog only); all other bits must be 0
 //	12      8     Seq            (not covered by the tag)
 //	20      8     SpecVersion
 //	28      4     Branch
@@ -90,13 +99,23 @@
 //	...     1     D: number of Outer levels, 0 <= D <= MaxDepth (8)
 //	...     ...   D levels, outermost first, each: u32 Slot, then Holder
 //	              as u16 length (<= 512) and bytes
+//	...     ...   report section, only when flags has 0x01 (13 bytes and
+//	              the strings): u8 Report.Kind (1..3: done, started,
+//	              fallback), i64 Duration (ns, >= 0), Instance as u16
+//	              length (<= 512) and bytes, Activation as u16 length
+//	              (<= 64) and bytes
 //	H-32    32    Tag
 //	H       Size  inline payload (PayloadInline only; none otherwise)
 //
 // Version 3 added AcceptBy, Digest and CodeLate, and lowered MaxHeader
-// from 64 KiB to 16 KiB (the largest header is 11517 bytes). Version 2 is
-// the same without AcceptBy and Digest: Size at 42, the strings at 50,
-// 101 <= H. Version 2 added Holder, Outer and KindHandover to version 1.
+// from 64 KiB to 16 KiB (the largest header is 12106 bytes: every string
+// and level at its limit, and a report with both its strings at theirs).
+// The report flag and section came later within version 3: a frame without
+// a report (flags 0) is encoded as before, while a decoder that predates
+// them refuses a frame that has one (its "flags" error). Version 2 is the
+// same without AcceptBy, Digest and the report (its flags must be 0): Size
+// at 42, the strings at 50, 101 <= H. Version 2 added Holder, Outer and
+// KindHandover to version 1.
 //
 // An inline frame has an empty Ref and Size = len(Payload) <= the
 // receiver's maxPayload; a shm or blob frame has a non-empty Ref, no inline

@@ -27,6 +27,13 @@ const (
 	digestLen  = 32
 	// levelLen is the fixed part of one Outer level: slot, holder length.
 	levelLen = 4 + 2
+	// reportLen is the fixed part of the report section: kind, duration,
+	// instance length, activation length.
+	reportLen = 1 + 8 + 2 + 2
+
+	// flagReport in the flags byte: the report section follows the Outer
+	// levels (version 3, KindLog only). No other flag is defined.
+	flagReport = 0x01
 )
 
 // layout is where a version puts the fields after Deadline.
@@ -36,12 +43,14 @@ type layout struct {
 	digest   int // -1: no such field
 	strings  int
 	// minHeader is the header of a frame whose strings are all empty and
-	// that has no Outer levels (the level count is one byte).
+	// that has no Outer levels (the level count is one byte) and no report.
 	minHeader int
+	// report: the version has the report section (flagReport).
+	report bool
 }
 
 var (
-	layoutV3 = layout{acceptBy: 42, size: 50, digest: 58, strings: 90, minHeader: 90 + 2*numStrings + 1 + tagLen}
+	layoutV3 = layout{acceptBy: 42, size: 50, digest: 58, strings: 90, minHeader: 90 + 2*numStrings + 1 + tagLen, report: true}
 	layoutV2 = layout{acceptBy: -1, size: 42, digest: -1, strings: 50, minHeader: 50 + 2*numStrings + 1 + tagLen}
 )
 
@@ -127,21 +136,53 @@ func HeaderLen(f *Frame) (int, error) {
 		}
 		n += levelLen + len(l.Holder)
 	}
+	if f.Report != (Report{}) {
+		m, err := reportSize(f)
+		if err != nil {
+			return 0, err
+		}
+		n += m
+	}
 	if n > MaxHeader { // cannot happen with the limits above; kept as a guard
 		return 0, &EncodeError{"header length", overLimit(n, MaxHeader)}
 	}
 	return n, nil
 }
 
+// reportSize checks f's non-zero Report and returns the length of its
+// section.
+func reportSize(f *Frame) (int, error) {
+	r := &f.Report
+	switch {
+	case f.legacy:
+		return 0, &EncodeError{"report", "set on a version " + strconv.Itoa(LegacyVersion) + " frame"}
+	case f.Kind != KindLog:
+		return 0, &EncodeError{"report", "set on a " + f.Kind.String() + " frame"}
+	case r.Kind == 0:
+		return 0, &EncodeError{"report kind", "0 (no report) with other report fields set"}
+	case !r.Kind.Valid():
+		return 0, &EncodeError{"report kind", "unknown report kind " + strconv.Itoa(int(r.Kind))}
+	case r.Duration < 0:
+		return 0, &EncodeError{"report duration", "negative duration " + r.Duration.String()}
+	case len(r.Instance) > MaxHolder:
+		return 0, &EncodeError{"report instance", overLimit(len(r.Instance), MaxHolder)}
+	case len(r.Activation) > MaxActivation:
+		return 0, &EncodeError{"report activation", overLimit(len(r.Activation), MaxActivation)}
+	}
+	return reportLen + len(r.Instance) + len(r.Activation), nil
+}
+
 // AppendHeader appends the encoding of everything but the inline payload
-// bytes (length prefix, magic, version, fixed fields, strings, tag) to dst
-// and returns the extended slice; the transport writes
+// bytes (length prefix, magic, version, fixed fields, strings, levels,
+// report, tag) to dst and returns the extended slice; the transport writes
 // net.Buffers{hdr, f.Payload}. It does not allocate when dst has room for
 // the header. It returns an *EncodeError (and dst unchanged) for any field
 // over its limit, an unknown kind, code or payload kind, Size !=
 // len(Payload) for an inline payload, a Ref that does not match the
-// payload kind, a Digest on an empty or non-inline payload, or an
-// AcceptBy on a LegacyVersion frame.
+// payload kind, a Digest on an empty or non-inline payload, an AcceptBy
+// on a LegacyVersion frame, a non-zero Report on a LegacyVersion frame or
+// on any kind but KindLog, or a Report with a zero or unknown Kind or a
+// negative Duration.
 //
 // It writes f.Digest; when that is zero and the inline payload is not
 // empty (an unsigned frame) it writes SHA-256 of the payload instead, so
@@ -184,7 +225,11 @@ func appendAuthHead(dst []byte, f *Frame) []byte {
 	if f.legacy {
 		v = LegacyVersion
 	}
-	return append(dst, v, byte(f.Kind), byte(f.Code), byte(f.PayloadKind), 0)
+	var flags byte
+	if f.Report.Kind != 0 {
+		flags |= flagReport
+	}
+	return append(dst, v, byte(f.Kind), byte(f.Code), byte(f.PayloadKind), flags)
 }
 
 // digestOf returns the Digest to encode for f: f.Digest, or, when that is
@@ -197,7 +242,8 @@ func digestOf(f *Frame) [digestLen]byte {
 }
 
 // appendAuthTail appends header bytes 20..H-32: the fixed fields after Seq
-// (AcceptBy and Digest in version 3), the strings and the Outer levels.
+// (AcceptBy and Digest in version 3), the strings, the Outer levels and
+// the report section (when f has a Report).
 func appendAuthTail(dst []byte, f *Frame) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, f.SpecVersion)
 	dst = binary.BigEndian.AppendUint32(dst, f.Branch)
@@ -220,6 +266,14 @@ func appendAuthTail(dst []byte, f *Frame) []byte {
 		dst = binary.BigEndian.AppendUint32(dst, l.Slot)
 		dst = binary.BigEndian.AppendUint16(dst, uint16(len(l.Holder)))
 		dst = append(dst, l.Holder...)
+	}
+	if r := &f.Report; r.Kind != 0 {
+		dst = append(dst, byte(r.Kind))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(r.Duration))
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.Instance)))
+		dst = append(dst, r.Instance...)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.Activation)))
+		dst = append(dst, r.Activation...)
 	}
 	return dst
 }

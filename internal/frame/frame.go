@@ -1,6 +1,9 @@
 package frame
 
-import "strconv"
+import (
+	"strconv"
+	"time"
+)
 
 // Version is the wire format version this package writes. Decoders also
 // accept LegacyVersion (see the package doc).
@@ -13,8 +16,8 @@ const Version = 3
 const LegacyVersion = 2
 
 // MaxHeader bounds the encoded header (everything but the inline payload),
-// in bytes. Frames within the string limits below always fit (the largest
-// is 11517 bytes).
+// in bytes. Frames within the string limits below always fit (the largest,
+// a log frame with a report, is 12106 bytes).
 const MaxHeader = 16 << 10
 
 // DefaultMaxPayload is the bound on an inline payload used when a caller
@@ -37,6 +40,9 @@ const (
 	MaxReason    = 4096
 	MaxRef       = 256
 	MaxHolder    = MaxTarget
+	// MaxActivation bounds Report.Activation, an OpenWhisk activation id
+	// (32 hex digits today).
+	MaxActivation = 64
 	// MaxDepth bounds Outer: the join regions and loops around a frame.
 	MaxDepth = 8
 )
@@ -50,7 +56,7 @@ const (
 	KindResult                 // a step's output delivered to the run's ReplyTo (final or branch result)
 	KindError                  // the run failed; Reason names the step and why; delivered to ReplyTo
 	KindAck                    // answer to one frame (same Seq): Code OK = accepted, else refused with Reason
-	KindLog                    // a step's captured logs (Payload) and timing (Reason, JSON), delivered to ReplyTo
+	KindLog                    // a step's Report, with its captured logs (Payload) when it ran, delivered to ReplyTo
 	// KindHandover asks the join holder Target for the join Step (on the
 	// fork's Branch) of run RunID: it sends the results it holds to the
 	// run's entry and takes no more (version 2).
@@ -140,6 +146,40 @@ func (p PayloadKind) String() string {
 	return "PayloadKind(" + strconv.Itoa(int(p)) + ")"
 }
 
+// ReportKind says what a log frame reports.
+type ReportKind uint8
+
+// The report kinds.
+const (
+	ReportDone     ReportKind = iota + 1 // the step ran: Duration, its logs in the payload
+	ReportStarted                        // the step runs on Instance (from its sender, once the instance acked)
+	ReportFallback                       // the step went to the OpenWhisk activation Activation
+)
+
+var reportKindNames = [...]string{ReportDone: "done", ReportStarted: "started", ReportFallback: "fallback"}
+
+// Valid reports whether k is one of the report kinds above (the zero
+// ReportKind, no report, is not).
+func (k ReportKind) Valid() bool { return k >= ReportDone && k <= ReportFallback }
+
+// String returns "done", "started", "fallback", or "ReportKind(n)".
+func (k ReportKind) String() string {
+	if k.Valid() {
+		return reportKindNames[k]
+	}
+	return "ReportKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Report is what a KindLog frame says besides its payload. The codec
+// checks each field against its limit, not that the fields fit the kind:
+// a field the kind does not use is carried as it is.
+type Report struct {
+	Kind       ReportKind
+	Instance   string        // <= MaxHolder bytes (an instance id)
+	Duration   time.Duration // ReportDone: how long the step ran (>= 0)
+	Activation string        // ReportFallback: <= MaxActivation bytes
+}
+
 // Frame is one decoded frame. The zero value is not a valid frame: Kind must
 // be set.
 type Frame struct {
@@ -183,7 +223,10 @@ type Frame struct {
 	// in, the iteration (holder empty). Which level is which follows from
 	// the workflow's spec. At most MaxDepth.
 	Outer []Level
-	Tag   [32]byte
+	// Report is what a KindLog frame reports (version 3); the zero Report
+	// (Kind 0) means none, and is the only one other kinds may carry.
+	Report Report
+	Tag    [32]byte
 
 	// legacy is set by the decoders on a LegacyVersion frame: it is
 	// verified and re-encoded in that version. Sign clears it.

@@ -3,11 +3,13 @@ package frame_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
 )
@@ -56,6 +58,24 @@ func typical(payload []byte) frame.Frame {
 		Target:      "host-a/4f1c9d",
 		Payload:     payload,
 		Size:        uint64(len(payload)),
+	}
+}
+
+// logFrame returns a log frame reporting r, as a step sends it to the
+// run's entry, with logs as its payload.
+func logFrame(r frame.Report, logs []byte) frame.Frame {
+	f := typical(logs)
+	f.Kind, f.Report = frame.KindLog, r
+	return f
+}
+
+// fullReport is a report with every field set, each string at its limit.
+func fullReport() frame.Report {
+	return frame.Report{
+		Kind:       frame.ReportFallback,
+		Instance:   strings.Repeat("i", frame.MaxHolder),
+		Duration:   1<<63 - 1,
+		Activation: strings.Repeat("a", frame.MaxActivation),
 	}
 }
 
@@ -110,6 +130,17 @@ func roundTripFrames() []namedFrame {
 	signed.AcceptBy = -1
 	signed.Sign([]byte("k"))
 	add("signed, digest set", signed)
+	add("report done", logFrame(frame.Report{Kind: frame.ReportDone, Instance: "host-a/4f1c", Duration: 123 * time.Millisecond}, []byte("2024-05-01T00:00:00Z stdout: hi\n")))
+	add("report done, zero duration, no logs", logFrame(frame.Report{Kind: frame.ReportDone, Instance: "host-a/4f1c"}, nil))
+	add("report started", logFrame(frame.Report{Kind: frame.ReportStarted, Instance: "host-b/77"}, nil))
+	add("report fallback", logFrame(frame.Report{Kind: frame.ReportFallback, Instance: "host-a/4f1c", Activation: "8c2b5e0f4a7d4e1b9c2b5e0f4a7d4e1b"}, nil))
+	add("report with every field set", logFrame(frame.Report{Kind: frame.ReportDone, Instance: "i", Duration: 1, Activation: "a"}, []byte("l")))
+	limit := logFrame(fullReport(), nil)
+	limit.Holder, limit.Outer = "host-b/77", []frame.Level{{Slot: 2, Holder: "host-a/4f1c"}}
+	add("report at its limits, after levels", limit)
+	signedLog := logFrame(frame.Report{Kind: frame.ReportDone, Instance: "host-a/4f1c", Duration: time.Second}, []byte("logs"))
+	signedLog.Sign([]byte("k"))
+	add("signed report", signedLog)
 	return fs
 }
 
@@ -212,6 +243,11 @@ func TestStrings(t *testing.T) {
 		{frame.PayloadShm.String(), "shm"},
 		{frame.PayloadBlob.String(), "blob"},
 		{frame.PayloadKind(3).String(), "PayloadKind(3)"},
+		{frame.ReportDone.String(), "done"},
+		{frame.ReportStarted.String(), "started"},
+		{frame.ReportFallback.String(), "fallback"},
+		{frame.ReportKind(0).String(), "ReportKind(0)"},
+		{frame.ReportKind(4).String(), "ReportKind(4)"},
 	}
 	for _, tc := range tests {
 		if tc.got != tc.want {
@@ -255,6 +291,25 @@ func TestEncodeMustFail(t *testing.T) {
 			f.PayloadKind, f.Payload, f.Size, f.Ref, f.Digest[0] = frame.PayloadShm, nil, 1, "seg", 1
 		}, "digest"},
 		{"accept by on a version 2 frame", func(f *frame.Frame) { frame.SignLegacy(f, key); f.AcceptBy = 1 }, "accept by"},
+		{"report on a step frame", func(f *frame.Frame) { f.Report = frame.Report{Kind: frame.ReportDone} }, "report"},
+		{"report on an ack", func(f *frame.Frame) { f.Kind, f.Report = frame.KindAck, frame.Report{Kind: frame.ReportStarted} }, "report"},
+		{"report fields without a kind on a step frame", func(f *frame.Frame) { f.Report.Instance = "h/x" }, "report"},
+		{"report on a version 2 frame", func(f *frame.Frame) {
+			f.Kind = frame.KindLog
+			frame.SignLegacy(f, key)
+			f.Report = frame.Report{Kind: frame.ReportDone}
+		}, "report"},
+		{"report fields without a kind", func(f *frame.Frame) { f.Kind, f.Report.Duration = frame.KindLog, 1 }, "report kind"},
+		{"report kind unknown", func(f *frame.Frame) { f.Kind, f.Report.Kind = frame.KindLog, frame.ReportFallback+1 }, "report kind"},
+		{"report duration negative", func(f *frame.Frame) {
+			f.Kind, f.Report = frame.KindLog, frame.Report{Kind: frame.ReportDone, Duration: -1}
+		}, "report duration"},
+		{"report instance over limit", func(f *frame.Frame) {
+			f.Kind, f.Report = frame.KindLog, frame.Report{Kind: frame.ReportDone, Instance: strings.Repeat("i", frame.MaxHolder+1)}
+		}, "report instance"},
+		{"report activation over limit", func(f *frame.Frame) {
+			f.Kind, f.Report = frame.KindLog, frame.Report{Kind: frame.ReportFallback, Activation: strings.Repeat("a", frame.MaxActivation+1)}
+		}, "report activation"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -324,8 +379,21 @@ func TestAckFor(t *testing.T) {
 	}
 }
 
+// someFrames is the first round-trip frames and two with a report, for
+// tests that cut every frame at every byte.
+func someFrames() []namedFrame {
+	fs := roundTripFrames()
+	some := fs[:4:4]
+	for _, tc := range fs {
+		if tc.name == "report done" || tc.name == "report at its limits, after levels" {
+			some = append(some, tc)
+		}
+	}
+	return some
+}
+
 func TestDecodeShort(t *testing.T) {
-	for _, tc := range roundTripFrames()[:4] {
+	for _, tc := range someFrames() {
 		enc, _ := frame.Encode(nil, &tc.f)
 		for i := range len(enc) {
 			var f frame.Frame
@@ -337,17 +405,72 @@ func TestDecodeShort(t *testing.T) {
 	}
 }
 
-// The largest header (every string and level at its limit) fits MaxHeader,
-// and is as long as the package doc says.
+// The largest header (a log frame, every string and level at its limit, a
+// report with its strings at theirs) fits MaxHeader, and is as long as the
+// package doc says.
 func TestLargestHeader(t *testing.T) {
 	f := full()
+	f.Kind, f.Report = frame.KindLog, fullReport()
 	for range frame.MaxDepth {
 		f.Outer = append(f.Outer, frame.Level{Holder: strings.Repeat("o", frame.MaxHolder)})
 	}
 	f.Reason = strings.Repeat("r", frame.MaxReason)
 	f.PayloadKind, f.Payload, f.Size, f.Ref = frame.PayloadBlob, nil, 1, strings.Repeat("b", frame.MaxRef)
 	n, err := frame.HeaderLen(&f)
-	if err != nil || n != 11517 || n > frame.MaxHeader {
-		t.Errorf("HeaderLen(largest frame) = %d, %v; want 11517 <= MaxHeader (%d)", n, err, frame.MaxHeader)
+	if err != nil || n != 12106 || n > frame.MaxHeader {
+		t.Errorf("HeaderLen(largest frame) = %d, %v; want 12106 <= MaxHeader (%d)", n, err, frame.MaxHeader)
+	}
+}
+
+// A frame without a report encodes as it did before the report section
+// existed (flags 0, nothing after the levels): the typical step frame,
+// signed with key, byte for byte.
+func TestEncodingWithoutReportPinned(t *testing.T) {
+	const want = "" +
+		"000000ee5752460301000000000000000000002a000000000000000700000003" +
+		"000118fae27693b400000000000000000000000000000000000c4e9440b254d6" +
+		"7c45fe3d87e976571c429880c4c79fb84c23b105a45d2b68423a002430663863" +
+		"326139652d356231642d346333652d396137662d326436623865316334613930" +
+		"00142f67756573742f73686f702f636865636b6f757400066368617267650011" +
+		"7463703a31302e302e302e373a3737303000056775657374000d686f73742d61" +
+		"2f34663163396400000000000000a79171cf607c9c6c7a3db28b07531eed6fe8" +
+		"c40b78ee5cd665f082a169f32c007b226f72646572223a31377d"
+	f := typical([]byte(`{"order":17}`))
+	f.Sign(key)
+	b, err := frame.Encode(nil, &f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(b); got != want {
+		t.Errorf("Encode(typical step) =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// A report is in the header: flag 0x01 set, section after the levels, so
+// it grows the header by 13 bytes and its strings, and a frame with the
+// zero Report has flags 0 and the header it would have as any other kind.
+func TestReportInHeader(t *testing.T) {
+	plain := logFrame(frame.Report{}, []byte("logs"))
+	n0, err := frame.HeaderLen(&plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, _ := frame.AppendHeader(nil, &plain)
+	if hdr[11] != 0 {
+		t.Errorf("flags of a log frame without a report = %#x, want 0", hdr[11])
+	}
+	r := frame.Report{Kind: frame.ReportFallback, Instance: "host-a/4f1c", Duration: 7, Activation: "act"}
+	withReport := logFrame(r, []byte("logs"))
+	n1, err := frame.HeaderLen(&withReport)
+	if want := n0 + 13 + len(r.Instance) + len(r.Activation); err != nil || n1 != want {
+		t.Errorf("HeaderLen(with report) = %d, %v; want %d", n1, err, want)
+	}
+	hdr, _ = frame.AppendHeader(nil, &withReport)
+	if hdr[11] != 0x01 {
+		t.Errorf("flags of a log frame with a report = %#x, want 0x01", hdr[11])
+	}
+	section := hdr[len(hdr)-32-(n1-n0) : len(hdr)-32]
+	if want := reportSection(3, 7, r.Instance, r.Activation); string(section) != want {
+		t.Errorf("report section = %x, want %x", section, want)
 	}
 }

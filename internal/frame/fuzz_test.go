@@ -38,6 +38,14 @@ func fuzzSeeds(f *testing.F) [][]byte {
 		seeds = append(seeds, b)
 	}
 	seeds = append(seeds, withPayload(rawFrame([9]string{2: "step"}, "", nil), "abc", func(d []byte) { d[5] ^= 1 }))
+	// Log frames whose report section is cut, unknown or misplaced.
+	seeds = append(seeds,
+		rawFrame([9]string{2: "step"}, "\x00"+reportSection(2, 0, "h/x", ""), asLog),
+		rawFrame([9]string{2: "step"}, "\x00"+reportSection(4, 0, "h/x", ""), asLog),
+		rawFrame([9]string{2: "step"}, "\x00"+reportSection(1, -1, "h/x", ""), asLog),
+		rawFrame([9]string{2: "step"}, "\x00"+reportSection(3, 0, "h/x", "act")[:14], asLog),
+		rawFrame([9]string{2: "step"}, "\x00"+reportSection(1, 9, "h/x", ""), func(b []byte) { b[11] = 1 }),
+	)
 	seeds = append(seeds, nil, []byte("WRF"), rawFrame([9]string{2: "step"}, "\x00x", nil), rawFrame([9]string{2: "step"}, "\x01\x00\x00\x00\x01\x00\x02h1", nil))
 	return seeds
 }

@@ -11,12 +11,12 @@ import (
 )
 
 // legacyFrames are the round-trip frames signed as a version 2 sender
-// signed them (no AcceptBy in that version).
+// signed them (no AcceptBy and no Report in that version).
 func legacyFrames() []namedFrame {
 	var fs []namedFrame
 	for _, tc := range roundTripFrames() {
 		f := tc.f
-		f.AcceptBy = 0
+		f.AcceptBy, f.Report = 0, frame.Report{}
 		frame.SignLegacy(&f, key)
 		fs = append(fs, namedFrame{tc.name, f})
 	}

@@ -84,7 +84,7 @@ func TestReader(t *testing.T) {
 func TestReaderEverySplit(t *testing.T) {
 	var b []byte
 	var want []frame.Frame
-	for _, tc := range roundTripFrames()[:4] {
+	for _, tc := range someFrames() {
 		b, _ = frame.Encode(b, &tc.f)
 		want = append(want, tc.f)
 	}
@@ -341,5 +341,48 @@ func TestReadPayloadWithoutHeader(t *testing.T) {
 	r := frame.NewReader(bytes.NewReader(nil), 0)
 	if err := r.ReadPayload(&f); err == nil {
 		t.Error("ReadPayload before any header = nil error")
+	}
+}
+
+// A log frame's report comes with its header: NextHeader returns it, so
+// the frame is verified, report included, before its logs are read; a bad
+// report is refused from the header alone, with the frame's Seq.
+func TestReaderReportHeaderFirst(t *testing.T) {
+	r := frame.Report{Kind: frame.ReportDone, Instance: "host-a/4f1c", Duration: 1234567}
+	f := logFrame(r, bytes.Repeat([]byte("log line\n"), 1000))
+	f.Sign(key)
+	b, _ := frame.Encode(nil, &f)
+	started := logFrame(frame.Report{Kind: frame.ReportStarted, Instance: "host-b/77"}, nil)
+	started.Sign(key)
+	b, _ = frame.Encode(b, &started)
+	bad := rawFrame(none9(), "\x00"+reportSection(9, 0, "h", ""), func(b []byte) {
+		asLog(b)
+		binary.BigEndian.PutUint64(b[12:], 99) // Seq
+	})
+	b = append(b, bad...)
+	for _, name := range []string{"whole", "one byte"} {
+		var in io.Reader = bytes.NewReader(b)
+		if name == "one byte" {
+			in = iotest.OneByteReader(in)
+		}
+		rd := frame.NewReader(in, 0)
+		var got frame.Frame
+		if err := rd.NextHeader(&got); err != nil {
+			t.Fatalf("%s: NextHeader: %v", name, err)
+		}
+		if got.Report != r || got.Payload != nil || !got.Verify(key) {
+			t.Fatalf("%s: header report %+v, payload %q, verifies %v; want %+v, none, true", name, got.Report, got.Payload, got.Verify(key), r)
+		}
+		if err := rd.ReadPayload(&got); err != nil || !bytes.Equal(got.Payload, f.Payload) {
+			t.Fatalf("%s: ReadPayload: %v", name, err)
+		}
+		if err := rd.NextHeader(&got); err != nil || got.Report != started.Report || !got.Verify(key) {
+			t.Fatalf("%s: second header: report %+v, %v", name, got.Report, err)
+		}
+		err := rd.Next(&got)
+		var de *frame.DecodeError
+		if !errors.As(err, &de) || de.Field != "report kind" || got.Seq != 99 {
+			t.Errorf("%s: bad report: %v (seq %d), want a DecodeError for report kind, seq 99", name, err, got.Seq)
+		}
 	}
 }

@@ -78,6 +78,40 @@ func TestSignVerify(t *testing.T) {
 			t.Error("Verify = true for a payload and digest changed after signing")
 		}
 	})
+	// A log frame's report is covered: its flag, kind and every field.
+	reportTamper := []struct {
+		name string
+		mod  func(r *frame.Report)
+	}{
+		{"report removed", func(r *frame.Report) { *r = frame.Report{} }},
+		{"report kind", func(r *frame.Report) { r.Kind = frame.ReportStarted }},
+		{"report duration", func(r *frame.Report) { r.Duration++ }},
+		{"report instance", func(r *frame.Report) { r.Instance = "host-m/666" }},
+		{"report activation", func(r *frame.Report) { r.Activation = "act-2" }},
+		{"report string boundary", func(r *frame.Report) { r.Instance, r.Activation = r.Instance+"a", r.Activation[1:] }},
+	}
+	for _, tc := range reportTamper {
+		t.Run(tc.name, func(t *testing.T) {
+			f := logFrame(frame.Report{Kind: frame.ReportDone, Instance: "host-a/4f1c", Duration: 5, Activation: "act-1"}, []byte("logs"))
+			f.Sign(key)
+			if !f.Verify(key) {
+				t.Fatal("Verify = false on a freshly signed log frame")
+			}
+			tc.mod(&f.Report)
+			if f.Verify(key) {
+				t.Errorf("Verify = true after changing the %s", tc.name)
+			}
+		})
+	}
+	t.Run("report added", func(t *testing.T) {
+		f := logFrame(frame.Report{}, []byte("logs"))
+		f.Sign(key)
+		f.Report = frame.Report{Kind: frame.ReportStarted, Instance: "host-m/666"}
+		if f.Verify(key) {
+			t.Error("Verify = true after adding a report")
+		}
+	})
+
 	t.Run("seq is not covered", func(t *testing.T) {
 		f := typical([]byte("x"))
 		f.Sign(key)
@@ -171,7 +205,7 @@ func TestTagIsHMACSHA256(t *testing.T) {
 func TestLegacyTagIsHMACSHA256(t *testing.T) {
 	for _, tc := range roundTripFrames() {
 		f := tc.f
-		f.AcceptBy = 0
+		f.AcceptBy, f.Report = 0, frame.Report{}
 		frame.SignLegacy(&f, key)
 		var digest [32]byte
 		if f.PayloadKind == frame.PayloadInline {
