@@ -34,6 +34,8 @@ TOOLS=(
 	"iptables:iptables"
 	"python3:python3"
 	"make:make"
+	# cgo: `go test -race` (make test's race step) and the rdma-tagged build.
+	"gcc:gcc"
 	# The ansible roles (ansible/) and their test bed (ansible/testbed, scripts/testbed-image.sh).
 	"ansible-playbook:ansible"
 	"ansible-lint:ansible-lint"

@@ -69,3 +69,24 @@ func TestProxyDependencies(t *testing.T) {
 		}
 	}
 }
+
+// The goroutine-leak check is a test helper (its doc says so): no product
+// package links internal/leakcheck or goleak, only test binaries do.
+func TestLeakCheckOnlyInTests(t *testing.T) {
+	banned := []string{
+		"github.com/wsk-route/wsk-route/internal/leakcheck",
+		"go.uber.org/goleak",
+	}
+	for _, p := range list(t, "./...") {
+		if strings.HasPrefix(p.ImportPath, banned[0]) {
+			continue // the helper itself
+		}
+		for _, d := range p.Deps {
+			for _, b := range banned {
+				if d == b || strings.HasPrefix(d, b+"/") {
+					t.Errorf("package %s links %s; import it only from _test.go files", p.ImportPath, d)
+				}
+			}
+		}
+	}
+}

@@ -357,16 +357,17 @@ var shared struct {
 
 // SharedConsul returns the test binary's shared agent, starting it on the
 // first call (on 127.0.0.1, as StartConsul with zero options). It is stopped
-// when the tests are done, by Main, which the package's TestMain must call;
-// without it SharedConsul fails the test. Tests that share the agent must
-// keep their data apart (their own KV prefix and service name). Like
-// StartConsul it skips (or fails under CI=true) when there is no binary.
+// when the tests are done, by Main (or M), which the package's TestMain
+// must call; without it SharedConsul fails the test. Tests that share the
+// agent must keep their data apart (their own KV prefix and service name).
+// Like StartConsul it skips (or fails under CI=true) when there is no
+// binary.
 func SharedConsul(tb testing.TB) *Consul {
 	tb.Helper()
 	shared.mu.Lock()
 	if !shared.main {
 		shared.mu.Unlock()
-		tb.Fatal("testenv: SharedConsul needs the package's TestMain to call testenv.Main(m), which stops the agent")
+		tb.Fatal("testenv: SharedConsul needs the package's TestMain to call testenv.Main(m) (or run m through testenv.M), which stops the agent")
 	}
 	if !shared.started {
 		shared.started = true
@@ -387,11 +388,24 @@ func SharedConsul(tb testing.TB) *Consul {
 // and exits with the tests' status. Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { testenv.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(M(m).Run()) }
+
+// M wraps m in a runner whose Run runs the tests and then stops the shared
+// agent if one was started, returning the tests' status: Main without the
+// exit, for a TestMain that checks something after the agent is stopped,
+// such as the goroutine-leak check:
+//
+//	func TestMain(m *testing.M) { leakcheck.VerifyTestMain(testenv.M(m)) }
+func M(m *testing.M) interface{ Run() int } { return sharedRunner{m} }
+
+// sharedRunner is M's runner.
+type sharedRunner struct{ m *testing.M }
+
+func (r sharedRunner) Run() int {
 	shared.mu.Lock()
 	shared.main = true
 	shared.mu.Unlock()
-	code := m.Run()
+	code := r.m.Run()
 	shared.mu.Lock()
 	c := shared.c
 	shared.c, shared.started, shared.main = nil, false, false
@@ -399,7 +413,7 @@ func Main(m *testing.M) {
 	if c != nil {
 		c.Stop()
 	}
-	os.Exit(code)
+	return code
 }
 
 // CI reports whether the tests run under CI (CI=true), where a missing

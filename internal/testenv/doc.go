@@ -33,6 +33,12 @@
 //		...
 //	}
 //
+// A TestMain that must check something after the agent is stopped (the
+// goroutine-leak check) runs the tests through M, which is Main without
+// the exit:
+//
+//	func TestMain(m *testing.M) { leakcheck.VerifyTestMain(testenv.M(m)) }
+//
 // The caller's duties:
 //
 //   - call these only from tests;

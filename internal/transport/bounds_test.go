@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/leakcheck"
 )
 
 // okHandler accepts every frame and counts the calls.
@@ -97,7 +98,7 @@ func attack(t *testing.T, addr string, hdr []byte) (frame.Frame, int64) {
 // closes the connection without reading the payload, and never calls the
 // handler.
 func TestRefusedBeforePayload(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	var calls atomic.Int32
 	rs := startServer(t, &Server{Keys: testKeys, Handler: okHandler(&calls)}, testEndpoint(t, "tcp"))
 	_, addr, _ := ParseEndpoint(rs.Endpoint)
@@ -126,7 +127,7 @@ func TestRefusedBeforePayload(t *testing.T) {
 // At most MaxConns connections are served: one more is closed at once,
 // and once one goes, a new one is served.
 func TestMaxConns(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	var calls atomic.Int32
 	rs := startServer(t, &Server{Keys: testKeys, Handler: okHandler(&calls), MaxConns: 2}, testEndpoint(t, "unix"))
 	_, addr, _ := ParseEndpoint(rs.Endpoint)
@@ -165,7 +166,7 @@ func TestMaxConns(t *testing.T) {
 // verified connection left idle is dropped after IdleTimeout, and the
 // client redials.
 func TestReadAndIdleTimeouts(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	var calls atomic.Int32
 	srv := &Server{Keys: testKeys, Handler: okHandler(&calls), ReadTimeout: 150 * time.Millisecond, IdleTimeout: 400 * time.Millisecond}
 	rs := startServer(t, srv, testEndpoint(t, "tcp"))
@@ -182,12 +183,15 @@ func TestReadAndIdleTimeouts(t *testing.T) {
 		{"a verified header, then part of its payload", append(append([]byte(nil), signedHdr...), make([]byte, 1000)...)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			// The server's ReadTimeout runs from the moment it accepted,
+			// which may be well before Dial returns here on a loaded
+			// machine: time from before the dial.
+			start := time.Now()
 			conn, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			start := time.Now()
 			conn.Write(tt.send)
 			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 			_, err = io.ReadAll(conn)
@@ -256,7 +260,7 @@ func TestReadAndIdleTimeouts(t *testing.T) {
 // Version 2 frames are still served: verified once their payload (at most
 // frame.MaxLegacyPayload) is read, and acknowledged in version 2.
 func TestLegacyFramesServed(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	var calls atomic.Int32
 	rs := startServer(t, &Server{Keys: testKeys, Handler: okHandler(&calls)}, testEndpoint(t, "unix"))
 	_, addr, _ := ParseEndpoint(rs.Endpoint)
@@ -321,7 +325,7 @@ func TestLegacyFramesServed(t *testing.T) {
 
 // An unsigned server (Unverified) hands frames over as before.
 func TestUnverified(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	var calls atomic.Int32
 	rs := startServer(t, &Server{Unverified: true, Handler: okHandler(&calls)}, testEndpoint(t, "unix"))
 	c := &Client{}

@@ -8,36 +8,12 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
 )
-
-// checkLeaks fails the test if, when it cleans up, more goroutines run than
-// when checkLeaks was called. Call it first so its cleanup runs last.
-func checkLeaks(t testing.TB) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("goroutine leak: %d running, %d before\n%s", n, before, buf)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
 
 // waitFor polls cond until it holds or the timeout passes.
 func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/leakcheck"
 )
 
 func TestParseEndpoint(t *testing.T) {
@@ -95,7 +96,7 @@ func TestListenUnixStaleSocketAndMode(t *testing.T) {
 // TestRoundTrip sends payloads of several sizes over unix and tcp and checks
 // the bytes, the tag, whether shm was used and that segments are removed.
 func TestRoundTrip(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	shmDir := t.TempDir()
 	for _, network := range []string{"unix", "tcp"} {
 		for _, size := range []int{0, 1 << 10, 1 << 20, 16 << 20} {
@@ -151,7 +152,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestRefusalCodesPassThrough(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	shmDir := t.TempDir()
 	var last atomic.Pointer[Delivery]
 	var code atomic.Uint32
@@ -188,7 +189,7 @@ func TestRefusalCodesPassThrough(t *testing.T) {
 }
 
 func TestShmRefused(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	shmDir := t.TempDir()
 	called := make(chan struct{}, 10)
 	h := HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
@@ -225,7 +226,7 @@ func TestShmRefused(t *testing.T) {
 }
 
 func TestAckTimeout(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	block := make(chan struct{})
 	srv := &Server{Keys: testKeys, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
 		select {
@@ -310,7 +311,7 @@ func (l *killableListener) kill() {
 // TestServerKilledMidFlight cuts the server's connections while a frame
 // waits for its ack, then starts a server again on the same endpoint.
 func TestServerKilledMidFlight(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	endpoint := testEndpoint(t, "unix")
 	ln, err := Listen(endpoint)
 	if err != nil {
@@ -362,7 +363,7 @@ func TestServerKilledMidFlight(t *testing.T) {
 // TestGracefulStopDeliversAcks stops a server while a handler runs: the
 // handler's ack still reaches the sender.
 func TestGracefulStopDeliversAcks(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	entered := make(chan struct{}, 1)
 	srv := &Server{Keys: testKeys, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
 		entered <- struct{}{}
@@ -395,7 +396,7 @@ func TestGracefulStopDeliversAcks(t *testing.T) {
 // TestMultiplexing runs many Sends over one connection and forces acks out
 // of order.
 func TestMultiplexing(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	for _, network := range []string{"unix", "tcp"} {
 		t.Run(network, func(t *testing.T) {
 			gate := make(chan struct{})
@@ -465,7 +466,7 @@ func TestMultiplexing(t *testing.T) {
 // TestMalformedInput sends garbage to a server: that connection is closed,
 // other connections keep working.
 func TestMalformedInput(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := &Server{Keys: testKeys, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
 		d.Release()
 		return frame.CodeOK, ""
@@ -530,7 +531,7 @@ func isReset(err error) bool {
 }
 
 func TestServerIgnoresAcks(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	var calls atomic.Int32
 	srv := &Server{Keys: testKeys, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
 		calls.Add(1)
@@ -553,7 +554,7 @@ func TestServerIgnoresAcks(t *testing.T) {
 }
 
 func TestServeStopsWithoutLeaks(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := &Server{Keys: testKeys, Handler: HandlerFunc(func(ctx context.Context, d *Delivery) (frame.Code, string) {
 		d.Release()
 		return frame.CodeOK, ""
@@ -583,7 +584,7 @@ func TestServeStopsWithoutLeaks(t *testing.T) {
 }
 
 func TestServeListenerFails(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	ln, err := Listen("tcp:127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/leakcheck"
 )
 
 // windowFrame is a step frame named id with an accept window of d.
@@ -63,7 +64,7 @@ func (h *hookHandler) result(id string) (ran, seen bool) {
 // CodeLate, never handed to the handler, and its payload skipped: the
 // connection goes on.
 func TestLateOnArrival(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	h := &hookHandler{ran: map[string]bool{}}
 	rs := startServer(t, &Server{Keys: testKeys, Handler: h}, testEndpoint(t, "unix"))
 	_, addr, _ := ParseEndpoint(rs.Endpoint)
@@ -120,7 +121,7 @@ func TestLateOnArrival(t *testing.T) {
 // when the handler took past AcceptBy (the sender then gets CodeLate or
 // nothing and gives up).
 func TestOnAcked(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	for _, network := range []string{"unix", "tcp"} {
 		t.Run(network, func(t *testing.T) {
 			h := &hookHandler{ran: map[string]bool{}, wait: func(f *frame.Frame) {
@@ -163,7 +164,7 @@ func TestOnAcked(t *testing.T) {
 // receiver stalls (before reading, between reading and acking, between
 // writing the ack and calling the hook) and whatever the windows.
 func TestWindowInvariant(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	var rmu sync.Mutex
 	jitter := func(max time.Duration) time.Duration {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -24,14 +23,13 @@ import (
 	"github.com/wsk-route/wsk-route/internal/consulstore"
 	"github.com/wsk-route/wsk-route/internal/fdpass"
 	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/leakcheck"
 	"github.com/wsk-route/wsk-route/internal/routetable"
 	"github.com/wsk-route/wsk-route/internal/spec"
 	"github.com/wsk-route/wsk-route/internal/testenv"
 	"github.com/wsk-route/wsk-route/internal/transport"
 	"github.com/wsk-route/wsk-route/invoker-plugin/agent"
 )
-
-func TestMain(m *testing.M) { testenv.Main(m) }
 
 // waitTimeout bounds every wait for something to reach Consul or a proxy.
 const waitTimeout = 15 * time.Second
@@ -128,6 +126,12 @@ type fakeProxy struct {
 	conn *websocket.Conn
 	done chan struct{}
 
+	// mu guards the fields below, which the reader goroutine (read) writes
+	// as messages arrive. The test reads them with mu held: waitFor's cond
+	// runs with it, and instance and specData take it. The agent sends
+	// welcome and key once, before newProxy returns (its waitFor saw them),
+	// so those two may be read without mu afterwards; table, specs and msgs
+	// change for the whole session.
 	mu      sync.Mutex
 	msgs    []*agentproto.Message
 	welcome *agentproto.Welcome
@@ -284,6 +288,24 @@ func (p *fakeProxy) waitFor(what string, cond func() bool) {
 	}
 }
 
+// instance returns the instance id of p's table (read with p.mu held).
+func (p *fakeProxy) instance(id string) (routetable.Instance, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	in, ok := p.table[id]
+	return in, ok
+}
+
+// specData returns workflow wf of p's specs (read with p.mu held).
+func (p *fakeProxy) specData(wf string) (agentproto.SpecData, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sd, ok := p.specs[wf]
+	return sd, ok
+}
+
+// tableIDs returns the ids in p's table, sorted; call it with p.mu held
+// (from a waitFor cond).
 func (p *fakeProxy) tableIDs() []string {
 	ids := make([]string, 0, len(p.table))
 	for id := range p.table {
@@ -357,7 +379,7 @@ func TestRegisterTableAndRemove(t *testing.T) {
 
 	p2 := newProxy(t, a, "ns1", "p2")
 	p2.waitFor("p1 and p2 in p2's table", func() bool { return slices.Equal(p2.tableIDs(), []string{"hostA/p1", "hostA/p2"}) })
-	if got := p2.table["hostA/p1"]; got.Action != "/ns1/p1" || got.Namespace != "ns1" || got.Host != "hostA" {
+	if got, _ := p2.instance("hostA/p1"); got.Action != "/ns1/p1" || got.Namespace != "ns1" || got.Host != "hostA" {
 		t.Errorf("p1 in p2's table: %+v", got)
 	}
 	p1.waitFor("p2 in p1's table", func() bool { return len(p1.table) == 2 })
@@ -494,7 +516,8 @@ func TestSpecsPushed(t *testing.T) {
 		t.Fatal(err)
 	}
 	p1.waitFor("spec flow", func() bool { return p1.specs["flow"].Version == v })
-	got, err := spec.Parse(p1.specs["flow"].Spec)
+	sd, _ := p1.specData("flow")
+	got, err := spec.Parse(sd.Spec)
 	if err != nil {
 		t.Fatalf("pushed spec: %v", err)
 	}
@@ -546,8 +569,8 @@ func TestRelayAcrossAgents(t *testing.T) {
 	defer func() { cancel(); <-served }()
 	sender := newProxy(t, a, "ns1", "sender")
 	sender.waitFor("recv in the sender's table", func() bool { _, ok := sender.table["hostB/recv"]; return ok })
-	if r := sender.table["hostB/recv"].Relay; r != b.RelayEndpoint() {
-		t.Fatalf("recv's relay %q, want %q", r, b.RelayEndpoint())
+	if in, _ := sender.instance("hostB/recv"); in.Relay != b.RelayEndpoint() {
+		t.Fatalf("recv's relay %q, want %q", in.Relay, b.RelayEndpoint())
 	}
 
 	c := &transport.Client{ShmThreshold: -1}
@@ -641,10 +664,14 @@ func scrape(t *testing.T, url string) string {
 // Run stops on cancel, deregisters what it registered and leaves no
 // goroutine behind.
 func TestRunStopsAndDeregisters(t *testing.T) {
+	testenv.SharedConsul(t) // outlives the test: started before the check
+	// Checked when the test has cleaned up: after the agent, the proxy
+	// session and the watch have stopped and the store has closed its idle
+	// connections (the agent's registry calls left some).
+	leakcheck.Check(t)
 	store := newStore(t)
 	view := watchConsul(t, store)
 	view.waitFor(t, "the watch's first answer", func(in []routetable.Instance) bool { return in != nil })
-	before := runtime.NumGoroutine()
 	a := startAgent(t, "hostA", store, func(c *agent.Config) {
 		c.RelayListen = "127.0.0.1:0"
 		c.MetricsListen = "127.0.0.1:0"
@@ -657,16 +684,6 @@ func TestRunStopsAndDeregisters(t *testing.T) {
 	view.waitFor(t, "hostA/p1 gone from consul", func(in []routetable.Instance) bool { return !hasID(in, "hostA/p1") })
 	<-p.done // the agent closed the session
 	p.close()
-	http.DefaultClient.CloseIdleConnections()
-	deadline := time.Now().Add(waitTimeout)
-	for runtime.NumGoroutine() > before {
-		store.Close() // the agent's registry calls left idle HTTP connections
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines, %d before the agent:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 	if _, err := os.Stat(a.SocketPath()); !os.IsNotExist(err) {
 		t.Errorf("socket %s left behind: %v", a.SocketPath(), err)
 	}
