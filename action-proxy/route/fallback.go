@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsk-route/wsk-route/action-proxy/route/flow"
 	"github.com/wsk-route/wsk-route/internal/blob"
 	"github.com/wsk-route/wsk-route/internal/frame"
 	"github.com/wsk-route/wsk-route/internal/jsonscan"
@@ -106,53 +107,52 @@ const welcomeGrace = 5 * time.Second
 // errNoFallback: the plane has no API host to fall back to.
 var errNoFallback = errors.New("no fallback: the proxy was given no OpenWhisk API host (__OW_API_HOST)")
 
-// fallback invokes the action of hop h through the OpenWhisk API with the
-// step frame in an envelope. It returns once the API accepted the
-// activation (202); the step then runs wherever the invoker puts it.
-func (r *run) fallback(ctx context.Context, h spec.Hop, st spec.Step, payload []byte) error {
-	p := r.p
+// fallback invokes the action of a Forward through the OpenWhisk API with
+// the step frame in an envelope. It returns the activation's id once the
+// API accepted it (202); the step then runs wherever the invoker puts it.
+func (d doer) fallback(ctx context.Context, a flow.Forward) (string, error) {
+	p := d.p
 	if p.cfg.APIHost == "" {
-		return errNoFallback
+		return "", errNoFallback
 	}
 	id, _, _ := p.snapshot()
 	if id.APIKey == "" {
-		return errors.New("no fallback: the proxy has no API key (the invoker gives __OW_API_KEY unless the action says provide-api-key: false)")
+		return "", errors.New("no fallback: the proxy has no API key (the invoker gives __OW_API_KEY unless the action says provide-api-key: false)")
 	}
-	f := &frame.Frame{
-		Kind: frame.KindStep, RunID: r.runID, Workflow: r.sp.Workflow, SpecVersion: r.sp.Version,
-		Step: h.Step, Branch: h.Branch, Deadline: r.deadline, ReplyTo: r.replyTo, Namespace: r.sp.Namespace,
-		Holder: r.holder, Outer: r.outer, Payload: payload, Size: uint64(len(payload)),
-	}
+	payload := a.Payload
+	f := d.frameFor(a.Ctx, frame.Frame{Kind: frame.KindStep, Step: a.Hop.Step, Branch: a.Hop.Branch,
+		Holder: a.Ctx.Holder, Outer: a.Ctx.Outer, Payload: payload})
 	if len(payload) > MaxFallbackPayload {
-		if r.w.shmDir == "" {
-			return fmt.Errorf("the payload (%d bytes) is larger than a fallback envelope carries (%d bytes) and the agent gave no shm directory", len(payload), MaxFallbackPayload)
+		w := d.w
+		if w.shmDir == "" {
+			return "", fmt.Errorf("the payload (%d bytes) is larger than a fallback envelope carries (%d bytes) and the agent gave no shm directory", len(payload), MaxFallbackPayload)
 		}
 		// The receiver removes the segment once it ran the step; the
 		// agent's sweeper, when no receiver comes, after the deadline.
 		// The ref names this host, so that a receiver on another host has
 		// its agent pull the segment from this host's agent (blob.go).
-		name, err := shm.Write(r.w.shmDir, payload, time.Unix(0, r.deadline))
+		name, err := shm.Write(w.shmDir, payload, time.Unix(0, a.Ctx.Deadline))
 		if err != nil {
-			return fmt.Errorf("the payload (%d bytes) for the fallback: %w", len(payload), err)
+			return "", fmt.Errorf("the payload (%d bytes) for the fallback: %w", len(payload), err)
 		}
-		ref, err := blob.FormatRef(r.w.host, name)
+		ref, err := blob.FormatRef(w.host, name)
 		if err != nil {
-			shm.Remove(r.w.shmDir, name)
-			return fmt.Errorf("the payload (%d bytes) for the fallback: %w", len(payload), err)
+			shm.Remove(w.shmDir, name)
+			return "", fmt.Errorf("the payload (%d bytes) for the fallback: %w", len(payload), err)
 		}
 		f.PayloadKind, f.Ref, f.Payload = frame.PayloadBlob, ref, nil
 	}
-	body, err := encodeEnvelope(f, r.w.key)
+	body, err := encodeEnvelope(f, d.w.key)
 	if err != nil {
-		return fmt.Errorf("fallback envelope: %w", err)
+		return "", fmt.Errorf("fallback envelope: %w", err)
 	}
-	u, err := actionURL(p.cfg.APIHost, st.Action)
+	u, err := actionURL(p.cfg.APIHost, a.Action)
 	if err != nil {
-		return err
+		return "", err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	user, pass, _ := strings.Cut(id.APIKey, ":")
@@ -160,15 +160,15 @@ func (r *run) fallback(ctx context.Context, h spec.Hop, st spec.Step, payload []
 	start := p.cfg.Now()
 	resp, err := p.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("fallback invoke of %s: %w", st.Action, err)
+		return "", fmt.Errorf("fallback invoke of %s: %w", a.Action, err)
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("fallback invoke of %s: %s: %s", st.Action, resp.Status, bytes.TrimSpace(answer))
+		return "", fmt.Errorf("fallback invoke of %s: %s: %s", a.Action, resp.Status, bytes.TrimSpace(answer))
 	}
-	p.stats.counter(st.Action, "fallback").observe(p.cfg.Now().Sub(start), len(payload))
-	p.cfg.Logger.Info("route: fell back to the OpenWhisk API", "run", r.runID, "step", h.Step, "action", st.Action, "answer", string(bytes.TrimSpace(answer)))
+	p.stats.counter(a.Action, "fallback").observe(p.cfg.Now().Sub(start), len(payload))
+	p.cfg.Logger.Info("route: fell back to the OpenWhisk API", "run", a.Ctx.Run, "step", a.Hop.Step, "action", a.Action, "answer", string(bytes.TrimSpace(answer)))
 	// The entry watches the activation: if it ends before its proxy took
 	// the step (a container that cannot start, an /init that fails, a
 	// proxy that cannot read the envelope), the run fails then, with that
@@ -176,11 +176,8 @@ func (r *run) fallback(ctx context.Context, h spec.Hop, st spec.Step, payload []
 	var accepted struct {
 		ActivationID string `json:"activationId"`
 	}
-	if json.Unmarshal(answer, &accepted) == nil && accepted.ActivationID != "" {
-		meta, _ := json.Marshal(stepLog{Instance: r.w.instanceID, Fallback: accepted.ActivationID})
-		r.reply(ctx, &frame.Frame{Kind: frame.KindLog, Step: h.Step, Branch: h.Branch, Holder: r.holder, Outer: r.outer, Reason: string(meta)})
-	}
-	return nil
+	json.Unmarshal(answer, &accepted)
+	return accepted.ActivationID, nil
 }
 
 // actionURL is the REST URL of a non-blocking invoke of the fully
@@ -225,60 +222,83 @@ func (p *Plane) RunFallback(ctx context.Context, value []byte, activationID stri
 	if err != nil {
 		return nil, err
 	}
-	id, w, _ := p.snapshot()
-	if w == nil {
-		// A cold container's proxy may still be connecting to its agent,
-		// or registering again after a refused attempt. Without the agent
-		// the step cannot run nor tell the run why, which would then wait
-		// for its deadline: waiting here a few seconds is the better deal.
-		wctx, cancel := context.WithTimeout(ctx, welcomeGrace)
-		_, ok := p.awaitWelcome(wctx)
-		cancel()
-		if !ok {
-			return nil, fmt.Errorf("route: fallback: not registered with the agent after %v", welcomeGrace)
-		}
-		id, w, _ = p.snapshot()
-	}
-	switch {
-	case f.Namespace != id.Namespace:
-		return nil, fmt.Errorf("route: fallback: a frame of namespace %q reached an action of namespace %q", f.Namespace, id.Namespace)
-	case !f.Verify(w.key):
-		return nil, errors.New("route: fallback: the frame's authentication tag does not match the namespace key")
-	}
-	sp := p.specFor(f.Workflow, f.SpecVersion)
-	// A step run through the fallback holds no joins: its container is
-	// idle for the invoker once this /run ends, and may be paused.
-	r := &run{p: p, w: w, sp: sp, runID: f.RunID, replyTo: f.ReplyTo, deadline: f.Deadline, holder: f.Holder, outer: f.Outer}
-	failf := func(format string, args ...any) ([]byte, error) {
-		err := fmt.Errorf(format, args...)
-		if sp != nil {
-			r.fail(ctx, f.Step, f.Branch, frame.CodeUnavailable, err.Error())
-		}
+	id, w, err := p.registered(ctx)
+	if err != nil {
 		return nil, err
 	}
+	if code, reason := flow.Admit(f, id.Namespace, w.key, 0); code != frame.CodeOK {
+		return nil, fmt.Errorf("route: fallback: %s", reason) // the deadline is checked below, with the run told
+	}
+	sp := p.specFor(ctx, f.Workflow, f.SpecVersion)
 	if sp == nil {
 		return nil, fmt.Errorf("route: fallback: unknown workflow %q", f.Workflow)
 	}
-	st, ok := sp.Steps[f.Step]
-	switch {
-	case !ok:
-		return failf("route: fallback: workflow %s has no step %q", f.Workflow, f.Step)
-	case st.Action != id.Action:
-		return failf("route: fallback: step %q runs %s, this container runs %s", f.Step, st.Action, id.Action)
-	case f.Deadline != 0 && p.cfg.Now().UnixNano() > f.Deadline:
-		return failf("route: fallback: step %s arrived %v after the run's deadline", f.Step, time.Duration(p.cfg.Now().UnixNano()-f.Deadline))
+	fs := &fallbackStep{p: p, f: f, id: id, d: doer{p: p, sp: sp, w: w}}
+	if code, reason := flow.CheckStep(sp, f, w.instanceID, id.Action); code != frame.CodeOK {
+		return fs.fail(ctx, fmt.Errorf("route: fallback: %s", reason))
 	}
+	if f.Deadline != 0 && p.cfg.Now().UnixNano() > f.Deadline {
+		return fs.fail(ctx, fmt.Errorf("route: fallback: step %s arrived %v after the run's deadline", f.Step, time.Duration(p.cfg.Now().UnixNano()-f.Deadline)))
+	}
+	return fs.run(ctx, activationID, call)
+}
+
+// registered returns what the proxy runs and the agent's welcome, waiting
+// up to welcomeGrace for it: a cold container's proxy may still be
+// connecting to its agent, or registering again after a refused attempt.
+// Without the agent a fallback step cannot run nor tell its run why, which
+// would then wait for its deadline: waiting a few seconds is the better
+// deal.
+func (p *Plane) registered(ctx context.Context) (Identity, *welcomeState, error) {
+	if id, w, _ := p.snapshot(); w != nil {
+		return id, w, nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, welcomeGrace)
+	_, ok := p.awaitWelcome(wctx)
+	cancel()
+	if !ok {
+		return Identity{}, nil, fmt.Errorf("route: fallback: not registered with the agent after %v", welcomeGrace)
+	}
+	id, w, _ := p.snapshot()
+	return id, w, nil
+}
+
+// fallbackStep is a step frame taken from a fallback envelope and checked.
+// A step run through the fallback holds no joins: its container is idle
+// for the invoker once this /run ends, and may be paused.
+type fallbackStep struct {
+	p  *Plane
+	f  *frame.Frame
+	id Identity
+	d  doer
+}
+
+// fail tells the run's entry that the step cannot run here, and returns
+// err for the invoker.
+func (fs *fallbackStep) fail(ctx context.Context, err error) ([]byte, error) {
+	f := fs.f
+	fs.d.do(ctx, []flow.Action{flow.Reply{Ctx: flow.ContextOf(f), Frame: frame.Frame{Kind: frame.KindError, Step: f.Step, Branch: f.Branch,
+		Code: frame.CodeUnavailable, Reason: frame.CutReason(err.Error())}}})
+	return nil, err
+}
+
+// run runs the step on the /run's process (call), unless it ran already,
+// and carries out what the core says follows.
+func (fs *fallbackStep) run(ctx context.Context, activationID string, call func(ctx context.Context, body io.Reader) ([]byte, error)) ([]byte, error) {
+	p, f, id, d := fs.p, fs.f, fs.id, fs.d
+	c := flow.ContextOf(f)
+	s := flow.Sender{Spec: d.sp, Ctx: c, Self: d.w.instanceID}
 	var ans FallbackAnswer
 	ans.Route.Run, ans.Route.Workflow, ans.Route.Step, ans.Route.Branch = f.RunID, f.Workflow, f.Step, f.Branch
 	if !p.markSeen(f) {
 		return json.Marshal(ans) // a retried delivery: the step ran already
 	}
-
-	r.sendRunsOn(ctx, f.Step, f.Branch, f.Outer, w.instanceID)
+	// The step runs here: the entry is told, as a sender tells it.
+	p.goDo(ctx, d, flow.Placed(flow.Forward{Ctx: c, Hop: spec.Hop{Step: f.Step, Branch: f.Branch}}, d.w.instanceID))
 	if f.PayloadKind == frame.PayloadShm || f.PayloadKind == frame.PayloadBlob {
-		seg, release, err := p.fallbackPayload(ctx, f, w)
+		seg, release, err := p.fallbackPayload(ctx, f, d.w)
 		if err != nil {
-			return failf("route: fallback: step %s: %v", f.Step, err)
+			return fs.fail(ctx, fmt.Errorf("route: fallback: step %s: %v", f.Step, err))
 		}
 		defer release()
 		f.Payload = seg.Bytes()
@@ -291,7 +311,7 @@ func (p *Plane) RunFallback(ctx context.Context, value []byte, activationID stri
 	}
 	start := p.cfg.Now()
 	// The retries run on this /run's process, which stays reserved.
-	result, _, err := attempts(st.Retry,
+	result, _, err := attempts(d.sp.Steps[f.Step].Retry,
 		func() ([]byte, []byte, error) {
 			result, err := call(runCtx, activationBody(f.Payload, f, id))
 			return result, nil, err
@@ -308,14 +328,13 @@ func (p *Plane) RunFallback(ctx context.Context, value []byte, activationID stri
 		})
 	elapsed := p.cfg.Now().Sub(start)
 	note := []byte(fmt.Sprintf("(ran through the OpenWhisk API as activation %s; its logs are in that activation)\n", activationID))
-	r.report = &stepReport{send: func() { r.sendLog(ctx, f.Step, f.Branch, note, elapsed) }}
-	r.finish(ctx, f.Step, f.Branch, result, err, id.Action, w.instanceID)
-	r.reportStep()
-	ans.Route.Forwarded = !failedAttempt(result, err)
+	d.rep = &stepReport{send: func() { d.sendReport(ctx, c, f.Step, f.Branch, note, elapsed) }}
+	d.do(ctx, s.Finished(f.Step, f.Branch, result, err, id.Action))
+	ans.Route.Forwarded = !flow.Failed(result, err)
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("route: fallback: step %s: %w", f.Step, err)
-	case isErrorResult(result):
+	case flow.Failed(result, nil):
 		return result, nil // the activation shows the action's own error
 	}
 	return json.Marshal(ans)

@@ -6,14 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/wsk-route/wsk-route/action-proxy/route/flow"
 	"github.com/wsk-route/wsk-route/internal/frame"
-	"github.com/wsk-route/wsk-route/internal/jsonscan"
 	"github.com/wsk-route/wsk-route/internal/spec"
 	"github.com/wsk-route/wsk-route/internal/transport"
 )
@@ -26,17 +25,11 @@ import (
 func (p *Plane) HandleFrame(ctx context.Context, d *transport.Delivery) (frame.Code, string) {
 	f := &d.Frame
 	id, w, _ := p.snapshot()
-	switch {
-	case w == nil:
+	if w == nil {
 		return frame.CodeUnavailable, "proxy not registered with its agent"
-	case f.Namespace != id.Namespace:
-		return frame.CodeWrongNamespace, fmt.Sprintf("frame of namespace %q sent to an instance of namespace %q", f.Namespace, id.Namespace)
-	case !f.Verify(w.key):
-		return frame.CodeBadTag, "authentication tag does not match the namespace key"
-	case f.Kind == frame.KindStep && f.Deadline != 0 && p.cfg.Now().UnixNano() > f.Deadline:
-		// Replies are taken after the deadline too: the run they belong
-		// to is either still waiting here or gone (deliverToRun says so).
-		return frame.CodeExpired, "deadline passed " + time.Duration(p.cfg.Now().UnixNano()-f.Deadline).String() + " ago"
+	}
+	if code, reason := flow.Admit(f, id.Namespace, w.key, p.cfg.Now().UnixNano()); code != frame.CodeOK {
+		return code, reason
 	}
 	switch {
 	case f.Kind == frame.KindStep:
@@ -45,34 +38,22 @@ func (p *Plane) HandleFrame(ctx context.Context, d *transport.Delivery) (frame.C
 		if f.Target != w.instanceID {
 			return frame.CodeUnknownStep, "handover for holder " + f.Target + " reached " + w.instanceID
 		}
-		return p.handOver(f, w)
+		return p.handOver(ctx, f, w)
 	case f.Kind == frame.KindResult && f.Holder != "" && f.Holder == w.instanceID:
-		// A slot of a join this proxy holds (join.go).
-		payload := d.Detach()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.holdSlot(f, payload, w)
+		// A slot of a join this proxy holds (holder.go).
+		return p.acceptSlot(d, w)
 	case f.Kind == frame.KindResult, f.Kind == frame.KindError, f.Kind == frame.KindLog:
-		return p.deliverToRun(d)
+		// Detach: copied out of shm, so that no mapping outlives the frame.
+		return p.deliverToRun(f, d.Detach())
 	}
 	return frame.CodeMalformed, "unexpected frame kind " + f.Kind.String()
 }
 
 func (p *Plane) acceptStep(ctx context.Context, d *transport.Delivery, id Identity, w *welcomeState) (frame.Code, string) {
 	f := &d.Frame
-	if f.Target != "" && f.Target != w.instanceID {
-		return frame.CodeUnknownStep, "frame for instance " + f.Target + " reached " + w.instanceID
-	}
-	sp := p.specFor(f.Workflow, f.SpecVersion)
-	if sp == nil {
-		return frame.CodeUnknownStep, "unknown workflow " + f.Workflow
-	}
-	st, ok := sp.Steps[f.Step]
-	if !ok {
-		return frame.CodeUnknownStep, fmt.Sprintf("workflow %s (version %d) has no step %q", f.Workflow, sp.Version, f.Step)
-	}
-	if st.Action != id.Action {
-		return frame.CodeUnknownStep, fmt.Sprintf("step %q runs %s, this instance runs %s", f.Step, st.Action, id.Action)
+	sp := p.specFor(ctx, f.Workflow, f.SpecVersion)
+	if code, reason := flow.CheckStep(sp, f, w.instanceID, id.Action); code != frame.CodeOK {
+		return code, reason
 	}
 	if p.exec == nil {
 		return frame.CodeUnavailable, "this proxy runs no steps"
@@ -109,25 +90,31 @@ func (p *Plane) acceptStep(ctx context.Context, d *transport.Delivery, id Identi
 	return frame.CodeOK, ""
 }
 
+// markSeen records a step frame until its run's deadline and reports
+// whether it is the first.
+func (p *Plane) markSeen(f *frame.Frame) bool {
+	var deadline time.Time
+	if f.Deadline != 0 {
+		deadline = time.Unix(0, f.Deadline)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seen.Add(flow.KeyOf(f), deadline, p.cfg.Now())
+}
+
 // unmarkSeen forgets a step frame that will not run here, so that the same
 // frame, sent again, is not taken for a duplicate.
 func (p *Plane) unmarkSeen(f *frame.Frame) {
 	p.mu.Lock()
-	p.seen.remove(keyOf(f))
+	p.seen.Remove(flow.KeyOf(f))
 	p.mu.Unlock()
 }
 
-// runStep runs an accepted step frame, then sends its result on.
+// runStep runs an accepted step frame, then carries out what the core
+// says follows: the result sent on, or the failure reported.
 func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spec.Spec, id Identity, w *welcomeState) {
-	ctx := context.Background()
-	if f.Deadline != 0 {
-		// The step stops a little before the run's deadline, so that the
-		// entry, waiting until the deadline, still hears why it failed.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, f.Deadline).Add(-stepMargin))
-		defer cancel()
-	}
-	r := &run{p: p, w: w, sp: sp, runID: f.RunID, replyTo: f.ReplyTo, deadline: f.Deadline, holder: f.Holder, outer: f.Outer, canHold: true}
+	ctx, cancel := p.stepContext(f.Deadline)
+	defer cancel()
 	start := p.cfg.Now()
 	result, logs, err := attempts(sp.Steps[f.Step].Retry,
 		func() ([]byte, []byte, error) { return res.Run(ctx, activationBody(payload, f, id)) },
@@ -138,32 +125,29 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 			return res != nil
 		})
 	elapsed := p.cfg.Now().Sub(start)
-	r.report = &stepReport{send: func() { r.sendLog(ctx, f.Step, f.Branch, logs, elapsed) }}
-	r.finish(ctx, f.Step, f.Branch, result, err, id.Action, w.instanceID)
-	r.reportStep()
+	c := flow.ContextOf(f)
+	d := doer{p: p, sp: sp, w: w}
+	d.rep = &stepReport{send: func() { d.sendReport(ctx, c, f.Step, f.Branch, logs, elapsed) }}
+	s := flow.Sender{Spec: sp, Ctx: c, Self: w.instanceID, CanHold: true, EntryJoins: p.cfg.EntryJoins}
+	d.do(ctx, s.Finished(f.Step, f.Branch, result, err, id.Action))
 }
 
-// keyOf is the dedupe key of a step frame.
-func keyOf(f *frame.Frame) runKey {
-	return runKey{f.RunID, f.Step, f.Branch, slotsKey(f.Outer)}
-}
-
-// markSeen records a step frame's (run, step, branch) until its deadline
-// and reports whether it is the first.
-func (p *Plane) markSeen(f *frame.Frame) bool {
-	var deadline time.Time
-	if f.Deadline != 0 {
-		deadline = time.Unix(0, f.Deadline)
+// stepContext is the context a step of a run with deadline (unix ns, 0
+// for none) runs and sends its result in: the plane's, so that stopping
+// the plane stops its steps, ending a little before the run's deadline,
+// so that the entry, waiting until the deadline, still hears why a step
+// failed.
+func (p *Plane) stepContext(deadline int64) (context.Context, context.CancelFunc) {
+	if deadline == 0 {
+		return context.WithCancel(p.ctx)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.seen.add(keyOf(f), deadline, p.cfg.Now())
+	return context.WithDeadline(p.ctx, time.Unix(0, deadline).Add(-stepMargin))
 }
 
 // attempts runs the action with run until it succeeds or the step's retry
-// (nil: one attempt) gives up; again readies the next attempt after
-// waiting wait, and reports false when there is none. The logs of every
-// attempt are kept, in order.
+// (nil: one attempt) gives up (flow.Retry); again readies the next attempt
+// after waiting wait, and reports false when there is none. The logs of
+// every attempt are kept, in order.
 func attempts(retry *spec.Retry, run func() (result, logs []byte, err error), again func(wait time.Duration) bool) (result, logs []byte, err error) {
 	for n := 1; ; n++ {
 		var out []byte
@@ -173,15 +157,12 @@ func attempts(retry *spec.Retry, run func() (result, logs []byte, err error), ag
 		} else {
 			logs = append(logs, out...)
 		}
-		if !failedAttempt(result, err) || retry == nil || n >= retry.Attempts || !again(retry.Backoff(n+1)) {
+		wait, more := flow.Retry(retry, n, flow.Failed(result, err))
+		if !more || !again(wait) {
 			return result, logs, err
 		}
 	}
 }
-
-// failedAttempt reports whether one run of the action failed: an error,
-// or an application error result.
-func failedAttempt(result []byte, err error) bool { return err != nil || isErrorResult(result) }
 
 // reserveAgain waits wait, then reserves the action for one more attempt,
 // trying until ctx ends; nil when it could not.
@@ -201,28 +182,6 @@ func (p *Plane) reserveAgain(ctx context.Context, wait time.Duration) Reservatio
 	}
 }
 
-// finish sends a step's outcome on: a result to the successors its
-// routing chooses; a failure (err, or an {"error": ...} result) to the
-// step's catch when it has one, else to the reply-to as the run's
-// failure, naming the step, its action and the instance.
-func (r *run) finish(ctx context.Context, step string, branch uint32, result []byte, err error, action, instance string) {
-	if !failedAttempt(result, err) {
-		r.next(ctx, step, branch, result)
-		return
-	}
-	what := fmt.Sprintf("step %s (action %s) on %s", step, action, instance)
-	reason := fmt.Sprintf("%s returned an error: %s", what, result[:min(len(result), frame.MaxReason)])
-	if err != nil {
-		reason = fmt.Sprintf("%s: %v", what, err)
-		result, _ = json.Marshal(map[string]string{"error": reason})
-	}
-	if hops, ok := r.sp.CatchHops(step, branch); ok {
-		r.sendOn(ctx, step, branch, hops, result)
-		return
-	}
-	r.fail(ctx, step, branch, frame.CodeStepFailed, reason)
-}
-
 // stepMargin is how long before the run's deadline a step is stopped.
 const stepMargin = 100 * time.Millisecond
 
@@ -232,7 +191,7 @@ const stepMargin = 100 * time.Millisecond
 func activationBody(payload []byte, f *frame.Frame, id Identity) io.Reader {
 	key := f.RunID + "\x00" + f.Step + "\x00" + strconv.FormatUint(uint64(f.Branch), 10)
 	if len(f.Outer) > 0 {
-		key += "\x00" + slotsKey(f.Outer)
+		key += "\x00" + flow.SlotsKey(f.Outer)
 	}
 	h := sha256.Sum256([]byte(key))
 	ctx := runContext{
@@ -264,11 +223,4 @@ type runContext struct {
 	TransactionID string `json:"transaction_id"`
 	Deadline      string `json:"deadline,omitempty"`
 	APIKey        string `json:"api_key,omitempty"`
-}
-
-// isErrorResult reports whether result is an object with a top-level
-// "error" key: OpenWhisk's application error, which ends the run.
-func isErrorResult(result []byte) bool {
-	v, ok := jsonscan.TopLevel(result, "error")
-	return ok && len(v) > 0
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsk-route/wsk-route/action-proxy/route/flow"
 	"github.com/wsk-route/wsk-route/internal/agentproto"
 	"github.com/wsk-route/wsk-route/internal/frame"
 	"github.com/wsk-route/wsk-route/internal/transport"
@@ -168,8 +169,8 @@ func TestIsErrorResult(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.result, func(t *testing.T) {
-			if got := isErrorResult([]byte(tt.result)); got != tt.want {
-				t.Errorf("isErrorResult(%s) = %v, want %v", tt.result, got, tt.want)
+			if got := flow.Failed([]byte(tt.result), nil); got != tt.want {
+				t.Errorf("flow.Failed(%s) = %v, want %v", tt.result, got, tt.want)
 			}
 		})
 	}
@@ -263,7 +264,7 @@ func welcome(t *testing.T, p *Plane) {
 	p.Identify(Identity{Namespace: "ns", Action: "/ns/a", Version: "0.0.1"})
 	p.setWelcome(&welcomeState{instanceID: "host1/c1", host: "host1", key: testKey})
 	p.applySpecs(&agentproto.Specs{Full: true, Upsert: []agentproto.SpecData{{Workflow: "wf", Version: 3, Spec: json.RawMessage(testSpec)}}})
-	if p.specFor("wf", 0) == nil {
+	if p.specFor(context.Background(), "wf", 0) == nil {
 		t.Fatal("testSpec was not applied")
 	}
 }
@@ -491,15 +492,15 @@ func TestSpecForKeepsThePreviousVersion(t *testing.T) {
 		{0, 5}, {5, 5}, {3, 3}, {4, 5}, {1, 5},
 	}
 	for _, tt := range tests {
-		if got := p.specFor("wf", tt.ask); got == nil || got.Version != tt.want {
+		if got := p.specFor(context.Background(), "wf", tt.ask); got == nil || got.Version != tt.want {
 			t.Errorf("specFor(wf, %d) = %v, want version %d", tt.ask, got, tt.want)
 		}
 	}
 	p.applySpecs(&agentproto.Specs{Upsert: []agentproto.SpecData{v(7)}})
-	if got := p.specFor("wf", 3); got.Version != 7 {
+	if got := p.specFor(context.Background(), "wf", 3); got.Version != 7 {
 		t.Errorf("after two updates, version 3 gave %d, want the current 7", got.Version)
 	}
-	if got := p.specFor("wf", 5); got.Version != 5 {
+	if got := p.specFor(context.Background(), "wf", 5); got.Version != 5 {
 		t.Errorf("after two updates, version 5 gave %d, want 5", got.Version)
 	}
 	p.applySpecs(&agentproto.Specs{Remove: []string{"wf"}})

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,7 +194,7 @@ func TestJoinHolder(t *testing.T) {
 					for ctx.Err() == nil {
 						f.mu.Lock()
 						hr := f.held["held-slot"]
-						held := hr != nil && len(hr.joins[joinKey{"j", 0, ""}]) == 1
+						held := hr != nil && hr.joins.Held()
 						f.mu.Unlock()
 						if held {
 							if tt.stops {
@@ -249,19 +250,17 @@ func TestHandOver(t *testing.T) {
 	fj.tables()
 	f := fj.planes["f"]
 	_, w, _ := f.snapshot()
-	sp := f.specFor("fj", 0)
+	sp := f.specFor(context.Background(), "fj", 0)
 	slot := func(run string, i uint32) *frame.Frame {
 		return &frame.Frame{Kind: frame.KindResult, RunID: run, Workflow: "fj", SpecVersion: sp.Version, Step: "j",
 			Branch: spec.JoinBranch(i, 0), Namespace: "ns", ReplyTo: ReplyToInstance + "host1/entry", Holder: "host1/f", Target: "host1/f"}
 	}
 	hold := func(fr *frame.Frame) frame.Code {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		code, _ := f.holdSlot(fr, []byte(`{}`), w)
+		code, _ := f.holdSlot(context.Background(), fr, []byte(`{}`), w)
 		return code
 	}
 	handover := func(run string) (frame.Code, string) {
-		return f.handOver(&frame.Frame{Kind: frame.KindHandover, RunID: run, Workflow: "fj", SpecVersion: sp.Version, Step: "j", Namespace: "ns",
+		return f.handOver(context.Background(), &frame.Frame{Kind: frame.KindHandover, RunID: run, Workflow: "fj", SpecVersion: sp.Version, Step: "j", Namespace: "ns",
 			ReplyTo: ReplyToInstance + "host1/entry", Target: "host1/f", Holder: "host1/f"}, w)
 	}
 
@@ -360,5 +359,62 @@ func TestNestedJoins(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLateSlotNeverJoined: a slot whose accept window closes before its
+// holder's ack is written is not joined at the holder (its sender saw a
+// refusal and sends it to the entry instead), so that no join completes
+// both at its holder and at the entry; the same slot, sent again with a
+// window of its own, is joined once.
+func TestLateSlotNeverJoined(t *testing.T) {
+	p := newTestPlane(t, nil)
+	p.Identify(Identity{Namespace: "ns", Action: "/ns/f"})
+	p.setWelcome(&welcomeState{instanceID: "host1/f", host: "host1", key: testKey})
+	p.applySpecs(&agentproto.Specs{Full: true, Upsert: []agentproto.SpecData{forkJoinSpec}})
+	sp := p.specFor(context.Background(), "fj", 0)
+	if sp == nil {
+		t.Fatal("the fork-join spec was not applied")
+	}
+	// The holder takes 300 ms to answer the first slot; its window is
+	// 100 ms.
+	var answers atomic.Int32
+	testHookSlotAnswer = func() {
+		if answers.Add(1) == 1 {
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	t.Cleanup(func() { testHookSlotAnswer = nil }) // after the frame server stopped
+	send := serveFrames(t, p)
+	slot := func(window time.Duration) *frame.Frame {
+		return &frame.Frame{Kind: frame.KindResult, RunID: "r-late", Workflow: "fj", SpecVersion: sp.Version, Step: "j",
+			Branch: spec.JoinBranch(0, 0), Namespace: "ns", ReplyTo: ReplyToInstance + "host1/entry", Deadline: time.Now().Add(time.Minute).UnixNano(),
+			Holder: "host1/f", Target: "host1/f", Payload: []byte(`{"a":1}`), Size: 7, AcceptBy: time.Now().Add(window).UnixNano()}
+	}
+	held := func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		hr := p.held["r-late"]
+		return hr != nil && hr.joins.Held()
+	}
+
+	f := slot(100 * time.Millisecond)
+	f.Sign(testKey)
+	if ack, err := send(f); err == nil && ack.Code == frame.CodeOK {
+		t.Fatalf("a slot accepted after its window closed: ack %v", ack.Code)
+	}
+	time.Sleep(400 * time.Millisecond) // the holder has answered by now
+	if held() {
+		t.Fatal("the holder joined a slot whose sender saw it refused")
+	}
+
+	f = slot(5 * time.Second)
+	f.Sign(testKey)
+	if ack, err := send(f); err != nil || ack.Code != frame.CodeOK {
+		t.Fatalf("the slot sent again: %v, %v; want it accepted", ack.Code, err)
+	}
+	waitUntil(t, "the slot joined at the holder", held)
+	if ack, err := send(f); err != nil || ack.Code != frame.CodeDuplicate {
+		t.Errorf("a copy of the joined slot: %v, %v; want a duplicate", ack.Code, err)
 	}
 }

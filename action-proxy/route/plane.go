@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wsk-route/wsk-route/action-proxy/route/flow"
 	"github.com/wsk-route/wsk-route/internal/routetable"
 	"github.com/wsk-route/wsk-route/internal/spec"
 	"github.com/wsk-route/wsk-route/internal/transport"
@@ -62,9 +63,10 @@ type Plane struct {
 	// a run keeps the spec version it started with, across one update.
 	previous map[string]*spec.Spec
 	table    *routetable.Table
-	seen     seenSet
-	runs     map[string]*runState // runs started here, by run id
-	held     map[string]*joinSet  // joins held here for runs started elsewhere, by run id (join.go)
+	seen     flow.Seen
+	runs     map[string]*entryRun // runs started here, by run id (entry.go)
+	held     map[string]*heldRun  // joins held here for runs started elsewhere, by run id (holder.go)
+	stopping bool                 // the plane hands its joins over: it holds no more (holder.go)
 	ws       *wsConn              // the current agent session, if any
 	unix     string               // this proxy's frame endpoint, "unix:<path>", once the agent made it
 	changed  chan struct{}        // closed and replaced when welcome/specs/table change
@@ -74,6 +76,11 @@ type Plane struct {
 	// welcomes counts the welcomes installed (connectLoop's backoff).
 	welcomes   uint64
 	sessionErr error
+
+	// ctx is the parent of every step's and send's context: stopSteps
+	// ends it when Run returns, so that stopping the plane stops its steps.
+	ctx       context.Context
+	stopSteps context.CancelFunc
 
 	wg sync.WaitGroup // direct runs and sends in flight
 }
@@ -113,10 +120,11 @@ func New(cfg Config, exec Executor) (*Plane, error) {
 		reconnect:  make(chan struct{}, 1),
 		specs:      map[string]*spec.Spec{},
 		previous:   map[string]*spec.Spec{},
-		runs:       map[string]*runState{},
-		held:       map[string]*joinSet{},
+		runs:       map[string]*entryRun{},
+		held:       map[string]*heldRun{},
 		changed:    make(chan struct{}),
 	}
+	p.ctx, p.stopSteps = context.WithCancel(context.Background())
 	return p, nil
 }
 
@@ -207,6 +215,7 @@ func (p *Plane) Run(ctx context.Context) error {
 		// be sent (join.go).
 		p.handOverAll(context.WithoutCancel(ctx))
 		cancel()
+		p.stopSteps()
 		wg.Wait()
 		p.wg.Wait()
 		p.setWelcome(nil)
@@ -328,9 +337,9 @@ const specGrace = 250 * time.Millisecond
 // unknown version gets the current spec. A workflow this proxy does not
 // know yet is waited for, at most specGrace, while the plane is
 // registered.
-func (p *Plane) specFor(workflow string, version uint64) *spec.Spec {
+func (p *Plane) specFor(ctx context.Context, workflow string, version uint64) *spec.Spec {
 	var sp *spec.Spec
-	p.await(context.Background(), specGrace, func() bool {
+	p.await(ctx, specGrace, func() bool {
 		sp = p.specAt(workflow, version)
 		return sp != nil || p.welcome == nil
 	})
@@ -412,7 +421,6 @@ func (p *Plane) sessionEnded(err error) {
 // every welcome brings the table up to date.
 func (p *Plane) setWelcome(w *welcomeState) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	old := p.welcome
 	if w != nil && old != nil && old.sameAs(w) && p.table != nil {
 		w.client, w.inline = old.client, old.inline
@@ -425,12 +433,13 @@ func (p *Plane) setWelcome(w *welcomeState) {
 		p.welcomes++
 	}
 	p.notifyLocked()
+	p.mu.Unlock()
 	if old != nil && old.client != nil {
-		// Sends in flight on the old clients fail and try the next candidate.
-		go func() {
-			old.client.Close()
-			old.inline.Close()
-		}()
+		// Sends in flight on the old clients fail and try the next
+		// candidate. Closed by the caller, the session (or Run, at the
+		// end), outside the lock: no goroutine outlives the plane.
+		old.client.Close()
+		old.inline.Close()
 	}
 }
 
@@ -458,8 +467,8 @@ func (p *Plane) readyLocked(workflow string) (bool, string) {
 		return false, "spec unknown"
 	}
 	for _, id := range sp.StepIDs() {
-		if sp.Steps[id].Action == "" {
-			continue // a join or a map: held by the entry
+		if sp.Kind(id) != spec.KindAction {
+			continue // routed, or held by the entry
 		}
 		if _, ok := p.table.Best(sp.Steps[id].Action, nil); !ok {
 			return false, "no instance of " + sp.Steps[id].Action

@@ -158,7 +158,6 @@ func (p *Plane) applyTable(t *agentproto.Table) {
 	} else {
 		p.table.Apply(t.Upsert, t.Remove)
 	}
-	p.lostInstancesLocked()
 	p.notifyLocked()
 }
 

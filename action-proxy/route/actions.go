@@ -1,0 +1,341 @@
+package route
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wsk-route/wsk-route/action-proxy/route/flow"
+	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/routetable"
+	"github.com/wsk-route/wsk-route/internal/spec"
+	"github.com/wsk-route/wsk-route/internal/transport"
+)
+
+// doer carries out the actions the core (package flow) decided for one
+// run, on this proxy: it sends frames, reports steps and drives the run's
+// timers. It makes no decision of its own: what follows an action's
+// outcome is asked of the core again.
+type doer struct {
+	p  *Plane
+	sp *spec.Spec
+	w  *welcomeState
+	// rep is the report of the step whose actions these are; nil when
+	// they come from no step (a join's merge, the entry's own).
+	rep *stepReport
+	// run is the run's state when this proxy is its entry; nil elsewhere.
+	run *entryRun
+}
+
+// stepReport is a step's report to the entry (its logs and timing), sent
+// once, where the core puts a ReportStep.
+type stepReport struct {
+	once sync.Once
+	send func()
+}
+
+// do carries out acts in order. The sends between two ReportSteps go
+// concurrently; a ReportStep waits for them, then reports the step.
+func (d doer) do(ctx context.Context, acts []flow.Action) {
+	var batch []flow.Action
+	flush := func() {
+		switch len(batch) {
+		case 0:
+		case 1:
+			d.send(ctx, batch[0])
+		default:
+			var wg sync.WaitGroup
+			for _, a := range batch {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					d.send(ctx, a)
+				}()
+			}
+			wg.Wait()
+		}
+		batch = batch[:0]
+	}
+	for _, a := range acts {
+		switch a := a.(type) {
+		case flow.Forward, flow.Slot, flow.Reply, flow.AskHandover:
+			batch = append(batch, a)
+		case flow.ReportStep:
+			flush()
+			d.reportStep()
+		default:
+			flush()
+			d.runAction(ctx, a)
+		}
+	}
+	flush()
+}
+
+// reportStep sends the report of the step the actions come from, once.
+func (d doer) reportStep() {
+	if d.rep != nil {
+		d.rep.once.Do(d.rep.send)
+	}
+}
+
+// send carries out one send and asks the core what follows its outcome.
+func (d doer) send(ctx context.Context, a flow.Action) {
+	switch a := a.(type) {
+	case flow.Forward:
+		inst, activation, err := d.forward(ctx, a)
+		switch {
+		case err != nil:
+			d.do(ctx, flow.Undelivered(a, err))
+		case activation != "":
+			d.do(ctx, flow.WentToFallback(a, d.w.instanceID, activation))
+		case inst != "" && d.run != nil:
+			// This proxy is the run's entry: the note is no frame.
+			d.do(ctx, flow.Placed(a, inst))
+		case inst != "":
+			// Not waited for: the entry's note is no part of the hop.
+			d.p.goDo(ctx, doer{p: d.p, sp: d.sp, w: d.w}, flow.Placed(a, inst))
+		}
+	case flow.Slot:
+		if d.deliverSlot(ctx, a) {
+			return
+		}
+		d.do(ctx, []flow.Action{flow.SlotRefused(a)})
+	case flow.Reply:
+		d.reply(ctx, a)
+	case flow.AskHandover:
+		d.askHandover(ctx, a)
+	}
+}
+
+// runAction carries out an action of the entry's run.
+func (d doer) runAction(ctx context.Context, a flow.Action) {
+	er := d.run
+	if er == nil {
+		d.p.cfg.Logger.Error("route: a run's action reached a proxy that is not its entry", "action", a.String())
+		return
+	}
+	switch a := a.(type) {
+	case flow.Reported:
+		if er.onStep != nil {
+			er.onStep(a.Report)
+		}
+	case flow.End:
+		er.end(a)
+	case flow.SetTimer:
+		er.after(a.After, func(r *flow.Run) []flow.Action { return r.Timer(a.Timer) })
+	case flow.Recheck:
+		er.after(a.After, func(r *flow.Run) []flow.Action { return r.InstancesGone(d.p.inTableLocked) })
+	case flow.WatchFallback:
+		d.p.wg.Add(1)
+		go func() {
+			defer d.p.wg.Done()
+			d.p.watchFallbacks(er)
+		}()
+	}
+}
+
+// goDo carries out acts in a goroutine of the plane.
+func (p *Plane) goDo(ctx context.Context, d doer, acts []flow.Action) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		d.do(ctx, acts)
+	}()
+}
+
+// errNoInstance is wrapped by forward when no candidate accepted the hop.
+var errNoInstance = errors.New("no instance accepted the step")
+
+// forward sends a Forward's payload as the input of its hop to the best
+// instance that accepts it: same host first, then least loaded and
+// fastest; a refusal or a failed send moves on to the next candidate, and
+// when none took it, the OpenWhisk API runs the step (fallback). It
+// returns the instance that took it, or the fallback's activation id.
+func (d doer) forward(ctx context.Context, a flow.Forward) (instance, activation string, err error) {
+	p := d.p
+	_, _, table := p.snapshot()
+	if table == nil {
+		return "", "", errors.New("route table not received from the agent yet")
+	}
+	payload := a.Payload
+	var tried, reasons []string
+	for attempt := 0; attempt < p.cfg.MaxTries; attempt++ {
+		if err := ctx.Err(); err != nil {
+			reasons = append(reasons, "deadline: "+err.Error())
+			break
+		}
+		inst, ok := table.Best(a.Action, tried)
+		if !ok {
+			break
+		}
+		tried = append(tried, inst.ID)
+		endpoint, via, client := d.routeTo(inst, len(payload))
+		f := d.frameFor(a.Ctx, frame.Frame{Kind: frame.KindStep, Step: a.Hop.Step, Branch: a.Hop.Branch, Attempt: uint16(attempt),
+			Target: inst.ID, Holder: a.Ctx.Holder, Outer: a.Ctx.Outer, Payload: payload,
+			// The receiver runs the step only if its ack reaches us within
+			// this window; past it we go on to the next instance, and the
+			// frame will not run where we left it (transport.Delivery.OnAcked).
+			AcceptBy: p.cfg.Now().Add(p.cfg.AckTimeout).UnixNano()})
+		table.Begin(inst.ID)
+		start := p.cfg.Now()
+		ack, err := client.Send(ctx, endpoint, f, d.w.key)
+		took := p.cfg.Now().Sub(start)
+		c := p.stats.counter(a.Action, via)
+		switch {
+		case err != nil:
+			table.End(inst.ID, took, false)
+			c.failed.Add(1)
+			reasons = append(reasons, inst.ID+": "+err.Error())
+			continue
+		case ack.Code == frame.CodeOK || ack.Code == frame.CodeDuplicate:
+			table.End(inst.ID, took, true)
+			c.observe(took, len(payload))
+			return inst.ID, "", nil
+		case ack.Code == frame.CodeExpired:
+			table.End(inst.ID, took, true)
+			c.refused.Add(1)
+			return "", "", fmt.Errorf("%s refused: %s (%s)", inst.ID, ack.Code, ack.Reason)
+		default:
+			table.End(inst.ID, took, false) // also penalises it
+			c.refused.Add(1)
+			reasons = append(reasons, fmt.Sprintf("%s: %s (%s)", inst.ID, ack.Code, ack.Reason))
+		}
+	}
+	p.stats.counter(a.Action, "none").fallbacks.Add(1)
+	// No warm instance took it: the OpenWhisk API runs the step instead.
+	activation, err = d.fallback(ctx, a)
+	switch {
+	case err == nil:
+		return "", activation, nil
+	case !errors.Is(err, errNoFallback):
+		reasons = append(reasons, "fallback: "+err.Error())
+	}
+	if len(reasons) == 0 {
+		return "", "", fmt.Errorf("%w: no warm instance of %s is known", errNoInstance, a.Action)
+	}
+	return "", "", fmt.Errorf("%w: %s", errNoInstance, strings.Join(reasons, "; "))
+}
+
+// frameFor fills in f's run fields from the run's context c and the spec.
+func (d doer) frameFor(c flow.Context, f frame.Frame) *frame.Frame {
+	f.RunID, f.Workflow, f.SpecVersion, f.Namespace = c.Run, d.sp.Workflow, d.sp.Version, d.sp.Namespace
+	f.Deadline, f.ReplyTo = c.Deadline, c.ReplyTo
+	f.Size = uint64(len(f.Payload))
+	return &f
+}
+
+// routeTo picks how to reach inst: its unix socket on this host, its
+// routable TCP address, or the agents' relay; via names it for metrics.
+// Frames to the relay go with the inline client: the relay forwards them
+// off the host as they are, so their payload cannot be a shm reference.
+func (d doer) routeTo(inst routetable.Instance, size int) (endpoint, via string, client *transport.Client) {
+	w := d.w
+	switch {
+	case inst.Host == w.host:
+		if w.client.UsesShm(inst.Unix, size) {
+			return inst.Unix, "shm", w.client
+		}
+		return inst.Unix, "unix", w.client
+	case inst.TCP != "":
+		return inst.TCP, "tcp", w.client
+	default:
+		return w.relay, "relay", w.inline
+	}
+}
+
+// ReplyToInstance prefixes a reply-to that names the entry by its instance
+// id ("instance:<host>/<name>") rather than by an endpoint: each replying
+// proxy then reaches it the way it reaches any instance.
+const ReplyToInstance = "instance:"
+
+// replyTimeout bounds sending one reply to the entry.
+const replyTimeout = 2 * time.Second
+
+// reply sends a Reply's frame to the run's entry: to this proxy's own run
+// without a socket, else as to any instance.
+func (d doer) reply(ctx context.Context, a flow.Reply) {
+	replyTo := a.Ctx.ReplyTo
+	if replyTo == "" {
+		return
+	}
+	f := d.frameFor(a.Ctx, a.Frame)
+	if replyTo == ReplyToInstance+d.w.instanceID {
+		if code, reason := d.p.deliverToRun(f, f.Payload); code != frame.CodeOK && code != frame.CodeDuplicate {
+			d.p.cfg.Logger.Debug("route: own run refused a reply", "run", f.RunID, "kind", f.Kind.String(), "code", code.String(), "reason", reason)
+		}
+		return
+	}
+	// A reply is worth sending even when the run's deadline has just
+	// passed (a step killed at the deadline reports why): it gets a short
+	// time of its own.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
+	defer cancel()
+	endpoint, client := replyTo, d.w.client
+	if id, ok := strings.CutPrefix(replyTo, ReplyToInstance); ok {
+		// The entry is an instance of the table: reach it as any step,
+		// on this host, over its TCP address, or through the relay.
+		inst, found := d.p.instance(ctx, id)
+		if !found {
+			d.p.cfg.Logger.Warn("route: reply-to instance not in the route table", "run", f.RunID, "instance", id, "kind", f.Kind.String())
+			return
+		}
+		endpoint, _, client = d.routeTo(inst, len(f.Payload))
+		f.Target = id
+	}
+	ack, err := client.Send(ctx, endpoint, f, d.w.key)
+	if err == nil && ack.Code != frame.CodeOK && ack.Code != frame.CodeDuplicate {
+		err = fmt.Errorf("refused: %s (%s)", ack.Code, ack.Reason)
+	}
+	if err != nil {
+		d.p.cfg.Logger.Warn("route: reply-to unreachable", "run", f.RunID, "reply_to", replyTo, "kind", f.Kind.String(), "err", err)
+	}
+}
+
+// deliverSlot delivers a Slot to the region's holder: this proxy's own
+// joins, or another instance. It reports whether the holder took it.
+func (d doer) deliverSlot(ctx context.Context, a flow.Slot) bool {
+	f := d.frameFor(a.Ctx, frame.Frame{Kind: frame.KindResult, Step: a.Hop.Step, Branch: a.Hop.Branch,
+		Target: a.Ctx.Holder, Holder: a.Ctx.Holder, Outer: a.Ctx.Outer, Payload: a.Payload,
+		// The holder joins the slot only if its ack reaches us within this
+		// window; past it we send the slot to the entry, and the holder
+		// does not join it too (holder.go, acceptSlot).
+		AcceptBy: d.p.cfg.Now().Add(d.p.cfg.AckTimeout).UnixNano()})
+	if a.Ctx.Holder == d.w.instanceID {
+		code, reason := d.p.holdSlot(ctx, f, a.Payload, d.w)
+		if code == frame.CodeOK || code == frame.CodeDuplicate {
+			return true
+		}
+		d.p.cfg.Logger.Warn("route: join slot refused here; sending it to the entry", "run", f.RunID, "join", f.Step, "reason", reason)
+		return false
+	}
+	err := func() error {
+		inst, ok := d.p.instance(ctx, a.Ctx.Holder)
+		if !ok {
+			return fmt.Errorf("holder %s is not in the route table", a.Ctx.Holder)
+		}
+		endpoint, _, client := d.routeTo(inst, len(a.Payload))
+		ack, err := client.Send(ctx, endpoint, f, d.w.key)
+		switch {
+		case err != nil:
+			return err
+		case ack.Code != frame.CodeOK && ack.Code != frame.CodeDuplicate:
+			return fmt.Errorf("%s refused: %s (%s)", a.Ctx.Holder, ack.Code, ack.Reason)
+		}
+		return nil
+	}()
+	if err != nil {
+		d.p.cfg.Logger.Warn("route: join holder unreachable; sending the slot to the entry", "run", f.RunID, "join", f.Step, "holder", a.Ctx.Holder, "err", err)
+		return false
+	}
+	return true
+}
+
+// sendReport sends a step's captured logs and timing to the run's entry.
+func (d doer) sendReport(ctx context.Context, c flow.Context, step string, branch uint32, logs []byte, took time.Duration) {
+	// Outer: the report names the step execution as its Placed note did.
+	d.reply(ctx, flow.Reply{Ctx: c, Frame: frame.Frame{Kind: frame.KindLog, Step: step, Branch: branch, Outer: c.Outer, Payload: logs,
+		Report: frame.Report{Kind: frame.ReportDone, Instance: d.w.instanceID, Duration: took}}})
+}

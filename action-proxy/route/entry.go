@@ -1,0 +1,275 @@
+package route
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/wsk-route/wsk-route/action-proxy/route/flow"
+	"github.com/wsk-route/wsk-route/internal/frame"
+)
+
+// Result is the outcome of a run started with StartRun.
+type Result struct {
+	RunID string
+	// Value is the run's result: the single path's result, or a JSON
+	// array of the results of every path in branch order.
+	Value json.RawMessage
+	// Steps are the steps that reported, in the order their logs arrived.
+	Steps []StepReport
+}
+
+// StepReport is what one step execution reported to the entry.
+type StepReport = flow.StepReport
+
+// RunError is a run that failed: at a step, or by its deadline.
+type RunError struct {
+	RunID  string
+	Step   string // empty when the deadline passed with no step to blame
+	Code   frame.Code
+	Reason string
+	Steps  []StepReport // what did report before the failure
+}
+
+func (e *RunError) Error() string {
+	if e.Step == "" {
+		return fmt.Sprintf("route: run %s: %s", e.RunID, e.Reason)
+	}
+	return fmt.Sprintf("route: run %s failed at step %s: %s (%s)", e.RunID, e.Step, e.Reason, e.Code)
+}
+
+// RunOptions are the choices a caller of StartRun may make.
+type RunOptions struct {
+	// ID is the run's id; empty means a random one. An entry passes its
+	// activation id, so that a client that invoked it can follow the run.
+	// It must be 1 to frame.MaxRunID letters, digits, '-' or '_'.
+	ID string
+	// OnStep, when set, is called with each step's report as it reaches
+	// the entry, in arrival order, from one of the plane's goroutines; it
+	// must not block for long (the run's replies wait for it).
+	OnStep func(StepReport)
+}
+
+// DefaultRunTimeout is the deadline of a run started without one: the
+// default timeout of an OpenWhisk action.
+const DefaultRunTimeout = time.Minute
+
+// reportGrace bounds how long a run that has all its results waits for
+// the reports of steps still on their way (flow.RunConfig.ReportGrace).
+const reportGrace = 250 * time.Millisecond
+
+// entryRun is a run started here: the core's state of it (guarded by the
+// plane's mu), and what its owner, StartRun, waits on.
+type entryRun struct {
+	p      *Plane
+	run    *flow.Run       // guarded by p.mu
+	d      doer            // carries out the run's actions
+	ctx    context.Context // the run's: ends at its deadline
+	c      flow.Context
+	onStep func(StepReport)
+	// fired takes the timers that fired, for the owner to give the run.
+	fired chan func(*flow.Run) []flow.Action
+	ended chan struct{} // closed by end
+	once  sync.Once
+	out   flow.End
+	// timers are the run's timers still armed; guarded by p.mu.
+	timers []*time.Timer
+}
+
+// StartRun runs workflow with input (a JSON object or array) and waits for
+// its result until ctx's deadline, which becomes the run's deadline (ctx
+// without a deadline gets DefaultRunTimeout: a run never waits forever).
+// Results come back to this plane, named by its instance id in the
+// frames' reply-to.
+func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte, opts RunOptions) (*Result, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultRunTimeout)
+		defer cancel()
+	}
+	_, w, _ := p.snapshot()
+	if w == nil {
+		return nil, errors.New("route: not registered with the agent")
+	}
+	sp := p.specFor(ctx, workflow, 0)
+	if sp == nil {
+		return nil, fmt.Errorf("route: unknown workflow %q", workflow)
+	}
+	runID := opts.ID
+	if runID == "" {
+		var idb [16]byte
+		rand.Read(idb[:])
+		runID = hex.EncodeToString(idb[:])
+	} else if err := checkRunID(runID); err != nil {
+		return nil, err
+	}
+	deadline, _ := ctx.Deadline()
+	// Results come back to this plane by its instance id: every proxy
+	// reaches it as it reaches a step (same host, TCP, or the relay).
+	c := flow.Context{Run: runID, ReplyTo: ReplyToInstance + w.instanceID, Deadline: deadline.UnixNano()}
+	er := &entryRun{p: p, ctx: ctx, c: c, onStep: opts.OnStep,
+		fired: make(chan func(*flow.Run) []flow.Action), ended: make(chan struct{})}
+	er.d = doer{p: p, sp: sp, w: w, run: er}
+	er.run = flow.NewRun(flow.Sender{Spec: sp, Ctx: c, Self: w.instanceID, EntryJoins: p.cfg.EntryJoins}, flow.RunConfig{
+		AckTimeout: p.cfg.AckTimeout, ReportGrace: reportGrace, SpecGrace: specGrace, WatchFallbacks: p.cfg.APIHost != "",
+		// Slots a holder hands over travel as replies, each in up to
+		// replyTimeout, after the holder's answer that may have been lost.
+		HandoverWait: replyTimeout + 2*p.cfg.AckTimeout})
+	p.mu.Lock()
+	if p.runs[runID] != nil {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("route: run %s is already running here", runID)
+	}
+	p.runs[runID] = er
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.runs, runID)
+		for _, t := range er.timers {
+			t.Stop()
+		}
+		p.mu.Unlock()
+	}()
+
+	// The first sends go from this goroutine, as the run's owner waits
+	// for them anyway.
+	p.mu.Lock()
+	acts := er.run.Start(input)
+	p.mu.Unlock()
+	er.d.do(ctx, acts)
+	er.wait()
+	p.mu.Lock()
+	steps := append([]StepReport(nil), er.run.Reports()...)
+	p.mu.Unlock()
+	if f := er.out.Failure; f != nil {
+		return nil, &RunError{RunID: runID, Step: f.Step, Code: f.Code, Reason: f.Reason, Steps: steps}
+	}
+	return &Result{RunID: runID, Value: er.out.Value, Steps: steps}, nil
+}
+
+// wait gives the run its events until it has ended: its deadline, its
+// timers, and changes of the route table (an instance a step runs on may
+// be gone).
+func (er *entryRun) wait() {
+	p := er.p
+	for {
+		p.mu.Lock()
+		changed := p.changed
+		p.mu.Unlock()
+		select {
+		case <-er.ended:
+			return
+		case <-er.ctx.Done():
+			er.step(func(r *flow.Run) []flow.Action { return r.Expire(er.ctx.Err().Error()) })
+			<-er.ended // Expire always ends a run
+			return
+		case fn := <-er.fired:
+			er.step(fn)
+		case <-changed:
+			er.step(func(r *flow.Run) []flow.Action { return r.InstancesGone(p.inTableLocked) })
+		}
+	}
+}
+
+// step gives the run one event (fn, with p.mu held) and carries out what
+// it decided: at once what takes no time (reports, timers, the end), the
+// sends in a goroutine of the plane, so that whoever brought the event (a
+// frame's handler, whose sender waits for its ack) is not held up.
+func (er *entryRun) step(fn func(*flow.Run) []flow.Action) {
+	p := er.p
+	p.mu.Lock()
+	if er.run.Ended() {
+		p.mu.Unlock()
+		return
+	}
+	acts := fn(er.run)
+	p.mu.Unlock()
+	er.d.doSoon(er.ctx, acts)
+}
+
+// after arms a timer of the run: fn is given to the run once d passed,
+// unless it ended.
+func (er *entryRun) after(d time.Duration, fn func(*flow.Run) []flow.Action) {
+	t := time.AfterFunc(d, func() {
+		select {
+		case er.fired <- fn:
+		case <-er.ended:
+		}
+	})
+	er.p.mu.Lock()
+	er.timers = append(er.timers, t)
+	er.p.mu.Unlock()
+}
+
+// end records the run's outcome and wakes its owner.
+func (er *entryRun) end(a flow.End) {
+	er.once.Do(func() {
+		er.out = a
+		close(er.ended)
+	})
+}
+
+// doSoon carries out at once the actions that take no time, up to the
+// first send, and the rest in a goroutine of the plane.
+func (d doer) doSoon(ctx context.Context, acts []flow.Action) {
+	i := 0
+	for i < len(acts) && instant(acts[i]) {
+		i++
+	}
+	d.do(ctx, acts[:i])
+	if i < len(acts) {
+		d.p.goDo(ctx, d, acts[i:])
+	}
+}
+
+// instant reports whether carrying out a takes no time.
+func instant(a flow.Action) bool {
+	switch a.(type) {
+	case flow.Reported, flow.End, flow.SetTimer, flow.Recheck, flow.WatchFallback:
+		return true
+	}
+	return false
+}
+
+// inTableLocked reports whether instance id is in the route table (p.mu
+// is held); without a table, nothing is known to be gone.
+func (p *Plane) inTableLocked(id string) bool {
+	if p.table == nil {
+		return true
+	}
+	_, ok := p.table.Get(id)
+	return ok
+}
+
+// checkRunID checks a run id given in RunOptions.
+func checkRunID(id string) error {
+	if len(id) > frame.MaxRunID {
+		return fmt.Errorf("route: run id %q: %d bytes, more than %d", id, len(id), frame.MaxRunID)
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("route: run id %q: %q is not a letter, digit, '-' or '_'", id, c)
+		}
+	}
+	return nil
+}
+
+// deliverToRun gives a result, error or log frame (and its payload, which
+// the run may keep) to the run started here that it belongs to.
+func (p *Plane) deliverToRun(f *frame.Frame, payload []byte) (frame.Code, string) {
+	p.mu.Lock()
+	er := p.runs[f.RunID]
+	if er == nil {
+		p.mu.Unlock()
+		return frame.CodeUnknownStep, "no run " + f.RunID + " here (finished or never started)"
+	}
+	code, reason, acts := er.run.Frame(f, payload, p.inTableLocked)
+	p.mu.Unlock()
+	er.d.doSoon(er.ctx, acts)
+	return code, reason
+}
