@@ -116,10 +116,7 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte, opt
 		fired: make(chan func(*flow.Run) []flow.Action), ended: make(chan struct{})}
 	er.d = doer{p: p, sp: sp, w: w, run: er}
 	er.run = flow.NewRun(flow.Sender{Spec: sp, Ctx: c, Self: w.instanceID, EntryJoins: p.cfg.EntryJoins}, flow.RunConfig{
-		AckTimeout: p.cfg.AckTimeout, ReportGrace: reportGrace, SpecGrace: specGrace, WatchFallbacks: p.cfg.APIHost != "",
-		// Slots a holder hands over travel as replies, each in up to
-		// replyTimeout, after the holder's answer that may have been lost.
-		HandoverWait: replyTimeout + 2*p.cfg.AckTimeout})
+		AckTimeout: p.cfg.AckTimeout, ReportGrace: reportGrace, SpecGrace: specGrace, WatchFallbacks: p.cfg.APIHost != ""})
 	p.mu.Lock()
 	if p.runs[runID] != nil {
 		p.mu.Unlock()

@@ -32,9 +32,10 @@ import (
 // entry and takes no more (Joins.HandOver), so that each slot is joined
 // exactly once, at one place. When the holder had completed the join
 // already, it says so and the entry drops its copies. A holder that
-// cannot be asked leaves the join to the slots that reach the entry: if
-// they are not all there RunConfig.HandoverWait later, the run fails,
-// naming the join and the holder (Run.Timer).
+// cannot be asked is asked again every ack timeout; meanwhile the join is
+// left to the slots that reach the entry: if the holder never answers
+// and they are not all there RunConfig.HandoverWait after the first
+// failure, the run fails, naming the join and the holder (Run.Timer).
 //
 // A holder takes a slot sent to it only once its ack reached the sender
 // in time (the shell's accept window, Takes then Slot): a sender that

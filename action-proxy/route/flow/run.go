@@ -49,7 +49,7 @@ type RunConfig struct {
 // Timer names a timer a Run armed (SetTimer).
 type Timer struct {
 	Kind TimerKind
-	Join JoinKey // TimerHandover: the join whose holder did not answer
+	Join JoinKey // TimerHandover, TimerAskAgain: the join whose holder did not answer
 }
 
 // TimerKind is what a Timer is for.
@@ -62,6 +62,8 @@ const (
 	// TimerHandover: a join's holder could not be asked for its slots;
 	// fail the run unless the join completed here meanwhile.
 	TimerHandover
+	// TimerAskAgain: ask a join's holder that could not be asked again.
+	TimerAskAgain
 )
 
 func (t Timer) String() string {
@@ -70,6 +72,8 @@ func (t Timer) String() string {
 		return "reports"
 	case TimerHandover:
 		return "handover " + joinName(t.Join)
+	case TimerAskAgain:
+		return "ask again " + joinName(t.Join)
 	}
 	return fmt.Sprintf("timer(%d)", t.Kind)
 }
@@ -88,9 +92,11 @@ type Run struct {
 	where   whereabouts
 	reports []StepReport
 	// asked are the joins whose holder the entry asked for a handover;
-	// lost says, per join, why its holder did not answer.
+	// lost says, per join, why its holder did not answer (while it does
+	// not), and asking is the request to send again.
 	asked   map[JoinKey]bool
 	lost    map[JoinKey]string
+	asking  map[JoinKey]AskHandover
 	failure *Failure
 	// notes say what went wrong on the way without failing the run (a
 	// holder that did not hand over); an expired run reports them.
@@ -105,7 +111,7 @@ type Run struct {
 func NewRun(s Sender, cfg RunConfig) *Run {
 	s.CanHold = false // the entry holds the joins it forks: it runs no step
 	return &Run{s: s, cfg: cfg, want: s.Spec.Paths(), results: map[uint32][]byte{}, joins: newJoins(s, true),
-		asked: map[JoinKey]bool{}, lost: map[JoinKey]string{}}
+		asked: map[JoinKey]bool{}, lost: map[JoinKey]string{}, asking: map[JoinKey]AskHandover{}}
 }
 
 // Start sends the run's input to its start steps, once.
@@ -284,33 +290,48 @@ func (r *Run) Timer(t Timer) []Action {
 			return []Action{r.end()}
 		}
 	case TimerHandover:
-		if r.joins.joined[t.Join] {
-			return nil
+		if r.joins.joined[t.Join] || r.lost[t.Join] == "" {
+			return nil // joined here, or its holder answered after all
 		}
 		return r.fail(&Failure{Step: t.Join.Step, Code: frame.CodeUnavailable, Reason: r.lost[t.Join] + "; the results it held are lost with it"})
+	case TimerAskAgain:
+		if ask, ok := r.asking[t.Join]; ok && !r.done && !r.joins.joined[t.Join] && r.lost[t.Join] != "" {
+			return []Action{ask}
+		}
 	}
 	return nil
 }
 
 // HandoverAnswered takes the answer to an AskHandover: the holder had
-// completed the join (completed: the copies here are dropped), or it
-// could not be asked (err). The slots it did hand over come as frames.
+// completed the join (completed: the copies here are dropped), handed
+// its slots over (they come as frames), or could not be asked (err). A
+// holder that could not be asked is asked again every AckTimeout, in
+// case it was a passing failure, until HandoverWait after the first
+// failure: then, unless the join completed here, the run fails.
 func (r *Run) HandoverAnswered(a AskHandover, completed bool, err error) []Action {
 	if r.ended {
 		return nil
 	}
-	if completed {
+	switch {
+	case completed:
+		delete(r.lost, a.Join)
 		r.joins.joined[a.Join] = true
 		delete(r.joins.slots, a.Join)
 		delete(r.joins.outer, a.Join)
 		return nil
-	}
-	if err == nil {
+	case err == nil:
+		delete(r.lost, a.Join)
 		return nil
 	}
 	note := fmt.Sprintf("join %s: its holder %s did not hand over the results it holds: %v", a.Join.Step, a.Holder, err)
+	again := SetTimer{Timer: Timer{Kind: TimerAskAgain, Join: a.Join}, After: r.cfg.AckTimeout}
+	if _, failing := r.lost[a.Join]; failing {
+		r.lost[a.Join] = note
+		return []Action{again}
+	}
 	r.notes = append(r.notes, note)
 	r.lost[a.Join] = note
+	r.asking[a.Join] = a
 	// The holder is unreachable (killed, paused, cut off): the slots it
 	// took are lost with it, unless every branch found it unreachable
 	// too and sent its slot here. Give those a moment to arrive.
@@ -318,7 +339,7 @@ func (r *Run) HandoverAnswered(a AskHandover, completed bool, err error) []Actio
 	if wait == 0 {
 		wait = 2 * r.cfg.AckTimeout
 	}
-	return []Action{SetTimer{Timer: Timer{Kind: TimerHandover, Join: a.Join}, After: wait}}
+	return []Action{SetTimer{Timer: Timer{Kind: TimerHandover, Join: a.Join}, After: wait}, again}
 }
 
 // lastSteps names the steps that reported, for an expired run's reason.
