@@ -1073,16 +1073,26 @@ func (e *env) holderArgs(a *args) (*flow.Joins, error) {
 	return e.holder(e.runCtx, on), nil
 }
 
-func (e *env) cmdSlot(a *args, input []string) error {
+// joinArgs reads what the holder commands share: the holder (on=), a
+// branch (branch=, slot/branch) and the regions around (outer=).
+func (e *env) joinArgs(a *args) (*flow.Joins, uint32, []frame.Level, error) {
 	js, err := e.holderArgs(a)
 	if err != nil {
-		return err
+		return nil, 0, nil, err
 	}
 	b, err := a.branch("branch")
 	if err != nil {
-		return err
+		return nil, 0, nil, err
 	}
 	outer, err := a.outer("outer")
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return js, b, outer, nil
+}
+
+func (e *env) cmdSlot(a *args, input []string) error {
+	js, b, outer, err := e.joinArgs(a)
 	if err != nil {
 		return err
 	}
@@ -1093,15 +1103,7 @@ func (e *env) cmdSlot(a *args, input []string) error {
 }
 
 func (e *env) cmdTakes(a *args, _ []string) error {
-	js, err := e.holderArgs(a)
-	if err != nil {
-		return err
-	}
-	b, err := a.branch("branch")
-	if err != nil {
-		return err
-	}
-	outer, err := a.outer("outer")
+	js, b, outer, err := e.joinArgs(a)
 	if err != nil {
 		return err
 	}
@@ -1110,15 +1112,7 @@ func (e *env) cmdTakes(a *args, _ []string) error {
 }
 
 func (e *env) cmdHandover(a *args, _ []string) error {
-	js, err := e.holderArgs(a)
-	if err != nil {
-		return err
-	}
-	b, err := a.branch("branch")
-	if err != nil {
-		return err
-	}
-	outer, err := a.outer("outer")
+	js, b, outer, err := e.joinArgs(a)
 	if err != nil {
 		return err
 	}
