@@ -91,12 +91,13 @@ func (d doer) send(ctx context.Context, a flow.Action) {
 			d.do(ctx, flow.Undelivered(a, err))
 		case activation != "":
 			d.do(ctx, flow.WentToFallback(a, d.w.instanceID, activation))
-		case inst != "" && d.run != nil:
-			// This proxy is the run's entry: the note is no frame.
-			d.do(ctx, flow.Placed(a, inst))
 		case inst != "":
-			// Not waited for: the entry's note is no part of the hop.
-			d.p.goDo(ctx, doer{p: d.p, sp: d.sp, w: d.w}, flow.Placed(a, inst))
+			// Before the step reports (ReportStep waits for this send):
+			// the entry learns where the value went before it learns the
+			// step is done, so it waits for that successor's report too
+			// and never ends a run with a step's report still to come.
+			// The successor already runs: nothing on the hop waits.
+			d.do(ctx, flow.Placed(a, inst))
 		}
 	case flow.Slot:
 		if d.deliverSlot(ctx, a) {

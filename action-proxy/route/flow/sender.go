@@ -198,10 +198,13 @@ func Undelivered(a Forward, why error) []Action {
 }
 
 // Placed decides what follows a Forward that instance acknowledged: the
-// entry is told, without making anyone wait, where the step execution
-// runs, so that it can fail the run as soon as that instance is lost
-// (Run.InstancesGone). It is told by the sender, which outlives the hop:
-// a receiver killed right after its ack could not say it.
+// entry is told where the step execution runs, so that it can fail the
+// run as soon as that instance is lost (Run.InstancesGone), and waits for
+// its report. It is told by the sender, which outlives the hop (a
+// receiver killed right after its ack could not say it), before the
+// sender's own report: so the entry, which placed the run's first steps
+// itself, learns of every step that ran before the report of the step
+// that sent it there, and never ends a run with a report still to come.
 func Placed(a Forward, instance string) []Action {
 	return []Action{Reply{Ctx: a.Ctx, Frame: frame.Frame{Kind: frame.KindLog, Step: a.Hop.Step, Branch: a.Hop.Branch, Outer: a.Ctx.Outer,
 		Report: frame.Report{Kind: frame.ReportStarted, Instance: instance}}}}
