@@ -185,7 +185,7 @@ func measureCopies(payload []byte, dir string, iters int) (copyCosts, error) {
 		if err != nil {
 			return cc, err
 		}
-		touchSink.Store(touch(seg.Bytes()))
+		touchSink.Store(Touch(seg.Bytes()))
 		if err := seg.Close(); err != nil {
 			return cc, err
 		}
@@ -237,7 +237,7 @@ func populated(path string, n int) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("hop: mmap %s: %w", path, err)
 	}
-	touchSink.Store(touch(m))
+	touchSink.Store(Touch(m))
 	if err := unix.Munmap(m); err != nil {
 		return 0, fmt.Errorf("hop: munmap: %w", err)
 	}
@@ -314,7 +314,7 @@ func propagation(ctx context.Context, reg, watcher *consulstore.Store, n int) (s
 	samples := make([]time.Duration, 0, n)
 	for i := range n {
 		inst := routetable.Instance{
-			ID: fmt.Sprintf("bench-host/c%d", i), Namespace: namespace, Action: "/guest/b",
+			ID: fmt.Sprintf("bench-host/c%d", i), Namespace: Namespace, Action: "/guest/b",
 			Host: "bench-host", Unix: fmt.Sprintf("unix:/run/wsk-route/c%d.sock", i), Concurrency: 1,
 		}
 		start := time.Now()

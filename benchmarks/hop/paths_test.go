@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,49 +22,10 @@ import (
 // ackTimeout bounds one hop; a 256 MiB relayed hop takes seconds.
 const ackTimeout = 2 * time.Minute
 
-// testKey is the namespace key frames are signed and verified with.
-var testKey = []byte("0123456789abcdef0123456789abcdef")
-
-// keys is the receivers' and relays' transport.Server.Keys: namespace's
-// key is testKey.
-func keys(ns string) ([]byte, bool) { return testKey, ns == namespace }
-
-// Names the frames carry; the relays route on targetID.
-const (
-	namespace = "guest"
-	targetID  = "host-2/c1"
-)
-
 // roundTripper moves one payload to a receiver and waits for its ack.
 type roundTripper interface {
 	roundTrip(ctx context.Context, payload []byte) error
 }
-
-// touchSink keeps the handler's reads from being optimised away.
-var touchSink atomic.Uint64
-
-// touch reads the last byte and one byte per 4 KiB page of p.
-func touch(p []byte) uint64 {
-	var s uint64
-	for i := 0; i < len(p); i += 4096 {
-		s += uint64(p[i])
-	}
-	if len(p) > 0 {
-		s += uint64(p[len(p)-1])
-	}
-	return s
-}
-
-// receiver is the handler at the end of every path: it checks the tag as
-// the proxy does, touches the payload and releases it.
-var receiver = transport.HandlerFunc(func(ctx context.Context, d *transport.Delivery) (frame.Code, string) {
-	defer d.Release()
-	if !d.Frame.Verify(testKey) {
-		return frame.CodeBadTag, "hop: bad tag"
-	}
-	touchSink.Store(touch(d.Payload()))
-	return frame.CodeOK, ""
-})
 
 // hopPath sends step frames through a transport.Client. It is safe for
 // concurrent use.
@@ -75,18 +35,23 @@ type hopPath struct {
 	key      []byte
 }
 
-func (h *hopPath) roundTrip(ctx context.Context, payload []byte) error {
-	f := &frame.Frame{
+// stepFrame is the frame every hop path sends: a step of a run, carrying
+// payload inline.
+func stepFrame(payload []byte) *frame.Frame {
+	return &frame.Frame{
 		Kind:      frame.KindStep,
 		RunID:     "run-1",
 		Workflow:  "wf",
 		Step:      "b",
-		Namespace: namespace,
-		Target:    targetID,
+		Namespace: Namespace,
+		Target:    TargetID,
 		Payload:   payload,
 		Size:      uint64(len(payload)),
 	}
-	ack, err := h.c.Send(ctx, h.endpoint, f, h.key)
+}
+
+func (h *hopPath) roundTrip(ctx context.Context, payload []byte) error {
+	ack, err := h.c.Send(ctx, h.endpoint, stepFrame(payload), h.key)
 	if err != nil {
 		return err
 	}
@@ -156,7 +121,7 @@ type sameHost struct {
 func startSameHost(tb testing.TB) sameHost {
 	dir := shmDir(tb)
 	ln, ep := listenUnix(tb, "recv.sock")
-	serve(tb, &transport.Server{Keys: keys, Handler: receiver, ShmDir: dir}, ln)
+	serve(tb, &transport.Server{Keys: Keys, Handler: Receiver, ShmDir: dir}, ln)
 	return sameHost{endpoint: ep, shmDir: dir}
 }
 
@@ -168,7 +133,7 @@ func (s sameHost) path(tb testing.TB) *hopPath { return s.pathWith(tb, 0) }
 // always shm, -1: never).
 func (s sameHost) pathWith(tb testing.TB, threshold int) *hopPath {
 	c := &transport.Client{ShmDir: s.shmDir, ShmThreshold: threshold}
-	return &hopPath{c: newClient(tb, c), endpoint: s.endpoint, key: testKey}
+	return &hopPath{c: newClient(tb, c), endpoint: s.endpoint, key: Key}
 }
 
 // crossHost starts a receiver on TCP inside h2 and returns a path to it
@@ -178,8 +143,8 @@ func crossHost(tb testing.TB, h1, h2 *netns.Host) *hopPath {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	serve(tb, &transport.Server{Keys: keys, Handler: receiver}, ln)
-	return &hopPath{c: newClient(tb, &transport.Client{Dial: h1.Dial}), endpoint: "tcp:" + ln.Addr().String(), key: testKey}
+	serve(tb, &transport.Server{Keys: Keys, Handler: Receiver}, ln)
+	return &hopPath{c: newClient(tb, &transport.Client{Dial: h1.Dial}), endpoint: "tcp:" + ln.Addr().String(), key: Key}
 }
 
 // directory is a fixed relay.Directory.
@@ -201,31 +166,31 @@ func (d directory) Lookup(id string) (routetable.Instance, bool, bool) {
 // relay forwards inline frames only, never re-signing them).
 func relayed(tb testing.TB, h1, h2 *netns.Host) *hopPath {
 	recvLn, recvEP := listenUnix(tb, "recv.sock")
-	serve(tb, &transport.Server{Keys: keys, Handler: receiver}, recvLn)
+	serve(tb, &transport.Server{Keys: Keys, Handler: Receiver}, recvLn)
 
 	relayLn, err := h2.Listen("tcp", h2.IP+":0")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	inst := routetable.Instance{
-		ID: targetID, Namespace: namespace, Action: "/guest/b", Host: "host-2",
+		ID: TargetID, Namespace: Namespace, Action: "/guest/b", Host: "host-2",
 		Unix: recvEP, Relay: "tcp:" + relayLn.Addr().String(),
 	}
 	agent2 := &relay.Relay{
-		Directory: directory{targetID: {inst: inst, local: true}},
+		Directory: directory{TargetID: {inst: inst, local: true}},
 		Sender:    newClient(tb, &transport.Client{}),
 	}
-	serve(tb, &transport.Server{Keys: keys, Handler: agent2, MaxInFlight: 1024}, relayLn)
+	serve(tb, &transport.Server{Keys: Keys, Handler: agent2, MaxInFlight: 1024}, relayLn)
 
 	framesLn, framesEP := listenUnix(tb, "frames.sock")
 	agent1 := &relay.Relay{
-		Directory: directory{targetID: {inst: inst, local: false}},
+		Directory: directory{TargetID: {inst: inst, local: false}},
 		Sender:    newClient(tb, &transport.Client{Dial: h1.Dial}),
 		Forward:   true,
 	}
-	serve(tb, &transport.Server{Keys: keys, Handler: agent1, MaxInFlight: 1024}, framesLn)
+	serve(tb, &transport.Server{Keys: Keys, Handler: agent1, MaxInFlight: 1024}, framesLn)
 
-	return &hopPath{c: newClient(tb, &transport.Client{ShmThreshold: -1}), endpoint: framesEP, key: testKey}
+	return &hopPath{c: newClient(tb, &transport.Client{ShmThreshold: -1}), endpoint: framesEP, key: Key}
 }
 
 // rawPath writes an 8-byte length and the payload in one vectored write
@@ -277,7 +242,7 @@ func rawServe(tb testing.TB, ln net.Listener) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				rawEcho(c)
+				RawEcho(c)
 			}()
 		}
 	}()
@@ -291,31 +256,6 @@ func rawServe(tb testing.TB, ln net.Listener) {
 		mu.Unlock()
 		wg.Wait()
 	})
-}
-
-// rawEcho serves one raw connection until it fails.
-func rawEcho(c net.Conn) {
-	var hdr [8]byte
-	var buf []byte
-	ack := []byte{1}
-	for {
-		if _, err := io.ReadFull(c, hdr[:]); err != nil {
-			return
-		}
-		n := binary.LittleEndian.Uint64(hdr[:])
-		if n > 1<<30 {
-			return
-		}
-		if uint64(cap(buf)) < n {
-			buf = make([]byte, n)
-		}
-		if _, err := io.ReadFull(c, buf[:n]); err != nil {
-			return
-		}
-		if _, err := c.Write(ack); err != nil {
-			return
-		}
-	}
 }
 
 // rawUnix is a raw path over a unix socket.

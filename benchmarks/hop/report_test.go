@@ -198,7 +198,9 @@ func runReport(t *testing.T, cfg config) *report {
 }
 
 // TestReport measures everything docs/benchmarks/route-plane.md reports
-// and prints it as markdown. It runs only with WSK_ROUTE_BENCH=1 (it is a
+// and prints it as markdown. Its hops run client and server in the test
+// process: a diagnostic (TestProcessReport measures hops between
+// processes). It runs only with WSK_ROUTE_BENCH=1 (it is a
 // measurement of several minutes, not a test); with WSK_ROUTE_BENCH_OUT
 // set it also writes the markdown to that file.
 func TestReport(t *testing.T) {
@@ -364,6 +366,8 @@ func (r *report) markdown(machine string, took time.Duration) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# Route-plane report\n\n%s; took %v\n\n", machine, took.Round(time.Second))
+	p("Every hop here has its receivers and relays in the sending process: a diagnostic, which hides the " +
+		"wake-ups between processes (TestProcessReport measures the hop between processes).\n\n")
 
 	p("## Hop latency (one Send to its ack; baseline: raw write of the same size + 1-byte ack)\n\n")
 	p("| size | path | n | hop p50 | hop p99 | baseline | base p50 | base p99 | p50 ratio | p99 ratio |\n")
