@@ -77,8 +77,17 @@ type Server struct {
 	MaxPayload int
 	// MaxInFlight bounds the handler calls running at once for one
 	// connection; the connection is not read while all are taken.
-	// 0 or negative: DefaultMaxInFlight.
+	// 0 or negative: DefaultMaxInFlight. Ignored with Inline.
 	MaxInFlight int
+	// Inline calls Handler on the connection's reading goroutine, one
+	// frame after the other, instead of in a goroutine per frame: a frame
+	// then costs no goroutine start and no wake-up between processes
+	// (docs/benchmarks/hop-processes.md). Only for a Handler that answers
+	// at once and never waits for another frame or a peer (the proxy's
+	// route plane, whose work starts in OnAcked hooks; not the agents'
+	// relay, which forwards a frame before it answers it): the connection
+	// is not read while it runs.
+	Inline bool
 	// MaxConns bounds the connections served at once; one more is closed
 	// as soon as it is accepted. 0 or negative: DefaultMaxConns.
 	MaxConns int
@@ -288,6 +297,10 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, cfg *config) {
 				sc.refuseDecode(f, err)
 				return
 			}
+		}
+		if s.Inline {
+			sc.handle(ctx, d)
+			continue
 		}
 		select {
 		case sem <- struct{}{}:

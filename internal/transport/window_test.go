@@ -122,14 +122,17 @@ func TestLateOnArrival(t *testing.T) {
 // nothing and gives up).
 func TestOnAcked(t *testing.T) {
 	leakcheck.Check(t)
-	for _, network := range []string{"unix", "tcp"} {
-		t.Run(network, func(t *testing.T) {
+	for _, tc := range []struct {
+		network string
+		inline  bool
+	}{{"unix", false}, {"tcp", false}, {"unix", true}, {"tcp", true}} {
+		t.Run(fmt.Sprintf("%s inline=%v", tc.network, tc.inline), func(t *testing.T) {
 			h := &hookHandler{ran: map[string]bool{}, wait: func(f *frame.Frame) {
 				if strings.HasPrefix(f.RunID, "slow") {
 					time.Sleep(time.Until(time.Unix(0, f.AcceptBy)) + 20*time.Millisecond)
 				}
 			}}
-			rs := startServer(t, &Server{Keys: testKeys, Handler: h}, testEndpoint(t, network))
+			rs := startServer(t, &Server{Keys: testKeys, Handler: h, Inline: tc.inline}, testEndpoint(t, tc.network))
 			c := &Client{ClockSkew: 100 * time.Millisecond}
 			defer c.Close()
 			for _, tt := range []struct {
@@ -164,6 +167,12 @@ func TestOnAcked(t *testing.T) {
 // receiver stalls (before reading, between reading and acking, between
 // writing the ack and calling the hook) and whatever the windows.
 func TestWindowInvariant(t *testing.T) {
+	for _, inline := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) { testWindowInvariant(t, inline) })
+	}
+}
+
+func testWindowInvariant(t *testing.T, inline bool) {
 	leakcheck.Check(t)
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	var rmu sync.Mutex
@@ -176,7 +185,7 @@ func TestWindowInvariant(t *testing.T) {
 		return time.Duration(rng.Int64N(int64(max)))
 	}
 	h := &hookHandler{ran: map[string]bool{}, wait: func(*frame.Frame) { time.Sleep(jitter(8 * time.Millisecond)) }}
-	srv := &Server{Keys: testKeys, Handler: h, MaxInFlight: 4}
+	srv := &Server{Keys: testKeys, Handler: h, MaxInFlight: 4, Inline: inline}
 	endpoint := testEndpoint(t, "unix")
 	ln, err := Listen(endpoint)
 	if err != nil {
