@@ -150,14 +150,19 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte, opt
 }
 
 // wait gives the run its events until it has ended: its deadline, its
-// timers, and changes of the route table (an instance a step runs on may
-// be gone).
+// timers, and updates of the route table from the agent (an instance a
+// step runs on may be gone).
 func (er *entryRun) wait() {
 	p := er.p
+	var gen uint64
 	for {
 		p.mu.Lock()
-		changed := p.changed
+		changed, tableGen := p.changed, p.tableGen
 		p.mu.Unlock()
+		if tableGen != gen {
+			gen = tableGen
+			er.step(func(r *flow.Run) []flow.Action { return r.InstancesGone(p.inTableLocked) })
+		}
 		select {
 		case <-er.ended:
 			return
@@ -167,8 +172,7 @@ func (er *entryRun) wait() {
 			return
 		case fn := <-er.fired:
 			er.step(fn)
-		case <-changed:
-			er.step(func(r *flow.Run) []flow.Action { return r.InstancesGone(p.inTableLocked) })
+		case <-changed: // the table, if it was updated, is looked at above
 		}
 	}
 }
@@ -234,9 +238,11 @@ func instant(a flow.Action) bool {
 }
 
 // inTableLocked reports whether instance id is in the route table (p.mu
-// is held); without a table, nothing is known to be gone.
+// is held). Without a table, or with one the agent has not filled since
+// the plane's last welcome (a new agent's snapshot is on its way), nothing
+// is known to be gone.
 func (p *Plane) inTableLocked(id string) bool {
-	if p.table == nil {
+	if p.table == nil || !p.tableSynced {
 		return true
 	}
 	_, ok := p.table.Get(id)

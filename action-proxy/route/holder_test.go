@@ -418,3 +418,54 @@ func TestLateSlotNeverJoined(t *testing.T) {
 		t.Errorf("a copy of the joined slot: %v, %v; want a duplicate", ack.Code, err)
 	}
 }
+
+// TestLostInstanceAfterTableUpdate: the entry fails a run whose step's
+// instance left its route table, but only on a table the agent sent: a
+// new welcome (a restarted agent) makes a new, empty table, which says
+// nothing of the instances until the agent's snapshot fills it.
+func TestLostInstanceAfterTableUpdate(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	fs := newFlowSet(t, agentproto.SpecData{Workflow: "slow", Version: 1, Spec: json.RawMessage(`{"workflow":"slow","namespace":"ns","start":["s"],"steps":{"s":{"action":"/ns/a"}}}`)},
+		map[string]*funcExecutor{"a": {fn: func(v []byte) []byte {
+			started <- struct{}{}
+			<-release
+			return v
+		}}})
+	defer close(release)
+	fs.tables()
+	entry := fs.planes["entry"]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := entry.StartRun(ctx, "slow", []byte(`{}`), RunOptions{ID: "r-lost"})
+		errc <- err
+	}()
+	<-started
+
+	// A welcome that differs from the last: a new table, empty until the
+	// snapshot.
+	_, w, _ := entry.snapshot()
+	nw := *w
+	nw.relay = "unix:" + fs.dir + "/relay-2.sock"
+	entry.setWelcome(&nw)
+	select {
+	case err := <-errc:
+		t.Fatalf("the run ended before any table said the instance was gone: %v", err)
+	case <-time.After(specGrace + 100*time.Millisecond):
+	}
+
+	// The snapshot has the entry only: the step's instance is gone.
+	entry.applyTable(&agentproto.Table{Full: true, Upsert: []routetable.Instance{
+		{ID: "host1/entry", Namespace: "ns", Action: "/ns/entry", Host: "host1", Unix: entry.Endpoint(), Concurrency: 1}}})
+	select {
+	case err := <-errc:
+		var re *RunError
+		if !errors.As(err, &re) || re.Step != "s" || !strings.Contains(re.Reason, "instance host1/a was lost") {
+			t.Fatalf("StartRun = %v; want a failure at s naming the lost instance", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the run did not fail once the table said the instance was gone")
+	}
+}

@@ -63,13 +63,18 @@ type Plane struct {
 	// a run keeps the spec version it started with, across one update.
 	previous map[string]*spec.Spec
 	table    *routetable.Table
-	seen     flow.Seen
-	runs     map[string]*entryRun // runs started here, by run id (entry.go)
-	held     map[string]*heldRun  // joins held here for runs started elsewhere, by run id (holder.go)
-	stopping bool                 // the plane hands its joins over: it holds no more (holder.go)
-	ws       *wsConn              // the current agent session, if any
-	unix     string               // this proxy's frame endpoint, "unix:<path>", once the agent made it
-	changed  chan struct{}        // closed and replaced when welcome/specs/table change
+	// tableGen counts the updates applied to the table from the agent;
+	// tableSynced says one came since the table was made, so that an
+	// instance missing from it is gone, not yet to come (entry.go).
+	tableGen    uint64
+	tableSynced bool
+	seen        flow.Seen
+	runs        map[string]*entryRun // runs started here, by run id (entry.go)
+	held        map[string]*heldRun  // joins held here for runs started elsewhere, by run id (holder.go)
+	stopping    bool                 // the plane hands its joins over: it holds no more (holder.go)
+	ws          *wsConn              // the current agent session, if any
+	unix        string               // this proxy's frame endpoint, "unix:<path>", once the agent made it
+	changed     chan struct{}        // closed and replaced when welcome/specs/table change
 	// sessions counts the agent sessions (and attempts) that have ended,
 	// and sessionErr is why the last one did; Claim watches them.
 	sessions uint64
@@ -233,7 +238,10 @@ func (p *Plane) Run(ctx context.Context) error {
 			}
 			return
 		}
-		srv := &transport.Server{Handler: transport.HandlerFunc(p.HandleFrame), ShmDir: shmDir, Keys: p.frameKey}
+		// Inline: HandleFrame answers at once (a step starts in its
+		// OnAcked hook, sends go from goroutines of the plane), so frames
+		// are handled on their connection's reading goroutine.
+		srv := &transport.Server{Handler: transport.HandlerFunc(p.HandleFrame), ShmDir: shmDir, Keys: p.frameKey, Inline: true}
 		var swg sync.WaitGroup
 		for _, l := range listeners {
 			swg.Add(1)
@@ -427,6 +435,7 @@ func (p *Plane) setWelcome(w *welcomeState) {
 		old = nil // nothing to close
 	} else if w != nil {
 		p.table = routetable.New(routetable.Config{Host: w.host, Now: p.cfg.Now})
+		p.tableSynced = false // until the snapshot that follows the welcome
 	}
 	p.welcome = w
 	if w != nil {

@@ -158,6 +158,8 @@ func (p *Plane) applyTable(t *agentproto.Table) {
 	} else {
 		p.table.Apply(t.Upsert, t.Remove)
 	}
+	p.tableGen++
+	p.tableSynced = true
 	p.notifyLocked()
 }
 
