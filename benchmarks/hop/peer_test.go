@@ -296,12 +296,22 @@ func procSameHostInline(tb testing.TB) procPair {
 	return p
 }
 
-// procSameHostWith is procSameHost with the client's ShmThreshold.
-func procSameHostWith(tb testing.TB, threshold int) procPair {
+// procSameHostServerInline is procSameHost with the receiver's
+// transport.Server handling frames on its reading goroutine
+// (Server.Inline), as the proxy's route plane serves them.
+func procSameHostServerInline(tb testing.TB) procPair {
+	p := procSameHostWith(tb, 0, "-inline")
+	p.path = "same-host unix, Server.Inline (as the route plane serves)"
+	return p
+}
+
+// procSameHostWith is procSameHost with the client's ShmThreshold, and
+// extra flags for the receiver.
+func procSameHostWith(tb testing.TB, threshold int, flags ...string) procPair {
 	shm := shmDir(tb)
 	dir := tempDir(tb, "", "wskhop")
 	hp := startPeer(tb, "hop receiver (unix)", exec.Command,
-		"-mode", "hop", "-listen", "unix:"+filepath.Join(dir, "recv.sock"), "-shm-dir", shm)
+		append([]string{"-mode", "hop", "-listen", "unix:" + filepath.Join(dir, "recv.sock"), "-shm-dir", shm}, flags...)...)
 	rp := startPeer(tb, "raw receiver (unix)", exec.Command, "-mode", "raw", "-listen", "unix:"+filepath.Join(dir, "raw.sock"))
 	c := newClient(tb, &transport.Client{ShmDir: shm, ShmThreshold: threshold})
 	return procPair{

@@ -17,11 +17,14 @@ import (
 // procConfig says what processReport measures: the sizes of each path
 // (iters: timed hops per path, split over rounds).
 type procConfig struct {
-	sameHost  []size // two processes, unix (shm above the transport's threshold)
-	tcp       []size // two processes, TCP over loopback
-	crossHost []size // two processes, TCP between network namespaces (root)
-	relayed   []size // four processes: sender → agent (unix) → agent (TCP between namespaces) → receiver (unix)
-	rounds    int    // hop and baseline alternate this many times per size
+	sameHost []size // two processes, unix (shm above the transport's threshold)
+	// serverInline: sameHost with the receiver's Server.Inline, as the
+	// proxy's route plane serves frames.
+	serverInline []size
+	tcp          []size // two processes, TCP over loopback
+	crossHost    []size // two processes, TCP between network namespaces (root)
+	relayed      []size // four processes: sender → agent (unix) → agent (TCP between namespaces) → receiver (unix)
+	rounds       int    // hop and baseline alternate this many times per size
 
 	// Diagnostics.
 	inProcess  []size // unix, receivers in the test process
@@ -32,11 +35,12 @@ type procConfig struct {
 
 // procFullConfig is the report of docs/benchmarks/hop-processes.md.
 var procFullConfig = procConfig{
-	sameHost:  []size{{"1 KiB", 1 << 10, 10000}, {"64 KiB", 64 << 10, 4000}, {"1 MiB", 1 << 20, 1000}},
-	tcp:       []size{{"1 KiB", 1 << 10, 10000}, {"64 KiB", 64 << 10, 4000}},
-	crossHost: []size{{"1 KiB", 1 << 10, 10000}, {"64 KiB", 64 << 10, 4000}},
-	relayed:   []size{{"1 KiB", 1 << 10, 5000}, {"64 KiB", 64 << 10, 2000}},
-	rounds:    10,
+	sameHost:     []size{{"1 KiB", 1 << 10, 10000}, {"64 KiB", 64 << 10, 4000}, {"1 MiB", 1 << 20, 1000}},
+	serverInline: []size{{"1 KiB", 1 << 10, 10000}, {"64 KiB", 64 << 10, 4000}},
+	tcp:          []size{{"1 KiB", 1 << 10, 10000}, {"64 KiB", 64 << 10, 4000}},
+	crossHost:    []size{{"1 KiB", 1 << 10, 10000}, {"64 KiB", 64 << 10, 4000}},
+	relayed:      []size{{"1 KiB", 1 << 10, 5000}, {"64 KiB", 64 << 10, 2000}},
+	rounds:       10,
 
 	inProcess:  []size{{"1 KiB", 1 << 10, 5000}, {"64 KiB", 64 << 10, 2000}, {"1 MiB", 1 << 20, 500}},
 	inline:     []size{{"64 KiB", 64 << 10, 2000}, {"1 MiB", 1 << 20, 500}},
@@ -205,7 +209,7 @@ func (rep *procReport) measureRows(t *testing.T, p procPair, sizes []size, big [
 func processReport(t *testing.T, cfg procConfig) *procReport {
 	rep := &procReport{cfg: cfg, loadStart: loadAvg()}
 	largest := 0
-	for _, szs := range [][]size{cfg.sameHost, cfg.tcp, cfg.crossHost, cfg.relayed, cfg.inProcess, cfg.inline, cfg.framesUnix, cfg.framesTCP} {
+	for _, szs := range [][]size{cfg.sameHost, cfg.serverInline, cfg.tcp, cfg.crossHost, cfg.relayed, cfg.inProcess, cfg.inline, cfg.framesUnix, cfg.framesTCP} {
 		for _, sz := range szs {
 			largest = max(largest, sz.n)
 		}
@@ -213,6 +217,9 @@ func processReport(t *testing.T, cfg procConfig) *procReport {
 	big := payloadFor(largest)
 
 	t.Run("same-host", func(t *testing.T) { rep.measureRows(t, procSameHost(t), cfg.sameHost, big) })
+	if len(cfg.serverInline) > 0 {
+		t.Run("same-host-server-inline", func(t *testing.T) { rep.measureRows(t, procSameHostServerInline(t), cfg.serverInline, big) })
+	}
 	t.Run("loopback-tcp", func(t *testing.T) { rep.measureRows(t, procLoopbackTCP(t), cfg.tcp, big) })
 	ranCross := false
 	if len(cfg.crossHost) > 0 {
@@ -267,7 +274,7 @@ func TestProcessReport(t *testing.T) {
 func TestProcessSmall(t *testing.T) {
 	sizes := []size{{"1 KiB", 1 << 10, 4}, {"100 KiB", 100 << 10, 4}}
 	cfg := procConfig{
-		sameHost: sizes, tcp: sizes[:1], crossHost: sizes[:1], relayed: sizes[:1], rounds: 2,
+		sameHost: sizes, serverInline: sizes[:1], tcp: sizes[:1], crossHost: sizes[:1], relayed: sizes[:1], rounds: 2,
 		inProcess: sizes[:1], inline: sizes[1:], framesUnix: sizes, framesTCP: sizes[:1],
 	}
 	if testing.Short() {
@@ -277,7 +284,7 @@ func TestProcessSmall(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	want := len(cfg.sameHost) + len(cfg.tcp) + len(cfg.inProcess) + len(cfg.inline) + len(cfg.framesUnix) + len(cfg.framesTCP)
+	want := len(cfg.sameHost) + len(cfg.serverInline) + len(cfg.tcp) + len(cfg.inProcess) + len(cfg.inline) + len(cfg.framesUnix) + len(cfg.framesTCP)
 	if len(rep.notMeasured) == 0 {
 		want += len(cfg.crossHost) + len(cfg.relayed)
 	}

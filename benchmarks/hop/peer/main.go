@@ -53,6 +53,7 @@ func run(args []string) error {
 	mode := fs.String("mode", "hop", "hop (transport.Server), raw (length + payload, 1-byte ack), frames (hop.SyncFrames) or relay (a host agent's relay.Relay)")
 	listen := fs.String("listen", "", "endpoint to listen on: unix:/path or tcp:host:port")
 	shmDir := fs.String("shm-dir", "", "directory shm references resolve in (mode hop; empty: inline frames only)")
+	inline := fs.Bool("inline", false, "mode hop: the transport.Server handles frames on the reading goroutine (Server.Inline), as the proxy's route plane does")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	targetUnix := fs.String("target-unix", "", "mode relay: the unix endpoint of instance hop.TargetID")
 	targetRelay := fs.String("target-relay", "", "mode relay: the relay endpoint of the host of hop.TargetID")
@@ -115,7 +116,7 @@ func run(args []string) error {
 
 	done := make(chan error, 1)
 	if handler != nil {
-		srv := &transport.Server{Keys: hop.Keys, Handler: handler, ShmDir: *shmDir}
+		srv := &transport.Server{Keys: hop.Keys, Handler: handler, ShmDir: *shmDir, Inline: *inline}
 		if *mode == "relay" {
 			// A relay blocks in HandleFrame for the forward: as the host
 			// agent does, it gets room for many frames in flight.
