@@ -21,11 +21,10 @@ import (
 // on the action; result, error and log frames belong to runs started here,
 // except the slots of joins this proxy holds, and handovers of those.
 // It never waits for the action: a busy instance refuses, so that the
-// sender tries another one. It runs on the frame's connection's reading
-// goroutine (transport.Server.Inline), so it answers at once: a step
-// starts in its OnAcked hook and sends go from goroutines of the plane;
-// only a frame of a workflow this proxy does not know yet waits (specFor,
-// at most specGrace).
+// sender tries another one. It answers at once: a step starts in its
+// OnAcked hook and sends go from goroutines of the plane; only a frame of
+// a workflow this proxy does not know yet waits (specFor, at most
+// specGrace).
 func (p *Plane) HandleFrame(ctx context.Context, d *transport.Delivery) (frame.Code, string) {
 	f := &d.Frame
 	id, w, _ := p.snapshot()

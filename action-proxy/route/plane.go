@@ -238,10 +238,12 @@ func (p *Plane) Run(ctx context.Context) error {
 			}
 			return
 		}
-		// Inline: HandleFrame answers at once (a step starts in its
-		// OnAcked hook, sends go from goroutines of the plane), so frames
-		// are handled on their connection's reading goroutine.
-		srv := &transport.Server{Handler: transport.HandlerFunc(p.HandleFrame), ShmDir: shmDir, Keys: p.frameKey, Inline: true}
+		// Not Inline yet (transport.Server.Inline; it would save a
+		// goroutine and a wake-up per frame): handled inline, a run's
+		// first step can end and report before the entry has noted where
+		// it sent it, and the entry then ends the run without waiting for
+		// that step's report. The entry must expect its own steps first.
+		srv := &transport.Server{Handler: transport.HandlerFunc(p.HandleFrame), ShmDir: shmDir, Keys: p.frameKey}
 		var swg sync.WaitGroup
 		for _, l := range listeners {
 			swg.Add(1)
