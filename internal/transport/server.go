@@ -83,10 +83,10 @@ type Server struct {
 	// frame after the other, instead of in a goroutine per frame: a frame
 	// then costs no goroutine start and no wake-up between processes
 	// (docs/benchmarks/hop-processes.md). Only for a Handler that answers
-	// at once and never waits for another frame or a peer (the proxy's
-	// route plane, whose work starts in OnAcked hooks; not the agents'
-	// relay, which forwards a frame before it answers it): the connection
-	// is not read while it runs.
+	// at once and never waits for another frame or a peer (one whose work
+	// starts in OnAcked hooks, as the proxy's route plane's does; not the
+	// agents' relay, which forwards a frame before it answers it): the
+	// connection is not read while it runs.
 	Inline bool
 	// MaxConns bounds the connections served at once; one more is closed
 	// as soon as it is accepted. 0 or negative: DefaultMaxConns.
