@@ -242,13 +242,9 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 		routes = reg
 	}
 
-	listen := cfg.Listen
-	if listen == "" {
-		listen = DefaultListen
-	}
-	ln, err := net.Listen("tcp", listen)
+	ln, err := listenAPI(cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("sandbox: the REST API cannot listen on %s: %w (is another sandbox or OpenWhisk running? use --port)", listen, err)
+		return err
 	}
 	cleanups = append(cleanups, func() { ln.Close() })
 	apiURL := "http://" + ln.Addr().String()
@@ -548,4 +544,16 @@ func invokeError(err error) (int, string) {
 		return http.StatusServiceUnavailable, "The sandbox is shutting down."
 	}
 	return http.StatusInternalServerError, "The server encountered an internal error: " + err.Error()
+}
+
+// listenAPI listens for the REST API on listen ("" : DefaultListen).
+func listenAPI(listen string) (net.Listener, error) {
+	if listen == "" {
+		listen = DefaultListen
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: the REST API cannot listen on %s: %w (is another sandbox or OpenWhisk running? use --port)", listen, err)
+	}
+	return ln, nil
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -118,13 +117,9 @@ func RunController(ctx context.Context, cfg ControllerConfig, ready func(Info)) 
 	}
 	cleanups = append(cleanups, func() { cs.Close() })
 
-	listen := cfg.Listen
-	if listen == "" {
-		listen = DefaultListen
-	}
-	ln, err := net.Listen("tcp", listen)
+	ln, err := listenAPI(cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("sandbox: the REST API cannot listen on %s: %w", listen, err)
+		return err
 	}
 	cleanups = append(cleanups, func() { ln.Close() })
 
