@@ -254,18 +254,11 @@ func processReport(t *testing.T, cfg procConfig) *procReport {
 // with WSK_ROUTE_BENCH=1 (a measurement, not a test); with
 // WSK_ROUTE_BENCH_OUT set it also writes the markdown to that file.
 func TestProcessReport(t *testing.T) {
-	if os.Getenv("WSK_ROUTE_BENCH") != "1" {
-		t.Skip("a measurement, not a test: set WSK_ROUTE_BENCH=1 to run it")
-	}
-	start := time.Now()
-	rep := processReport(t, procFullConfig)
-	md := rep.markdown(machine(), time.Since(start))
-	fmt.Print(md)
-	if out := os.Getenv("WSK_ROUTE_BENCH_OUT"); out != "" {
-		if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
-			t.Error(err)
-		}
-	}
+	benchReport(t, func(t *testing.T) string {
+		start := time.Now()
+		rep := processReport(t, procFullConfig)
+		return rep.markdown(machine(), time.Since(start))
+	})
 }
 
 // TestProcessSmall runs the process report's code on a few hops, so that

@@ -204,12 +204,21 @@ func runReport(t *testing.T, cfg config) *report {
 // measurement of several minutes, not a test); with WSK_ROUTE_BENCH_OUT
 // set it also writes the markdown to that file.
 func TestReport(t *testing.T) {
+	benchReport(t, func(t *testing.T) string {
+		start := time.Now()
+		rep := runReport(t, fullConfig)
+		return rep.markdown(machine(), time.Since(start))
+	})
+}
+
+// benchReport runs a measurement report, only with WSK_ROUTE_BENCH=1: it
+// prints the markdown measure returns and, with WSK_ROUTE_BENCH_OUT set,
+// also writes it to that file.
+func benchReport(t *testing.T, measure func(t *testing.T) string) {
 	if os.Getenv("WSK_ROUTE_BENCH") != "1" {
 		t.Skip("a measurement, not a test: set WSK_ROUTE_BENCH=1 to run it")
 	}
-	start := time.Now()
-	rep := runReport(t, fullConfig)
-	md := rep.markdown(machine(), time.Since(start))
+	md := measure(t)
 	fmt.Print(md)
 	if out := os.Getenv("WSK_ROUTE_BENCH_OUT"); out != "" {
 		if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
