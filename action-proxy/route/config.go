@@ -80,7 +80,7 @@ type Config struct {
 	// fallback.go); empty means no fallback: the run fails there.
 	APIHost string
 	// EntryJoins makes the run's entry hold every join, as before joins
-	// were held where they fork (join.go); for comparisons.
+	// were held where they fork (flow/joins.go); for comparisons.
 	EntryJoins bool
 	// HTTPClient makes the fallback invocations; nil means a client with
 	// a 30 s timeout.

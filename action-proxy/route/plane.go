@@ -217,7 +217,7 @@ func (p *Plane) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		// The joins held here go to their entries while frames can still
-		// be sent (join.go).
+		// be sent (holder.go).
 		p.handOverAll(context.WithoutCancel(ctx))
 		cancel()
 		p.stopSteps()
