@@ -238,12 +238,14 @@ func (p *Plane) Run(ctx context.Context) error {
 			}
 			return
 		}
-		// Not Inline yet (transport.Server.Inline; it would save a
-		// goroutine and a wake-up per frame): handled inline, a run's
-		// first step can end and report before the entry has noted where
-		// it sent it, and the entry then ends the run without waiting for
-		// that step's report. The entry must expect its own steps first.
-		srv := &transport.Server{Handler: transport.HandlerFunc(p.HandleFrame), ShmDir: shmDir, Keys: p.frameKey}
+		// Inline: a frame is handled on its connection's reading goroutine,
+		// which saves a goroutine start and a wake-up per frame
+		// (docs/benchmarks/hop-processes.md). HandleFrame answers at once:
+		// steps start in OnAcked hooks, slots and handovers go out from
+		// goroutines of their own. A step served at once can report
+		// before the entry's send returns; the entry expects the steps it
+		// sends itself (flow.Run), so it still waits for their reports.
+		srv := &transport.Server{Handler: transport.HandlerFunc(p.HandleFrame), ShmDir: shmDir, Keys: p.frameKey, Inline: true}
 		var swg sync.WaitGroup
 		for _, l := range listeners {
 			swg.Add(1)

@@ -206,8 +206,9 @@ func (r *Run) addResult(branch uint32, v []byte) (frame.Code, string) {
 	return frame.CodeOK, ""
 }
 
-// take keeps what the entry's own joins decided (results, failures) and
-// passes the rest on, followed by the run's end if it came.
+// take keeps what the entry's own joins decided (results, failures),
+// expects the reports of the steps it sends itself, and passes the rest
+// on, followed by the run's end if it came.
 func (r *Run) take(acts []Action) []Action {
 	out := acts[:0:0]
 	for _, a := range acts {
@@ -218,6 +219,9 @@ func (r *Run) take(acts []Action) []Action {
 			if !r.done {
 				r.failure, r.done = a.f, true
 			}
+		case Forward:
+			r.where.expect(Key{Run: a.Ctx.Run, Step: a.Hop.Step, Branch: a.Hop.Branch, Outer: SlotsKey(a.Ctx.Outer)})
+			out = append(out, a)
 		default:
 			out = append(out, a)
 		}

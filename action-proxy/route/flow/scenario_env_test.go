@@ -70,10 +70,11 @@ import (
 //	                           reply, slot and handover request not carried.
 //	ack SEL... [lost]          the ack of slot SEL, delivered with ack=wait,
 //	                           reaches its sender in time, or never does
-//	stabilize                  carry everything but reports, timers and
-//	                           rechecks until nothing is left (slots with
-//	                           their acks in time); forwards run on
-//	                           instance "p"+step, as behave says
+//	stabilize                  carry everything but timers and rechecks
+//	                           until nothing is left (slots with their
+//	                           acks in time, steps' reports as the shell
+//	                           sends them); forwards run on instance
+//	                           "p"+step, as behave says
 //	result step=S [branch=B] [holder=H] [outer=L] [JSON]
 //	error step=S [branch=B] [code=step-failed] [reason=T]
 //	log done|started|fallback step=S [branch=B] [outer=L] on=INST
@@ -848,7 +849,7 @@ func (e *env) cmdStabilize(*args, []string) error {
 		var next *item
 		for _, it := range e.all {
 			switch it.a.(type) {
-			case flow.Forward, flow.Reply, flow.Slot, flow.AskHandover:
+			case flow.Forward, flow.Reply, flow.Slot, flow.AskHandover, flow.ReportStep:
 				if !it.carried {
 					next = it
 				}

@@ -31,7 +31,9 @@ import (
 // whereabouts holds where a run's steps are between being handed on and
 // reporting.
 type whereabouts struct {
-	running  map[Key]string // instance id, by step execution that started and has not reported
+	// running has the instance id, by step execution that started and has
+	// not reported; "" for one the entry is sending itself, not placed yet.
+	running  map[Key]string
 	pending  map[Key]string // activation id, by step execution sent through the fallback, not started
 	finished map[Key]bool   // step executions that reported (a late Started is ignored)
 	watching bool           // the shell watches the pending activations
@@ -49,6 +51,19 @@ func (w *whereabouts) started(k Key, instance string) bool {
 	}
 	w.running[k] = instance
 	return true
+}
+
+// expect records that the entry is sending step execution k itself, before
+// it sends it: a step served at once can finish and report before the
+// entry's send returns, and the run must not end without its report.
+func (w *whereabouts) expect(k Key) {
+	if w.finished[k] || w.running[k] != "" {
+		return
+	}
+	if w.running == nil {
+		w.running = map[Key]string{}
+	}
+	w.running[k] = ""
 }
 
 // reported records that step execution k reported.
@@ -69,8 +84,8 @@ func (r *Run) InstancesGone(inTable func(id string) bool) []Action {
 	}
 	for _, k := range sortedKeys(r.where.running) {
 		inst := r.where.running[k]
-		if inTable(inst) {
-			continue
+		if inst == "" || inTable(inst) {
+			continue // not placed yet, or still there
 		}
 		return r.fail(&Failure{Step: k.Step, Code: frame.CodeUnavailable,
 			Reason: fmt.Sprintf("instance %s was lost while it ran the step or handed its result on (its container was killed, paused and dropped by its agent, or cut off); the step is not run again, it may have had effects", inst)})
