@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 )
 
 const (
@@ -34,6 +35,13 @@ const (
 // chunks, hashing it as it arrives, or [Reader.Discard] skips it. [Reader.Next]
 // does both. The memory a Reader holds for a frame whose payload it has not
 // been asked to read is its buffer: at most MaxHeader bytes.
+//
+// A read deadline that passes while a Reader waits for the bytes of a
+// header (an error wrapping os.ErrDeadlineExceeded, as net.Conn returns)
+// is not sticky: nothing read is lost, and the next call goes on with the
+// same frame. So one reader can wait for a frame with a deadline, give up,
+// and another take over the stream (package transport's client does).
+// Inside a payload it is sticky, like every other error.
 //
 // A Reader is not safe for concurrent use. It may read past the end of a
 // frame into the next one, so the stream must not be read around it.
@@ -92,7 +100,7 @@ func (r *Reader) NextHeader(f *Frame) error {
 	if err == nil {
 		err = r.nextHeader(f)
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		r.err = err
 	}
 	return err
@@ -207,6 +215,9 @@ func (r *Reader) fill(need int) error {
 		}
 		n, err := r.r.Read(r.buf[r.end:])
 		r.end += n
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return err // not kept: the caller may wait again (see Reader)
+		}
 		r.rerr = err
 		if n > 0 {
 			empty = 0
@@ -239,6 +250,12 @@ func (r *Reader) read(p []byte) (int, error) {
 			return 0, r.rerr
 		}
 		n, err := r.r.Read(p)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if n > 0 {
+				return n, nil
+			}
+			return 0, err // not kept (see Reader)
+		}
 		r.rerr = err
 		if n > 0 {
 			return n, nil

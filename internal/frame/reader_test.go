@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -384,5 +386,77 @@ func TestReaderReportHeaderFirst(t *testing.T) {
 		if !errors.As(err, &de) || de.Field != "report kind" || got.Seq != 99 {
 			t.Errorf("%s: bad report: %v (seq %d), want a DecodeError for report kind, seq 99", name, err, got.Seq)
 		}
+	}
+}
+
+// timeoutReader returns an error wrapping os.ErrDeadlineExceeded, as a
+// net.Conn whose read deadline passed does, before every byte it reads.
+type timeoutReader struct {
+	r       io.Reader
+	timeout bool
+}
+
+func (tr *timeoutReader) Read(p []byte) (int, error) {
+	if tr.timeout = !tr.timeout; tr.timeout {
+		return 0, &net.OpError{Op: "read", Net: "unix", Err: os.ErrDeadlineExceeded}
+	}
+	return tr.r.Read(p[:1])
+}
+
+// A read deadline passing inside a header loses nothing: the next call
+// goes on with the same frame (transport's client hands the reading of a
+// connection from one waiting Send to the next this way).
+func TestReaderDeadlineInHeaderIsNotSticky(t *testing.T) {
+	var b []byte
+	var want []frame.Frame
+	for i, reason := range []string{"", "busy", strings.Repeat("r", 300)} {
+		req := frame.Frame{Kind: frame.KindStep, RunID: "run", Workflow: "wf", Step: "s", Namespace: "ns", Seq: uint64(i + 1)}
+		ack := frame.AckFor(&req, frame.CodeOK, reason)
+		b, _ = frame.Encode(b, &ack)
+		want = append(want, ack)
+	}
+	r := frame.NewReader(&timeoutReader{r: bytes.NewReader(b)}, 0)
+	var got []frame.Frame
+	timeouts := 0
+	for {
+		var f frame.Frame
+		err := r.Next(&f)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			timeouts++
+			continue
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d frames: %v", len(got), err)
+		}
+		got = append(got, f)
+	}
+	if timeouts < len(b) {
+		t.Errorf("%d timeouts for %d bytes: the reader did not see them", timeouts, len(b))
+	}
+	checkFrames(t, got, want)
+}
+
+// Inside a payload, a read deadline is sticky like any other error: the
+// bytes already read for the payload are gone.
+func TestReaderDeadlineInPayloadIsSticky(t *testing.T) {
+	f := frame.Frame{Kind: frame.KindStep, RunID: "run", Workflow: "wf", Step: "s", Namespace: "ns", Payload: bytes.Repeat([]byte("p"), 100)}
+	f.Size = uint64(len(f.Payload))
+	f.Sign([]byte("0123456789abcdef0123456789abcdef"))
+	b, err := frame.Encode(nil, &f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hl, _ := frame.HeaderLen(&f)
+	// The header arrives whole; the payload's reads time out.
+	r := frame.NewReader(io.MultiReader(bytes.NewReader(b[:hl]), &timeoutReader{r: bytes.NewReader(b[hl:])}), 0)
+	var got frame.Frame
+	if err := r.Next(&got); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Next = %v, want the deadline error", err)
+	}
+	if err := r.Next(&got); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Next again = %v, want the same (sticky) error", err)
 	}
 }

@@ -243,13 +243,11 @@ func TestReadAndIdleTimeouts(t *testing.T) {
 			if n := dials.Load(); n != 1 {
 				t.Fatalf("%d dials for two sends within the idle timeout, want 1", n)
 			}
-			// The server closes the idle connection; the client notices
-			// (its reader sees the end) and redials on the next send.
-			waitFor(t, "the idle connection to be dropped", 5*time.Second, func() bool {
-				c.mu.Lock()
-				defer c.mu.Unlock()
-				return len(c.conns) == 0
-			})
+			// The server closes the idle connection. Nothing reads it on
+			// the client's side until the next send, which finds it
+			// closed before anything came back, and sends once more on a
+			// new connection: the send succeeds.
+			time.Sleep(900 * time.Millisecond)
 		}
 	}
 	if n := dials.Load(); n != 2 {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
@@ -29,6 +32,10 @@ const (
 	// DefaultMaxAckPayload bounds the payload of a received ack (acks
 	// carry none).
 	DefaultMaxAckPayload = 64 << 10
+	// DefaultMaxIdle is how long a connection may lie unused before Send
+	// dials anew rather than use it: well under a Server's
+	// DefaultIdleTimeout, after which the server closes it.
+	DefaultMaxIdle = time.Minute
 )
 
 // shmLifetime is how long a segment outlives its frame's deadline (or is
@@ -69,6 +76,12 @@ type Client struct {
 	// MaxPayload bounds the payload of a received ack; 0:
 	// DefaultMaxAckPayload.
 	MaxPayload int
+	// MaxIdle is how long a connection may lie unused before Send dials
+	// anew rather than use it. Nothing reads an idle connection, so a
+	// client learns that its peer closed one only when it next uses it:
+	// Send then sends the frame once more on a new connection, if nothing
+	// had come back for it. 0 or negative: DefaultMaxIdle.
+	MaxIdle time.Duration
 	// Dial opens connections; nil: a net.Dialer. It lets RDMA or tests
 	// plug in their own.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -78,7 +91,6 @@ type Client struct {
 	mu     sync.Mutex             // guards conns and closed
 	conns  map[string]*clientConn // by endpoint
 	closed bool
-	wg     sync.WaitGroup // reader goroutines
 
 	removing sync.WaitGroup // segment removals in flight
 }
@@ -90,6 +102,13 @@ type ackResult struct {
 }
 
 // clientConn is one persistent connection to an endpoint.
+//
+// It has no reader goroutine: the Sends waiting on it read it, one at a
+// time (leader and followers). The Send that holds turn reads acks and
+// hands each to its waiter, until its own comes (or it gives up); then it
+// passes turn on, and a waiting Send takes it. A lone Send so reads its
+// own ack, with no goroutine hand-off between processes' wake-ups
+// (docs/benchmarks/hop-processes.md).
 type clientConn struct {
 	endpoint string
 	ready    chan struct{} // closed when the dial finished
@@ -100,9 +119,16 @@ type clientConn struct {
 	vec net.Buffers // reused header+payload vector; guarded by wmu
 	arr [2][]byte   // backing array of vec; guarded by wmu
 
-	mu      sync.Mutex // guards waiters and err
-	waiters map[uint64]chan ackResult
-	err     error // non-nil once the connection broke, or was cut
+	// turn holds a token while nobody reads the connection; r is read
+	// only by the holder of the token.
+	turn chan struct{}
+	r    *frame.Reader
+
+	mu       sync.Mutex // guards waiters, err, acks and lastUsed
+	waiters  map[uint64]chan ackResult
+	err      error     // non-nil once the connection broke, or was cut
+	acks     uint64    // acks read
+	lastUsed time.Time // when a frame was last written or an ack read
 
 	cutOnce sync.Once
 }
@@ -147,7 +173,10 @@ func putTimer(t *time.Timer) {
 // A transport failure returns an error wrapping ErrUnreachable (dial,
 // write, connection lost) or ErrTimeout (no ack within AckTimeout or the
 // ctx deadline), naming the endpoint, so the caller can try the next
-// instance. Send does not retry.
+// instance. Send does not retry, but for one case: a connection that had
+// lain idle and turns out closed by its peer before anything came back for
+// f (a server's idle timeout, a restarted agent) gets f once more on a new
+// connection.
 //
 // A frame with AcceptBy (wall clock) is waited for until AcceptBy, plus
 // ClockSkew when the endpoint is tcp: or rdma:, or the client is Relayed;
@@ -195,76 +224,219 @@ func (c *Client) Send(ctx context.Context, endpoint string, f *frame.Frame, key 
 	if key != nil {
 		f.Sign(key)
 	}
-	f.Seq = c.seq.Add(1)
-
-	ackTimeout := c.AckTimeout
-	if ackTimeout <= 0 {
-		ackTimeout = DefaultAckTimeout
+	w := wait{ctx: ctx, closeAt: closeAt}
+	w.ackTimeout = c.AckTimeout
+	if w.ackTimeout <= 0 {
+		w.ackTimeout = DefaultAckTimeout
 	}
-	deadline := time.Now().Add(ackTimeout)
-	ctxBound := false // the ctx deadline comes first
+	w.until = time.Now().Add(w.ackTimeout)
 	if !closeAt.IsZero() {
-		deadline = closeAt
-	} else if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline, ctxBound = d, true
+		w.until = closeAt
+	} else if d, ok := ctx.Deadline(); ok && d.Before(w.until) {
+		w.until, w.ctxBound = d, true
 	}
+	for try := 0; ; try++ {
+		f.Seq = c.seq.Add(1)
+		ack, err, stale := c.sendOn(&w, endpoint, network, addr, f)
+		// A connection that had lain idle and turned out closed by its
+		// peer (an idle timeout, a restarted agent) before anything came
+		// back for f: f was not taken; send it once more on a new one.
+		if !stale || try > 0 {
+			return ack, err
+		}
+	}
+}
 
-	cc, err := c.connFor(ctx, endpoint, network, addr)
+// wait is what a Send waits for, and until when.
+type wait struct {
+	ctx        context.Context
+	until      time.Time     // when it gives up; zero: never (after a cut)
+	closeAt    time.Time     // the end of the frame's accept window; zero: none
+	ackTimeout time.Duration // for the error text
+	ctxBound   bool          // until is ctx's deadline
+
+	cc  *clientConn
+	seq uint64
+	ch  chan ackResult
+}
+
+// sendOn writes f on the connection to endpoint and waits for its ack. It
+// reports stale when the connection, reused while idle, was found closed by
+// its peer before any ack came back after f was written.
+func (c *Client) sendOn(w *wait, endpoint, network, addr string, f *frame.Frame) (ack frame.Frame, err error, stale bool) {
+	cc, fresh, err := c.connFor(w.ctx, endpoint, network, addr)
 	if err != nil {
-		return frame.Frame{}, err
+		return frame.Frame{}, err, false
 	}
-
 	ch := waiterPool.Get().(chan ackResult)
 	cc.mu.Lock()
 	if cc.err != nil {
 		err := cc.err
 		cc.mu.Unlock()
 		waiterPool.Put(ch)
-		return frame.Frame{}, fmt.Errorf("%w %s: %w", ErrUnreachable, endpoint, err)
+		return frame.Frame{}, fmt.Errorf("%w %s: %w", ErrUnreachable, endpoint, err), false
 	}
+	idle, acks := len(cc.waiters) == 0 && !fresh, cc.acks
 	cc.waiters[f.Seq] = ch
+	cc.lastUsed = time.Now()
 	cc.mu.Unlock()
+	w.cc, w.seq, w.ch = cc, f.Seq, ch
+	// wentStale says whether err ended the connection before anything
+	// came back for f, on a connection this Send found idle, and its peer
+	// ended it: not a cut of this client's (another Send's accept window,
+	// Close), after which a frame the peer read may be waiting for its ack
+	// to go out, and must not be sent again.
+	wentStale := func(err error) bool {
+		if !idle || !peerGone(err) {
+			return false
+		}
+		cc.mu.Lock()
+		defer cc.mu.Unlock()
+		return cc.acks == acks && !errors.Is(cc.err, errCut) && !errors.Is(cc.err, ErrClosed)
+	}
 
-	if err := c.write(cc, f, deadline); err != nil {
+	if err := c.write(cc, f, w.until); err != nil {
 		// The connection is out of step. Other frames' acks it has
 		// received are still read (a frame with AcceptBy may depend on
-		// it) before its reader ends it.
+		// it) before it is closed.
 		cc.cut(fmt.Errorf("write: %w", err))
 		if cc.forget(f.Seq) {
 			waiterPool.Put(ch)
 		}
-		return frame.Frame{}, fmt.Errorf("%w %s: write: %w", ErrUnreachable, endpoint, err)
+		c.drain(cc)
+		return frame.Frame{}, fmt.Errorf("%w %s: write: %w", ErrUnreachable, endpoint, err), wentStale(err)
 	}
-
-	timer := getTimer(time.Until(deadline))
-	defer putTimer(timer)
-	if !closeAt.IsZero() {
-		return c.awaitWindow(ctx, cc, f.Seq, ch, timer, closeAt)
+	if !w.closeAt.IsZero() {
+		ack, err := c.awaitWindow(w)
+		return ack, err, err != nil && wentStale(err)
 	}
-	select {
-	case r := <-ch:
+	if r, ok := c.await(w); ok {
 		waiterPool.Put(ch)
 		if r.err != nil {
-			return frame.Frame{}, fmt.Errorf("%w %s: %w", ErrUnreachable, endpoint, r.err)
+			return frame.Frame{}, fmt.Errorf("%w %s: %w", ErrUnreachable, endpoint, r.err), wentStale(r.err)
 		}
-		return r.ack, nil
-	case <-timer.C:
-		if cc.forget(f.Seq) {
-			waiterPool.Put(ch)
+		return r.ack, nil, false
+	}
+	if cc.forget(f.Seq) {
+		waiterPool.Put(ch)
+	}
+	err = w.ctx.Err()
+	switch {
+	case err == nil && w.ctxBound:
+		return frame.Frame{}, fmt.Errorf("%w %s: %w", ErrTimeout, endpoint, context.DeadlineExceeded), false
+	case err == nil:
+		return frame.Frame{}, fmt.Errorf("%w %s: no ack within %v", ErrTimeout, endpoint, w.ackTimeout), false
+	case errors.Is(err, context.DeadlineExceeded):
+		return frame.Frame{}, fmt.Errorf("%w %s: %w", ErrTimeout, endpoint, err), false
+	}
+	return frame.Frame{}, fmt.Errorf("transport: send to %s: %w", endpoint, err), false
+}
+
+// peerGone reports whether err says the peer had closed the connection.
+func peerGone(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// await waits for the ack of w's frame, reading the connection itself when
+// nobody else does (see clientConn). It returns false when w.until passed
+// or w.ctx ended first.
+func (c *Client) await(w *wait) (ackResult, bool) {
+	var timerC <-chan time.Time
+	if !w.until.IsZero() {
+		timer := getTimer(time.Until(w.until))
+		defer putTimer(timer)
+		timerC = timer.C
+	}
+	for {
+		select {
+		case r := <-w.ch:
+			return r, true
+		case <-w.cc.turn:
+			r, ok := c.lead(w)
+			w.cc.turn <- struct{}{}
+			return r, ok
+		case <-timerC:
+			// The timer runs on the monotonic clock, an accept window's
+			// end on the wall clock: make sure it has passed on the latter.
+			if d := time.Until(w.until); d > 0 {
+				timerC = time.After(d)
+				continue
+			}
+			return ackResult{}, false
+		case <-w.ctx.Done():
+			return ackResult{}, false
 		}
-		if ctxBound {
-			return frame.Frame{}, fmt.Errorf("%w %s: %w", ErrTimeout, endpoint, context.DeadlineExceeded)
+	}
+}
+
+// lead reads w.cc, holding its turn, and hands each ack to its waiter until
+// w's own has come (or the connection ended: that answers every waiter).
+// It returns false when w.until passed or w.ctx ended first. A read
+// deadline interrupts the read for either (an ended ctx sets one at once);
+// the frame reader loses nothing to it, so the next holder of the turn
+// goes on where this one stopped.
+func (c *Client) lead(w *wait) (ackResult, bool) {
+	cc := w.cc
+	if w.ctx.Done() != nil {
+		stop := context.AfterFunc(w.ctx, func() { _ = cc.conn.SetReadDeadline(time.Now()) })
+		defer stop()
+	}
+	for {
+		select {
+		case r := <-w.ch:
+			return r, true
+		default:
 		}
-		return frame.Frame{}, fmt.Errorf("%w %s: no ack within %v", ErrTimeout, endpoint, ackTimeout)
-	case <-ctx.Done():
-		if cc.forget(f.Seq) {
-			waiterPool.Put(ch)
+		if !w.until.IsZero() && !time.Now().Before(w.until) {
+			return ackResult{}, false
 		}
-		err := ctx.Err()
-		if errors.Is(err, context.DeadlineExceeded) {
-			return frame.Frame{}, fmt.Errorf("%w %s: %w", ErrTimeout, endpoint, err)
+		_ = cc.conn.SetReadDeadline(w.until)
+		if w.ctx.Err() != nil {
+			return ackResult{}, false
 		}
-		return frame.Frame{}, fmt.Errorf("transport: send to %s: %w", endpoint, err)
+		var ack frame.Frame
+		err := cc.r.Next(&ack)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Ours, or an ended ctx's (maybe another Send's): look again.
+		case err != nil:
+			c.broken(cc, fmt.Errorf("connection lost: %w", err)) // answers w too
+		default:
+			cc.deliver(&ack)
+		}
+	}
+}
+
+// deliver hands ack to the Send waiting for it, if any.
+func (cc *clientConn) deliver(ack *frame.Frame) {
+	if ack.Kind != frame.KindAck {
+		return
+	}
+	cc.mu.Lock()
+	ch, ok := cc.waiters[ack.Seq]
+	delete(cc.waiters, ack.Seq)
+	cc.acks++
+	cc.lastUsed = time.Now()
+	cc.mu.Unlock()
+	if ok {
+		ch <- ackResult{ack: *ack}
+	}
+}
+
+// drain reads what cc still receives after a cut, handing acks to their
+// waiters, until the connection ends; then it is closed and its remaining
+// waiters fail.
+func (c *Client) drain(cc *clientConn) {
+	<-cc.turn
+	defer func() { cc.turn <- struct{}{} }()
+	_ = cc.conn.SetReadDeadline(time.Time{})
+	for {
+		var ack frame.Frame
+		if err := cc.r.Next(&ack); err != nil {
+			c.broken(cc, fmt.Errorf("connection lost: %w", err))
+			return
+		}
+		cc.deliver(&ack)
 	}
 }
 
@@ -282,48 +454,37 @@ func (c *Client) skew(network string) time.Duration {
 	return c.ClockSkew
 }
 
-// awaitWindow waits for the ack of the frame seq (waiter ch) until closeAt
-// on the wall clock, or ctx's end; then it gives up: it cuts the
-// connection and takes what its reader finds, the ack or the connection's
-// end.
-func (c *Client) awaitWindow(ctx context.Context, cc *clientConn, seq uint64, ch chan ackResult, timer *time.Timer, closeAt time.Time) (frame.Frame, error) {
-	var cause error
-wait:
-	for {
-		select {
-		case r := <-ch:
-			waiterPool.Put(ch)
-			if r.err != nil {
-				return frame.Frame{}, fmt.Errorf("%w %s: %w", ErrUnreachable, cc.endpoint, r.err)
-			}
-			return r.ack, nil
-		case <-timer.C:
-			// The timer runs on the monotonic clock, AcceptBy is wall
-			// clock time: make sure the window has closed on the latter.
-			if d := time.Until(closeAt); d > 0 {
-				timer.Reset(d)
-				continue
-			}
-			break wait
-		case <-ctx.Done():
-			cause = ctx.Err()
-			break wait
+// awaitWindow waits for the ack of w's frame until its accept window
+// closes on the wall clock, or w.ctx's end; then it gives up: it cuts the
+// connection and takes what is read from it before its end, the ack or the
+// connection's end.
+func (c *Client) awaitWindow(w *wait) (frame.Frame, error) {
+	cc := w.cc
+	r, ok := c.await(w)
+	if !ok {
+		// Every ack the receiver wrote before the cut is read before the
+		// connection's end, which answers w if its ack was not among them.
+		cause := w.ctx.Err()
+		cc.cut(errCut)
+		r, _ = c.await(&wait{ctx: context.Background(), cc: cc, seq: w.seq, ch: w.ch})
+		switch {
+		case r.err == nil:
+		case errors.Is(cause, context.DeadlineExceeded):
+			waiterPool.Put(w.ch)
+			return frame.Frame{}, fmt.Errorf("%w %s: %w", ErrTimeout, cc.endpoint, cause)
+		case cause != nil:
+			waiterPool.Put(w.ch)
+			return frame.Frame{}, fmt.Errorf("transport: send to %s: %w", cc.endpoint, cause)
+		default:
+			waiterPool.Put(w.ch)
+			return frame.Frame{}, fmt.Errorf("%w %s: no ack before the frame's accept window closed at %s", ErrTimeout, cc.endpoint, w.closeAt.Format(time.RFC3339Nano))
 		}
 	}
-	// Every ack the receiver wrote before the cut is read before the
-	// reader sees the connection end, and answers ch; so does that end.
-	cc.cut(errCut)
-	r := <-ch
-	waiterPool.Put(ch)
-	switch {
-	case r.err == nil:
-		return r.ack, nil
-	case errors.Is(cause, context.DeadlineExceeded):
-		return frame.Frame{}, fmt.Errorf("%w %s: %w", ErrTimeout, cc.endpoint, cause)
-	case cause != nil:
-		return frame.Frame{}, fmt.Errorf("transport: send to %s: %w", cc.endpoint, cause)
+	waiterPool.Put(w.ch)
+	if r.err != nil {
+		return frame.Frame{}, fmt.Errorf("%w %s: %w", ErrUnreachable, cc.endpoint, r.err)
 	}
-	return frame.Frame{}, fmt.Errorf("%w %s: no ack before the frame's accept window closed at %s", ErrTimeout, cc.endpoint, closeAt.Format(time.RFC3339Nano))
+	return r.ack, nil
 }
 
 // cut stops cc being used for new frames (Sends get err) and shuts down
@@ -401,14 +562,15 @@ func (cc *clientConn) forget(seq uint64) bool {
 	return false
 }
 
-// connFor returns the live connection to endpoint, dialing one if needed.
-// Concurrent callers share one dial.
-func (c *Client) connFor(ctx context.Context, endpoint, network, addr string) (*clientConn, error) {
+// connFor returns the live connection to endpoint, dialing one if needed
+// (fresh says so). Concurrent callers share one dial. A connection idle for
+// longer than MaxIdle is closed and dialed anew.
+func (c *Client) connFor(ctx context.Context, endpoint, network, addr string) (cc *clientConn, fresh bool, err error) {
 	for {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
-			return nil, ErrClosed
+			return nil, false, ErrClosed
 		}
 		if c.conns == nil {
 			c.conns = make(map[string]*clientConn)
@@ -418,22 +580,31 @@ func (c *Client) connFor(ctx context.Context, endpoint, network, addr string) (*
 			cc = &clientConn{endpoint: endpoint, ready: make(chan struct{}), waiters: make(map[uint64]chan ackResult)}
 			c.conns[endpoint] = cc
 			c.mu.Unlock()
-			return c.dial(ctx, cc, network, addr)
+			cc, err := c.dial(ctx, cc, network, addr)
+			return cc, true, err
 		}
 		c.mu.Unlock()
 		select {
 		case <-cc.ready:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w %s: dial: %w", ErrUnreachable, endpoint, ctx.Err())
+			return nil, false, fmt.Errorf("%w %s: dial: %w", ErrUnreachable, endpoint, ctx.Err())
 		}
 		if cc.dialErr != nil {
-			return nil, fmt.Errorf("%w %s: dial: %w", ErrUnreachable, endpoint, cc.dialErr)
+			return nil, false, fmt.Errorf("%w %s: dial: %w", ErrUnreachable, endpoint, cc.dialErr)
 		}
 		cc.mu.Lock()
 		err := cc.err
+		if err == nil && len(cc.waiters) == 0 && time.Since(cc.lastUsed) > c.maxIdle() {
+			err = errIdle
+			cc.err = err
+		}
 		cc.mu.Unlock()
 		if err == nil {
-			return cc, nil
+			return cc, false, nil
+		}
+		if err == errIdle {
+			cc.cut(errIdle)
+			c.drain(cc)
 		}
 		// Broken: drop it (if still current) and dial anew.
 		c.mu.Lock()
@@ -444,7 +615,17 @@ func (c *Client) connFor(ctx context.Context, endpoint, network, addr string) (*
 	}
 }
 
-// dial connects cc and starts its reader.
+// errIdle ends a connection unused for longer than Client.MaxIdle.
+var errIdle = errors.New("connection idle for too long")
+
+func (c *Client) maxIdle() time.Duration {
+	if c.MaxIdle <= 0 {
+		return DefaultMaxIdle
+	}
+	return c.MaxIdle
+}
+
+// dial connects cc.
 func (c *Client) dial(ctx context.Context, cc *clientConn, network, addr string) (*clientConn, error) {
 	timeout := c.DialTimeout
 	if timeout <= 0 {
@@ -480,40 +661,17 @@ func (c *Client) dial(ctx context.Context, cc *clientConn, network, addr string)
 		}
 		return nil, fmt.Errorf("%w %s: dial: %w", ErrUnreachable, cc.endpoint, err)
 	}
-	cc.conn = conn
-	c.wg.Add(1)
-	c.mu.Unlock()
-	close(cc.ready)
-	go c.read(cc)
-	return cc, nil
-}
-
-// read dispatches the acks arriving on cc to their waiters until the
-// connection fails.
-func (c *Client) read(cc *clientConn) {
-	defer c.wg.Done()
 	max := c.MaxPayload
 	if max <= 0 {
 		max = DefaultMaxAckPayload
 	}
-	r := frame.NewReader(cc.conn, max)
-	for {
-		var ack frame.Frame
-		if err := r.Next(&ack); err != nil {
-			c.broken(cc, fmt.Errorf("connection lost: %w", err))
-			return
-		}
-		if ack.Kind != frame.KindAck {
-			continue
-		}
-		cc.mu.Lock()
-		ch, ok := cc.waiters[ack.Seq]
-		delete(cc.waiters, ack.Seq)
-		cc.mu.Unlock()
-		if ok {
-			ch <- ackResult{ack: ack}
-		}
-	}
+	cc.conn, cc.r = conn, frame.NewReader(conn, max)
+	cc.turn = make(chan struct{}, 1)
+	cc.turn <- struct{}{}
+	cc.lastUsed = time.Now()
+	c.mu.Unlock()
+	close(cc.ready)
+	return cc, nil
 }
 
 // broken marks cc failed, closes it, fails its waiters and drops it from
@@ -550,8 +708,8 @@ func (c *Client) removeSegment(name string) {
 	}()
 }
 
-// Close closes the client's connections and waits for their goroutines.
-// Pending Sends get the acks already received (each connection is cut as
+// Close closes the client's connections, once it has handed on the acks
+// they had received. Pending Sends get the acks already received (each connection is cut as
 // when a frame's accept window closes, see Send) or fail with
 // ErrUnreachable; later ones fail with ErrClosed. It is idempotent.
 func (c *Client) Close() error {
@@ -564,13 +722,13 @@ func (c *Client) Close() error {
 		select {
 		case <-cc.ready:
 			if cc.conn != nil {
-				cc.cut(ErrClosed) // its reader closes it once it has read what came
+				cc.cut(ErrClosed)
+				c.drain(cc) // hands on the acks that came, then closes it
 			}
 		default:
 			// Still dialing: dial sees closed and gives up.
 		}
 	}
-	c.wg.Wait()
 	c.removing.Wait()
 	return nil
 }
