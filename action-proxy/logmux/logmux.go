@@ -59,11 +59,25 @@ func New(sink io.Writer) (*Mux, error) {
 // ends; if ctx ends first, the switch still happens, later, at the same
 // point of the stream, and the next Switch waits for it too.
 func (m *Mux) Switch(ctx context.Context, sink io.Writer) error {
+	wait, err := m.Mark(sink)
+	if err != nil {
+		return err
+	}
+	return wait(ctx)
+}
+
+// Mark makes output written from now on go to sink, without waiting: it
+// writes the switch's marker into the pipe, which is the exact point of
+// the switch, and returns a function that waits (until ctx ends) for the
+// copier to pass it, that is for everything written before to have
+// reached the old sink. A caller that only needs the new sink to get what
+// is written from now on need not wait at all.
+func (m *Mux) Mark(sink io.Writer) (wait func(ctx context.Context) error, err error) {
 	m.switchMu.Lock()
 	defer m.switchMu.Unlock()
 	select {
 	case <-m.done:
-		return ErrClosed
+		return nil, ErrClosed
 	default:
 	}
 	m.mu.Lock()
@@ -73,10 +87,15 @@ func (m *Mux) Switch(ctx context.Context, sink io.Writer) error {
 		m.mu.Lock()
 		m.next = m.next[:len(m.next)-1]
 		m.mu.Unlock()
-		return fmt.Errorf("logmux: writing the switch marker: %w", err)
+		return nil, fmt.Errorf("logmux: writing the switch marker: %w", err)
 	}
 	m.sent++
 	target := m.sent
+	return func(ctx context.Context) error { return m.await(ctx, target) }, nil
+}
+
+// await waits until the copier has passed target markers, or ctx ends.
+func (m *Mux) await(ctx context.Context, target int) error {
 	for {
 		m.mu.Lock()
 		seen, progress := m.seen, m.progress

@@ -3,6 +3,7 @@ package logmux_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"sync"
@@ -118,3 +119,46 @@ func TestSwitchAfterAnAbandonedSwitch(t *testing.T) {
 type blockingWriter struct{ release chan struct{} }
 
 func (b *blockingWriter) Write(p []byte) (int, error) { <-b.release; return len(p), nil }
+
+// Mark switches at the exact point of the stream without waiting: runs
+// back to back, each marked in and out, each waited for only after the
+// next has started, get exactly their own output.
+func TestMarkWithoutWaiting(t *testing.T) {
+	var main syncBuf
+	m, err := logmux.New(&main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	type run struct {
+		buf  *logmux.Buffer
+		wait func(context.Context) error
+	}
+	var runs []run
+	for i := 0; i < 50; i++ {
+		m.W.WriteString("invoker line\n")
+		buf := &logmux.Buffer{Limit: 1 << 20}
+		if _, err := m.Mark(buf); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(m.W, "direct %d\n", i)
+		wait, err := m.Mark(&main)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, run{buf, wait})
+	}
+	for i, r := range runs {
+		if err := r.wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := string(r.buf.Bytes()), fmt.Sprintf("direct %d\n", i); got != want {
+			t.Fatalf("run %d: direct logs %q, want %q", i, got, want)
+		}
+	}
+	m.Close()
+	if got, want := main.String(), strings.Repeat("invoker line\n", 50); got != want {
+		t.Fatalf("main sink got %q, want %q", got, want)
+	}
+}

@@ -312,7 +312,7 @@ func (fs *fallbackStep) run(ctx context.Context, activationID string, call func(
 	start := p.cfg.Now()
 	// The retries run on this /run's process, which stays reserved.
 	result, _, err := attempts(d.sp.Steps[f.Step].Retry,
-		func() ([]byte, []byte, error) {
+		func() ([]byte, func() []byte, error) {
 			result, err := call(runCtx, activationBody(f.Payload, f, id))
 			return result, nil, err
 		},

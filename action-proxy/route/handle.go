@@ -120,7 +120,7 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 	defer cancel()
 	start := p.cfg.Now()
 	result, logs, err := attempts(sp.Steps[f.Step].Retry,
-		func() ([]byte, []byte, error) { return res.Run(ctx, activationBody(payload, f, id)) },
+		func() ([]byte, func() []byte, error) { return res.Run(ctx, activationBody(payload, f, id)) },
 		func(wait time.Duration) bool {
 			// The action is released after each run: the next attempt
 			// reserves it again (an invoker /run may come first).
@@ -130,7 +130,7 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 	elapsed := p.cfg.Now().Sub(start)
 	c := flow.ContextOf(f)
 	d := doer{p: p, sp: sp, w: w}
-	d.rep = &stepReport{send: func() { d.sendReport(ctx, c, f.Step, f.Branch, logs, elapsed) }}
+	d.rep = &stepReport{send: func() { d.sendReport(ctx, c, f.Step, f.Branch, logs(), elapsed) }}
 	s := flow.Sender{Spec: sp, Ctx: c, Self: w.instanceID, CanHold: true, EntryJoins: p.cfg.EntryJoins}
 	d.do(ctx, s.Finished(f.Step, f.Branch, result, err, id.Action))
 }
@@ -149,16 +149,25 @@ func (p *Plane) stepContext(deadline int64) (context.Context, context.CancelFunc
 
 // attempts runs the action with run until it succeeds or the step's retry
 // (nil: one attempt) gives up (flow.Retry); again readies the next attempt
-// after waiting wait, and reports false when there is none. The logs of
-// every attempt are kept, in order.
-func attempts(retry *spec.Retry, run func() (result, logs []byte, err error), again func(wait time.Duration) bool) (result, logs []byte, err error) {
+// after waiting wait, and reports false when there is none. logs returns
+// the logs of every attempt, in order.
+func attempts(retry *spec.Retry, run func() (result []byte, logs func() []byte, err error), again func(wait time.Duration) bool) (result []byte, logs func() []byte, err error) {
+	var parts []func() []byte
+	logs = func() []byte {
+		if len(parts) == 1 {
+			return parts[0]()
+		}
+		var b []byte
+		for _, p := range parts {
+			b = append(b, p()...)
+		}
+		return b
+	}
 	for n := 1; ; n++ {
-		var out []byte
+		var out func() []byte
 		result, out, err = run()
-		if logs == nil {
-			logs = out
-		} else {
-			logs = append(logs, out...)
+		if out != nil {
+			parts = append(parts, out)
 		}
 		wait, more := flow.Retry(retry, n, flow.Failed(result, err))
 		if !more || !again(wait) {

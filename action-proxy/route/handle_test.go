@@ -221,7 +221,7 @@ func (r fakeReservation) Release() {
 	r.e.released++
 }
 
-func (r fakeReservation) Run(_ context.Context, body io.Reader) ([]byte, []byte, error) {
+func (r fakeReservation) Run(_ context.Context, body io.Reader) ([]byte, func() []byte, error) {
 	b, err := io.ReadAll(body)
 	r.e.mu.Lock()
 	defer r.e.mu.Unlock()
@@ -229,10 +229,11 @@ func (r fakeReservation) Run(_ context.Context, body io.Reader) ([]byte, []byte,
 	if r.e.err != nil {
 		err = r.e.err
 	}
+	logs := func() []byte { return []byte("log line\n") }
 	if err != nil {
-		return nil, []byte("log line\n"), err
+		return nil, logs, err
 	}
-	return r.e.result, []byte("log line\n"), nil
+	return r.e.result, logs, nil
 }
 
 var (

@@ -49,7 +49,7 @@ type funcReservation struct{ e *funcExecutor }
 
 func (r funcReservation) Release() {}
 
-func (r funcReservation) Run(_ context.Context, body io.Reader) ([]byte, []byte, error) {
+func (r funcReservation) Run(_ context.Context, body io.Reader) ([]byte, func() []byte, error) {
 	var b struct {
 		Value json.RawMessage `json:"value"`
 	}
@@ -59,7 +59,7 @@ func (r funcReservation) Run(_ context.Context, body io.Reader) ([]byte, []byte,
 	r.e.mu.Lock()
 	r.e.runs++
 	r.e.mu.Unlock()
-	return r.e.fn(b.Value), []byte("ran\n"), nil
+	return r.e.fn(b.Value), func() []byte { return []byte("ran\n") }, nil
 }
 
 func constant(v string) *funcExecutor {

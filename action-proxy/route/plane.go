@@ -29,8 +29,11 @@ type Executor interface {
 type Reservation interface {
 	// Run runs one activation with the given /run body, captures the
 	// action's logs, and releases the reservation. The result is a JSON
-	// object or array; a failure of the action is an error.
-	Run(ctx context.Context, body io.Reader) (result, logs []byte, err error)
+	// object or array; a failure of the action is an error. logs returns
+	// the captured logs, once the last of them has come: the action's
+	// output crosses a pipe, and the plane asks for them only after it
+	// has handed the result on, so that the wait is off the hop's path.
+	Run(ctx context.Context, body io.Reader) (result []byte, logs func() []byte, err error)
 	// Release gives the action back without running it: the step frame
 	// it was reserved for will not run here (its sender gave up on it).
 	Release()

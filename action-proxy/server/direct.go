@@ -103,21 +103,32 @@ func (p *Proxy) drainLogs() {
 const drainTimeout = time.Second
 
 // switchLogs makes the action's stdout go to out and its stderr to errw
-// from now on, once what it wrote before has reached the old sinks. The
+// from now on, once what it wrote before has reached the old sinks: the
 // two streams switch at once (each switch is a round trip through its
 // pipe); it waits at most drainTimeout.
 func (rs *routeState) switchLogs(out, errw io.Writer) {
-	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-	defer cancel()
+	rs.markLogs(out, errw)()
+}
+
+// markLogs makes the action's stdout go to out and its stderr to errw from
+// what it writes next (logmux.Mux.Mark), and returns a function that
+// waits, at most drainTimeout, until what it wrote before has reached the
+// old sinks.
+func (rs *routeState) markLogs(out, errw io.Writer) (wait func()) {
 	rs.switchMu.Lock()
 	defer rs.switchMu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		rs.stderr.Switch(ctx, errw)
-	}()
-	rs.stdout.Switch(ctx, out)
-	<-done
+	waitErr, errErr := rs.stderr.Mark(errw)
+	waitOut, outErr := rs.stdout.Mark(out)
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+		defer cancel()
+		if errErr == nil {
+			waitErr(ctx)
+		}
+		if outErr == nil {
+			waitOut(ctx)
+		}
+	}
 }
 
 // TryReserve implements route.Executor: the action is reserved only if no
@@ -153,24 +164,32 @@ func (r *reservation) Release() {
 	r.rs.gate.Unlock()
 }
 
-// Run implements route.Reservation.
-func (r *reservation) Run(ctx context.Context, body io.Reader) (result, logs []byte, err error) {
+// Run implements route.Reservation. The action's output is cut at exact
+// points of its pipes by markers (logmux.Mux.Mark), and nothing on the
+// way to the result waits for them to cross: every byte it writes for
+// this activation follows the first markers (it writes once it has read
+// the activation, sent after them), and the markers written once its
+// result came end the run's share. logs waits for those to cross.
+func (r *reservation) Run(ctx context.Context, body io.Reader) (result []byte, logs func() []byte, err error) {
 	p, rs := r.p, r.rs
 	buf := &logmux.Buffer{Limit: rs.logLimit}
-	rs.switchLogs(buf, buf)
+	rs.markLogs(buf, buf)
 
 	result, stray, err := r.lease.Process().Call(ctx, body)
 	exited := r.lease.Process().Exited()
 
 	// Switch the logs back before releasing the process: an invoker /run
 	// waiting for it starts at once, and its output must not reach buf.
-	rs.switchLogs(p.cfg.Stdout, p.cfg.Stderr)
+	wait := rs.markLogs(p.cfg.Stdout, p.cfg.Stderr)
 	r.lease.Release()
 	rs.gate.Unlock()
-	logs = buf.Bytes()
-
-	if stray > 0 {
-		logs = append(logs, fmt.Sprintf("[wsk-route: discarded %d line(s) the action wrote on fd 3 after its previous result]\n", stray)...)
+	logs = func() []byte {
+		wait()
+		b := buf.Bytes()
+		if stray > 0 {
+			b = append(b, fmt.Sprintf("[wsk-route: discarded %d line(s) the action wrote on fd 3 after its previous result]\n", stray)...)
+		}
+		return b
 	}
 	if exited || errors.Is(err, child.ErrExited) || errors.Is(err, child.ErrNotRunning) {
 		rs.router.Unregister("the action's process exited")

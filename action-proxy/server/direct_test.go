@@ -183,8 +183,8 @@ func directRun(t *testing.T, h *harness, body string) (result, logs string, err 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
 	defer cancel()
-	r, l, err := reserve(t, h).Run(ctx, strings.NewReader(body))
-	return string(r), string(l), err
+	r, logsOf, err := reserve(t, h).Run(ctx, strings.NewReader(body))
+	return string(r), string(logsOf()), err
 }
 
 func TestRouteIdentifyFromInitEnv(t *testing.T) {
@@ -338,7 +338,8 @@ func TestRouteInvokerHasPriority(t *testing.T) {
 			})
 			ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
 			defer cancel()
-			result, logs, err := res.Run(ctx, strings.NewReader(`{"value":{}}`))
+			result, logsOf, err := res.Run(ctx, strings.NewReader(`{"value":{}}`))
+			logs := logsOf()
 			if err != nil || string(result) != `{"n":2}` {
 				t.Errorf("direct run after the invoker's: %q, %v; want {\"n\":2}", result, err)
 			}
@@ -359,7 +360,8 @@ func TestRouteDirectRunDeadline(t *testing.T) {
 	res := reserve(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	result, logs, err := res.Run(ctx, strings.NewReader(`{"value":{}}`))
+	result, logsOf, err := res.Run(ctx, strings.NewReader(`{"value":{}}`))
+	logs := logsOf()
 	if err == nil || result != nil {
 		t.Fatalf("Run past its deadline: %q, %v; want an error", result, err)
 	}
@@ -458,7 +460,8 @@ func testInvokerWaitingForDirectRun(t *testing.T, poolSize int) {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
 			defer cancel()
-			r, l, err := res.Run(ctx, strings.NewReader(`{"value":{"block":true}}`))
+			r, logs, err := res.Run(ctx, strings.NewReader(`{"value":{"block":true}}`))
+			l := logs()
 			direct <- outcome{r, l, err}
 		}()
 		answered := make(chan response, 1)
@@ -516,7 +519,8 @@ done
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			r, l, err := res.Run(ctx, strings.NewReader(`{"value":{}}`))
+			r, logs, err := res.Run(ctx, strings.NewReader(`{"value":{}}`))
+			l := logs()
 			done <- outcome{r, l, err}
 		}()
 		return done
