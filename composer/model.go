@@ -85,6 +85,9 @@ type Workflow struct {
 	NamePos, NamespacePos Position
 	// Root is the node the run's input enters.
 	Root Node
+	// Actions are the actions the file declares (its actions section),
+	// in file order: `wsk-route compose` creates or updates them first.
+	Actions []*ActionDef
 }
 
 // Action runs one OpenWhisk action on the value; its result is the new

@@ -30,8 +30,13 @@ func Validate(w *Workflow, opt Options) error {
 		}
 		return p
 	}
-	if err := CheckName(w.Name); err != nil {
-		v.add(at(w.NamePos), ".name", "workflow name: %v", err)
+	switch {
+	case w.Name == "" && w.NamePos == (Position{}):
+		v.add(w.Pos, "", "missing field \"name\": name the workflow (its entry action gets the name)")
+	default:
+		if err := CheckName(w.Name); err != nil {
+			v.add(at(w.NamePos), ".name", "workflow name: %v", err)
+		}
 	}
 	if err := CheckName(v.ns); err != nil {
 		v.add(at(w.NamespacePos), ".namespace", "namespace: %v", err)
@@ -41,6 +46,7 @@ func Validate(w *Workflow, opt Options) error {
 	} else {
 		v.node(w.Root)
 	}
+	v.checkActions(w.Actions)
 	return v.l.Err()
 }
 

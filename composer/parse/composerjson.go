@@ -20,7 +20,9 @@ import (
 // Combinators read: sequence/seq, action, empty, literal/value, try,
 // retry, parallel/par, map, if, while and dowhile (their test a pure
 // condition: a function like "args => args.n > 3" or a constant one), and
-// function where its code returns a literal. A literal's (or such a
+// function where its code returns a literal. The "actions" (the action
+// definitions composer embeds: name, exec, limits, parameters,
+// annotations) become the workflow's Actions, with their code inline. A literal's (or such a
 // function's) value that is not a JSON object becomes {"value": v}, as
 // composer's conductor shapes it. Everything else is refused with
 // ErrNotSupported, naming the combinator, its path and why.
@@ -52,8 +54,8 @@ func Composer(file string, data []byte) (*composer.Workflow, error) {
 	if v := f["version"]; v != nil {
 		t.str(v, ".version", "version")
 	}
-	if a := f["actions"]; a != nil && a.Kind != yaml.SequenceNode {
-		t.invalid(a, ".actions", "actions must be a list, not %s", kindName(a))
+	if a := f["actions"]; a != nil {
+		w.Actions = t.composerActions(a)
 	}
 	switch {
 	case f["ast"] != nil:

@@ -91,7 +91,8 @@ func (t *tree) workflow(n *yaml.Node) *composer.Workflow {
 	if !ok {
 		return nil
 	}
-	f := t.fields(es, &w.Meta, n, "", []string{"name", "namespace", "description", "steps"}, "name", "steps")
+	// A missing name is reported by composer.Validate, once.
+	f := t.fields(es, &w.Meta, n, "", []string{"name", "namespace", "description", "steps", "actions"}, "steps")
 	if v := f["name"]; v != nil {
 		w.Name, _ = t.str(v, ".name", "name")
 		w.NamePos = t.at(v)
@@ -112,6 +113,9 @@ func (t *tree) workflow(n *yaml.Node) *composer.Workflow {
 		}
 	} else {
 		w.Root = &composer.Pass{Meta: composer.Meta{Pos: w.Pos}}
+	}
+	if v := f["actions"]; v != nil {
+		w.Actions = t.actions(v)
 	}
 	return w
 }

@@ -1,8 +1,9 @@
 // Package exampletest is test support for the examples under examples/:
 // it starts a `wsk-route dev` sandbox whose containers run a freshly built
 // proxy, and deploys and runs an example on it exactly as a user would
-// (the actions with openwhisk-client-go, the workflow with
-// `wsk-route compose`, runs with `wsk action invoke`'s REST call).
+// (`wsk-route compose`, which deploys the actions of the workflow file's
+// actions section and then the workflow; runs with `wsk action invoke`'s
+// REST call).
 //
 // It is imported only from _test.go files. The caller's duties: call
 // Start once per test (it registers the sandbox's shutdown with

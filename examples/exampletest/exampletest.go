@@ -9,8 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -30,18 +28,6 @@ type Env struct {
 	Sandbox *sandbox.Sandbox
 	// Client talks to the sandbox's controller in namespace "_".
 	Client *whisk.Client
-}
-
-// Action is an action to create from a source file.
-type Action struct {
-	// Name is the action's name.
-	Name string
-	// File is the source file's name, relative to the directory given to
-	// CreateActions.
-	File string
-	// Kind is the runtime kind, e.g. "python:3" or GoKind(); a Go kind's
-	// entry point is Main.
-	Kind string
 }
 
 // Start builds the proxy, runs a sandbox whose containers run it and
@@ -86,39 +72,9 @@ func Start(t *testing.T, clientTimeout time.Duration) *Env {
 	return &Env{Sandbox: sb, Client: c}
 }
 
-// GoKind is the Go kind of this toolchain, as the sandbox names it, e.g.
-// "go:1.26".
-func GoKind() string {
-	v := strings.TrimPrefix(runtime.Version(), "go")
-	parts := strings.SplitN(v, ".", 3)
-	if len(parts) < 2 {
-		return "go:" + v
-	}
-	return "go:" + parts[0] + "." + parts[1]
-}
-
-// CreateActions creates (or overwrites) each action from its source file
-// in dir; any failure fails t at once.
-func (e *Env) CreateActions(t *testing.T, dir string, actions []Action) {
-	t.Helper()
-	for _, a := range actions {
-		src, err := os.ReadFile(filepath.Join(dir, a.File))
-		if err != nil {
-			t.Fatalf("reading %s's source: %v", a.Name, err)
-		}
-		code := string(src)
-		exec := &whisk.Exec{Kind: a.Kind, Code: &code}
-		if strings.HasPrefix(a.Kind, "go:") {
-			exec.Main = "Main"
-		}
-		if _, _, err := e.Client.Actions.Insert(&whisk.Action{Name: a.Name, Namespace: "_", Exec: exec}, true); err != nil {
-			t.Fatalf("creating %s: %v", a.Name, err)
-		}
-	}
-}
-
 // Compose runs `wsk-route compose file` against the sandbox, with a
-// wskprops file naming it in WSK_CONFIG_FILE (set for the rest of t); a
+// wskprops file naming it in WSK_CONFIG_FILE (set for the rest of t):
+// the actions of the file's actions section first, then the workflow. A
 // non-zero exit fails t with the command's output.
 func (e *Env) Compose(t *testing.T, file string) {
 	t.Helper()

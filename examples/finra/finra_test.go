@@ -10,14 +10,10 @@ import (
 
 func TestFINRA(t *testing.T) {
 	env := exampletest.Start(t, 2*time.Minute)
-	steps := []exampletest.Action{
-		{Name: "finra-marketdata", File: "marketdata.py", Kind: "python:3"},
-		{Name: "finra-check-price", File: "check_price.go", Kind: exampletest.GoKind()},
-		{Name: "finra-check-size", File: "check_size.py", Kind: "python:3"},
-		{Name: "finra-check-restricted", File: "check_restricted.go", Kind: exampletest.GoKind()},
-	}
-	env.CreateActions(t, "_actions", steps)
+	// compose deploys the four actions of finra.yaml's actions section,
+	// then the workflow.
 	env.Compose(t, "finra.yaml")
+	steps := []string{"finra-marketdata", "finra-check-price", "finra-check-size", "finra-check-restricted"}
 	var input map[string]any
 	exampletest.ReadJSON(t, "trade.json", &input)
 	type verdict struct {
@@ -59,8 +55,8 @@ func TestFINRA(t *testing.T) {
 	// The steps of the warm runs went direct: each step has the one
 	// activation of its cold start (the fallback), no more.
 	for _, s := range steps {
-		if n := env.Activations(t, s.Name, 1); n != 1 {
-			t.Errorf("%s: %d activations, want 1: warm runs must not go through the controller", s.Name, n)
+		if n := env.Activations(t, s, 1); n != 1 {
+			t.Errorf("%s: %d activations, want 1: warm runs must not go through the controller", s, n)
 		}
 	}
 }
@@ -70,14 +66,7 @@ func TestFINRA(t *testing.T) {
 // region; cold, then warm, the same summary.
 func TestFINRABatch(t *testing.T) {
 	env := exampletest.Start(t, 2*time.Minute)
-	env.CreateActions(t, "_actions", []exampletest.Action{
-		{Name: "finra-marketdata", File: "marketdata.py", Kind: "python:3"},
-		{Name: "finra-check-price", File: "check_price.go", Kind: exampletest.GoKind()},
-		{Name: "finra-check-size", File: "check_size.py", Kind: "python:3"},
-		{Name: "finra-check-restricted", File: "check_restricted.go", Kind: exampletest.GoKind()},
-		{Name: "finra-summary", File: "summary.go", Kind: exampletest.GoKind()},
-	})
-	env.Compose(t, "finra-batch.yaml")
+	env.Compose(t, "finra-batch.yaml") // its five actions, then the workflow
 	var input map[string]any
 	exampletest.ReadJSON(t, "batch.json", &input)
 	names := []string{"finra-marketdata", "finra-check-price", "finra-check-size", "finra-check-restricted", "finra-summary"}

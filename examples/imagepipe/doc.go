@@ -11,7 +11,7 @@
 //	input.json          the image to render: width, height, chunks, seed
 //
 // imagepipe_test.go deploys it onto a `wsk-route dev` sandbox exactly as a
-// user would (the actions with openwhisk-client-go, the workflow with
-// `wsk-route compose`) and runs it cold and then warm, twice. See README.md
-// for the commands.
+// user would (`wsk-route compose`, which creates the actions of the
+// workflow file's actions section, then the workflow) and runs it cold and
+// then warm, twice. See README.md for the commands.
 package imagepipe

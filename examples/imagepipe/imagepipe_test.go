@@ -31,12 +31,7 @@ const wantSHA256 = "bae5a46f85687cb1c6fb0ae6fe9964d21e5bd81f2f84569cee13ef6c12bd
 
 func TestImagePipe(t *testing.T) {
 	env := exampletest.Start(t, 5*time.Minute)
-	env.CreateActions(t, "_actions", []exampletest.Action{
-		{Name: "ip-split", File: "split.go", Kind: exampletest.GoKind()},
-		{Name: "ip-filter", File: "filter.go", Kind: exampletest.GoKind()},
-		{Name: "ip-stitch", File: "stitch.go", Kind: exampletest.GoKind()},
-	})
-	env.Compose(t, "imagepipe.yaml")
+	env.Compose(t, "imagepipe.yaml") // its three actions, then the workflow
 	var input struct {
 		Width  int `json:"width"`
 		Height int `json:"height"`

@@ -15,7 +15,8 @@
 // its own result, so that the last step can read it from the merged object.
 //
 // socialnet_test.go deploys it onto a `wsk-route dev` sandbox exactly as a
-// user would (the actions with openwhisk-client-go, the workflow with
-// `wsk-route compose`) and runs it with `wsk action invoke`'s REST call,
-// cold and then warm. See README.md for the commands.
+// user would (`wsk-route compose`, which creates the actions of the
+// workflow file's actions section, then the workflow) and runs it with
+// `wsk action invoke`'s REST call, cold and then warm. See README.md for
+// the commands.
 package socialnet

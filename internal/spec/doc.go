@@ -11,4 +11,9 @@
 // body while a condition holds. Validate refuses a step with fields its
 // kind may not have and caches every step's kind; callers switch on
 // Spec.Kind.
+//
+// A frame's branch number encodes where in the workflow it runs (its slot
+// in a join's region, JoinBranch; or its result path); PlaceOf decodes it
+// for people: a parallel's branch by name or place, a map's element by
+// index.
 package spec

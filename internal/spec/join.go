@@ -352,3 +352,63 @@ func anyEmpty(cases []Case) bool {
 	}
 	return false
 }
+
+// Place is where a frame runs in its workflow, decoded from its branch
+// number for people (`wsk-route invoke --watch`): the element of a map,
+// the branch of a parallel, or the result path of a run that ends in
+// several.
+type Place struct {
+	// Join is the join whose region the step is in; "" when it is in
+	// none (Index is then the run's result path).
+	Join string
+	// Map reports whether Join is a map's join: Index is then the index
+	// of the element in the mapped array, from 0.
+	Map bool
+	// Index is the element's index, the branch's place among the join's
+	// results, or the result path, from 0.
+	Index int
+	// Of is how many results the join merges, or how many result paths
+	// the run has; 0 for a map (the array decides).
+	Of int
+	// Name is the branch's name when the join merges into an object.
+	Name string
+}
+
+// PlaceOf decodes the branch number a frame of step id carries (see
+// JoinBranch). Only the innermost region shows: a frame keeps its places
+// in outer regions on the side (its Outer levels), not in its branch.
+func (s *Spec) PlaceOf(id string, branch uint32) Place {
+	st, ok := s.Steps[id]
+	if !ok || st.In == "" {
+		return Place{Index: int(branch), Of: s.Paths()}
+	}
+	slot, _ := SplitBranch(branch)
+	p := Place{Join: st.In, Index: int(slot)}
+	n := s.JoinSlots(st.In)
+	if n == -1 {
+		p.Map = true
+		return p
+	}
+	p.Of = n
+	if j := s.Steps[st.In].Join; j != nil && j.Merge == MergeObject && int(slot) < len(j.Names) {
+		p.Name = j.Names[slot]
+	}
+	return p
+}
+
+// String describes p: "element 3" (of a map, from 0), "branch upper" (of
+// an object merge), "branch 2 of 3" (from 1), or "" for the one path of a
+// run that has only one.
+func (p Place) String() string {
+	switch {
+	case p.Map:
+		return fmt.Sprintf("element %d", p.Index)
+	case p.Name != "":
+		return "branch " + p.Name
+	case p.Join == "" && p.Of <= 1 && p.Index == 0:
+		return ""
+	case p.Of > 0:
+		return fmt.Sprintf("branch %d of %d", p.Index+1, p.Of)
+	}
+	return fmt.Sprintf("branch %d", p.Index+1)
+}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -56,6 +58,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer, params []param) *cobra.C
 		Short:         "Direct hops between the warm containers of OpenWhisk workflows",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       Version(),
 		Args:          cobra.ArbitraryArgs,
 		PersistentPreRunE: func(*cobra.Command, []string) error {
 			return g.checkOutput()
@@ -67,6 +70,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer, params []param) *cobra.C
 			return cmd.Help()
 		},
 	}
+	root.SetVersionTemplate("wsk-route {{.Version}}\n")
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -80,6 +84,47 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer, params []param) *cobra.C
 		}
 	}
 	return root
+}
+
+// Version describes this build of wsk-route, from the build information
+// Go records in the binary: the module's version ("(devel)" for a build
+// from a work tree), the VCS revision and time when known (with
+// "+modified" for a work tree with changes), and the Go version, e.g.
+// "v0.3.0 (go1.26.0)" or "(devel) abc123def456+modified 2026-12-01T10:00:00Z (go1.26.0)".
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown: no build information) (" + runtime.Version() + ")"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, at string
+	modified := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if modified {
+			rev += "+modified"
+		}
+		v += " " + rev
+	}
+	if at != "" {
+		v += " " + at
+	}
+	return v + " (" + bi.GoVersion + ")"
 }
 
 // newProxy is the action proxy, for the sandbox's containers.

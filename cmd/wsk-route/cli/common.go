@@ -53,13 +53,61 @@ func (g *globalFlags) connect(cmd *cobra.Command, timeout time.Duration) (*api, 
 	return a, st, nil
 }
 
+// printJSON prints v as indented JSON, with <, > and & as they are (not
+// \u003c, \u003e, \u0026, as encoding/json writes them for HTML).
 func printJSON(w io.Writer, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
+	_, err = fmt.Fprintf(w, "%s\n", unescapeHTML(b))
 	return err
+}
+
+// unescapeHTML turns the escapes \u003c, \u003e and \u0026 in the strings
+// of the JSON text b back into <, > and &: encoding/json writes them so
+// for HTML, and a RawMessage (a stored spec's conditions) keeps them even
+// through an encoder without HTML escaping. Other escapes are kept.
+func unescapeHTML(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case !inString:
+			inString = c == '"'
+		case c == '"':
+			inString = false
+		case c == '\\' && i+1 < len(b):
+			if b[i+1] == 'u' && i+6 <= len(b) {
+				switch strings.ToLower(string(b[i+2 : i+6])) {
+				case "003c":
+					out, i = append(out, '<'), i+5
+					continue
+				case "003e":
+					out, i = append(out, '>'), i+5
+					continue
+				case "0026":
+					out, i = append(out, '&'), i+5
+					continue
+				}
+			}
+			out = append(out, c, b[i+1]) // the escape and what it escapes
+			i++
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// plural returns "1 step" or "n steps": n and the noun, in the plural
+// (noun+"s") unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // specJSON is a spec as -o json shows it: its stored JSON plus its version.
@@ -161,7 +209,7 @@ func describeNext(st spec.Step) string {
 	var parts []string
 	if len(st.Switch) > 0 {
 		for _, c := range st.Switch {
-			parts = append(parts, fmt.Sprintf("when %s: %s", c.When, list(c.Next)))
+			parts = append(parts, fmt.Sprintf("when %s: %s", unescapeHTML(c.When), list(c.Next)))
 		}
 		parts = append(parts, "else: "+list(st.Default))
 	} else {

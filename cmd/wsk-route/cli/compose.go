@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/apache/openwhisk-client-go/whisk"
@@ -15,6 +17,7 @@ import (
 	"github.com/wsk-route/wsk-route/composer"
 	"github.com/wsk-route/wsk-route/composer/compile"
 	"github.com/wsk-route/wsk-route/composer/parse"
+	"github.com/wsk-route/wsk-route/internal/spec"
 )
 
 // DefaultEntryImage is the image of entry actions unless --image: the
@@ -29,33 +32,40 @@ const entryAnnotation = "wsk-route"
 type composeFlags struct {
 	name, image string
 	dryRun      bool
+	skipActions bool
 }
 
 func newCompose(g *globalFlags) *cobra.Command {
 	var f composeFlags
 	cmd := &cobra.Command{
 		Use:   "compose FILE",
-		Short: "Compile a workflow file and deploy it: its route spec and its entry action",
+		Short: "Deploy a workflow: the actions it declares, its route spec and its entry action",
 		Long: `wsk-route compose reads a workflow (wsk-route YAML, or the JSON that
-openwhisk-composer's compose emits when FILE ends in .json), checks it (every
-action it names must exist), compiles it into a route spec, stores the spec
-(in --consul, or the API host's wsk-route store) and creates or updates the
-entry action NAME, which is what 'wsk action invoke NAME' runs.
+openwhisk-composer's compose emits when FILE ends in .json) and checks it.
+It creates or updates the actions of the file's actions section (their code
+read from files and folders next to FILE; an action already as declared is
+left alone), checks that every other action it names exists, compiles the
+workflow into a route spec, stores the spec (in --consul, or the API host's
+wsk-route store) and creates or updates the entry action NAME, which is what
+'wsk-route invoke NAME' and 'wsk action invoke NAME' run.
 
---dry-run prints the compiled plan and changes nothing (-o json: the spec).`,
+--dry-run checks everything and prints the compiled plan and what would be
+deployed, and changes nothing (-o json: the spec). It works offline: without
+an API host it says which actions it could not check.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runCompose(cmd, g, f, args[0]) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.name, "name", "", "the workflow's and its entry action's `name` (default: the workflow's own)")
-	fl.BoolVar(&f.dryRun, "dry-run", false, "print the compiled plan; store and create nothing")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "check and print the compiled plan; deploy nothing (works without an API host)")
+	fl.BoolVar(&f.skipActions, "skip-actions", false, "do not deploy the file's actions section: every action must exist")
 	fl.StringVar(&f.image, "image", DefaultEntryImage, "the entry action's blackbox `image` (on a real cluster: one whose /bin/proxy is wsk-route's)")
 	return cmd
 }
 
 func runCompose(cmd *cobra.Command, g *globalFlags, f composeFlags, file string) error {
 	ctx := cmd.Context()
-	errw := cmd.ErrOrStderr()
+	errw, out := cmd.ErrOrStderr(), cmd.OutOrStdout()
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -70,31 +80,84 @@ func runCompose(cmd *cobra.Command, g *globalFlags, f composeFlags, file string)
 		}
 		w.Name = f.name
 	}
-	a, st, err := g.connect(cmd, 60*time.Second)
+	if f.skipActions {
+		w.Actions = nil
+	}
+
+	// The API: required to deploy; a dry run goes on without it.
+	a, st, connErr := g.connect(cmd, 60*time.Second)
+	if connErr != nil && !f.dryRun {
+		return connErr
+	}
+	if st != nil {
+		defer st.close()
+	}
+	ns := composer.DefaultNamespace
+	if a != nil {
+		ns = a.ns
+		if wns := w.EffectiveNamespace(); wns != composer.DefaultNamespace && wns != a.ns {
+			return fmt.Errorf("%s: workflow %s is in namespace %s, but you deploy to %s (--namespace or NAMESPACE)", file, w.Name, wns, a.ns)
+		}
+		w.Namespace = a.ns // so that messages name actions as deployed
+	} else if ns = w.EffectiveNamespace(); ns == composer.DefaultNamespace {
+		// Offline: the namespace the configuration names, if any.
+		ns = resolveConfig(*g, getenv).Namespace
+	}
+
+	// The declared actions, read from disk: offline too.
+	decls, err := readDeclared(w, filepath.Dir(file), ns)
 	if err != nil {
 		return err
 	}
-	defer st.close()
-	if ns := w.EffectiveNamespace(); ns != composer.DefaultNamespace && ns != a.ns {
-		return fmt.Errorf("%s: workflow %s is in namespace %s, but you deploy to %s (--namespace or NAMESPACE)", file, w.Name, ns, a.ns)
+	declaredFQN := map[string]bool{}
+	for _, d := range decls {
+		declaredFQN[d.fqn] = true
 	}
-	w.Namespace = a.ns // so that messages name actions as deployed
-	exists, lookupErr := actionChecker(ctx, a)
-	sp, err := compile.Compile(w, compile.Options{Namespace: a.ns, ActionExists: exists})
+	// isDeclared also takes "/_/a" (openwhisk-composer's names) as the
+	// action in the namespace deployed to.
+	isDeclared := func(fqn string) bool {
+		if rest, ok := strings.CutPrefix(fqn, "/"+composer.DefaultNamespace+"/"); ok {
+			fqn = "/" + ns + "/" + rest
+		}
+		return declaredFQN[fqn]
+	}
+	var unchecked []string
+	exists := func(fqn string) bool {
+		if !isDeclared(fqn) {
+			unchecked = append(unchecked, fqn)
+		}
+		return true
+	}
+	lookupErr := new(error)
+	if a != nil {
+		var check func(string) bool
+		check, lookupErr = actionChecker(ctx, a)
+		exists = func(fqn string) bool { return isDeclared(fqn) || check(fqn) }
+	}
+	compileNS := ns
+	if compileNS == composer.DefaultNamespace {
+		compileNS = ""
+	}
+	sp, err := compile.Compile(w, compile.Options{Namespace: compileNS, ActionExists: exists})
 	if *lookupErr != nil {
 		return fmt.Errorf("checking the workflow's actions: %w", *lookupErr)
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(errw, "compiled %s: %d steps\n", filepath.Base(file), len(sp.Steps))
-	if f.dryRun {
-		if g.json() {
-			return printJSON(cmd.OutOrStdout(), sp)
+	fmt.Fprintf(errw, "compiled %s: %s\n", filepath.Base(file), plural(len(sp.Steps), "step"))
+
+	// What the actions section would do: compare with the API's actions.
+	olds := make([]*whisk.Action, len(decls))
+	if a != nil {
+		for i, d := range decls {
+			if olds[i], err = a.getActionCode(ctx, d.fqn); err != nil {
+				return err
+			}
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "workflow %s in namespace %s (dry run: nothing stored)\n", sp.Workflow, sp.Namespace)
-		printPlan(cmd.OutOrStdout(), sp)
-		return nil
+	}
+	if f.dryRun {
+		return printDryRun(out, errw, g, sp, decls, olds, a != nil, unique(unchecked), connErr)
 	}
 
 	entryFQN := a.fqn(sp.Workflow)
@@ -105,12 +168,21 @@ func runCompose(cmd *cobra.Command, g *globalFlags, f composeFlags, file string)
 	if old != nil && !isEntry(old) {
 		return fmt.Errorf("action %s exists and is not a wsk-route entry: deploy under another --name, or delete it first", entryFQN)
 	}
+	deployed := []string{}
+	for i, d := range decls {
+		res, err := a.deploy(ctx, d, olds[i])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(errw, "%s action %s (%s, %s)\n", res, d.fqn, d.act.Exec.Kind, d.from)
+		deployed = append(deployed, d.fqn)
+	}
 	v, err := st.put(ctx, sp)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(errw, "stored spec version %d\n", v)
-	if err := putEntry(a, sp.Workflow, f.image, v, len(sp.Steps)); err != nil {
+	if err := putEntry(a, sp.Workflow, f.image, v, len(sp.Steps), deployed); err != nil {
 		return err
 	}
 	verb := "created"
@@ -119,13 +191,59 @@ func runCompose(cmd *cobra.Command, g *globalFlags, f composeFlags, file string)
 	}
 	fmt.Fprintf(errw, "%s entry action %s\n", verb, entryFQN)
 	if g.json() {
-		return printJSON(cmd.OutOrStdout(), map[string]any{
+		return printJSON(out, map[string]any{
 			"workflow": sp.Workflow, "namespace": sp.Namespace, "version": v,
-			"steps": len(sp.Steps), "entry": entryFQN, "created": old == nil,
+			"steps": len(sp.Steps), "entry": entryFQN, "created": old == nil, "actions": deployed,
 		})
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "ok: deployed workflow %s (spec version %d); run it with: wsk action invoke %s -r\n", sp.Workflow, v, sp.Workflow)
+	fmt.Fprintf(out, "ok: deployed workflow %s (spec version %d); run it with: wsk-route invoke %s (or wsk action invoke %s -r)\n", sp.Workflow, v, sp.Workflow, sp.Workflow)
 	return nil
+}
+
+// printDryRun prints what compose would deploy: the plan (-o json: the
+// spec) on out; on errw the declared actions and what deploying them
+// would do, and the actions that could not be checked (no API).
+func printDryRun(out, errw io.Writer, g *globalFlags, sp *spec.Spec, decls []declared, olds []*whisk.Action, online bool, unchecked []string, connErr error) error {
+	for i, d := range decls {
+		what := "would deploy"
+		if online {
+			switch {
+			case olds[i] == nil:
+				what = "would create"
+			case sameAction(olds[i], d.act):
+				what = "unchanged:"
+			default:
+				what = "would update"
+			}
+		}
+		fmt.Fprintf(errw, "%s action %s (%s, %s)\n", what, d.fqn, d.act.Exec.Kind, d.from)
+	}
+	if len(unchecked) > 0 {
+		fmt.Fprintf(errw, "could not check %s (no API: %v): %s\n", plural(len(unchecked), "action"), connErr, strings.Join(unchecked, ", "))
+	}
+	if g.json() {
+		return printJSON(out, sp)
+	}
+	where := "namespace " + sp.Namespace
+	if !online && sp.Namespace == composer.DefaultNamespace {
+		where = "your namespace (_)"
+	}
+	fmt.Fprintf(out, "workflow %s in %s (dry run: nothing deployed)\n", sp.Workflow, where)
+	printPlan(out, sp)
+	return nil
+}
+
+// unique returns l without repeats, in first-seen order.
+func unique(l []string) []string {
+	seen := map[string]bool{}
+	out := l[:0:0]
+	for _, s := range l {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // actionChecker returns composer's ActionExists, asking the API once per
@@ -156,15 +274,17 @@ func isEntry(act *whisk.Action) bool {
 	return act.Annotations.GetValue(entryAnnotation) != nil
 }
 
-// putEntry creates or replaces the entry action of workflow.
-func putEntry(a *api, workflow, image string, version uint64, steps int) error {
+// putEntry creates or replaces the entry action of workflow; actions are
+// the actions compose deployed for it (`wsk-route delete --actions`
+// removes them).
+func putEntry(a *api, workflow, image string, version uint64, steps int, actions []string) error {
 	code := server.EntryCode(workflow)
 	bin := false
 	act := &whisk.Action{
 		Name: workflow, Namespace: a.ns,
 		Exec: &whisk.Exec{Kind: "blackbox", Image: image, Code: &code, Binary: &bin},
 		Annotations: whisk.KeyValueArr{
-			{Key: entryAnnotation, Value: map[string]any{"workflow": workflow, "version": version, "steps": steps}},
+			{Key: entryAnnotation, Value: map[string]any{"workflow": workflow, "version": version, "steps": steps, "actions": actions}},
 			{Key: "exec", Value: "blackbox"},
 		},
 	}

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/apache/openwhisk-client-go/whisk"
@@ -53,6 +55,12 @@ type wskConfig struct {
 	Consul string
 	// Props is the properties file that was read ("" when none was).
 	Props string
+	// PropsPath is the properties file looked for: WSK_CONFIG_FILE, else
+	// ~/.wskprops; PropsEnv reports that WSK_CONFIG_FILE named it, and
+	// PropsErr is why it was not read (nil when it was).
+	PropsPath string
+	PropsEnv  bool
+	PropsErr  error
 }
 
 // propsPath is the properties file wsk reads: WSK_CONFIG_FILE, else
@@ -70,7 +78,12 @@ func propsPath(getenv func(string) string) string {
 func resolveConfig(g globalFlags, getenv func(string) string) wskConfig {
 	c := wskConfig{Namespace: "_", APIVersion: "v1", Insecure: g.insecure}
 	path := propsPath(getenv)
-	if props, err := whisk.ReadProps(path); err == nil {
+	c.PropsPath, c.PropsEnv = path, getenv("WSK_CONFIG_FILE") != ""
+	if _, err := os.Stat(path); err != nil {
+		c.PropsErr = err
+	} else if props, err := whisk.ReadProps(path); err != nil {
+		c.PropsErr = err
+	} else {
 		c.Props = path
 		c.APIHost = props["APIHOST"]
 		c.Auth = props["AUTH"]
@@ -111,10 +124,7 @@ func withScheme(host string) string {
 
 // check reports the first setting the API needs that is missing.
 func (c wskConfig) check() error {
-	where := "~/.wskprops"
-	if c.Props != "" {
-		where = c.Props
-	}
+	where := c.propsWhere()
 	switch {
 	case c.APIHost == "":
 		return fmt.Errorf("no API host: set --apihost or APIHOST in %s (wsk property set --apihost ...)", where)
@@ -127,6 +137,28 @@ func (c wskConfig) check() error {
 		return fmt.Errorf("API host %q: %w", c.APIHost, err)
 	}
 	return nil
+}
+
+// propsWhere names the properties file for messages: the file that was
+// read, or the one looked for and why it was not read.
+func (c wskConfig) propsWhere() string {
+	switch {
+	case c.Props != "":
+		return c.Props
+	case c.PropsPath == "":
+		return "~/.wskprops"
+	}
+	how := ""
+	if c.PropsEnv {
+		how = "named by WSK_CONFIG_FILE, "
+	}
+	switch {
+	case errors.Is(c.PropsErr, fs.ErrNotExist):
+		return fmt.Sprintf("%s (%swhich does not exist)", c.PropsPath, how)
+	case c.PropsErr != nil:
+		return fmt.Sprintf("%s (%swhich cannot be read: %v)", c.PropsPath, how, c.PropsErr)
+	}
+	return c.PropsPath
 }
 
 func redact(key string) string {
@@ -223,6 +255,20 @@ func (a *api) do(ctx context.Context, method, path string, body []byte, out any)
 	return status, nil
 }
 
+// unreachableError is a request that nothing answered at the API host
+// (connection refused): the host is down, or the sandbox is not running.
+type unreachableError struct {
+	cfg wskConfig
+	err error // the *url.Error
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("nothing answers at %s (connection refused): start the sandbox with 'wsk-route dev --write-wskprops' in another terminal, or point --apihost (APIHOST in %s) at your OpenWhisk: %v",
+		e.cfg.APIHost, e.cfg.propsWhere(), e.err)
+}
+
+func (e *unreachableError) Unwrap() error { return e.err }
+
 // errorAnswer is the *apiError of a non-2xx answer with body b.
 func errorAnswer(status int, b []byte) *apiError {
 	var e struct {
@@ -251,6 +297,9 @@ func (a *api) doRaw(ctx context.Context, method, path string, body []byte) (int,
 	}
 	resp, err := a.hc.Do(req)
 	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return 0, nil, &unreachableError{cfg: a.cfg, err: err}
+		}
 		return 0, nil, err // a *url.Error: it names the method and the URL
 	}
 	defer resp.Body.Close()

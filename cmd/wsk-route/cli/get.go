@@ -73,5 +73,6 @@ func entrySummary(act *whisk.Action) string {
 	if !ok {
 		return ""
 	}
-	return fmt.Sprintf("; composed from spec version %v, %v steps", m["version"], m["steps"])
+	n, _ := m["steps"].(float64)
+	return fmt.Sprintf("; composed from spec version %v, %s", m["version"], plural(int(n), "step"))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsk-route/wsk-route/internal/runevent"
+	"github.com/wsk-route/wsk-route/internal/spec"
 )
 
 // param is one -p KEY VALUE.
@@ -195,6 +196,7 @@ func watchInvoke(ctx context.Context, cmd *cobra.Command, g *globalFlags, f invo
 	}
 	defer src.close()
 	timeout := entryTimeout(ctx, a, fqn)
+	sp := watchSpec(ctx, a, fqn, cmd.ErrOrStderr())
 	start := time.Now()
 	status, b, err := a.doRaw(ctx, http.MethodPost, p+"?blocking=false&result=false", body)
 	if err != nil {
@@ -217,13 +219,31 @@ func watchInvoke(ctx context.Context, cmd *cobra.Command, g *globalFlags, f invo
 	fmt.Fprintf(errw, "invoked %s with id %s; following its run (--watch)\n", fqn, id.ActivationID)
 	ns, _, _ := strings.Cut(strings.TrimPrefix(fqn, "/"), "/")
 	w := &watcher{a: a, src: src, fqn: fqn, ns: ns, run: id.ActivationID, json: g.json(),
-		out: cmd.OutOrStdout(), log: errw, deadline: start.Add(timeout + watchGrace)}
+		out: cmd.OutOrStdout(), log: errw, deadline: start.Add(timeout + watchGrace), sp: sp}
 	act, ended, err := w.follow(ctx)
 	if err != nil {
 		return err
 	}
 	f.watch = !ended // the entry's own logs, when the stream fell short
 	return showActivation(ctx, cmd, g, f, a, fqn, act)
+}
+
+// watchSpec reads the spec of the workflow whose entry is fqn, which says
+// what the branch numbers of its events mean; nil (said on errw) when it
+// cannot be read.
+func watchSpec(ctx context.Context, a *api, fqn string, errw io.Writer) *spec.Spec {
+	ns, name, _ := strings.Cut(strings.TrimPrefix(fqn, "/"), "/")
+	st, err := openStore(a)
+	if err != nil {
+		fmt.Fprintf(errw, "wsk-route: no spec of %s (%v): branches show as numbers\n", name, err)
+		return nil
+	}
+	defer st.close()
+	sp, err := st.get(ctx, ns, name)
+	if err != nil {
+		fmt.Fprintf(errw, "wsk-route: no spec of %s (%v): branches show as numbers\n", name, err)
+	}
+	return sp // nil when name is no workflow: --watch says so when the run ends
 }
 
 func printAccepted(out io.Writer, g *globalFlags, fqn, id string, blocking bool) error {
@@ -262,7 +282,11 @@ func showActivation(ctx context.Context, cmd *cobra.Command, g *globalFlags, f i
 		}
 	} else {
 		if !g.json() {
-			fmt.Fprintf(out, "ok: invoked %s with id %s\n", fqn, act.ActivationID)
+			verdict := "ok: invoked"
+			if !act.Response.Success {
+				verdict = "failed: invoked" // the error follows on stderr, and the exit code is 1
+			}
+			fmt.Fprintf(out, "%s %s with id %s\n", verdict, fqn, act.ActivationID)
 		}
 		if err := printJSON(out, act); err != nil {
 			return err

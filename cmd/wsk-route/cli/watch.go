@@ -16,6 +16,7 @@ import (
 
 	"github.com/wsk-route/wsk-route/internal/consulstore"
 	"github.com/wsk-route/wsk-route/internal/runevent"
+	"github.com/wsk-route/wsk-route/internal/spec"
 )
 
 // Settings of invoke --watch.
@@ -98,6 +99,10 @@ type watcher struct {
 	// past the invoke, plus watchGrace.
 	deadline time.Time
 
+	// sp is the workflow's spec, which says what an event's branch
+	// number means; nil when it could not be read (the number shows).
+	sp *spec.Spec
+
 	steps   int
 	lastSeq uint64
 	gaps    uint64 // events missing between those read
@@ -170,8 +175,8 @@ func (w *watcher) show(ev *runevent.Event) *runevent.Event {
 		w.steps++
 	}
 	if w.json {
-		b, _ := json.Marshal(ev)
-		fmt.Fprintf(w.out, "%s\n", b)
+		b, _ := json.Marshal(w.eventJSON(ev))
+		fmt.Fprintf(w.out, "%s\n", unescapeHTML(b))
 	} else {
 		w.printText(ev)
 	}
@@ -189,8 +194,8 @@ func (w *watcher) printText(ev *runevent.Event) {
 	switch ev.Kind {
 	case runevent.KindStep:
 		fmt.Fprintf(&b, "wsk-route: step %s", ev.Step)
-		if ev.Branch != 0 {
-			fmt.Fprintf(&b, " (branch %d)", ev.Branch)
+		if where := w.place(ev); where != "" {
+			fmt.Fprintf(&b, " (%s)", where)
 		}
 		fmt.Fprintf(&b, " ran on %s in %v\n", ev.Instance, ev.Duration().Round(time.Microsecond))
 		for _, line := range strings.Split(strings.TrimRight(ev.Logs, "\n"), "\n") {
@@ -210,6 +215,58 @@ func (w *watcher) printText(ev *runevent.Event) {
 		}
 	}
 	io.WriteString(w.log, b.String())
+}
+
+// place describes where a step event's step ran: "element 3" of a map,
+// "branch upper" of a parallel, from the spec; without the spec, the
+// branch number's two parts.
+func (w *watcher) place(ev *runevent.Event) string {
+	if w.sp != nil {
+		return w.sp.PlaceOf(ev.Step, ev.Branch).String()
+	}
+	if ev.Branch == 0 {
+		return ""
+	}
+	slot, path := spec.SplitBranch(ev.Branch)
+	return fmt.Sprintf("slot %d of its join, path %d", slot, path)
+}
+
+// watchEvent is an event as -o json prints it: the event, with its
+// branch number decoded (see spec.Place) in place of the number.
+type watchEvent struct {
+	*runevent.Event
+	// Branch is the name of the parallel's branch (object merges), or
+	// "N of M" (array merges, and the result paths of a run that ends in
+	// several); Element is the index of a map's element, from 0. They
+	// hide the event's own branch number.
+	Branch  string `json:"branch,omitempty"`
+	Element *int   `json:"element,omitempty"`
+	// Join is the join whose region the step is in.
+	Join string `json:"join,omitempty"`
+	// BranchID is the branch number as the route plane carries it, when
+	// no spec says what it means.
+	BranchID uint32 `json:"branch_id,omitempty"`
+}
+
+func (w *watcher) eventJSON(ev *runevent.Event) watchEvent {
+	out := watchEvent{Event: ev}
+	if ev.Kind != runevent.KindStep {
+		return out
+	}
+	if w.sp == nil {
+		out.BranchID = ev.Branch
+		return out
+	}
+	p := w.sp.PlaceOf(ev.Step, ev.Branch)
+	out.Join = p.Join
+	switch {
+	case p.Map:
+		i := p.Index
+		out.Element = &i
+	default:
+		out.Branch = strings.TrimPrefix(p.String(), "branch ")
+	}
+	return out
 }
 
 // entryTimeout is the entry action's time limit (OpenWhisk's default of a

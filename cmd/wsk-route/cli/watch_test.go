@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -248,5 +249,62 @@ func TestWatchConsul(t *testing.T) {
 	evs, next, err := store.RunEvents(context.Background(), "guest", id, 0, 0)
 	if err != nil || len(evs) != 3 || next != 3 || evs[2].Kind != runevent.KindEnd {
 		t.Errorf("Consul holds %+v (next %d, %v) for run %s; want two steps and the end", evs, next, err, id)
+	}
+}
+
+// TestWatchBranches: --watch names a parallel's branches and a map's
+// elements, not the route plane's branch numbers, in text and in -o json.
+func TestWatchBranches(t *testing.T) {
+	useSandbox(t)
+	createActs(t, "wb-upper", "wb-reverse", "wbm-upper")
+	par := writeFile(t, "wbpar.yaml", "name: wbpar\nsteps:\n  - parallel:\n      branches: {up: wb-upper, rev: wb-reverse}\n      merge: object\n")
+	mp := writeFile(t, "wbmap.yaml", "name: wbmap\nsteps:\n  - value: {items: [{text: a}, {text: b}, {text: c}]}\n  - map: {over: items, do: wbm-upper}\n")
+	t.Cleanup(func() { run(t, "delete", "wbpar"); run(t, "delete", "wbmap") })
+	mustRun(t, "compose", par)
+	mustRun(t, "compose", mp)
+
+	_, errs := mustRun(t, "invoke", "wbpar", "-p", "text", "abc", "--watch")
+	for _, w := range []string{"wsk-route: step s1.up-wb-upper (branch up) ran on ", "wsk-route: step s1.rev-wb-reverse (branch rev) ran on "} {
+		if !strings.Contains(errs, w) {
+			t.Errorf("--watch of a parallel lacks %q:\n%s", w, errs)
+		}
+	}
+	_, errs = mustRun(t, "invoke", "wbmap", "--watch")
+	for i := range 3 {
+		if w := fmt.Sprintf("wsk-route: step s2.do-wbm-upper (element %d) ran on ", i); !strings.Contains(errs, w) {
+			t.Errorf("--watch of a map lacks %q:\n%s", w, errs)
+		}
+	}
+	if strings.Contains(errs, "048576") {
+		t.Errorf("--watch shows a raw branch number:\n%s", errs)
+	}
+
+	out, _ := mustRun(t, "invoke", "wbmap", "--watch", "-o", "json", "-r")
+	dec := json.NewDecoder(strings.NewReader(out))
+	elements := map[float64]bool{}
+	for dec.More() {
+		var raw any
+		if err := dec.Decode(&raw); err != nil {
+			t.Fatalf("stdout: %v\n%s", err, out)
+		}
+		v, _ := raw.(map[string]any) // the result is an array
+		if v["kind"] != "step" {
+			continue
+		}
+		if _, raw := v["branch"].(float64); raw {
+			t.Errorf("event %v has a numeric branch", v)
+		}
+		e, ok := v["element"].(float64)
+		if !ok || v["join"] == nil {
+			t.Errorf("event %v has no element and join", v)
+		}
+		elements[e] = true
+	}
+	if len(elements) != 3 || !elements[0] || !elements[1] || !elements[2] {
+		t.Errorf("-o json events name elements %v, want 0, 1 and 2\n%s", elements, out)
+	}
+	out, _ = mustRun(t, "invoke", "wbpar", "-p", "text", "abc", "--watch", "-o", "json", "-r")
+	if !strings.Contains(out, `"branch":"up"`) || !strings.Contains(out, `"branch":"rev"`) {
+		t.Errorf("-o json of a parallel does not name its branches:\n%s", out)
 	}
 }

@@ -465,6 +465,11 @@ func TestInvokeFailingWorkflow(t *testing.T) {
 	if !strings.Contains(out, "error") {
 		t.Errorf("stdout %q lacks the error result", out)
 	}
+	// Without -r: the activation, headed "failed:", never "ok:".
+	code, out, errs = run(t, "invoke", "ffflow", "-p", "mode", "fail")
+	if code != 1 || !strings.HasPrefix(out, "failed: invoked /guest/ffflow with id ") || strings.Contains(out, "ok:") || !strings.Contains(errs, "failed on purpose") {
+		t.Errorf("a failing workflow without -r: exit %d, stdout %q, stderr %q; want 1, \"failed: invoked\" and the error", code, out, errs)
+	}
 	// The same input without mode=fail succeeds.
 	if out, _ := mustRun(t, "invoke", "ffflow", "-p", "text", "ok", "-r"); !strings.Contains(out, `"OK"`) {
 		t.Errorf("the workflow without the failure: %q", out)
