@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -321,7 +322,7 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 		ag.Close()
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	handler, err := api.New(api.Config{Store: st, Controller: ctl, Logger: log, CheckKind: checkKind(rts, cfg.Docker), Runtimes: rts.Kinds(), InvokeError: invokeError, Workflows: routes})
+	handler, err := api.New(api.Config{Store: st, Controller: ctl, Logger: log, BuildInfo: buildInfo(), CheckKind: checkKind(rts, cfg.Docker), Runtimes: rts.Kinds(), CanonicalKind: rts.Canonical, InvokeError: invokeError, Workflows: routes, ColdStarts: coldStarts(inv)})
 	if err != nil {
 		ctl.Close()
 		ag.Close()
@@ -512,25 +513,71 @@ func (r runtimeEnv) Env(exec whisk.Exec) ([]string, error) {
 }
 
 // checkKind refuses, at create time, an action the invoker could not run:
-// an unknown kind, a kind whose interpreter is missing here, or (in
-// process mode) a blackbox image without code, which only docker can run.
+// an unknown kind, or a kind whose interpreter is missing here (or, with
+// --docker, one that needs one).
 func checkKind(rts *runtimes.Set, docker bool) func(whisk.Exec) error {
 	return func(e whisk.Exec) error {
 		if e.IsSequence() {
 			return nil
 		}
 		rt, err := rts.Lookup(e)
+		if errors.Is(err, runtimes.ErrUnknownKind) {
+			// OpenWhisk's Messages.invalidRuntimeError, as its Exec
+			// deserializer answers it.
+			return fmt.Errorf("The request content was malformed:\nThe specified runtime '%s' is not supported by this platform. Valid values are: '%s'. (The wsk-route dev sandbox runs these kinds only.)", e.Kind, strings.Join(append(rts.Known(), whisk.KindSequence), "', '"))
+		}
 		if err != nil {
 			return err
 		}
 		if docker && len(rt.Env) > 0 {
 			return fmt.Errorf("kind %q needs a compiler or interpreter on the host, and the --docker image holds only the proxy: use blackbox images or native binaries (--native) with --docker, or run without --docker", e.Kind)
 		}
-		if e.Kind == whisk.KindBlackbox && (e.Code == nil || *e.Code == "") && !docker {
-			return fmt.Errorf("the blackbox image %q has no code: the sandbox runs actions as local processes, so it can only run blackbox actions that carry their executable (--native); start wsk-route dev with --docker to run images", e.Image)
-		}
+		// A blackbox image without code is accepted, as OpenWhisk accepts
+		// it: whether the image can be had is the invoker's question at
+		// the first activation (a developer error naming the image).
 		return nil
 	}
+}
+
+// buildInfo is what GET /api/v1 shows as "buildno" and "build" (`wsk
+// property get --apibuildno --apibuild`): this executable's module
+// version and, when the build recorded it, its commit time.
+func buildInfo() api.BuildInfo {
+	bi := api.BuildInfo{Version: "wsk-route (devel)"}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return bi
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		bi.Version = "wsk-route " + v
+	}
+	for _, st := range info.Settings {
+		switch st.Key {
+		case "vcs.time":
+			bi.Date = st.Value
+		case "vcs.revision":
+			if bi.Version == "wsk-route (devel)" && len(st.Value) >= 12 {
+				bi.Version = "wsk-route " + st.Value[:12]
+			}
+		}
+	}
+	return bi
+}
+
+// coldStarts shows the invoker's cold starts to the API, by the invoking
+// subject's namespace.
+func coldStarts(inv *invoker.Invoker) api.ColdStartLister {
+	return api.ColdStartListerFunc(func(namespace string) []api.ColdStart {
+		var out []api.ColdStart
+		for _, c := range inv.ColdStarts() {
+			if c.Namespace != namespace {
+				continue
+			}
+			out = append(out, api.ColdStart{ActivationID: c.ActivationID, Action: c.Action, Kind: c.Kind, Phase: c.Phase,
+				Start: c.Start.UnixMilli(), PhaseStart: c.PhaseStart.UnixMilli()})
+		}
+		return out
+	})
 }
 
 // invokeError maps the controller's errors to OpenWhisk's answers.

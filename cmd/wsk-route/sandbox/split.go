@@ -130,7 +130,7 @@ func RunController(ctx context.Context, cfg ControllerConfig, ready func(Info)) 
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	handler, err := api.New(api.Config{Store: st, Controller: ctl, Logger: log, CheckKind: checkKind(rts, true), Runtimes: rts.Kinds(), InvokeError: invokeError, Workflows: cs})
+	handler, err := api.New(api.Config{Store: st, Controller: ctl, Logger: log, BuildInfo: buildInfo(), CheckKind: checkKind(rts, true), Runtimes: rts.Kinds(), CanonicalKind: rts.Canonical, InvokeError: invokeError, Workflows: cs})
 	if err != nil {
 		ctl.Close()
 		return fmt.Errorf("sandbox: %w", err)

@@ -49,8 +49,16 @@ func (h *handler) actions(q *request) *apiError {
 		if e := checkName(rest[0]); e != nil {
 			return e
 		}
-		if _, err := h.cfg.Store.GetPackage(q.ns, rest[0]); err != nil {
+		p, err := h.cfg.Store.GetPackage(q.ns, rest[0])
+		if err != nil {
 			return storeError(err)
+		}
+		if b, ok := bindingOf(p); ok {
+			// A binding lists its package's actions (Actions.listPackageActions).
+			if _, e := h.resolveBinding(p); e != nil {
+				return e
+			}
+			return h.listActionsIn(q, b.Namespace+"/"+b.Name)
 		}
 		return h.listActions(q, rest[0])
 	case len(rest) == 1 || len(rest) == 2:
@@ -112,11 +120,15 @@ type actionListEntry struct {
 }
 
 func (h *handler) listActions(q *request, pkg string) *apiError {
+	return h.listActionsIn(q, actionRef{pkg: pkg}.path(q.ns))
+}
+
+// listActionsIn lists the actions of the entity path path.
+func (h *handler) listActionsIn(q *request, path string) *apiError {
 	limit, skip, e := listParams(q.r, "actions")
 	if e != nil {
 		return e
 	}
-	path := actionRef{pkg: pkg}.path(q.ns)
 	if count, e := boolParam(q.r, "count", false); e != nil {
 		return e
 	} else if count {
@@ -159,27 +171,52 @@ func view(a whisk.Action, withCode bool) whisk.Action {
 
 // fetchAction reads the action ref names, with its package's parameters
 // merged under its own (as OpenWhisk resolves a packaged action).
+// A packaged action reached through a package binding is the bound
+// package's action, with the package's parameters under the binding's
+// under its own (WhiskAction.resolveActionAndMergeParameters).
 func (h *handler) fetchAction(ns string, ref actionRef) (whisk.Action, string, *apiError) {
 	var pkgParams whisk.KeyValues
+	path := ref.path(ns)
 	if ref.pkg != "" {
 		p, err := h.cfg.Store.GetPackage(ns, ref.pkg)
 		if err != nil {
 			return whisk.Action{}, "", storeError(err)
 		}
 		pkgParams = p.Parameters
+		if b, ok := bindingOf(p); ok {
+			target, e := h.resolveBinding(p)
+			if e != nil {
+				return whisk.Action{}, "", e
+			}
+			pkgParams = mergeParams(target.Parameters, p.Parameters)
+			path = b.Namespace + "/" + b.Name
+		}
 	}
-	a, rev, err := h.cfg.Store.GetAction(ref.path(ns), ref.name)
+	a, rev, err := h.cfg.Store.GetAction(path, ref.name)
 	if err != nil {
 		return whisk.Action{}, "", storeError(err)
 	}
 	if len(pkgParams) > 0 {
-		merged := append(whisk.KeyValues(nil), pkgParams...)
-		for _, p := range a.Parameters {
-			merged = merged.Set(p.Key, p.Value)
-		}
-		a.Parameters = merged
+		a.Parameters = mergeParams(pkgParams, a.Parameters)
 	}
 	return a, rev, nil
+}
+
+// packageFor checks that the package of an action's PUT or DELETE exists
+// and is not a binding (OpenWhisk: "Operation not permitted on package
+// binding.").
+func (h *handler) packageFor(ns, pkg string) *apiError {
+	if pkg == "" {
+		return nil
+	}
+	p, err := h.cfg.Store.GetPackage(ns, pkg)
+	if err != nil {
+		return storeError(err)
+	}
+	if isBinding(p) {
+		return fail(http.StatusBadRequest, msgNotOnBinding)
+	}
+	return nil
 }
 
 func (h *handler) getAction(q *request, ref actionRef) *apiError {
@@ -196,10 +233,8 @@ func (h *handler) getAction(q *request, ref actionRef) *apiError {
 }
 
 func (h *handler) deleteAction(q *request, ref actionRef) *apiError {
-	if ref.pkg != "" {
-		if _, err := h.cfg.Store.GetPackage(q.ns, ref.pkg); err != nil {
-			return storeError(err)
-		}
+	if e := h.packageFor(q.ns, ref.pkg); e != nil {
+		return e
 	}
 	a, err := h.cfg.Store.DeleteAction(ref.path(q.ns), ref.name)
 	if err != nil {
@@ -244,6 +279,51 @@ func (l *limitsPut) apply(to whisk.Limits) whisk.Limits {
 	return to
 }
 
+// check refuses limits outside OpenWhisk's default system range, in the
+// order and with the messages of OpenWhisk's controller
+// (Actions.checkActionLimits: memory, timeout, logs, concurrency; each
+// Messages.*AllowedThreshold behind Scala's "requirement failed: "),
+// answered with 400.
+func (l *limitsPut) check() *apiError {
+	if l == nil {
+		return nil
+	}
+	bad := func(msg string) *apiError { return fail(http.StatusBadRequest, "requirement failed: "+msg) }
+	if v := l.Memory; v != nil {
+		switch {
+		case *v > whisk.MaxMemoryMB:
+			return bad(fmt.Sprintf("memory size %d MB exceeds allowed threshold of %d MB", *v, whisk.MaxMemoryMB))
+		case *v < whisk.MinMemoryMB:
+			return bad(fmt.Sprintf("memory size %d MB below allowed threshold of %d MB", *v, whisk.MinMemoryMB))
+		}
+	}
+	if v := l.Timeout; v != nil {
+		switch {
+		case *v > whisk.MaxTimeoutMS:
+			return bad(fmt.Sprintf("duration %d milliseconds exceeds allowed threshold of %d milliseconds", *v, whisk.MaxTimeoutMS))
+		case *v < whisk.MinTimeoutMS:
+			return bad(fmt.Sprintf("duration %d milliseconds below allowed threshold of %d milliseconds", *v, whisk.MinTimeoutMS))
+		}
+	}
+	if v := l.Logs; v != nil {
+		switch {
+		case *v > whisk.MaxLogsMB:
+			return bad(fmt.Sprintf("log size %d MB exceeds allowed threshold of %d MB", *v, whisk.MaxLogsMB))
+		case *v < 0:
+			return bad(fmt.Sprintf("log size %d MB below allowed threshold of %d MB", *v, 0))
+		}
+	}
+	if v := l.Concurrency; v != nil {
+		switch {
+		case *v > whisk.MaxConcurrency:
+			return bad(fmt.Sprintf("concurrency %d exceeds allowed threshold of %d", *v, whisk.MaxConcurrency))
+		case *v < 1:
+			return bad(fmt.Sprintf("concurrency %d below allowed threshold of %d", *v, 1))
+		}
+	}
+	return nil
+}
+
 // decodeJSON decodes body into v; the error is OpenWhisk's malformed
 // content answer.
 func decodeJSON(body []byte, v any) *apiError {
@@ -269,10 +349,8 @@ func (h *handler) putAction(q *request, ref actionRef) *apiError {
 	if e := decodeJSON(body, &put); e != nil {
 		return e
 	}
-	if ref.pkg != "" {
-		if _, err := h.cfg.Store.GetPackage(q.ns, ref.pkg); err != nil {
-			return storeError(err)
-		}
+	if e := h.packageFor(q.ns, ref.pkg); e != nil {
+		return e
 	}
 	path := ref.path(q.ns)
 	old, _, err := h.cfg.Store.GetAction(path, ref.name)
@@ -299,7 +377,14 @@ func (h *handler) putAction(q *request, ref actionRef) *apiError {
 		}
 		a.Exec = ex
 	}
-	a.Limits = put.Limits.apply(a.Limits).WithDefaults()
+	if e := put.Limits.check(); e != nil {
+		return e
+	}
+	a.Limits = put.Limits.apply(a.Limits)
+	// A log limit of 0 MB is OpenWhisk's minimum, not "unset".
+	logs := a.Limits.Logs
+	a.Limits = a.Limits.WithDefaults()
+	a.Limits.Logs = logs
 	if err := a.Limits.Validate(); err != nil {
 		return fail(http.StatusBadRequest, msgMalformed+"requirement failed: "+err.Error())
 	}
@@ -345,6 +430,18 @@ func deleteKey(kv whisk.KeyValues, key string) whisk.KeyValues {
 // checkExec validates an exec of a PUT for the action self and
 // normalises it.
 func (h *handler) checkExec(q *request, ex whisk.Exec, self whisk.Action) (whisk.Exec, *apiError) {
+	// OpenWhisk's Exec.serdes: the kind is trimmed and lower-cased, and
+	// whether code is binary is computed from the code (Exec.isBinaryCode),
+	// whatever "binary" the client sent: `wsk action create X a.zip
+	// --docker IMG` (or --native) sends the zip's base64 without "binary",
+	// and an /init with binary false would make the proxy write the
+	// base64 text as the executable ("cannot start action: command
+	// exited").
+	ex.Kind = strings.ToLower(strings.TrimSpace(ex.Kind))
+	if !ex.IsSequence() && ex.Code != nil {
+		b := isBinaryCode(*ex.Code)
+		ex.Binary = &b
+	}
 	switch {
 	case ex.Kind == "":
 		return ex, fail(http.StatusBadRequest, msgMalformed+"kind not specified")
@@ -355,8 +452,14 @@ func (h *handler) checkExec(q *request, ex whisk.Exec, self whisk.Action) (whisk
 		}
 		ex = whisk.Exec{Kind: whisk.KindSequence, Components: comps}
 	case ex.Kind == whisk.KindBlackbox:
-		if ex.Image == "" {
+		if strings.TrimSpace(ex.Image) == "" {
 			return ex, fail(http.StatusBadRequest, msgMalformed+"'image' must be a string defined in 'exec' for 'blackbox' actions")
+		}
+		ex.Image = strings.TrimSpace(ex.Image)
+		if ex.Code != nil && strings.TrimSpace(*ex.Code) == "" {
+			// A blank code is no code (OpenWhisk keeps None).
+			ex.Code = nil
+			ex.Binary = nil
 		}
 	default:
 		if ex.Code == nil {
@@ -366,6 +469,9 @@ func (h *handler) checkExec(q *request, ex whisk.Exec, self whisk.Action) (whisk
 	if !ex.IsSequence() && ex.Binary == nil {
 		b := false
 		ex.Binary = &b
+	}
+	if h.cfg.CanonicalKind != nil && !ex.IsSequence() {
+		ex.Kind = h.cfg.CanonicalKind(ex.Kind)
 	}
 	if h.cfg.CheckKind != nil {
 		if err := h.cfg.CheckKind(ex); err != nil {
@@ -377,6 +483,26 @@ func (h *handler) checkExec(q *request, ex whisk.Exec, self whisk.Action) (whisk
 		}
 	}
 	return ex, nil
+}
+
+// isBinaryCode is OpenWhisk's Exec.isBinaryCode: the trimmed code is
+// non-empty, its length a multiple of 4, and it is base64 (standard
+// alphabet, padded).
+func isBinaryCode(code string) bool {
+	t := strings.TrimSpace(code)
+	if len(t) == 0 || len(t)%4 != 0 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '+', c == '/':
+		case c == '=' && (i == len(t)-1 || (i == len(t)-2 && t[len(t)-1] == '=')):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // resolveComponent turns a sequence component into "/ns/[pkg/]name", with

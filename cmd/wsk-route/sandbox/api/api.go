@@ -74,6 +74,11 @@ type Config struct {
 	// (prefixed with the kind when the text does not name it). Nil accepts
 	// every kind.
 	CheckKind func(exec whisk.Exec) error
+	// CanonicalKind, when set, gives the kind an action is stored with
+	// (a "default" version resolved, as OpenWhisk stores its runtime
+	// manifest's kind); it is called before CheckKind. Nil keeps the kind
+	// as sent (trimmed and lower-cased).
+	CanonicalKind func(kind string) string
 	// InvokeError, when set, maps an error from Controller.Invoke to the
 	// HTTP status and message of the answer (for example the controller's
 	// sequence errors to 400 and whisk.MsgSequenceTooLong). Nil, or a
@@ -83,6 +88,10 @@ type Config struct {
 	// (workflows.go): where `wsk-route compose` stores compiled specs and
 	// `wsk-route routes` reads the route table. Nil: those routes are 404.
 	Workflows Workflows
+	// ColdStarts, when set, serves GET .../wsk-route/starts: the
+	// containers being started for activations of the namespace
+	// (coldstarts.go). Nil: that route is 404.
+	ColdStarts ColdStartLister
 	// MaxActionBytes bounds the body of an action PUT; 0 means
 	// DefaultMaxActionBytes.
 	MaxActionBytes int64

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	ow "github.com/apache/openwhisk-client-go/whisk"
 
@@ -381,7 +382,7 @@ func TestPackagesWithClient(t *testing.T) {
 	st, m, _ = e.do(t, "PUT", "/api/v1/namespaces/_/packages/default", "", "{}")
 	wantError(t, "reserved name", 400, m, st, "Package name 'default' is reserved.")
 	st, m, _ = e.do(t, "PUT", "/api/v1/namespaces/_/packages/b", "", `{"binding":{"namespace":"x","name":"y"}}`)
-	wantError(t, "binding", 400, m, st, "bindings are not supported")
+	wantError(t, "binding of another namespace's package", 400, m, st, "Binding references a package that does not exist.")
 }
 
 func TestActionPutValidation(t *testing.T) {
@@ -412,8 +413,17 @@ func TestActionPutValidation(t *testing.T) {
 		{"no exec on create", "new", `{}`, 400, "exec undefined"},
 		{"kind refused", "new", `{"exec":{"kind":"python:3","code":"x"}}`, 400, "python:3"},
 		{"no code", "new", `{"exec":{"kind":"go:1.26"}}`, 400, "'code' must be a string"},
-		{"memory too low", "new", `{"exec":{"kind":"go:1.26","code":"x"},"limits":{"memory":64}}`, 400, "memory 64 MB below allowed threshold of 128 MB"},
-		{"timeout too high", "a", `{"limits":{"timeout":999999}}`, 400, "timeout 999999 milliseconds"},
+		// OpenWhisk's controller (Actions.checkActionLimits), message for message.
+		{"memory too low", "new", `{"exec":{"kind":"go:1.26","code":"x"},"limits":{"memory":64}}`, 400, "requirement failed: memory size 64 MB below allowed threshold of 128 MB"},
+		{"memory too high", "new", `{"exec":{"kind":"go:1.26","code":"x"},"limits":{"memory":1024}}`, 400, "requirement failed: memory size 1024 MB exceeds allowed threshold of 512 MB"},
+		{"timeout too high", "a", `{"limits":{"timeout":999999}}`, 400, "requirement failed: duration 999999 milliseconds exceeds allowed threshold of 300000 milliseconds"},
+		{"timeout too low", "a", `{"limits":{"timeout":50}}`, 400, "requirement failed: duration 50 milliseconds below allowed threshold of 100 milliseconds"},
+		{"logs too high", "a", `{"limits":{"logs":11}}`, 400, "requirement failed: log size 11 MB exceeds allowed threshold of 10 MB"},
+		{"logs negative", "a", `{"limits":{"logs":-1}}`, 400, "requirement failed: log size -1 MB below allowed threshold of 0 MB"},
+		{"concurrency too high", "a", `{"limits":{"concurrency":2}}`, 400, "requirement failed: concurrency 2 exceeds allowed threshold of 1"},
+		{"concurrency zero", "a", `{"limits":{"concurrency":0}}`, 400, "requirement failed: concurrency 0 below allowed threshold of 1"},
+		{"memory checked before timeout", "a", `{"limits":{"timeout":1,"memory":1}}`, 400, "requirement failed: memory size 1 MB below"},
+		{"blackbox without image", "new", `{"exec":{"kind":"blackbox","code":"UEsDBA=="}}`, 400, "'image' must be a string defined in 'exec' for 'blackbox' actions"},
 		{"not JSON", "new", `{"exec":`, 400, "The request content was malformed"},
 		{"illegal name", "bad$name", `{"exec":{"kind":"go:1.26","code":"x"}}`, 400, "The name of the entity contains illegal characters."},
 		{"too large", "new", `{"exec":{"kind":"go:1.26","code":"` + strings.Repeat("x", 5000) + `"}}`, 413, "Request larger than allowed"},
@@ -752,4 +762,188 @@ func TestNewRequiresStoreAndController(t *testing.T) {
 	if _, err := api.New(api.Config{Store: st}); err == nil {
 		t.Error("New without Controller succeeded")
 	}
+}
+
+// TestExecNormalized: the exec of a PUT is stored as OpenWhisk's
+// Exec.serdes reads it: "binary" computed from the code (what the client
+// sent is ignored), the kind trimmed and lower-cased, a blank blackbox
+// code dropped, limits kept as given (a log limit of 0 included).
+func TestExecNormalized(t *testing.T) {
+	e := newEnv(t, nil)
+	zip := base64.StdEncoding.EncodeToString([]byte("PK\x03\x04 a zip's first bytes"))
+	tests := []struct {
+		name, body string
+		wantKind   string
+		wantBinary bool
+		wantCode   bool
+		wantLimits whisk.Limits
+	}{
+		// wsk action create echo action.zip --docker openwhisk/actionloop-base: no "binary".
+		{"docker zip as wsk sends it", `{"namespace":"_","name":"x","exec":{"kind":"blackbox","code":"` + zip + `","image":"openwhisk/actionloop-base"}}`, "blackbox", true, true, whisk.DefaultLimits()},
+		{"binary false ignored", `{"exec":{"kind":"blackbox","code":"` + zip + `","image":"openwhisk/dockerskeleton","binary":false}}`, "blackbox", true, true, whisk.DefaultLimits()},
+		{"binary true ignored for text", `{"exec":{"kind":"go:1.26","code":"package main\n","binary":true}}`, "go:1.26", false, true, whisk.DefaultLimits()},
+		{"kind trimmed and lower-cased", `{"exec":{"kind":" Go:1.26 ","code":"package main"}}`, "go:1.26", false, true, whisk.DefaultLimits()},
+		{"blank blackbox code is none", `{"exec":{"kind":"blackbox","image":"openwhisk/example","code":"  "}}`, "blackbox", false, false, whisk.DefaultLimits()},
+		{"docker without code", `{"exec":{"kind":"blackbox","image":"openwhisk/example"}}`, "blackbox", false, false, whisk.DefaultLimits()},
+		{"limits as given", `{"exec":{"kind":"go:1.26","code":"package main"},"limits":{"timeout":1000,"memory":128,"logs":0,"concurrency":1}}`, "go:1.26", false, true, whisk.Limits{Timeout: 1000, Memory: 128, Logs: 0, Concurrency: 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, m, raw := e.do(t, "PUT", "/api/v1/namespaces/_/actions/x?overwrite=true", "", tc.body)
+			if st != 200 {
+				t.Fatalf("PUT: %d %v", st, m)
+			}
+			var a whisk.Action
+			if err := json.Unmarshal(raw, &a); err != nil {
+				t.Fatal(err)
+			}
+			if a.Exec.Kind != tc.wantKind || a.Exec.Binary == nil || *a.Exec.Binary != tc.wantBinary || (a.Exec.Code != nil) != tc.wantCode {
+				t.Errorf("stored exec kind %q binary %v code %v; want kind %q binary %v code %v", a.Exec.Kind, a.Exec.Binary, a.Exec.Code != nil, tc.wantKind, tc.wantBinary, tc.wantCode)
+			}
+			if a.Limits != tc.wantLimits {
+				t.Errorf("limits %+v, want %+v", a.Limits, tc.wantLimits)
+			}
+		})
+	}
+}
+
+// TestPackageBindings drives package bindings as `wsk package bind` and
+// `wsk action invoke BINDING/ACTION` send them (client-go's
+// BindingPackage), with OpenWhisk's answers: a binding resolves to its
+// package's actions with the package's parameters under the binding's
+// under the action's.
+func TestPackageBindings(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.client(t, guestAuth)
+	if _, _, err := c.Packages.Insert(&ow.Package{Name: "utils", Namespace: "_", Parameters: ow.KeyValueArr{{Key: "p", Value: "package"}, {Key: "q", Value: "package"}, {Key: "r", Value: "package"}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if st, m, _ := e.do(t, "PUT", "/api/v1/namespaces/_/actions/utils/echo?overwrite=false", "", `{"exec":{"kind":"go:1.26","code":"package main"},"parameters":[{"key":"r","value":"action"}]}`); st != 200 {
+		t.Fatalf("create utils/echo: %d %v", st, m)
+	}
+	// wsk package bind utils mine -p q binding
+	bind := &ow.BindingPackage{Name: "mine", Namespace: "_", Binding: ow.Binding{Namespace: "_", Name: "utils"}, Parameters: ow.KeyValueArr{{Key: "q", Value: "binding"}, {Key: "r", Value: "binding"}}}
+	got, _, err := c.Packages.Insert(bind, false)
+	if err != nil {
+		t.Fatalf("bind: %v", err)
+	}
+	if got.Binding == nil || got.Binding.Name != "utils" || got.Binding.Namespace != "guest" {
+		t.Errorf("binding stored as %+v, want guest/utils", got.Binding)
+	}
+	if v := got.Annotations.GetValue("binding"); fmt.Sprint(v) != "map[name:utils namespace:guest]" {
+		t.Errorf("binding annotation %v", v)
+	}
+	// wsk package get mine: the package's actions, the parameters merged.
+	p, _, err := c.Packages.Get("mine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Actions) != 1 || p.Actions[0].Name != "echo" {
+		t.Errorf("binding's actions %+v, want [echo]", p.Actions)
+	}
+	if p.Parameters.GetValue("p") != "package" || p.Parameters.GetValue("q") != "binding" {
+		t.Errorf("binding's parameters %v, want p=package q=binding", p.Parameters)
+	}
+	// wsk action list mine/
+	acts, _, err := c.Actions.List("mine", &ow.ActionListOptions{})
+	if err != nil || len(acts) != 1 || acts[0].Name != "echo" {
+		t.Errorf("actions of the binding: %v %v", acts, err)
+	}
+	// wsk action invoke mine/echo: the package's action, parameters merged.
+	if _, _, err := c.Actions.Invoke("mine/echo", map[string]any{}, false, false); err != nil {
+		t.Fatal(err)
+	}
+	call := e.inv.last(t)
+	if call.action.Namespace != "guest/utils" || call.action.Name != "echo" {
+		t.Errorf("invoked %s/%s, want guest/utils/echo", call.action.Namespace, call.action.Name)
+	}
+	for k, want := range map[string]string{"p": `"package"`, "q": `"binding"`, "r": `"action"`} {
+		if v, _ := call.action.Parameters.Get(k); string(v) != want {
+			t.Errorf("parameter %s = %s, want %s", k, v, want)
+		}
+	}
+	// wsk action get mine/echo
+	if a, _, err := c.Actions.Get("mine/echo", false); err != nil || a.Parameters.GetValue("q") != "binding" {
+		t.Errorf("get through the binding: %+v %v", a, err)
+	}
+	for _, tc := range []struct {
+		name, method, path, body string
+		status                   int
+		msg                      string
+	}{
+		{"action created in a binding", "PUT", "/api/v1/namespaces/_/actions/mine/x", `{"exec":{"kind":"go:1.26","code":"x"}}`, 400, "Operation not permitted on package binding."},
+		{"binding of a missing package", "PUT", "/api/v1/namespaces/_/packages/b2", `{"binding":{"namespace":"_","name":"nothere"}}`, 400, "Binding references a package that does not exist."},
+		{"binding of a binding", "PUT", "/api/v1/namespaces/_/packages/b3", `{"binding":{"namespace":"_","name":"mine"}}`, 400, "Cannot bind to another package binding."},
+		{"package made a binding", "PUT", "/api/v1/namespaces/_/packages/utils?overwrite=true", `{"binding":{"namespace":"_","name":"mine"}}`, 409, "Resource is a package and cannot be converted into a binding."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, m, _ := e.do(t, tc.method, tc.path, "", tc.body)
+			wantError(t, tc.name, tc.status, m, st, tc.msg)
+		})
+	}
+	// wsk package update mine -p q again: stays a binding.
+	if _, _, err := c.Packages.Insert(&ow.Package{Name: "mine", Namespace: "_", Parameters: ow.KeyValueArr{{Key: "q", Value: "again"}}}, true); err != nil {
+		t.Fatal(err)
+	}
+	if p, _, err := c.Packages.Get("mine"); err != nil || p.Binding == nil || p.Binding.Name != "utils" || p.Parameters.GetValue("q") != "again" {
+		t.Errorf("binding after update: %+v %v", p, err)
+	}
+	// wsk package delete mine: a binding is deleted whatever its package holds.
+	if _, err := c.Packages.Delete("mine"); err != nil {
+		t.Errorf("deleting the binding: %v", err)
+	}
+	if _, _, err := c.Actions.Get("utils/echo", false); err != nil {
+		t.Errorf("the package's action after the binding went: %v", err)
+	}
+}
+
+// TestColdStartsRoute: GET .../wsk-route/starts lists the namespace's
+// cold starts with their age, filtered by ?action= (a name, pkg/name or a
+// fully qualified name); without a lister it is 404.
+func TestColdStartsRoute(t *testing.T) {
+	start := time.Now().Add(-3 * time.Second).UnixMilli()
+	lister := api.ColdStartListerFunc(func(ns string) []api.ColdStart {
+		if ns != "guest" {
+			return nil
+		}
+		return []api.ColdStart{
+			{ActivationID: "a1", Action: "/guest/hello", Kind: "go:1.26", Phase: "compiling", Start: start, PhaseStart: start + 100},
+			{ActivationID: "a2", Action: "/guest/pkg/other", Kind: "python:3", Phase: "starting", Start: start, PhaseStart: start},
+		}
+	})
+	e := newEnv(t, func(c *api.Config) { c.ColdStarts = lister })
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{"a1", "a2"}},
+		{"?action=hello", []string{"a1"}},
+		{"?action=/guest/hello", []string{"a1"}},
+		{"?action=/_/hello", []string{"a1"}},
+		{"?action=pkg/other", []string{"a2"}},
+		{"?action=nothere", nil},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			st, _, raw := e.do(t, "GET", "/api/v1/namespaces/_/wsk-route/starts"+tc.query, "", "")
+			var got []api.ColdStart
+			if err := json.Unmarshal(raw, &got); st != 200 || err != nil {
+				t.Fatalf("%d %s: %v", st, raw, err)
+			}
+			var ids []string
+			for _, c := range got {
+				ids = append(ids, c.ActivationID)
+				if c.ElapsedMs < 3000 || c.ElapsedMs > 60000 {
+					t.Errorf("%s elapsedMs %d, want about 3000", c.ActivationID, c.ElapsedMs)
+				}
+			}
+			if fmt.Sprint(ids) != fmt.Sprint(tc.want) {
+				t.Errorf("starts %v, want %v", ids, tc.want)
+			}
+		})
+	}
+	st, m, _ := e.do(t, "GET", "/api/v1/namespaces/_/wsk-route/starts", "-", "")
+	wantError(t, "no credentials", 401, m, st, "requires authentication")
+	none := newEnv(t, nil)
+	st, m, _ = none.do(t, "GET", "/api/v1/namespaces/_/wsk-route/starts", "", "")
+	wantError(t, "no lister", 404, m, st, "The requested resource does not exist.")
 }

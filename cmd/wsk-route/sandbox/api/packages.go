@@ -6,10 +6,96 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/store"
 	"github.com/wsk-route/wsk-route/internal/whisk"
 )
+
+// OpenWhisk's messages about package bindings (Messages in
+// ErrorResponse.scala).
+const (
+	msgBindingMissing    = "Binding references a package that does not exist."
+	msgPackageNotBinding = "Resource is a package and cannot be converted into a binding."
+	msgBindingOfBinding  = "Cannot bind to another package binding."
+	msgNotOnBinding      = "Operation not permitted on package binding."
+)
+
+// binding is a package binding's reference: the bound package.
+type binding struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+}
+
+// parseBinding reads a PUT's "binding": nil for none ({} or null), with
+// the namespace "_" (or none) made the caller's.
+func parseBinding(raw json.RawMessage, userNS string) (*binding, *apiError) {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || bytes.Equal(t, []byte("null")) || bytes.Equal(t, []byte("{}")) {
+		return nil, nil
+	}
+	var b binding
+	if err := json.Unmarshal(t, &b); err != nil {
+		return nil, fail(http.StatusBadRequest, msgMalformed+"binding: "+err.Error())
+	}
+	b.Namespace = strings.TrimPrefix(b.Namespace, "/")
+	if b.Namespace == "" || b.Namespace == "_" {
+		b.Namespace = userNS
+	}
+	if e := checkName(b.Name); e != nil {
+		return nil, e
+	}
+	return &b, nil
+}
+
+// bindingOf returns the package a binding refers to; ok is false for an
+// ordinary package.
+func bindingOf(p whisk.Package) (b binding, ok bool) {
+	t := bytes.TrimSpace(p.Binding)
+	if len(t) == 0 || json.Unmarshal(t, &b) != nil || b.Name == "" {
+		return binding{}, false
+	}
+	return b, true
+}
+
+func isBinding(p whisk.Package) bool {
+	_, ok := bindingOf(p)
+	return ok
+}
+
+// resolveBinding returns the package the binding p refers to.
+func (h *handler) resolveBinding(p whisk.Package) (whisk.Package, *apiError) {
+	b, _ := bindingOf(p)
+	target, err := h.cfg.Store.GetPackage(b.Namespace, b.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		return whisk.Package{}, fail(http.StatusNotFound, msgNotFound)
+	}
+	if err != nil {
+		return whisk.Package{}, internal(err)
+	}
+	if isBinding(target) {
+		return whisk.Package{}, fail(http.StatusUnprocessableEntity, fmt.Sprintf("Package binding '%s/%s' contains a circular reference.", b.Namespace, b.Name))
+	}
+	return target, nil
+}
+
+// mergeParams returns base with over's parameters (and their init
+// flags) in place of base's of the same key, as OpenWhisk's Parameters
+// "++" does.
+func mergeParams(base, over whisk.KeyValues) whisk.KeyValues {
+	merged := append(whisk.KeyValues(nil), base...)
+next:
+	for _, p := range over {
+		for i := range merged {
+			if merged[i].Key == p.Key {
+				merged[i] = p
+				continue next
+			}
+		}
+		merged = append(merged, p)
+	}
+	return merged
+}
 
 // packagePut is the body of a package PUT (WhiskPackagePut).
 type packagePut struct {
@@ -102,7 +188,18 @@ func (h *handler) getPackage(q *request, name string) *apiError {
 	if err != nil {
 		return storeError(err)
 	}
-	acts, err := h.cfg.Store.ListActions(q.ns+"/"+name, -1, 0)
+	path := q.ns + "/" + name
+	if b, ok := bindingOf(p); ok {
+		// A binding shows itself with the package's parameters under its
+		// own, and the package's actions (Packages.mergePackageWithBinding).
+		target, e := h.resolveBinding(p)
+		if e != nil {
+			return e
+		}
+		p.Parameters = mergeParams(target.Parameters, p.Parameters)
+		path = b.Namespace + "/" + b.Name
+	}
+	acts, err := h.cfg.Store.ListActions(path, -1, 0)
 	if err != nil {
 		return internal(err)
 	}
@@ -137,8 +234,9 @@ func (h *handler) putPackage(q *request, name string) *apiError {
 	if e := decodeJSON(body, &put); e != nil {
 		return e
 	}
-	if b := bytes.TrimSpace(put.Binding); len(b) > 0 && !bytes.Equal(b, []byte("{}")) && !bytes.Equal(b, []byte("null")) {
-		return fail(http.StatusBadRequest, "Package bindings are not supported by the wsk-route dev sandbox.")
+	bind, e := parseBinding(put.Binding, q.ns)
+	if e != nil {
+		return e
 	}
 	old, err := h.cfg.Store.GetPackage(q.ns, name)
 	exists := err == nil
@@ -152,11 +250,42 @@ func (h *handler) putPackage(q *request, name string) *apiError {
 	if exists {
 		p = old
 	}
+	if bind != nil {
+		// Packages.scala's checkBinding, and a package never becomes a
+		// binding.
+		if exists && !isBinding(old) {
+			return fail(http.StatusConflict, msgPackageNotBinding)
+		}
+		if bind.Namespace != q.ns {
+			// The sandbox has one namespace: no other one's package exists.
+			return fail(http.StatusBadRequest, msgBindingMissing)
+		}
+		target, err := h.cfg.Store.GetPackage(bind.Namespace, bind.Name)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return fail(http.StatusBadRequest, msgBindingMissing)
+		case err != nil:
+			return internal(err)
+		case isBinding(target):
+			// This also keeps a binding from referring to itself.
+			return fail(http.StatusBadRequest, msgBindingOfBinding)
+		}
+		raw, err := json.Marshal(bind)
+		if err != nil {
+			return internal(err)
+		}
+		p.Binding = raw
+	}
 	if put.Parameters != nil {
 		p.Parameters = *put.Parameters
 	}
 	if put.Annotations != nil {
 		p.Annotations = deleteKey(*put.Annotations, "binding")
+	}
+	// The controller always sets a binding's "binding" annotation itself.
+	p.Annotations = deleteKey(p.Annotations, "binding")
+	if b, ok := bindingOf(p); ok {
+		p.Annotations = p.Annotations.Set("binding", b)
 	}
 	if put.Publish != nil {
 		p.Publish = *put.Publish

@@ -25,6 +25,7 @@ import (
 //	GET    /api/v1/namespaces/{ns}/wsk-route/routes[?action=FQN] the namespace's passing instances
 //	GET    /api/v1/namespaces/{ns}/wsk-route/runs/{id}/events?after=N&wait=SECONDS
 //	                                                             a run's events after index N (RunEventReader)
+//	GET    /api/v1/namespaces/{ns}/wsk-route/starts[?action=NAME] the cold starts in progress (Config.ColdStarts)
 type Workflows interface {
 	PutSpec(ctx context.Context, sp *spec.Spec) (uint64, error)
 	GetSpec(ctx context.Context, namespace, workflow string) (*spec.Spec, error)
@@ -43,6 +44,9 @@ type StoredSpec struct {
 }
 
 func (h *handler) wskRoute(q *request) *apiError {
+	if len(q.rest) == 1 && q.rest[0] == "starts" && h.cfg.ColdStarts != nil {
+		return h.coldStarts(q)
+	}
 	if h.cfg.Workflows == nil || len(q.rest) == 0 {
 		return fail(http.StatusNotFound, msgNotFound)
 	}

@@ -13,7 +13,17 @@
 // A container is a proxy process on 127.0.0.1 (process mode, the default)
 // or a docker container on a bridge network (Config.Docker set), paused
 // after a short idle grace and unpaused before reuse, as OpenWhisk's docker
-// container factory does.
+// container factory does. A blackbox action's code runs under the proxy in
+// either mode; only a blackbox action without code needs its own image
+// (the ActionLoop images' proxy is the sandbox's own), which process mode
+// never has and docker mode only when it is local: the activation is then
+// OpenWhisk's developer error "Failed to pull container image" with the
+// reason, since the sandbox pulls nothing.
+//
+// ColdStarts lists the activations waiting for a new container, with
+// their phase (starting, compiling, initializing), from the grant of its
+// memory to the end of its /init, so that clients can say why a first
+// call takes long.
 //
 // The caller's duties:
 //

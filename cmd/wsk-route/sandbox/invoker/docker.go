@@ -85,7 +85,9 @@ func (i *Invoker) startDocker(ctx context.Context, c *container, a whisk.Action,
 	image := d.Image
 	// A blackbox action with code (--native) runs its code in the
 	// sandbox's proxy image; only one without code needs its own image.
-	if a.Exec.Kind == whisk.KindBlackbox && a.Exec.Image != "" && (a.Exec.Code == nil || *a.Exec.Code == "") {
+	// So does one of an ActionLoop image (isProxyImage) without code:
+	// its proxy is the sandbox's.
+	if usesImage(a.Exec) {
 		image = a.Exec.Image
 	}
 	mem := strconv.Itoa(c.memMB) + "m"

@@ -121,6 +121,7 @@ type Invoker struct {
 	wg     sync.WaitGroup // message handlers, the reaper
 	seq    atomic.Int64   // numbers the containers
 	cwg    sync.WaitGroup // containers' log readers and exit watchers
+	cold   coldStarts     // cold starts in progress (coldstart.go)
 	runCtx context.Context
 }
 

@@ -27,6 +27,8 @@ type job struct {
 	received time.Time
 	action   whisk.Action
 	limits   whisk.Limits
+	// initPhase is the cold start's phase during /init (initPhase).
+	initPhase string
 }
 
 // handle runs one activation message to its ack.
@@ -39,8 +41,19 @@ func (i *Invoker) handle(ctx context.Context, msg *whisk.ActivationMessage, rece
 		return
 	}
 	j := &job{msg: msg, received: received, action: action, limits: action.Limits.WithDefaults()}
+	// A log limit of 0 MB (--logsize 0) keeps no logs. Limits that are
+	// set (the API always stores all four) say so with Logs 0 beside a
+	// timeout and a memory; an action with no limits at all takes the
+	// defaults.
+	if action.Limits.Timeout != 0 && action.Limits.Memory != 0 {
+		j.limits.Logs = action.Limits.Logs
+	}
 	if action.Exec.IsSequence() {
 		i.whiskError(ctx, j, msgSequence)
+		return
+	}
+	if msg := i.imageProblem(ctx, action.Exec); msg != "" {
+		i.developerError(ctx, j, msg)
 		return
 	}
 	env, err := i.cfg.Runtimes.Env(action.Exec)
@@ -48,7 +61,11 @@ func (i *Invoker) handle(ctx context.Context, msg *whisk.ActivationMessage, rece
 		i.whiskError(ctx, j, fmt.Sprintf("The action's kind %q cannot run in this sandbox: %v", action.Exec.Kind, err))
 		return
 	}
+	j.initPhase = initPhase(env)
 	fqn := "/" + action.Namespace + "/" + action.Name
+	// A cold start is visible (ColdStarts) from the grant of memory for
+	// a new container to the end of its /init.
+	defer i.cold.end(msg.ActivationID)
 	// OpenWhisk's controller gives up on a slot after 2 × the time limit
 	// + 1 minute; waiting longer for a container is pointless.
 	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Duration(j.limits.Timeout)*time.Millisecond+time.Minute)
@@ -77,6 +94,8 @@ func (i *Invoker) handle(ctx context.Context, msg *whisk.ActivationMessage, rece
 			c = g.c
 			break
 		}
+		i.cold.begin(ColdStart{ActivationID: msg.ActivationID, Namespace: msg.User.Namespace.Name,
+			Action: fqn, Kind: action.Exec.Kind, Start: time.Now()})
 		c, err = i.start(ctx, action, rev, env)
 		if err != nil {
 			i.pool.unreserve(j.limits.Memory)
@@ -111,6 +130,19 @@ func (i *Invoker) whiskError(ctx context.Context, j *job, msg string) {
 	act := i.record(j, now, now)
 	act.Response = whisk.ErrorResult(whisk.StatusWhiskError, msg)
 	i.finish(j, act, true)
+}
+
+// developerError records and acks an activation that failed before it
+// reached a container, by the action's fault (OpenWhisk's
+// BlackboxStartupError: an image that cannot be had).
+func (i *Invoker) developerError(ctx context.Context, j *job, msg string) {
+	if ctx.Err() != nil {
+		return
+	}
+	now := time.Now().UnixMilli()
+	act := i.record(j, now, now)
+	act.Response = whisk.ErrorResult(whisk.StatusDeveloperError, msg)
+	i.finish(j, act, false)
 }
 
 // finish stores the record, then acks it.
@@ -180,14 +212,16 @@ func (i *Invoker) activate(ctx context.Context, j *job, c *container) (whisk.Act
 			value["code"] = *a.Exec.Code
 		}
 		body, _ := json.Marshal(map[string]any{"value": value})
+		i.cold.phase(m.ActivationID, j.initPhase, time.Now())
 		status, resp, err := post(ctx, "http://"+c.addr+"/init", body, timeout, ResultLimit)
+		i.cold.end(m.ActivationID)
 		initTime = time.Since(start).Milliseconds()
 		switch {
 		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 			timedOut = true
 			res = whisk.ErrorResult(whisk.StatusDeveloperError, fmt.Sprintf("The action exceeded its time limits of %d milliseconds during initialization.", j.limits.Timeout))
 		case status != http.StatusOK:
-			res = whisk.ClassifyInit(status, resp)
+			res = nativeHint(a.Exec, whisk.ClassifyInit(status, resp))
 		}
 		if err == nil && status == http.StatusOK {
 			c.inited = true

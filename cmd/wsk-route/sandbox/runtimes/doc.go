@@ -18,8 +18,11 @@
 //     function is the action's main, capitalised; "main" means Main), or
 //     a zip of such a package with or without go.mod. A generated compile
 //     script adds a stdlib-only ActionLoop launcher and runs go build with
-//     CGO_ENABLED=0, GOFLAGS=-mod=mod, GOTOOLCHAIN=local and a build cache
-//     under the install directory. The proxy gives a compiler only PATH and
+//     CGO_ENABLED=0, GOFLAGS=-mod=mod, GOTOOLCHAIN=local and the build
+//     cache GoBuildCache() ($HOME/.cache/wsk-route/go-build by default),
+//     kept across sandbox starts: only the first Go action a machine ever
+//     builds compiles the standard library (10–20 s); later first calls
+//     take about a second. The proxy gives a compiler only PATH and
 //     the action's __OW_* variables, so the script carries the absolute
 //     path of go and the module settings (GOPATH, GOMODCACHE, GOPROXY, ...)
 //     of the environment Install ran in. Init errors, such as compile

@@ -31,11 +31,16 @@ func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) 
 
 // installGo finds go, writes dir/compile (with go's settings baked in) and
 // dir/launcher.go.tmpl, and returns the runtime and go's minor version.
-func installGo(dir string) (Runtime, int, error) {
+// The compile script builds with the build cache cache, or dir/cache when
+// cache is "".
+func installGo(dir, cache string) (Runtime, int, error) {
 	rt := Runtime{Kind: DefaultGoKind}
+	if cache == "" {
+		cache = filepath.Join(dir, "cache")
+	}
 	set := goSettings{
 		Launcher: filepath.Join(dir, "launcher.go.tmpl"),
-		Cache:    filepath.Join(dir, "cache"),
+		Cache:    cache,
 		Home:     filepath.Join(dir, "home"),
 	}
 	minor, err := findGo(&set)

@@ -48,26 +48,95 @@ type Runtime struct {
 // Set is the installed runtimes. It is read-only once Install returns.
 type Set struct {
 	python, golang, blackbox Runtime
-	goMinor                  int // 1.N of the local go; 0 if none
+	goMinor                  int    // 1.N of the local go; 0 if none
+	goCache                  string // the Go compile script's GOCACHE
 }
 
-// Install writes the runtimes' files under dir (created if missing, made
-// absolute; existing files are replaced) and detects python3 and go on
-// PATH. A missing interpreter is not an error: its kind's Available says
-// why. Errors are for files that cannot be written.
-func Install(dir string) (*Set, error) {
+// Options tune Install. The zero value is the default installation.
+type Options struct {
+	// GoCache is the Go build cache of the Go kind's compile script. ""
+	// means GoBuildCache(), so that the standard library is compiled once
+	// per machine and toolchain rather than at every sandbox start, and,
+	// when that cannot be created, a cache under the install directory.
+	GoCache string
+}
+
+// Install writes the runtimes' files under dir with the default Options.
+func Install(dir string) (*Set, error) { return InstallWith(dir, Options{}) }
+
+// InstallWith writes the runtimes' files under dir (created if missing,
+// made absolute; existing files are replaced) and detects python3 and go
+// on PATH. A missing interpreter is not an error: its kind's Available
+// says why. Errors are for files that cannot be written.
+func InstallWith(dir string, o Options) (*Set, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("runtimes: install: %w", err)
+	}
+	cache := o.GoCache
+	if cache == "" {
+		if c, err := GoBuildCache(); err == nil {
+			cache = c
+		}
+	}
+	if cache != "" {
+		if cache, err = filepath.Abs(cache); err != nil {
+			return nil, fmt.Errorf("runtimes: install: the Go build cache: %w", err)
+		}
+		if err := os.MkdirAll(cache, 0o755); err != nil {
+			if o.GoCache != "" {
+				return nil, fmt.Errorf("runtimes: install: the Go build cache %s: %w", cache, err)
+			}
+			cache = "" // the default one cannot be had: use dir's
+		}
 	}
 	s := &Set{blackbox: Runtime{Kind: whisk.KindBlackbox}}
 	if s.python, err = installPython(filepath.Join(dir, "python")); err != nil {
 		return nil, err
 	}
-	if s.golang, s.goMinor, err = installGo(filepath.Join(dir, "go")); err != nil {
+	goDir := filepath.Join(dir, "go")
+	if cache == "" {
+		cache = filepath.Join(goDir, "cache")
+	}
+	s.goCache = cache
+	if s.golang, s.goMinor, err = installGo(goDir, cache); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// GoCache returns the build cache Go actions are compiled with.
+func (s *Set) GoCache() string { return s.goCache }
+
+// CacheEnv names the variable that moves the project's cache directory
+// (scripts/setup.sh and internal/testenv read it too).
+const CacheEnv = "WSK_ROUTE_CACHE"
+
+// CacheDir returns the project's cache directory, the one its scripts use
+// for Consul builds and test beds: $WSK_ROUTE_CACHE if set, else
+// wsk-route under the user's cache directory ($XDG_CACHE_HOME, else
+// $HOME/.cache, so $HOME/.cache/wsk-route by default).
+func CacheDir() (string, error) {
+	if d := os.Getenv(CacheEnv); d != "" {
+		return d, nil
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("runtimes: no cache directory (set %s or HOME): %w", CacheEnv, err)
+	}
+	return filepath.Join(base, "wsk-route"), nil
+}
+
+// GoBuildCache returns the Go build cache the sandbox's Go actions share
+// across sandbox starts: go-build in CacheDir(). Go keys its entries by
+// toolchain and flags and trims those unused for days, so one directory
+// serves every toolchain and sandbox (also several at once).
+func GoBuildCache() (string, error) {
+	d, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "go-build"), nil
 }
 
 // Lookup returns the runtime of exec's kind. The error names the kind and
@@ -76,7 +145,7 @@ func Install(dir string) (*Set, error) {
 func (s *Set) Lookup(e whisk.Exec) (Runtime, error) {
 	rt, ok := s.lookup(e.Kind)
 	if !ok {
-		return Runtime{}, fmt.Errorf("runtimes: kind %q is not supported by the sandbox; known kinds: %s", e.Kind, strings.Join(s.known(), ", "))
+		return Runtime{}, fmt.Errorf("%w: kind %q is not supported by the sandbox; known kinds: %s", ErrUnknownKind, e.Kind, strings.Join(s.known(), ", "))
 	}
 	if rt.Available != nil {
 		return rt, fmt.Errorf("runtimes: kind %q cannot run here: %w", e.Kind, rt.Available)
@@ -175,6 +244,28 @@ func probe(name string, args ...string) (path string, out []byte, err error) {
 	}
 	return path, out, nil
 }
+
+// ErrUnknownKind is returned (wrapped) by Lookup for a kind the sandbox
+// does not know at all.
+var ErrUnknownKind = errors.New("runtimes: unknown kind")
+
+// Canonical returns the kind an action of kind is stored with: a
+// "default" version resolved to the one that runs here ("go:default" →
+// "go:1.26", "python:default" → "python:3"), as OpenWhisk stores the
+// runtime manifest's kind; any other kind as it is.
+func (s *Set) Canonical(kind string) string {
+	family, version, ok := strings.Cut(kind, ":")
+	if !ok || version != "default" {
+		return kind
+	}
+	if rt, found := s.lookup(kind); found && strings.HasPrefix(rt.Kind, family+":") {
+		return rt.Kind
+	}
+	return kind
+}
+
+// Known lists the kind names the sandbox accepts, for error messages.
+func (s *Set) Known() []string { return s.known() }
 
 // errNotExecutable is Available for a file system mounted noexec.
 var errNotExecutable = errors.New("the installed compile script is not executable (is the directory on a noexec mount?)")
