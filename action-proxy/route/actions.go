@@ -31,10 +31,54 @@ type doer struct {
 }
 
 // stepReport is a step's report to the entry (its logs and timing), sent
-// once, where the core puts a ReportStep.
+// once, where the core puts a ReportStep. Where the step's result went
+// travels in it too (frame.Report.Placed): one frame to the entry per
+// step instead of one more per hop.
 type stepReport struct {
 	once sync.Once
 	send func()
+
+	mu     sync.Mutex
+	placed []frame.Placement
+	size   int  // encoded bytes of placed
+	taken  bool // the report took placed; later notes go on their own
+}
+
+// maxPlacedBytes bounds the placements a report carries, well within
+// frame.MaxHeader with the report's other strings at their limits.
+const maxPlacedBytes = 3 << 10
+
+// fold keeps the note that instance took Forward a for the step's report,
+// and reports whether it did: not when there is no report to come, or it
+// is full (the note then goes on its own, before the report).
+func (r *stepReport) fold(a flow.Forward, instance string) bool {
+	if r == nil {
+		return false
+	}
+	pl := frame.Placement{Step: a.Hop.Step, Branch: a.Hop.Branch, Outer: a.Ctx.Outer, Instance: instance}
+	n := len(pl.Step) + len(pl.Instance) + 9
+	for _, l := range pl.Outer {
+		n += 6 + len(l.Holder)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.taken || len(r.placed) == frame.MaxPlaced || r.size+n > maxPlacedBytes {
+		return false
+	}
+	r.placed = append(r.placed, pl)
+	r.size += n
+	return true
+}
+
+// takePlaced returns the notes folded so far; later ones go on their own.
+func (r *stepReport) takePlaced() []frame.Placement {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.taken = true
+	return r.placed
 }
 
 // do carries out acts in order. The sends between two ReportSteps go
@@ -92,12 +136,15 @@ func (d doer) send(ctx context.Context, a flow.Action) {
 		case activation != "":
 			d.do(ctx, flow.WentToFallback(a, d.w.instanceID, activation))
 		case inst != "":
-			// Before the step reports (ReportStep waits for this send):
-			// the entry learns where the value went before it learns the
-			// step is done, so it waits for that successor's report too
-			// and never ends a run with a step's report still to come.
-			// The successor already runs: nothing on the hop waits.
-			d.do(ctx, flow.Placed(a, inst))
+			// The entry learns where the value went no later than it
+			// learns the step is done (in the step's report, or before
+			// it: ReportStep waits for this send), so it waits for that
+			// successor's report too and never ends a run with a step's
+			// report still to come. The successor already runs: nothing
+			// on the hop waits.
+			if !d.rep.fold(a, inst) {
+				d.do(ctx, flow.Placed(a, inst))
+			}
 		}
 	case flow.Slot:
 		if d.deliverSlot(ctx, a) {
@@ -338,5 +385,5 @@ func (d doer) deliverSlot(ctx context.Context, a flow.Slot) bool {
 func (d doer) sendReport(ctx context.Context, c flow.Context, step string, branch uint32, logs []byte, took time.Duration) {
 	// Outer: the report names the step execution as its Placed note did.
 	d.reply(ctx, flow.Reply{Ctx: c, Frame: frame.Frame{Kind: frame.KindLog, Step: step, Branch: branch, Outer: c.Outer, Payload: logs,
-		Report: frame.Report{Kind: frame.ReportDone, Instance: d.w.instanceID, Duration: took}}})
+		Report: frame.Report{Kind: frame.ReportDone, Instance: d.w.instanceID, Duration: took, Placed: d.rep.takePlaced()}}})
 }

@@ -58,10 +58,13 @@ func decodeHeader(h []byte, lay *layout, f *Frame, maxPayload int) (int, error) 
 		return 0, &DecodeError{"payload kind", "unknown payload kind " + strconv.Itoa(int(pk))}
 	}
 	flags := h[offFlags]
-	if flags&^flagReport != 0 {
-		return 0, &DecodeError{"flags", "unknown flags " + strconv.Itoa(int(flags&^flagReport))}
+	if flags&^(flagReport|flagPlaced) != 0 {
+		return 0, &DecodeError{"flags", "unknown flags " + strconv.Itoa(int(flags&^(flagReport|flagPlaced)))}
 	}
-	hasReport := flags&flagReport != 0
+	hasReport, hasPlaced := flags&flagReport != 0, flags&flagPlaced != 0
+	if hasPlaced && !hasReport {
+		return 0, &DecodeError{"report placed", "placements flag set without a report"}
+	}
 	if hasReport && !lay.report {
 		return 0, &DecodeError{"report", "flag set on a version " + strconv.Itoa(int(h[offVersion])) + " frame"}
 	}
@@ -93,30 +96,12 @@ func decodeHeader(h []byte, lay *layout, f *Frame, maxPayload int) (int, error) 
 		total += n
 	}
 	// The Outer levels: a count, then slot, holder length, holder each.
-	if end-p < 1 {
-		return 0, &DecodeError{"outer", "level count past end of header"}
+	var outerOffs levelOffs
+	var err error
+	if p, err = outerOffs.walk(h, p, end, "outer"); err != nil {
+		return 0, err
 	}
-	depth := int(h[p])
-	p++
-	if depth > MaxDepth {
-		return 0, &DecodeError{"outer", overLimit(depth, MaxDepth)}
-	}
-	var levels [MaxDepth][3]int // slot offset, holder start, holder end
-	for i := range depth {
-		if end-p < levelLen {
-			return 0, &DecodeError{"outer", fmt.Sprintf("level %d past end of header", i)}
-		}
-		n := int(binary.BigEndian.Uint16(h[p+4:]))
-		if n > MaxHolder {
-			return 0, &DecodeError{"outer holder", overLimit(n, MaxHolder)}
-		}
-		if n > end-p-levelLen {
-			return 0, &DecodeError{"outer holder", fmt.Sprintf("length %d past end of header", n)}
-		}
-		levels[i] = [3]int{p, p + levelLen, p + levelLen + n}
-		p += levelLen + n
-		total += n
-	}
+	total += outerOffs.strings
 	// The report section: kind, duration, instance, activation.
 	var report Report
 	var reportStrs [2][2]int // instance, activation: start, end
@@ -151,6 +136,25 @@ func decodeHeader(h []byte, lay *layout, f *Frame, maxPayload int) (int, error) 
 			reportStrs[i] = [2]int{p, p + n}
 			p += n
 			total += n
+		}
+	}
+	// The placements: a count, then branch, step, instance and levels each.
+	var placed []placementOffs
+	if hasPlaced {
+		if end-p < 1 {
+			return 0, &DecodeError{"report placed", "count past end of header"}
+		}
+		count := int(h[p])
+		p++
+		if count == 0 || count > MaxPlaced {
+			return 0, &DecodeError{"report placed", fmt.Sprintf("count %d, want 1 to %d", count, MaxPlaced)}
+		}
+		placed = make([]placementOffs, count)
+		for i := range placed {
+			if p, err = placed[i].walk(h, p, end); err != nil {
+				return 0, err
+			}
+			total += placed[i].strings
 		}
 	}
 	if p != end {
@@ -193,17 +197,6 @@ func decodeHeader(h []byte, lay *layout, f *Frame, maxPayload int) (int, error) 
 	if total > 0 {
 		all = string(h[offStrings:end])
 	}
-	var outer []Level
-	if depth > 0 {
-		outer = make([]Level, depth)
-		for i := range depth {
-			l := levels[i]
-			outer[i] = Level{Slot: binary.BigEndian.Uint32(h[l[0]:])}
-			if l[1] != l[2] {
-				outer[i].Holder = all[l[1]-offStrings : l[2]-offStrings]
-			}
-		}
-	}
 	slice := func(o [2]int) string {
 		if o[0] == o[1] {
 			return ""
@@ -211,9 +204,16 @@ func decodeHeader(h []byte, lay *layout, f *Frame, maxPayload int) (int, error) 
 		return all[o[0]-offStrings : o[1]-offStrings]
 	}
 	sub := func(i int) string { return slice(offs[i]) }
+	outer := outerOffs.levels(h, slice)
 	if hasReport {
 		report.Instance = slice(reportStrs[0])
 		report.Activation = slice(reportStrs[1])
+	}
+	if len(placed) > 0 {
+		report.Placed = make([]Placement, len(placed))
+		for i, o := range placed {
+			report.Placed[i] = Placement{Step: slice(o.step), Branch: o.branch, Instance: slice(o.instance), Outer: o.levs.levels(h, slice)}
+		}
 	}
 	*f = Frame{
 		Kind:        kind,
@@ -242,6 +242,97 @@ func decodeHeader(h []byte, lay *layout, f *Frame, maxPayload int) (int, error) 
 	}
 	copy(f.Tag[:], h[end:])
 	return payload, nil
+}
+
+// levelOffs are where a header's levels are (Outer, or a placement's).
+type levelOffs struct {
+	depth   int
+	offs    [MaxDepth][3]int // slot offset, holder start, holder end
+	strings int              // bytes of holders
+}
+
+// walk checks the levels at h[p:end] (a count, then slot, holder length,
+// holder each), records where they are and returns the offset after them.
+func (l *levelOffs) walk(h []byte, p, end int, what string) (int, error) {
+	if end-p < 1 {
+		return 0, &DecodeError{what, "level count past end of header"}
+	}
+	l.depth = int(h[p])
+	p++
+	if l.depth > MaxDepth {
+		return 0, &DecodeError{what, overLimit(l.depth, MaxDepth)}
+	}
+	for i := range l.depth {
+		if end-p < levelLen {
+			return 0, &DecodeError{what, fmt.Sprintf("level %d past end of header", i)}
+		}
+		n := int(binary.BigEndian.Uint16(h[p+4:]))
+		if n > MaxHolder {
+			return 0, &DecodeError{what + " holder", overLimit(n, MaxHolder)}
+		}
+		if n > end-p-levelLen {
+			return 0, &DecodeError{what + " holder", fmt.Sprintf("length %d past end of header", n)}
+		}
+		l.offs[i] = [3]int{p, p + levelLen, p + levelLen + n}
+		p += levelLen + n
+		l.strings += n
+	}
+	return p, nil
+}
+
+// levels returns the levels walk found, their holders cut by slice; nil
+// for none.
+func (l *levelOffs) levels(h []byte, slice func([2]int) string) []Level {
+	if l.depth == 0 {
+		return nil
+	}
+	out := make([]Level, l.depth)
+	for i := range l.depth {
+		o := l.offs[i]
+		out[i] = Level{Slot: binary.BigEndian.Uint32(h[o[0]:]), Holder: slice([2]int{o[1], o[2]})}
+	}
+	return out
+}
+
+// placementOffs are where one placement of a report is.
+type placementOffs struct {
+	branch         uint32
+	step, instance [2]int
+	levs           levelOffs
+	strings        int // bytes of its strings
+}
+
+// walk checks the placement at h[p:end], records where it is and returns
+// the offset after it.
+func (o *placementOffs) walk(h []byte, p, end int) (int, error) {
+	if end-p < 4 {
+		return 0, &DecodeError{"placed", "branch past end of header"}
+	}
+	o.branch = binary.BigEndian.Uint32(h[p:])
+	p += 4
+	for _, s := range [2]struct {
+		name string
+		max  int
+		dst  *[2]int
+	}{{"placed step", MaxStep, &o.step}, {"placed instance", MaxHolder, &o.instance}} {
+		if end-p < 2 {
+			return 0, &DecodeError{s.name, "length past end of header"}
+		}
+		n := int(binary.BigEndian.Uint16(h[p:]))
+		p += 2
+		if n > s.max {
+			return 0, &DecodeError{s.name, overLimit(n, s.max)}
+		}
+		if n > end-p {
+			return 0, &DecodeError{s.name, fmt.Sprintf("length %d past end of header", n)}
+		}
+		*s.dst = [2]int{p, p + n}
+		p += n
+		o.strings += n
+	}
+	p, err := o.levs.walk(h, p, end, "placed outer")
+	o.strings += o.levs.strings
+	return p, err
 }
 
 // refDigest is the digest a LegacyVersion tag covers for a shm or blob

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,26 @@ func reportSection(kind byte, dur int64, instance, activation string) string {
 // asLog makes a raw frame a log frame with the report flag set.
 func asLog(b []byte) { b[8], b[11] = byte(frame.KindLog), 0x01 }
 
+// asPlacedLog makes a raw frame a log frame with the report and
+// placements flags set.
+func asPlacedLog(b []byte) { b[8], b[11] = byte(frame.KindLog), 0x03 }
+
+// placement is one encoded placement with no levels, or one level of
+// slot 0 held by holder when holder is set.
+func placement(branch uint32, step, instance, holder string) string {
+	b := binary.BigEndian.AppendUint32(nil, branch)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(step)))
+	b = append(b, step...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(instance)))
+	b = append(b, instance...)
+	if holder == "" {
+		return string(append(b, 0))
+	}
+	b = append(b, 1, 0, 0, 0, 0)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(holder)))
+	return string(append(b, holder...))
+}
+
 // legacyLog is a version 2 log frame (no report in that version) with the
 // flags byte set to flags.
 func legacyLog(flags byte) []byte {
@@ -109,16 +130,28 @@ func TestDecodeMustFail(t *testing.T) {
 		{"code 11", rawFrame(none, "", func(b []byte) { b[9] = 11 }), 0, "code"},
 		{"code 255", rawFrame(none, "", func(b []byte) { b[9] = 255 }), 0, "code"},
 		{"payload kind 3", rawFrame(none, "", func(b []byte) { b[10] = 3 }), 0, "payload kind"},
-		{"flags 0x02", rawFrame(none, "", func(b []byte) { b[11] = 2 }), 0, "flags"},
+		{"flags 0x04", rawFrame(none, "", func(b []byte) { b[11] = 4 }), 0, "flags"},
+		{"placements flag without a report", rawFrame(none, "", func(b []byte) { b[11] = 2 }), 0, "report placed"},
 		{"flags 0x80", rawFrame(none, "", func(b []byte) { b[11] = 0x80 }), 0, "flags"},
 		{"flags 0x81 on a log frame with a report", rawFrame(none, "\x00"+reportSection(1, 0, "h", ""), func(b []byte) { asLog(b); b[11] = 0x81 }), 0, "flags"},
-		{"flags 0x02 on a version 2 frame", legacyLog(2), 0, "flags"},
+		{"flags 0x04 on a version 2 frame", legacyLog(4), 0, "flags"},
+		{"report and placements flags on a version 2 log frame", legacyLog(3), 0, "report"},
 		{"report flag on a step frame", rawFrame(none, "\x00"+reportSection(1, 0, "h", ""), func(b []byte) { b[11] = 1 }), 0, "report"},
 		{"report flag on a result frame", rawFrame(none, "\x00"+reportSection(1, 0, "h", ""), func(b []byte) { b[8], b[11] = byte(frame.KindResult), 1 }), 0, "report"},
 		{"report flag on a version 2 log frame", legacyLog(1), 0, "report"},
 		{"report flag without a section", rawFrame(none, "", asLog), 0, "report"},
 		{"report section cut short", rawFrame(none, "\x00"+reportSection(1, 0, "", "")[:12], asLog), 0, "report"},
 		{"report kind 0", rawFrame(none, "\x00"+reportSection(0, 0, "", ""), asLog), 0, "report kind"},
+		{"placements count past end", rawFrame(none, "\x00"+reportSection(1, 0, "h", ""), asPlacedLog), 0, "report placed"},
+		{"placements count 0", rawFrame(none, "\x00"+reportSection(1, 0, "h", "")+"\x00", asPlacedLog), 0, "report placed"},
+		{"placements count over MaxPlaced", rawFrame(none, "\x00"+reportSection(1, 0, "h", "")+"\x41"+strings.Repeat(placement(1, "s", "i", ""), 65), asPlacedLog), 0, "report placed"},
+		{"placement cut off", rawFrame(none, "\x00"+reportSection(1, 0, "h", "")+"\x01\x00\x00", asPlacedLog), 0, "placed"},
+		{"placement step over limit", rawFrame(none, "\x00"+reportSection(1, 0, "h", "")+"\x01\x00\x00\x00\x01\x01\x01", asPlacedLog), 0, "placed step"},
+		{"placement instance past end", rawFrame(none, "\x00"+reportSection(1, 0, "h", "")+"\x01\x00\x00\x00\x01\x00\x01s\x00\x09ab", asPlacedLog), 0, "placed instance"},
+		{"placement without its level count", rawFrame(none, "\x00"+reportSection(1, 0, "h", "")+"\x01\x00\x00\x00\x01\x00\x01s\x00\x01i", asPlacedLog), 0, "placed outer"},
+		{"placement depth over MaxDepth", rawFrame(none, "\x00"+reportSection(1, 0, "h", "")+"\x01\x00\x00\x00\x01\x00\x01s\x00\x01i\x09", asPlacedLog), 0, "placed outer"},
+		{"placement level holder over limit", rawFrame(none, "\x00"+reportSection(1, 0, "h", "")+"\x01"+placement(1, "s", "i", "")[:10]+"\x01\x00\x00\x00\x01\x02\x01", asPlacedLog), 0, "placed outer holder"},
+		{"bytes left after placements", rawFrame(none, "\x00"+reportSection(1, 0, "h", "")+"\x01"+placement(1, "s", "i", "")+"x", asPlacedLog), 0, "header length"},
 		{"report kind 0 with fields", rawFrame(none, "\x00"+reportSection(0, 5, "h", "a"), asLog), 0, "report kind"},
 		{"report kind 4", rawFrame(none, "\x00"+reportSection(4, 0, "h", ""), asLog), 0, "report kind"},
 		{"report kind 255", rawFrame(none, "\x00"+reportSection(255, 0, "h", ""), asLog), 0, "report kind"},
@@ -212,7 +245,7 @@ func TestDecodeAcceptsRawFrame(t *testing.T) {
 	// A log frame: a level, then the report section.
 	in = withPayload(rawFrame([9]string{0: "run"}, "\x01\x00\x00\x00\x03\x00\x02h1"+reportSection(3, 1500, "host-a/c1", "act-1"), asLog), "logs", nil)
 	want := frame.Report{Kind: frame.ReportFallback, Instance: "host-a/c1", Duration: 1500 * time.Nanosecond, Activation: "act-1"}
-	if _, err := frame.Decode(in, &f, 0); err != nil || f.Kind != frame.KindLog || f.Report != want || f.RunID != "run" ||
+	if _, err := frame.Decode(in, &f, 0); err != nil || f.Kind != frame.KindLog || !reflect.DeepEqual(f.Report, want) || f.RunID != "run" ||
 		len(f.Outer) != 1 || f.Outer[0] != (frame.Level{Slot: 3, Holder: "h1"}) || string(f.Payload) != "logs" {
 		t.Errorf("Decode(raw log frame) = %+v, %v; want report %+v", f, err, want)
 	}

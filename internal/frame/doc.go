@@ -26,7 +26,9 @@
 //
 // A step reports to the run's entry in a KindLog frame: its [Report] says
 // that the step ran (and for how long; its logs are the payload), that it
-// runs on an instance, or that it went to an OpenWhisk activation. The
+// runs on an instance, or that it went to an OpenWhisk activation. A done
+// report may list where the step's result went ([Placement]: the step
+// executions it handed it to, and the instances that took them). The
 // report is part of the header, so it is verified with it, before the
 // payload is read.
 //
@@ -82,7 +84,9 @@
 //	9       1     Code (0..10)
 //	10      1     PayloadKind (0 inline, 1 shm, 2 blob)
 //	11      1     flags: 0x01 = a report section follows the Outer
-//	              levels (KindLog only); all other bits must be 0
+//	              levels (KindLog only); 0x02 = a placements section
+//	              follows the report (only with 0x01); all other bits
+//	              must be 0
 //	12      8     Seq            (not covered by the tag)
 //	20      8     SpecVersion
 //	28      4     Branch
@@ -104,15 +108,23 @@
 //	              fallback), i64 Duration (ns, >= 0), Instance as u16
 //	              length (<= 512) and bytes, Activation as u16 length
 //	              (<= 64) and bytes
+//	...     ...   placements section, only when flags has 0x02: u8 count
+//	              P (1..MaxPlaced, 64), then P placements, each: u32
+//	              Branch, Step as u16 length (<= 256) and bytes, Instance
+//	              as u16 length (<= 512) and bytes, u8 level count (<= 8)
+//	              and the levels as above
 //	H-32    32    Tag
 //	H       Size  inline payload (PayloadInline only; none otherwise)
 //
 // Version 3 added AcceptBy, Digest and CodeLate, and lowered MaxHeader
-// from 64 KiB to 16 KiB (the largest header is 12106 bytes: every string
-// and level at its limit, and a report with both its strings at theirs).
-// The report flag and section came later within version 3: a frame without
-// a report (flags 0) is encoded as before, while a decoder that predates
-// them refuses a frame that has one (its "flags" error). Version 2 is the
+// from 64 KiB to 16 KiB (the largest header without placements is 12106
+// bytes: every string and level at its limit, and a report with both its
+// strings at theirs).
+// The report flag and section came later within version 3, and the
+// placements after them: a frame without them is encoded as before, while
+// a decoder that predates them refuses a frame that has one (its "flags"
+// error). With placements a header can reach MaxHeader: a report with
+// more placements than fit is an encode error (the sender splits them). Version 2 is the
 // same without AcceptBy, Digest and the report (its flags must be 0): Size
 // at 42, the strings at 50, 101 <= H. Version 2 added Holder, Outer and
 // KindHandover to version 1.

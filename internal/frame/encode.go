@@ -32,8 +32,14 @@ const (
 	reportLen = 1 + 8 + 2 + 2
 
 	// flagReport in the flags byte: the report section follows the Outer
-	// levels (version 3, KindLog only). No other flag is defined.
+	// levels (version 3, KindLog only).
 	flagReport = 0x01
+	// flagPlaced in the flags byte: the placements section follows the
+	// report section (only with flagReport). No other flag is defined.
+	flagPlaced = 0x02
+	// placementLen is the fixed part of one placement: branch, step
+	// length, instance length, level count.
+	placementLen = 4 + 2 + 2 + 1
 )
 
 // layout is where a version puts the fields after Deadline.
@@ -136,14 +142,14 @@ func HeaderLen(f *Frame) (int, error) {
 		}
 		n += levelLen + len(l.Holder)
 	}
-	if f.Report != (Report{}) {
+	if !f.Report.IsZero() {
 		m, err := reportSize(f)
 		if err != nil {
 			return 0, err
 		}
 		n += m
 	}
-	if n > MaxHeader { // cannot happen with the limits above; kept as a guard
+	if n > MaxHeader { // only with a report's placements
 		return 0, &EncodeError{"header length", overLimit(n, MaxHeader)}
 	}
 	return n, nil
@@ -168,8 +174,31 @@ func reportSize(f *Frame) (int, error) {
 		return 0, &EncodeError{"report instance", overLimit(len(r.Instance), MaxHolder)}
 	case len(r.Activation) > MaxActivation:
 		return 0, &EncodeError{"report activation", overLimit(len(r.Activation), MaxActivation)}
+	case len(r.Placed) > MaxPlaced:
+		return 0, &EncodeError{"report placed", overLimit(len(r.Placed), MaxPlaced)}
 	}
-	return reportLen + len(r.Instance) + len(r.Activation), nil
+	n := reportLen + len(r.Instance) + len(r.Activation)
+	if len(r.Placed) > 0 {
+		n++ // the count
+	}
+	for _, pl := range r.Placed {
+		switch {
+		case len(pl.Step) > MaxStep:
+			return 0, &EncodeError{"placed step", overLimit(len(pl.Step), MaxStep)}
+		case len(pl.Instance) > MaxHolder:
+			return 0, &EncodeError{"placed instance", overLimit(len(pl.Instance), MaxHolder)}
+		case len(pl.Outer) > MaxDepth:
+			return 0, &EncodeError{"placed outer", overLimit(len(pl.Outer), MaxDepth)}
+		}
+		n += placementLen + len(pl.Step) + len(pl.Instance)
+		for _, l := range pl.Outer {
+			if len(l.Holder) > MaxHolder {
+				return 0, &EncodeError{"placed outer holder", overLimit(len(l.Holder), MaxHolder)}
+			}
+			n += levelLen + len(l.Holder)
+		}
+	}
+	return n, nil
 }
 
 // AppendHeader appends the encoding of everything but the inline payload
@@ -229,6 +258,9 @@ func appendAuthHead(dst []byte, f *Frame) []byte {
 	if f.Report.Kind != 0 {
 		flags |= flagReport
 	}
+	if len(f.Report.Placed) > 0 {
+		flags |= flagPlaced
+	}
 	return append(dst, v, byte(f.Kind), byte(f.Code), byte(f.PayloadKind), flags)
 }
 
@@ -261,12 +293,7 @@ func appendAuthTail(dst []byte, f *Frame) []byte {
 		dst = binary.BigEndian.AppendUint16(dst, uint16(len(s)))
 		dst = append(dst, s...)
 	}
-	dst = append(dst, byte(len(f.Outer)))
-	for _, l := range f.Outer {
-		dst = binary.BigEndian.AppendUint32(dst, l.Slot)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(len(l.Holder)))
-		dst = append(dst, l.Holder...)
-	}
+	dst = appendLevels(dst, f.Outer)
 	if r := &f.Report; r.Kind != 0 {
 		dst = append(dst, byte(r.Kind))
 		dst = binary.BigEndian.AppendUint64(dst, uint64(r.Duration))
@@ -274,6 +301,28 @@ func appendAuthTail(dst []byte, f *Frame) []byte {
 		dst = append(dst, r.Instance...)
 		dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.Activation)))
 		dst = append(dst, r.Activation...)
+		if len(r.Placed) > 0 {
+			dst = append(dst, byte(len(r.Placed)))
+		}
+		for _, pl := range r.Placed {
+			dst = binary.BigEndian.AppendUint32(dst, pl.Branch)
+			dst = binary.BigEndian.AppendUint16(dst, uint16(len(pl.Step)))
+			dst = append(dst, pl.Step...)
+			dst = binary.BigEndian.AppendUint16(dst, uint16(len(pl.Instance)))
+			dst = append(dst, pl.Instance...)
+			dst = appendLevels(dst, pl.Outer)
+		}
+	}
+	return dst
+}
+
+// appendLevels appends a level count and the levels.
+func appendLevels(dst []byte, levels []Level) []byte {
+	dst = append(dst, byte(len(levels)))
+	for _, l := range levels {
+		dst = binary.BigEndian.AppendUint32(dst, l.Slot)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(l.Holder)))
+		dst = append(dst, l.Holder...)
 	}
 	return dst
 }

@@ -17,7 +17,8 @@ const LegacyVersion = 2
 
 // MaxHeader bounds the encoded header (everything but the inline payload),
 // in bytes. Frames within the string limits below always fit (the largest,
-// a log frame with a report, is 12106 bytes).
+// a log frame with a report, is 12106 bytes) but for a report's
+// placements, which the sender must split when they do not.
 const MaxHeader = 16 << 10
 
 // DefaultMaxPayload is the bound on an inline payload used when a caller
@@ -178,7 +179,30 @@ type Report struct {
 	Instance   string        // <= MaxHolder bytes (an instance id)
 	Duration   time.Duration // ReportDone: how long the step ran (>= 0)
 	Activation string        // ReportFallback: <= MaxActivation bytes
+	// Placed are the step executions the reporting step handed its
+	// result to, and the instances that took them: the entry learns of
+	// them in its report instead of a ReportStarted frame each. At most
+	// MaxPlaced.
+	Placed []Placement
 }
+
+// IsZero reports whether r is the zero Report (no report).
+func (r *Report) IsZero() bool {
+	return r.Kind == 0 && r.Instance == "" && r.Duration == 0 && r.Activation == "" && len(r.Placed) == 0
+}
+
+// Placement is a step execution an instance took: its step, branch and
+// the levels around it (as a frame carrying it would have them), and the
+// instance.
+type Placement struct {
+	Step     string // <= MaxStep bytes
+	Branch   uint32
+	Outer    []Level // <= MaxDepth levels
+	Instance string  // <= MaxHolder bytes
+}
+
+// MaxPlaced bounds Report.Placed.
+const MaxPlaced = 64
 
 // Frame is one decoded frame. The zero value is not a valid frame: Kind must
 // be set.

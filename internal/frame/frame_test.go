@@ -138,6 +138,21 @@ func roundTripFrames() []namedFrame {
 	limit := logFrame(fullReport(), nil)
 	limit.Holder, limit.Outer = "host-b/77", []frame.Level{{Slot: 2, Holder: "host-a/4f1c"}}
 	add("report at its limits, after levels", limit)
+	add("report done with placements", logFrame(frame.Report{Kind: frame.ReportDone, Instance: "host-a/4f1c", Duration: 2 * time.Millisecond,
+		Placed: []frame.Placement{
+			{Step: "ship", Branch: 0, Instance: "host-b/77"},
+			{Step: "bill", Branch: 1<<20 | 1, Instance: "host-a/9", Outer: []frame.Level{{Slot: 1, Holder: "host-a/4f1c"}, {Slot: 4}}},
+		}}, []byte("log\n")))
+	many := frame.Report{Kind: frame.ReportDone, Instance: "host-a/4f1c"}
+	for i := range frame.MaxPlaced {
+		many.Placed = append(many.Placed, frame.Placement{Step: "e", Branch: uint32(i), Instance: "host-c/1", Outer: []frame.Level{{Slot: uint32(i)}}})
+	}
+	add("MaxPlaced placements", logFrame(many, nil))
+	wide := frame.Report{Kind: frame.ReportDone, Placed: []frame.Placement{{Step: strings.Repeat("s", frame.MaxStep), Branch: 1<<32 - 1, Instance: strings.Repeat("i", frame.MaxHolder)}}}
+	for i := range frame.MaxDepth {
+		wide.Placed[0].Outer = append(wide.Placed[0].Outer, frame.Level{Slot: uint32(i), Holder: strings.Repeat("o", frame.MaxHolder/2)})
+	}
+	add("a placement at its limits", logFrame(wide, nil))
 	signedLog := logFrame(frame.Report{Kind: frame.ReportDone, Instance: "host-a/4f1c", Duration: time.Second}, []byte("logs"))
 	signedLog.Sign([]byte("k"))
 	add("signed report", signedLog)
@@ -419,6 +434,16 @@ func TestLargestHeader(t *testing.T) {
 	n, err := frame.HeaderLen(&f)
 	if err != nil || n != 12106 || n > frame.MaxHeader {
 		t.Errorf("HeaderLen(largest frame) = %d, %v; want 12106 <= MaxHeader (%d)", n, err, frame.MaxHeader)
+	}
+	// Placements can go past MaxHeader: an encode error, never a frame
+	// a decoder refuses.
+	f.Report.Kind = frame.ReportDone
+	for len(f.Report.Placed) < frame.MaxPlaced {
+		f.Report.Placed = append(f.Report.Placed, frame.Placement{Step: strings.Repeat("s", frame.MaxStep), Instance: strings.Repeat("i", frame.MaxHolder)})
+	}
+	var ee *frame.EncodeError
+	if _, err := frame.HeaderLen(&f); !errors.As(err, &ee) || ee.Field != "header length" {
+		t.Errorf("HeaderLen(frame with placements past MaxHeader) = %v, want an EncodeError for the header length", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -372,13 +373,13 @@ func TestReaderReportHeaderFirst(t *testing.T) {
 		if err := rd.NextHeader(&got); err != nil {
 			t.Fatalf("%s: NextHeader: %v", name, err)
 		}
-		if got.Report != r || got.Payload != nil || !got.Verify(key) {
+		if !reflect.DeepEqual(got.Report, r) || got.Payload != nil || !got.Verify(key) {
 			t.Fatalf("%s: header report %+v, payload %q, verifies %v; want %+v, none, true", name, got.Report, got.Payload, got.Verify(key), r)
 		}
 		if err := rd.ReadPayload(&got); err != nil || !bytes.Equal(got.Payload, f.Payload) {
 			t.Fatalf("%s: ReadPayload: %v", name, err)
 		}
-		if err := rd.NextHeader(&got); err != nil || got.Report != started.Report || !got.Verify(key) {
+		if err := rd.NextHeader(&got); err != nil || !reflect.DeepEqual(got.Report, started.Report) || !got.Verify(key) {
 			t.Fatalf("%s: second header: report %+v, %v", name, got.Report, err)
 		}
 		err := rd.Next(&got)

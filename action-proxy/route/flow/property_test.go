@@ -245,18 +245,29 @@ type sim struct {
 	// inFlight counts, per map run whose elements start with an action
 	// (outside a loop), the elements the entry sent and whose results have not reached the
 	// map's join: never more than the map's concurrency.
-	inFlight  map[flow.JoinKey]int
-	joined    map[string]bool // the slots that reached a map's join
-	ends      []flow.End
-	end       flow.End
-	execCount int
-	msgCount  int
-	dupCount  int
-	lostAcks  int // slots not taken because their ack was lost
-	raced     int // slots Slot refused after Takes said it takes them
-	stops     int // holders stopped
-	trace     bool
-	lines     []string
+	inFlight map[flow.JoinKey]int
+	joined   map[string]bool // the slots that reached a map's join
+	ends     []flow.End
+	end      flow.End
+	// reported are the step executions whose report reached the entry
+	// before its End; byTimer says the End came when the reports timer
+	// fired (a run may stop waiting for reports then).
+	reported map[flow.Key]bool
+	byTimer  bool
+	// fromHolder says the actions being carried are a join holder's (its
+	// merge sent on); afterHolder are the step executions downstream of
+	// one, which the entry may learn of only after their successors
+	// (see check).
+	fromHolder  bool
+	afterHolder map[flow.Key]bool
+	execCount   int
+	msgCount    int
+	dupCount    int
+	lostAcks    int // slots not taken because their ack was lost
+	raced       int // slots Slot refused after Takes said it takes them
+	stops       int // holders stopped
+	trace       bool
+	lines       []string
 }
 
 type msgKind int
@@ -279,6 +290,11 @@ type msg struct {
 	took  *string      // mAction Forward: the instance that took it (shared by its copies)
 	f     *frame.Frame // mExec: the step frame
 	after []*msg       // a report waits for the sends before it
+	from  *stepRun     // mAction Forward: the step whose result it is (nil: the entry's)
+	// afterHolder: mAction Forward, mExec: sent by a join's holder, or
+	// downstream of one.
+	afterHolder bool
+	rep         *stepRun // mAction Reply: the report of this step
 	// mFallbackEnded: the step execution, its activation, and whether it
 	// failed before a proxy took the step.
 	key        flow.Key
@@ -291,9 +307,16 @@ type msg struct {
 
 // stepRun is a step that ran, whose report goes to the entry once.
 type stepRun struct {
-	f        *frame.Frame
-	inst     string
-	reported bool
+	f           *frame.Frame
+	inst        string
+	reported    bool
+	afterHolder bool
+	// placed are the notes of where its result went that its sender
+	// folded into its report (as the shell may), until the report took
+	// them.
+	placed []frame.Placement
+	taken  bool
+	report *msg // its report, once ReportStep sent it
 }
 
 const entryID = "entry"
@@ -418,7 +441,8 @@ func (s *sim) carry(from *stepRun, acts []flow.Action) error {
 			if err := s.sentOnce(a); err != nil {
 				return err
 			}
-			batch = append(batch, s.send(&msg{kind: mAction, a: a, took: new(string)}))
+			batch = append(batch, s.send(&msg{kind: mAction, a: a, took: new(string), from: from,
+				afterHolder: s.fromHolder || (from != nil && from.afterHolder)}))
 			if f, ok := a.(flow.Forward); ok && s.sp.Kind(f.From) == spec.KindMap && s.sp.Steps[f.Hop.Step].InLoop == "" {
 				if err := s.elementSent(f); err != nil {
 					return err
@@ -432,7 +456,7 @@ func (s *sim) carry(from *stepRun, acts []flow.Action) error {
 			f := from.f
 			rep := flow.Reply{Ctx: flow.ContextOf(f), Frame: frame.Frame{Kind: frame.KindLog, Step: f.Step, Branch: f.Branch, Outer: f.Outer,
 				Report: frame.Report{Kind: frame.ReportDone, Instance: from.inst}}}
-			s.send(&msg{kind: mAction, a: rep, after: append([]*msg(nil), batch...)})
+			from.report = s.send(&msg{kind: mAction, a: rep, after: append([]*msg(nil), batch...), rep: from})
 		case flow.SetTimer:
 			s.send(&msg{kind: mTimer, a: a})
 		case flow.Recheck:
@@ -466,7 +490,12 @@ func (s *sim) deliver(m *msg) error {
 		return s.exec(m)
 	case mTimer:
 		t := m.a.(flow.SetTimer)
-		return s.fromRun("timer "+t.Timer.String(), s.run.Timer(t.Timer))
+		ended := len(s.ends)
+		err := s.fromRun("timer "+t.Timer.String(), s.run.Timer(t.Timer))
+		if len(s.ends) > ended && t.Timer.Kind == flow.TimerReports {
+			s.byTimer = true
+		}
+		return err
 	case mRecheck, mGone:
 		return s.fromRun("instances gone", s.run.InstancesGone(s.inTable))
 	case mFallbackEnded:
@@ -482,6 +511,12 @@ func (s *sim) deliver(m *msg) error {
 	case flow.Forward:
 		return s.forward(m, a)
 	case flow.Reply:
+		if m.rep != nil {
+			// The report takes the notes folded so far; later ones go on
+			// their own.
+			m.rep.taken = true
+			a.Frame.Report.Placed = m.rep.placed
+		}
 		return s.reply(a)
 	case flow.Slot:
 		return s.slot(m, a)
@@ -560,9 +595,9 @@ func (s *sim) forward(m *msg, a flow.Forward) error {
 	s.now = s.now.Add(time.Millisecond)
 	if !sn.Add(flow.KeyOf(f), time.Time{}, s.now) {
 		s.tracef("    duplicate at %s", inst)
-		return s.carry(nil, flow.Placed(a, inst)) // acked as a duplicate: placed, as far as the sender knows
+		return s.placed(m, a, inst) // acked as a duplicate: placed, as far as the sender knows
 	}
-	if err := s.carry(nil, flow.Placed(a, inst)); err != nil {
+	if err := s.placed(m, a, inst); err != nil {
 		return err
 	}
 	if s.rng.Float64() < s.fl.kill {
@@ -571,7 +606,27 @@ func (s *sim) forward(m *msg, a flow.Forward) error {
 		s.send(&msg{kind: mGone})
 		return nil
 	}
-	s.send(&msg{kind: mExec, inst: inst, f: f})
+	s.send(&msg{kind: mExec, inst: inst, f: f, afterHolder: m.afterHolder})
+	return nil
+}
+
+// placed tells the entry that inst took a: in its sender's report, half
+// the time when that is still to go (as the shell folds its notes), or in
+// a note of its own.
+func (s *sim) placed(m *msg, a flow.Forward, inst string) error {
+	if r := m.from; r != nil && !r.taken && s.rng.IntN(2) == 0 {
+		r.placed = append(r.placed, frame.Placement{Step: a.Hop.Step, Branch: a.Hop.Branch, Outer: a.Ctx.Outer, Instance: inst})
+		s.tracef("    folded into %s#%d's report", r.f.Step, r.f.Branch)
+		return nil
+	}
+	for _, p := range flow.Placed(a, inst) {
+		s.tracef("    %s", p)
+		note := s.send(&msg{kind: mAction, a: p, took: new(string)})
+		if r := m.from; r != nil && r.report != nil {
+			// The shell sends the note, and has its ack, before the report.
+			r.report.after = append(r.report.after, note)
+		}
+	}
 	return nil
 }
 
@@ -591,7 +646,13 @@ func (s *sim) exec(m *msg) error {
 	result, _ := actionResult(f.Step, action, f.Payload)
 	s.tracef("  %s runs %s#%d %v: %s", m.inst, f.Step, f.Branch, f.Outer, result)
 	sender := flow.Sender{Spec: s.sp, Ctx: flow.ContextOf(f), Self: m.inst, CanHold: true}
-	return s.carry(&stepRun{f: f, inst: m.inst}, sender.Finished(f.Step, f.Branch, result, nil, action))
+	if m.afterHolder {
+		if s.afterHolder == nil {
+			s.afterHolder = map[flow.Key]bool{}
+		}
+		s.afterHolder[k] = true
+	}
+	return s.carry(&stepRun{f: f, inst: m.inst, afterHolder: m.afterHolder}, sender.Finished(f.Step, f.Branch, result, nil, action))
 }
 
 // elementKey is the map run a slot of map join j belongs to.
@@ -617,6 +678,12 @@ func (s *sim) reply(a flow.Reply) error {
 	f.RunID, f.ReplyTo, f.Deadline, f.Workflow, f.Namespace = a.Ctx.Run, a.Ctx.ReplyTo, a.Ctx.Deadline, s.sp.Workflow, s.sp.Namespace
 	ended := len(s.ends) > 0
 	code, reason, acts := s.run.Frame(&f, f.Payload, s.inTable)
+	if !ended && f.Kind == frame.KindLog && f.Report.Kind == frame.ReportDone {
+		if s.reported == nil {
+			s.reported = map[flow.Key]bool{}
+		}
+		s.reported[flow.KeyOf(&f)] = true
+	}
 	if code == frame.CodeOK && f.Kind == frame.KindResult && s.sp.Kind(f.Step) == spec.KindJoin {
 		k := elementKey(f.Step, f.Branch, f.Outer)
 		slot := fmt.Sprint(k, f.Branch)
@@ -731,6 +798,8 @@ func (s *sim) acked(m *msg) error {
 	default:
 		return fmt.Errorf("holder %s took %s (Takes), then Slot answered %s: %s", h, a, code, reason)
 	}
+	s.fromHolder = true
+	defer func() { s.fromHolder = false }()
 	return s.carry(nil, acts)
 }
 
@@ -750,6 +819,19 @@ func (s *sim) stop(id string) error {
 // check compares the run's End with the reference's outcome.
 func (s *sim) check(ref refOutcome) error {
 	end := s.end
+	if end.Failure == nil && !s.byTimer && !s.fl.any() {
+		// A run that ends with its value has heard from every step
+		// execution that ran: it learns where each went no later than
+		// the report of the step that sent it there. Not downstream of a
+		// join's holder: the holder's note of where it sent the merge
+		// races with what follows (a gap the note of this commit
+		// states), and only the step whose result came is waited for.
+		for k := range s.execs {
+			if !s.reported[k] && !s.afterHolder[k] {
+				return fmt.Errorf("the run ended with %s before %s#%d (outer %q) reported", end.Value, k.Step, k.Branch, k.Outer)
+			}
+		}
+	}
 	switch {
 	case end.Failure != nil && end.Failure.Code == frame.CodeExpired:
 		if !s.fl.any() {

@@ -164,6 +164,12 @@ func (r *Run) Frame(f *frame.Frame, payload []byte, inTable func(id string) bool
 			return code, reason, r.take(acts)
 		}
 		code, reason := r.addResult(f.Branch, payload)
+		if code == frame.CodeOK && r.s.Spec.Kind(f.Step) == spec.KindAction {
+			// The step that sent it reports after it: wait for that report
+			// too, also when no note said where it ran (its sender was a
+			// join's holder, whose note may come after this).
+			r.where.expect(KeyOf(f))
+		}
 		return code, reason, r.settle()
 	}
 	return frame.CodeMalformed, "unexpected frame kind " + f.Kind.String() + " for a run", nil
@@ -177,21 +183,36 @@ func (r *Run) report(f *frame.Frame, logs []byte, inTable func(string) bool) []A
 	case frame.ReportFallback:
 		return r.watch(k, f.Report.Activation)
 	case frame.ReportStarted:
-		if !r.where.started(k, f.Report.Instance) || inTable(f.Report.Instance) {
-			return nil
+		return r.placed(k, f.Report.Instance, inTable)
+	}
+	// A done report lists where the step's result went, if its sender
+	// folded those notes into it: they are taken first, so that the run
+	// waits for those steps too.
+	var acts []Action
+	for _, pl := range f.Report.Placed {
+		a := r.placed(Key{Run: f.RunID, Step: pl.Step, Branch: pl.Branch, Outer: SlotsKey(pl.Outer)}, pl.Instance, inTable)
+		if len(acts) == 0 {
+			acts = a // one Recheck looks at them all
 		}
-		// Gone already, or not in this table yet (a new instance reaches
-		// the tables a few milliseconds apart): look again in a moment;
-		// later removals are seen as they come.
-		return []Action{Recheck{After: r.cfg.SpecGrace}}
 	}
 	if r.where.finished[k] {
-		return nil // a copy of a report that came already
+		return acts // a copy of a report that came already
 	}
 	r.where.reported(k)
 	sr := StepReport{Step: f.Step, Branch: f.Branch, Instance: f.Report.Instance, Duration: f.Report.Duration, Logs: logs}
 	r.reports = append(r.reports, sr)
-	return append([]Action{Reported{Report: sr}}, r.settle()...)
+	return append(append(acts, Reported{Report: sr}), r.settle()...)
+}
+
+// placed records that step execution k runs on instance.
+func (r *Run) placed(k Key, instance string, inTable func(string) bool) []Action {
+	if !r.where.started(k, instance) || inTable(instance) {
+		return nil
+	}
+	// Gone already, or not in this table yet (a new instance reaches the
+	// tables a few milliseconds apart): look again in a moment; later
+	// removals are seen as they come.
+	return []Action{Recheck{After: r.cfg.SpecGrace}}
 }
 
 // addResult takes one of the run's results.

@@ -219,6 +219,30 @@ func (a *args) outer(k string) ([]frame.Level, error) {
 	return ls, nil
 }
 
+// placements reads the placements of a report: "s2#0@p2,s3#1/0@p3" is
+// step s2 on branch 0 taken by p2, and step s3 on slot 1 of branch 0
+// taken by p3.
+func (a *args) placements(k string) ([]frame.Placement, error) {
+	v := a.text(k, "")
+	if v == "" {
+		return nil, nil
+	}
+	var out []frame.Placement
+	for _, part := range strings.Split(v, ",") {
+		hop, inst, ok := strings.Cut(part, "@")
+		step, br, ok2 := strings.Cut(hop, "#")
+		if !ok || !ok2 {
+			return nil, fmt.Errorf("bad placement %q in %s= (want STEP#BRANCH@INSTANCE)", part, k)
+		}
+		b, err := parseBranch(br)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, frame.Placement{Step: step, Branch: b, Instance: inst})
+	}
+	return out, nil
+}
+
 // payload is the (first) JSON value among the bare words, or else the input
 // lines, or else def.
 func (a *args) payload(input []string, def string) []byte {

@@ -78,7 +78,9 @@ import (
 //	result step=S [branch=B] [holder=H] [outer=L] [JSON]
 //	error step=S [branch=B] [code=step-failed] [reason=T]
 //	log done|started|fallback step=S [branch=B] [outer=L] on=INST
-//	      [activation=A] [logs=T]
+//	      [activation=A] [logs=T] [placed=S#B@INST,...]
+//	                           a report; placed: where the step's result
+//	                           went, folded into it (no levels)
 //	frame kind=K step=S ...    a frame of any kind, to the entry (Run.Frame)
 //	gone [table=p1,p2]         Run.InstancesGone
 //	timer reports | handover join=J [branch=B] [outer=L] | kind=N
@@ -904,6 +906,9 @@ func (e *env) frameTo(a *args, kind frame.Kind, input []string) error {
 		}
 		f.Report.Instance = a.text("on", "")
 		f.Report.Activation = a.text("activation", "")
+		if f.Report.Placed, err = a.placements("placed"); err != nil {
+			return err
+		}
 		if l := a.text("logs", ""); l != "" {
 			f.Payload = []byte(l)
 		}
