@@ -35,8 +35,8 @@ type procConfig struct {
 
 // procFullConfig is the report of docs/benchmarks/hop-processes.md.
 var procFullConfig = procConfig{
-	sameHost:     []size{{"1 KiB", 1 << 10, 10000}, {"64 KiB", 64 << 10, 4000}, {"1 MiB", 1 << 20, 1000}},
-	serverInline: []size{{"1 KiB", 1 << 10, 10000}, {"64 KiB", 64 << 10, 4000}},
+	sameHost:     []size{{"1 KiB", 1 << 10, 10000}, {"64 KiB", 64 << 10, 4000}, {"1 MiB", 1 << 20, 1000}, {"256 MiB", 256 << 20, 10}},
+	serverInline: []size{{"1 KiB", 1 << 10, 10000}, {"64 KiB", 64 << 10, 4000}, {"1 MiB", 1 << 20, 1000}, {"16 MiB", 16 << 20, 100}},
 	tcp:          []size{{"1 KiB", 1 << 10, 10000}, {"64 KiB", 64 << 10, 4000}},
 	crossHost:    []size{{"1 KiB", 1 << 10, 10000}, {"64 KiB", 64 << 10, 4000}},
 	relayed:      []size{{"1 KiB", 1 << 10, 5000}, {"64 KiB", 64 << 10, 2000}},

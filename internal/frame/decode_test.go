@@ -129,7 +129,7 @@ func TestDecodeMustFail(t *testing.T) {
 		{"kind 7", rawFrame(none, "", func(b []byte) { b[8] = 7 }), 0, "kind"},
 		{"code 11", rawFrame(none, "", func(b []byte) { b[9] = 11 }), 0, "code"},
 		{"code 255", rawFrame(none, "", func(b []byte) { b[9] = 255 }), 0, "code"},
-		{"payload kind 3", rawFrame(none, "", func(b []byte) { b[10] = 3 }), 0, "payload kind"},
+		{"payload kind 4", rawFrame(none, "", func(b []byte) { b[10] = 4 }), 0, "payload kind"},
 		{"flags 0x04", rawFrame(none, "", func(b []byte) { b[11] = 4 }), 0, "flags"},
 		{"placements flag without a report", rawFrame(none, "", func(b []byte) { b[11] = 2 }), 0, "report placed"},
 		{"flags 0x80", rawFrame(none, "", func(b []byte) { b[11] = 0x80 }), 0, "flags"},

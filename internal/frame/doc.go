@@ -82,7 +82,7 @@
 //	7       1     version (3)
 //	8       1     Kind (1..6: step, result, error, ack, log, handover)
 //	9       1     Code (0..10)
-//	10      1     PayloadKind (0 inline, 1 shm, 2 blob)
+//	10      1     PayloadKind (0 inline, 1 shm, 2 blob, 3 shm-pooled)
 //	11      1     flags: 0x01 = a report section follows the Outer
 //	              levels (KindLog only); 0x02 = a placements section
 //	              follows the report (only with 0x01); all other bits

@@ -108,7 +108,7 @@ func HeaderLen(f *Frame) (int, error) {
 		if f.Ref != "" {
 			return 0, &EncodeError{"ref", "set on an inline payload"}
 		}
-	case PayloadShm, PayloadBlob:
+	case PayloadShm, PayloadBlob, PayloadShmPooled:
 		if len(f.Payload) != 0 {
 			return 0, &EncodeError{"payload", "inline bytes on a " + f.PayloadKind.String() + " payload"}
 		}

@@ -132,14 +132,20 @@ const (
 	PayloadInline PayloadKind = iota // the payload bytes follow the header
 	PayloadShm                       // Ref names a shm segment in the namespace's shm directory
 	PayloadBlob                      // Ref names a blob held by the producer's host agent
+	// PayloadShmPooled: Ref names a segment of the sender's pool in the
+	// namespace's shm directory, holding the payload in its first Size
+	// bytes (the file may be longer). The sender writes the segment
+	// again once the frame is acked: the receiver copies the payload out
+	// before it answers, and never maps it.
+	PayloadShmPooled
 )
 
-var payloadKindNames = [...]string{PayloadInline: "inline", PayloadShm: "shm", PayloadBlob: "blob"}
+var payloadKindNames = [...]string{PayloadInline: "inline", PayloadShm: "shm", PayloadBlob: "blob", PayloadShmPooled: "shm-pooled"}
 
 // Valid reports whether p is one of the payload kinds above.
 func (p PayloadKind) Valid() bool { return int(p) < len(payloadKindNames) }
 
-// String returns "inline", "shm", "blob", or "PayloadKind(n)".
+// String returns "inline", "shm", "blob", "shm-pooled", or "PayloadKind(n)".
 func (p PayloadKind) String() string {
 	if p.Valid() {
 		return payloadKindNames[p]

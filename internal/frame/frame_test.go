@@ -106,6 +106,9 @@ func roundTripFrames() []namedFrame {
 	shm := typical(nil)
 	shm.PayloadKind, shm.Ref, shm.Size = frame.PayloadShm, "wskr-guest-0f8c2a9e-charge-3", 10<<20
 	add("shm payload", shm)
+	pooled := typical(nil)
+	pooled.PayloadKind, pooled.Ref, pooled.Size = frame.PayloadShmPooled, "wskr-guest-0f8c2a9e-pool-7", 64<<10
+	add("pooled shm payload", pooled)
 	blob := typical(nil)
 	blob.PayloadKind, blob.Ref, blob.Size = frame.PayloadBlob, strings.Repeat("b", frame.MaxRef), 1<<40
 	add("blob payload", blob)
@@ -257,7 +260,8 @@ func TestStrings(t *testing.T) {
 		{frame.PayloadInline.String(), "inline"},
 		{frame.PayloadShm.String(), "shm"},
 		{frame.PayloadBlob.String(), "blob"},
-		{frame.PayloadKind(3).String(), "PayloadKind(3)"},
+		{frame.PayloadShmPooled.String(), "shm-pooled"},
+		{frame.PayloadKind(4).String(), "PayloadKind(4)"},
 		{frame.ReportDone.String(), "done"},
 		{frame.ReportStarted.String(), "started"},
 		{frame.ReportFallback.String(), "fallback"},
@@ -290,7 +294,7 @@ func TestEncodeMustFail(t *testing.T) {
 		{"kind zero", func(f *frame.Frame) { f.Kind = 0 }, "kind"},
 		{"kind unknown", func(f *frame.Frame) { f.Kind = frame.KindHandover + 1 }, "kind"},
 		{"code unknown", func(f *frame.Frame) { f.Code = frame.CodeLate + 1 }, "code"},
-		{"payload kind unknown", func(f *frame.Frame) { f.PayloadKind = frame.PayloadBlob + 1 }, "payload kind"},
+		{"payload kind unknown", func(f *frame.Frame) { f.PayloadKind = frame.PayloadShmPooled + 1 }, "payload kind"},
 		{"inline size too big", func(f *frame.Frame) { f.Size++ }, "size"},
 		{"inline size too small", func(f *frame.Frame) { f.Size-- }, "size"},
 		{"inline with ref", func(f *frame.Frame) { f.Ref = "seg" }, "ref"},

@@ -10,6 +10,10 @@
 // run periodically by the host agent, removes segments whose deadline has
 // passed (for senders that died before removing theirs).
 //
+// A sender that keeps its segments and writes them again (a pool, see
+// package transport) needs the receiver to copy the payload out before it
+// answers: the receiver calls ReadInto, never Open.
+//
 // Segment names have the form "<deadline-unix-ns>-<16 hex digits>.seg", so
 // Sweep can tell from the name alone when a segment has expired.
 //

@@ -30,7 +30,7 @@ const maxNameLen = 20 + 1 + randLen + len(suffix)
 // without following a symlink (see the package doc); on error nothing is
 // left behind.
 func Write(dir string, data []byte, deadline time.Time) (string, error) {
-	name, dfd, fd, err := create(dir, deadline)
+	name, dfd, fd, err := create(dir, deadline, unix.O_WRONLY)
 	if err != nil {
 		return "", err
 	}
@@ -51,7 +51,7 @@ func Write(dir string, data []byte, deadline time.Time) (string, error) {
 // payload in. The caller closes the file, and removes the segment (Remove)
 // if it fails to fill it.
 func Create(dir string, deadline time.Time) (string, *os.File, error) {
-	name, dfd, fd, err := create(dir, deadline)
+	name, dfd, fd, err := create(dir, deadline, unix.O_WRONLY)
 	if err != nil {
 		return "", nil, err
 	}
@@ -60,8 +60,8 @@ func Create(dir string, deadline time.Time) (string, *os.File, error) {
 }
 
 // create creates a segment named for deadline in dir and returns its name,
-// dir's descriptor and the segment's, open for writing.
-func create(dir string, deadline time.Time) (name string, dfd, fd int, err error) {
+// dir's descriptor and the segment's, open with mode (O_WRONLY or O_RDWR).
+func create(dir string, deadline time.Time, mode int) (name string, dfd, fd int, err error) {
 	var rnd [randLen / 2]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return "", -1, -1, fmt.Errorf("shm: random name: %w", err)
@@ -75,7 +75,7 @@ func create(dir string, deadline time.Time) (name string, dfd, fd int, err error
 	if dfd, err = openDir(dir); err != nil {
 		return "", -1, -1, err
 	}
-	fd, err = unix.Openat(dfd, name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	fd, err = unix.Openat(dfd, name, unix.O_CREAT|unix.O_EXCL|mode|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		unix.Close(dfd)
 		return "", -1, -1, fmt.Errorf("shm: create: %w", &os.PathError{Op: "open", Path: filepath.Join(dir, name), Err: err})
@@ -209,6 +209,75 @@ func Deadline(name string) (time.Time, error) {
 	return d, nil
 }
 
+// CreateMapped creates a new segment in dir as Write does, of size bytes,
+// and returns its name and a shared writable mapping of it, faulted in
+// (MAP_POPULATE): for a sender that writes payloads into it again and
+// again (a pool; receivers copy them out with ReadInto). Unmap the mapping,
+// and Remove the segment, when done.
+func CreateMapped(dir string, size int, deadline time.Time) (string, []byte, error) {
+	name, dfd, fd, err := create(dir, deadline, unix.O_RDWR) // a shared writable mapping needs it readable
+	if err != nil {
+		return "", nil, err
+	}
+	defer unix.Close(dfd)
+	defer unix.Close(fd)
+	fail := func(what string, err error) (string, []byte, error) {
+		_ = unix.Unlinkat(dfd, name, 0)
+		return "", nil, fmt.Errorf("shm: %s %s: %w", what, filepath.Join(dir, name), err)
+	}
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		return fail("size", err)
+	}
+	if size == 0 {
+		return name, nil, nil
+	}
+	m, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return fail("mmap", err)
+	}
+	return name, m, nil
+}
+
+// Unmap unmaps a mapping CreateMapped returned.
+func Unmap(m []byte) error {
+	if len(m) == 0 {
+		return nil
+	}
+	if err := unix.Munmap(m); err != nil {
+		return fmt.Errorf("shm: munmap: %w", err)
+	}
+	return nil
+}
+
+// ReadInto copies the first len(dst) bytes of the segment name of dir into
+// dst with pread(2): for a segment a sender writes again once the receiver
+// has answered (a pooled segment), which the receiver must copy out and
+// never map. The file must hold at least len(dst) bytes; name is checked
+// as by Open.
+func ReadInto(dir, name string, dst []byte) error {
+	fd, got, err := openSegment(dir, name)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if got < int64(len(dst)) {
+		return fmt.Errorf("%w: %s is %d bytes, want at least %d", ErrSize, name, got, len(dst))
+	}
+	for off := 0; off < len(dst); {
+		n, err := unix.Pread(fd, dst[off:], int64(off))
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return fmt.Errorf("shm: read %s: %w", filepath.Join(dir, name), err)
+		case n == 0:
+			return fmt.Errorf("%w: %s ended at %d bytes, want %d", ErrSize, name, off, len(dst))
+		}
+		off += n
+	}
+	return nil
+}
+
 // Segment is a segment mapped read-only by Open.
 type Segment struct {
 	mu   sync.Mutex // guards data and closed
@@ -241,6 +310,31 @@ func Open(dir, name string, size uint64) (*Segment, error) {
 		return &Segment{}, nil
 	}
 	m, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("shm: mmap %s: %w", filepath.Join(dir, name), err)
+	}
+	return &Segment{data: m}, nil
+}
+
+// OpenAtLeast maps the whole segment name of dir read-only, as Open does,
+// for a file of at least size bytes (a pooled segment, longer than the
+// payload it holds now). Its Bytes are the whole file.
+func OpenAtLeast(dir, name string, size uint64) (*Segment, error) {
+	if !ValidName(name) {
+		return nil, fmt.Errorf("%w: %q", ErrBadName, name)
+	}
+	fd, got, err := openSegment(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	if got < 0 || uint64(got) < size {
+		return nil, fmt.Errorf("%w: %s is %d bytes, want at least %d", ErrSize, name, got, size)
+	}
+	if got == 0 {
+		return &Segment{}, nil
+	}
+	m, err := unix.Mmap(fd, 0, int(got), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("shm: mmap %s: %w", filepath.Join(dir, name), err)
 	}

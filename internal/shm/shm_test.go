@@ -524,3 +524,76 @@ func TestCreateOpenFile(t *testing.T) {
 		t.Errorf("segment mode %v, %v; want 0600", fi.Mode(), err)
 	}
 }
+
+// ReadInto copies a segment's first bytes out, from a file that may be
+// longer (a pooled segment holds a smaller payload than its capacity), and
+// refuses what Open refuses, and a file shorter than asked.
+func TestReadInto(t *testing.T) {
+	dir := t.TempDir()
+	data := pattern(10 << 10)
+	name, err := Write(dir, data, time.Unix(100, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 1, 4096, 10 << 10} {
+		dst := make([]byte, n)
+		if err := ReadInto(dir, name, dst); err != nil {
+			t.Fatalf("ReadInto(%d bytes): %v", n, err)
+		}
+		if !bytes.Equal(dst, data[:n]) {
+			t.Fatalf("ReadInto(%d bytes) read other bytes", n)
+		}
+	}
+	if err := os.Symlink(filepath.Join(dir, name), filepath.Join(dir, "200-0123456789abcdef.seg")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		n    int
+		want string
+	}{
+		{name, 10<<10 + 1, "want at least"},
+		{"../" + name, 1, "bad segment name"},
+		{"200-0123456789abcdef.seg", 1, "symbolic links"},
+		{"100-fedcba9876543210.seg", 1, "no such file"},
+	} {
+		err := ReadInto(dir, tt.name, make([]byte, tt.n))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ReadInto(%q, %d bytes) = %v, want an error with %q", tt.name, tt.n, err, tt.want)
+		}
+	}
+}
+
+// CreateMapped makes a segment of the asked size whose mapping writes
+// through to the file: a receiver's ReadInto sees each payload written.
+func TestCreateMapped(t *testing.T) {
+	dir := t.TempDir()
+	name, mem, err := CreateMapped(dir, 64<<10, time.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mem) != 64<<10 {
+		t.Fatalf("mapping of %d bytes, want %d", len(mem), 64<<10)
+	}
+	for seed := range 3 {
+		data := pattern(10<<10 + seed)
+		data[0] = byte(seed)
+		copy(mem, data)
+		got := make([]byte, len(data))
+		if err := ReadInto(dir, name, got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatalf("payload %d: the reader saw other bytes", seed)
+		}
+	}
+	if err := Unmap(mem); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(dir, name); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := CreateMapped(filepath.Join(dir, "missing"), 1, time.Now()); err == nil || !strings.HasPrefix(err.Error(), "shm: ") {
+		t.Errorf("CreateMapped in a missing directory = %v, want an shm error", err)
+	}
+}

@@ -133,6 +133,9 @@ func BenchmarkRawPingPong(b *testing.B) {
 // TestHopAllocs is the allocation budget of a small unix hop (client and
 // server together, the Reader's payload and string copies included).
 func TestHopAllocs(t *testing.T) {
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("allocation counts mean nothing under -race or -cover")
+	}
 	rs := startServer(t, &Server{Keys: testKeys, Handler: touchHandler}, testEndpoint(t, "unix"))
 	c := &Client{}
 	defer c.Close()

@@ -76,6 +76,11 @@ type Client struct {
 	// MaxPayload bounds the payload of a received ack; 0:
 	// DefaultMaxAckPayload.
 	MaxPayload int
+	// ShmPoolBytes bounds the capacity of the segments the client keeps
+	// for shm payloads up to MaxPooledPayload (see MaxPooledPayload);
+	// past it, a payload goes through a fresh segment. 0:
+	// DefaultShmPoolBytes; negative: no pool.
+	ShmPoolBytes int
 	// MaxIdle is how long a connection may lie unused before Send dials
 	// anew rather than use it. Nothing reads an idle connection, so a
 	// client learns that its peer closed one only when it next uses it:
@@ -93,6 +98,7 @@ type Client struct {
 	closed bool
 
 	removing sync.WaitGroup // segment removals in flight
+	pool     segmentPool    // shm segments written again once acked
 }
 
 // ackResult is what a connection's reader hands a waiting Send.
@@ -165,10 +171,14 @@ func putTimer(t *time.Timer) {
 // segment (a unix endpoint, ShmDir set, payload above ShmThreshold, f
 // inline) and then signs f with key; when key is nil f is sent as it is
 // (a relay forwarding a frame signed by someone else) and shm is never used.
-// A segment Send creates is removed once Send returns, whatever the
-// outcome (in the background: Close waits for it), and f's payload fields
-// are restored (inline, the original Payload), so f can be sent again to
-// another instance; f.Tag keeps the last signature.
+// A payload up to MaxPooledPayload goes through a segment of the client's
+// pool, which the receiver copies out before it acks, and which is written
+// again once acked (dropped and removed when no ack came: the receiver may
+// still read it); a larger one through a fresh segment that the receiver
+// maps, removed once Send returns, whatever the outcome (in the
+// background: Close waits for it). f's payload fields are then restored
+// (inline, the original Payload), so f can be sent again to another
+// instance; f.Tag keeps the last signature.
 //
 // A transport failure returns an error wrapping ErrUnreachable (dial,
 // write, connection lost) or ErrTimeout (no ack within AckTimeout or the
@@ -205,6 +215,22 @@ func (c *Client) Send(ctx context.Context, endpoint string, f *frame.Frame, key 
 	}
 	if key != nil && network == "unix" && c.useShm(f) {
 		payload := f.Payload
+		seg, err := c.pooledSegment(payload)
+		if err != nil {
+			return frame.Frame{}, fmt.Errorf("transport: %s: %w", endpoint, err)
+		}
+		if seg != nil {
+			f.PayloadKind, f.Ref, f.Size, f.Payload = frame.PayloadShmPooled, seg.name, uint64(len(payload)), nil
+			f.Sign(key)
+			ack, err := c.sendSigned(ctx, endpoint, network, addr, f, closeAt)
+			if err == nil {
+				c.pool.put(c.ShmDir, seg) // the receiver copied it out before it acked
+			} else {
+				c.pool.drop(c.ShmDir, seg) // it may still read it
+			}
+			f.PayloadKind, f.Ref, f.Size, f.Payload = frame.PayloadInline, "", uint64(len(payload)), payload
+			return ack, err
+		}
 		deadline := time.Now().Add(shmLifetime)
 		if f.Deadline > 0 {
 			deadline = time.Unix(0, f.Deadline).Add(shmLifetime)
@@ -224,6 +250,29 @@ func (c *Client) Send(ctx context.Context, endpoint string, f *frame.Frame, key 
 	if key != nil {
 		f.Sign(key)
 	}
+	return c.sendSigned(ctx, endpoint, network, addr, f, closeAt)
+}
+
+// pooledSegment returns a segment of the pool holding payload, or nil
+// when payload is too large for one or the pool is full (or off).
+func (c *Client) pooledSegment(payload []byte) (*pooledSegment, error) {
+	limit := c.ShmPoolBytes
+	if limit == 0 {
+		limit = DefaultShmPoolBytes
+	}
+	if limit < 0 || len(payload) > MaxPooledPayload {
+		return nil, nil
+	}
+	seg, err := c.pool.get(c.ShmDir, len(payload), limit)
+	if seg == nil || err != nil {
+		return nil, err
+	}
+	copy(seg.mem, payload)
+	return seg, nil
+}
+
+// sendSigned sends f, ready and signed, and waits for its ack (see Send).
+func (c *Client) sendSigned(ctx context.Context, endpoint, network, addr string, f *frame.Frame, closeAt time.Time) (frame.Frame, error) {
 	w := wait{ctx: ctx, closeAt: closeAt}
 	w.ackTimeout = c.AckTimeout
 	if w.ackTimeout <= 0 {
@@ -730,5 +779,6 @@ func (c *Client) Close() error {
 		}
 	}
 	c.removing.Wait()
+	c.pool.drain(c.ShmDir)
 	return nil
 }

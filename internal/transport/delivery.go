@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"context"
+	"sync"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
 	"github.com/wsk-route/wsk-route/internal/shm"
@@ -18,6 +19,11 @@ type Delivery struct {
 
 	seg   *shm.Segment // the mapped segment of a shm frame; nil otherwise
 	acked func(bool)   // set by OnAcked
+
+	// pmu guards pooled: the copy of a pooled shm payload (a buffer of
+	// recvBufs), until Release gives it back or Detach hands it over.
+	pmu    sync.Mutex
+	pooled *[]byte
 }
 
 // OnAcked sets fn to be called once the Server has written the ack of this
@@ -51,13 +57,22 @@ func (d *Delivery) OnAcked(fn func(inTime bool)) {
 	d.acked = fn
 }
 
-// Payload returns the frame's payload: the inline bytes, or the mapped shm
-// segment (read-only: never write to it). The bytes of a segment are valid
+// Payload returns the frame's payload: the inline bytes, the mapped shm
+// segment (read-only: never write to it), or the copy of a pooled shm
+// segment (valid until Release, like a segment). The bytes of a segment are valid
 // until Release; inline bytes stay valid for as long as they are referenced.
 // A blob frame has no payload here (Frame.Ref names the blob).
 func (d *Delivery) Payload() []byte {
 	if d.seg != nil {
 		return d.seg.Bytes()
+	}
+	if d.Frame.PayloadKind == frame.PayloadShmPooled {
+		d.pmu.Lock()
+		defer d.pmu.Unlock()
+		if d.pooled == nil {
+			return nil
+		}
+		return *d.pooled
 	}
 	return d.Frame.Payload
 }
@@ -69,6 +84,13 @@ func (d *Delivery) Release() {
 	if d.seg != nil {
 		_ = d.seg.Close()
 	}
+	d.pmu.Lock()
+	b := d.pooled
+	d.pooled = nil
+	d.pmu.Unlock()
+	if b != nil {
+		putRecvBuf(b)
+	}
 }
 
 // Detach returns the payload as bytes the caller owns for good, and
@@ -76,6 +98,16 @@ func (d *Delivery) Release() {
 // out (its mapping is then gone). For handlers that keep a payload past
 // the delivery, such as the results a run collects.
 func (d *Delivery) Detach() []byte {
+	if d.Frame.PayloadKind == frame.PayloadShmPooled {
+		d.pmu.Lock()
+		defer d.pmu.Unlock()
+		if d.pooled == nil {
+			return nil
+		}
+		b := *d.pooled
+		d.pooled = nil // the caller's now: not given back
+		return b
+	}
 	if d.seg == nil {
 		return d.Frame.Payload
 	}

@@ -12,19 +12,23 @@
 //
 //   - Client.Send borrows f (and f.Payload) until it returns; it does not
 //     retain them. It sets f.Seq and, when it signs, f.Tag. When it moves
-//     the payload to a shm segment it creates the segment in Client.ShmDir,
-//     sends its name, removes it once Send returns (ack, refusal, timeout or
-//     failure: the receiver has mapped it by then, or will not need it; the
-//     removal runs in the background, Close waits for it) and restores f's
-//     payload fields, so f can be sent again to another
-//     instance.
+//     the payload to a shm segment, it copies it into a segment of its pool
+//     (up to MaxPooledPayload: the receiver copies it out before it acks,
+//     and the segment is written again for a later frame once acked), or
+//     creates a fresh segment in Client.ShmDir, sends its name and removes
+//     it once Send returns (ack, refusal, timeout or failure: the receiver
+//     has mapped it by then, or will not need it; the removal runs in the
+//     background, Close waits for it). It then restores f's payload
+//     fields, so f can be sent again to another instance.
 //   - The ack frame Send returns is the caller's.
 //   - On the receiving side each frame arrives in a new Delivery. An inline
 //     payload (Delivery.Frame.Payload) is a new slice owned by the delivery;
 //     it may be kept for ever. A shm payload (Delivery.Payload) is the
 //     read-only mapping of the sender's segment, valid until
 //     Delivery.Release; the segment file may already be unlinked by then,
-//     which does not affect the mapping. Never write to it.
+//     which does not affect the mapping. Never write to it. A pooled shm
+//     payload is a copy the Server made before it acked (from a buffer it
+//     reuses), valid until Delivery.Release too.
 //   - A Handler that returns CodeOK or CodeDuplicate owns the Delivery and
 //     must call Release exactly when it is done with the payload (any
 //     goroutine, any number of times). With any other code the Server

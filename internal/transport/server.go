@@ -103,6 +103,7 @@ type Server struct {
 	IdleTimeout time.Duration
 
 	conns atomic.Int64 // connections being served
+	views segmentViews // mappings of the pooled segments senders wrote
 }
 
 // ServerMemoryBound returns the memory a Server with maxConns (0: the
@@ -215,6 +216,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	cancel()
 	wg.Wait()
+	s.views.close()
 	return err
 }
 
@@ -430,14 +432,27 @@ func (sc *serverConn) handle(ctx context.Context, d *Delivery) {
 	}
 }
 
-// resolve maps the shm segment of a shm frame.
+// resolve maps the shm segment of a shm frame, or copies out the payload
+// of a pooled one (before the ack: its sender writes it again then).
 func (sc *serverConn) resolve(d *Delivery) (frame.Code, string) {
 	f := &d.Frame
-	if f.PayloadKind != frame.PayloadShm {
+	if f.PayloadKind != frame.PayloadShm && f.PayloadKind != frame.PayloadShmPooled {
 		return frame.CodeOK, ""
 	}
 	if sc.s.ShmDir == "" {
 		return frame.CodeMalformed, "shm segment " + f.Ref + ": shm payloads not accepted on this endpoint"
+	}
+	if f.PayloadKind == frame.PayloadShmPooled {
+		if f.Size > MaxPooledPayload {
+			return frame.CodeMalformed, fmt.Sprintf("pooled shm segment %s: payload of %d bytes over the limit of %d", f.Ref, f.Size, MaxPooledPayload)
+		}
+		b := getRecvBuf(int(f.Size))
+		if err := sc.s.views.copyOut(sc.s.ShmDir, f.Ref, *b); err != nil {
+			putRecvBuf(b)
+			return frame.CodeMalformed, fmt.Sprintf("pooled shm segment %s: %v", f.Ref, err)
+		}
+		d.pooled = b
+		return frame.CodeOK, ""
 	}
 	seg, err := shm.Open(sc.s.ShmDir, f.Ref, f.Size)
 	if err != nil {

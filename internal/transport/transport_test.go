@@ -99,7 +99,7 @@ func TestRoundTrip(t *testing.T) {
 	leakcheck.Check(t)
 	shmDir := t.TempDir()
 	for _, network := range []string{"unix", "tcp"} {
-		for _, size := range []int{0, 1 << 10, 1 << 20, 16 << 20} {
+		for _, size := range []int{0, 1 << 10, 1 << 20, MaxPooledPayload, MaxPooledPayload + 1} {
 			t.Run(fmt.Sprintf("%s/%d", network, size), func(t *testing.T) {
 				want := pattern(size, byte(size))
 				type seen struct {
@@ -131,11 +131,20 @@ func TestRoundTrip(t *testing.T) {
 				}
 				s := <-got
 				wantShm := network == "unix" && size > DefaultShmThreshold
-				if (s.kind == frame.PayloadShm) != wantShm {
-					t.Errorf("payload kind at receiver = %v, want shm: %v", s.kind, wantShm)
+				wantKind := frame.PayloadInline
+				switch {
+				case wantShm && size <= MaxPooledPayload:
+					wantKind = frame.PayloadShmPooled
+				case wantShm:
+					wantKind = frame.PayloadShm
+				}
+				if s.kind != wantKind {
+					t.Errorf("payload kind at receiver = %v, want %v", s.kind, wantKind)
 				}
 				if wantShm {
-					c.Close() // waits for the segment's removal, done off Send's path
+					// Close waits for a fresh segment's removal, done off
+					// Send's path, and removes the pool's segments.
+					c.Close()
 					if _, err := os.Stat(filepath.Join(shmDir, s.ref)); !errors.Is(err, fs.ErrNotExist) {
 						t.Errorf("segment %s not removed after ack: %v", s.ref, err)
 					}
