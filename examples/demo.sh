@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Runs an example action through the wsk-route action proxy exactly as
-# OpenWhisk's invoker would: build the static proxy and a Go action, start
-# the proxy, POST /init with the action as base64, then POST /run twice.
+# The proxy demo (`make proxy-demo`): one action through the wsk-route
+# action proxy alone, exactly as OpenWhisk's invoker drives it: build the
+# static proxy and the hello-go action, start the proxy as a runtime image
+# does (OW_WAIT_FOR_ACK=1, OW_LOG_INIT_ERROR=1; no host agent, so no route
+# plane: the stock proxy's behaviour), POST /init with the binary as
+# base64, POST /run with a name and with none, and print the answers and
+# the logs the invoker would collect (one sentinel per stream per /run).
+# `make demo` is the other demo: a whole workflow through `wsk-route dev`
+# (examples/dev-demo.sh).
 #
-# Usage: examples/demo.sh [NAME]      (from the repository root, or via `make demo`)
+# Usage: examples/demo.sh [NAME]      (from the repository root, or via `make proxy-demo`)
 # Environment: PORT (default 18080).
 set -euo pipefail
 

@@ -5,7 +5,9 @@
 # Go source), first as an OpenWhisk sequence (cold, then warm, with each
 # step's activation record and logs), then composed as a wsk-route workflow
 # with `wsk-route compose` and invoked through its entry action (direct hops
-# between the warm containers), and the two timed against each other. Then
+# between the warm containers), and the two timed against each other (whole
+# calls, and per step with a call's fixed cost taken out; it says why its
+# figures are lower than docs/benchmarks/sandbox.md's 4.6-5.1x). Then
 # Ctrl-C's the sandbox, as a user would, and checks that it left no process
 # behind.
 #

@@ -4,7 +4,8 @@
 #   scripts/gotest.sh [go test flags and packages]     default: -count=1 -timeout 40m ./...
 #
 # Output while it runs: one line per package (ok / FAIL / no test files), as plain `go test`.
-# Then the full output of every failed test, and two closing lines:
+# Then the full output of every failed test, the skipped tests with their reasons (one line
+# per reason), and two closing lines:
 #   go test: P packages ok, F failed, N without tests
 #   tests: N passed, N failed, N skipped
 # (tests include subtests; "failed" also counts a package that failed outside any test,
@@ -59,6 +60,28 @@ jq -R -s -r '
 			| .[0:400]),
 		""
 	  else empty end
+' "$json"
+
+# The skipped tests, grouped by their reason (the first line of the test's own output, its
+# t.Skip message, without the file:line), one line per reason, longest group first.
+jq -R -s -r '
+	[split("\n")[] | select(length > 0) | (fromjson? // empty)] as $ev
+	| (reduce ($ev[] | select(.Test != null and .Action == "skip")) as $e ({}; .[$e.Package + " " + $e.Test] = "")) as $skipped
+	| if ($skipped | length) == 0 then empty else
+		(reduce ($ev[] | select(.Test != null and .Action == "output") | select($skipped[.Package + " " + .Test] != null)) as $e ($skipped;
+			($e.Package + " " + $e.Test) as $k
+			| if .[$k] == "" and ($e.Output | test("^\\s*(=== |--- )") | not) and ($e.Output | test("\\S"))
+			  then .[$k] = ($e.Output | sub("^\\s+"; "") | sub("^[A-Za-z0-9_]+\\.go:[0-9]+: "; "") | rtrimstr("\n") | .[0:200])
+			  else . end)) as $why
+		| ($why | to_entries
+			| map({test: (.key | split(" ") | "\(.[0] | split("/") | last).\(.[1])"),
+			       why: (if .value == "" then "(no message)" else .value end)})
+			| group_by(.why) | sort_by(-length)) as $groups
+		| "=== skipped tests (\($skipped | length)), by reason ===",
+		  ($groups[] | map(.test) as $t
+			| "  \(.[0].why): \($t[0:6] | join(", "))\(if ($t | length) > 6 then ", and \(($t | length) - 6) more" else "" end)"),
+		  ""
+	  end
 ' "$json"
 
 jq -R -s -r '

@@ -7,6 +7,8 @@
 # the binary is built from github.com/hashicorp/consul (pinned below) in a throwaway module.
 # The build takes about ten minutes on two cores; the result is cached under
 # $WSK_ROUTE_CACHE (default $HOME/.cache/wsk-route)/bin/consul-<version> and reused.
+# While it builds, a line every 30 s (PROGRESS_SECONDS) on stderr says how long it has taken,
+# what it is doing and, while compiling, how many packages are done.
 # Its dependency consul-awsauth is missing from the checksum database, so GONOSUMDB is
 # scoped to that one module.
 set -euo pipefail
@@ -23,19 +25,67 @@ fi
 
 mkdir -p "$CACHE_DIR/bin"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-echo "install-consul: building consul $CONSUL_VERSION (about ten minutes; log: $CACHE_DIR/consul-build.log)" >&2
+build_pid=""
+cleanup() {
+	if [ -n "$build_pid" ]; then kill -- "-$build_pid" 2>/dev/null || kill "$build_pid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+BUILD_LOG="$CACHE_DIR/consul-build.log"
+PROGRESS_SECONDS="${PROGRESS_SECONDS:-30}" # a progress line this often while it builds
+echo "install-consul: building consul $CONSUL_VERSION from its Go module (about ten minutes on two cores, once; log: $BUILD_LOG)" >&2
+
+# The build, in stages; each stage writes a "==> " line to the log, which the progress
+# lines below name. go build -v logs each package as it is compiled, which they count.
 (
 	cd "$work"
 	export GONOSUMDB=github.com/hashicorp/consul-awsauth GOFLAGS=-mod=mod CGO_ENABLED=0
+	echo "==> go get github.com/hashicorp/consul@$CONSUL_VERSION: downloading its modules"
 	go mod init consul-build
 	go get "github.com/hashicorp/consul@$CONSUL_VERSION"
-	go build -trimpath -ldflags "-s -w" -o "$BIN.tmp" github.com/hashicorp/consul
-) >"$CACHE_DIR/consul-build.log" 2>&1 || {
-	tail -n 30 "$CACHE_DIR/consul-build.log" >&2
-	echo "install-consul: build failed; full log in $CACHE_DIR/consul-build.log" >&2
-	exit 1
+	echo "==> go build: compiling $(go list -deps github.com/hashicorp/consul | wc -l) packages"
+	go build -v -trimpath -ldflags "-s -w" -o "$BIN.tmp" github.com/hashicorp/consul
+	echo "==> done"
+) >"$BUILD_LOG" 2>&1 &
+build_pid=$!
+
+# progress: one line: the elapsed time, the stage, and in the go build stage how many
+# packages are compiled so far (of how many) and the last one.
+progress() {
+	local stage done_pkgs last
+	stage="$(grep '^==> ' "$BUILD_LOG" | tail -n 1 | cut -c5-)"
+	case "$stage" in
+		"go build: compiling "*)
+			done_pkgs="$(sed -n '/^==> go build/,$p' "$BUILD_LOG" | grep -vc '^==> ' || true)"
+			last="$(tail -n 1 "$BUILD_LOG")"
+			total="${stage#go build: compiling }"
+			printf 'install-consul: %dm%02ds: go build: %s of %s packages compiled (last: %s)\n' \
+				$((SECONDS / 60)) $((SECONDS % 60)) "$done_pkgs" "${total% packages}" "$last" >&2
+			;;
+		*)
+			printf 'install-consul: %dm%02ds: %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "${stage:-starting}" >&2
+			;;
+	esac
 }
+
+SECONDS=0
+next=$PROGRESS_SECONDS
+while kill -0 "$build_pid" 2>/dev/null; do
+	sleep 1
+	if [ "$SECONDS" -ge "$next" ] && kill -0 "$build_pid" 2>/dev/null; then
+		progress
+		next=$((next + PROGRESS_SECONDS))
+	fi
+done
+status=0
+wait "$build_pid" || status=$?
+build_pid=""
+if [ "$status" -ne 0 ]; then
+	tail -n 30 "$BUILD_LOG" >&2
+	echo "install-consul: build failed after ${SECONDS}s (exit $status); full log in $BUILD_LOG" >&2
+	exit 1
+fi
 mv "$BIN.tmp" "$BIN"
+printf 'install-consul: built consul in %dm%02ds\n' $((SECONDS / 60)) $((SECONDS % 60)) >&2
 "$BIN" version >&2
 echo "$BIN"

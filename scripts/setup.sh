@@ -3,8 +3,10 @@
 #
 # Target: a Debian bookworm machine (or container) on which we are root.
 #
-#   scripts/setup.sh           install what is missing, start dockerd if no daemon answers
-#   scripts/setup.sh --check   only check; exit 1 and say what is missing, change nothing
+#   scripts/setup.sh              install what is missing, start dockerd if no daemon answers
+#   scripts/setup.sh --check      only check; exit 1 and say what is missing, change nothing
+#   scripts/setup.sh --if-needed  check, and when something is missing say what it is and
+#                                 what will be done about it, then do it (what `make test` runs)
 #
 # It is idempotent and cheap to re-run: apt is touched only when a tool is missing, and the
 # docker daemon is started only when `docker info` gets no answer. Everything it does is
@@ -42,16 +44,17 @@ TOOLS=(
 	"debootstrap:debootstrap"
 )
 
-CHECK_ONLY=false
+CHECK_ONLY=false IF_NEEDED=false
 case "${1:-}" in
 	--check) CHECK_ONLY=true ;;
+	--if-needed) IF_NEEDED=true ;;
 	"") ;;
 	-h | --help)
-		sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
-		echo "setup.sh: unknown argument '$1' (use --check or no argument)" >&2
+		echo "setup.sh: unknown argument '$1' (use --check, --if-needed or no argument)" >&2
 		exit 2
 		;;
 esac
@@ -198,29 +201,46 @@ setup_consul() {
 
 # ---------------------------------------------------------------------------------------------
 
-main() {
+# todo WHAT: " (WHAT)" with --if-needed, where a check's line says what the install will do.
+todo() { if $IF_NEEDED; then printf ' (%s)' "$1"; fi; }
+
+# check: say on stderr what is missing, and return 1 if anything is.
+check() {
 	local missing ok=true
 	missing="$(missing_packages)"
-
-	if $CHECK_ONLY; then
-		[ -z "$missing" ] || {
-			echo "setup: missing Debian packages: $missing" >&2
-			ok=false
-		}
-		check_go || ok=false
-		if command -v docker >/dev/null 2>&1 && ! docker_answers; then
-			echo "setup: no docker daemon answers 'docker info'" >&2
-			ok=false
-		fi
-		consul_binary >/dev/null || {
-			echo "setup: missing consul (scripts/install-consul.sh builds it)" >&2
-			ok=false
-		}
-		bash "$INSTALL_RDMA" --check || ok=false
-		$ok || echo "setup: run 'make setup' (scripts/setup.sh) to fix this" >&2
-		$ok
-		return
+	[ -z "$missing" ] || {
+		echo "setup: missing Debian packages: $missing$(todo "to install with apt-get")" >&2
+		ok=false
+	}
+	check_go || ok=false
+	if command -v docker >/dev/null 2>&1 && ! docker_answers; then
+		echo "setup: no docker daemon answers 'docker info'$(todo "to start: dockerd, in the background")" >&2
+		ok=false
 	fi
+	consul_binary >/dev/null || {
+		if $IF_NEEDED; then
+			echo "setup: missing consul (to build from its Go module with scripts/install-consul.sh: about ten minutes, once)" >&2
+		else
+			echo "setup: missing consul (scripts/install-consul.sh builds it)" >&2
+		fi
+		ok=false
+	}
+	bash "$INSTALL_RDMA" --check || ok=false
+	$ok
+}
+
+main() {
+	local missing
+	if $CHECK_ONLY; then
+		check && return 0
+		echo "setup: run 'make setup' (scripts/setup.sh) to fix this" >&2
+		return 1
+	fi
+	if $IF_NEEDED; then
+		check && return 0
+		echo "setup: installing what is missing now (scripts/setup.sh; log: $LOG)" >&2
+	fi
+	missing="$(missing_packages)"
 
 	log "checking tools (cache and logs: $CACHE_DIR)"
 	[ -z "$missing" ] || apt_install "$missing" || true # not root: logged what to run

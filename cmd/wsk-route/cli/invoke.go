@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/openwhisk-client-go/whisk"
@@ -92,14 +93,19 @@ func newInvoke(g *globalFlags, params *[]param) *cobra.Command {
 -p KEY VALUE (VALUE is JSON when it parses as JSON, else a string) and -P
 FILE (a JSON object) make the input, --result prints only the result. A
 workflow that fails exits 1 with its error, which names the failed step. A
-blocking invoke that outlasts the API's wait prints the activation id.
+blocking invoke that outlasts the API's wait prints the activation id. While
+a blocking invoke (or --watch) waits more than a second for a new container,
+it says so on stderr: "starting a container for NAME, compiling…" (the
+sandbox's GET .../wsk-route/starts; on another OpenWhisk, nothing).
 
 --watch invokes the entry without blocking and follows the run live: one
 line on stderr per step as its report reaches the entry ("wsk-route: step
 S (branch B) ran on INSTANCE in DURATION"), then the step's log lines,
 indented; when the run ends it prints the activation (or, with --result,
 the result) as a plain invoke does. With -o json the events are JSON lines
-on stdout, before the activation. The events come from the API host's
+on stdout, before the activation; a cold start the run waits for is one
+too: {"event":"coldStart","kind":"coldStart","run":...,"action":...,
+"phase":...,"elapsedMs":...}. The events come from the API host's
 wsk-route routes (wsk-route dev), or from Consul KV with --consul, where the
 host agents keep each run's events for 10 minutes. If no end event comes
 (the entry crashed, or NAME is not an entry), --watch says so and falls
@@ -156,7 +162,18 @@ func runInvoke(cmd *cobra.Command, g *globalFlags, f invokeFlags, ps []param, na
 	if f.watch {
 		return watchInvoke(ctx, cmd, g, f, a, fqn, p, body)
 	}
+	var cold *coldStarts
+	if f.blocking { // say what a long first call waits for
+		errw := cmd.ErrOrStderr()
+		cold = startColdStarts(ctx, a, fqn, nil, func(c coldStart) {
+			fmt.Fprintln(errw, coldStartLine(a.shortName(c.Action), c.Phase))
+		})
+		defer cold.Stop()
+	}
 	status, b, err := a.doRaw(ctx, http.MethodPost, p+"?blocking="+fmt.Sprint(f.blocking)+"&result=false", body)
+	if cold != nil {
+		cold.Stop() // before anything else is printed
+	}
 	if err != nil {
 		return err
 	}
@@ -215,12 +232,18 @@ func watchInvoke(ctx context.Context, cmd *cobra.Command, g *globalFlags, f invo
 	if err := json.Unmarshal(b, &id); err != nil || id.ActivationID == "" {
 		return fmt.Errorf("invoking %s: %d without an activation id", fqn, status)
 	}
-	errw := cmd.ErrOrStderr()
+	// The watcher and the cold-start poller write in turn.
+	var mu sync.Mutex
+	errw := &lockedWriter{mu: &mu, w: cmd.ErrOrStderr()}
+	out := &lockedWriter{mu: &mu, w: cmd.OutOrStdout()}
 	fmt.Fprintf(errw, "invoked %s with id %s; following its run (--watch)\n", fqn, id.ActivationID)
 	ns, _, _ := strings.Cut(strings.TrimPrefix(fqn, "/"), "/")
 	w := &watcher{a: a, src: src, fqn: fqn, ns: ns, run: id.ActivationID, json: g.json(),
-		out: cmd.OutOrStdout(), log: errw, deadline: start.Add(timeout + watchGrace), sp: sp}
+		out: out, log: errw, deadline: start.Add(timeout + watchGrace), sp: sp}
+	cold := startColdStarts(ctx, a, "", runActions(fqn, sp), w.showColdStart)
+	defer cold.Stop()
 	act, ended, err := w.follow(ctx)
+	cold.Stop() // before the activation is printed
 	if err != nil {
 		return err
 	}
@@ -311,4 +334,112 @@ func resultError(r any) string {
 	}
 	b, _ := json.Marshal(r)
 	return string(b)
+}
+
+// Settings of the cold-start progress of invoke and --watch.
+const (
+	// coldStartDelay is how long a blocking invoke waits before it first
+	// asks for cold starts: most first calls are done by then.
+	coldStartDelay = time.Second
+	// coldStartEvery is the interval between two questions.
+	coldStartEvery = 500 * time.Millisecond
+	// coldStartShown is the age from which a cold start is shown.
+	coldStartShown = time.Second
+)
+
+// coldStart is a cold start in progress as the sandbox's
+// GET .../wsk-route/starts lists it.
+type coldStart struct {
+	Action    string `json:"action"`
+	Kind      string `json:"kind"`
+	Phase     string `json:"phase"`
+	ElapsedMs int64  `json:"elapsedMs"`
+}
+
+// coldStartLine is what a cold start of action (shown as name) in phase
+// says on stderr.
+func coldStartLine(name, phase string) string {
+	if phase == "compiling" {
+		return fmt.Sprintf("starting a container for %s, compiling…", name)
+	}
+	return fmt.Sprintf("starting a container for %s…", name)
+}
+
+// coldStarts shows the cold starts that a blocking invoke or a watched
+// run waits for, by polling the sandbox's GET .../wsk-route/starts: after
+// coldStartDelay, every coldStartEvery, and each (action, line) once, when
+// it is at least coldStartShown old. A real OpenWhisk has no such route:
+// on a 404, or any error, it stops without a word.
+//
+// startColdStarts starts its goroutine; Stop ends it and waits for it, so
+// that nothing is shown after Stop returns.
+type coldStarts struct {
+	a *api
+	// action restricts the question to one action ("" asks for the
+	// namespace's); keep, when not nil, picks the actions to show.
+	action string
+	keep   func(fqn string) bool
+	// show is called for each cold start to show, from the goroutine.
+	show func(c coldStart)
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startColdStarts starts polling; the caller must call Stop.
+func startColdStarts(ctx context.Context, a *api, action string, keep func(string) bool, show func(coldStart)) *coldStarts {
+	ctx, cancel := context.WithCancel(ctx)
+	c := &coldStarts{a: a, action: action, keep: keep, show: show, cancel: cancel, done: make(chan struct{})}
+	go c.run(ctx)
+	return c
+}
+
+// Stop stops the polling and waits for it to end; it may be called more
+// than once.
+func (c *coldStarts) Stop() {
+	c.cancel()
+	<-c.done
+}
+
+func (c *coldStarts) run(ctx context.Context) {
+	defer close(c.done)
+	p := "/namespaces/_/wsk-route/starts"
+	if c.action != "" {
+		p += "?action=" + url.QueryEscape(c.action)
+	}
+	shown := map[[2]string]bool{}
+	t := time.NewTimer(coldStartDelay)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var list []coldStart
+		if _, err := c.a.do(ctx, http.MethodGet, p, nil, &list); err != nil {
+			return // a 404 (no sandbox), or the API is gone: say nothing
+		}
+		for _, s := range list {
+			if s.ElapsedMs < coldStartShown.Milliseconds() || c.keep != nil && !c.keep(s.Action) {
+				continue
+			}
+			k := [2]string{s.Action, coldStartLine("", s.Phase)}
+			if shown[k] || ctx.Err() != nil {
+				continue
+			}
+			shown[k] = true
+			c.show(s)
+		}
+		t.Reset(coldStartEvery)
+	}
+}
+
+// shortName is an action's fully qualified name without the namespace
+// of the key ("hello", "pkg/hello"); other namespaces' stay whole.
+func (a *api) shortName(fqn string) string {
+	if rest, ok := strings.CutPrefix(fqn, "/"+a.ns+"/"); ok {
+		return rest
+	}
+	return fqn
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/openwhisk-client-go/whisk"
@@ -318,4 +319,55 @@ func waitActivationFor(ctx context.Context, a *api, id string, d time.Duration) 
 		case <-t.C:
 		}
 	}
+}
+
+// runActions picks the actions whose cold starts a watched run waits for:
+// its entry fqn and the actions of its spec's steps (the entry's alone
+// when sp is nil).
+func runActions(fqn string, sp *spec.Spec) func(string) bool {
+	acts := map[string]bool{fqn: true}
+	if sp != nil {
+		for _, st := range sp.Steps {
+			if st.Action != "" {
+				acts[st.Action] = true
+			}
+		}
+	}
+	return func(action string) bool { return acts[action] }
+}
+
+// coldStartEvent is a cold start as -o json prints it among the run's
+// events: {"event":"coldStart","kind":"coldStart","run":...,"action":...,
+// "phase":...,"elapsedMs":...}; kind is there for readers that switch on
+// it as on the run's own events.
+type coldStartEvent struct {
+	Event     string `json:"event"`
+	Kind      string `json:"kind"`
+	Run       string `json:"run"`
+	Action    string `json:"action"`
+	Phase     string `json:"phase"`
+	ElapsedMs int64  `json:"elapsedMs"`
+}
+
+// showColdStart prints a cold start that the run waits for: the line of
+// a blocking invoke on the log, or with -o json an event on out.
+func (w *watcher) showColdStart(c coldStart) {
+	if w.json {
+		b, _ := json.Marshal(coldStartEvent{Event: "coldStart", Kind: "coldStart", Run: w.run, Action: c.Action, Phase: c.Phase, ElapsedMs: c.ElapsedMs})
+		fmt.Fprintf(w.out, "%s\n", b)
+		return
+	}
+	fmt.Fprintln(w.log, coldStartLine(w.a.shortName(c.Action), c.Phase))
+}
+
+// lockedWriter serializes the writes of several goroutines to w.
+type lockedWriter struct {
+	mu *sync.Mutex // guards w
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
