@@ -380,7 +380,11 @@ type Place struct {
 func (s *Spec) PlaceOf(id string, branch uint32) Place {
 	st, ok := s.Steps[id]
 	if !ok || st.In == "" {
-		return Place{Index: int(branch), Of: s.Paths()}
+		n := s.Paths()
+		if ok && n > 1 && s.pathsInto(id, s.memo()) > 1 {
+			n = 1 // before the run's paths part: the one they share
+		}
+		return Place{Index: int(branch), Of: n}
 	}
 	slot, _ := SplitBranch(branch)
 	p := Place{Join: st.In, Index: int(slot)}

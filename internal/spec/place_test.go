@@ -55,6 +55,23 @@ func TestPlaceOf(t *testing.T) {
 	if got := arr.PlaceOf("f", 0).String(); got != "" {
 		t.Errorf("the one path of a run: got %q, want nothing", got)
 	}
+
+	// A run that ends in two paths: the step before them shares both, and
+	// names no branch; the steps on them name theirs.
+	paths := mustParse(t, `{"workflow":"w","namespace":"ns","start":["s"],"steps":{
+	 "s":{"action":"/ns/s","next":["u","t"]},
+	 "u":{"action":"/ns/u"},
+	 "t":{"action":"/ns/t","next":["l"]},
+	 "l":{"action":"/ns/l"}}}`)
+	for _, tc := range []struct {
+		step   string
+		branch uint32
+		want   string
+	}{{"s", 0, ""}, {"u", 0, "branch 1 of 2"}, {"t", 1, "branch 2 of 2"}, {"l", 1, "branch 2 of 2"}} {
+		if got := paths.PlaceOf(tc.step, tc.branch).String(); got != tc.want {
+			t.Errorf("two result paths, step %s branch %d: got %q, want %q", tc.step, tc.branch, got, tc.want)
+		}
+	}
 }
 
 // routeOf returns where step id's result goes on branch 0, failing t on
