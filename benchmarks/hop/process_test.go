@@ -1,6 +1,7 @@
 package hop
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/wsk-route/wsk-route/internal/testenv/netns"
+
+	"github.com/wsk-route/wsk-route/benchmarks/chart"
 )
 
 // procConfig says what processReport measures: the sizes of each path
@@ -254,11 +257,26 @@ func processReport(t *testing.T, cfg procConfig) *procReport {
 // with WSK_ROUTE_BENCH=1 (a measurement, not a test); with
 // WSK_ROUTE_BENCH_OUT set it also writes the markdown to that file.
 func TestProcessReport(t *testing.T) {
-	benchReport(t, func(t *testing.T) string {
+	benchReport(t, func(t *testing.T) (string, *chart.Chart) {
 		start := time.Now()
 		rep := processReport(t, procFullConfig)
-		return rep.markdown(machine(), time.Since(start))
+		return rep.markdown(machine(), time.Since(start)), rep.chart()
 	})
+}
+
+// chart draws the p50 of each hop beside its baseline's (diagnostics
+// left out).
+func (r *procReport) chart() *chart.Chart {
+	c := &chart.Chart{Title: "Hop between two processes, p50, against its raw baseline", Unit: "µs",
+		Series: []string{"wsk-route hop", "raw socket ping-pong (unix or TCP)"}, Log: true}
+	for _, row := range r.rows {
+		if row.diag {
+			continue
+		}
+		c.Rows = append(c.Rows, chart.Row{Label: row.path + ", " + row.size.name,
+			Values: []float64{float64(row.hop.p50) / 1e3, float64(row.raw.p50) / 1e3}})
+	}
+	return c
 }
 
 // TestProcessSmall runs the process report's code on a few hops, so that
@@ -276,6 +294,9 @@ func TestProcessSmall(t *testing.T) {
 	rep := processReport(t, cfg)
 	if t.Failed() {
 		return
+	}
+	if svg, err := rep.chart().SVG(); err != nil || !bytes.Contains(svg, []byte("same-host unix, 1 KiB")) {
+		t.Errorf("the report's chart: %v\n%s", err, svg)
 	}
 	want := len(cfg.sameHost) + len(cfg.serverInline) + len(cfg.tcp) + len(cfg.inProcess) + len(cfg.inline) + len(cfg.framesUnix) + len(cfg.framesTCP)
 	if len(rep.notMeasured) == 0 {

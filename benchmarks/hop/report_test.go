@@ -16,6 +16,8 @@ import (
 	"github.com/wsk-route/wsk-route/internal/testenv/netns"
 	"github.com/wsk-route/wsk-route/internal/transport"
 	"golang.org/x/sys/unix"
+
+	"github.com/wsk-route/wsk-route/benchmarks/chart"
 )
 
 // config says what runReport measures.
@@ -204,26 +206,39 @@ func runReport(t *testing.T, cfg config) *report {
 // measurement of several minutes, not a test); with WSK_ROUTE_BENCH_OUT
 // set it also writes the markdown to that file.
 func TestReport(t *testing.T) {
-	benchReport(t, func(t *testing.T) string {
+	benchReport(t, func(t *testing.T) (string, *chart.Chart) {
 		start := time.Now()
 		rep := runReport(t, fullConfig)
-		return rep.markdown(machine(), time.Since(start))
+		return rep.markdown(machine(), time.Since(start)), nil
 	})
 }
 
 // benchReport runs a measurement report, only with WSK_ROUTE_BENCH=1: it
 // prints the markdown measure returns and, with WSK_ROUTE_BENCH_OUT set,
-// also writes it to that file.
-func benchReport(t *testing.T, measure func(t *testing.T) string) {
+// also writes it to that file, and its chart, if any, beside it (the same
+// name, .svg).
+func benchReport(t *testing.T, measure func(t *testing.T) (string, *chart.Chart)) {
 	if os.Getenv("WSK_ROUTE_BENCH") != "1" {
 		t.Skip("a measurement, not a test: set WSK_ROUTE_BENCH=1 to run it")
 	}
-	md := measure(t)
+	md, c := measure(t)
 	fmt.Print(md)
-	if out := os.Getenv("WSK_ROUTE_BENCH_OUT"); out != "" {
-		if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
-			t.Error(err)
-		}
+	out := os.Getenv("WSK_ROUTE_BENCH_OUT")
+	if out == "" {
+		return
+	}
+	if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
+		t.Error(err)
+	}
+	if c == nil {
+		return
+	}
+	svg, err := c.SVG()
+	if err == nil {
+		err = os.WriteFile(strings.TrimSuffix(out, ".md")+".svg", svg, 0o644)
+	}
+	if err != nil {
+		t.Error(err)
 	}
 }
 
