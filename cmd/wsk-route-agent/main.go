@@ -12,7 +12,18 @@
 //	    [-state-dir DIR] [-allow-unidentified-peers] [-relay-listen ADDR] [-relay-rdma IP:PORT] [-relay-advertise tcp:IP:PORT]
 //	    [-metrics-listen ADDR] [-ttl 5s] [-consul ADDR]
 //	    [-consul-prefix P] [-consul-service S] [-log-level info]
+//	    [-kafka-hosts H:P,...] [-kafka-topics-user-event-prefix P]
+//	    [-kafka-protocol PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL]
+//	    [-kafka-ssl-ca F] [-kafka-ssl-cert F] [-kafka-ssl-key F]
+//	    [-kafka-sasl-user U] [-kafka-sasl-password-file F]
+//	    [-user-events-queue N] [-user-events-source S]
 //	wsk-route-agent -version
+//
+// With -kafka-hosts, the agent publishes an OpenWhisk user event per
+// direct step to the events topic (docs/observability.md); the Kafka
+// flags take the values OpenWhisk's ansible gives its invokers. The SASL
+// password comes from -kafka-sasl-password-file or the environment
+// variable WSK_ROUTE_KAFKA_SASL_PASSWORD, never from the command line.
 //
 // SIGTERM or SIGINT stops it: every instance is deregistered and it exits 0.
 package main
@@ -60,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	prefix := fs.String("consul-prefix", "", "Consul KV `prefix` of specs and keys (default: wsk-route)")
 	service := fs.String("consul-service", "", "Consul `service` name of the instances (default: wsk-route)")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	var kafka kafkaFlags
+	kafka.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -72,11 +85,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+	var err error
+	if err = lv.UnmarshalText([]byte(*level)); err != nil {
 		fmt.Fprintf(stderr, "wsk-route-agent: -log-level: %v\n", err)
 		return 2
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	if cfg.UserEvents, err = kafka.config(os.Getenv); err != nil {
+		fmt.Fprintln(stderr, "wsk-route-agent:", err)
+		return 1
+	}
+	cfg.UserEventsSource = kafka.source
 	// Catch the signals before the sockets exist, so that a supervisor
 	// that saw them can always stop the agent cleanly.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

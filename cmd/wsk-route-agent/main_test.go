@@ -30,6 +30,9 @@ func TestRunFlags(t *testing.T) {
 		{name: "state dir in run dir", args: []string{"-consul", "127.0.0.1:1", "-run-dir", stateRun, "-state-dir", filepath.Join(stateRun, "state")},
 			code: 1, inStderr: "must not be in"},
 		{name: "bad allow-unidentified-peers", args: []string{"-allow-unidentified-peers=maybe"}, code: 2, inStderr: "allow-unidentified-peers"},
+		{name: "kafka flags without hosts", args: []string{"-kafka-sasl-user", "whisk"}, code: 1, inStderr: "without -kafka-hosts"},
+		{name: "unknown kafka protocol", args: []string{"-consul", "127.0.0.1:1", "-run-dir", t.TempDir(), "-state-dir", t.TempDir(),
+			"-kafka-hosts", "127.0.0.1:1", "-kafka-protocol", "carrier-pigeon"}, code: 1, inStderr: "user events"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"github.com/wsk-route/wsk-route/internal/spec"
 	"github.com/wsk-route/wsk-route/internal/transport"
 	"github.com/wsk-route/wsk-route/internal/transport/rdma"
+	"github.com/wsk-route/wsk-route/internal/userevents"
 	"github.com/wsk-route/wsk-route/invoker-plugin/metrics"
 	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
 	"github.com/wsk-route/wsk-route/invoker-plugin/relay"
@@ -145,6 +146,14 @@ type Config struct {
 	// proxyconn.LookupPeer (SO_PEERCRED and /proc/<pid>/cgroup). Tests
 	// may fake identities with it.
 	PeerOf proxyconn.PeerFunc
+	// UserEvents, when set, makes the agent publish one OpenWhisk user
+	// event (an Activation event on Kafka's events topic, with the topic
+	// prefix) per step reported to an entry of this host; nil: off. Its
+	// Kafka.Brokers must not be empty; a nil Logger is the agent's.
+	UserEvents *userevents.PublisherConfig
+	// UserEventsSource is the events' source field; "":
+	// "wsk-route-agent@<Host>".
+	UserEventsSource string
 }
 
 // validate checks c and fills its defaults.
@@ -204,6 +213,9 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.UserEventsSource == "" {
+		c.UserEventsSource = "wsk-route-agent@" + c.Host
+	}
 	if c.RelayAdvertise != "" {
 		if _, _, err := transport.ParseEndpoint(c.RelayAdvertise); err != nil {
 			return fmt.Errorf("agent: relay advertise: %w", err)
@@ -240,10 +252,12 @@ type Agent struct {
 	metricsHandler                               http.Handler
 	started                                      atomic.Bool
 	bindings                                     *bindings
-	events                                       *eventWriter // run events to the registry (runevents.go)
-	blobs                                        *blobs       // blob pulls of large fallback payloads (blobs.go)
-	sockets                                      *sockets     // the proxies' frame sockets (sockets.go)
-	handoffLn                                    net.Listener // HandoffSocket
+	events                                       *eventWriter          // run events to the registry (runevents.go)
+	blobs                                        *blobs                // blob pulls of large fallback payloads (blobs.go)
+	sockets                                      *sockets              // the proxies' frame sockets (sockets.go)
+	handoffLn                                    net.Listener          // HandoffSocket
+	userEvents                                   *userevents.Publisher // nil: user events off (userevents.go)
+	unresolvedEvents                             atomic.Uint64         // step events whose action the agent could not tell
 
 	mu sync.Mutex // guards local and table
 	// local holds the instances registered through this agent, by id.
@@ -298,6 +312,19 @@ func New(cfg Config) (*Agent, error) {
 		events:         newEventWriter(cfg.Registry, cfg.Logger),
 		local:          make(map[string]*localInstance),
 		table:          make(map[string]routetable.Instance),
+	}
+	if cfg.UserEvents != nil {
+		pc := *cfg.UserEvents
+		if pc.Logger == nil {
+			pc.Logger = cfg.Logger
+		}
+		if pc.ClientID == "" {
+			pc.ClientID = "wsk-route-agent"
+		}
+		if a.userEvents, err = userevents.NewPublisher(pc); err != nil {
+			return nil, fmt.Errorf("agent: user events: %w", err)
+		}
+		m.SetUserEvents(a.userEventCounts)
 	}
 	// Registry recovery (recovery.go): from here on the agent reaches the
 	// registry through its copy in StateDir (the run events above keep the
@@ -506,6 +533,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.startBlobs(start)
 	if a.events.store != nil {
 		start("run events", a.events.run)
+	}
+	if a.userEvents != nil {
+		start("user events", a.userEvents.Run)
 	}
 	a.log.Info("agent: running", "host", a.cfg.Host, "socket", a.SocketPath(), "relay", a.relayEndpoint, "metrics", a.MetricsAddr())
 	wg.Wait()

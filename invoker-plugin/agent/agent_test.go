@@ -625,6 +625,10 @@ func TestMetricsAfterStats(t *testing.T) {
 		`wsk_route_hops_total{action="/ns1/next",transport="shm"} 3`,
 		`wsk_route_hop_bytes_total{action="/ns1/next",transport="shm"} 300`,
 		`wsk_route_hop_latency_seconds_count{action="/ns1/next",transport="shm"} 3`,
+		// by edge: from the action the proxy registered
+		`wsk_route_edge_hops_total{from_action="/ns1/p1",outcome="ok",to_action="/ns1/next",transport="shm"} 3`,
+		`wsk_route_edge_bytes_total{from_action="/ns1/p1",to_action="/ns1/next",transport="shm"} 300`,
+		`wsk_route_edge_latency_seconds_count{from_action="/ns1/p1",to_action="/ns1/next",transport="shm"} 3`,
 		`wsk_route_proxies 1`,
 	}
 	deadline := time.Now().Add(waitTimeout)

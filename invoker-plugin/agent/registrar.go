@@ -211,8 +211,19 @@ func (r *registrar) Deregister(id, reason string) {
 	a.log.Info("agent: instance deregistered", "instance", id, "reason", reason)
 }
 
-// Stats implements proxyconn.Registrar.
-func (r *registrar) Stats(id string, st *agentproto.Stats) { r.metrics.AddStats(st) }
+// Stats implements proxyconn.Registrar: the hops are counted on the
+// edges from the action the proxy registered (not one it names).
+func (r *registrar) Stats(id string, st *agentproto.Stats) {
+	a := (*Agent)(r)
+	a.mu.Lock()
+	li := a.local[id]
+	a.mu.Unlock()
+	from := ""
+	if li != nil {
+		from = li.inst.Action
+	}
+	r.metrics.AddStats(from, st)
+}
 
 // directory is the Agent as the relay sees it.
 type directory Agent

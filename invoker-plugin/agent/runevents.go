@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 
+	"github.com/wsk-route/wsk-route/internal/routetable"
 	"github.com/wsk-route/wsk-route/internal/runevent"
 	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
 )
@@ -81,14 +82,29 @@ func (w *eventWriter) run(ctx context.Context) error {
 var _ proxyconn.RunEventSink = (*registrar)(nil)
 
 // RunEvent implements proxyconn.RunEventSink: the event is stored under
-// the namespace the proxy registered in, never one the event names.
+// the namespace the proxy registered in, never one the event names; it
+// feeds the run metrics and, for a step, the step's user event
+// (userevents.go).
 func (r *registrar) RunEvent(id string, ev *runevent.Event) {
 	a := (*Agent)(r)
 	a.mu.Lock()
 	li := a.local[id]
+	ready := li != nil && li.ready
+	var entry, step routetable.Instance
+	var stepKnown bool
+	if ready {
+		entry = li.inst
+		if ev.Kind == runevent.KindStep {
+			step, stepKnown = a.instanceLocked(ev.Instance)
+		}
+	}
 	a.mu.Unlock()
-	if li == nil || !li.ready {
+	if !ready {
 		return
 	}
-	a.events.add(li.inst.Namespace, *ev)
+	a.events.add(entry.Namespace, *ev)
+	if !stepKnown || step.Namespace != entry.Namespace {
+		step = routetable.Instance{} // another namespace's instance is never named in this one's events
+	}
+	a.observeRunEvent(entry, step.Action, ev)
 }

@@ -11,7 +11,10 @@ import (
 	"github.com/wsk-route/wsk-route/invoker-plugin/relay"
 )
 
-// MaxSeries bounds the distinct (action, transport) label pairs kept.
+// MaxSeries bounds the distinct (from action, to action, transport)
+// label triples of the hop metrics kept (hops of further triples count
+// under "other" for both actions), and, apart, the distinct (workflow,
+// action) pairs of the run metrics.
 const MaxSeries = 4096
 
 // maxActionLen bounds an action label; longer names count as "other".
@@ -42,8 +45,26 @@ const (
 )
 
 // transports are the hop transports proxies report; "none" labels the
-// hops for which no instance accepted the frame (fallbacks).
-var transports = map[string]bool{"shm": true, "unix": true, "tcp": true, "relay": true, "none": true}
+// hops for which no instance accepted the frame (fallbacks), "fallback"
+// the OpenWhisk API invokes that then carried them.
+var transports = map[string]bool{"shm": true, "unix": true, "tcp": true, "relay": true, "none": true, "fallback": true}
+
+// Labels of the per-edge hop metrics (wsk_route_edge_*).
+const (
+	LabelFrom      = "from_action" // the sending proxy's action, fully qualified
+	LabelTo        = "to_action"   // the destination action, fully qualified
+	LabelTransport = "transport"
+	// LabelOutcome (runs.go) is the outcome of a send: HopOK, HopRefused,
+	// HopFailed or HopFallback.
+)
+
+// Outcomes of a hop send (wsk_route_edge_hops_total's outcome label).
+const (
+	HopOK       = "ok"       // the receiver acknowledged it
+	HopRefused  = "refused"  // the receiver refused it; the sender tried the next candidate
+	HopFailed   = "failed"   // the send failed; the sender tried the next candidate
+	HopFallback = "fallback" // no candidate was left; the step went to the OpenWhisk API
+)
 
 // Metrics is the agent's set of collectors. Its methods are safe for
 // concurrent use.
@@ -53,6 +74,13 @@ type Metrics struct {
 	relayBytes, shmSwept, registryErrors          prometheus.Counter
 	proxies, instances                            prometheus.Gauge
 	latency                                       *latencyCollector
+	edgeHops, edgeBytes                           *prometheus.CounterVec
+
+	// runs and steps, from the entries' run events
+	runs                   *prometheus.CounterVec
+	runDuration, stepsTook *prometheus.HistogramVec
+	runSeries              *seriesGuard
+	userEvents             *userEventsCollector
 
 	// registry recovery
 	registryLosses                      prometheus.Counter
@@ -65,6 +93,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		return nil, fmt.Errorf("metrics: nil Registerer")
 	}
 	hopLabels := []string{"action", "transport"}
+	edgeLabels := []string{LabelFrom, LabelTo, LabelTransport}
 	counterVec := func(name, help string, labels []string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
@@ -88,6 +117,21 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		instances: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "wsk_route_instances", Help: "Instances in the agent's route table (all hosts)."}),
 		latency: newLatencyCollector(),
+		edgeHops: counterVec("wsk_route_edge_hops_total",
+			"Direct hop sends by edge (the sending proxy's action, the destination action), transport and outcome (ok, refused, failed, fallback).",
+			append(edgeLabels, LabelOutcome)),
+		edgeBytes: counterVec("wsk_route_edge_bytes_total", "Payload bytes of the hops acknowledged OK, by edge and transport.", edgeLabels),
+		runs: counterVec("wsk_route_runs_total",
+			"Workflow runs ended at an entry of this host, by workflow (the entry action) and outcome (ok, failed); runs followed with wsk-route invoke --watch only.",
+			[]string{LabelWorkflow, LabelOutcome}),
+		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wsk_route_run_duration_seconds",
+			Help:    "Duration of the workflow runs ended at an entry of this host, as their entries measured it.",
+			Buckets: RunBuckets}, []string{LabelWorkflow, LabelOutcome}),
+		stepsTook: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wsk_route_step_duration_seconds",
+			Help:    "Duration of the workflow steps reported to an entry of this host, by workflow (the entry action) and the step's action.",
+			Buckets: RunBuckets}, []string{LabelWorkflow, LabelAction}),
+		runSeries:  newSeriesGuard(),
+		userEvents: &userEventsCollector{},
 		registryLosses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wsk_route_registry_losses_total", Help: "Times the agent found the registry without the cluster marker it remembers: the registry lost its data."}),
 		registryRestores: counterVec("wsk_route_registry_restores_total",
@@ -110,7 +154,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	for _, c := range []prometheus.Collector{m.hops, m.hopBytes, m.refusals, m.failures, m.fallbacks,
-		m.relayFrames, m.registerRefusals, m.relayBytes, m.shmSwept, m.registryErrors, m.proxies, m.instances, m.latency} {
+		m.relayFrames, m.registerRefusals, m.relayBytes, m.shmSwept, m.registryErrors, m.proxies, m.instances, m.latency,
+		m.edgeHops, m.edgeBytes, m.runs, m.runDuration, m.stepsTook, m.userEvents} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: register: %w", err)
 		}
@@ -118,27 +163,37 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// AddStats adds one Stats message's deltas. Malformed entries (a bucket
-// count that does not match agentproto.LatencyBuckets) count their hops but
-// not their latency.
-func (m *Metrics) AddStats(st *agentproto.Stats) {
+// AddStats adds the deltas of one Stats message from a proxy of action
+// from (fully qualified; the agent's record of the proxy's registration,
+// not a value the proxy sends with its stats). Malformed entries (a
+// bucket count that does not match agentproto.LatencyBuckets) count their
+// hops but not their latency.
+func (m *Metrics) AddStats(from string, st *agentproto.Stats) {
 	if st == nil {
 		return
 	}
 	for i := range st.Hops {
 		h := &st.Hops[i]
-		action, transport := m.latency.labels(h.Action, h.Transport)
-		add := func(v *prometheus.CounterVec, n uint64) {
+		s := m.latency.labels(from, h.Action, h.Transport)
+		// The metrics by destination (wsk_route_hops_total, ...) and by
+		// edge (wsk_route_edge_*) count the same hops.
+		add := func(v *prometheus.CounterVec, outcome string, n uint64) {
 			if n > 0 {
-				v.WithLabelValues(action, transport).Add(float64(n))
+				v.WithLabelValues(s.to, s.transport).Add(float64(n))
+				if outcome != "" {
+					m.edgeHops.WithLabelValues(s.from, s.to, s.transport, outcome).Add(float64(n))
+				}
 			}
 		}
-		add(m.hops, h.Hops)
-		add(m.hopBytes, h.Bytes)
-		add(m.refusals, h.Refused)
-		add(m.failures, h.Failed)
-		add(m.fallbacks, h.Fallbacks)
-		m.latency.add(action, transport, h.Buckets, h.SumSeconds)
+		add(m.hops, HopOK, h.Hops)
+		add(m.hopBytes, "", h.Bytes)
+		add(m.refusals, HopRefused, h.Refused)
+		add(m.failures, HopFailed, h.Failed)
+		add(m.fallbacks, HopFallback, h.Fallbacks)
+		if h.Bytes > 0 {
+			m.edgeBytes.WithLabelValues(s.from, s.to, s.transport).Add(float64(h.Bytes))
+		}
+		m.latency.add(s, h.Buckets, h.SumSeconds)
 	}
 }
 
@@ -188,8 +243,8 @@ func (m *Metrics) RegistryRestored(what string, n int) {
 // ConflictKey) that differs from the agent's copy.
 func (m *Metrics) RegistryConflict(what string) { m.registryConflicts.WithLabelValues(what).Inc() }
 
-// series is one (action, transport) pair.
-type series struct{ action, transport string }
+// series is one (from action, to action, transport) triple.
+type series struct{ from, to, transport string }
 
 // hist is the accumulated latency histogram of one series.
 type hist struct {
@@ -197,10 +252,11 @@ type hist struct {
 	sum     float64
 }
 
-// latencyCollector emits wsk_route_hop_latency_seconds as const
-// histograms from the counts the proxies sent.
+// latencyCollector emits wsk_route_edge_latency_seconds (by edge) and
+// wsk_route_hop_latency_seconds (the same, summed by destination) as
+// const histograms from the counts the proxies sent.
 type latencyCollector struct {
-	desc *prometheus.Desc
+	desc, edgeDesc *prometheus.Desc
 
 	mu    sync.Mutex // guards known and hists
 	known map[series]bool
@@ -212,41 +268,50 @@ func newLatencyCollector() *latencyCollector {
 		desc: prometheus.NewDesc("wsk_route_hop_latency_seconds",
 			"Latency of the direct hops acknowledged OK, as measured by their senders.",
 			[]string{"action", "transport"}, nil),
+		edgeDesc: prometheus.NewDesc("wsk_route_edge_latency_seconds",
+			"Latency of the direct hops acknowledged OK, as measured by their senders, by edge and transport.",
+			[]string{LabelFrom, LabelTo, LabelTransport}, nil),
 		known: make(map[series]bool),
 		hists: make(map[series]*hist),
 	}
 }
 
 // labels maps untrusted label values to the ones kept, admitting at most
-// MaxSeries distinct pairs.
-func (c *latencyCollector) labels(action, transport string) (string, string) {
+// MaxSeries distinct triples; past that, both actions become "other".
+func (c *latencyCollector) labels(from, to, transport string) series {
 	if !transports[transport] {
 		transport = otherTransport
 	}
-	if action == "" || len(action) > maxActionLen || !strings.HasPrefix(action, "/") {
-		return otherAction, transport
-	}
-	s := series{action, transport}
+	from, to = actionLabel(from), actionLabel(to)
+	s := series{from, to, transport}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.known[s] {
-		return action, transport
+		return s
 	}
 	if len(c.known) >= MaxSeries {
-		return otherAction, transport
+		return series{otherAction, otherAction, transport}
 	}
 	c.known[s] = true
-	return action, transport
+	return s
 }
 
-func (c *latencyCollector) add(action, transport string, buckets []uint64, sum float64) {
+// actionLabel returns action if it looks like a fully qualified action
+// name of bounded length, else "other".
+func actionLabel(action string) string {
+	if action == "" || len(action) > maxActionLen || !strings.HasPrefix(action, "/") {
+		return otherAction
+	}
+	return action
+}
+
+func (c *latencyCollector) add(s series, buckets []uint64, sum float64) {
 	if len(buckets) != len(agentproto.LatencyBuckets)+1 {
 		return
 	}
 	if sum < 0 || sum != sum { // negative or NaN
 		sum = 0
 	}
-	s := series{action, transport}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	h := c.hists[s]
@@ -261,29 +326,54 @@ func (c *latencyCollector) add(action, transport string, buckets []uint64, sum f
 }
 
 // Describe implements prometheus.Collector.
-func (c *latencyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *latencyCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.desc
+	ch <- c.edgeDesc
+}
+
+// point is one histogram to emit: cumulative bucket counts.
+type point struct {
+	count   uint64
+	sum     float64
+	buckets map[float64]uint64
+}
+
+// add adds the non-cumulative counts of h to p.
+func (p *point) add(h *hist) {
+	if p.buckets == nil {
+		p.buckets = make(map[float64]uint64, len(agentproto.LatencyBuckets))
+	}
+	var cum uint64
+	for i, bound := range agentproto.LatencyBuckets {
+		cum += h.buckets[i]
+		p.buckets[bound] += cum
+	}
+	p.count += cum + h.buckets[len(h.buckets)-1]
+	p.sum += h.sum
+}
 
 // Collect implements prometheus.Collector.
 func (c *latencyCollector) Collect(ch chan<- prometheus.Metric) {
-	type point struct {
-		s       series
-		count   uint64
-		sum     float64
-		buckets map[float64]uint64
-	}
+	type dest struct{ to, transport string }
 	c.mu.Lock()
-	points := make([]point, 0, len(c.hists))
+	edges := make(map[series]*point, len(c.hists))
+	dests := make(map[dest]*point)
 	for s, h := range c.hists {
-		p := point{s: s, sum: h.sum, buckets: make(map[float64]uint64, len(agentproto.LatencyBuckets))}
-		for i, bound := range agentproto.LatencyBuckets {
-			p.count += h.buckets[i]
-			p.buckets[bound] = p.count
+		e := &point{}
+		e.add(h)
+		edges[s] = e
+		d := dests[dest{s.to, s.transport}]
+		if d == nil {
+			d = &point{}
+			dests[dest{s.to, s.transport}] = d
 		}
-		p.count += h.buckets[len(h.buckets)-1]
-		points = append(points, p)
+		d.add(h)
 	}
 	c.mu.Unlock()
-	for _, p := range points {
-		ch <- prometheus.MustNewConstHistogram(c.desc, p.count, p.sum, p.buckets, p.s.action, p.s.transport)
+	for s, p := range edges {
+		ch <- prometheus.MustNewConstHistogram(c.edgeDesc, p.count, p.sum, p.buckets, s.from, s.to, s.transport)
+	}
+	for d, p := range dests {
+		ch <- prometheus.MustNewConstHistogram(c.desc, p.count, p.sum, p.buckets, d.to, d.transport)
 	}
 }

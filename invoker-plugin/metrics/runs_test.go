@@ -1,0 +1,84 @@
+package metrics_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wsk-route/wsk-route/invoker-plugin/metrics"
+)
+
+func TestRunsAndSteps(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.StepRan("/ns/flow", "/ns/upper", 2*time.Millisecond)
+	m.StepRan("/ns/flow", "/ns/upper", 4*time.Millisecond)
+	m.StepRan("/ns/flow", "", time.Millisecond) // step action unknown
+	m.RunEnded("/ns/flow", false, 0)            // duration not reported
+	m.RunEnded("/ns/flow", false, 20*time.Millisecond)
+	m.RunEnded("/ns/flow", true, 0)
+	got := gather(t, reg)
+	step := "wsk_route_step_duration_seconds{action=/ns/upper,workflow=/ns/flow}"
+	want := map[string]float64{
+		step + "_count":    2,
+		step + "_sum":      0.006,
+		step + "_le_0.001": 0,
+		step + "_le_0.005": 2,
+		"wsk_route_step_duration_seconds{action=other,workflow=/ns/flow}_count": 1,
+		"wsk_route_runs_total{outcome=ok,workflow=/ns/flow}":                    2,
+		"wsk_route_runs_total{outcome=failed,workflow=/ns/flow}":                1,
+		"wsk_route_run_duration_seconds{outcome=ok,workflow=/ns/flow}_count":    1,
+		"wsk_route_run_duration_seconds{outcome=ok,workflow=/ns/flow}_le_0.025": 1,
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	if _, ok := got["wsk_route_run_duration_seconds{outcome=failed,workflow=/ns/flow}_count"]; ok {
+		t.Errorf("a failed run without a duration observed a duration")
+	}
+	for i := range metrics.MaxSeries + 3 {
+		m.StepRan("/ns/flow", fmt.Sprintf("/ns/s%d", i), time.Millisecond)
+	}
+	// Three pairs are known already (upper, other, and the runs' pair), so
+	// 6 of the MaxSeries+3 new ones find no room.
+	if n := gather(t, reg)["wsk_route_step_duration_seconds{action=other,workflow=other}_count"]; n != 6 {
+		t.Errorf("steps past MaxSeries under other/other: %v, want 6", n)
+	}
+}
+
+func TestUserEventCounters(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range gather(t, reg) {
+		if len(k) > len("wsk_route_user_events") && k[:len("wsk_route_user_events")] == "wsk_route_user_events" {
+			t.Errorf("%s exported before SetUserEvents, want no user-event series while they are off", k)
+		}
+	}
+	n := metrics.UserEventCounts{Published: 5, Failed: 1, DroppedFull: 2, DroppedInvalid: 3, DroppedStopped: 4, DroppedUnresolved: 6, ConnectFailures: 7}
+	m.SetUserEvents(func() metrics.UserEventCounts { return n })
+	got := gather(t, reg)
+	want := map[string]float64{
+		"wsk_route_user_events_published_total{}":                5,
+		"wsk_route_user_events_failed_total{}":                   1,
+		"wsk_route_user_events_dropped_total{reason=queue_full}": 2,
+		"wsk_route_user_events_dropped_total{reason=invalid}":    3,
+		"wsk_route_user_events_dropped_total{reason=stopped}":    4,
+		"wsk_route_user_events_dropped_total{reason=unresolved}": 6,
+		"wsk_route_user_events_connect_failures_total{}":         7,
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+}
