@@ -50,8 +50,11 @@ down() {
 	local h
 	for h in "${HOSTS[@]}"; do
 		# An invoker host's paused (frozen) action containers would keep the host
-		# container from dying: unpause and remove them first.
-		timeout 60 docker exec "$PREFIX${h%%:*}" sh -c 'systemctl stop wsk-route-testbed-invoker 2>/dev/null
+		# container from dying: unpause and remove them first. The invoker goes
+		# first, at once (KILL: a graceful stop can wait for its containers), so
+		# that it starts no new ones.
+		timeout 60 docker exec "$PREFIX${h%%:*}" sh -c 'systemctl kill -s KILL wsk-route-testbed-invoker 2>/dev/null
+			systemctl stop wsk-route-testbed-invoker 2>/dev/null
 			docker ps -q --filter status=paused | xargs -r docker unpause
 			docker ps -aq | xargs -r docker rm -f' >/dev/null 2>&1 || true
 		docker rm -f -v "$PREFIX${h%%:*}" >/dev/null 2>&1 || true

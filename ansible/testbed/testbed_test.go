@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -33,38 +34,51 @@ const (
 
 var invokerIPs = []string{"172.31.77.11", "172.31.77.12"}
 
-// TestTestbed deploys wsk-route with ansible/ onto the test bed, runs a
-// workflow whose steps land on both invoker hosts with direct hops, checks a
-// second run changes nothing, cleans, and checks the hosts are back to
-// stock: the step actions run as plain actions (the entry action needs an
-// agent, see docs/deploy.md "Undo").
+// TestTestbed deploys wsk-route with ansible/ onto the test bed and runs a
+// workflow whose steps land on both invoker hosts with direct hops (same-host
+// shm, cross-host relay); checks that a second run changes nothing; upgrades
+// the agents and the route-enabled images host by host while a stream of
+// runs is in flight (a run may fail only as docs/deploy.md "Upgrading"
+// says, see stream.finish); switches the agents to containers, again with
+// runs in flight; cleans, and checks the hosts are back to stock: the
+// step actions run as plain actions (the entry action needs an agent, see
+// docs/deploy.md "Undo").
+//
+// The upgrade goes from a build of this checkout with symbols (the "previous"
+// binaries, under $WSK_ROUTE_CACHE/testbed/bin-previous) to the stripped
+// build of scripts/deploy-binaries.sh: different files, so every agent
+// restarts and every route-enabled image is rebuilt, but the same frame
+// version on both sides (docs/deploy.md "Upgrading").
 func TestTestbed(t *testing.T) {
 	repo := repoRoot(t)
 	requirements(t)
 	start := time.Now()
 	ansibleDir := filepath.Join(repo, "ansible")
 	// The roles' default wsk_route_bin_dir, rebuilt from this checkout.
-	binDir := filepath.Join(os.Getenv("HOME"), ".cache", "wsk-route", "deploy", "bin")
+	binDir := filepath.Join(cacheDir(t), "deploy", "bin")
 	if d := os.Getenv("WSK_ROUTE_BIN_DIR"); d != "" {
 		binDir = d
 	}
+	prevDir := filepath.Join(cacheDir(t), "testbed", "bin-previous")
 	env := append(os.Environ(), "WSK_ROUTE_BIN_DIR="+binDir, "ANSIBLE_FORCE_COLOR=0", "ANSIBLE_NOCOLOR=1")
 
 	step(t, "binaries", env, repo, "scripts/deploy-binaries.sh", binDir)
+	buildPrevious(t, repo, binDir, prevDir)
 	step(t, "test bed up", env, repo, "scripts/testbed.sh", "up")
 	if os.Getenv("WSK_ROUTE_TESTBED_KEEP") != "1" {
 		t.Cleanup(func() { run(t, env, repo, "scripts/testbed.sh", "down") })
 	}
 
-	playbook := func(name string, args ...string) string {
+	// playbook runs wsk-route.yml with the binaries of bin.
+	playbook := func(name, bin string, args ...string) string {
+		env := append(env[:len(env):len(env)], "WSK_ROUTE_BIN_DIR="+bin)
 		return step(t, name, env, ansibleDir, "ansible-playbook", append([]string{"-i", "environments/testbed", "wsk-route.yml"}, args...)...)
 	}
-	playbook("check mode on fresh hosts", "--check", "--diff")
-	playbook("deploy", "-e", "wsk_route_restart_invokers=true")
-	if out := playbook("deploy again"); !noChange(out) {
+	playbook("check mode on fresh hosts", prevDir, "--check", "--diff")
+	playbook("deploy (previous build)", prevDir, "-e", "wsk_route_restart_invokers=true")
+	if out := playbook("deploy again", prevDir); !noChange(out) {
 		t.Fatalf("a second run changed something:\n%s", recap(out))
 	}
-	playbook("check mode after deploy", "--check", "--diff")
 
 	c := client(t)
 	flow := deployWorkflow(t, c, repo, binDir, env)
@@ -75,37 +89,45 @@ func TestTestbed(t *testing.T) {
 	runFlow(t, c, flow.entry, text, want)
 	// The proxies report their hops to their agents in batches: wait for
 	// the cold run's three fallbacks before counting the warm runs.
-	before := waitMetrics(t, func(m metrics) bool { return m.sum("wsk_route_fallbacks_total") >= 3 })
-	for i := range 3 {
-		runFlow(t, c, flow.entry, text, want)
-		t.Logf("warm run %d ok", i)
-	}
-	// Per warm run: entry -> upper (same host, shm), upper -> reverse
-	// (relayed), reverse -> words (same host, shm), words -> entry (relayed).
-	after := waitMetrics(t, func(m metrics) bool {
-		return m.sum(`transport="shm"`)-before.sum(`transport="shm"`) >= 3 &&
-			m.sum(`transport="relay"`)-before.sum(`transport="relay"`) >= 3
-	})
-	if d := after.sum(`transport="shm"`) - before.sum(`transport="shm"`); d < 3 {
-		t.Errorf("same-host hops over shm: %v more, want at least 3 (metrics %v)", d, after)
-	}
-	if d := after.sum(`transport="relay"`) - before.sum(`transport="relay"`); d < 3 {
-		t.Errorf("cross-host relayed hops: %v more, want at least 3 (metrics %v)", d, after)
-	}
-	if d := after.sum(`wsk_route_fallbacks_total`) - before.sum(`wsk_route_fallbacks_total`); d != 0 {
-		t.Errorf("warm runs fell back %v times, want 0", d)
-	}
-	t.Logf("agents' hop counters after the warm runs: %v", after)
+	waitMetrics(t, func(m metrics) bool { return m.sum("wsk_route_fallbacks_total") >= 3 })
+	directRuns(t, c, flow.entry, text, want, "deployed")
 
-	if out := playbook("deploy a third time"); !noChange(out) {
-		t.Fatalf("a third run changed something:\n%s", recap(out))
+	// The upgrade, one host at a time, with runs in flight: each host's
+	// agent restarts (SIGTERM; its proxies reconnect) and its route-enabled
+	// image is rebuilt.
+	s := startStream(t, flow.entry, text, want)
+	out := playbook("upgrade with runs in flight", binDir, "-e", "wsk_route_serial=1")
+	s.finish(t, "upgrade", 5*time.Second)
+	if !strings.Contains(out, "RUNNING HANDLER [wsk_route_agent : Restart wsk-route-agent]") {
+		t.Errorf("the upgrade restarted no agent:\n%s", recap(out))
 	}
-	runFlow(t, c, flow.entry, text, want)
+	for i := range invokerIPs {
+		checkUpgraded(t, i, binDir)
+	}
+	directRuns(t, c, flow.entry, text, want, "upgraded")
 
-	playbook("clean", "-e", "mode=clean", "-e", "wsk_route_restart_invokers=true")
-	for _, ip := range invokerIPs {
+	// The agents as containers, switched to with runs in flight.
+	s = startStream(t, flow.entry, text, want)
+	playbook("agents as containers, with runs in flight", binDir, "-e", "wsk_route_agent_service=container", "-e", "wsk_route_serial=1")
+	s.finish(t, "switch to containers", 5*time.Second)
+	for i := range invokerIPs {
+		checkContainerAgent(t, i)
+	}
+	directRuns(t, c, flow.entry, text, want, "agents in containers")
+	if out := playbook("containers: deploy again", binDir, "-e", "wsk_route_agent_service=container"); !noChange(out) {
+		t.Errorf("a second run with agent containers changed something:\n%s", recap(out))
+	}
+	if out := playbook("containers: check mode after deploy", binDir, "-e", "wsk_route_agent_service=container", "--check", "--diff"); !noChange(out) {
+		t.Errorf("check mode on deployed hosts reports changes:\n%s", recap(out))
+	}
+
+	playbook("clean", binDir, "-e", "mode=clean", "-e", "wsk_route_restart_invokers=true")
+	for i, ip := range invokerIPs {
 		if _, err := http.Get("http://" + ip + ":9464/metrics"); err == nil {
 			t.Errorf("the agent of %s still answers after mode=clean", ip)
+		}
+		if out, _ := inHost(i, "sh", "-c", "docker ps -a --filter name=wsk-route-agent --format '{{.Names}}'; docker image ls --filter label=wsk-route.agent=1 -q; ls /usr/local/bin /etc/systemd/system | grep wsk-route-agent"); strings.TrimSpace(out) != "" {
+			t.Errorf("invoker%d after mode=clean still has: %s", i, out)
 		}
 	}
 	// The agents are gone: every step is a stock action again.
@@ -120,17 +142,135 @@ func TestTestbed(t *testing.T) {
 	} else {
 		t.Logf("entry after clean, as expected for now: %v (%s)", err, resp.Status)
 	}
-	if out := playbook("clean again", "-e", "mode=clean"); !noChange(out) {
+	if out := playbook("clean again", binDir, "-e", "mode=clean"); !noChange(out) {
 		t.Errorf("a second clean changed something:\n%s", recap(out))
 	}
 	t.Logf("test bed: %s", time.Since(start).Round(time.Second))
 }
 
-// requirements skips (fails under CI=true) when the test bed cannot run.
+// directRuns runs the workflow three times, warm, and checks in the agents'
+// metrics that the hops went direct: over shm on the same host, relayed
+// across hosts, and none through the fallback.
+func directRuns(t *testing.T, c *whisk.Client, entry, text string, want map[string]any, when string) {
+	t.Helper()
+	// Counters arrive in batches, a few seconds late: start from settled ones.
+	before := settledMetrics(t)
+	for range 3 {
+		runFlow(t, c, entry, text, want)
+	}
+	// Per warm run: entry -> upper (same host, shm), upper -> reverse
+	// (relayed), reverse -> words (same host, shm), words -> entry (relayed).
+	after := waitMetrics(t, func(m metrics) bool {
+		return m.sum(`transport="shm"`)-before.sum(`transport="shm"`) >= 3 &&
+			m.sum(`transport="relay"`)-before.sum(`transport="relay"`) >= 3
+	})
+	if d := after.sum(`transport="shm"`) - before.sum(`transport="shm"`); d < 3 {
+		t.Errorf("%s: same-host hops over shm: %v more, want at least 3 (metrics %v)", when, d, after)
+	}
+	if d := after.sum(`transport="relay"`) - before.sum(`transport="relay"`); d < 3 {
+		t.Errorf("%s: cross-host relayed hops: %v more, want at least 3 (metrics %v)", when, d, after)
+	}
+	if d := after.sum(`wsk_route_fallbacks_total`) - before.sum(`wsk_route_fallbacks_total`); d != 0 {
+		t.Errorf("%s: warm runs fell back %v times, want 0", when, d)
+	}
+	t.Logf("%s: agents' hop counters after 3 warm runs: %v", when, after)
+}
+
+// buildPrevious builds the "previous" binaries into dir: the agent and the
+// proxy of this checkout with their symbols (scripts/deploy-binaries.sh
+// strips them), so that they differ from bin's as a new release's would;
+// consul and the CLI are bin's.
+func buildPrevious(t *testing.T, repo, bin, dir string) {
+	t.Helper()
+	t0 := time.Now()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, pkg := range map[string]string{"wsk-route-agent": "./cmd/wsk-route-agent", "proxy": "./cmd/proxy"} {
+		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, name), pkg)
+		cmd.Dir, cmd.Env = repo, append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building the previous %s: %v\n%s", name, err, out)
+		}
+	}
+	for _, name := range []string{"consul", "wsk-route"} {
+		b, err := os.ReadFile(filepath.Join(bin, name))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name), b, 0o755)
+		}
+		if err != nil {
+			t.Fatalf("the previous binaries: %v", err)
+		}
+	}
+	t.Logf("previous binaries (with symbols) in %s: ok in %s", dir, time.Since(t0).Round(100*time.Millisecond))
+}
+
+// checkUpgraded checks that invoker i runs the agent and the proxy of bin.
+func checkUpgraded(t *testing.T, i int, bin string) {
+	t.Helper()
+	for _, c := range []struct{ name, cmd string }{
+		{"wsk-route-agent", "sha256sum /usr/local/bin/wsk-route-agent | cut -d' ' -f1"},
+		{"proxy", `docker image inspect --format '{{index .Config.Labels "wsk-route.proxy.sha256"}}' ` + image},
+	} {
+		got, err := inHost(i, "sh", "-c", c.cmd)
+		if err != nil {
+			t.Errorf("invoker%d: %s: %v %s", i, c.cmd, err, got)
+			continue
+		}
+		if want := sha256File(t, filepath.Join(bin, c.name)); strings.TrimSpace(got) != want {
+			t.Errorf("invoker%d after the upgrade: %s is %s, want %s (the new build)", i, c.name, strings.TrimSpace(got), want)
+		}
+	}
+	if out, err := inHost(i, "systemctl", "is-active", "wsk-route-agent"); err != nil {
+		t.Errorf("invoker%d: wsk-route-agent is %s after the upgrade", i, strings.TrimSpace(out))
+	}
+}
+
+// checkContainerAgent checks that invoker i runs the agent as a container,
+// and no longer as a systemd unit.
+func checkContainerAgent(t *testing.T, i int) {
+	t.Helper()
+	if out, err := inHost(i, "docker", "container", "inspect", "--format", "{{.State.Running}} {{.HostConfig.NetworkMode}} {{.HostConfig.PidMode}}", "wsk-route-agent"); err != nil || strings.TrimSpace(out) != "true host host" {
+		t.Errorf("invoker%d: agent container: %q %v, want \"true host host\"", i, strings.TrimSpace(out), err)
+	}
+	if out, err := inHost(i, "systemctl", "is-active", "wsk-route-agent"); err == nil {
+		t.Errorf("invoker%d: the systemd unit is still %s next to the agent container", i, strings.TrimSpace(out))
+	}
+}
+
+func inHost(i int, args ...string) (string, error) {
+	out, err := exec.Command("docker", append([]string{"exec", fmt.Sprintf("wsk-route-tb-invoker%d", i)}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func sha256File(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", sha256.Sum256(b))
+}
+
+// cacheDir is $WSK_ROUTE_CACHE, else $HOME/.cache/wsk-route, as the scripts
+// have it.
+func cacheDir(t *testing.T) string {
+	if d := os.Getenv("WSK_ROUTE_CACHE"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(home, ".cache", "wsk-route")
+}
+
+// requirements skips when the test bed is not asked for (neither CI=true nor
+// WSK_ROUTE_TESTBED=1), and when it cannot run (under CI=true it fails then).
 func requirements(t *testing.T) {
 	t.Helper()
-	if os.Getenv("WSK_ROUTE_TESTBED") != "1" {
-		t.Skip("the ansible test bed runs only with WSK_ROUTE_TESTBED=1 (root, docker, debootstrap, ansible; about 10 minutes)")
+	if os.Getenv("WSK_ROUTE_TESTBED") != "1" && !testenv.CI() {
+		t.Skip("the ansible test bed runs under CI=true, or with WSK_ROUTE_TESTBED=1 (root, docker, debootstrap, ansible; about 10 minutes)")
 	}
 	if os.Geteuid() != 0 {
 		testenv.Skip(t, "the test bed needs root (debootstrap, containers booting systemd)")
@@ -289,18 +429,8 @@ func deployWorkflow(t *testing.T, c *whisk.Client, repo, binDir string, env []st
 func runFlow(t *testing.T, c *whisk.Client, entry, text string, want map[string]any) {
 	t.Helper()
 	t0 := time.Now()
-	res, resp, err := c.Actions.Invoke(entry, map[string]any{"text": text}, true, true)
-	if err != nil {
-		t.Fatalf("invoking %s: %v (%v)", entry, err, resp)
-	}
-	r, ok := res.(map[string]any)
-	if !ok {
-		t.Fatalf("invoking %s: result %T %.300v", entry, res, res)
-	}
-	for k, v := range want {
-		if fmt.Sprint(r[k]) != fmt.Sprint(v) {
-			t.Fatalf("invoking %s: %s = %.80v..., want %.80v...", entry, k, r[k], v)
-		}
+	if err := invokeFlow(c, entry, text, want); err != nil {
+		t.Fatalf("invoking %s: %v", entry, err)
 	}
 	t.Logf("run of %s: ok in %s", entry, time.Since(t0).Round(time.Millisecond))
 }
@@ -339,6 +469,23 @@ func (m metrics) sum(substr string) float64 {
 		}
 	}
 	return s
+}
+
+// settledMetrics polls the agents' metrics until two reads a second apart
+// agree (the proxies' batches have arrived), for at most 15 s.
+func settledMetrics(t *testing.T) metrics {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	m := hopMetrics(t)
+	for time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+		n := hopMetrics(t)
+		if fmt.Sprint(n) == fmt.Sprint(m) {
+			return n
+		}
+		m = n
+	}
+	return m
 }
 
 // waitMetrics polls the agents' metrics until ok, for at most 20 s, and
