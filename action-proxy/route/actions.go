@@ -299,7 +299,7 @@ func (d doer) routeTo(inst routetable.Instance, size int) (endpoint, via string,
 // proxy then reaches it the way it reaches any instance.
 const ReplyToInstance = "instance:"
 
-// replyTimeout bounds sending one reply to the entry.
+// replyTimeout bounds sending one reply to the entry, all its tries.
 const replyTimeout = 2 * time.Second
 
 // reply sends a Reply's frame to the run's entry: to this proxy's own run
@@ -318,28 +318,66 @@ func (d doer) reply(ctx context.Context, a flow.Reply) {
 	}
 	// A reply is worth sending even when the run's deadline has just
 	// passed (a step killed at the deadline reports why): it gets a short
-	// time of its own.
+	// time of its own. It is the only copy of a result, a failure or a
+	// report: a send that fails (the entry's host agent restarting, which
+	// relays it, or this proxy's agent) is tried again until that time
+	// ends, each time on the plane's current welcome and route table. The
+	// entry takes a copy it already has as a duplicate.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
 	defer cancel()
-	endpoint, client := replyTo, d.w.client
+	var err error
+	for wait := replyRetry; ; wait = min(2*wait, replyRetryMax) {
+		var again bool
+		if again, err = d.replyOnce(ctx, f, replyTo); !again {
+			break
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+			continue
+		}
+		break
+	}
+	if err != nil {
+		d.p.cfg.Logger.Warn("route: reply-to unreachable", "run", f.RunID, "reply_to", replyTo, "kind", f.Kind.String(), "err", err)
+	}
+}
+
+// Pauses between the tries of a reply.
+const (
+	replyRetry    = 50 * time.Millisecond
+	replyRetryMax = 400 * time.Millisecond
+)
+
+// replyOnce sends reply frame f to replyTo once, and reports whether it is
+// worth trying again: it could not be sent, or the entry's side was not
+// ready to take it (CodeUnavailable: a proxy between agents).
+func (d doer) replyOnce(ctx context.Context, f *frame.Frame, replyTo string) (again bool, err error) {
+	_, w, _ := d.p.snapshot()
+	if w == nil {
+		return true, errors.New("this proxy is not registered with its agent")
+	}
+	endpoint, client := replyTo, w.client
 	if id, ok := strings.CutPrefix(replyTo, ReplyToInstance); ok {
 		// The entry is an instance of the table: reach it as any step,
 		// on this host, over its TCP address, or through the relay.
 		inst, found := d.p.instance(ctx, id)
 		if !found {
-			d.p.cfg.Logger.Warn("route: reply-to instance not in the route table", "run", f.RunID, "instance", id, "kind", f.Kind.String())
-			return
+			return true, fmt.Errorf("reply-to instance %s is not in the route table", id)
 		}
-		endpoint, _, client = d.routeTo(inst, len(f.Payload))
+		endpoint, _, client = doer{p: d.p, sp: d.sp, w: w}.routeTo(inst, len(f.Payload))
 		f.Target = id
 	}
-	ack, err := client.Send(ctx, endpoint, f, d.w.key)
-	if err == nil && ack.Code != frame.CodeOK && ack.Code != frame.CodeDuplicate {
-		err = fmt.Errorf("refused: %s (%s)", ack.Code, ack.Reason)
+	ack, err := client.Send(ctx, endpoint, f, w.key)
+	switch {
+	case err != nil:
+		return ctx.Err() == nil, err
+	case ack.Code == frame.CodeOK || ack.Code == frame.CodeDuplicate:
+		return false, nil
 	}
-	if err != nil {
-		d.p.cfg.Logger.Warn("route: reply-to unreachable", "run", f.RunID, "reply_to", replyTo, "kind", f.Kind.String(), "err", err)
-	}
+	return ack.Code == frame.CodeUnavailable, fmt.Errorf("refused: %s (%s)", ack.Code, ack.Reason)
 }
 
 // deliverSlot delivers a Slot to the region's holder: this proxy's own
