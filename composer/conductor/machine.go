@@ -1,0 +1,220 @@
+package conductor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/wsk-route/wsk-route/internal/jsfn"
+)
+
+// Invoker runs one action of a composition.
+type Invoker interface {
+	// Invoke runs the action with the fully qualified name (as a
+	// composition names it; a dynamic step's name is passed as given) on
+	// params (a JSON object) and returns its result, a JSON object, as
+	// OpenWhisk hands it to a conductor: a failed action's result is its
+	// {"error": ...} object. An error means the action could not be run at
+	// all and ends the run. Invoke must not retain or modify params.
+	Invoke(ctx context.Context, name string, params []byte) ([]byte, error)
+}
+
+// InvokerFunc adapts a function to Invoker.
+type InvokerFunc func(ctx context.Context, name string, params []byte) ([]byte, error)
+
+// Invoke calls f.
+func (f InvokerFunc) Invoke(ctx context.Context, name string, params []byte) ([]byte, error) {
+	return f(ctx, name, params)
+}
+
+var _ Invoker = InvokerFunc(nil)
+
+// Config configures a Machine. The zero value is usable with the step
+// API; Run needs an Invoker.
+type Config struct {
+	// Invoker runs the actions (Run only).
+	Invoker Invoker
+	// Functions bounds each inline function call.
+	Functions jsfn.Limits
+	// Session is the session id composer reports for async (the first
+	// conductor activation's id). Empty means "session".
+	Session string
+	// NewActivationID names the activation of an async body. Nil means
+	// "async-1", "async-2", ... per run.
+	NewActivationID func() string
+	// MaxActions bounds the actions a run invokes (OpenWhisk bounds the
+	// components of a conductor action); zero means no bound.
+	MaxActions int
+}
+
+// Machine is a compiled composition. It is safe for concurrent use; each
+// Run (and each Start, Resume, Enter, Join) is independent.
+type Machine struct {
+	fsm []*state
+	cfg Config
+}
+
+// New compiles c into a machine: the states and every inline function.
+func New(c *Composition, cfg Config) (*Machine, error) {
+	if c == nil || c.Root == nil {
+		return nil, fmt.Errorf("%w: no composition", ErrInvalid)
+	}
+	fsm, err := compileFSM(c.Root)
+	if err != nil {
+		return nil, err
+	}
+	funcs := map[string]*jsfn.Func{}
+	for _, s := range fsm {
+		if s.typ != stFunction {
+			continue
+		}
+		s.native = natives[s.code]
+		if f := funcs[s.code]; f != nil {
+			s.fn = f
+			continue
+		}
+		f, err := jsfn.Compile(s.code, cfg.Functions)
+		if err != nil {
+			return nil, fmt.Errorf("conductor: function at root%s: %w", s.parent, err)
+		}
+		funcs[s.code], s.fn = f, f
+	}
+	if cfg.Session == "" {
+		cfg.Session = "session"
+	}
+	return &Machine{fsm: fsm, cfg: cfg}, nil
+}
+
+// Result is the outcome of a run, as OpenWhisk reports the conductor
+// action's activation.
+type Result struct {
+	// Value is the composition's result object, as JSON.stringify writes it.
+	Value []byte
+	// Failed is true when the composition failed (an application error):
+	// Value is then {"error": ...}.
+	Failed bool
+	// Async holds the results of async bodies, in the order they started.
+	Async []AsyncResult
+	// Logs holds what inline functions logged.
+	Logs []string
+	// Actions counts the actions invoked.
+	Actions int
+
+	ids int // async activation ids handed out in this run, branches included
+}
+
+// AsyncResult is the outcome of one async body, which composer runs as a
+// separate conductor activation.
+type AsyncResult struct {
+	ActivationID string
+	Value        []byte
+	Failed       bool
+}
+
+// Run runs the composition once on params, composer's input parameter
+// object (a "$composer" field is removed), invoking actions through the
+// Invoker and running branches one after the other. Between steps the
+// state goes through its JSON form, as composer's goes through OpenWhisk.
+// The run stops when ctx ends.
+func (m *Machine) Run(ctx context.Context, params []byte) (*Result, error) {
+	if m.cfg.Invoker == nil {
+		return nil, errors.New("conductor: Run needs Config.Invoker")
+	}
+	res := &Result{}
+	st, err := m.Start(ctx, params)
+	if err != nil {
+		return nil, err
+	}
+	v, failed, err := m.drive(ctx, res, st, false)
+	if err != nil {
+		return res, err
+	}
+	res.Value, res.Failed = v, failed
+	return res, nil
+}
+
+// drive carries a run from st to its end. A branch that ends in an
+// internal error is ErrBranch (composer would never join it).
+func (m *Machine) drive(ctx context.Context, res *Result, st *Step, branch bool) ([]byte, bool, error) {
+	for {
+		res.Logs = append(res.Logs, st.Logs...)
+		state, err := roundTrip(st.State)
+		if err != nil {
+			return nil, false, err
+		}
+		switch st.Kind {
+		case StepDone:
+			if branch && st.Internal {
+				return nil, false, fmt.Errorf("%w: %s", ErrBranch, st.Value)
+			}
+			return st.Value, st.Failed, nil
+		case StepInvoke:
+			res.Actions++
+			if max := m.cfg.MaxActions; max > 0 && res.Actions > max {
+				return nil, false, fmt.Errorf("%w: more than %d", ErrTooManyActions, max)
+			}
+			action := st.Action
+			out, err := m.cfg.Invoker.Invoke(ctx, action, st.Params)
+			if err != nil {
+				return nil, false, fmt.Errorf("conductor: invoking %s: %w", action, err)
+			}
+			if st, err = m.Resume(ctx, state, out); err != nil {
+				return nil, false, fmt.Errorf("conductor: result of %s: %w", action, err)
+			}
+		case StepFork:
+			values := make([][]byte, len(st.Branches))
+			for i, b := range st.Branches {
+				v, _, err := m.branch(ctx, res, b)
+				if err != nil {
+					return nil, false, err
+				}
+				values[i] = v
+			}
+			if st, err = m.Join(ctx, state, values); err != nil {
+				return nil, false, err
+			}
+		case StepAsync:
+			res.ids++
+			id := "async-" + strconv.Itoa(res.ids)
+			if m.cfg.NewActivationID != nil {
+				id = m.cfg.NewActivationID()
+			}
+			v, failed, err := m.branch(ctx, res, st.Branches[0])
+			if err != nil {
+				return nil, false, err
+			}
+			res.Async = append(res.Async, AsyncResult{ActivationID: id, Value: v, Failed: failed})
+			started := Marshal(NewObject("method", "async", "activationId", id, "sessionId", m.cfg.Session))
+			if st, err = m.Resume(ctx, state, started); err != nil {
+				return nil, false, err
+			}
+		}
+	}
+}
+
+func (m *Machine) branch(ctx context.Context, res *Result, b Branch) ([]byte, bool, error) {
+	state, err := roundTrip(b.State)
+	if err != nil {
+		return nil, false, err
+	}
+	st, err := m.Enter(ctx, state, b.Params)
+	if err != nil {
+		return nil, false, err
+	}
+	return m.drive(ctx, res, st, true)
+}
+
+// roundTrip passes a state through its JSON form.
+func roundTrip(st State) (State, error) {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return State{}, fmt.Errorf("conductor: writing the state: %w", err)
+	}
+	var out State
+	if err := json.Unmarshal(b, &out); err != nil {
+		return State{}, fmt.Errorf("conductor: reading the state back: %w", err)
+	}
+	return out, nil
+}
