@@ -10,8 +10,10 @@
 // --dry-run works without an API host), `get`, `list`, `delete` (with
 // --actions, the actions compose deployed), `invoke` (--watch decodes
 // branch numbers into branch names and element indices with the spec,
-// spec.Place) and `routes`. `wsk-route --version` prints Version, from the
-// binary's build information.
+// spec.Place; a blocking invoke and --watch poll the sandbox's cold starts,
+// coldStarts, and say which container is starting or compiling for longer
+// than a second) and `routes`. `wsk-route --version` prints Version, from
+// the binary's build information.
 //
 // The workflow commands share wsk's global flags (--apihost, --auth/-u,
 // --namespace, -i) resolved as wsk resolves them: a flag wins over
