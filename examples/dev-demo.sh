@@ -12,7 +12,8 @@
 # behind.
 #
 # Usage: examples/dev-demo.sh     (from the repository root, or via `make demo`)
-# Environment: PORT (default 3233), TEXT (the input).
+# Environment: PORT (default 3233), TEXT (the input), DEMO_CHART (a file: the comparison
+# is also drawn there as an SVG chart; scripts/bench-report.sh sets it).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -55,7 +56,7 @@ step "wsk-route invoke textflow -p text ... -r --watch (the entry runs it: direc
 "$work/wsk-route" invoke textflow -p text "${TEXT:-hello from wsk-route dev}" -r --watch
 
 step "the sequence against the workflow, warm, on the same containers"
-go run ./examples/textflow -wskprops "$work/wskprops" -mode compare -n 20 ${TEXT:+-text "$TEXT"}
+go run ./examples/textflow -wskprops "$work/wskprops" -mode compare -n 20 ${TEXT:+-text "$TEXT"} ${DEMO_CHART:+-chart "$DEMO_CHART"}
 
 step "Ctrl-C: the sandbox stops and removes its containers, sockets and shm"
 kill -INT "$dev_pid"

@@ -21,6 +21,7 @@ cd "$root"
 out=${1:-docs/benchmarks/report-$(date -u +%F)}
 base=${2:-}
 mkdir -p "$out"
+outabs=$(cd "$out" && pwd)
 benchstat=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 md="$out/report.md"
@@ -70,11 +71,13 @@ fi
 
 echo "== 3. workflow against sequence through wsk-route dev (make demo)" >&2
 l0=$(load)
-PORT=${PORT:-3299} bash examples/dev-demo.sh >"$out/demo.log" 2>&1
+PORT=${PORT:-3299} DEMO_CHART="$outabs/demo.svg" bash examples/dev-demo.sh >"$out/demo.log" 2>&1
 {
 	echo "## 3. Workflow against sequence through \`wsk-route dev\`"
 	echo
 	echo "\`make demo\`'s comparison (textflow: 3 steps, warm, same containers). Load $l0 → $(load). Full output: [demo.log](demo.log)."
+	echo
+	echo "![sequence against workflow](demo.svg)"
 	echo
 	echo '```'
 	sed -n '/the sequence against the workflow/,/Ctrl-C/p' "$out/demo.log" | sed '1d;$d' | sed 's/\x1b\[[0-9;]*m//g'

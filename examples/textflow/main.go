@@ -32,6 +32,8 @@ import (
 	"time"
 
 	"github.com/apache/openwhisk-client-go/whisk"
+
+	"github.com/wsk-route/wsk-route/benchmarks/chart"
 )
 
 func main() {
@@ -50,6 +52,7 @@ func run() error {
 	wait := flag.Duration("wait", 60*time.Second, "how long to wait for the API to answer")
 	mode := flag.String("mode", "deploy", "deploy (the actions and the sequence) or compare (time the sequence against the workflow)")
 	n := flag.Int("n", 20, "with -mode compare: runs of each")
+	chartFile := flag.String("chart", "", "with -mode compare: also draw the comparison as an SVG chart into this `file`")
 	flag.Parse()
 	if *wskprops == "" || (*mode == "deploy" && *upper == "") {
 		return errors.New("-wskprops (and, to deploy, -upper) are required")
@@ -68,7 +71,7 @@ func run() error {
 		return err
 	}
 	if *mode == "compare" {
-		return compare(c, *text, *n)
+		return compare(c, *text, *n, *chartFile)
 	}
 
 	bin, err := os.ReadFile(*upper)
@@ -191,7 +194,7 @@ func readProps(path string) (map[string]string, error) {
 // whole invocation (client to result) of each: the ratio a client of
 // this three-step workflow sees, and, with the fixed cost of a call taken
 // out, the ratio per step that docs/benchmarks/sandbox.md measures.
-func compare(c *whisk.Client, text string, n int) error {
+func compare(c *whisk.Client, text string, n int, chartFile string) error {
 	const single = "textflow-upper" // the REST call and one step through the controller
 	took := map[string][]time.Duration{}
 	for i := 0; i < n; i++ {
@@ -235,6 +238,23 @@ func compare(c *whisk.Client, text string, n int) error {
 	fmt.Println("one with more steps. The per-step estimate here stays lower: these steps are Python and Go, whose own")
 	fmt.Println("time counts on both sides, and the entry's start and end of a run count on the workflow's. All of it")
 	fmt.Println("is one machine; a real OpenWhisk adds more per controller step (see that page).")
+	if chartFile == "" {
+		return nil
+	}
+	ch := chart.Chart{Title: fmt.Sprintf("textflow (3 steps), warm: median of %d invocations", n), Unit: "ms",
+		Series: []string{"OpenWhisk sequence", "wsk-route workflow"},
+		Rows:   []chart.Row{{Label: "whole call", Values: []float64{ms.Seconds() * 1e3, mf.Seconds() * 1e3}}}}
+	if perSeq > 0 && perFlow > 0 {
+		ch.Rows = append(ch.Rows, chart.Row{Label: "per step, beyond a call's fixed cost", Values: []float64{perSeq.Seconds() * 1e3, perFlow.Seconds() * 1e3}})
+	}
+	svg, err := ch.SVG()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(chartFile, svg, 0o644); err != nil {
+		return fmt.Errorf("writing the chart: %w", err)
+	}
+	fmt.Printf("chart: %s\n", chartFile)
 	return nil
 }
 
