@@ -24,15 +24,16 @@ type Chart struct {
 	Log bool
 }
 
-// Layout, in SVG user units.
+// Layout, in SVG user units: the labels take what the longest needs (at
+// about charWidth a character), the bars barsWidth.
 const (
-	width      = 900
-	labelWidth = 330
-	barHeight  = 14
-	barGap     = 3
-	rowGap     = 12
-	top        = 50
-	valueRoom  = 90 // room right of the longest bar for its value
+	charWidth = 7
+	barsWidth = 500
+	barHeight = 14
+	barGap    = 3
+	rowGap    = 12
+	top       = 50
+	valueRoom = 90 // room right of the longest bar for its value
 )
 
 // palette holds the series' colours, in order.
@@ -42,7 +43,7 @@ var palette = []string{"#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2"}
 // values than there are series, or a value is negative, NaN or infinite
 // (or not positive on a log scale).
 func (c *Chart) SVG() ([]byte, error) {
-	max := 0.0
+	most := 0.0
 	for _, r := range c.Rows {
 		if len(r.Values) != len(c.Series) {
 			return nil, fmt.Errorf("chart %q: row %q has %d values for %d series", c.Title, r.Label, len(r.Values), len(c.Series))
@@ -51,19 +52,24 @@ func (c *Chart) SVG() ([]byte, error) {
 			if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) || (c.Log && v <= 0) {
 				return nil, fmt.Errorf("chart %q: row %q has the value %v, which cannot be drawn", c.Title, r.Label, v)
 			}
-			max = math.Max(max, v)
+			most = math.Max(most, v)
 		}
 	}
+	labelWidth := 120
+	for _, r := range c.Rows {
+		labelWidth = max(labelWidth, charWidth*len([]rune(r.Label))+16)
+	}
+	width := labelWidth + barsWidth + valueRoom
 	scale := func(v float64) float64 {
-		span := float64(width - labelWidth - valueRoom)
+		span := float64(barsWidth)
 		switch {
-		case max == 0:
+		case most == 0:
 			return 0
 		case c.Log:
 			lo := math.Log10(c.min()) - 0.3 // the smallest bar still shows
-			return span * (math.Log10(v) - lo) / (math.Log10(max) - lo)
+			return span * (math.Log10(v) - lo) / (math.Log10(most) - lo)
 		}
-		return span * v / max
+		return span * v / most
 	}
 	groupHeight := len(c.Series)*(barHeight+barGap) + rowGap
 	height := top + len(c.Rows)*groupHeight + 20

@@ -301,7 +301,7 @@ func procSameHostInline(tb testing.TB) procPair {
 // (Server.Inline), as the proxy's route plane serves them.
 func procSameHostServerInline(tb testing.TB) procPair {
 	p := procSameHostWith(tb, 0, "-inline")
-	p.path = "same-host unix, Server.Inline (as the route plane serves)"
+	p.path = inlinePath
 	return p
 }
 
@@ -437,3 +437,7 @@ func inProcessSameHost(tb testing.TB) procPair {
 		hop: startSameHost(tb).path(tb), raw: rawUnix(tb),
 	}
 }
+
+// inlinePath names the same-host rows whose receiver serves frames inline,
+// as the proxy's route plane does.
+const inlinePath = "same-host unix, Server.Inline (as the route plane serves)"

@@ -422,6 +422,12 @@ func (r *procReport) markdown(machine string, took time.Duration) string {
 	}
 	target := func(what, path string, n int, ok func(float64) bool) {
 		row, found := find(path, n)
+		if path == "same-host unix" {
+			// The route plane serves frames inline: its row, where measured.
+			if inline, ok := find(inlinePath, n); ok {
+				row, found, what = inline, true, what+" (Server.Inline, as the route plane serves)"
+			}
+		}
 		if !found {
 			return
 		}
