@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -323,15 +324,25 @@ func actionPath(fqn string) (string, error) {
 	return "/namespaces/" + esc[0] + "/actions/" + strings.Join(esc[1:], "/"), nil
 }
 
-// getAction fetches an action by its fully qualified name; nil when it
-// does not exist.
+// getAction fetches an action by its fully qualified name, without its
+// code; nil when it does not exist.
 func (a *api) getAction(ctx context.Context, fqn string) (*whisk.Action, error) {
+	return a.fetchAction(ctx, fqn, false)
+}
+
+// getActionCode fetches an action with its code; nil when it does not
+// exist.
+func (a *api) getActionCode(ctx context.Context, fqn string) (*whisk.Action, error) {
+	return a.fetchAction(ctx, fqn, true)
+}
+
+func (a *api) fetchAction(ctx context.Context, fqn string, code bool) (*whisk.Action, error) {
 	p, err := actionPath(fqn)
 	if err != nil {
 		return nil, err
 	}
 	var act whisk.Action
-	_, err = a.do(ctx, http.MethodGet, p+"?code=false", nil, &act)
+	_, err = a.do(ctx, http.MethodGet, p+"?code="+strconv.FormatBool(code), nil, &act)
 	var ae *apiError
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 		return nil, nil

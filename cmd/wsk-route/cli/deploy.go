@@ -7,10 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -216,25 +214,6 @@ func (a *api) deploy(ctx context.Context, d declared, old *whisk.Action) (deploy
 		return deployCreated, nil
 	}
 	return deployUpdated, nil
-}
-
-// getActionCode fetches an action with its code; nil when it does not
-// exist.
-func (a *api) getActionCode(ctx context.Context, fqn string) (*whisk.Action, error) {
-	p, err := actionPath(fqn)
-	if err != nil {
-		return nil, err
-	}
-	var act whisk.Action
-	_, err = a.do(ctx, http.MethodGet, p+"?code=true", nil, &act)
-	var ae *apiError
-	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("getting action %s: %w", fqn, err)
-	}
-	return &act, nil
 }
 
 // sameAction reports whether the deployed action old is what want
