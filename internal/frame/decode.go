@@ -79,21 +79,11 @@ func decodeHeader(h []byte, lay *layout, f *Frame, maxPayload int) (int, error) 
 	end := len(h) - tagLen
 	p, total := offStrings, 0
 	for i := range numStrings {
-		name, limit := stringLimits[i].name, stringLimits[i].max
-		if end-p < 2 {
-			return 0, &DecodeError{name, "length past end of header"}
+		var err error
+		if offs[i], p, err = walkString(h, p, end, stringLimits[i].name, stringLimits[i].max); err != nil {
+			return 0, err
 		}
-		n := int(binary.BigEndian.Uint16(h[p:]))
-		p += 2
-		if n > limit {
-			return 0, &DecodeError{name, overLimit(n, limit)}
-		}
-		if n > end-p {
-			return 0, &DecodeError{name, fmt.Sprintf("length %d past end of header", n)}
-		}
-		offs[i] = [2]int{p, p + n}
-		p += n
-		total += n
+		total += offs[i][1] - offs[i][0]
 	}
 	// The Outer levels: a count, then slot, holder length, holder each.
 	var outerOffs levelOffs
@@ -122,20 +112,11 @@ func decodeHeader(h []byte, lay *layout, f *Frame, maxPayload int) (int, error) 
 			name string
 			max  int
 		}{{"report instance", MaxHolder}, {"report activation", MaxActivation}} {
-			if end-p < 2 {
-				return 0, &DecodeError{s.name, "length past end of header"}
+			var err error
+			if reportStrs[i], p, err = walkString(h, p, end, s.name, s.max); err != nil {
+				return 0, err
 			}
-			n := int(binary.BigEndian.Uint16(h[p:]))
-			p += 2
-			if n > s.max {
-				return 0, &DecodeError{s.name, overLimit(n, s.max)}
-			}
-			if n > end-p {
-				return 0, &DecodeError{s.name, fmt.Sprintf("length %d past end of header", n)}
-			}
-			reportStrs[i] = [2]int{p, p + n}
-			p += n
-			total += n
+			total += reportStrs[i][1] - reportStrs[i][0]
 		}
 	}
 	// The placements: a count, then branch, step, instance and levels each.
@@ -244,6 +225,24 @@ func decodeHeader(h []byte, lay *layout, f *Frame, maxPayload int) (int, error) 
 	return payload, nil
 }
 
+// walkString checks the string at h[p:end], a u16 length then its bytes,
+// against limit (name says which, in errors), and returns where its bytes
+// are and the offset after it.
+func walkString(h []byte, p, end int, name string, limit int) (at [2]int, next int, err error) {
+	if end-p < 2 {
+		return at, 0, &DecodeError{name, "length past end of header"}
+	}
+	n := int(binary.BigEndian.Uint16(h[p:]))
+	p += 2
+	if n > limit {
+		return at, 0, &DecodeError{name, overLimit(n, limit)}
+	}
+	if n > end-p {
+		return at, 0, &DecodeError{name, fmt.Sprintf("length %d past end of header", n)}
+	}
+	return [2]int{p, p + n}, p + n, nil
+}
+
 // levelOffs are where a header's levels are (Outer, or a placement's).
 type levelOffs struct {
 	depth   int
@@ -310,27 +309,15 @@ func (o *placementOffs) walk(h []byte, p, end int) (int, error) {
 	}
 	o.branch = binary.BigEndian.Uint32(h[p:])
 	p += 4
-	for _, s := range [2]struct {
-		name string
-		max  int
-		dst  *[2]int
-	}{{"placed step", MaxStep, &o.step}, {"placed instance", MaxHolder, &o.instance}} {
-		if end-p < 2 {
-			return 0, &DecodeError{s.name, "length past end of header"}
-		}
-		n := int(binary.BigEndian.Uint16(h[p:]))
-		p += 2
-		if n > s.max {
-			return 0, &DecodeError{s.name, overLimit(n, s.max)}
-		}
-		if n > end-p {
-			return 0, &DecodeError{s.name, fmt.Sprintf("length %d past end of header", n)}
-		}
-		*s.dst = [2]int{p, p + n}
-		p += n
-		o.strings += n
+	var err error
+	if o.step, p, err = walkString(h, p, end, "placed step", MaxStep); err != nil {
+		return 0, err
 	}
-	p, err := o.levs.walk(h, p, end, "placed outer")
+	if o.instance, p, err = walkString(h, p, end, "placed instance", MaxHolder); err != nil {
+		return 0, err
+	}
+	o.strings += o.step[1] - o.step[0] + o.instance[1] - o.instance[0]
+	p, err = o.levs.walk(h, p, end, "placed outer")
 	o.strings += o.levs.strings
 	return p, err
 }
