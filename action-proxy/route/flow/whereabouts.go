@@ -32,7 +32,7 @@ import (
 // reporting.
 type whereabouts struct {
 	// running has the instance id, by step execution that started and has
-	// not reported; "" for one the entry is sending itself, not placed yet.
+	// not reported; "" for one expected (see expect), not placed yet.
 	running  map[Key]string
 	pending  map[Key]string // activation id, by step execution sent through the fallback, not started
 	finished map[Key]bool   // step executions that reported (a late Started is ignored)
@@ -53,9 +53,11 @@ func (w *whereabouts) started(k Key, instance string) bool {
 	return true
 }
 
-// expect records that the entry is sending step execution k itself, before
-// it sends it: a step served at once can finish and report before the
-// entry's send returns, and the run must not end without its report.
+// expect records that step execution k will report, before anything says
+// where it runs: the entry is about to send it itself (a step served at
+// once can finish and report before the entry's send returns), or k's
+// result came before the note of where it ran. The run must not end
+// without its report.
 func (w *whereabouts) expect(k Key) {
 	if w.finished[k] || w.running[k] != "" {
 		return
