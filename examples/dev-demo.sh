@@ -12,12 +12,15 @@
 # behind.
 #
 # Usage: examples/dev-demo.sh     (from the repository root, or via `make demo`)
-# Environment: PORT (default 3233), TEXT (the input), DEMO_CHART (a file: the comparison
-# is also drawn there as an SVG chart; scripts/bench-report.sh sets it).
+# Environment: PORT (default 3233), TEXT (the input), DEMO_CHART (the file the comparison
+# is drawn into as an SVG chart; default ~/.cache/wsk-route/demo.svg, outside the
+# checkout; scripts/bench-report.sh puts it beside its report).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 port="${PORT:-3233}"
+DEMO_CHART="${DEMO_CHART:-${XDG_CACHE_HOME:-$HOME/.cache}/wsk-route/demo.svg}"
+mkdir -p "$(dirname "$DEMO_CHART")"
 work="$(mktemp -d)"
 dev_pid=""
 cleanup() {
