@@ -251,13 +251,17 @@ type Agent struct {
 	relayEndpoint                                string // advertised in Instance.Relay; "" without RelayListen and RelayRDMA
 	metricsHandler                               http.Handler
 	started                                      atomic.Bool
-	bindings                                     *bindings
-	events                                       *eventWriter          // run events to the registry (runevents.go)
-	blobs                                        *blobs                // blob pulls of large fallback payloads (blobs.go)
-	sockets                                      *sockets              // the proxies' frame sockets (sockets.go)
-	handoffLn                                    net.Listener          // HandoffSocket
-	userEvents                                   *userevents.Publisher // nil: user events off (userevents.go)
-	unresolvedEvents                             atomic.Uint64         // step events whose action the agent could not tell
+	// stopping holds Run's context: once it is done, the agent is
+	// stopping, and the sessions that end then leave their instances
+	// registered (registrar.Deregister).
+	stopping         atomic.Pointer[context.Context]
+	bindings         *bindings
+	events           *eventWriter          // run events to the registry (runevents.go)
+	blobs            *blobs                // blob pulls of large fallback payloads (blobs.go)
+	sockets          *sockets              // the proxies' frame sockets (sockets.go)
+	handoffLn        net.Listener          // HandoffSocket
+	userEvents       *userevents.Publisher // nil: user events off (userevents.go)
+	unresolvedEvents atomic.Uint64         // step events whose action the agent could not tell
 
 	mu sync.Mutex // guards local and table
 	// local holds the instances registered through this agent, by id.
@@ -469,14 +473,18 @@ func (a *Agent) Close() error {
 }
 
 // Run runs the agent until ctx ends or a part of it fails, then stops
-// every part, deregisters every local instance, and returns: nil after
-// ctx ended, else the first error.
+// every part and returns: nil after ctx ended, else the first error. The
+// local instances stay registered: their proxies keep running and
+// register again with the next agent, within their TTL (an upgrade or a
+// restart fails no run for it); an agent that does not come back lets
+// their TTL checks expire, and the other hosts drop them then.
 func (a *Agent) Run(ctx context.Context) error {
 	if a.started.Swap(true) {
 		return errors.New("agent: Run called twice, or after Close")
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	a.stopping.Store(&ctx)
 	var (
 		wg       sync.WaitGroup
 		errOnce  sync.Once
@@ -539,7 +547,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info("agent: running", "host", a.cfg.Host, "socket", a.SocketPath(), "relay", a.relayEndpoint, "metrics", a.MetricsAddr())
 	wg.Wait()
-	a.deregisterAll()
 	_ = a.client.Close()
 	a.log.Info("agent: stopped")
 	return firstErr
@@ -629,20 +636,6 @@ func (a *Agent) isLocal(id string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.local[id] != nil
-}
-
-// deregisterAll withdraws what is left of the local instances (normally
-// nothing: every session deregisters its own when it ends).
-func (a *Agent) deregisterAll() {
-	a.mu.Lock()
-	ids := make([]string, 0, len(a.local))
-	for id := range a.local {
-		ids = append(ids, id)
-	}
-	a.mu.Unlock()
-	for _, id := range ids {
-		(*registrar)(a).Deregister(id, "agent stopped")
-	}
 }
 
 // sweeper removes expired shm segments of every namespace.

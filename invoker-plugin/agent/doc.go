@@ -5,7 +5,9 @@
 //     keeps open. On a proxy's Register the agent registers its instance in
 //     the Registry (id "<Host>/<name>", a TTL check), answers with Welcome
 //     and the namespace's frame key, and keeps the TTL passing while the
-//     websocket lives; when it ends, the instance is deregistered at once.
+//     websocket lives; when it ends, the instance is deregistered at once
+//     (unless the agent is stopping: the proxy registers again with the
+//     next agent, within the TTL).
 //   - sockets (sockets.go): the agent makes each proxy's frame socket,
 //     RunDir/proxies/<name>.sock, at its Register, and hands the listening
 //     descriptor over RunDir/agent-sockets.sock to the proxy that shows the
@@ -47,7 +49,8 @@
 //     listener (so addresses are known before Run); then call Run exactly
 //     once. If Run is never called, call Close to release the listeners.
 //   - Run returns nil after its context ends and everything has stopped
-//     (every instance deregistered), or the first error that stopped it.
+//     (the instances left registered until their TTL, for the next agent),
+//     or the first error that stopped it.
 //   - The Registry is the caller's; the agent never closes it.
 //   - StateDir must be writable by the agent only (never mounted into a
 //     container); a bindings file or a registry copy that cannot be parsed

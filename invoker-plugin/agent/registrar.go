@@ -201,6 +201,12 @@ func (r *registrar) Deregister(id, reason string) {
 	}
 	a.sockets.drop(strings.TrimPrefix(id, a.cfg.Host+"/"))
 	a.metrics.SetProxies(n)
+	if run := a.stopping.Load(); run != nil && (*run).Err() != nil {
+		// The agent is stopping, not the proxy: it registers again with
+		// the next agent, within its TTL (see Run).
+		a.log.Info("agent: stopping: instance left registered for the next agent (its TTL check expires otherwise)", "instance", id)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), registryTimeout)
 	defer cancel()
 	if err := a.cfg.Registry.Deregister(ctx, id); err != nil {
