@@ -299,8 +299,15 @@ func (d doer) routeTo(inst routetable.Instance, size int) (endpoint, via string,
 // proxy then reaches it the way it reaches any instance.
 const ReplyToInstance = "instance:"
 
-// replyTimeout bounds sending one reply to the entry, all its tries.
-const replyTimeout = 2 * time.Second
+// replyTimeout bounds sending one reply to the entry, all its tries: the
+// instances' TTL, past which an agent that is away has lost them anyway
+// (an agent's restart, during which its relay is down, lasts about a
+// second; the ansible test bed's switch to agent containers needed more
+// than 2 s, docs/deploy.md section 9).
+const replyTimeout = 5 * time.Second
+
+// askTimeout bounds asking a join's holder for its slots.
+const askTimeout = 2 * time.Second
 
 // reply sends a Reply's frame to the run's entry: to this proxy's own run
 // without a socket, else as to any instance.
@@ -318,11 +325,11 @@ func (d doer) reply(ctx context.Context, a flow.Reply) {
 	}
 	// A reply is worth sending even when the run's deadline has just
 	// passed (a step killed at the deadline reports why): it gets a short
-	// time of its own. It is the only copy of a result, a failure or a
-	// report: a send that fails (the entry's host agent restarting, which
-	// relays it, or this proxy's agent) is tried again until that time
-	// ends, each time on the plane's current welcome and route table. The
-	// entry takes a copy it already has as a duplicate.
+	// time of its own (replyTimeout). It is the only copy of a result, a
+	// failure or a report: a send that fails (the entry's host agent
+	// restarting, which relays it, or this proxy's agent) is tried again
+	// until that time ends, each time on the plane's current welcome and
+	// route table. The entry takes a copy it already has as a duplicate.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
 	defer cancel()
 	var err error

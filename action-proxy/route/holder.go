@@ -210,7 +210,7 @@ func (d doer) askHandover(ctx context.Context, a flow.AskHandover) {
 	if er == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), askTimeout)
 	defer cancel()
 	completed := false
 	err := func() error {
