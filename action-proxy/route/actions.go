@@ -56,10 +56,7 @@ func (r *stepReport) fold(a flow.Forward, instance string) bool {
 		return false
 	}
 	pl := frame.Placement{Step: a.Hop.Step, Branch: a.Hop.Branch, Outer: a.Ctx.Outer, Instance: instance}
-	n := len(pl.Step) + len(pl.Instance) + 9
-	for _, l := range pl.Outer {
-		n += 6 + len(l.Holder)
-	}
+	n := frame.PlacementLen(pl)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.taken || len(r.placed) == frame.MaxPlaced || r.size+n > maxPlacedBytes {

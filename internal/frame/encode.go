@@ -190,15 +190,24 @@ func reportSize(f *Frame) (int, error) {
 		case len(pl.Outer) > MaxDepth:
 			return 0, &EncodeError{"placed outer", overLimit(len(pl.Outer), MaxDepth)}
 		}
-		n += placementLen + len(pl.Step) + len(pl.Instance)
 		for _, l := range pl.Outer {
 			if len(l.Holder) > MaxHolder {
 				return 0, &EncodeError{"placed outer holder", overLimit(len(l.Holder), MaxHolder)}
 			}
-			n += levelLen + len(l.Holder)
 		}
+		n += PlacementLen(pl)
 	}
 	return n, nil
+}
+
+// PlacementLen is the number of header bytes pl takes in a report: for a
+// sender that bounds the placements it folds into one (see MaxHeader).
+func PlacementLen(pl Placement) int {
+	n := placementLen + len(pl.Step) + len(pl.Instance)
+	for _, l := range pl.Outer {
+		n += levelLen + len(l.Holder)
+	}
+	return n
 }
 
 // AppendHeader appends the encoding of everything but the inline payload
