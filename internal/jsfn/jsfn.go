@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dop251/goja"
 )
@@ -163,7 +164,7 @@ func (r *Result) ErrorObject(parent string) []byte {
 	default:
 		msg = r.Message
 	}
-	return appendJSONString([]byte(`{"error":`), msg, '}')
+	return append(AppendString([]byte(`{"error":`), msg), '}')
 }
 
 // Func is a compiled composer function. It is safe for concurrent use.
@@ -654,13 +655,24 @@ func (w *watchdog) fire() {
 	w.t.Reset(min(w.lim.CheckEvery, w.deadline.Sub(now)))
 }
 
-// appendJSONString appends s as a JSON string the way JSON.stringify
-// writes it, then tail.
-func appendJSONString(b []byte, s string, tail ...byte) []byte {
+// AppendString appends s as a JSON string the way JSON.stringify writes
+// it: only ", \ and control characters are escaped (not <, > or &, as
+// encoding/json does); an invalid UTF-8 byte becomes \ufffd.
+func AppendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
 		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, `\ufffd`...)
+			} else {
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
 		switch c {
 		case '"':
 			b = append(b, '\\', '"')
@@ -683,7 +695,7 @@ func appendJSONString(b []byte, s string, tail ...byte) []byte {
 				b = append(b, c)
 			}
 		}
+		i++
 	}
-	b = append(b, '"')
-	return append(b, tail...)
+	return append(b, '"')
 }
