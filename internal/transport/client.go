@@ -304,9 +304,8 @@ type wait struct {
 	ackTimeout time.Duration // for the error text
 	ctxBound   bool          // until is ctx's deadline
 
-	cc  *clientConn
-	seq uint64
-	ch  chan ackResult
+	cc *clientConn
+	ch chan ackResult // where the frame's ack, or the connection's end, comes
 }
 
 // sendOn writes f on the connection to endpoint and waits for its ack. It
@@ -329,7 +328,7 @@ func (c *Client) sendOn(w *wait, endpoint, network, addr string, f *frame.Frame)
 	cc.waiters[f.Seq] = ch
 	cc.lastUsed = time.Now()
 	cc.mu.Unlock()
-	w.cc, w.seq, w.ch = cc, f.Seq, ch
+	w.cc, w.ch = cc, ch
 	// wentStale says whether err ended the connection before anything
 	// came back for f, on a connection this Send found idle, and its peer
 	// ended it: not a cut of this client's (another Send's accept window,
@@ -515,7 +514,7 @@ func (c *Client) awaitWindow(w *wait) (frame.Frame, error) {
 		// connection's end, which answers w if its ack was not among them.
 		cause := w.ctx.Err()
 		cc.cut(errCut)
-		r, _ = c.await(&wait{ctx: context.Background(), cc: cc, seq: w.seq, ch: w.ch})
+		r, _ = c.await(&wait{ctx: context.Background(), cc: cc, ch: w.ch})
 		switch {
 		case r.err == nil:
 		case errors.Is(cause, context.DeadlineExceeded):
