@@ -139,12 +139,12 @@ func (e *sandboxEnv) deploy() {
 	for a := range e.sh.instances {
 		steps = append(steps, a)
 		e.mustAPI(http.MethodPut, "/api/v1/namespaces/_/actions/"+a+"?overwrite=true", map[string]any{
-			"exec": map[string]any{"kind": "blackbox", "image": "openwhisk/dockerskeleton", "code": b64, "binary": true},
+			"exec": map[string]any{"kind": "blackbox", "image": "openwhisk/actionloop-base", "code": b64, "binary": true},
 		})
 	}
 	e.mustAPI(http.MethodPut, "/api/v1/namespaces/_/wsk-route/workflows/"+e.sh.spec.Workflow, e.sh.spec)
 	e.mustAPI(http.MethodPut, "/api/v1/namespaces/_/actions/"+e.sh.spec.Workflow+"?overwrite=true", map[string]any{
-		"exec":   map[string]any{"kind": "blackbox", "image": "openwhisk/dockerskeleton", "code": server.EntryCode(e.sh.spec.Workflow)},
+		"exec":   map[string]any{"kind": "blackbox", "image": "openwhisk/actionloop-base", "code": server.EntryCode(e.sh.spec.Workflow)},
 		"limits": map[string]any{"timeout": entryTimeout.Milliseconds()},
 	})
 	for _, a := range steps {

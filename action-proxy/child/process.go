@@ -37,8 +37,12 @@ const (
 
 // Config describes how to start one executable.
 type Config struct {
-	// Path is the executable; it is started with no arguments.
+	// Path is the executable; it is started with no arguments unless Args
+	// says otherwise.
 	Path string
+	// Args is the child's whole argv, argv[0] included; nil means
+	// [Path].
+	Args []string
 	// Dir is its working directory; empty means the caller's.
 	Dir string
 	// Env is its entire environment: nothing else is inherited.
@@ -125,6 +129,9 @@ func spawn(cfg Config) (*Process, error) {
 	growPipe(resultR)
 
 	cmd := exec.Command(cfg.Path)
+	if cfg.Args != nil {
+		cmd.Args = cfg.Args
+	}
 	cmd.Dir = cfg.Dir
 	cmd.Env = cfg.Env
 	if cmd.Env == nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/wsk-route/wsk-route/action-proxy/archive"
 	"github.com/wsk-route/wsk-route/action-proxy/route"
 	"github.com/wsk-route/wsk-route/action-proxy/server"
+	"github.com/wsk-route/wsk-route/action-proxy/skeleton"
 )
 
 // Main runs the proxy with the command-line arguments args (without the
@@ -32,12 +33,16 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	compile := fs.String("compile", "", "compile the source or archive on stdin with main `MAIN`, write a zip of bin/ to stdout, and exit")
 	envJSON := fs.String("env", "", "with -compile: a JSON object of environment variables for the compiler")
 	listen := fs.String("listen", ":8080", "`address` to serve /init and /run on")
+	skeletonExec := fs.String("skeleton", "", "run the dockerskeleton executable `EXEC` once per activation, as the ActionLoop process of a proxy with WSK_ROUTE_SKELETON=1 (the proxy starts itself so)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *version {
 		fmt.Fprintln(stdout, server.VersionLine())
 		return 0
+	}
+	if *skeletonExec != "" {
+		skeleton.Run(&skeleton.Action{Path: *skeletonExec, Stdout: stdout, Stderr: stderr})
 	}
 	cfg := server.FromEnv(os.Environ())
 	cfg.Debug = *debug

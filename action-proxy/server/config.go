@@ -48,6 +48,16 @@ type Config struct {
 	// minutes; the deadline of the first activation (__OW_DEADLINE in the
 	// init env) shortens it.
 	AckTimeout time.Duration
+	// Skeleton is WSK_ROUTE_SKELETON=1 (or true): the action's executable
+	// is one for openwhisk/dockerskeleton, run once per activation with
+	// its input in argv[1] and its result on the last line of its output.
+	// The proxy starts SkeletonRunner as the ActionLoop process that does
+	// so (package skeleton).
+	Skeleton bool
+	// SkeletonRunner is the program started, with argv[0] "proxy" and the
+	// arguments -skeleton EXEC, to run a dockerskeleton executable: the
+	// proxy's own binary. Empty means os.Executable().
+	SkeletonRunner string
 	// StartWindow is how long a child started without ack must live to
 	// count as started. Zero means 5 ms, as in the stock proxy.
 	StartWindow time.Duration
@@ -56,7 +66,7 @@ type Config struct {
 // FromEnv reads a Config from an environment given as "KEY=VALUE" pairs,
 // the way the stock proxy reads its variables: OW_COMPILER,
 // OW_WAIT_FOR_ACK, OW_EXECUTION_ENV, OW_LOG_INIT_ERROR, OW_SAVE_JAR, and
-// also __OW_ALLOW_CONCURRENT and OW_MAX_CONCURRENT.
+// also __OW_ALLOW_CONCURRENT, OW_MAX_CONCURRENT and WSK_ROUTE_SKELETON.
 func FromEnv(environ []string) Config {
 	get := func(key string) string {
 		v, _ := lookup(environ, key)
@@ -69,6 +79,7 @@ func FromEnv(environ []string) Config {
 		LogInitError:    get("OW_LOG_INIT_ERROR") != "",
 		SaveJar:         get("OW_SAVE_JAR"),
 		AllowConcurrent: strings.EqualFold(get("__OW_ALLOW_CONCURRENT"), "true"),
+		Skeleton:        isTrue(get("WSK_ROUTE_SKELETON")),
 		Environ:         environ,
 	}
 	if n, err := strconv.Atoi(get("OW_MAX_CONCURRENT")); err == nil && n > 0 {
@@ -76,6 +87,9 @@ func FromEnv(environ []string) Config {
 	}
 	return cfg
 }
+
+// isTrue reports whether a variable's value means yes: 1 or true.
+func isTrue(v string) bool { return v == "1" || strings.EqualFold(v, "true") }
 
 // lookup finds key in "KEY=VALUE" pairs. Only the first '=' separates the
 // key, so values may contain '='.

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsk-route/wsk-route/action-proxy/proxymain"
 	"github.com/wsk-route/wsk-route/action-proxy/server"
 	"github.com/wsk-route/wsk-route/internal/proxytest"
 )
@@ -45,6 +46,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// With WSK_ROUTE_SKELETON, a proxy starts its own binary, named
+	// "proxy", as a dockerskeleton action's process: here, this one.
+	if filepath.Base(os.Args[0]) == "proxy" {
+		os.Exit(proxymain.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(runTests(m))
 }
 

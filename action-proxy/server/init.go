@@ -303,9 +303,25 @@ func (p *Proxy) start(execPath string, childEnv []string, initEnv map[string]str
 	if p.cfg.AllowConcurrent {
 		max = p.cfg.MaxConcurrent
 	}
+	path, args := abs, []string(nil)
+	if p.cfg.Skeleton {
+		// The proxy's own binary, as the ActionLoop process that runs the
+		// dockerskeleton executable once per activation. It gets the
+		// container's environment, as dockerskeleton's actions do, less the
+		// proxy's own settings.
+		path = p.cfg.SkeletonRunner
+		if path == "" {
+			if path, err = os.Executable(); err != nil {
+				return nil, fmt.Errorf("finding the proxy's own executable to run a dockerskeleton action: %w", err)
+			}
+		}
+		args = []string{"proxy", "-skeleton", abs}
+		childEnv = append(containerEnv(p.cfg.Environ), childEnv...)
+	}
 	stdout, stderr := p.childOutputs()
 	pool := child.NewPool(child.Config{
-		Path:        abs,
+		Path:        path,
+		Args:        args,
 		Env:         childEnv,
 		Stdout:      stdout,
 		Stderr:      stderr,
@@ -396,6 +412,18 @@ func childEnv(cfg Config, init map[string]string) []string {
 		env[k] = v
 	}
 	return sortedPairs(env)
+}
+
+// containerEnv is environ without the proxy's settings (OW_*, WSK_ROUTE_*)
+// and the __OW_* variables, which childEnv sets.
+func containerEnv(environ []string) []string {
+	env := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, "OW_") && !strings.HasPrefix(kv, "WSK_ROUTE_") && !strings.HasPrefix(kv, "__OW_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 func sortedPairs(m map[string]string) []string {

@@ -6,7 +6,11 @@
 //
 //	CGO_ENABLED=0 go build -o exec ./examples/hello-go
 //	zip hello-go.zip exec
-//	wsk action create hello-go hello-go.zip --native
+//	wsk action create hello-go hello-go.zip --docker openwhisk/actionloop-base
+//
+// (ActionLoop keeps one process for all activations; --native would run it
+// as openwhisk/dockerskeleton does, once per activation, which it is not
+// written for.)
 //
 // or try it by hand (results are written to file descriptor 3):
 //

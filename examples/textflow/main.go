@@ -1,5 +1,5 @@
 // Command textflow is the example of the README, in two parts. With
-// -mode deploy it creates three actions in three kinds (a native Go
+// -mode deploy it creates three actions in three kinds (a Go
 // binary, Python, Go source) and an OpenWhisk sequence of them,
 // textflow-seq, on an OpenWhisk (`wsk-route dev`, or a real one), invokes
 // the sequence twice (cold, then warm), and prints the result and what
@@ -90,7 +90,7 @@ func run() error {
 	yes, pyCode, goCode := true, string(py), string(gosrc)
 	goKind := "go:" + strings.TrimPrefix(strings.Join(strings.Split(runtime.Version(), ".")[:2], "."), "go")
 	actions := []*whisk.Action{
-		{Name: "textflow-upper", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &native, Binary: &yes}},
+		{Name: "textflow-upper", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &native, Binary: &yes}},
 		{Name: "textflow-count", Exec: &whisk.Exec{Kind: "python:3", Code: &pyCode}},
 		{Name: "textflow-exclaim", Exec: &whisk.Exec{Kind: goKind, Code: &goCode, Main: "Main"}},
 		{Name: "textflow-seq", Exec: &whisk.Exec{Kind: "sequence", Components: []string{

@@ -38,7 +38,8 @@ steps:
 actions:
   da-upper:
     code: actions/upper
-    kind: native
+    kind: blackbox
+    image: openwhisk/actionloop-base
     limits: {timeout: 20s, memory: 128}
     annotations: {team: qa}
   da-shout:
@@ -89,8 +90,8 @@ func TestComposeActions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("da-upper: %v", err)
 	}
-	if up.Exec == nil || up.Exec.Kind != "blackbox" || up.Exec.Image != "openwhisk/dockerskeleton" || up.Exec.Binary == nil || !*up.Exec.Binary {
-		t.Errorf("da-upper exec %+v, want a binary native action", up.Exec)
+	if up.Exec == nil || up.Exec.Kind != "blackbox" || up.Exec.Image != "openwhisk/actionloop-base" || up.Exec.Binary == nil || !*up.Exec.Binary {
+		t.Errorf("da-upper exec %+v, want a binary blackbox action of openwhisk/actionloop-base", up.Exec)
 	}
 	if up.Limits == nil || *up.Limits.Timeout != 20000 || *up.Limits.Memory != 128 || *up.Limits.Logsize != 10 {
 		t.Errorf("da-upper limits %+v, want timeout 20000, memory 128 and the default logs", up.Limits)

@@ -257,7 +257,7 @@ func TestDevEndToEnd(t *testing.T) {
 	}
 	b64, bin := base64.StdEncoding.EncodeToString(code), true
 	a := &whisk.Action{Name: "hello", Namespace: "_",
-		Exec:       &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &b64, Binary: &bin},
+		Exec:       &whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &b64, Binary: &bin},
 		Parameters: whisk.KeyValueArr{{Key: "name", Value: "default"}}}
 	if _, r, err := c.Actions.Insert(a, true); err != nil {
 		t.Fatalf("creating the action: %v (%v)", err, r)

@@ -20,10 +20,10 @@ import (
 	"github.com/wsk-route/wsk-route/internal/spec"
 )
 
-// DefaultEntryImage is the image of entry actions unless --image: the
-// stock blackbox image (on a real cluster, pass an image whose /bin/proxy
-// is wsk-route's).
-const DefaultEntryImage = "openwhisk/dockerskeleton"
+// DefaultEntryImage is the image of entry actions unless --image:
+// OpenWhisk's ActionLoop base, whose proxy the sandbox's is (on a real
+// cluster, pass an image whose /bin/proxy is wsk-route's).
+const DefaultEntryImage = "openwhisk/actionloop-base"
 
 // entryAnnotation is the annotation that marks an action as a wsk-route
 // entry.

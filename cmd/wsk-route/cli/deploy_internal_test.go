@@ -137,3 +137,28 @@ func TestUnescapeHTML(t *testing.T) {
 		}
 	}
 }
+
+// TestReadOneImages: kind native is wsk's --native, a blackbox of
+// openwhisk/dockerskeleton (whose proxy runs the code once per
+// activation); blackbox takes the image given.
+func TestReadOneImages(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "exec"), []byte("#!/bin/sh\necho '{}'\n"), 0o755)
+	tests := []struct {
+		kind, image, wantImage string
+	}{
+		{"native", "", "openwhisk/dockerskeleton"},
+		{"blackbox", "openwhisk/actionloop-base", "openwhisk/actionloop-base"},
+		{"blackbox", "", "openwhisk/dockerskeleton"},
+	}
+	for _, tc := range tests {
+		def := &composer.ActionDef{Name: "a", Code: "exec", Kind: tc.kind, Image: tc.image}
+		d, perr := readOne(def, dir, "guest", "flow")
+		if perr != nil {
+			t.Fatalf("kind %s image %q: %v", tc.kind, tc.image, perr)
+		}
+		if e := d.act.Exec; e.Kind != "blackbox" || e.Image != tc.wantImage {
+			t.Errorf("kind %s image %q: exec kind %s image %s, want blackbox %s", tc.kind, tc.image, e.Kind, e.Image, tc.wantImage)
+		}
+	}
+}

@@ -93,7 +93,7 @@ func createActs(t *testing.T, names ...string) {
 	}
 	code, bin := base64.StdEncoding.EncodeToString(b), true
 	for _, n := range names {
-		a := &whisk.Action{Name: n, Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &code, Binary: &bin}}
+		a := &whisk.Action{Name: n, Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &code, Binary: &bin}}
 		if _, _, err := c.Actions.Insert(a, true); err != nil {
 			t.Fatalf("creating %s: %v", n, err)
 		}
@@ -288,7 +288,7 @@ func TestComposeInvoke(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the entry action: %v", err)
 	}
-	if entry.Exec == nil || entry.Exec.Kind != "blackbox" || entry.Exec.Image != "openwhisk/dockerskeleton" || entry.Exec.Code == nil || !strings.Contains(*entry.Exec.Code, `"workflow":"cvflow"`) {
+	if entry.Exec == nil || entry.Exec.Kind != "blackbox" || entry.Exec.Image != "openwhisk/actionloop-base" || entry.Exec.Code == nil || !strings.Contains(*entry.Exec.Code, `"workflow":"cvflow"`) {
 		t.Errorf("entry exec %+v, want a blackbox whose code is the entry manifest", entry.Exec)
 	}
 	if m, _ := entry.Annotations.GetValue("wsk-route").(map[string]any); m["workflow"] != "cvflow" || fmt.Sprint(m["steps"]) != "2" || m["version"] == nil {

@@ -32,7 +32,7 @@ func setupPaths(tb testing.TB) (*whisk.Client, *route.Plane) {
 	bin := true
 	components := []string{}
 	for _, s := range benchSteps {
-		a := &whisk.Action{Name: s, Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &actCode, Binary: &bin}}
+		a := &whisk.Action{Name: s, Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &actCode, Binary: &bin}}
 		if _, _, err := c.Actions.Insert(a, true); err != nil {
 			tb.Fatalf("creating %s: %v", s, err)
 		}

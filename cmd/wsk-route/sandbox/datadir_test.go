@@ -34,7 +34,7 @@ func TestDataDirKeepsWorkflows(t *testing.T) {
 			t.Fatal(err)
 		}
 		code := server.EntryCode(wf)
-		entry := &whisk.Action{Name: wf, Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &code}}
+		entry := &whisk.Action{Name: wf, Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &code}}
 		if _, resp, err := c.Actions.Insert(entry, true); err != nil {
 			t.Fatalf("creating the entry action %s: %v %s", wf, err, status(resp))
 		}

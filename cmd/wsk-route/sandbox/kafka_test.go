@@ -38,7 +38,7 @@ func retentionFlow(t *testing.T, sb *sandbox.Sandbox) func() {
 		t.Fatal(err)
 	}
 	code := server.EntryCode("kr")
-	entry := &whisk.Action{Name: "kr", Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &code}}
+	entry := &whisk.Action{Name: "kr", Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &code}}
 	if _, resp, err := c.Actions.Insert(entry, true); err != nil {
 		t.Fatalf("creating the entry action: %v %s", err, status(resp))
 	}

@@ -356,7 +356,7 @@ func TestDockerMode(t *testing.T) {
 			t.Fatal(err)
 		}
 		code := server.EntryCode("dkc")
-		entry := &whisk.Action{Name: "dkc", Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &code}}
+		entry := &whisk.Action{Name: "dkc", Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &code}}
 		if _, _, err := c.Actions.Insert(entry, true); err != nil {
 			t.Fatal(err)
 		}

@@ -134,7 +134,7 @@ func TestEntryAction(t *testing.T) {
 	}
 	t.Cleanup(func() { shared.Routes().DeleteSpec(context.Background(), "guest", "ea") })
 	code := server.EntryCode("ea")
-	entry := &whisk.Action{Name: "ea", Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &code}}
+	entry := &whisk.Action{Name: "ea", Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &code}}
 	if _, resp, err := c.Actions.Insert(entry, true); err != nil {
 		t.Fatalf("creating the entry action: %v %s", err, status(resp))
 	}
@@ -165,6 +165,62 @@ func TestEntryAction(t *testing.T) {
 	}
 }
 
+// TestNativeStep runs a workflow whose second step is a --native script
+// (openwhisk/dockerskeleton: one process per activation, the result on the
+// last line of its output) through direct hops: the script runs once per
+// step, its log line reaches the entry's logs, and no step goes through
+// the controller once warm.
+func TestNativeStep(t *testing.T) {
+	c := client(t, "")
+	createAct(t, c, "ns-upper", nil, nil)
+	script := "#!/bin/sh\necho \"native step pid $$\"\necho \"$1\" | sed 's/^{/{\"native\":true,/'\n"
+	native := &whisk.Action{Name: "ns-native", Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &script}}
+	if _, resp, err := c.Actions.Insert(native, true); err != nil {
+		t.Fatalf("wsk action create ns-native native.sh --native: %v %s", err, status(resp))
+	}
+	t.Cleanup(func() { c.Actions.Delete("ns-native") })
+	for _, s := range []string{"ns-upper", "ns-native"} {
+		if act, _ := invoke(t, c, s, map[string]any{"text": "warm"}); !act.Response.Success {
+			t.Fatalf("warming %s: %+v (logs %q)", s, act.Response, act.Logs)
+		}
+	}
+	if _, err := shared.Routes().PutSpec(context.Background(), chain("ns", "ns-upper", "ns-native")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shared.Routes().DeleteSpec(context.Background(), "guest", "ns") })
+	code := server.EntryCode("ns")
+	entry := &whisk.Action{Name: "ns", Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &code}}
+	if _, resp, err := c.Actions.Insert(entry, true); err != nil {
+		t.Fatalf("creating the entry action: %v %s", err, status(resp))
+	}
+	t.Cleanup(func() { c.Actions.Delete("ns") })
+
+	pids := map[string]bool{}
+	for i := 0; i < 2; i++ {
+		act, resp := invoke(t, c, "ns", map[string]any{"text": "native"})
+		if resp.StatusCode != http.StatusOK || !act.Response.Success {
+			t.Fatalf("invoke %d of the entry: %s %+v (logs %q)", i, resp.Status, act.Response, act.Logs)
+		}
+		r := act.Response.Result.(map[string]any)
+		if r["text"] != "NATIVE" || r["native"] != true {
+			t.Errorf("invoke %d: result %v, want the upper-cased text marked native", i, r)
+		}
+		for _, l := range act.Logs {
+			if _, pid, ok := strings.Cut(l, "native step pid "); ok {
+				pids[pid] = true
+			}
+		}
+	}
+	if len(pids) != 2 {
+		t.Errorf("the native step's log lines name the pids %v, want two: one process per step", pids)
+	}
+	for _, s := range []string{"ns-upper", "ns-native"} {
+		if n := activations(t, c, s, 1); n != 1 {
+			t.Errorf("%s has %d activations, want only its warm-up: the workflow's steps must not go through the controller", s, n)
+		}
+	}
+}
+
 // deployFlow creates the step actions and an entry action named workflow,
 // and puts the chain of the steps in the registry.
 func deployFlow(t *testing.T, c *whisk.Client, workflow string, steps ...string) {
@@ -177,7 +233,7 @@ func deployFlow(t *testing.T, c *whisk.Client, workflow string, steps ...string)
 	}
 	t.Cleanup(func() { shared.Routes().DeleteSpec(context.Background(), "guest", workflow) })
 	code := server.EntryCode(workflow)
-	entry := &whisk.Action{Name: workflow, Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &code}}
+	entry := &whisk.Action{Name: workflow, Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &code}}
 	if _, resp, err := c.Actions.Insert(entry, true); err != nil {
 		t.Fatalf("creating the entry action: %v %s", err, status(resp))
 	}
@@ -363,7 +419,7 @@ func deploySpec(t *testing.T, c *whisk.Client, sp *spec.Spec) {
 	}
 	t.Cleanup(func() { shared.Routes().DeleteSpec(context.Background(), "guest", sp.Workflow) })
 	code := server.EntryCode(sp.Workflow)
-	entry := &whisk.Action{Name: sp.Workflow, Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &code}}
+	entry := &whisk.Action{Name: sp.Workflow, Namespace: "_", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &code}}
 	if _, resp, err := c.Actions.Insert(entry, true); err != nil {
 		t.Fatalf("creating the entry action: %v %s", err, status(resp))
 	}

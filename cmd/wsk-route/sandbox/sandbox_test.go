@@ -107,7 +107,7 @@ func createAct(t *testing.T, c *whisk.Client, name string, params map[string]any
 	t.Helper()
 	bin := true
 	a := &whisk.Action{Name: name, Namespace: "_",
-		Exec:   &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &actCode, Binary: &bin},
+		Exec:   &whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &actCode, Binary: &bin},
 		Limits: limits}
 	for k, v := range params {
 		a.Parameters = append(a.Parameters, whisk.KeyValue{Key: k, Value: v})
@@ -177,7 +177,7 @@ func TestActionCRUD(t *testing.T) {
 	c := client(t, "")
 	bin := true
 	a := &whisk.Action{Name: "crud", Namespace: "_",
-		Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &actCode, Binary: &bin}}
+		Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &actCode, Binary: &bin}}
 	got, resp, err := c.Actions.Insert(a, false)
 	if err != nil {
 		t.Fatalf("create: %v (%s)", err, status(resp))

@@ -113,6 +113,21 @@ func actionZip(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return zipExec(t, bin)
+}
+
+// skeletonZip is a zip for openwhisk/dockerskeleton (wsk --native): its
+// exec, a script run once per activation, answers as testdata/act does,
+// from its input in argv[1], after a line of log.
+func skeletonZip(t *testing.T) string {
+	t.Helper()
+	return zipExec(t, []byte("#!/bin/sh\necho \"a log line from $0\"\necho \"$1\" | sed 's/^{/{\"greeting\":\"Hello, stranger!\",/'\n"))
+}
+
+// zipExec zips exec as the zip's executable "exec", base64-encoded as wsk
+// sends it.
+func zipExec(t *testing.T, exec []byte) string {
+	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	h := &zip.FileHeader{Name: "exec", Method: zip.Deflate}
@@ -121,7 +136,7 @@ func actionZip(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Write(bin); err != nil {
+	if _, err := f.Write(exec); err != nil {
 		t.Fatal(err)
 	}
 	if err := zw.Close(); err != nil {
@@ -202,7 +217,7 @@ func wantJSON(t *testing.T, what string, got any, want string) {
 // proxy wrote the base64 text as the executable. OpenWhisk computes
 // binary from the code (Exec.isBinaryCode); so does the sandbox now.
 func TestWskActionCreateAndInvoke(t *testing.T) {
-	zipCode := actionZip(t)
+	zipCode, skeletonCode := actionZip(t), skeletonZip(t)
 	yes, no := true, false
 	ok := `{"greeting":"Hello, stranger!","n":1}`
 	for _, tc := range []struct {
@@ -221,8 +236,10 @@ func TestWskActionCreateAndInvoke(t *testing.T) {
 	}{
 		{name: "docker actionloop-base zip", cmd: "wsk action create echo action.zip --docker openwhisk/actionloop-base",
 			exec: whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &zipCode}, wantStatus: 200, want: ok},
-		{name: "native zip", cmd: "wsk action create echo action.zip --native",
-			exec: whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &zipCode}, wantStatus: 200, want: ok},
+		{name: "native zip", cmd: "wsk action create echo skeleton.zip --native",
+			exec: whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &skeletonCode}, wantStatus: 200, want: ok},
+		{name: "native zip holding an ActionLoop exec fails as on OpenWhisk", cmd: "wsk action create echo action.zip --native",
+			exec: whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &zipCode}, wantStatus: 502, wantErr: "The action did not return a dictionary or array."},
 		{name: "binary true as other clients send it", cmd: "(openwhisk-client-go with Binary: true)",
 			exec: whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &zipCode, Binary: &yes}, wantStatus: 200, want: ok},
 		{name: "binary false is ignored as OpenWhisk ignores it", cmd: "(a client sending binary: false)",
@@ -233,7 +250,9 @@ func TestWskActionCreateAndInvoke(t *testing.T) {
 			exec: whisk.Exec{Kind: "blackbox", Image: "openwhisk/example"}, wantStatus: 502,
 			wantErr: "Failed to pull container image 'openwhisk/example'. The wsk-route dev sandbox runs actions as local processes and cannot run a docker image: start it with --docker"},
 		{name: "native dockerskeleton script", cmd: "wsk action create echo hello.sh --native",
-			exec: whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: strp("#!/bin/sh\necho '{\"msg\":\"hello\"}'\n")}, wantStatus: 502, wantErr: "command exited. (The wsk-route dev sandbox runs the code of a blackbox action as an ActionLoop executable"},
+			exec: whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: strp("#!/bin/sh\necho hello from the log\necho '{\"msg\":\"hello\"}'\n")}, wantStatus: 200, want: `{"msg":"hello"}`},
+		{name: "docker dockerskeleton with a script", cmd: "wsk action create echo hello.sh --docker openwhisk/dockerskeleton",
+			exec: whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: strp("#!/bin/sh\necho \"$1\"\n")}, wantStatus: 200, want: `{"n":1}`},
 		{name: "kind blackbox without image", cmd: "wsk action create echo action.zip --kind blackbox",
 			exec: whisk.Exec{Kind: "blackbox", Code: &zipCode}, wantCreate: 400, createMsg: "'image' must be a string defined in 'exec' for 'blackbox' actions"},
 		{name: "kind the sandbox does not have", cmd: "wsk action create echo hello.js --kind nodejs:20",
@@ -271,7 +290,7 @@ func TestWskActionCreateAndInvoke(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantBinary := tc.exec.Code != nil && *tc.exec.Code == zipCode
+			wantBinary := tc.exec.Code != nil && (*tc.exec.Code == zipCode || *tc.exec.Code == skeletonCode)
 			if a.Exec.Binary == nil || *a.Exec.Binary != wantBinary {
 				t.Errorf("stored exec.binary %v, want %v", a.Exec.Binary, wantBinary)
 			}
@@ -442,13 +461,13 @@ func TestWskLimits(t *testing.T) {
 		t.Run(tc.cmd, func(t *testing.T) {
 			c, w := wsk(t)
 			lim := tc.limits
-			err := wskCreate(t, c, &whisk.Action{Name: "lim", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &code}, Limits: &lim})
+			err := wskCreate(t, c, &whisk.Action{Name: "lim", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &code}, Limits: &lim})
 			if req, sent := w.last("PUT /api/v1/namespaces/_/actions/lim?overwrite=false"); !sent || !bytes.Contains(req.Body, []byte(`"limits":{`)) {
 				t.Errorf("the create sent no limits: %s", req.Body)
 			}
 			if tc.msg != "" {
 				if errStatus(err) != 400 || err == nil || !strings.Contains(err.Error(), tc.msg) {
-					t.Errorf("wsk action create lim action.zip --native %s: %v, want 400 %q", tc.cmd, err, tc.msg)
+					t.Errorf("wsk action create lim action.zip --docker openwhisk/actionloop-base %s: %v, want 400 %q", tc.cmd, err, tc.msg)
 				}
 				return
 			}
@@ -482,8 +501,8 @@ func TestWskLimits(t *testing.T) {
 func TestWskWebParamsAnnotations(t *testing.T) {
 	c, _ := wsk(t)
 	code := actionZip(t)
-	exec := &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &code}
-	// wsk action create web action.zip --native --web true -p who web -a description "a web action"
+	exec := &whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &code}
+	// wsk action create web action.zip --docker openwhisk/actionloop-base --web true -p who web -a description "a web action"
 	// (-P params.json with {"where": "file"} adds its keys the same way.)
 	a := &whisk.Action{Name: "web", Exec: exec,
 		Parameters: whisk.KeyValueArr{{Key: "who", Value: "web"}, {Key: "where", Value: "file"}},
@@ -543,8 +562,8 @@ func TestWskPackages(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Packages.Delete("tools") })
-	// wsk action create tools/echo action.zip --native -p r action
-	if err := wskCreate(t, c, &whisk.Action{Name: "tools/echo", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &code},
+	// wsk action create tools/echo action.zip --docker openwhisk/actionloop-base -p r action
+	if err := wskCreate(t, c, &whisk.Action{Name: "tools/echo", Exec: &whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &code},
 		Parameters: whisk.KeyValueArr{{Key: "r", Value: "action"}}}); err != nil {
 		t.Fatal(err)
 	}

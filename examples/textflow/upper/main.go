@@ -1,8 +1,8 @@
-// Command upper is the first step of the textflow example: a native Go
+// Command upper is the first step of the textflow example: a Go binary
 // action (ActionLoop, built statically) that upper-cases "text".
 //
 //	CGO_ENABLED=0 go build -o exec ./examples/textflow/upper
-//	wsk action create textflow-upper exec --native
+//	wsk action create textflow-upper exec --docker openwhisk/actionloop-base
 package main
 
 import (

@@ -83,8 +83,8 @@ func processAlive(s string) bool {
 func (i *Invoker) startDocker(ctx context.Context, c *container, a whisk.Action, env []string) error {
 	d := i.cfg.Docker
 	image := d.Image
-	// A blackbox action with code (--native) runs its code in the
-	// sandbox's proxy image; only one without code needs its own image.
+	// A blackbox action with code (--native, or --docker IMAGE with code)
+	// runs its code in the sandbox's proxy image (skeletonEnv says how); only one without code needs its own image.
 	// So does one of an ActionLoop image (isProxyImage) without code:
 	// its proxy is the sandbox's.
 	if usesImage(a.Exec) {

@@ -9,9 +9,9 @@ import (
 	"github.com/wsk-route/wsk-route/internal/whisk"
 )
 
-// TestDocker runs a native blackbox action (code, and the image name wsk
-// gives --native actions, which is not here and must not be pulled) in a
-// docker container of the imported proxy image: logs of both streams,
+// TestDocker runs a blackbox action with code (an ActionLoop executable,
+// and the image name of OpenWhisk's ActionLoop base, which is not here and
+// must not be pulled) in a docker container of the imported proxy image: logs of both streams,
 // pause after the grace, unpause and warm reuse, and removal (paused) when
 // Run returns.
 func TestDocker(t *testing.T) {
@@ -21,7 +21,7 @@ func TestDocker(t *testing.T) {
 		c.Docker = &invoker.DockerConfig{Image: image}
 	})
 	act := testAction("bb", whisk.Limits{})
-	act.Exec.Kind, act.Exec.Image = whisk.KindBlackbox, "openwhisk/dockerskeleton"
+	act.Exec.Kind, act.Exec.Image = whisk.KindBlackbox, "openwhisk/actionloop-base"
 	e.acts.put(act)
 
 	first := e.run("bb", map[string]any{"n": 1})

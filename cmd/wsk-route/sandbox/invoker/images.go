@@ -2,7 +2,6 @@ package invoker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -13,7 +12,8 @@ import (
 // proxy and nothing else: the sandbox's proxy is a drop-in replacement of
 // theirs, so an action of one of them runs as it would there, without
 // the image (the sandbox pulls no image). openwhisk/dockerskeleton is not
-// one: without code it runs a stub of its own.
+// one: its proxy runs code once per activation (skeletonEnv), and without
+// code it runs a stub of its own.
 var proxyImages = map[string]bool{
 	"openwhisk/actionloop-base": true,
 	"openwhisk/actionloop-v2":   true,
@@ -22,12 +22,16 @@ var proxyImages = map[string]bool{
 
 // isProxyImage reports whether image (with or without a tag or the
 // docker.io/ registry) is one the sandbox runs with its own proxy.
-func isProxyImage(image string) bool {
+func isProxyImage(image string) bool { return proxyImages[imageName(image)] }
+
+// imageName is image without a tag and without the docker.io/ registry
+// (or its library/ prefix).
+func imageName(image string) string {
 	name := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(image), "docker.io/"), "library/")
 	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
 		name = name[:i]
 	}
-	return proxyImages[name]
+	return name
 }
 
 // hasCode reports whether a blackbox exec carries its code (--native, or
@@ -63,24 +67,18 @@ func (i *Invoker) imageProblem(ctx context.Context, e whisk.Exec) string {
 	return ""
 }
 
-// nativeHintText explains a --native executable that exited at once.
-const nativeHintText = " (The wsk-route dev sandbox runs the code of a blackbox action as an ActionLoop executable, one process for all activations: it reads one activation per line on stdin and writes each result as one line to file descriptor 3. An executable written for openwhisk/dockerskeleton's one process per activation, with the input in argv[1] and the result as the last line of stdout, exits at once and is reported as above.)"
+// skeletonImage is OpenWhisk's image for `wsk action create --native`:
+// its proxy runs the action's code once per activation, with the input in
+// argv[1] and the result on the last line of standard output.
+const skeletonImage = "openwhisk/dockerskeleton"
 
-// nativeHint adds nativeHintText to an init error "cannot start action:
-// command exited" of a blackbox action, whose code is the most likely
-// to be a dockerskeleton executable; other results are returned as they
-// are.
-func nativeHint(e whisk.Exec, res whisk.Result) whisk.Result {
-	if e.Kind != whisk.KindBlackbox || res.StatusCode != whisk.StatusDeveloperError {
-		return res
+// skeletonEnv is what the proxy of an action with code for skeletonImage
+// needs in its environment to run that code as dockerskeleton does
+// (action-proxy/skeleton); nil for any other action, whose code the proxy
+// runs as an ActionLoop executable.
+func skeletonEnv(e whisk.Exec) []string {
+	if e.Kind == whisk.KindBlackbox && hasCode(e) && imageName(e.Image) == skeletonImage {
+		return []string{"WSK_ROUTE_SKELETON=1"}
 	}
-	var m map[string]any
-	if json.Unmarshal(res.Result, &m) != nil {
-		return res
-	}
-	msg, ok := m["error"].(string)
-	if !ok || !strings.HasSuffix(msg, "command exited") {
-		return res
-	}
-	return whisk.ErrorResult(whisk.StatusDeveloperError, msg+"."+nativeHintText)
+	return nil
 }

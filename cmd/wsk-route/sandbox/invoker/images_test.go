@@ -1,7 +1,6 @@
 package invoker
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/wsk-route/wsk-route/internal/whisk"
@@ -53,26 +52,22 @@ func TestInitPhase(t *testing.T) {
 	}
 }
 
-func TestNativeHint(t *testing.T) {
-	exited := whisk.ErrorResult(whisk.StatusDeveloperError, "cannot start action: command exited")
-	other := whisk.ErrorResult(whisk.StatusDeveloperError, "Missing main/no code to execute.")
+func TestSkeletonEnv(t *testing.T) {
+	code := "UEsDBA=="
 	for _, tt := range []struct {
-		name     string
-		kind     string
-		res      whisk.Result
-		wantHint bool
+		name string
+		exec whisk.Exec
+		want bool
 	}{
-		{"blackbox that exited", "blackbox", exited, true},
-		{"blackbox other error", "blackbox", other, false},
-		{"python that exited", "python:3", exited, false},
-		{"application error", "blackbox", whisk.ErrorResult(whisk.StatusApplicationError, "command exited"), false},
+		{"--native", whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: &code}, true},
+		{"--docker openwhisk/dockerskeleton:nightly with code", whisk.Exec{Kind: "blackbox", Image: "docker.io/openwhisk/dockerskeleton:nightly", Code: &code}, true},
+		{"dockerskeleton without code", whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton"}, false},
+		{"actionloop-base with code", whisk.Exec{Kind: "blackbox", Image: "openwhisk/actionloop-base", Code: &code}, false},
+		{"another registry's dockerskeleton", whisk.Exec{Kind: "blackbox", Image: "example.com/openwhisk/dockerskeleton", Code: &code}, false},
+		{"managed kind", whisk.Exec{Kind: "python:3", Code: &code}, false},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			got := nativeHint(whisk.Exec{Kind: tt.kind}, tt.res)
-			has := string(got.Result) != string(tt.res.Result)
-			if has != tt.wantHint || (has && !strings.Contains(string(got.Result), "cannot start action: command exited. (The wsk-route dev sandbox runs")) {
-				t.Errorf("nativeHint(%s, %s) = %s; want hint %v", tt.kind, tt.res.Result, got.Result, tt.wantHint)
-			}
-		})
+		if got := skeletonEnv(tt.exec) != nil; got != tt.want {
+			t.Errorf("%s: skeletonEnv = %v, want WSK_ROUTE_SKELETON=1: %v", tt.name, skeletonEnv(tt.exec), tt.want)
+		}
 	}
 }

@@ -61,6 +61,7 @@ func (i *Invoker) handle(ctx context.Context, msg *whisk.ActivationMessage, rece
 		i.whiskError(ctx, j, fmt.Sprintf("The action's kind %q cannot run in this sandbox: %v", action.Exec.Kind, err))
 		return
 	}
+	env = append(env[:len(env):len(env)], skeletonEnv(action.Exec)...)
 	j.initPhase = initPhase(env)
 	fqn := "/" + action.Namespace + "/" + action.Name
 	// A cold start is visible (ColdStarts) from the grant of memory for
@@ -221,7 +222,7 @@ func (i *Invoker) activate(ctx context.Context, j *job, c *container) (whisk.Act
 			timedOut = true
 			res = whisk.ErrorResult(whisk.StatusDeveloperError, fmt.Sprintf("The action exceeded its time limits of %d milliseconds during initialization.", j.limits.Timeout))
 		case status != http.StatusOK:
-			res = nativeHint(a.Exec, whisk.ClassifyInit(status, resp))
+			res = whisk.ClassifyInit(status, resp)
 		}
 		if err == nil && status == http.StatusOK {
 			c.inited = true

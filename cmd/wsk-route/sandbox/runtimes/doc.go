@@ -30,7 +30,8 @@
 //     so the user sees them in the activation's result.
 //   - "blackbox" (and "native", OpenWhisk's blackbox with image
 //     openwhisk/dockerskeleton): no compiler, the code is an executable
-//     or a zip with one named exec.
+//     or a zip with one named exec (which the invoker has the proxy run
+//     once per activation when the image is openwhisk/dockerskeleton).
 //
 // The caller's duties: call Install once per sandbox start (it rewrites the
 // files, so a moved toolchain is picked up), keep the directory for the

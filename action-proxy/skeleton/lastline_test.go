@@ -1,0 +1,71 @@
+package skeleton
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestLastLine checks the split of an output into log and result line
+// against dockerskeleton's (o.rfind('\n', 0, len(o)-1)), whatever the
+// output's chunking.
+func TestLastLine(t *testing.T) {
+	tests := []struct {
+		out, log, last string
+	}{
+		{"", "", ""},
+		{"{}", "", "{}"},
+		{"{}\n", "", "{}"},
+		{"hello\n{}\n", "hello\n", "{}"},
+		{"hello\n{}", "hello\n", "{}"},
+		{"a\nb\n  {\"x\": 1}  \n", "a\nb\n", `{"x": 1}`},
+		{"a\n\n", "a\n", ""},
+		{"\n\n", "\n", ""},
+		{"\n", "", ""},
+		{"a\r\n{}\r\n", "a\r\n", "{}"},
+	}
+	for _, tc := range tests {
+		for _, size := range []int{1, 2, 3, len(tc.out) + 1} {
+			var log bytes.Buffer
+			l := &lastLine{log: &log, max: 1 << 20}
+			for rest := tc.out; rest != ""; {
+				n := min(size, len(rest))
+				l.Write([]byte(rest[:n]))
+				rest = rest[n:]
+			}
+			last := l.Close()
+			if log.String() != tc.log || string(last) != tc.last {
+				t.Errorf("output %q in chunks of %d: log %q, last %q; want %q, %q", tc.out, size, log.String(), last, tc.log, tc.last)
+			}
+		}
+	}
+}
+
+// TestLastLineOverlong checks that a line longer than max goes to the log
+// as it comes, and is no result when it is the last.
+func TestLastLineOverlong(t *testing.T) {
+	long := strings.Repeat("x", 50)
+	tests := []struct {
+		out, log, last string
+	}{
+		{long, long + "\n", ""},
+		{long + "\n", long + "\n", ""},
+		{long + "\n{}\n", long + "\n", "{}"},
+		{"a\n" + long + "\nb\n{}", "a\n" + long + "\nb\n", "{}"},
+	}
+	for _, tc := range tests {
+		for _, size := range []int{1, 7, len(tc.out)} {
+			var log bytes.Buffer
+			l := &lastLine{log: &log, max: 10}
+			for rest := tc.out; rest != ""; {
+				n := min(size, len(rest))
+				l.Write([]byte(rest[:n]))
+				rest = rest[n:]
+			}
+			last := l.Close()
+			if log.String() != tc.log || string(last) != tc.last {
+				t.Errorf("output %q in chunks of %d: log %q, last %q; want %q, %q", tc.out, size, log.String(), last, tc.log, tc.last)
+			}
+		}
+	}
+}
