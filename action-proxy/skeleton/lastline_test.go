@@ -69,3 +69,31 @@ func TestLastLineOverlong(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLastLine checks the streaming split against dockerskeleton's own,
+// computed on the whole output, for any output and chunk size.
+func FuzzLastLine(f *testing.F) {
+	f.Add([]byte("hello\n{}\n"), uint8(1))
+	f.Add([]byte("a\n\n"), uint8(2))
+	f.Add([]byte("{\"a\":1}"), uint8(3))
+	f.Fuzz(func(t *testing.T, out []byte, chunk uint8) {
+		size := int(chunk)%16 + 1
+		// dockerskeleton: lastNewLine = o.rfind('\n', 0, len(o)-1).
+		wantLog, wantLast := "", string(bytes.TrimSpace(out))
+		if len(out) > 0 {
+			if i := bytes.LastIndexByte(out[:len(out)-1], '\n'); i >= 0 {
+				wantLog, wantLast = string(out[:i+1]), string(bytes.TrimSpace(out[i+1:]))
+			}
+		}
+		var log bytes.Buffer
+		l := &lastLine{log: &log, max: 1 << 20}
+		for rest := out; len(rest) > 0; {
+			n := min(size, len(rest))
+			l.Write(rest[:n])
+			rest = rest[n:]
+		}
+		if last := string(l.Close()); log.String() != wantLog || last != wantLast {
+			t.Errorf("output %q in chunks of %d: log %q, last %q; want %q, %q", out, size, log.String(), last, wantLog, wantLast)
+		}
+	})
+}
