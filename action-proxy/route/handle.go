@@ -3,8 +3,6 @@ package route
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"strconv"
@@ -127,10 +125,16 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 			res = p.reserveAgain(ctx, wait)
 			return res != nil
 		})
-	elapsed := p.cfg.Now().Sub(start)
+	end := p.cfg.Now()
 	c := flow.ContextOf(f)
 	d := doer{p: p, sp: sp, w: w}
-	d.rep = &stepReport{send: func() { d.sendReport(ctx, c, f.Step, f.Branch, logs(), elapsed) }}
+	// The report goes once the result has gone on; the step's activation
+	// record after it (records.go).
+	d.rep = &stepReport{send: func() {
+		l := logs()
+		d.sendReport(ctx, c, f.Step, f.Branch, l, end.Sub(start))
+		p.recordStep(f, start, end, result, l, err)
+	}}
 	s := flow.Sender{Spec: sp, Ctx: c, Self: w.instanceID, CanHold: true, EntryJoins: p.cfg.EntryJoins}
 	d.do(ctx, s.Finished(f.Step, f.Branch, result, err, id.Action))
 }
@@ -201,16 +205,11 @@ const stepMargin = 100 * time.Millisecond
 // and the context fields an invoker /run carries, with an activation id
 // derived from the run, step and branch.
 func activationBody(payload []byte, f *frame.Frame, id Identity) io.Reader {
-	key := f.RunID + "\x00" + f.Step + "\x00" + strconv.FormatUint(uint64(f.Branch), 10)
-	if len(f.Outer) > 0 {
-		key += "\x00" + flow.SlotsKey(f.Outer)
-	}
-	h := sha256.Sum256([]byte(key))
 	ctx := runContext{
 		Namespace:     id.Namespace,
 		ActionName:    id.Action,
 		ActionVersion: id.Version,
-		ActivationID:  hex.EncodeToString(h[:16]),
+		ActivationID:  activationID(f),
 		TransactionID: f.RunID,
 		APIKey:        id.APIKey,
 	}

@@ -53,6 +53,9 @@ type Plane struct {
 	exec   Executor
 	frames *handedListener // the frame sockets the agent hands over
 	stats  *hopStats
+	// records sends the activation records of the steps run here
+	// (records.go).
+	records records
 
 	identified chan struct{} // closed by the first Identify
 	identOnce  sync.Once

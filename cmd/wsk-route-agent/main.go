@@ -25,6 +25,13 @@
 // password comes from -kafka-sasl-password-file or the environment
 // variable WSK_ROUTE_KAFKA_SASL_PASSWORD, never from the command line.
 //
+// With the CouchDB settings OpenWhisk's invoker reads
+// (CONFIG_whisk_couchdb_protocol, _host, _port, _username, _password and
+// CONFIG_whisk_couchdb_databases_WhiskActivation) in its environment, the
+// agent writes an activation record per direct step into OpenWhisk's
+// activations database, where `wsk activation list` finds it
+// (internal/activationdb).
+//
 // SIGTERM or SIGINT stops it: every instance is deregistered and it exits 0.
 package main
 
@@ -41,6 +48,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/wsk-route/wsk-route/internal/activationdb"
 	"github.com/wsk-route/wsk-route/internal/consulstore"
 	"github.com/wsk-route/wsk-route/invoker-plugin/agent"
 	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
@@ -96,6 +104,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	cfg.UserEventsSource = kafka.source
+	if dbc, ok, err := activationdb.FromEnv(os.Environ()); err != nil {
+		fmt.Fprintln(stderr, "wsk-route-agent: activation records:", err)
+		return 1
+	} else if ok {
+		st, err := activationdb.New(dbc)
+		if err != nil {
+			fmt.Fprintln(stderr, "wsk-route-agent: activation records:", err)
+			return 1
+		}
+		cfg.Activations = st
+	}
 	// Catch the signals before the sockets exist, so that a supervisor
 	// that saw them can always stop the agent cleanly.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

@@ -30,6 +30,7 @@ const (
 	TypeSpecs      = "specs"      // agent → proxy
 	TypeStats      = "stats"      // proxy → agent: hop counters since the last stats message
 	TypeRunEvent   = "run_event"  // proxy → agent: a step or end event of a run the proxy is the entry of
+	TypeActivation = "activation" // proxy → agent: the record of a direct step the proxy ran
 )
 
 // Message is one websocket text message: Type says which field is set.
@@ -45,6 +46,9 @@ type Message struct {
 	// RunEvent is a run's event for the agent to store (runevent.Event);
 	// the agent stores it under the session's namespace.
 	RunEvent *runevent.Event `json:"run_event,omitempty"`
+	// Activation is the record of a direct step, for the agent to write
+	// where OpenWhisk keeps activation records.
+	Activation *Activation `json:"activation,omitempty"`
 }
 
 // Register tells the agent what the proxy runs. The agent creates the
@@ -175,7 +179,7 @@ func Decode(b []byte) (*Message, error) {
 // required parts.
 func (m *Message) check() error {
 	set := 0
-	for _, p := range []bool{m.Register != nil, m.Unregister != nil, m.Welcome != nil, m.Key != nil, m.Table != nil, m.Specs != nil, m.Stats != nil, m.RunEvent != nil} {
+	for _, p := range []bool{m.Register != nil, m.Unregister != nil, m.Welcome != nil, m.Key != nil, m.Table != nil, m.Specs != nil, m.Stats != nil, m.RunEvent != nil, m.Activation != nil} {
 		if p {
 			set++
 		}
@@ -217,6 +221,13 @@ func (m *Message) check() error {
 		ok = m.RunEvent != nil
 		if ok {
 			if err := m.RunEvent.Check(); err != nil {
+				return fmt.Errorf("agentproto: %w", err)
+			}
+		}
+	case TypeActivation:
+		ok = m.Activation != nil
+		if ok {
+			if err := m.Activation.check(); err != nil {
 				return fmt.Errorf("agentproto: %w", err)
 			}
 		}

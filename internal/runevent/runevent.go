@@ -1,8 +1,11 @@
 package runevent
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -119,3 +122,19 @@ func Cap(s string, n int) (string, int) {
 // true, and the entry removes it before the run starts. Runs nobody
 // follows publish nothing (no message to the agent, no registry write).
 const WatchKey = "$wsk-route-watch"
+
+// StepActivationID returns the activation id of one execution of a
+// workflow step: 32 lower-case hex digits, as OpenWhisk's ids, derived
+// from the run id (the entry's activation id), the step, the branch and,
+// for a step inside map elements, outer (the key of the enclosing
+// elements; "" for none). The action sees it as __OW_ACTIVATION_ID, its
+// activation record carries it, and its user event names it, so all
+// three name the same activation; every attempt of the step has it.
+func StepActivationID(run, step string, branch uint32, outer string) string {
+	key := run + "\x00" + step + "\x00" + strconv.FormatUint(uint64(branch), 10)
+	if outer != "" {
+		key += "\x00" + outer
+	}
+	h := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(h[:16])
+}

@@ -26,6 +26,4 @@
 //   - Consumer: create it with NewConsumer, give it a Handler, and call
 //     Run(ctx) from one goroutine; the Handler is called from Run's
 //     goroutines, one message at a time per partition.
-//   - StepActivationID names the activation of a direct step; the same
-//     (run, step, branch) always gives the same id.
 package userevents

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/wsk-route/wsk-route/internal/runevent"
 	"net"
 	"reflect"
 	"sort"
@@ -55,7 +56,7 @@ func runPublisher(t testing.TB, p *userevents.Publisher) (stop func()) {
 func stepEvent(i int) *userevents.EventMessage {
 	return &userevents.EventMessage{Source: "wsk-route@hostA", Subject: "guest", Namespace: "guest", UserID: "",
 		EventType: userevents.TypeActivation, Timestamp: int64(1700000000000 + i),
-		Activation: &userevents.Activation{Name: "guest/step" + fmt.Sprint(i), ActivationID: userevents.StepActivationID("run", fmt.Sprint(i), 0),
+		Activation: &userevents.Activation{Name: "guest/step" + fmt.Sprint(i), ActivationID: runevent.StepActivationID("run", fmt.Sprint(i), 0, ""),
 			Duration: userevents.Millis(i), Kind: "unknown", CausedBy: userevents.CausedBySequence}}
 }
 

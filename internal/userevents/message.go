@@ -2,8 +2,6 @@ package userevents
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -358,19 +356,3 @@ func decodeRequired(b []byte, v any, required ...string) error {
 	return nil
 }
 
-// StepActivationID returns the activation id of one execution of a
-// workflow step: 32 lower-case hex digits, as OpenWhisk's ids, derived
-// from the run id (the entry's activation id), the step and the branch,
-// so that every component that names the step's activation (its user
-// event, its activation record) names the same one.
-func StepActivationID(run, step string, branch uint32) string {
-	h := sha256.New()
-	h.Write([]byte("wsk-route step activation\x00"))
-	h.Write([]byte(run))
-	h.Write([]byte{0})
-	h.Write([]byte(step))
-	h.Write([]byte{0})
-	h.Write([]byte(strconv.FormatUint(uint64(branch), 10)))
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
-}

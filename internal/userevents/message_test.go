@@ -3,7 +3,6 @@ package userevents_test
 import (
 	"encoding/json"
 	"errors"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -195,27 +194,6 @@ func TestStatusName(t *testing.T) {
 	}
 }
 
-func TestStepActivationID(t *testing.T) {
-	hex32 := regexp.MustCompile(`^[0-9a-f]{32}$`)
-	a := userevents.StepActivationID("run1", "upper", 0)
-	if !hex32.MatchString(a) {
-		t.Errorf("StepActivationID = %q, want 32 lower-case hex digits as OpenWhisk's ids", a)
-	}
-	if b := userevents.StepActivationID("run1", "upper", 0); b != a {
-		t.Errorf("same step: %q then %q, want the same id", a, b)
-	}
-	seen := map[string]string{a: "run1/upper/0"}
-	for _, k := range []struct {
-		run, step string
-		branch    uint32
-	}{{"run1", "upper", 1}, {"run2", "upper", 0}, {"run1", "lower", 0}, {"run1u", "pper", 0}} {
-		id := userevents.StepActivationID(k.run, k.step, k.branch)
-		if prev, dup := seen[id]; dup {
-			t.Errorf("%v and %s share the id %s", k, prev, id)
-		}
-		seen[id] = k.run + "/" + k.step
-	}
-}
 
 // TestAppendJSONStrings checks the string escaping against encoding/json's
 // reading of it.

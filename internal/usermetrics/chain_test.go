@@ -2,6 +2,7 @@ package usermetrics_test
 
 import (
 	"context"
+	"github.com/wsk-route/wsk-route/internal/runevent"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -49,7 +50,7 @@ func TestChain(t *testing.T) {
 	}()
 	for i := range 3 {
 		pub.Publish(activation("guest", "guest/wf/upper", func(a *userevents.Activation) {
-			a.ActivationID = userevents.StepActivationID("run", "upper", uint32(i))
+			a.ActivationID = runevent.StepActivationID("run", "upper", uint32(i), "")
 			a.CausedBy = userevents.CausedBySequence
 		}))
 	}

@@ -154,6 +154,10 @@ type Config struct {
 	// UserEventsSource is the events' source field; "":
 	// "wsk-route-agent@<Host>".
 	UserEventsSource string
+	// Activations, when set, is where the activation records of the
+	// direct steps this host's proxies run are written (records.go); nil:
+	// they are dropped.
+	Activations ActivationStore
 }
 
 // validate checks c and fills its defaults.
@@ -257,6 +261,7 @@ type Agent struct {
 	stopping         atomic.Pointer[context.Context]
 	bindings         *bindings
 	events           *eventWriter          // run events to the registry (runevents.go)
+	records          *recordWriter         // activation records of direct steps (records.go)
 	blobs            *blobs                // blob pulls of large fallback payloads (blobs.go)
 	sockets          *sockets              // the proxies' frame sockets (sockets.go)
 	handoffLn        net.Listener          // HandoffSocket
@@ -314,6 +319,7 @@ func New(cfg Config) (*Agent, error) {
 		bindings:       binds,
 		sockets:        socks,
 		events:         newEventWriter(cfg.Registry, cfg.Logger),
+		records:        newRecordWriter(cfg.Activations, cfg.Logger),
 		local:          make(map[string]*localInstance),
 		table:          make(map[string]routetable.Instance),
 	}
@@ -541,6 +547,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.startBlobs(start)
 	if a.events.store != nil {
 		start("run events", a.events.run)
+	}
+	if a.records.store != nil {
+		start("activation records", a.records.run)
 	}
 	if a.userEvents != nil {
 		start("user events", a.userEvents.Run)

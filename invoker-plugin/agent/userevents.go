@@ -68,7 +68,7 @@ func stepEvent(source, namespace, stepAction string, ev *runevent.Event, now fun
 		Timestamp: ts,
 		Activation: &userevents.Activation{
 			Name:         strings.TrimPrefix(stepAction, "/"),
-			ActivationID: userevents.StepActivationID(ev.Run, ev.Step, ev.Branch),
+			ActivationID: runevent.StepActivationID(ev.Run, ev.Step, ev.Branch, ""),
 			StatusCode:   userevents.StatusSuccess,
 			Duration:     userevents.Millis(ev.Duration().Milliseconds()),
 			Kind:         StepKind,

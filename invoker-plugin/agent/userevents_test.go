@@ -94,7 +94,7 @@ func TestUserEventsOfSteps(t *testing.T) {
 	send(runevent.Event{Run: "run1", Seq: 4, Kind: runevent.KindEnd, TimeMS: 1700000000126})
 
 	want := `{"source":"wsk-route-agent@hostA","body":{"name":"guest/upper","activationId":"` +
-		userevents.StepActivationID("run1", "up", 0) + `","statusCode":0,"duration":12,"waitTime":0,"initTime":0,` +
+		runevent.StepActivationID("run1", "up", 0, "") + `","statusCode":0,"duration":12,"waitTime":0,"initTime":0,` +
 		`"kind":"unknown","conductor":false,"memory":0,"causedBy":"sequence"},"subject":"guest","namespace":"guest",` +
 		`"userId":"","eventType":"Activation","timestamp":1700000000123}`
 	got := readTopic(t, brokers, "ow_events", 1)

@@ -263,6 +263,15 @@ func (sess *session) handle(ctx context.Context, m *agentproto.Message) (reason 
 			sink.RunEvent(id, m.RunEvent)
 		}
 		return "", false
+	case agentproto.TypeActivation:
+		if id == "" {
+			sess.srv.log.Warn("proxyconn: activation record before register; closing the session")
+			return "bad message: activation record before register", true
+		}
+		if sink, ok := sess.srv.cfg.Registrar.(ActivationSink); ok {
+			sink.Activation(id, m.Activation)
+		}
+		return "", false
 	default:
 		sess.srv.log.Warn("proxyconn: unexpected message from a proxy; closing the session", "instance", id, "type", m.Type)
 		return "bad message: " + m.Type, true

@@ -140,11 +140,13 @@ func TestEntryAction(t *testing.T) {
 	}
 	t.Cleanup(func() { c.Actions.Delete("ea") })
 
+	entries := map[string]bool{}
 	for i := 0; i < 3; i++ {
 		act, resp := invoke(t, c, "ea", map[string]any{"text": "entry action"})
 		if resp.StatusCode != http.StatusOK || !act.Response.Success {
 			t.Fatalf("invoke %d of the entry: %s %+v (logs %q)", i, resp.Status, act.Response, act.Logs)
 		}
+		entries[act.ActivationID] = true
 		r := act.Response.Result.(map[string]any)
 		if r["text"] != "ENTRY ACTION" || fmt.Sprint(r["words"]) != "2" {
 			t.Errorf("invoke %d: result %v, want the upper-cased text and 2 words", i, r)
@@ -156,13 +158,43 @@ func TestEntryAction(t *testing.T) {
 			}
 		}
 	}
-	// The steps ran direct: no activation of theirs since the warm-up.
+	// The steps ran direct: no activation through the controller since
+	// the warm-up, and one record per run, caused by the run's entry.
 	for _, s := range steps {
-		list, _, err := c.Activations.List(&whisk.ActivationListOptions{Name: s, Limit: 10})
-		if err != nil || len(list) != 1 {
-			t.Errorf("%s has %d activations (%v), want only its warm-up: the workflow's steps must not go through the controller", s, len(list), err)
+		if n := activations(t, c, s, 1); n != 1 {
+			t.Errorf("%s has %d activations through the controller, want only its warm-up: the workflow's steps must not go through it", s, n)
+		}
+		recs := stepRecords(t, c, s, 3)
+		if len(recs) != 3 {
+			t.Fatalf("%s has %d step records, want one per run (3)", s, len(recs))
+		}
+		for _, r := range recs {
+			if !entries[r.Cause] {
+				t.Errorf("%s's record %s has cause %q, not one of the entry's activations %v", s, r.ActivationID, r.Cause, entries)
+			}
+			// wsk activation get ID: the whole record, with its logs.
+			full, _, err := c.Activations.Get(r.ActivationID)
+			if err != nil {
+				t.Fatalf("wsk activation get %s: %v", r.ActivationID, err)
+			}
+			if !full.Response.Success || full.Response.Result == nil || full.Duration < 0 || full.End < full.Start || full.Namespace != "guest" {
+				t.Errorf("record %s: %+v, want a successful step with its result and times", r.ActivationID, full)
+			}
+			if s == "ea-upper" && !strings.Contains(strings.Join(full.Logs, "\n"), `stdout: step upper: "entry action"`) {
+				t.Errorf("record %s of ea-upper has logs %q, want the step's own log line", r.ActivationID, full.Logs)
+			}
+			if got := full.Annotations.GetValue("path"); got != "guest/"+s {
+				t.Errorf("record %s: path annotation %v, want guest/%s", r.ActivationID, got, s)
+			}
 		}
 	}
+}
+
+// isStepRecord reports whether a is the record of a direct step (the
+// agent writes it with a "wsk-route" annotation), not an activation the
+// controller made.
+func isStepRecord(a whisk.Activation) bool {
+	return a.Annotations.GetValue("wsk-route") != nil
 }
 
 // TestNativeStep runs a workflow whose second step is a --native script
@@ -240,20 +272,39 @@ func deployFlow(t *testing.T, c *whisk.Client, workflow string, steps ...string)
 	t.Cleanup(func() { c.Actions.Delete(workflow) })
 }
 
-// activations returns how many activation records name has, once it has
-// at least atLeast (waiting a little: a fallback step's record is written
-// after its result went on, so the run can end first), or what it has
-// after the wait.
+// activations returns how many activations through the controller name
+// has, once it has at least atLeast (waiting a little: a fallback step's
+// record is written after its result went on, so the run can end first),
+// or what it has after the wait. The records of direct steps do not
+// count.
 func activations(t *testing.T, c *whisk.Client, name string, atLeast int) int {
+	t.Helper()
+	return len(listActivations(t, c, name, atLeast, false))
+}
+
+// stepRecords returns the records of name's direct steps, once it has at
+// least atLeast, or what it has after a little wait.
+func stepRecords(t *testing.T, c *whisk.Client, name string, atLeast int) []whisk.Activation {
+	t.Helper()
+	return listActivations(t, c, name, atLeast, true)
+}
+
+func listActivations(t *testing.T, c *whisk.Client, name string, atLeast int, direct bool) []whisk.Activation {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		list, _, err := c.Activations.List(&whisk.ActivationListOptions{Name: name, Limit: 200})
+		list, _, err := c.Activations.List(&whisk.ActivationListOptions{Name: name, Limit: 200, Docs: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(list) >= atLeast || time.Now().After(deadline) {
-			return len(list)
+		var got []whisk.Activation
+		for _, a := range list {
+			if isStepRecord(a) == direct {
+				got = append(got, a)
+			}
+		}
+		if len(got) >= atLeast || time.Now().After(deadline) {
+			return got
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -303,6 +303,9 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 	acfg := agent.Config{
 		Host: "sandbox", RunDir: runDir, ShmRoot: shmDir, StateDir: filepath.Join(dataDir, "agent-state"),
 		Registry: routes, Logger: log.With("component", "agent"),
+		// The records of direct steps go where the invoker's go, so that
+		// wsk activation list/get shows every step of a run.
+		Activations: storeActivations{st},
 	}
 	if !cfg.Docker {
 		// Proxy processes share the sandbox's cgroup; the invoker knows
@@ -499,6 +502,13 @@ func createTopics(brokers, topics []string) error {
 		}
 	}
 	return nil
+}
+
+// storeActivations adapts the store to the agent's ActivationStore.
+type storeActivations struct{ st *store.Store }
+
+func (s storeActivations) PutActivation(_ context.Context, a whisk.Activation) error {
+	return s.st.PutActivation(a)
 }
 
 // runtimeEnv adapts the runtime set to the invoker.

@@ -1,0 +1,21 @@
+// Package activationdb writes the activation records of direct steps (the
+// workflow steps wsk-route runs between warm action containers, which
+// OpenWhisk's invoker never sees) into OpenWhisk's activation store, so that
+// `wsk activation list/get/logs/result` show them like any other activation.
+//
+// It writes what OpenWhisk's invoker writes with its default store: the
+// invoker's ActivationStore (ArtifactActivationStore, core/database/
+// ArtifactActivationStore.scala) puts a WhiskActivation through
+// CouchDbRestStore and CouchDbRestClient (core/database/) into the CouchDB
+// database configured as whisk.couchdb.databases.WhiskActivation. The
+// document is WhiskActivation's JSON (core/entity/WhiskActivation.scala)
+// plus the fields WhiskEntity and WhiskDocument add (core/entity/
+// WhiskEntity.scala, WhiskStore.scala): "_id" = namespace + "/" +
+// activationId, "entityType" = "activation" and "updated". OpenWhisk's
+// views (ansible/files/whisks_design_document_for_activations_db*.json)
+// select documents that have an activationId and key them by namespace
+// (and action name) and start, so a document written here is listed with
+// the invoker's own.
+//
+// A Store is safe for concurrent use by multiple goroutines.
+package activationdb
