@@ -83,6 +83,7 @@ func (e *RunEvents) Step(st StepReport) {
 	}
 	e.queue = append(e.queue, runevent.Event{Run: e.run, Seq: e.seq, Kind: runevent.KindStep,
 		Step: st.Step, Branch: st.Branch, Instance: st.Instance, DurationNS: max(int64(st.Duration), 0),
+		Activation: st.Activation, Fallback: st.Fallback,
 		Logs: logs, LogsCut: cut, TimeMS: e.now().UnixMilli()})
 	e.wakeLocked()
 }

@@ -224,7 +224,15 @@ func (p *Proxy) logRun(workflow string, steps []route.StepReport, took time.Dura
 		if st.Branch != 0 {
 			fmt.Fprintf(&b, " (branch %d)", st.Branch)
 		}
-		fmt.Fprintf(&b, " ran on %s in %v\n", st.Instance, st.Duration.Round(time.Microsecond))
+		fmt.Fprintf(&b, " ran on %s in %v", st.Instance, st.Duration.Round(time.Microsecond))
+		switch {
+		case st.Fallback:
+			fmt.Fprintf(&b, " (through OpenWhisk: activation %s)\n", st.Activation)
+		case st.Activation != "":
+			fmt.Fprintf(&b, " (activation %s)\n", st.Activation)
+		default:
+			b.WriteByte('\n')
+		}
 		for _, line := range strings.SplitAfter(string(st.Logs), "\n") {
 			if line == "" {
 				continue

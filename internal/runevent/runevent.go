@@ -52,6 +52,12 @@ type Event struct {
 	// (valid UTF-8); LogsCut counts the bytes left out.
 	Logs    string `json:"logs,omitempty"`
 	LogsCut int    `json:"logs_cut,omitempty"`
+	// Activation is the step's activation id (StepActivationID), or for a
+	// step that went through the OpenWhisk API (Fallback) that
+	// activation's, which OpenWhisk recorded itself; "" from an older
+	// entry.
+	Activation string `json:"activation,omitempty"`
+	Fallback   bool   `json:"fallback,omitempty"`
 	// Error is why the run failed (end events only); empty: it succeeded.
 	Error string `json:"error,omitempty"`
 	// Dropped counts the run's events the entry could not send (end
@@ -91,7 +97,7 @@ func (e *Event) Check() error {
 		return fmt.Errorf("%w: run %s: kind %q is not %q or %q", ErrBad, e.Run, e.Kind, KindStep, KindEnd)
 	case e.Kind == KindStep && e.Step == "":
 		return fmt.Errorf("%w: run %s: step event %d without a step", ErrBad, e.Run, e.Seq)
-	case len(e.Step) > maxName || len(e.Instance) > maxName:
+	case len(e.Step) > maxName || len(e.Instance) > maxName || len(e.Activation) > maxName:
 		return fmt.Errorf("%w: run %s: step or instance name longer than %d bytes", ErrBad, e.Run, maxName)
 	case len(e.Logs) > MaxLogs:
 		return fmt.Errorf("%w: run %s: %d bytes of logs, more than %d", ErrBad, e.Run, len(e.Logs), MaxLogs)

@@ -33,7 +33,9 @@ func (a *Agent) observeRunEvent(entry routetable.Instance, stepAction string, ev
 	switch ev.Kind {
 	case runevent.KindStep:
 		a.metrics.StepRan(entry.Action, stepAction, ev.Duration())
-		if a.userEvents == nil {
+		if a.userEvents == nil || ev.Fallback {
+			// A step that went through the OpenWhisk API has the user
+			// event its invoker published.
 			return
 		}
 		if stepAction == "" {
@@ -47,8 +49,8 @@ func (a *Agent) observeRunEvent(entry routetable.Instance, stepAction string, ev
 }
 
 // stepEvent returns the OpenWhisk Activation event of one step reported
-// to an entry of namespace: the step's action (fully qualified), an
-// activation id derived from the run, step and branch, the step's
+// to an entry of namespace: the step's action (fully qualified), its
+// activation id (that of its record, stepActivationID), the step's
 // duration, and "sequence" as its cause, as OpenWhisk reports the
 // components of sequences and compositions. What the proxies do not
 // report is left at OpenWhisk's "none" values: a success status, no wait
@@ -68,13 +70,23 @@ func stepEvent(source, namespace, stepAction string, ev *runevent.Event, now fun
 		Timestamp: ts,
 		Activation: &userevents.Activation{
 			Name:         strings.TrimPrefix(stepAction, "/"),
-			ActivationID: runevent.StepActivationID(ev.Run, ev.Step, ev.Branch, ""),
+			ActivationID: stepActivationID(ev),
 			StatusCode:   userevents.StatusSuccess,
 			Duration:     userevents.Millis(ev.Duration().Milliseconds()),
 			Kind:         StepKind,
 			CausedBy:     userevents.CausedBySequence,
 		},
 	}
+}
+
+// stepActivationID is the activation id of ev's step: the one its entry
+// reported, or, from an entry that reports none, the id of a step
+// outside map elements.
+func stepActivationID(ev *runevent.Event) string {
+	if ev.Activation != "" {
+		return ev.Activation
+	}
+	return runevent.StepActivationID(ev.Run, ev.Step, ev.Branch, "")
 }
 
 // userEventCounts returns the user-event counters for the metrics.

@@ -31,6 +31,14 @@ func TestStepEvent(t *testing.T) {
 			wantTS: 1700000000123,
 		},
 		{
+			name:   "step in a map element: the id its entry reported",
+			action: "/guest/upper",
+			ev:     runevent.Event{Run: "r1", Step: "up", Activation: runevent.StepActivationID("r1", "up", 0, "3"), TimeMS: 1700000000123},
+			want: userevents.Activation{Name: "guest/upper", ActivationID: runevent.StepActivationID("r1", "up", 0, "3"),
+				Kind: StepKind, CausedBy: userevents.CausedBySequence},
+			wantTS: 1700000000123,
+		},
+		{
 			name:   "sub-millisecond step without a time",
 			action: "/guest/upper",
 			ev:     runevent.Event{Run: "r1", Step: "up", DurationNS: 800_000},

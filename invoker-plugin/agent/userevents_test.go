@@ -68,8 +68,9 @@ func readTopic(t *testing.T, brokers []string, topic string, n int) []string {
 // TestUserEventsOfSteps sends an entry's run events to an agent with user
 // events on and reads the events topic (with OpenWhisk's prefix) of a
 // real broker: one OpenWhisk Activation event for the step whose instance
-// the agent knows, none for a step naming another namespace's instance,
-// and the run, step and user-event metrics.
+// the agent knows, none for a step naming another namespace's instance
+// nor for one that went through the OpenWhisk API (its invoker published
+// its event), and the run, step and user-event metrics.
 func TestUserEventsOfSteps(t *testing.T) {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "ow_events"))
 	if err != nil {
@@ -87,11 +88,13 @@ func TestUserEventsOfSteps(t *testing.T) {
 	send := func(ev runevent.Event) {
 		entry.send(&agentproto.Message{Type: agentproto.TypeRunEvent, RunEvent: &ev})
 	}
-	send(runevent.Event{Run: "run1", Seq: 1, Kind: runevent.KindStep, Step: "up", Instance: "hostA/upper",
+	send(runevent.Event{Run: "run1", Seq: 1, Kind: runevent.KindStep, Step: "fb", Instance: "hostA/upper",
+		Activation: "fedcba9876543210fedcba9876543210", Fallback: true, DurationNS: 1e6, TimeMS: 1700000000122})
+	send(runevent.Event{Run: "run1", Seq: 2, Kind: runevent.KindStep, Step: "up", Instance: "hostA/upper",
 		DurationNS: int64(12500 * time.Microsecond), TimeMS: 1700000000123})
-	send(runevent.Event{Run: "run1", Seq: 2, Kind: runevent.KindStep, Step: "peek", Instance: "hostA/spy", DurationNS: 1e6, TimeMS: 1700000000124})
-	send(runevent.Event{Run: "run1", Seq: 3, Kind: runevent.KindStep, Step: "gone", Instance: "hostB/gone", DurationNS: 1e6, TimeMS: 1700000000125})
-	send(runevent.Event{Run: "run1", Seq: 4, Kind: runevent.KindEnd, TimeMS: 1700000000126})
+	send(runevent.Event{Run: "run1", Seq: 3, Kind: runevent.KindStep, Step: "peek", Instance: "hostA/spy", DurationNS: 1e6, TimeMS: 1700000000124})
+	send(runevent.Event{Run: "run1", Seq: 4, Kind: runevent.KindStep, Step: "gone", Instance: "hostB/gone", DurationNS: 1e6, TimeMS: 1700000000125})
+	send(runevent.Event{Run: "run1", Seq: 5, Kind: runevent.KindEnd, TimeMS: 1700000000126})
 
 	want := `{"source":"wsk-route-agent@hostA","body":{"name":"guest/upper","activationId":"` +
 		runevent.StepActivationID("run1", "up", 0, "") + `","statusCode":0,"duration":12,"waitTime":0,"initTime":0,` +
@@ -108,7 +111,7 @@ func TestUserEventsOfSteps(t *testing.T) {
 		`wsk_route_user_events_published_total 1`,
 		`wsk_route_user_events_dropped_total{reason="unresolved"} 2`,
 		`wsk_route_user_events_dropped_total{reason="queue_full"} 0`,
-		`wsk_route_step_duration_seconds_count{action="/guest/upper",workflow="/guest/flow"} 1`,
+		`wsk_route_step_duration_seconds_count{action="/guest/upper",workflow="/guest/flow"} 2`,
 		`wsk_route_step_duration_seconds_count{action="other",workflow="/guest/flow"} 2`,
 		`wsk_route_runs_total{outcome="ok",workflow="/guest/flow"} 1`,
 	}

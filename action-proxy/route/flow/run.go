@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/runevent"
 	"github.com/wsk-route/wsk-route/internal/spec"
 )
 
@@ -17,6 +18,11 @@ type StepReport struct {
 	Instance string
 	Duration time.Duration
 	Logs     []byte
+	// Activation is the step's activation id: the one its action saw
+	// and its record has (runevent.StepActivationID), or, for a step
+	// that went through the OpenWhisk API (Fallback), that activation's.
+	Activation string
+	Fallback   bool
 }
 
 // Failure is why a run failed: at a step, or (Step "") by its deadline.
@@ -181,6 +187,7 @@ func (r *Run) report(f *frame.Frame, logs []byte, inTable func(string) bool) []A
 	k := KeyOf(f)
 	switch f.Report.Kind {
 	case frame.ReportFallback:
+		r.where.wentToFallback(k, f.Report.Activation)
 		return r.watch(k, f.Report.Activation)
 	case frame.ReportStarted:
 		return r.placed(k, f.Report.Instance, inTable)
@@ -199,7 +206,12 @@ func (r *Run) report(f *frame.Frame, logs []byte, inTable func(string) bool) []A
 		return acts // a copy of a report that came already
 	}
 	r.where.reported(k)
-	sr := StepReport{Step: f.Step, Branch: f.Branch, Instance: f.Report.Instance, Duration: f.Report.Duration, Logs: logs}
+	sr := StepReport{Step: f.Step, Branch: f.Branch, Instance: f.Report.Instance, Duration: f.Report.Duration, Logs: logs,
+		Activation: runevent.StepActivationID(f.RunID, f.Step, f.Branch, k.Outer)}
+	if id, ok := r.where.fallbacks[k]; ok {
+		sr.Activation, sr.Fallback = id, true
+		delete(r.where.fallbacks, k)
+	}
 	r.reports = append(r.reports, sr)
 	return append(append(acts, Reported{Report: sr}), r.settle()...)
 }

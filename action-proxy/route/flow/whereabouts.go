@@ -36,7 +36,10 @@ type whereabouts struct {
 	running  map[Key]string
 	pending  map[Key]string // activation id, by step execution sent through the fallback, not started
 	finished map[Key]bool   // step executions that reported (a late Started is ignored)
-	watching bool           // the shell watches the pending activations
+	// fallbacks has the activation id, by step execution sent through the
+	// fallback, for its report.
+	fallbacks map[Key]string
+	watching  bool // the shell watches the pending activations
 }
 
 // started records that step execution k runs on instance, and reports
@@ -66,6 +69,15 @@ func (w *whereabouts) expect(k Key) {
 		w.running = map[Key]string{}
 	}
 	w.running[k] = ""
+}
+
+// wentToFallback records that step execution k was sent through the
+// fallback, as activation.
+func (w *whereabouts) wentToFallback(k Key, activation string) {
+	if w.fallbacks == nil {
+		w.fallbacks = map[Key]string{}
+	}
+	w.fallbacks[k] = activation
 }
 
 // reported records that step execution k reported.

@@ -141,12 +141,14 @@ func TestEntryAction(t *testing.T) {
 	t.Cleanup(func() { c.Actions.Delete("ea") })
 
 	entries := map[string]bool{}
+	var entryLogs []string
 	for i := 0; i < 3; i++ {
 		act, resp := invoke(t, c, "ea", map[string]any{"text": "entry action"})
 		if resp.StatusCode != http.StatusOK || !act.Response.Success {
 			t.Fatalf("invoke %d of the entry: %s %+v (logs %q)", i, resp.Status, act.Response, act.Logs)
 		}
 		entries[act.ActivationID] = true
+		entryLogs = append(entryLogs, act.Logs...)
 		r := act.Response.Result.(map[string]any)
 		if r["text"] != "ENTRY ACTION" || fmt.Sprint(r["words"]) != "2" {
 			t.Errorf("invoke %d: result %v, want the upper-cased text and 2 words", i, r)
@@ -171,6 +173,9 @@ func TestEntryAction(t *testing.T) {
 		for _, r := range recs {
 			if !entries[r.Cause] {
 				t.Errorf("%s's record %s has cause %q, not one of the entry's activations %v", s, r.ActivationID, r.Cause, entries)
+			}
+			if !strings.Contains(strings.Join(entryLogs, "\n"), "(activation "+r.ActivationID+")") {
+				t.Errorf("the entry's logs do not name %s's record %s", s, r.ActivationID)
 			}
 			// wsk activation get ID: the whole record, with its logs.
 			full, _, err := c.Activations.Get(r.ActivationID)
