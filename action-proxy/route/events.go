@@ -33,17 +33,21 @@ type RunEvents struct {
 	wake chan struct{} // buffer 1: events were queued
 	done chan struct{} // closed when the sender has exited
 
-	mu      sync.Mutex // guards the fields below
-	queue   []runevent.Event
-	seq     uint64 // last seq handed out
-	dropped uint64 // events dropped: queue full, or not sent
-	ended   bool   // End was called
+	mu        sync.Mutex // guards the fields below
+	queue     []runevent.Event
+	seq       uint64 // last seq handed out
+	dropped   uint64 // events dropped: queue full, or not sent
+	ended     bool   // End was called
+	unwatched bool   // nobody follows the run: only its end is sent
 }
 
 // RunEvents returns the publisher of run's events and starts its sender,
-// which the plane's Run waits for. The caller must call End.
-func (p *Plane) RunEvents(run string) *RunEvents {
+// which the plane's Run waits for. The caller must call End. A run that
+// nobody watches (watched false) publishes only its end, marked
+// unwatched: the agent counts it in the run metrics and stores nothing.
+func (p *Plane) RunEvents(run string, watched bool) *RunEvents {
 	e := newRunEvents(p, run, p.sendToAgent)
+	e.unwatched = !watched
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -88,10 +92,11 @@ func (e *RunEvents) Step(st StepReport) {
 	e.wakeLocked()
 }
 
-// End queues the run's end event (runErr nil: the run succeeded) and lets
-// the sender exit once it has sent it. Later calls do nothing.
-func (e *RunEvents) End(runErr error) {
-	ev := runevent.Event{Run: e.run, Kind: runevent.KindEnd}
+// End queues the run's end event (runErr nil: the run succeeded; took:
+// how long it ran) and lets the sender exit once it has sent it. Later
+// calls do nothing.
+func (e *RunEvents) End(runErr error, took time.Duration) {
+	ev := runevent.Event{Run: e.run, Kind: runevent.KindEnd, DurationNS: max(int64(took), 0)}
 	if runErr != nil {
 		ev.Error, _ = runevent.Cap(runErr.Error(), runevent.MaxError)
 		if ev.Error == "" {
@@ -104,6 +109,7 @@ func (e *RunEvents) End(runErr error) {
 		return
 	}
 	e.ended = true
+	ev.Unwatched = e.unwatched
 	e.seq++
 	ev.Seq, ev.TimeMS = e.seq, e.now().UnixMilli()
 	e.queue = append(e.queue, ev) // Dropped is set when it is sent

@@ -66,7 +66,7 @@ func TestRunEventsNeverBlock(t *testing.T) {
 		for i := range steps {
 			e.Step(StepReport{Step: fmt.Sprintf("s%d", i), Logs: []byte("line\n")})
 		}
-		e.End(nil)
+		e.End(nil, time.Millisecond)
 	}()
 	select {
 	case <-published:
@@ -107,9 +107,9 @@ func TestRunEventsContent(t *testing.T) {
 	}
 	e.Step(StepReport{Step: "a", Branch: 2, Instance: "h/p", Duration: 1500 * time.Millisecond, Logs: []byte("hi\n")})
 	e.Step(StepReport{Step: "b", Logs: big})
-	e.End(errors.New("route: run run-1 failed at step b: boom"))
+	e.End(errors.New("route: run run-1 failed at step b: boom"), time.Millisecond)
 	e.Step(StepReport{Step: "late"})
-	e.End(nil)
+	e.End(nil, time.Millisecond)
 	<-e.Done()
 	s.mu.Lock()
 	got := s.got
@@ -132,10 +132,30 @@ func TestRunEventsContent(t *testing.T) {
 		close(s.release)
 		e := startEvents(t, s)
 		e.Step(StepReport{Step: "a"})
-		e.End(nil)
+		e.End(nil, time.Millisecond)
 		<-e.Done()
 		if d := e.Dropped(); d != 2 {
 			t.Errorf("Dropped() = %d after two failed sends, want 2", d)
 		}
 	})
+}
+
+// TestRunEventsUnwatched: a run nobody watches sends its end only,
+// marked unwatched, and the step reports its entry gets are not sent.
+func TestRunEventsUnwatched(t *testing.T) {
+	s := &eventSink{release: make(chan struct{})}
+	close(s.release)
+	e := startEvents(t, s)
+	e.unwatched = true
+	e.End(errors.New("step s1 failed"), time.Millisecond)
+	select {
+	case <-e.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the end event was not sent")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.got) != 1 || s.got[0].Kind != runevent.KindEnd || !s.got[0].Unwatched || s.got[0].Error != "step s1 failed" || s.got[0].DurationNS != int64(time.Millisecond) {
+		t.Errorf("sent %+v, want only the end event, unwatched, with its error and duration", s.got)
+	}
 }

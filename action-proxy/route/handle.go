@@ -11,6 +11,7 @@ import (
 
 	"github.com/wsk-route/wsk-route/action-proxy/route/flow"
 	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/runevent"
 	"github.com/wsk-route/wsk-route/internal/spec"
 	"github.com/wsk-route/wsk-route/internal/transport"
 )
@@ -205,13 +206,19 @@ const stepMargin = 100 * time.Millisecond
 // and the context fields an invoker /run carries, with an activation id
 // derived from the run, step and branch.
 func activationBody(payload []byte, f *frame.Frame, id Identity) io.Reader {
+	aid := activationID(f)
 	ctx := runContext{
 		Namespace:     id.Namespace,
 		ActionName:    id.Action,
 		ActionVersion: id.Version,
-		ActivationID:  activationID(f),
+		ActivationID:  aid,
 		TransactionID: f.RunID,
 		APIKey:        id.APIKey,
+	}
+	if runevent.IsTraceID(f.RunID) {
+		// The step's span in its run's trace (runevent): the action sees
+		// it as __OW_TRACEPARENT, to continue the trace in what it calls.
+		ctx.TraceParent = runevent.TraceParent(f.RunID, runevent.StepSpanID(aid))
 	}
 	if f.Deadline != 0 {
 		ctx.Deadline = strconv.FormatInt(f.Deadline/int64(time.Millisecond), 10)
@@ -234,4 +241,5 @@ type runContext struct {
 	TransactionID string `json:"transaction_id"`
 	Deadline      string `json:"deadline,omitempty"`
 	APIKey        string `json:"api_key,omitempty"`
+	TraceParent   string `json:"traceparent,omitempty"`
 }

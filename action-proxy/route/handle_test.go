@@ -75,6 +75,21 @@ func TestActivationBody(t *testing.T) {
 			},
 		},
 		{
+			name:    "a run that is a trace: the step's traceparent",
+			payload: `{}`,
+			f:       frame.Frame{RunID: "0123456789abcdef0123456789abcdef", Step: "s", Branch: 0},
+			id:      Identity{Namespace: "ns", Action: "/ns/a"},
+			want: map[string]any{
+				"value":          map[string]any{},
+				"namespace":      "ns",
+				"action_name":    "/ns/a",
+				"action_version": "",
+				"activation_id":  wantActivationID("0123456789abcdef0123456789abcdef", "s", 0),
+				"transaction_id": "0123456789abcdef0123456789abcdef",
+				"traceparent":    "00-0123456789abcdef0123456789abcdef-" + wantActivationID("0123456789abcdef0123456789abcdef", "s", 0)[:16] + "-01",
+			},
+		},
+		{
 			name:    "array payload, quotes in names",
 			payload: `[1,"x"]`,
 			f:       frame.Frame{RunID: `r"3`, Step: "s", Branch: 7},

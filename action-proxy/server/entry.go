@@ -126,15 +126,19 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow stri
 
 	start := time.Now()
 	opts := route.RunOptions{ID: entryRunID(req.ActivationID)}
-	var events *route.RunEvents // the run's step events, for wsk-route invoke --watch
-	if pub, ok := rs.router.(runEventPublisher); ok && watch {
-		events = pub.RunEvents(opts.ID)
-		opts.OnStep = events.Step
+	// The run's events: every step's for wsk-route invoke --watch, when
+	// the caller watches; its end always, for the agent's run metrics.
+	var events *route.RunEvents
+	if pub, ok := rs.router.(runEventPublisher); ok {
+		events = pub.RunEvents(opts.ID, watch)
+		if watch {
+			opts.OnStep = events.Step
+		}
 	}
 	res, err := rs.router.StartRun(ctx, workflow, input, opts)
 	took := time.Since(start)
 	if events != nil {
-		events.End(err) // before the answer: a watcher sees the end first
+		events.End(err, took) // before the answer: a watcher sees the end first
 	}
 	var steps []route.StepReport
 	var runErr *route.RunError
@@ -181,7 +185,7 @@ func entryInput(value json.RawMessage) (json.RawMessage, bool) {
 // runEventPublisher is a Router that publishes a run's step events to
 // the host agent (*route.Plane does).
 type runEventPublisher interface {
-	RunEvents(run string) *route.RunEvents
+	RunEvents(run string, watched bool) *route.RunEvents
 }
 
 // entryRunID is the id of the run an entry starts: its activation id, so

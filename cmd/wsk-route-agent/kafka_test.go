@@ -65,3 +65,22 @@ func TestKafkaFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestTraceEndpoint(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	tests := []struct {
+		flag string
+		env  map[string]string
+		want string
+	}{
+		{"", nil, ""},
+		{"http://c:4318", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://other:4318"}, "http://c:4318"},
+		{"", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://other:4318"}, "http://other:4318"},
+		{"", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://t:4318/v1/traces", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://other:4318"}, "http://t:4318"},
+	}
+	for _, tc := range tests {
+		if got := traceEndpoint(tc.flag, env(tc.env)); got != tc.want {
+			t.Errorf("traceEndpoint(%q, %v) = %q, want %q", tc.flag, tc.env, got, tc.want)
+		}
+	}
+}

@@ -16,7 +16,7 @@
 //	    [-kafka-protocol PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL]
 //	    [-kafka-ssl-ca F] [-kafka-ssl-cert F] [-kafka-ssl-key F]
 //	    [-kafka-sasl-user U] [-kafka-sasl-password-file F]
-//	    [-user-events-queue N] [-user-events-source S]
+//	    [-user-events-queue N] [-user-events-source S] [-otlp-endpoint URL]
 //	wsk-route-agent -version
 //
 // With -kafka-hosts, the agent publishes an OpenWhisk user event per
@@ -31,6 +31,10 @@
 // agent writes an activation record per direct step into OpenWhisk's
 // activations database, where `wsk activation list` finds it
 // (internal/activationdb).
+//
+// With -otlp-endpoint (or OpenTelemetry's OTEL_EXPORTER_OTLP_ENDPOINT),
+// the agent exports each workflow run as one trace: a span for the run's
+// entry and one per direct step (internal/otlp). Off by default.
 //
 // SIGTERM or SIGINT stops it: every instance is deregistered and it exits 0.
 package main
@@ -50,6 +54,7 @@ import (
 
 	"github.com/wsk-route/wsk-route/internal/activationdb"
 	"github.com/wsk-route/wsk-route/internal/consulstore"
+	"github.com/wsk-route/wsk-route/internal/otlp"
 	"github.com/wsk-route/wsk-route/invoker-plugin/agent"
 	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
 )
@@ -79,6 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	prefix := fs.String("consul-prefix", "", "Consul KV `prefix` of specs and keys (default: wsk-route)")
 	service := fs.String("consul-service", "", "Consul `service` name of the instances (default: wsk-route)")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	otlpEndpoint := fs.String("otlp-endpoint", "", "OpenTelemetry collector `URL` (OTLP/HTTP, e.g. http://collector:4318) to export a span per direct step and per run to (default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT's base or $OTEL_EXPORTER_OTLP_ENDPOINT; none: no traces)")
 	var kafka kafkaFlags
 	kafka.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -104,6 +110,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	cfg.UserEventsSource = kafka.source
+	if ep := traceEndpoint(*otlpEndpoint, os.Getenv); ep != "" {
+		cfg.Traces = &otlp.Config{Endpoint: ep, ServiceName: "wsk-route-agent"}
+	}
 	if dbc, ok, err := activationdb.FromEnv(os.Environ()); err != nil {
 		fmt.Fprintln(stderr, "wsk-route-agent: activation records:", err)
 		return 1
@@ -154,4 +163,17 @@ func versionLine() string {
 		v = bi.Main.Version
 	}
 	return fmt.Sprintf("wsk-route-agent %s, built with %s", v, runtime.Version())
+}
+
+// traceEndpoint is the collector's OTLP/HTTP base URL: the flag's, else
+// OpenTelemetry's environment variables (a traces endpoint ends with
+// /v1/traces, which the exporter adds itself); "" for none.
+func traceEndpoint(flag string, getenv func(string) string) string {
+	if flag != "" {
+		return flag
+	}
+	if ep := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); ep != "" {
+		return strings.TrimSuffix(strings.TrimSuffix(ep, "/"), "/v1/traces")
+	}
+	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
 }

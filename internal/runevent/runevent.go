@@ -58,6 +58,9 @@ type Event struct {
 	// entry.
 	Activation string `json:"activation,omitempty"`
 	Fallback   bool   `json:"fallback,omitempty"`
+	// Unwatched marks the end event of a run nobody follows: the entry
+	// sends it for the run metrics, and the agent does not store it.
+	Unwatched bool `json:"unwatched,omitempty"`
 	// Error is why the run failed (end events only); empty: it succeeded.
 	Error string `json:"error,omitempty"`
 	// Dropped counts the run's events the entry could not send (end
@@ -143,4 +146,47 @@ func StepActivationID(run, step string, branch uint32, outer string) string {
 	}
 	h := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(h[:16])
+}
+
+// A run is one W3C trace (www.w3.org/TR/trace-context): its trace id is
+// the run id, which is the entry's activation id (32 hex digits), the
+// entry's span is EntrySpanID(run), and each direct step's span is
+// StepSpanID of its activation id, a child of the entry's. The ids are
+// derived, so no frame carries more than the run id, and every component
+// (the proxy that gives the action its traceparent, the agent that
+// exports the spans) names the same spans.
+
+// EntrySpanID returns the span id (16 hex digits) of run's entry.
+func EntrySpanID(run string) string {
+	h := sha256.Sum256([]byte("wsk-route entry span\x00" + run))
+	return hex.EncodeToString(h[:8])
+}
+
+// StepSpanID returns the span id of the step whose activation id is
+// activation (StepActivationID): its first 16 hex digits.
+func StepSpanID(activation string) string {
+	if len(activation) < 16 {
+		return ""
+	}
+	return activation[:16]
+}
+
+// IsTraceID reports whether run can be a trace id: 32 lower-case hex
+// digits, not all zero (an entry's activation id).
+func IsTraceID(run string) bool {
+	if len(run) != 32 || run == strings.Repeat("0", 32) {
+		return false
+	}
+	for i := 0; i < len(run); i++ {
+		if c := run[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// TraceParent returns the W3C traceparent header of span in trace,
+// sampled: "00-<trace>-<span>-01".
+func TraceParent(trace, span string) string {
+	return "00-" + trace + "-" + span + "-01"
 }

@@ -355,4 +355,3 @@ func decodeRequired(b []byte, v any, required ...string) error {
 	}
 	return nil
 }
-

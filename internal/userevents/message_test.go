@@ -194,7 +194,6 @@ func TestStatusName(t *testing.T) {
 	}
 }
 
-
 // TestAppendJSONStrings checks the string escaping against encoding/json's
 // reading of it.
 func TestAppendJSONStrings(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wsk-route/wsk-route/internal/agentproto"
+	"github.com/wsk-route/wsk-route/internal/otlp"
 	"github.com/wsk-route/wsk-route/internal/routetable"
 	"github.com/wsk-route/wsk-route/internal/shm"
 	"github.com/wsk-route/wsk-route/internal/spec"
@@ -158,6 +159,10 @@ type Config struct {
 	// direct steps this host's proxies run are written (records.go); nil:
 	// they are dropped.
 	Activations ActivationStore
+	// Traces, when set, makes the agent export a span per direct step run
+	// on this host and per run whose entry runs here, to an OpenTelemetry
+	// collector (traces.go); nil: off. A nil Logger is the agent's.
+	Traces *otlp.Config
 }
 
 // validate checks c and fills its defaults.
@@ -258,15 +263,15 @@ type Agent struct {
 	// stopping holds Run's context: once it is done, the agent is
 	// stopping, and the sessions that end then leave their instances
 	// registered (registrar.Deregister).
-	stopping         atomic.Pointer[context.Context]
-	bindings         *bindings
-	events           *eventWriter          // run events to the registry (runevents.go)
-	records          *recordWriter         // activation records of direct steps (records.go)
-	blobs            *blobs                // blob pulls of large fallback payloads (blobs.go)
-	sockets          *sockets              // the proxies' frame sockets (sockets.go)
-	handoffLn        net.Listener          // HandoffSocket
-	userEvents       *userevents.Publisher // nil: user events off (userevents.go)
-	unresolvedEvents atomic.Uint64         // step events whose action the agent could not tell
+	stopping   atomic.Pointer[context.Context]
+	bindings   *bindings
+	events     *eventWriter          // run events to the registry (runevents.go)
+	records    *recordWriter         // activation records of direct steps (records.go)
+	blobs      *blobs                // blob pulls of large fallback payloads (blobs.go)
+	sockets    *sockets              // the proxies' frame sockets (sockets.go)
+	handoffLn  net.Listener          // HandoffSocket
+	userEvents *userevents.Publisher // nil: user events off (userevents.go)
+	traces     *otlp.Exporter        // nil: traces off (traces.go)
 
 	mu sync.Mutex // guards local and table
 	// local holds the instances registered through this agent, by id.
@@ -335,6 +340,16 @@ func New(cfg Config) (*Agent, error) {
 			return nil, fmt.Errorf("agent: user events: %w", err)
 		}
 		m.SetUserEvents(a.userEventCounts)
+	}
+	if cfg.Traces != nil {
+		tc := *cfg.Traces
+		if tc.Logger == nil {
+			tc.Logger = cfg.Logger
+		}
+		tc.Resource = append(tc.Resource, otlp.Attribute{Key: "host.name", Value: cfg.Host})
+		if a.traces, err = otlp.New(tc); err != nil {
+			return nil, fmt.Errorf("agent: traces: %w", err)
+		}
 	}
 	// Registry recovery (recovery.go): from here on the agent reaches the
 	// registry through its copy in StateDir (the run events above keep the
@@ -550,6 +565,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	if a.records.store != nil {
 		start("activation records", a.records.run)
+	}
+	if a.traces != nil {
+		start("traces", a.traces.Run)
 	}
 	if a.userEvents != nil {
 		start("user events", a.userEvents.Run)

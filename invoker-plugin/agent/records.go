@@ -115,7 +115,14 @@ func (r *registrar) Activation(id string, m *agentproto.Activation) {
 	if !ready {
 		return
 	}
-	a.records.add(stepActivation(inst, m))
+	rec := stepActivation(inst, m)
+	a.observeStep(inst, &rec, m.Workflow)
+	if a.traces != nil {
+		if s, ok := stepSpan(inst, &rec, m); ok {
+			a.traces.Export(s)
+		}
+	}
+	a.records.add(rec)
 }
 
 // stepActivation is the OpenWhisk activation record of a direct step the

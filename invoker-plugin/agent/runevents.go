@@ -81,30 +81,24 @@ func (w *eventWriter) run(ctx context.Context) error {
 
 var _ proxyconn.RunEventSink = (*registrar)(nil)
 
-// RunEvent implements proxyconn.RunEventSink: the event is stored under
-// the namespace the proxy registered in, never one the event names; it
-// feeds the run metrics and, for a step, the step's user event
-// (userevents.go).
+// RunEvent implements proxyconn.RunEventSink: the event of a watched run
+// is stored under the namespace the proxy registered in, never one the
+// event names; an end event feeds the run metrics (userevents.go).
 func (r *registrar) RunEvent(id string, ev *runevent.Event) {
 	a := (*Agent)(r)
 	a.mu.Lock()
 	li := a.local[id]
 	ready := li != nil && li.ready
-	var entry, step routetable.Instance
-	var stepKnown bool
+	var entry routetable.Instance
 	if ready {
 		entry = li.inst
-		if ev.Kind == runevent.KindStep {
-			step, stepKnown = a.instanceLocked(ev.Instance)
-		}
 	}
 	a.mu.Unlock()
 	if !ready {
 		return
 	}
-	a.events.add(entry.Namespace, *ev)
-	if !stepKnown || step.Namespace != entry.Namespace {
-		step = routetable.Instance{} // another namespace's instance is never named in this one's events
+	if !ev.Unwatched {
+		a.events.add(entry.Namespace, *ev)
 	}
-	a.observeRunEvent(entry, step.Action, ev)
+	a.observeRunEvent(entry, ev)
 }

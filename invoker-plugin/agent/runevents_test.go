@@ -34,6 +34,9 @@ func TestRunEventsStored(t *testing.T) {
 	// The other namespace's proxy writes a run of the same id: it lands
 	// in its own namespace.
 	other.send(&agentproto.Message{Type: agentproto.TypeRunEvent, RunEvent: &runevent.Event{Run: "act-1", Seq: 9, Kind: runevent.KindEnd, Error: "forged"}})
+	// The end of a run nobody watches is not stored (sent before act-1's
+	// events are read, on the same session, so it is handled by then).
+	p.send(&agentproto.Message{Type: agentproto.TypeRunEvent, RunEvent: &runevent.Event{Run: "act-2", Seq: 1, Kind: runevent.KindEnd, Unwatched: true}})
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -54,6 +57,9 @@ func TestRunEventsStored(t *testing.T) {
 	evs, _, err := store.RunEvents(ctx, "ns2", "act-1", 0, 5*time.Second)
 	if err != nil || len(evs) != 1 || evs[0].Seq != 9 {
 		t.Errorf("ns2's run act-1 = %+v, %v; want only its own event", evs, err)
+	}
+	if evs, _, err := store.RunEvents(ctx, "ns1", "act-2", 0, 200*time.Millisecond); err != nil || len(evs) != 0 {
+		t.Errorf("unwatched run act-2 = %+v, %v; want nothing stored", evs, err)
 	}
 }
 

@@ -1,55 +1,48 @@
 package agent
 
 import (
+	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wsk-route/wsk-route/internal/agentproto"
 	"github.com/wsk-route/wsk-route/internal/routetable"
-	"github.com/wsk-route/wsk-route/internal/runevent"
 	"github.com/wsk-route/wsk-route/internal/userevents"
 	"github.com/wsk-route/wsk-route/invoker-plugin/metrics"
 )
 
 func TestStepEvent(t *testing.T) {
-	now := func() time.Time { return time.UnixMilli(1700000000999) }
+	id := strings.Repeat("1a", 16)
 	tests := []struct {
 		name   string
-		action string
-		ev     runevent.Event
+		inst   routetable.Instance
+		m      agentproto.Activation
 		want   userevents.Activation
 		wantTS int64
 	}{
 		{
 			name:   "step of a package action",
-			action: "/guest/pkg/upper",
-			ev:     runevent.Event{Run: "r1", Step: "up", Branch: 2, DurationNS: int64(3999 * time.Microsecond), TimeMS: 1700000000123},
-			want: userevents.Activation{Name: "guest/pkg/upper", ActivationID: runevent.StepActivationID("r1", "up", 2, ""),
-				Duration: 3, Kind: StepKind, CausedBy: userevents.CausedBySequence},
+			inst:   routetable.Instance{Namespace: "guest", Action: "/guest/pkg/upper"},
+			m:      agentproto.Activation{ActivationID: id, Start: 1700000000120, End: 1700000000123, Workflow: "wf", Step: "up", Branch: 2},
+			want:   userevents.Activation{Name: "guest/pkg/upper", ActivationID: id, Duration: 3, Kind: StepKind, CausedBy: userevents.CausedBySequence},
 			wantTS: 1700000000123,
 		},
 		{
-			name:   "step in a map element: the id its entry reported",
-			action: "/guest/upper",
-			ev:     runevent.Event{Run: "r1", Step: "up", Activation: runevent.StepActivationID("r1", "up", 0, "3"), TimeMS: 1700000000123},
-			want: userevents.Activation{Name: "guest/upper", ActivationID: runevent.StepActivationID("r1", "up", 0, "3"),
-				Kind: StepKind, CausedBy: userevents.CausedBySequence},
+			name: "application error",
+			inst: routetable.Instance{Namespace: "guest", Action: "/guest/upper"},
+			m: agentproto.Activation{ActivationID: id, Start: 1700000000123, End: 1700000000123, StatusCode: 1,
+				Result: json.RawMessage(`{"error":"no"}`), Workflow: "wf", Step: "up"},
+			want:   userevents.Activation{Name: "guest/upper", ActivationID: id, StatusCode: 1, Kind: StepKind, CausedBy: userevents.CausedBySequence},
 			wantTS: 1700000000123,
-		},
-		{
-			name:   "sub-millisecond step without a time",
-			action: "/guest/upper",
-			ev:     runevent.Event{Run: "r1", Step: "up", DurationNS: 800_000},
-			want: userevents.Activation{Name: "guest/upper", ActivationID: runevent.StepActivationID("r1", "up", 0, ""),
-				Duration: 0, Kind: StepKind, CausedBy: userevents.CausedBySequence},
-			wantTS: 1700000000999,
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := stepEvent("src", "guest", tc.action, &tc.ev, now)
+			rec := stepActivation(tc.inst, &tc.m)
+			e := stepEvent("src", tc.inst.Action, &rec)
 			if err := e.Check(); err != nil {
 				t.Fatalf("Check = %v", err)
 			}
@@ -61,14 +54,13 @@ func TestStepEvent(t *testing.T) {
 	}
 }
 
-// BenchmarkRunEventStep measures what the agent does on an entry's
-// session reader for one step event with user events on: the instance
-// lookups, the run event's queueing for the registry (here without one:
-// counted as dropped), the step metric, building the user event and
-// queueing it for the publisher. The publisher's queue holds every event
-// of the run, so no event takes the cheaper drop path; the Kafka side is
-// userevents' BenchmarkPublishKafka.
-func BenchmarkRunEventStep(b *testing.B) {
+// BenchmarkStepRecord measures what the agent does on a step proxy's
+// session reader for one activation record with user events on and no
+// activation store: the instance lookup, the record built, the step
+// metric, the user event built and queued for the publisher. The
+// publisher's queue holds every event of the run, so no event takes the
+// cheaper drop path; the Kafka side is userevents' BenchmarkPublishKafka.
+func BenchmarkStepRecord(b *testing.B) {
 	m, err := metrics.New(prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
@@ -82,21 +74,20 @@ func BenchmarkRunEventStep(b *testing.B) {
 		cfg:        Config{Host: "hostA", UserEventsSource: "wsk-route-agent@hostA"},
 		log:        log,
 		metrics:    m,
-		events:     newEventWriter(nil, log),
+		records:    newRecordWriter(nil, log),
 		userEvents: pub,
 		local: map[string]*localInstance{
-			"hostA/flow":  {inst: routetable.Instance{ID: "hostA/flow", Namespace: "guest", Action: "/guest/flow"}, ready: true},
 			"hostA/upper": {inst: routetable.Instance{ID: "hostA/upper", Namespace: "guest", Action: "/guest/upper"}, ready: true},
 		},
 		table: map[string]routetable.Instance{},
 	}
 	r := (*registrar)(a)
-	ev := runevent.Event{Run: "0123456789abcdef0123456789abcdef", Seq: 1, Kind: runevent.KindStep, Step: "upper",
-		Instance: "hostA/upper", DurationNS: 1_500_000, TimeMS: 1700000000000, Logs: "a line of the step's logs\n"}
+	rec := agentproto.Activation{ActivationID: strings.Repeat("1a", 16), Cause: strings.Repeat("2b", 16), Start: 1700000000000, End: 1700000000002,
+		Result: json.RawMessage(`{"text":"HELLO"}`), Logs: []string{"2026-12-07T08:00:00Z stdout: a line of the step's logs"}, Workflow: "flow", Step: "upper"}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		r.RunEvent("hostA/flow", &ev)
+		r.Activation("hostA/upper", &rec)
 	}
 	b.StopTimer()
 	if c := pub.Counts(); c.DroppedFull+c.DroppedInvalid != 0 {

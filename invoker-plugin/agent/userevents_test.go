@@ -65,12 +65,11 @@ func readTopic(t *testing.T, brokers []string, topic string, n int) []string {
 	return out
 }
 
-// TestUserEventsOfSteps sends an entry's run events to an agent with user
-// events on and reads the events topic (with OpenWhisk's prefix) of a
-// real broker: one OpenWhisk Activation event for the step whose instance
-// the agent knows, none for a step naming another namespace's instance
-// nor for one that went through the OpenWhisk API (its invoker published
-// its event), and the run, step and user-event metrics.
+// TestUserEventsOfSteps sends a step's activation record and an entry's
+// end event to an agent with user events on and reads the events topic
+// (with OpenWhisk's prefix) of a real broker: one OpenWhisk Activation
+// event for the step, named as its record, and the run, step and
+// user-event metrics.
 func TestUserEventsOfSteps(t *testing.T) {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "ow_events"))
 	if err != nil {
@@ -83,21 +82,18 @@ func TestUserEventsOfSteps(t *testing.T) {
 		c.UserEvents = &userevents.PublisherConfig{Kafka: userevents.Kafka{Brokers: brokers, TopicPrefix: "ow_"}}
 	})
 	entry := newProxy(t, a, "guest", "flow")
-	newProxy(t, a, "guest", "upper")
-	newProxy(t, a, "other", "spy")
-	send := func(ev runevent.Event) {
-		entry.send(&agentproto.Message{Type: agentproto.TypeRunEvent, RunEvent: &ev})
-	}
-	send(runevent.Event{Run: "run1", Seq: 1, Kind: runevent.KindStep, Step: "fb", Instance: "hostA/upper",
-		Activation: "fedcba9876543210fedcba9876543210", Fallback: true, DurationNS: 1e6, TimeMS: 1700000000122})
-	send(runevent.Event{Run: "run1", Seq: 2, Kind: runevent.KindStep, Step: "up", Instance: "hostA/upper",
-		DurationNS: int64(12500 * time.Microsecond), TimeMS: 1700000000123})
-	send(runevent.Event{Run: "run1", Seq: 3, Kind: runevent.KindStep, Step: "peek", Instance: "hostA/spy", DurationNS: 1e6, TimeMS: 1700000000124})
-	send(runevent.Event{Run: "run1", Seq: 4, Kind: runevent.KindStep, Step: "gone", Instance: "hostB/gone", DurationNS: 1e6, TimeMS: 1700000000125})
-	send(runevent.Event{Run: "run1", Seq: 5, Kind: runevent.KindEnd, TimeMS: 1700000000126})
+	upper := newProxy(t, a, "guest", "upper")
+	// The record of a step upper ran (the proxy that ran a step sends it);
+	// a step that went through the OpenWhisk API has none.
+	id := runevent.StepActivationID("run1", "up", 0, "")
+	upper.send(&agentproto.Message{Type: agentproto.TypeActivation, Activation: &agentproto.Activation{ActivationID: id,
+		Cause: strings.Repeat("ab", 16), Start: 1700000000111, End: 1700000000123, Result: []byte(`{}`), Workflow: "flow", Step: "up"}})
+	// The entry's end event of a run nobody watches: run metrics only.
+	entry.send(&agentproto.Message{Type: agentproto.TypeRunEvent, RunEvent: &runevent.Event{Run: "run1", Seq: 1, Kind: runevent.KindEnd,
+		Unwatched: true, TimeMS: 1700000000126}})
 
 	want := `{"source":"wsk-route-agent@hostA","body":{"name":"guest/upper","activationId":"` +
-		runevent.StepActivationID("run1", "up", 0, "") + `","statusCode":0,"duration":12,"waitTime":0,"initTime":0,` +
+		id + `","statusCode":0,"duration":12,"waitTime":0,"initTime":0,` +
 		`"kind":"unknown","conductor":false,"memory":0,"causedBy":"sequence"},"subject":"guest","namespace":"guest",` +
 		`"userId":"","eventType":"Activation","timestamp":1700000000123}`
 	got := readTopic(t, brokers, "ow_events", 1)
@@ -109,10 +105,8 @@ func TestUserEventsOfSteps(t *testing.T) {
 	}
 	wantMetrics := []string{
 		`wsk_route_user_events_published_total 1`,
-		`wsk_route_user_events_dropped_total{reason="unresolved"} 2`,
 		`wsk_route_user_events_dropped_total{reason="queue_full"} 0`,
-		`wsk_route_step_duration_seconds_count{action="/guest/upper",workflow="/guest/flow"} 2`,
-		`wsk_route_step_duration_seconds_count{action="other",workflow="/guest/flow"} 2`,
+		`wsk_route_step_duration_seconds_count{action="/guest/upper",workflow="/guest/flow"} 1`,
 		`wsk_route_runs_total{outcome="ok",workflow="/guest/flow"} 1`,
 	}
 	deadline := time.Now().Add(waitTimeout)
@@ -158,7 +152,8 @@ func TestUserEventsConfigRefused(t *testing.T) {
 }
 
 // TestUserEventsUnreachableBroker checks that an agent whose broker is
-// down runs, takes its proxies' run events without waiting, and stops.
+// down runs, takes its proxies' step records without waiting (the user
+// events beyond its queue are dropped and counted), and stops.
 func TestUserEventsUnreachableBroker(t *testing.T) {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
@@ -170,11 +165,10 @@ func TestUserEventsUnreachableBroker(t *testing.T) {
 		c.MetricsListen = "127.0.0.1:0"
 		c.UserEvents = &userevents.PublisherConfig{Kafka: userevents.Kafka{Brokers: brokers}, Queue: 2}
 	})
-	entry := newProxy(t, a, "guest", "flow")
-	newProxy(t, a, "guest", "upper")
-	for seq := uint64(1); seq <= 5; seq++ {
-		entry.send(&agentproto.Message{Type: agentproto.TypeRunEvent, RunEvent: &runevent.Event{Run: "run1", Seq: seq,
-			Kind: runevent.KindStep, Step: "s", Branch: uint32(seq), Instance: "hostA/upper", TimeMS: 1}})
+	upper := newProxy(t, a, "guest", "upper")
+	for b := uint32(1); b <= 5; b++ {
+		upper.send(&agentproto.Message{Type: agentproto.TypeActivation, Activation: &agentproto.Activation{
+			ActivationID: runevent.StepActivationID("run1", "s", b, ""), Start: 1, End: 2, Workflow: "flow", Step: "s", Branch: b}})
 	}
 	deadline := time.Now().Add(waitTimeout)
 	for !strings.Contains(scrape(t, "http://"+a.MetricsAddr()+"/metrics"), `wsk_route_user_events_dropped_total{reason="queue_full"} 3`) {

@@ -78,18 +78,16 @@ func (m *Metrics) RunEnded(workflow string, failed bool, took time.Duration) {
 type UserEventCounts struct {
 	Published, Failed uint64
 	// Dropped before the producer, by reason: the queue was full, the
-	// event was not one OpenWhisk takes, the publisher had stopped, or the
-	// agent could not tell the step's action.
-	DroppedFull, DroppedInvalid, DroppedStopped, DroppedUnresolved uint64
-	ConnectFailures                                                uint64
+	// event was not one OpenWhisk takes, or the publisher had stopped.
+	DroppedFull, DroppedInvalid, DroppedStopped uint64
+	ConnectFailures                             uint64
 }
 
 // Reasons of wsk_route_user_events_dropped_total.
 const (
-	DropQueueFull  = "queue_full"
-	DropInvalid    = "invalid"
-	DropStopped    = "stopped"
-	DropUnresolved = "unresolved"
+	DropQueueFull = "queue_full"
+	DropInvalid   = "invalid"
+	DropStopped   = "stopped"
 )
 
 // SetUserEvents makes the wsk_route_user_events_* counters read counts at
@@ -108,7 +106,7 @@ var (
 	userEventsFailed = prometheus.NewDesc("wsk_route_user_events_failed_total",
 		"OpenWhisk user events the Kafka producer gave up on after its retries.", nil, nil)
 	userEventsDropped = prometheus.NewDesc("wsk_route_user_events_dropped_total",
-		"OpenWhisk user events dropped before the producer, by reason (queue_full, invalid, stopped, unresolved).", []string{"reason"}, nil)
+		"OpenWhisk user events dropped before the producer, by reason (queue_full, invalid, stopped).", []string{"reason"}, nil)
 	userEventsConnectFailures = prometheus.NewDesc("wsk_route_user_events_connect_failures_total",
 		"Failed attempts to reach the Kafka brokers of the user events.", nil, nil)
 )
@@ -135,6 +133,5 @@ func (c *userEventsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(userEventsDropped, n.DroppedFull, DropQueueFull)
 	counter(userEventsDropped, n.DroppedInvalid, DropInvalid)
 	counter(userEventsDropped, n.DroppedStopped, DropStopped)
-	counter(userEventsDropped, n.DroppedUnresolved, DropUnresolved)
 	counter(userEventsConnectFailures, n.ConnectFailures)
 }

@@ -64,7 +64,7 @@ func TestUserEventCounters(t *testing.T) {
 			t.Errorf("%s exported before SetUserEvents, want no user-event series while they are off", k)
 		}
 	}
-	n := metrics.UserEventCounts{Published: 5, Failed: 1, DroppedFull: 2, DroppedInvalid: 3, DroppedStopped: 4, DroppedUnresolved: 6, ConnectFailures: 7}
+	n := metrics.UserEventCounts{Published: 5, Failed: 1, DroppedFull: 2, DroppedInvalid: 3, DroppedStopped: 4, ConnectFailures: 7}
 	m.SetUserEvents(func() metrics.UserEventCounts { return n })
 	got := gather(t, reg)
 	want := map[string]float64{
@@ -73,7 +73,6 @@ func TestUserEventCounters(t *testing.T) {
 		"wsk_route_user_events_dropped_total{reason=queue_full}": 2,
 		"wsk_route_user_events_dropped_total{reason=invalid}":    3,
 		"wsk_route_user_events_dropped_total{reason=stopped}":    4,
-		"wsk_route_user_events_dropped_total{reason=unresolved}": 6,
 		"wsk_route_user_events_connect_failures_total{}":         7,
 	}
 	for k, v := range want {

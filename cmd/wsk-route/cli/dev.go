@@ -20,13 +20,13 @@ import (
 )
 
 type devFlags struct {
-	listen, dataDir, consul, proxyBinary, wskprops, auth, logLevel string
-	port                                                           int
-	kafka                                                          []string
-	docker                                                         bool
-	blockingWait, idle, pauseGrace                                 time.Duration
-	userMemory                                                     int
-	maxActivations, maxActivationMB                                int
+	listen, dataDir, consul, otlp, proxyBinary, wskprops, auth, logLevel string
+	port                                                                 int
+	kafka                                                                []string
+	docker                                                               bool
+	blockingWait, idle, pauseGrace                                       time.Duration
+	userMemory                                                           int
+	maxActivations, maxActivationMB                                      int
 }
 
 func newDev() *cobra.Command {
@@ -57,6 +57,7 @@ actions and activations for the next start.`,
 	fl.IntVar(&f.maxActivationMB, "max-activation-mb", store.DefaultMaxActivationBytes>>20, "MiB of activation records kept, all namespaces together; the oldest are dropped first, so wsk-route.db in the data dir stops growing a little above this (negative: no byte limit)")
 	fl.StringSliceVar(&f.kafka, "kafka", nil, "a real Kafka broker's `host:port` (repeatable) instead of the embedded one")
 	fl.StringVar(&f.consul, "consul", "", "a real Consul's HTTP `address` for the route registry instead of the embedded one")
+	fl.StringVar(&f.otlp, "otlp-endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "OpenTelemetry collector `URL` (OTLP/HTTP, e.g. http://127.0.0.1:4318) to export one trace per workflow run to (default: $OTEL_EXPORTER_OTLP_ENDPOINT; none: no traces)")
 	fl.BoolVar(&f.docker, "docker", false, "run actions in docker containers (images built with docker import) instead of local processes")
 	fl.StringVar(&f.proxyBinary, "proxy-binary", "", "static proxy `binary` for the --docker image (default: this executable, which must be static)")
 	fl.StringVar(&f.wskprops, "write-wskprops", "", "write APIHOST, AUTH and NAMESPACE for wsk into this `file` (other lines are kept)")
@@ -94,7 +95,7 @@ func runDev(cmd *cobra.Command, f devFlags) error {
 	}
 	out := cmd.OutOrStdout()
 	cfg := sandbox.Config{
-		Listen: listen, DataDir: f.dataDir, Kafka: f.kafka, Consul: f.consul,
+		Listen: listen, DataDir: f.dataDir, Kafka: f.kafka, Consul: f.consul, OTLPEndpoint: f.otlp,
 		MaxActivations: f.maxActivations, MaxActivationBytes: maxBytes,
 		Docker: f.docker, ProxyBinary: f.proxyBinary, Auth: f.auth,
 		BlockingWait: f.blockingWait, IdleTimeout: f.idle, PauseGrace: f.pauseGrace, UserMemoryMB: f.userMemory,

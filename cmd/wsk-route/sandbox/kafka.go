@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/wsk-route/wsk-route/internal/userevents"
 	"github.com/wsk-route/wsk-route/internal/whisk"
 )
 
@@ -89,6 +90,7 @@ func startKafka(listen string, invokers int) (*embeddedKafka, error) {
 		t := whisk.TopicInvokerPrefix + strconv.Itoa(i)
 		k.groups[t] = t // each invoker's group is named after its topic
 	}
+	k.groups[userevents.Topic] = userEventsGroup
 	if ti := kc.TopicInfo(completed); ti != nil {
 		k.ids[ti.TopicID] = completed
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -193,6 +194,58 @@ func TestEntryAction(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestStepUserEvents: the direct steps of a workflow run reach the
+// sandbox's events topic as OpenWhisk user events (one per step, from its
+// agent), and its user-events service turns them into OpenWhisk's
+// metrics at /metrics, as OpenWhisk's own user-events service does.
+func TestStepUserEvents(t *testing.T) {
+	c := client(t, "")
+	steps := []string{"ue-upper", "ue-words"}
+	for _, s := range steps {
+		createAct(t, c, s, nil, nil)
+		if act, _ := invoke(t, c, s, map[string]any{"text": "warm"}); !act.Response.Success {
+			t.Fatalf("warming %s: %+v", s, act.Response)
+		}
+	}
+	deployFlow(t, c, "ue", steps...)
+	const runs = 4
+	for i := 0; i < runs; i++ {
+		if act, resp := invoke(t, c, "ue", map[string]any{"text": "user events"}); resp.StatusCode != http.StatusOK || !act.Response.Success {
+			t.Fatalf("invoke %d of the entry: %s %+v (logs %q)", i, resp.Status, act.Response, act.Logs)
+		}
+	}
+	for _, s := range steps {
+		want := fmt.Sprintf(`openwhisk_action_activations_total{action=%q,initiator="guest",kind="unknown",memory="0",namespace="guest"} %d`, s, runs)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, err := http.Get(shared.URL + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/metrics lacks %s:\n%s", want, grepLines(string(body), "openwhisk_action_activations_total"))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // isStepRecord reports whether a is the record of a direct step (the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/wsk-route/wsk-route/action-proxy/route"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/wsk-route/wsk-route/action-proxy/route"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/api"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/controller"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/invoker"
@@ -24,7 +24,10 @@ import (
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/runtimes"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/store"
 	"github.com/wsk-route/wsk-route/internal/consulstore"
+	"github.com/wsk-route/wsk-route/internal/otlp"
 	"github.com/wsk-route/wsk-route/internal/spec"
+	"github.com/wsk-route/wsk-route/internal/userevents"
+	"github.com/wsk-route/wsk-route/internal/usermetrics"
 	"github.com/wsk-route/wsk-route/internal/whisk"
 	"github.com/wsk-route/wsk-route/invoker-plugin/agent"
 )
@@ -65,6 +68,10 @@ type Config struct {
 	Kafka []string
 	// Consul is a real Consul's HTTP address; "": an embedded registry.
 	Consul string
+	// OTLPEndpoint is an OpenTelemetry collector's OTLP/HTTP base URL
+	// (http://127.0.0.1:4318): the agent exports one trace per workflow
+	// run there. "": no traces.
+	OTLPEndpoint string
 	// Docker runs actions in docker containers instead of processes.
 	Docker bool
 	// ProxyCommand starts one proxy process (process mode); nil: this
@@ -304,8 +311,13 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 		Host: "sandbox", RunDir: runDir, ShmRoot: shmDir, StateDir: filepath.Join(dataDir, "agent-state"),
 		Registry: routes, Logger: log.With("component", "agent"),
 		// The records of direct steps go where the invoker's go, so that
-		// wsk activation list/get shows every step of a run.
+		// wsk activation list/get shows every step of a run; their user
+		// events go to the events topic, which userMetrics reads.
 		Activations: storeActivations{st},
+		UserEvents:  &userevents.PublisherConfig{Kafka: userevents.Kafka{Brokers: brokers}},
+	}
+	if cfg.OTLPEndpoint != "" {
+		acfg.Traces = &otlp.Config{Endpoint: cfg.OTLPEndpoint, ServiceName: "wsk-route-dev"}
 	}
 	if !cfg.Docker {
 		// Proxy processes share the sandbox's cgroup; the invoker knows
@@ -336,6 +348,19 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 	// taking requests first (its blocking waits answer 202), then the
 	// controller, the invoker (its containers' proxies leave the agent),
 	// and the agent last.
+	// OpenWhisk's user-events service: the events topic turned into
+	// openwhisk_action_* metrics, served at the API's /metrics.
+	userMetrics, err := usermetrics.NewService(usermetrics.ServiceConfig{
+		Consumer: userevents.ConsumerConfig{Kafka: userevents.Kafka{Brokers: brokers}, Group: userEventsGroup, Logger: log.With("component", "user-events")}})
+	if err != nil {
+		ctl.Close()
+		ag.Close()
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", userMetrics.Handler())
+	mux.Handle("/", handler)
+
 	ps := newParts()
 	defer ps.stop(log)
 	if kafka != nil {
@@ -344,7 +369,8 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 	ps.start("agent", ag.Run)
 	ps.start("invoker", inv.Run)
 	ps.start("controller", ctl.Run)
-	ps.start("api", func(ctx context.Context) error { return serveAPI(ctx, handler, lns...) })
+	ps.start("user events", userMetrics.Run)
+	ps.start("api", func(ctx context.Context) error { return serveAPI(ctx, mux, lns...) })
 
 	for _, ch := range []<-chan struct{}{inv.Ready(), ctl.Ready()} {
 		select {
@@ -480,12 +506,16 @@ func identity(auth string) (whisk.Identity, error) {
 // topics are the Kafka topics of a sandbox with invokers invokers: one
 // invoker<N> each, and the controller's completed0.
 func topics(invokers int) []string {
-	ts := []string{whisk.TopicCompletedPrefix + "0"}
+	ts := []string{whisk.TopicCompletedPrefix + "0", userevents.Topic}
 	for i := range invokers {
 		ts = append(ts, whisk.TopicInvokerPrefix+strconv.Itoa(i))
 	}
 	return ts
 }
+
+// userEventsGroup is the consumer group of the sandbox's user-events
+// service, which the embedded broker trims the events topic after.
+const userEventsGroup = userevents.DefaultGroup
 
 // createTopics creates topics on a real broker (one partition, as
 // OpenWhisk's auto-created topics), leaving existing ones.

@@ -52,12 +52,14 @@ func runTests(m *testing.M) int {
 	}
 	actCode = base64.StdEncoding.EncodeToString(code)
 
+	spans = startCollector()
+	defer spans.close()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *sandbox.Sandbox, 1)
 	done := make(chan error, 1)
 	go func() {
 		done <- sandbox.Run(ctx, sandbox.Config{
-			Listen: "127.0.0.1:0", ProxyCommand: []string{bins.proxy}, BlockingWait: blockingWait,
+			Listen: "127.0.0.1:0", ProxyCommand: []string{bins.proxy}, BlockingWait: blockingWait, OTLPEndpoint: spans.url,
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		}, func(sb *sandbox.Sandbox) { ready <- sb })
 	}()

@@ -21,7 +21,8 @@
 // The name works on direct hops too, where no controller merges
 // parameters.
 // "mode" and "step" are never passed on, so that a sequence's next
-// component uses its own.
+// component uses its own. With "trace": true it logs the activation's
+// traceparent, when it has one (a direct step), as "traceparent <value>".
 package main
 
 import (
@@ -42,8 +43,9 @@ func main() {
 	in.Buffer(make([]byte, 1<<20), 64<<20)
 	for in.Scan() {
 		var msg struct {
-			Value      map[string]any `json:"value"`
-			ActionName string         `json:"action_name"`
+			Value       map[string]any `json:"value"`
+			ActionName  string         `json:"action_name"`
+			TraceParent string         `json:"traceparent"`
 		}
 		if err := json.Unmarshal(in.Bytes(), &msg); err != nil || msg.Value == nil {
 			msg.Value = map[string]any{}
@@ -55,6 +57,9 @@ func main() {
 					msg.Value["step"] = s
 				}
 			}
+		}
+		if msg.TraceParent != "" && msg.Value["trace"] == true {
+			fmt.Println("traceparent " + msg.TraceParent) // a direct step's span, when asked
 		}
 		fmt.Fprintln(out, run(msg.Value))
 	}
