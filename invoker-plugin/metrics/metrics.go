@@ -76,7 +76,7 @@ type Metrics struct {
 	latency                                       *latencyCollector
 	edgeHops, edgeBytes                           *prometheus.CounterVec
 
-	// runs and steps, from the entries' run events
+	// runs, from the entries' end events; steps, from their records
 	runs                   *prometheus.CounterVec
 	runDuration, stepsTook *prometheus.HistogramVec
 	runSeries              *seriesGuard
