@@ -38,17 +38,18 @@ var invokerIPs = []string{"172.31.77.11", "172.31.77.12"}
 // workflow whose steps land on both invoker hosts with direct hops (same-host
 // shm, cross-host relay); checks that a second run changes nothing; upgrades
 // the agents and the route-enabled images host by host while a stream of
-// runs is in flight (a run may fail only as docs/deploy.md "Upgrading"
-// says, see stream.finish); switches the agents to containers, again with
+// runs is in flight (no run may fail, see stream.finish); switches the
+// agents to containers, again with
 // runs in flight; cleans, and checks the hosts are back to stock: the
 // step actions run as plain actions (the entry action needs an agent, see
 // docs/deploy.md "Undo").
 //
-// The upgrade goes from a build of this checkout with symbols (the "previous"
-// binaries, under $WSK_ROUTE_CACHE/testbed/bin-previous) to the stripped
-// build of scripts/deploy-binaries.sh: different files, so every agent
-// restarts and every route-enabled image is rebuilt, but the same frame
-// version on both sides (docs/deploy.md "Upgrading").
+// The upgrade goes from the build of the previous commit (HEAD~1, built
+// from a temporary git worktree; the "previous" binaries, under
+// $WSK_ROUTE_CACHE/testbed/bin-previous) to scripts/deploy-binaries.sh's
+// build of this checkout: every agent restarts and every route-enabled
+// image is rebuilt (docs/deploy.md "Upgrading"). Every run in flight must
+// complete.
 func TestTestbed(t *testing.T) {
 	repo := repoRoot(t)
 	requirements(t)
@@ -98,6 +99,7 @@ func TestTestbed(t *testing.T) {
 	s := startStream(t, flow.entry, text, want)
 	out := playbook("upgrade with runs in flight", binDir, "-e", "wsk_route_serial=1")
 	s.finish(t, "upgrade", 5*time.Second)
+	agentWaits(t, "upgrade", s.start)
 	if !strings.Contains(out, "RUNNING HANDLER [wsk_route_agent : Restart wsk-route-agent]") {
 		t.Errorf("the upgrade restarted no agent:\n%s", recap(out))
 	}
@@ -110,6 +112,7 @@ func TestTestbed(t *testing.T) {
 	s = startStream(t, flow.entry, text, want)
 	playbook("agents as containers, with runs in flight", binDir, "-e", "wsk_route_agent_service=container", "-e", "wsk_route_serial=1")
 	s.finish(t, "switch to containers", 5*time.Second)
+	agentWaits(t, "switch to containers", s.start)
 	for i := range invokerIPs {
 		checkContainerAgent(t, i)
 	}
@@ -176,22 +179,58 @@ func directRuns(t *testing.T, c *whisk.Client, entry, text string, want map[stri
 	t.Logf("%s: agents' hop counters after 3 warm runs: %v", when, after)
 }
 
+// previousRev is the commit whose build the test bed upgrades from: the
+// commit before this checkout's HEAD.
+const previousRev = "HEAD~1"
+
 // buildPrevious builds the "previous" binaries into dir: the agent and the
-// proxy of this checkout with their symbols (scripts/deploy-binaries.sh
-// strips them), so that they differ from bin's as a new release's would;
-// consul and the CLI are bin's.
+// proxy of previousRev, from a temporary git worktree of it (the checkout
+// itself is not touched; the worktree is removed afterwards), so that the
+// upgrade goes from the previous commit's build to this checkout's, as a
+// new release's would; consul and the CLI are bin's. The build is kept in
+// dir, with the commit in dir/COMMIT, and reused while previousRev names
+// the same commit.
 func buildPrevious(t *testing.T, repo, bin, dir string) {
 	t.Helper()
 	t0 := time.Now()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, pkg := range map[string]string{"wsk-route-agent": "./cmd/wsk-route-agent", "proxy": "./cmd/proxy"} {
-		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, name), pkg)
-		cmd.Dir, cmd.Env = repo, append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building the previous %s: %v\n%s", name, err, out)
+	git := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
+		return strings.TrimSpace(string(out))
+	}
+	commit := git("rev-parse", "--verify", previousRev+"^{commit}")
+	names := []string{"wsk-route-agent", "proxy"}
+	if b, err := os.ReadFile(filepath.Join(dir, "COMMIT")); err == nil && strings.TrimSpace(string(b)) == commit && allExist(dir, names) {
+		t.Logf("previous binaries (%s %s) in %s: cached", previousRev, commit[:12], dir)
+	} else {
+		wt := filepath.Join(t.TempDir(), "previous")
+		git("worktree", "add", "--detach", wt, commit)
+		defer func() {
+			if out, err := exec.Command("git", "-C", repo, "worktree", "remove", "--force", wt).CombinedOutput(); err != nil {
+				t.Errorf("git worktree remove %s: %v\n%s", wt, err, out)
+			}
+		}()
+		for _, name := range names {
+			pkg := "./cmd/" + name
+			cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, name+".tmp"), pkg)
+			cmd.Dir, cmd.Env = wt, append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("building the previous %s (%s %s): %v\n%s", name, previousRev, commit[:12], err, out)
+			}
+			if err := os.Rename(filepath.Join(dir, name+".tmp"), filepath.Join(dir, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, "COMMIT"), []byte(commit+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("previous binaries (%s %s) in %s: built in %s", previousRev, commit[:12], dir, time.Since(t0).Round(100*time.Millisecond))
 	}
 	for _, name := range []string{"consul", "wsk-route"} {
 		b, err := os.ReadFile(filepath.Join(bin, name))
@@ -202,7 +241,21 @@ func buildPrevious(t *testing.T, repo, bin, dir string) {
 			t.Fatalf("the previous binaries: %v", err)
 		}
 	}
-	t.Logf("previous binaries (with symbols) in %s: ok in %s", dir, time.Since(t0).Round(100*time.Millisecond))
+	for _, name := range names {
+		if sha256File(t, filepath.Join(dir, name)) == sha256File(t, filepath.Join(bin, name)) {
+			t.Fatalf("the previous %s (%s) is the same file as the new one: the upgrade would restart nothing", name, previousRev)
+		}
+	}
+}
+
+// allExist reports whether every name is a file in dir.
+func allExist(dir string, names []string) bool {
+	for _, n := range names {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // checkUpgraded checks that invoker i runs the agent and the proxy of bin.
@@ -223,6 +276,29 @@ func checkUpgraded(t *testing.T, i int, bin string) {
 	}
 	if out, err := inHost(i, "systemctl", "is-active", "wsk-route-agent"); err != nil {
 		t.Errorf("invoker%d: wsk-route-agent is %s after the upgrade", i, strings.TrimSpace(out))
+	}
+}
+
+// agentWaits logs, for each invoker host, the frames that its agents held
+// since since until they knew what they needed to relay them, just after
+// their start (invoker-plugin/agent, restart.go): without that wait, these
+// frames were refused, and a step's result among them lost its run.
+func agentWaits(t *testing.T, what string, since time.Time) {
+	t.Helper()
+	for i := range invokerIPs {
+		out, _ := inHost(i, "sh", "-c", "{ cat /var/log/wsk-route/agent.log; docker logs wsk-route-agent; } 2>&1 | grep 'a frame waited'")
+		var held []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			ts, _, ok := strings.Cut(strings.TrimPrefix(l, "time="), " ")
+			if at, err := time.Parse(time.RFC3339Nano, ts); ok && err == nil && !at.Before(since) {
+				held = append(held, l)
+			}
+		}
+		if len(held) == 0 {
+			t.Logf("%s: invoker%d's new agent held no frame at its start", what, i)
+			continue
+		}
+		t.Logf("%s: invoker%d's new agent held frames at its start: %d; the last ones:\n%s", what, i, len(held), strings.Join(held[max(0, len(held)-4):], "\n"))
 	}
 }
 

@@ -273,11 +273,17 @@ type Agent struct {
 	userEvents *userevents.Publisher // nil: user events off (userevents.go)
 	traces     *otlp.Exporter        // nil: traces off (traces.go)
 
-	mu sync.Mutex // guards local and table
+	mu sync.Mutex // guards local, table, tabled, runStart and changed
 	// local holds the instances registered through this agent, by id.
 	local map[string]*localInstance
 	// table is the latest picture of the passing instances, by id.
 	table map[string]routetable.Instance
+	// tabled says table came from the registry (it is empty until then);
+	// runStart is when Run started; changed is closed and replaced when
+	// table or local change (restart.go).
+	tabled   bool
+	runStart time.Time
+	changed  chan struct{}
 }
 
 // localInstance is one instance of a proxy session.
@@ -506,6 +512,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.stopping.Store(&ctx)
+	a.mu.Lock()
+	a.runStart = time.Now()
+	a.mu.Unlock()
+	// The relays finish the frames in flight when the agent stops
+	// (restart.go, drainHandler).
+	drained, undrain := drainContext(ctx)
+	defer undrain()
 	var (
 		wg       sync.WaitGroup
 		errOnce  sync.Once
@@ -529,14 +542,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		return a.sockets.serve(ctx, a.handoffLn, a.log.Warn)
 	})
 	local := &transport.Server{
-		Handler:     &relay.Relay{Directory: dir, Sender: a.client, Forward: true, Observe: a.metrics.Relayed},
+		Handler:     drainHandler{h: &relay.Relay{Directory: dir, Sender: a.client, Forward: true, Observe: a.metrics.Relayed}, run: ctx, drained: drained},
 		Keys:        a.frameKey, // frames are verified before their payload is read (blobs.go)
 		MaxInFlight: 1024,
 		MaxConns:    relayMaxConns,
 	}
 	start("frame socket", func(ctx context.Context) error { return local.Serve(ctx, a.framesLn) })
 	remote := &transport.Server{
-		Handler:     &relay.Relay{Directory: dir, Sender: a.client, Observe: a.metrics.Relayed},
+		Handler:     drainHandler{h: &relay.Relay{Directory: dir, Sender: a.client, Observe: a.metrics.Relayed}, run: ctx, drained: drained},
 		Keys:        a.frameKey,
 		MaxInFlight: 1024,
 		MaxConns:    relayMaxConns,
@@ -613,6 +626,8 @@ func (a *Agent) setTable(insts []routetable.Instance) {
 	}
 	a.mu.Lock()
 	a.table = t
+	a.tabled = true
+	a.notifyLocked()
 	a.mu.Unlock()
 	a.metrics.SetInstances(len(t))
 	a.proxies.SetInstances(insts)

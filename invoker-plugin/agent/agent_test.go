@@ -451,6 +451,8 @@ func TestBadMessageClosesOnlyThatSession(t *testing.T) {
 	store := newStore(t)
 	a := startAgent(t, "hostA", store, nil)
 	good := newProxy(t, a, "ns1", "good")
+	// Checked at the end: it must be there before the bad sessions come.
+	good.waitFor("its instance in its table", func() bool { _, ok := good.table["hostA/good"]; return ok })
 	tests := []struct {
 		name string
 		msg  string

@@ -121,11 +121,12 @@ const relayMaxConns = 512
 
 // frameKey is the Keys of the agent's frame servers (its frame socket and
 // its relay listeners, transport.Server.Keys): the key of namespace ns
-// when an instance of ns is registered through this agent. Those are the
-// only namespaces whose frames the agent relays (a relayed frame's target
-// is a local instance, and only local proxies reach the frame socket), so
-// a peer naming any other namespace is refused from its frame's header,
-// without a registry read.
+// when an instance of ns is registered through this agent (or, just after
+// the agent started, placed on this host by the table: servesNamespace).
+// Those are the only namespaces whose frames the agent relays (a relayed
+// frame's target is a local instance, and only local proxies reach the
+// frame socket), so a peer naming any other namespace is refused from its
+// frame's header, without a registry read.
 func (a *Agent) frameKey(ns string) ([]byte, bool) {
 	if key := a.blobs.keys.get(ns); key != nil {
 		return key, true
@@ -141,16 +142,23 @@ func (a *Agent) frameKey(ns string) ([]byte, bool) {
 }
 
 // servesNamespace reports whether an instance of ns is registered through
-// this agent.
+// this agent or, while the agent settles after its start, whether the
+// table places one on this host (its proxy, which the previous agent
+// served, registers again in a moment); before Consul's first answer it
+// waits for it, at most settleGrace (restart.go).
 func (a *Agent) servesNamespace(ns string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, li := range a.local {
-		if li.inst.Namespace == ns {
-			return true
-		}
+	start := time.Now()
+	var serves, waited bool
+	a.await(settleGrace, func() bool {
+		var wait bool
+		serves, wait = a.servesLocked(ns, time.Now())
+		waited = waited || wait
+		return serves || !wait
+	})
+	if waited {
+		a.logSettled("namespace "+ns, serves, time.Since(start))
 	}
-	return false
+	return serves
 }
 
 // blobError is a failure with the HTTP status that answers it.

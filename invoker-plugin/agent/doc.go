@@ -39,6 +39,12 @@
 //     registry's followed.
 //   - relay: a frame socket RunDir/agent-frames.sock for the local proxies
 //     and, with RelayListen, a TCP listener for the other agents.
+//   - restarts (restart.go): a stopping agent reads no new frame and
+//     finishes the frames it is relaying, for at most relayDrainGrace; a
+//     new agent, for restartWindow after its start, waits briefly
+//     (settleGrace) for what it does not know yet, Consul's first answer
+//     and the proxies of the previous agent registering again, rather
+//     than refuse a frame for it.
 //   - a sweeper that removes expired shm segments from every
 //     ShmRoot/<namespace> every SweepInterval.
 //   - metrics: Prometheus collectors in a registry of the agent's own,
@@ -49,8 +55,8 @@
 //     listener (so addresses are known before Run); then call Run exactly
 //     once. If Run is never called, call Close to release the listeners.
 //   - Run returns nil after its context ends and everything has stopped
-//     (the instances left registered until their TTL, for the next agent),
-//     or the first error that stopped it.
+//     (the relays drained, the instances left registered until their TTL,
+//     for the next agent), or the first error that stopped it.
 //   - The Registry is the caller's; the agent never closes it.
 //   - StateDir must be writable by the agent only (never mounted into a
 //     container); a bindings file or a registry copy that cannot be parsed

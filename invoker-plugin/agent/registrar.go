@@ -98,6 +98,7 @@ func (r *registrar) Register(ctx context.Context, peer proxyconn.Peer, reg *agen
 		a.sockets.drop(reg.Name)
 		a.mu.Lock()
 		delete(a.local, inst.ID)
+		a.notifyLocked() // a frame waiting for it is refused now
 		a.mu.Unlock()
 		return agentproto.Welcome{}, nil, err
 	}
@@ -118,6 +119,7 @@ func (r *registrar) Register(ctx context.Context, peer proxyconn.Peer, reg *agen
 	a.mu.Lock()
 	li.ready = true
 	n := len(a.local)
+	a.notifyLocked()
 	a.mu.Unlock()
 	a.metrics.SetProxies(n)
 	a.log.Info("agent: instance registered", "instance", inst.ID, "action", inst.Action)
@@ -238,15 +240,23 @@ var _ relay.Directory = (*directory)(nil)
 
 // Lookup implements relay.Directory: instances registered through this
 // agent are local; other instances come from the table, except those the
-// table places on this host (stale: this agent does not hold them).
-func (d *directory) Lookup(id string) (routetable.Instance, bool, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if li := d.local[id]; li != nil && li.ready {
-		return li.inst, true, true
+// table places on this host (stale: this agent does not hold them). What
+// the agent does not know yet, it waits for, at most settleGrace: an
+// instance whose registration is in progress, and, within restartWindow of
+// the agent's start, Consul's first answer and the instances of this host
+// whose proxies register again with this agent (restart.go).
+func (d *directory) Lookup(id string) (inst routetable.Instance, local, ok bool) {
+	a := (*Agent)(d)
+	start := time.Now()
+	waited := false
+	a.await(settleGrace, func() bool {
+		var wait bool
+		inst, local, ok, wait = a.lookupLocked(id, time.Now())
+		waited = waited || wait
+		return ok || !wait
+	})
+	if waited {
+		a.logSettled("instance "+id, ok, time.Since(start))
 	}
-	if inst, ok := d.table[id]; ok && inst.Host != d.cfg.Host {
-		return inst, false, true
-	}
-	return routetable.Instance{}, false, false
+	return inst, local, ok
 }
