@@ -33,21 +33,18 @@ type RunEvents struct {
 	wake chan struct{} // buffer 1: events were queued
 	done chan struct{} // closed when the sender has exited
 
-	mu        sync.Mutex // guards the fields below
-	queue     []runevent.Event
-	seq       uint64 // last seq handed out
-	dropped   uint64 // events dropped: queue full, or not sent
-	ended     bool   // End was called
-	unwatched bool   // nobody follows the run: only its end is sent
+	mu      sync.Mutex // guards the fields below
+	queue   []runevent.Event
+	seq     uint64 // last seq handed out
+	dropped uint64 // events dropped: queue full, or not sent
+	ended   bool   // End was called
 }
 
-// RunEvents returns the publisher of run's events and starts its sender,
-// which the plane's Run waits for. The caller must call End. A run that
-// nobody watches (watched false) publishes only its end, marked
-// unwatched: the agent counts it in the run metrics and stores nothing.
-func (p *Plane) RunEvents(run string, watched bool) *RunEvents {
+// RunEvents returns the publisher of the events of run, which its caller
+// watches, and starts its sender, which the plane's Run waits for. The
+// caller must call End.
+func (p *Plane) RunEvents(run string) *RunEvents {
 	e := newRunEvents(p, run, p.sendToAgent)
-	e.unwatched = !watched
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -109,11 +106,30 @@ func (e *RunEvents) End(runErr error, took time.Duration) {
 		return
 	}
 	e.ended = true
-	ev.Unwatched = e.unwatched
 	e.seq++
 	ev.Seq, ev.TimeMS = e.seq, e.now().UnixMilli()
 	e.queue = append(e.queue, ev) // Dropped is set when it is sent
 	e.wakeLocked()
+}
+
+// RunEnded queues the end event of run, which nobody watches (runErr
+// nil: it succeeded; took: how long it ran), marked unwatched: the agent
+// counts it in the run metrics and exports the run's span, and stores
+// nothing. It never waits; the event goes with the plane's telemetry, if
+// the agent takes any.
+func (p *Plane) RunEnded(run string, runErr error, took time.Duration) {
+	if !p.telemetry.wanted() {
+		return
+	}
+	ev := &runevent.Event{Run: run, Seq: 1, Kind: runevent.KindEnd, Unwatched: true,
+		DurationNS: max(int64(took), 0), TimeMS: p.cfg.Now().UnixMilli()}
+	if runErr != nil {
+		ev.Error, _ = runevent.Cap(runErr.Error(), runevent.MaxError)
+		if ev.Error == "" {
+			ev.Error = "failed"
+		}
+	}
+	p.telemetry.add(&agentproto.Message{Type: agentproto.TypeRunEvent, RunEvent: ev})
 }
 
 // Dropped returns how many of the run's events were dropped so far.

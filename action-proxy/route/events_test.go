@@ -140,22 +140,25 @@ func TestRunEventsContent(t *testing.T) {
 	})
 }
 
-// TestRunEventsUnwatched: a run nobody watches sends its end only,
-// marked unwatched, and the step reports its entry gets are not sent.
-func TestRunEventsUnwatched(t *testing.T) {
-	s := &eventSink{release: make(chan struct{})}
-	close(s.release)
-	e := startEvents(t, s)
-	e.unwatched = true
-	e.End(errors.New("step s1 failed"), time.Millisecond)
-	select {
-	case <-e.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the end event was not sent")
+// TestRunEnded: a run nobody watches queues its end only, marked
+// unwatched, with its error and duration, for the plane's telemetry.
+func TestRunEnded(t *testing.T) {
+	p := testPlane()
+	p.RunEnded("run-1", errors.New("step s1 failed"), time.Millisecond)
+	if q := p.telemetry.take(); len(q) != 0 {
+		t.Fatalf("queued %+v for an agent that takes no telemetry", q)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.got) != 1 || s.got[0].Kind != runevent.KindEnd || !s.got[0].Unwatched || s.got[0].Error != "step s1 failed" || s.got[0].DurationNS != int64(time.Millisecond) {
-		t.Errorf("sent %+v, want only the end event, unwatched, with its error and duration", s.got)
+	p.telemetry.on.Store(true) // the agent's welcome says it takes it
+	p.RunEnded("run-1", errors.New("step s1 failed"), time.Millisecond)
+	q := p.telemetry.take()
+	if len(q) != 1 || q[0].Type != agentproto.TypeRunEvent {
+		t.Fatalf("queued %+v, want one run event", q)
+	}
+	ev := q[0].RunEvent
+	if ev.Kind != runevent.KindEnd || !ev.Unwatched || ev.Error != "step s1 failed" || ev.DurationNS != int64(time.Millisecond) || ev.Run != "run-1" {
+		t.Errorf("queued %+v, want the end event, unwatched, with its error and duration", ev)
+	}
+	if _, err := agentproto.Encode(q[0]); err != nil {
+		t.Errorf("the agent would refuse it: %v", err)
 	}
 }

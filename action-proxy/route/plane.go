@@ -53,9 +53,10 @@ type Plane struct {
 	exec   Executor
 	frames *handedListener // the frame sockets the agent hands over
 	stats  *hopStats
-	// records sends the activation records of the steps run here
-	// (records.go).
-	records records
+	// telemetry queues what the agent gets without anyone waiting: the
+	// steps' activation records, the ends of unwatched runs
+	// (telemetry.go).
+	telemetry telemetry
 
 	identified chan struct{} // closed by the first Identify
 	identOnce  sync.Once
@@ -230,6 +231,11 @@ func (p *Plane) Run(ctx context.Context) error {
 		wg.Wait()
 		p.wg.Wait()
 		p.setWelcome(nil)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.sendTelemetry(ctx)
 	}()
 	// Frames are served once the agent has said where shm segments live;
 	// until then connections wait in the listeners' backlogs (nobody knows

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/wsk-route/wsk-route/action-proxy/route/flow"
@@ -16,73 +14,26 @@ import (
 	"github.com/wsk-route/wsk-route/internal/whisk"
 )
 
-// RecordQueue is how many activation records of direct steps wait to be
-// sent to the agent at most; a record that finds the queue full is
-// dropped and counted. A step never waits for its record.
-const RecordQueue = 256
-
-// records sends the activation records of the direct steps this proxy
-// runs to the agent, which writes them where OpenWhisk keeps activation
-// records (so `wsk activation list` shows each step, caused by its run's
-// entry). A goroutine of the plane sends them while any are queued, and
-// exits when the queue is empty.
-type records struct {
-	init    sync.Once
-	queue   chan *agentproto.Message
-	sending atomic.Bool   // a sender goroutine is running
-	dropped atomic.Uint64 // queue full, or no agent session when sent
-}
-
 // recordStep queues the record of the step f ran here, from start to end,
-// with its result, logs and error, as Reservation.Run gave them. It runs
-// after the step's result has gone on.
+// with its result, logs and error, as Reservation.Run gave them, for the
+// agent, which writes it where OpenWhisk keeps activation records (so
+// `wsk activation list` shows each step, caused by its run's entry). It
+// runs after the step's result has gone on, and never waits; it does
+// nothing when the agent takes no telemetry.
 func (p *Plane) recordStep(f *frame.Frame, start, end time.Time, result []byte, logs []byte, err error) {
-	r := &p.records
-	r.init.Do(func() { r.queue = make(chan *agentproto.Message, RecordQueue) })
+	if !p.telemetry.wanted() {
+		return
+	}
 	q := &queuedRecord{}
 	stepRecord(&q.a, f, activationID(f), start, end, result, logs, err)
 	q.m = agentproto.Message{Type: agentproto.TypeActivation, Activation: &q.a}
-	m := &q.m
-	select {
-	case r.queue <- m:
-	default:
-		r.dropped.Add(1)
-		return
-	}
-	if r.sending.CompareAndSwap(false, true) {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			p.sendRecords()
-		}()
-	}
+	p.telemetry.add(&q.m)
 }
 
 // queuedRecord is a record's message and body in one allocation.
 type queuedRecord struct {
 	m agentproto.Message
 	a agentproto.Activation
-}
-
-// sendRecords sends the queued records, and returns once the queue is
-// empty (a record queued meanwhile starts another sender).
-func (p *Plane) sendRecords() {
-	r := &p.records
-	for {
-		select {
-		case m := <-r.queue:
-			if p.sendToAgent(m) != nil {
-				r.dropped.Add(1)
-			}
-		default:
-			r.sending.Store(false)
-			// A record queued after the receive above and before the
-			// Store found a sender running and started none.
-			if len(r.queue) == 0 || !r.sending.CompareAndSwap(false, true) {
-				return
-			}
-		}
-	}
 }
 
 // stepRecord sets a to the activation record of one direct step: the status as

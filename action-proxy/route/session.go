@@ -104,6 +104,7 @@ func (p *Plane) session(ctx context.Context) error {
 			p.mu.Lock()
 			p.unix = w.Socket
 			p.mu.Unlock()
+			p.telemetry.on.Store(w.Telemetry)
 			pending = &welcomeState{instanceID: w.InstanceID, host: w.Host, relay: w.Relay, shmDir: w.ShmDir}
 		case agentproto.TypeKey:
 			if pending == nil {

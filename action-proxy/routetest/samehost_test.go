@@ -24,9 +24,9 @@ type sameHost struct {
 	entry  *entry
 }
 
-func newSameHost(t testing.TB) *sameHost {
+func newSameHost(t testing.TB, agentArgs ...string) *sameHost {
 	consul := startConsul(t)
-	h := startHost(t, "h1", consul, "", "", nil)
+	h := startHost(t, "h1", consul, "", "", nil, agentArgs...)
 	return &sameHost{consul: consul, h: h, entry: startEntry(t, h, "", "")}
 }
 

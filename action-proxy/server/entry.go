@@ -127,18 +127,21 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow stri
 	start := time.Now()
 	opts := route.RunOptions{ID: entryRunID(req.ActivationID)}
 	// The run's events: every step's for wsk-route invoke --watch, when
-	// the caller watches; its end always, for the agent's run metrics.
+	// the caller watches; its end always, for the agent's run metrics and
+	// the run's span.
+	pub, _ := rs.router.(runEventPublisher)
 	var events *route.RunEvents
-	if pub, ok := rs.router.(runEventPublisher); ok {
-		events = pub.RunEvents(opts.ID, watch)
-		if watch {
-			opts.OnStep = events.Step
-		}
+	if pub != nil && watch {
+		events = pub.RunEvents(opts.ID)
+		opts.OnStep = events.Step
 	}
 	res, err := rs.router.StartRun(ctx, workflow, input, opts)
 	took := time.Since(start)
-	if events != nil {
+	switch {
+	case events != nil:
 		events.End(err, took) // before the answer: a watcher sees the end first
+	case pub != nil:
+		pub.RunEnded(opts.ID, err, took)
 	}
 	var steps []route.StepReport
 	var runErr *route.RunError
@@ -182,10 +185,11 @@ func entryInput(value json.RawMessage) (json.RawMessage, bool) {
 	return out, string(bytes.TrimSpace(flag)) == "true"
 }
 
-// runEventPublisher is a Router that publishes a run's step events to
-// the host agent (*route.Plane does).
+// runEventPublisher is a Router that publishes a run's events to the host
+// agent: all of a watched run's, the end of another (*route.Plane does).
 type runEventPublisher interface {
-	RunEvents(run string, watched bool) *route.RunEvents
+	RunEvents(run string) *route.RunEvents
+	RunEnded(run string, runErr error, took time.Duration)
 }
 
 // entryRunID is the id of the run an entry starts: its activation id, so

@@ -36,7 +36,9 @@
 // the agent exports each workflow run as one trace: a span for the run's
 // entry and one per direct step (internal/otlp). Off by default.
 //
-// SIGTERM or SIGINT stops it: every instance is deregistered and it exits 0.
+// SIGTERM or SIGINT stops it: it finishes the frames it is relaying (at
+// most a second), leaves its instances registered for the next agent
+// (their TTL checks expire if none comes) and exits 0.
 package main
 
 import (

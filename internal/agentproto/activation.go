@@ -13,7 +13,7 @@ const (
 	// MB). A proxy records a larger result by its size only.
 	MaxRecordResult = 1 << 20
 	// MaxRecordLogs bounds the bytes of Activation.Logs.
-	MaxRecordLogs = 4 << 20
+	MaxRecordLogs = 2 << 20
 	// maxRecordName bounds Workflow and Step.
 	maxRecordName = 256
 )

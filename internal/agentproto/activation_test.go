@@ -57,3 +57,36 @@ func TestActivationRecord(t *testing.T) {
 		})
 	}
 }
+
+func TestBatch(t *testing.T) {
+	rec := func() agentproto.Message {
+		return agentproto.Message{Type: agentproto.TypeActivation, Activation: &agentproto.Activation{ActivationID: strings.Repeat("a1", 16),
+			Start: 1, End: 2, Workflow: "wf", Step: "s"}}
+	}
+	tests := []struct {
+		name  string
+		batch []agentproto.Message
+		err   string
+	}{
+		{"records", []agentproto.Message{rec(), rec()}, ""},
+		{"a register cannot be batched", []agentproto.Message{rec(), {Type: agentproto.TypeRegister, Register: &agentproto.Register{Namespace: "n", Action: "/n/a", Name: "x"}}}, "cannot be batched"},
+		{"a bad record", []agentproto.Message{{Type: agentproto.TypeActivation, Activation: &agentproto.Activation{ActivationID: "x"}}}, "batch message 0"},
+		{"too many", make([]agentproto.Message, agentproto.MaxBatch+1), "more than"},
+	}
+	for _, tc := range tests {
+		b, err := agentproto.Encode(&agentproto.Message{Type: agentproto.TypeBatch, Batch: tc.batch})
+		if tc.err == "" {
+			if err != nil {
+				t.Errorf("%s: Encode: %v", tc.name, err)
+				continue
+			}
+			if m, err := agentproto.Decode(b); err != nil || len(m.Batch) != len(tc.batch) {
+				t.Errorf("%s: Decode = %+v, %v", tc.name, m, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: Encode = %v, want an error containing %q", tc.name, err, tc.err)
+		}
+	}
+}

@@ -31,6 +31,7 @@ const (
 	TypeStats      = "stats"      // proxy → agent: hop counters since the last stats message
 	TypeRunEvent   = "run_event"  // proxy → agent: a step or end event of a run the proxy is the entry of
 	TypeActivation = "activation" // proxy → agent: the record of a direct step the proxy ran
+	TypeBatch      = "batch"      // proxy → agent: run events and records nothing waits for, in one message
 )
 
 // Message is one websocket text message: Type says which field is set.
@@ -49,7 +50,12 @@ type Message struct {
 	// Activation is the record of a direct step, for the agent to write
 	// where OpenWhisk keeps activation records.
 	Activation *Activation `json:"activation,omitempty"`
+	// Batch holds up to MaxBatch run_event and activation messages.
+	Batch []Message `json:"batch,omitempty"`
 }
+
+// MaxBatch bounds the messages of a batch.
+const MaxBatch = 1024
 
 // Register tells the agent what the proxy runs. The agent creates the
 // proxy's frame socket and tells where in Welcome.
@@ -89,6 +95,12 @@ type Welcome struct {
 	// Token proves to Handoff that the fetch comes from this session; it
 	// is good once, for a few seconds.
 	Token string `json:"token"`
+	// Telemetry says the agent takes what nothing waits for: the steps'
+	// activation records, the ends of unwatched runs, and batches of
+	// them (it writes records, publishes user events, exports traces or
+	// serves metrics). Without it the proxy sends none, and an agent
+	// from before these messages never gets one it would refuse.
+	Telemetry bool `json:"telemetry,omitempty"`
 }
 
 // Key carries the frame authentication key of the proxy's namespace.
@@ -179,7 +191,7 @@ func Decode(b []byte) (*Message, error) {
 // required parts.
 func (m *Message) check() error {
 	set := 0
-	for _, p := range []bool{m.Register != nil, m.Unregister != nil, m.Welcome != nil, m.Key != nil, m.Table != nil, m.Specs != nil, m.Stats != nil, m.RunEvent != nil, m.Activation != nil} {
+	for _, p := range []bool{m.Register != nil, m.Unregister != nil, m.Welcome != nil, m.Key != nil, m.Table != nil, m.Specs != nil, m.Stats != nil, m.RunEvent != nil, m.Activation != nil, m.Batch != nil} {
 		if p {
 			set++
 		}
@@ -222,6 +234,20 @@ func (m *Message) check() error {
 		if ok {
 			if err := m.RunEvent.Check(); err != nil {
 				return fmt.Errorf("agentproto: %w", err)
+			}
+		}
+	case TypeBatch:
+		ok = m.Batch != nil
+		if len(m.Batch) > MaxBatch {
+			return fmt.Errorf("agentproto: batch of %d messages, more than %d", len(m.Batch), MaxBatch)
+		}
+		for i := range m.Batch {
+			b := &m.Batch[i]
+			if b.Type != TypeRunEvent && b.Type != TypeActivation {
+				return fmt.Errorf("agentproto: batch message %d: type %q cannot be batched (only %q and %q)", i, b.Type, TypeRunEvent, TypeActivation)
+			}
+			if err := b.check(); err != nil {
+				return fmt.Errorf("batch message %d: %w", i, err)
 			}
 		}
 	case TypeActivation:

@@ -97,6 +97,13 @@ func (w *recordWriter) write(ctx context.Context, a whisk.Activation) {
 	w.written.Add(1)
 }
 
+// wantsTelemetry reports whether the agent does anything with the steps'
+// records and the ends of unwatched runs: writes records, publishes user
+// events, exports traces or serves metrics (agentproto.Welcome.Telemetry).
+func (a *Agent) wantsTelemetry() bool {
+	return a.records.store != nil || a.userEvents != nil || a.traces != nil || a.metricsLn != nil
+}
+
 var _ proxyconn.ActivationSink = (*registrar)(nil)
 
 // Activation implements proxyconn.ActivationSink: the record is written

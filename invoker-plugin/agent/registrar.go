@@ -187,6 +187,7 @@ func (r *registrar) admit(ctx context.Context, inst routetable.Instance) (agentp
 		Host:       a.cfg.Host,
 		Relay:      a.FrameEndpoint(),
 		ShmDir:     shmDir,
+		Telemetry:  a.wantsTelemetry(),
 	}, key, nil
 }
 

@@ -272,6 +272,15 @@ func (sess *session) handle(ctx context.Context, m *agentproto.Message) (reason 
 			sink.Activation(id, m.Activation)
 		}
 		return "", false
+	case agentproto.TypeBatch:
+		// Only run events and records (agentproto checked it): each is
+		// handled as if it came on its own.
+		for i := range m.Batch {
+			if reason, stop := sess.handle(ctx, &m.Batch[i]); stop {
+				return reason, true
+			}
+		}
+		return "", false
 	default:
 		sess.srv.log.Warn("proxyconn: unexpected message from a proxy; closing the session", "instance", id, "type", m.Type)
 		return "bad message: " + m.Type, true
