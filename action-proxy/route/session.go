@@ -67,6 +67,7 @@ func (p *Plane) session(ctx context.Context) error {
 			TCP:         p.cfg.TCPAdvertise,
 			Concurrency: p.cfg.Concurrency,
 			Name:        p.cfg.Name,
+			Telemetry:   true,
 		}})
 		if err != nil {
 			regErr <- err

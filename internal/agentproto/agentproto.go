@@ -67,6 +67,11 @@ type Register struct {
 	Concurrency int    `json:"concurrency,omitempty"`
 	// Name distinguishes the proxy on its host (container id or pid).
 	Name string `json:"name"`
+	// Telemetry says the proxy can send telemetry (the steps' activation
+	// records, the ends of unwatched runs, batches of them); the agent
+	// answers Welcome.Telemetry only to a proxy that says so, since a
+	// proxy from before these messages refuses a field it does not know.
+	Telemetry bool `json:"telemetry,omitempty"`
 }
 
 // Unregister withdraws the instance; Reason is logged by the agent.
@@ -98,8 +103,9 @@ type Welcome struct {
 	// Telemetry says the agent takes what nothing waits for: the steps'
 	// activation records, the ends of unwatched runs, and batches of
 	// them (it writes records, publishes user events, exports traces or
-	// serves metrics). Without it the proxy sends none, and an agent
-	// from before these messages never gets one it would refuse.
+	// serves metrics). Set only for a proxy whose Register said it can
+	// send them. Without it the proxy sends none, and an agent from
+	// before these messages never gets one it would refuse.
 	Telemetry bool `json:"telemetry,omitempty"`
 }
 

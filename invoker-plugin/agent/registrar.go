@@ -115,6 +115,9 @@ func (r *registrar) Register(ctx context.Context, peer proxyconn.Peer, reg *agen
 	if err != nil {
 		return fail(err)
 	}
+	// Only a proxy that said it can send telemetry is told to: an older
+	// one would refuse the field.
+	welcome.Telemetry = reg.Telemetry && a.wantsTelemetry()
 	welcome.Socket, welcome.Handoff, welcome.Token = endpoint, a.HandoffEndpoint(), token
 	a.mu.Lock()
 	li.ready = true
@@ -187,7 +190,6 @@ func (r *registrar) admit(ctx context.Context, inst routetable.Instance) (agentp
 		Host:       a.cfg.Host,
 		Relay:      a.FrameEndpoint(),
 		ShmDir:     shmDir,
-		Telemetry:  a.wantsTelemetry(),
 	}, key, nil
 }
 
