@@ -52,7 +52,7 @@ func stepRecord(a *agentproto.Activation, f *frame.Frame, activationID string, s
 		Step:         f.Step,
 		Branch:       f.Branch,
 	}
-	if agentprotoID(f.RunID) {
+	if runevent.IsActivationID(f.RunID) {
 		a.Cause = f.RunID
 	}
 	switch {
@@ -114,18 +114,4 @@ func activationID(f *frame.Frame) string {
 		outer = flow.SlotsKey(f.Outer)
 	}
 	return runevent.StepActivationID(f.RunID, f.Step, f.Branch, outer)
-}
-
-// agentprotoID reports whether s is an activation id (32 lower-case hex
-// digits), as a run id made from its entry's activation id is.
-func agentprotoID(s string) bool {
-	if len(s) != 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }

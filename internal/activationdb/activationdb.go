@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsk-route/wsk-route/internal/runevent"
 	"github.com/wsk-route/wsk-route/internal/whisk"
 )
 
@@ -201,22 +202,13 @@ func DocID(a whisk.Activation) string { return a.Namespace + "/" + a.ActivationI
 // WhiskActivation.serdes, with "_id", "entityType" and "updated" from
 // WhiskDocument and WhiskEntity.toDocumentRecord.
 type Document struct {
-	ID           string          `json:"_id"`
-	EntityType   string          `json:"entityType"`
-	Updated      int64           `json:"updated"`
-	Namespace    string          `json:"namespace"`
-	Name         string          `json:"name"`
-	Subject      string          `json:"subject"`
-	ActivationID string          `json:"activationId"`
-	Start        int64           `json:"start"`
-	End          int64           `json:"end"`
-	Cause        string          `json:"cause,omitempty"`
-	Response     whisk.Result    `json:"response"`
-	Logs         []string        `json:"logs"`
-	Version      string          `json:"version"`
-	Publish      bool            `json:"publish"`
-	Annotations  whisk.KeyValues `json:"annotations"`
-	Duration     int64           `json:"duration"`
+	ID         string `json:"_id"`
+	EntityType string `json:"entityType"`
+	Updated    int64  `json:"updated"`
+	whisk.Activation
+	// Duration is always written, as the invoker writes it
+	// (whisk.Activation leaves a zero one out).
+	Duration int64 `json:"duration"`
 }
 
 // ErrInvalid is wrapped by the errors of PutActivation and NewDocument for
@@ -235,37 +227,27 @@ func NewDocument(a whisk.Activation, updated int64) (Document, error) {
 	if err := validate(a); err != nil {
 		return Document{}, err
 	}
-	logs := a.Logs
-	if logs == nil {
-		logs = []string{}
+	// OpenWhisk's reader needs arrays for the logs and annotations.
+	if a.Logs == nil {
+		a.Logs = []string{}
 	}
-	ann := a.Annotations
-	if ann == nil {
-		ann = whisk.KeyValues{}
+	if a.Annotations == nil {
+		a.Annotations = whisk.KeyValues{}
 	}
-	version := a.Version
-	if version == "" {
-		version = DefaultVersion
+	if a.Version == "" {
+		a.Version = DefaultVersion
 	}
-	d := a.Duration
-	if d == 0 && a.End != 0 {
-		d = a.End - a.Start
+	if a.Duration == 0 && a.End != 0 {
+		a.Duration = a.End - a.Start
 	}
-	return Document{
-		ID: DocID(a), EntityType: EntityType, Updated: updated,
-		Namespace: a.Namespace, Name: a.Name, Subject: a.Subject, ActivationID: a.ActivationID,
-		Start: a.Start, End: a.End, Cause: a.Cause, Response: a.Response, Logs: logs,
-		Version: version, Publish: a.Publish, Annotations: ann, Duration: d,
-	}, nil
+	return Document{ID: DocID(a), EntityType: EntityType, Updated: updated, Activation: a, Duration: a.Duration}, nil
 }
 
-// Activation returns the record the document holds.
-func (d Document) Activation() whisk.Activation {
-	return whisk.Activation{
-		Namespace: d.Namespace, Name: d.Name, Subject: d.Subject, ActivationID: d.ActivationID,
-		Start: d.Start, End: d.End, Cause: d.Cause, Response: d.Response, Logs: d.Logs,
-		Version: d.Version, Publish: d.Publish, Annotations: d.Annotations, Duration: d.Duration,
-	}
+// Record returns the record the document holds.
+func (d Document) Record() whisk.Activation {
+	a := d.Activation
+	a.Duration = d.Duration
+	return a
 }
 
 func validate(a whisk.Activation) error {
@@ -275,9 +257,9 @@ func validate(a whisk.Activation) error {
 	switch {
 	case a.Namespace == "" || strings.TrimSpace(a.Namespace) != a.Namespace:
 		return bad("namespace %q", a.Namespace)
-	case !isActivationID(a.ActivationID):
+	case !runevent.IsActivationID(a.ActivationID):
 		return bad("activation id %q is not 32 lowercase hex digits", a.ActivationID)
-	case a.Cause != "" && !isActivationID(a.Cause):
+	case a.Cause != "" && !runevent.IsActivationID(a.Cause):
 		return bad("cause %q is not 32 lowercase hex digits", a.Cause)
 	case a.Name == "":
 		return bad("no name")
@@ -289,18 +271,6 @@ func validate(a whisk.Activation) error {
 		return bad("result is not JSON")
 	}
 	return nil
-}
-
-func isActivationID(s string) bool {
-	if len(s) != 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // Encode returns the document's JSON as it is sent to CouchDB.

@@ -525,7 +525,7 @@ func TestDocumentRoundTrip(t *testing.T) {
 				if got.ID != tt.a.Namespace+"/"+tt.a.ActivationID || got.EntityType != "activation" {
 					t.Errorf("id %q, entityType %q", got.ID, got.EntityType)
 				}
-				if !equalActivation(t, got.Activation(), tt.a) {
+				if !equalActivation(t, got.Record(), tt.a) {
 					t.Errorf("round trip changed the record")
 				}
 			}

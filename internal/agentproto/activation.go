@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/wsk-route/wsk-route/internal/runevent"
 )
 
 // Bounds of an Activation message.
@@ -47,10 +49,10 @@ type Activation struct {
 }
 
 func (a *Activation) check() error {
-	if !isHexID(a.ActivationID) {
+	if !runevent.IsActivationID(a.ActivationID) {
 		return fmt.Errorf("activation record: id %q is not 32 lower-case hex digits", a.ActivationID)
 	}
-	if a.Cause != "" && !isHexID(a.Cause) {
+	if a.Cause != "" && !runevent.IsActivationID(a.Cause) {
 		return fmt.Errorf("activation record %s: cause %q is not 32 lower-case hex digits", a.ActivationID, a.Cause)
 	}
 	if a.Start <= 0 || a.End < a.Start {
@@ -76,18 +78,4 @@ func (a *Activation) check() error {
 		return errors.New("activation record " + a.ActivationID + ": workflow and step must be 1 to 256 bytes")
 	}
 	return nil
-}
-
-// isHexID reports whether s is an OpenWhisk activation id: 32 lower-case
-// hex digits.
-func isHexID(s string) bool {
-	if len(s) != 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }

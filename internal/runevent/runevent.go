@@ -171,18 +171,24 @@ func StepSpanID(activation string) string {
 	return activation[:16]
 }
 
-// IsTraceID reports whether run can be a trace id: 32 lower-case hex
-// digits, not all zero (an entry's activation id).
-func IsTraceID(run string) bool {
-	if len(run) != 32 || run == strings.Repeat("0", 32) {
+// IsActivationID reports whether s is an OpenWhisk activation id: 32
+// lower-case hex digits.
+func IsActivationID(s string) bool {
+	if len(s) != 32 {
 		return false
 	}
-	for i := 0; i < len(run); i++ {
-		if c := run[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return false
 		}
 	}
 	return true
+}
+
+// IsTraceID reports whether run can be a trace id: an activation id (an
+// entry's), not all zero.
+func IsTraceID(run string) bool {
+	return IsActivationID(run) && run != strings.Repeat("0", 32)
 }
 
 // TraceParent returns the W3C traceparent header of span in trace,

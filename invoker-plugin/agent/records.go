@@ -111,15 +111,8 @@ var _ proxyconn.ActivationSink = (*registrar)(nil)
 // never ones the message names.
 func (r *registrar) Activation(id string, m *agentproto.Activation) {
 	a := (*Agent)(r)
-	a.mu.Lock()
-	li := a.local[id]
-	ready := li != nil && li.ready
-	var inst routetable.Instance
-	if ready {
-		inst = li.inst
-	}
-	a.mu.Unlock()
-	if !ready {
+	inst, ok := a.readyInstance(id)
+	if !ok {
 		return
 	}
 	rec := stepActivation(inst, m)

@@ -86,19 +86,24 @@ var _ proxyconn.RunEventSink = (*registrar)(nil)
 // event names; an end event feeds the run metrics (userevents.go).
 func (r *registrar) RunEvent(id string, ev *runevent.Event) {
 	a := (*Agent)(r)
-	a.mu.Lock()
-	li := a.local[id]
-	ready := li != nil && li.ready
-	var entry routetable.Instance
-	if ready {
-		entry = li.inst
-	}
-	a.mu.Unlock()
-	if !ready {
+	entry, ok := a.readyInstance(id)
+	if !ok {
 		return
 	}
 	if !ev.Unwatched {
 		a.events.add(entry.Namespace, *ev)
 	}
 	a.observeRunEvent(entry, ev)
+}
+
+// readyInstance returns the instance registered through this agent as
+// id, once its registration is complete.
+func (a *Agent) readyInstance(id string) (routetable.Instance, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	li := a.local[id]
+	if li == nil || !li.ready {
+		return routetable.Instance{}, false
+	}
+	return li.inst, true
 }
