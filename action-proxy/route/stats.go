@@ -95,6 +95,7 @@ func (s *hopStats) deltas() []agentproto.HopStats {
 func (p *Plane) flushStats(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var reported uint64 // telemetry drops sent so far
 	for {
 		select {
 		case <-ctx.Done():
@@ -107,8 +108,14 @@ func (p *Plane) flushStats(ctx context.Context) {
 		if ws == nil {
 			continue
 		}
-		if d := p.stats.deltas(); len(d) > 0 {
-			ws.send(&agentproto.Message{Type: agentproto.TypeStats, Stats: &agentproto.Stats{Hops: d}})
+		d := p.stats.deltas()
+		var lost uint64
+		if p.telemetry.wanted() { // an agent that asked knows the field
+			total := p.telemetry.Dropped()
+			lost, reported = total-reported, total
+		}
+		if len(d) > 0 || lost > 0 {
+			ws.send(&agentproto.Message{Type: agentproto.TypeStats, Stats: &agentproto.Stats{Hops: d, TelemetryDropped: lost}})
 		}
 	}
 }

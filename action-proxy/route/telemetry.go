@@ -15,6 +15,10 @@ const (
 	// watches); a message that finds the queue full is dropped and
 	// counted.
 	TelemetryQueue = 1024
+	// TelemetryBytes bounds the results and logs the queued records hold
+	// (messageBytes): the proxy's memory counts against its action's
+	// limit. A record that would pass it is dropped and counted.
+	TelemetryBytes = 8 << 20
 	// TelemetryDelay is how long the first queued message waits for
 	// others, so that one wake-up of the plane sends them all: on a busy
 	// host a wake-up per step costs the steps more than the sending.
@@ -32,6 +36,7 @@ type telemetry struct {
 	wake    chan struct{} // buffer 1: the queue went from empty to not
 	mu      sync.Mutex
 	queue   []*agentproto.Message
+	bytes   int // messageBytes of the queue
 	dropped uint64
 }
 
@@ -41,16 +46,19 @@ func (t *telemetry) init() { t.once.Do(func() { t.wake = make(chan struct{}, 1) 
 // built for an agent that would drop it.
 func (t *telemetry) wanted() bool { return t.on.Load() }
 
-// add queues m without blocking.
+// add queues m without blocking, or drops and counts it when the queue
+// is full.
 func (t *telemetry) add(m *agentproto.Message) {
 	t.init()
+	n := messageBytes(m)
 	t.mu.Lock()
-	if len(t.queue) >= TelemetryQueue {
+	if len(t.queue) >= TelemetryQueue || t.bytes+n > TelemetryBytes {
 		t.dropped++
 		t.mu.Unlock()
 		return
 	}
 	t.queue = append(t.queue, m)
+	t.bytes += n
 	first := len(t.queue) == 1
 	t.mu.Unlock()
 	if first {
@@ -66,7 +74,7 @@ func (t *telemetry) take() []*agentproto.Message {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	q := t.queue
-	t.queue = nil
+	t.queue, t.bytes = nil, 0
 	return q
 }
 

@@ -44,3 +44,23 @@ func TestTelemetry(t *testing.T) {
 		t.Errorf("dropped %d, want %d: 5 over the queue, and the queue sent without a session", got, 3+5+TelemetryQueue)
 	}
 }
+
+// TestTelemetryBytes: the records' results and logs the queue holds are
+// bounded (the proxy's memory counts against its action's limit).
+func TestTelemetryBytes(t *testing.T) {
+	p := testPlane()
+	p.telemetry.on.Store(true)
+	rec := func(size int) *agentproto.Message {
+		return &agentproto.Message{Type: agentproto.TypeActivation, Activation: &agentproto.Activation{Result: make([]byte, size)}}
+	}
+	p.telemetry.add(rec(TelemetryBytes / 2))
+	p.telemetry.add(rec(TelemetryBytes / 2)) // passes the bound with the first's overhead
+	p.telemetry.add(rec(1000))
+	if q, d := p.telemetry.take(), p.telemetry.Dropped(); len(q) != 2 || d != 1 {
+		t.Errorf("queued %d, dropped %d; want the first and the small one queued, the second dropped", len(q), d)
+	}
+	p.telemetry.add(rec(TelemetryBytes / 2)) // the queue was taken: room again
+	if q := p.telemetry.take(); len(q) != 1 {
+		t.Errorf("queued %d after the queue was sent, want 1", len(q))
+	}
+}

@@ -147,6 +147,10 @@ var LatencyBuckets = []float64{5e-6, 10e-6, 20e-6, 50e-6, 100e-6, 200e-6, 500e-6
 // with atomics and sends one Stats message a second at most.
 type Stats struct {
 	Hops []HopStats `json:"hops"`
+	// TelemetryDropped counts the activation records and run ends the
+	// proxy dropped since its last stats message; sent only to an agent
+	// that asked for telemetry (Welcome.Telemetry).
+	TelemetryDropped uint64 `json:"telemetry_dropped,omitempty"`
 }
 
 // HopStats counts the hops a proxy sent to one action over one transport.

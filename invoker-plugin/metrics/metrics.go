@@ -71,6 +71,7 @@ const (
 type Metrics struct {
 	hops, hopBytes, refusals, failures, fallbacks *prometheus.CounterVec
 	relayFrames, registerRefusals                 *prometheus.CounterVec
+	telemetryDropped                              *prometheus.CounterVec
 	relayBytes, shmSwept, registryErrors          prometheus.Counter
 	proxies, instances                            prometheus.Gauge
 	latency                                       *latencyCollector
@@ -104,6 +105,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		failures:    counterVec("wsk_route_hop_failures_total", "Hop sends that failed (unreachable, timeout).", hopLabels),
 		fallbacks:   counterVec("wsk_route_fallbacks_total", "Hops for which no candidate was left and the sender fell back to the OpenWhisk API.", hopLabels),
 		relayFrames: counterVec("wsk_route_relay_frames_total", "Frames handled by this agent's relay, by result.", []string{"result"}),
+		telemetryDropped: counterVec("wsk_route_proxy_telemetry_dropped_total",
+			"Activation records and run ends a proxy dropped before they reached the agent (its queue was full, or it had no session).", []string{"action"}),
 		registerRefusals: counterVec("wsk_route_register_refusals_total",
 			"Proxy registrations refused for tenancy reasons (namespace_mismatch, unidentified_peer, state_error).", []string{"reason"}),
 		relayBytes: prometheus.NewCounter(prometheus.CounterOpts{
@@ -153,7 +156,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, fmt.Errorf("metrics: register: %w", err)
 		}
 	}
-	for _, c := range []prometheus.Collector{m.hops, m.hopBytes, m.refusals, m.failures, m.fallbacks,
+	for _, c := range []prometheus.Collector{m.hops, m.hopBytes, m.refusals, m.failures, m.fallbacks, m.telemetryDropped,
 		m.relayFrames, m.registerRefusals, m.relayBytes, m.shmSwept, m.registryErrors, m.proxies, m.instances, m.latency,
 		m.edgeHops, m.edgeBytes, m.runs, m.runDuration, m.stepsTook, m.userEvents} {
 		if err := reg.Register(c); err != nil {
@@ -171,6 +174,9 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 func (m *Metrics) AddStats(from string, st *agentproto.Stats) {
 	if st == nil {
 		return
+	}
+	if st.TelemetryDropped > 0 {
+		m.telemetryDropped.WithLabelValues(actionLabel(from)).Add(float64(st.TelemetryDropped))
 	}
 	for i := range st.Hops {
 		h := &st.Hops[i]

@@ -67,6 +67,7 @@ func TestAddStats(t *testing.T) {
 	third[0], third[2] = 1, 1
 	m.AddStats("/ns/third", &agentproto.Stats{Hops: []agentproto.HopStats{{Action: "/ns/a", Transport: "shm", Buckets: third, SumSeconds: 0.5}}})
 	m.AddStats("/ns/src", nil)
+	m.AddStats("/ns/src", &agentproto.Stats{TelemetryDropped: 3})
 	m.Relayed(relay.ResultOK, 10)
 	m.Relayed(relay.ResultUnknown, 10)
 	m.SetProxies(3)
@@ -83,6 +84,7 @@ func TestAddStats(t *testing.T) {
 	}
 	want := map[string]float64{
 		"wsk_route_hops_total" + l:                                                                  8,
+		"wsk_route_proxy_telemetry_dropped_total{action=/ns/src}":                                   3,
 		"wsk_route_hop_bytes_total" + l:                                                             200,
 		"wsk_route_hop_refusals_total" + l:                                                          2,
 		"wsk_route_hop_failures_total" + l:                                                          4,
