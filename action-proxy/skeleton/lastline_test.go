@@ -26,16 +26,8 @@ func TestLastLine(t *testing.T) {
 	}
 	for _, tc := range tests {
 		for _, size := range []int{1, 2, 3, len(tc.out) + 1} {
-			var log bytes.Buffer
-			l := &lastLine{log: &log, max: 1 << 20}
-			for rest := tc.out; rest != ""; {
-				n := min(size, len(rest))
-				l.Write([]byte(rest[:n]))
-				rest = rest[n:]
-			}
-			last := l.Close()
-			if log.String() != tc.log || string(last) != tc.last {
-				t.Errorf("output %q in chunks of %d: log %q, last %q; want %q, %q", tc.out, size, log.String(), last, tc.log, tc.last)
+			if log, last := split(tc.out, size, 1<<20); log != tc.log || last != tc.last {
+				t.Errorf("output %q in chunks of %d: log %q, last %q; want %q, %q", tc.out, size, log, last, tc.log, tc.last)
 			}
 		}
 	}
@@ -55,16 +47,8 @@ func TestLastLineOverlong(t *testing.T) {
 	}
 	for _, tc := range tests {
 		for _, size := range []int{1, 7, len(tc.out)} {
-			var log bytes.Buffer
-			l := &lastLine{log: &log, max: 10}
-			for rest := tc.out; rest != ""; {
-				n := min(size, len(rest))
-				l.Write([]byte(rest[:n]))
-				rest = rest[n:]
-			}
-			last := l.Close()
-			if log.String() != tc.log || string(last) != tc.last {
-				t.Errorf("output %q in chunks of %d: log %q, last %q; want %q, %q", tc.out, size, log.String(), last, tc.log, tc.last)
+			if log, last := split(tc.out, size, 10); log != tc.log || last != tc.last {
+				t.Errorf("output %q in chunks of %d: log %q, last %q; want %q, %q", tc.out, size, log, last, tc.log, tc.last)
 			}
 		}
 	}
@@ -85,15 +69,22 @@ func FuzzLastLine(f *testing.F) {
 				wantLog, wantLast = string(out[:i+1]), string(bytes.TrimSpace(out[i+1:]))
 			}
 		}
-		var log bytes.Buffer
-		l := &lastLine{log: &log, max: 1 << 20}
-		for rest := out; len(rest) > 0; {
-			n := min(size, len(rest))
-			l.Write(rest[:n])
-			rest = rest[n:]
-		}
-		if last := string(l.Close()); log.String() != wantLog || last != wantLast {
-			t.Errorf("output %q in chunks of %d: log %q, last %q; want %q, %q", out, size, log.String(), last, wantLog, wantLast)
+		if log, last := split(string(out), size, 1<<20); log != wantLog || last != wantLast {
+			t.Errorf("output %q in chunks of %d: log %q, last %q; want %q, %q", out, size, log, last, wantLog, wantLast)
 		}
 	})
+}
+
+// split writes out to a lastLine in chunks of size bytes and returns what
+// it logged and the last line it kept.
+func split(out string, size, max int) (log, last string) {
+	var b bytes.Buffer
+	l := &lastLine{log: &b, max: max}
+	for rest := out; rest != ""; {
+		n := min(size, len(rest))
+		l.Write([]byte(rest[:n]))
+		rest = rest[n:]
+	}
+	last = string(l.Close())
+	return b.String(), last
 }
