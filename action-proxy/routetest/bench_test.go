@@ -3,6 +3,8 @@ package routetest_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -31,8 +33,13 @@ func benchChain(b *testing.B, steps int) {
 	tb := testing.TB(b)
 	// The agent as the ansible roles deploy it, serving metrics: it takes
 	// the steps' activation records and the runs' ends (telemetry), so
-	// their cost is in the figures.
-	s := newSameHost(tb, "-metrics-listen", "127.0.0.1:0")
+	// their cost is in the figures. WSK_ROUTE_BENCH_TELEMETRY=off starts
+	// it without, to measure that cost in one binary.
+	var agentArgs []string
+	if os.Getenv("WSK_ROUTE_BENCH_TELEMETRY") != "off" {
+		agentArgs = []string{"-metrics-listen", "127.0.0.1:0"}
+	}
+	s := newSameHost(tb, agentArgs...)
 	for i := 0; i < 4; i++ {
 		startAction(tb, s.h, "p-upper-"+strconv.Itoa(i), "upper", "upper")
 	}
@@ -58,14 +65,20 @@ func benchChain(b *testing.B, steps int) {
 			b.Fatalf("the chain answered %s, want the text upper-cased", v)
 		}
 	}
+	took := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		start := time.Now()
 		if _, err := runOnce(s, input); err != nil {
 			b.Fatal(err)
 		}
+		took = append(took, time.Since(start))
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(steps), "µs/step")
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
 }
 
 func runOnce(s *sameHost, input []byte) ([]byte, error) {

@@ -106,23 +106,33 @@ func (a *Agent) wantsTelemetry() bool {
 
 var _ proxyconn.ActivationSink = (*registrar)(nil)
 
-// Activation implements proxyconn.ActivationSink: the record is written
-// under the namespace, action and version the proxy registered with,
-// never ones the message names.
+// Activation implements proxyconn.ActivationSink. The step feeds the step
+// metric; its record, built only when something reads it, becomes the
+// step's user event, its span and the written record, under the
+// namespace, action and version the proxy registered with, never ones the
+// message names. It never blocks: it runs on the proxy's session reader.
 func (r *registrar) Activation(id string, m *agentproto.Activation) {
 	a := (*Agent)(r)
 	inst, ok := a.readyInstance(id)
 	if !ok {
 		return
 	}
+	a.metrics.StepRan(workflowAction(inst.Namespace, m.Workflow), inst.Action, time.Duration(m.End-m.Start)*time.Millisecond)
+	if a.records.store == nil && a.userEvents == nil && a.traces == nil {
+		return // only the metric reads it: no record built
+	}
 	rec := stepActivation(inst, m)
-	a.observeStep(inst, &rec, m.Workflow)
+	if a.userEvents != nil {
+		a.userEvents.Publish(stepEvent(a.cfg.UserEventsSource, inst.Action, &rec))
+	}
 	if a.traces != nil {
 		if s, ok := stepSpan(inst, &rec, m); ok {
 			a.traces.Export(s)
 		}
 	}
-	a.records.add(rec)
+	if a.records.store != nil {
+		a.records.add(rec)
+	}
 }
 
 // stepActivation is the OpenWhisk activation record of a direct step the

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"strings"
-	"time"
 
 	"github.com/wsk-route/wsk-route/internal/routetable"
 	"github.com/wsk-route/wsk-route/internal/runevent"
@@ -19,7 +18,8 @@ const StepKind = "unknown"
 // observeRunEvent feeds the end event of a run whose entry is the
 // instance entry to the run metrics and, with traces on, exports the
 // run's root span. Steps are observed from their activation records
-// (observeStep). It never blocks: it runs on the entry's session reader.
+// (registrar.Activation). It never blocks: it runs on the entry's session
+// reader.
 func (a *Agent) observeRunEvent(entry routetable.Instance, ev *runevent.Event) {
 	if ev.Kind != runevent.KindEnd {
 		return
@@ -29,18 +29,6 @@ func (a *Agent) observeRunEvent(entry routetable.Instance, ev *runevent.Event) {
 		if s, ok := entrySpan(entry, ev); ok {
 			a.traces.Export(s)
 		}
-	}
-}
-
-// observeStep feeds the record of a direct step the instance inst ran to
-// the step metrics and, with user events on, publishes the step's
-// OpenWhisk Activation event. Every direct step has a record (steps that
-// went through the OpenWhisk API have none: their invoker publishes their
-// event). It never blocks: it runs on the step's session reader.
-func (a *Agent) observeStep(inst routetable.Instance, rec *whisk.Activation, workflow string) {
-	a.metrics.StepRan(workflowAction(inst.Namespace, workflow), inst.Action, time.Duration(rec.Duration)*time.Millisecond)
-	if a.userEvents != nil {
-		a.userEvents.Publish(stepEvent(a.cfg.UserEventsSource, inst.Action, rec))
 	}
 }
 
