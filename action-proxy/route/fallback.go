@@ -313,7 +313,7 @@ func (fs *fallbackStep) run(ctx context.Context, activationID string, call func(
 	// The retries run on this /run's process, which stays reserved.
 	result, _, err := attempts(d.sp.Steps[f.Step].Retry,
 		func() ([]byte, func() []byte, error) {
-			result, err := call(runCtx, activationBody(f.Payload, f, id))
+			result, err := call(runCtx, activationBody(f.Payload, f, id, stepActivationID(f)))
 			return result, nil, err
 		},
 		func(wait time.Duration) bool {

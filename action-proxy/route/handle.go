@@ -117,9 +117,12 @@ func (p *Plane) unmarkSeen(f *frame.Frame) {
 func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spec.Spec, id Identity, w *welcomeState) {
 	ctx, cancel := p.stepContext(f.Deadline)
 	defer cancel()
+	// The step's activation id, the same at every attempt: the action's
+	// and its record's (records.go).
+	aid := stepActivationID(f)
 	start := p.cfg.Now()
 	result, logs, err := attempts(sp.Steps[f.Step].Retry,
-		func() ([]byte, func() []byte, error) { return res.Run(ctx, activationBody(payload, f, id)) },
+		func() ([]byte, func() []byte, error) { return res.Run(ctx, activationBody(payload, f, id, aid)) },
 		func(wait time.Duration) bool {
 			// The action is released after each run: the next attempt
 			// reserves it again (an invoker /run may come first).
@@ -134,7 +137,7 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 	d.rep = &stepReport{send: func() {
 		l := logs()
 		d.sendReport(ctx, c, f.Step, f.Branch, l, end.Sub(start))
-		p.recordStep(f, start, end, result, l, err)
+		p.recordStep(f, aid, start, end, result, l, err)
 	}}
 	s := flow.Sender{Spec: sp, Ctx: c, Self: w.instanceID, CanHold: true, EntryJoins: p.cfg.EntryJoins}
 	d.do(ctx, s.Finished(f.Step, f.Branch, result, err, id.Action))
@@ -205,8 +208,7 @@ const stepMargin = 100 * time.Millisecond
 // activationBody is the /run body of a direct run: the payload as value,
 // and the context fields an invoker /run carries, with an activation id
 // derived from the run, step and branch.
-func activationBody(payload []byte, f *frame.Frame, id Identity) io.Reader {
-	aid := activationID(f)
+func activationBody(payload []byte, f *frame.Frame, id Identity, aid string) io.Reader {
 	ctx := runContext{
 		Namespace:     id.Namespace,
 		ActionName:    id.Action,

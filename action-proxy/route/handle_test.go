@@ -106,7 +106,7 @@ func TestActivationBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := readBody(t, activationBody([]byte(tt.payload), &tt.f, tt.id))
+			b := readBody(t, activationBody([]byte(tt.payload), &tt.f, tt.id, stepActivationID(&tt.f)))
 			if !json.Valid(b) {
 				t.Fatalf("body %s is not valid JSON", b)
 			}
@@ -144,7 +144,7 @@ func TestActivationIDDeterministic(t *testing.T) {
 			ID string `json:"activation_id"`
 		}
 		f := frame.Frame{RunID: run, Step: step, Branch: branch}
-		if err := json.Unmarshal(readBody(t, activationBody(nil, &f, id)), &m); err != nil {
+		if err := json.Unmarshal(readBody(t, activationBody(nil, &f, id, stepActivationID(&f))), &m); err != nil {
 			t.Fatal(err)
 		}
 		return m.ID

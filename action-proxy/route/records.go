@@ -14,18 +14,18 @@ import (
 	"github.com/wsk-route/wsk-route/internal/whisk"
 )
 
-// recordStep queues the record of the step f ran here, from start to end,
+// recordStep queues the record of the step f ran here as activationID, from start to end,
 // with its result, logs and error, as Reservation.Run gave them, for the
 // agent, which writes it where OpenWhisk keeps activation records (so
 // `wsk activation list` shows each step, caused by its run's entry). It
 // runs after the step's result has gone on, and never waits; it does
 // nothing when the agent takes no telemetry.
-func (p *Plane) recordStep(f *frame.Frame, start, end time.Time, result []byte, logs []byte, err error) {
+func (p *Plane) recordStep(f *frame.Frame, activationID string, start, end time.Time, result []byte, logs []byte, err error) {
 	if !p.telemetry.wanted() {
 		return
 	}
 	q := &queuedRecord{}
-	stepRecord(&q.a, f, activationID(f), start, end, result, logs, err)
+	stepRecord(&q.a, f, activationID, start, end, result, logs, err)
 	q.m = agentproto.Message{Type: agentproto.TypeActivation, Activation: &q.a}
 	p.telemetry.add(&q.m)
 }
@@ -105,10 +105,10 @@ func errorObject(msg string) []byte {
 	return b
 }
 
-// activationID is the id of the activation a step frame runs as: the
+// stepActivationID is the id of the activation a step frame runs as: the
 // same for every attempt and every copy of the frame, so that the action
 // (__OW_ACTIVATION_ID) and the record agree.
-func activationID(f *frame.Frame) string {
+func stepActivationID(f *frame.Frame) string {
 	var outer string
 	if len(f.Outer) > 0 {
 		outer = flow.SlotsKey(f.Outer)

@@ -32,7 +32,7 @@ func TestStepRecord(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &agentproto.Activation{}
-			stepRecord(a, f, activationID(f), start, end, tc.result, []byte("one\ntwo\n"), tc.err)
+			stepRecord(a, f, stepActivationID(f), start, end, tc.result, []byte("one\ntwo\n"), tc.err)
 			if a.StatusCode != tc.status || string(a.Result) != tc.wantResult {
 				t.Errorf("status %d result %s, want %d %s", a.StatusCode, a.Result, tc.status, tc.wantResult)
 			}
@@ -57,7 +57,7 @@ func TestStepRecord(t *testing.T) {
 	g := *f
 	g.RunID = "my-run"
 	a := &agentproto.Activation{}
-	if stepRecord(a, &g, activationID(&g), start, end, []byte(`{}`), nil, nil); a.Cause != "" {
+	if stepRecord(a, &g, stepActivationID(&g), start, end, []byte(`{}`), nil, nil); a.Cause != "" {
 		t.Errorf("cause %q for run id %q", a.Cause, g.RunID)
 	}
 }
