@@ -347,6 +347,9 @@ func New(cfg Config) (*Agent, error) {
 		}
 		m.SetUserEvents(a.userEventCounts)
 	}
+	if cfg.Activations != nil {
+		m.SetActivationRecords(a.records.counts)
+	}
 	if cfg.Traces != nil {
 		tc := *cfg.Traces
 		if tc.Logger == nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/wsk-route/wsk-route/internal/agentproto"
 	"github.com/wsk-route/wsk-route/internal/routetable"
 	"github.com/wsk-route/wsk-route/internal/whisk"
+	"github.com/wsk-route/wsk-route/invoker-plugin/metrics"
 	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
 )
 
@@ -45,6 +46,11 @@ type recordWriter struct {
 
 func newRecordWriter(store ActivationStore, log *slog.Logger) *recordWriter {
 	return &recordWriter{store: store, log: log, queue: make(chan whisk.Activation, recordQueue)}
+}
+
+// counts returns the writer's counters, for the metrics.
+func (w *recordWriter) counts() metrics.RecordCounts {
+	return metrics.RecordCounts{Written: w.written.Load(), Failed: w.failed.Load(), Dropped: w.dropped.Load()}
 }
 
 // add queues a without blocking.

@@ -82,6 +82,7 @@ type Metrics struct {
 	runDuration, stepsTook *prometheus.HistogramVec
 	runSeries              *seriesGuard
 	userEvents             *userEventsCollector
+	records                *recordsCollector
 
 	// registry recovery
 	registryLosses                      prometheus.Counter
@@ -135,6 +136,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Buckets: RunBuckets}, []string{LabelWorkflow, LabelAction}),
 		runSeries:  newSeriesGuard(),
 		userEvents: &userEventsCollector{},
+		records:    &recordsCollector{},
 		registryLosses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wsk_route_registry_losses_total", Help: "Times the agent found the registry without the cluster marker it remembers: the registry lost its data."}),
 		registryRestores: counterVec("wsk_route_registry_restores_total",
@@ -158,7 +160,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{m.hops, m.hopBytes, m.refusals, m.failures, m.fallbacks, m.telemetryDropped,
 		m.relayFrames, m.registerRefusals, m.relayBytes, m.shmSwept, m.registryErrors, m.proxies, m.instances, m.latency,
-		m.edgeHops, m.edgeBytes, m.runs, m.runDuration, m.stepsTook, m.userEvents} {
+		m.edgeHops, m.edgeBytes, m.runs, m.runDuration, m.stepsTook, m.userEvents, m.records} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: register: %w", err)
 		}

@@ -135,3 +135,43 @@ func (c *userEventsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(userEventsDropped, n.DroppedStopped, DropStopped)
 	counter(userEventsConnectFailures, n.ConnectFailures)
 }
+
+// RecordCounts are the agent's counters of the direct steps' activation
+// records: written to the activation store, refused by it, or dropped
+// before it (the agent's queue was full).
+type RecordCounts struct {
+	Written, Failed, Dropped uint64
+}
+
+// SetActivationRecords makes wsk_route_activation_records_total read
+// counts at each scrape. Without it (no activation store) it is not
+// exported.
+func (m *Metrics) SetActivationRecords(counts func() RecordCounts) { m.records.counts.Store(&counts) }
+
+// recordsCollector exports the record counters from a function read at
+// scrape time.
+type recordsCollector struct {
+	counts atomic.Pointer[func() RecordCounts]
+}
+
+var activationRecords = prometheus.NewDesc("wsk_route_activation_records_total",
+	"Activation records of direct steps, by result: written to OpenWhisk's activation store, failed (the store refused them), dropped (the agent's queue was full).",
+	[]string{"result"}, nil)
+
+// Describe implements prometheus.Collector.
+func (c *recordsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- activationRecords }
+
+// Collect implements prometheus.Collector.
+func (c *recordsCollector) Collect(ch chan<- prometheus.Metric) {
+	f := c.counts.Load()
+	if f == nil {
+		return
+	}
+	n := (*f)()
+	for _, r := range []struct {
+		result string
+		v      uint64
+	}{{"written", n.Written}, {"failed", n.Failed}, {"dropped", n.Dropped}} {
+		ch <- prometheus.MustNewConstMetric(activationRecords, prometheus.CounterValue, float64(r.v), r.result)
+	}
+}

@@ -81,3 +81,25 @@ func TestUserEventCounters(t *testing.T) {
 		}
 	}
 }
+
+func TestActivationRecordCounts(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := gather(t, reg)["wsk_route_activation_records_total{result=written}"]; ok {
+		t.Error("record counters exported without an activation store")
+	}
+	m.SetActivationRecords(func() metrics.RecordCounts { return metrics.RecordCounts{Written: 7, Failed: 2, Dropped: 1} })
+	got := gather(t, reg)
+	for k, v := range map[string]float64{
+		"wsk_route_activation_records_total{result=written}": 7,
+		"wsk_route_activation_records_total{result=failed}":  2,
+		"wsk_route_activation_records_total{result=dropped}": 1,
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}
