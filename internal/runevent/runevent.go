@@ -128,8 +128,9 @@ func Cap(s string, n int) (string, int) {
 
 // WatchKey is the top-level key of an entry's input that asks the entry
 // to publish its run's events: `wsk-route invoke --watch` sets it to
-// true, and the entry removes it before the run starts. Runs nobody
-// follows publish nothing (no message to the agent, no registry write).
+// true, and the entry removes it before the run starts. A run nobody
+// follows publishes only its end, marked Unwatched, for the agent's run
+// metrics and traces; the agent writes nothing to the registry for it.
 const WatchKey = "$wsk-route-watch"
 
 // StepActivationID returns the activation id of one execution of a
