@@ -2,13 +2,15 @@ package usermetrics_test
 
 import (
 	"context"
-	"github.com/wsk-route/wsk-route/internal/runevent"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsk-route/wsk-route/internal/promtest"
+	"github.com/wsk-route/wsk-route/internal/runevent"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -56,13 +58,13 @@ func TestChain(t *testing.T) {
 	}
 	key := "openwhisk_action_activations_total{action=wf/upper,initiator=guest,kind=nodejs:20,memory=256,namespace=guest}"
 	deadline := time.Now().Add(20 * time.Second)
-	for gather(t, reg)[key] != 3 {
+	for promtest.Samples(t, reg)[key] != 3 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s = %v after 20 s, want 3 (publisher %+v)", key, gather(t, reg)[key], pub.Counts())
+			t.Fatalf("%s = %v after 20 s, want 3 (publisher %+v)", key, promtest.Samples(t, reg)[key], pub.Counts())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	got := gather(t, reg)
+	got := promtest.Samples(t, reg)
 	if d := got["openwhisk_action_duration_seconds{action=wf/upper,initiator=guest,namespace=guest}_sum"]; d != 4.5 {
 		t.Errorf("duration sum %v, want 4.5", d)
 	}

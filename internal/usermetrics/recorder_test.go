@@ -1,52 +1,14 @@
 package usermetrics_test
 
 import (
-	"fmt"
-	"sort"
-	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
+	"github.com/wsk-route/wsk-route/internal/promtest"
 	"github.com/wsk-route/wsk-route/internal/userevents"
 	"github.com/wsk-route/wsk-route/internal/usermetrics"
 )
-
-// gather returns the registry's samples as "name{l=v,...}" keys (labels
-// sorted), histograms as _count, _sum and _le_<bound> keys.
-func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(map[string]float64)
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, l.GetName()+"="+l.GetValue())
-			}
-			sort.Strings(labels)
-			key := mf.GetName() + "{" + strings.Join(labels, ",") + "}"
-			switch mf.GetType() {
-			case dto.MetricType_COUNTER:
-				out[key] = m.GetCounter().GetValue()
-			case dto.MetricType_GAUGE:
-				out[key] = m.GetGauge().GetValue()
-			case dto.MetricType_HISTOGRAM:
-				h := m.GetHistogram()
-				out[key+"_count"] = float64(h.GetSampleCount())
-				out[key+"_sum"] = h.GetSampleSum()
-				for _, b := range h.GetBucket() {
-					out[fmt.Sprintf("%s_le_%g", key, b.GetUpperBound())] = float64(b.GetCumulativeCount())
-				}
-			}
-		}
-	}
-	return out
-}
 
 func intp(n int) *int { return &n }
 
@@ -174,7 +136,7 @@ func TestRecord(t *testing.T) {
 				}
 				r.HandleEvent(e)
 			}
-			got := gather(t, reg)
+			got := promtest.Samples(t, reg)
 			for k, w := range tc.want {
 				if g, ok := got[k]; !ok || g != w {
 					t.Errorf("%s = %v (present %v), want %v", k, g, ok, w)

@@ -2,50 +2,15 @@ package metrics_test
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/wsk-route/wsk-route/internal/agentproto"
+	"github.com/wsk-route/wsk-route/internal/promtest"
 	"github.com/wsk-route/wsk-route/invoker-plugin/metrics"
 	"github.com/wsk-route/wsk-route/invoker-plugin/relay"
 )
-
-// gather returns the registry's samples as "name{labels} value" lines,
-// histograms as their count and sum.
-func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(map[string]float64)
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, l.GetName()+"="+l.GetValue())
-			}
-			key := mf.GetName() + "{" + strings.Join(labels, ",") + "}"
-			switch mf.GetType() {
-			case dto.MetricType_COUNTER:
-				out[key] = m.GetCounter().GetValue()
-			case dto.MetricType_GAUGE:
-				out[key] = m.GetGauge().GetValue()
-			case dto.MetricType_HISTOGRAM:
-				h := m.GetHistogram()
-				out[key+"_count"] = float64(h.GetSampleCount())
-				out[key+"_sum"] = h.GetSampleSum()
-				for _, b := range h.GetBucket() {
-					out[fmt.Sprintf("%s_le_%g", key, b.GetUpperBound())] = float64(b.GetCumulativeCount())
-				}
-			}
-		}
-	}
-	return out
-}
 
 func TestAddStats(t *testing.T) {
 	reg := prometheus.NewRegistry()
@@ -76,7 +41,7 @@ func TestAddStats(t *testing.T) {
 	m.RegistryError()
 	m.RegisterRefused(metrics.RefusalNamespaceMismatch)
 
-	got := gather(t, reg)
+	got := promtest.Samples(t, reg)
 	l := "{action=/ns/a,transport=shm}"
 	e := "{from_action=/ns/src,to_action=/ns/a,transport=shm}"
 	eo := func(outcome string) string {
@@ -142,7 +107,7 @@ func TestSeriesBound(t *testing.T) {
 	for i := range metrics.MaxSeries + 10 {
 		m.AddStats("/ns/src", &agentproto.Stats{Hops: []agentproto.HopStats{{Action: fmt.Sprintf("/ns/a%d", i), Transport: "tcp", Hops: 1}}})
 	}
-	got := gather(t, reg)
+	got := promtest.Samples(t, reg)
 	if n := got["wsk_route_hops_total{action=other,transport=tcp}"]; n != 10 {
 		t.Errorf("hops past MaxSeries counted under other: %v, want 10", n)
 	}

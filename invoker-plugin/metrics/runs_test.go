@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wsk-route/wsk-route/internal/promtest"
 	"github.com/wsk-route/wsk-route/invoker-plugin/metrics"
 )
 
@@ -22,7 +23,7 @@ func TestRunsAndSteps(t *testing.T) {
 	m.RunEnded("/ns/flow", false, 0)            // duration not reported
 	m.RunEnded("/ns/flow", false, 20*time.Millisecond)
 	m.RunEnded("/ns/flow", true, 0)
-	got := gather(t, reg)
+	got := promtest.Samples(t, reg)
 	step := "wsk_route_step_duration_seconds{action=/ns/upper,workflow=/ns/flow}"
 	want := map[string]float64{
 		step + "_count":    2,
@@ -48,7 +49,7 @@ func TestRunsAndSteps(t *testing.T) {
 	}
 	// Three pairs are known already (upper, other, and the runs' pair), so
 	// 6 of the MaxSeries+3 new ones find no room.
-	if n := gather(t, reg)["wsk_route_step_duration_seconds{action=other,workflow=other}_count"]; n != 6 {
+	if n := promtest.Samples(t, reg)["wsk_route_step_duration_seconds{action=other,workflow=other}_count"]; n != 6 {
 		t.Errorf("steps past MaxSeries under other/other: %v, want 6", n)
 	}
 }
@@ -59,14 +60,14 @@ func TestUserEventCounters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k := range gather(t, reg) {
+	for k := range promtest.Samples(t, reg) {
 		if len(k) > len("wsk_route_user_events") && k[:len("wsk_route_user_events")] == "wsk_route_user_events" {
 			t.Errorf("%s exported before SetUserEvents, want no user-event series while they are off", k)
 		}
 	}
 	n := metrics.UserEventCounts{Published: 5, Failed: 1, DroppedFull: 2, DroppedInvalid: 3, DroppedStopped: 4, ConnectFailures: 7}
 	m.SetUserEvents(func() metrics.UserEventCounts { return n })
-	got := gather(t, reg)
+	got := promtest.Samples(t, reg)
 	want := map[string]float64{
 		"wsk_route_user_events_published_total{}":                5,
 		"wsk_route_user_events_failed_total{}":                   1,
@@ -88,11 +89,11 @@ func TestActivationRecordCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := gather(t, reg)["wsk_route_activation_records_total{result=written}"]; ok {
+	if _, ok := promtest.Samples(t, reg)["wsk_route_activation_records_total{result=written}"]; ok {
 		t.Error("record counters exported without an activation store")
 	}
 	m.SetActivationRecords(func() metrics.RecordCounts { return metrics.RecordCounts{Written: 7, Failed: 2, Dropped: 1} })
-	got := gather(t, reg)
+	got := promtest.Samples(t, reg)
 	for k, v := range map[string]float64{
 		"wsk_route_activation_records_total{result=written}": 7,
 		"wsk_route_activation_records_total{result=failed}":  2,
