@@ -174,36 +174,33 @@ const flushTimeout = 5 * time.Second
 // is left within flushTimeout and returns nil.
 func (e *Exporter) Run(ctx context.Context) error {
 	batch := make([]Span, 0, e.cfg.Batch)
+	// flush sends the batch when it is full, or, with all, when it has
+	// any span.
+	flush := func(ctx context.Context, all bool) {
+		if len(batch) == e.cfg.Batch || (all && len(batch) > 0) {
+			e.send(ctx, batch)
+			batch = batch[:0]
+		}
+	}
 	tick := time.NewTicker(e.cfg.Interval)
 	defer tick.Stop()
 	for {
 		select {
 		case s := <-e.queue:
 			batch = append(batch, s)
-			if len(batch) == e.cfg.Batch {
-				e.send(ctx, batch)
-				batch = batch[:0]
-			}
+			flush(ctx, false)
 		case <-tick.C:
-			if len(batch) > 0 {
-				e.send(ctx, batch)
-				batch = batch[:0]
-			}
+			flush(ctx, true)
 		case <-ctx.Done():
-			flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+			last, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
 			defer cancel()
 			for {
 				select {
 				case s := <-e.queue:
 					batch = append(batch, s)
-					if len(batch) == e.cfg.Batch {
-						e.send(flush, batch)
-						batch = batch[:0]
-					}
+					flush(last, false)
 				default:
-					if len(batch) > 0 {
-						e.send(flush, batch)
-					}
+					flush(last, true)
 					return nil
 				}
 			}
