@@ -117,6 +117,7 @@ type Exporter struct {
 	log   *slog.Logger
 
 	exported, failed, dropped atomic.Uint64
+	failedRequests            atomic.Uint64 // for logging the first failure and every 100th
 }
 
 // New returns an Exporter for cfg; it sends nothing until Run.
@@ -234,9 +235,12 @@ func (e *Exporter) send(ctx context.Context, spans []Span) {
 	e.exported.Add(uint64(len(spans)))
 }
 
+// fail counts the n spans of a failed request, and logs the first
+// failure and every 100th.
 func (e *Exporter) fail(n int, err error) {
-	if e.failed.Add(uint64(n)) == uint64(n) || e.failed.Load()%1000 < uint64(n) {
-		e.log.Warn("otlp: sending spans failed", "url", e.url, "spans", n, "failed", e.failed.Load(), "err", err)
+	failed := e.failed.Add(uint64(n))
+	if e.failedRequests.Add(1)%100 == 1 {
+		e.log.Warn("otlp: sending spans failed", "url", e.url, "spans", n, "failed", failed, "err", err)
 	}
 }
 
