@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -169,5 +170,56 @@ func TestNewRefuses(t *testing.T) {
 	}
 	if _, err := New(&Composition{Root: &Node{Type: "try"}}, Config{Invoker: echo}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("got %v for a try without body, want ErrInvalid", err)
+	}
+}
+
+// TestConcurrentBranches checks Config.Concurrent: the branches of a
+// parallel run at the same time (each action waits until both have
+// started, which one after the other never happens), are joined in
+// branch order, and the first failure cancels the other branch.
+func TestConcurrentBranches(t *testing.T) {
+	comp, err := Decode([]byte(`{"type":"parallel","components":["/_/a","/_/b"]}`), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(comp, Config{Concurrent: true}); err == nil {
+		t.Fatal("New accepted Concurrent without NewActivationID")
+	}
+	newID := func() string { return "id" }
+	var started sync.WaitGroup
+	started.Add(2)
+	both := InvokerFunc(func(ctx context.Context, name string, _ []byte) ([]byte, error) {
+		started.Done()
+		started.Wait()
+		return []byte(`{"from":"` + name + `"}`), nil
+	})
+	m, err := New(comp, Config{Invoker: both, Concurrent: true, NewActivationID: newID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := m.Run(ctx, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(res.Value), `{"value":[{"from":"/_/a"},{"from":"/_/b"}]}`; got != want || res.Actions != 2 {
+		t.Errorf("got %s after %d actions, want %s after 2", got, res.Actions, want)
+	}
+
+	// The first branch's invoker fails; the second waits for its context.
+	fail := InvokerFunc(func(ctx context.Context, name string, _ []byte) ([]byte, error) {
+		if name == "/_/a" {
+			return nil, errors.New("controller down")
+		}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	_, err = m.WithInvoker(fail).Run(ctx, []byte(`{}`))
+	if err == nil || !strings.Contains(err.Error(), "controller down") {
+		t.Errorf("got %v, want the first branch's failure", err)
+	}
+	if ctx.Err() != nil {
+		t.Error("the failing branch did not cancel the other one")
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/wsk-route/wsk-route/composer/conductor"
+	"github.com/wsk-route/wsk-route/internal/conductor"
 )
 
 // A composition as composer's compile() would take it: a let variable, a

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -119,7 +120,9 @@ func TestConformance(t *testing.T) {
 	conf := loadConformance(t)
 	actions := loadTestActions(t)
 	for _, tc := range conf.Cases {
-		for _, form := range []string{"composition", "ast"} {
+		// "concurrent" runs the lowered composition with branches at the
+		// same time, as an entry does.
+		for _, form := range []string{"composition", "ast", "concurrent"} {
 			t.Run(tc.Name+"/"+form, func(t *testing.T) {
 				var doc map[string]json.RawMessage
 				if err := json.Unmarshal(tc.Composition, &doc); err != nil {
@@ -133,7 +136,13 @@ func TestConformance(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Decode: %v", err)
 				}
-				m, err := New(comp, Config{Invoker: actions, Functions: jsfn.Limits{Timeout: 2 * time.Second}})
+				cfg := Config{Invoker: actions, Functions: jsfn.Limits{Timeout: 2 * time.Second}}
+				if form == "concurrent" {
+					var ids atomic.Int32
+					cfg.Concurrent = true
+					cfg.NewActivationID = func() string { return fmt.Sprintf("async-%d", ids.Add(1)) }
+				}
+				m, err := New(comp, cfg)
 				if err != nil {
 					t.Fatalf("New: %v", err)
 				}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/wsk-route/wsk-route/internal/jsfn"
 )
@@ -47,6 +48,12 @@ type Config struct {
 	// MaxActions bounds the actions a run invokes (OpenWhisk bounds the
 	// components of a conductor action); zero means no bound.
 	MaxActions int
+	// Concurrent runs the branches of a parallel or map at the same time,
+	// each in its own goroutine, as composer runs them as concurrent
+	// activations (Run joins them in branch order either way). It needs
+	// NewActivationID, so that async bodies in branches get ids that do
+	// not depend on the order branches reach them.
+	Concurrent bool
 }
 
 // Machine is a compiled composition. It is safe for concurrent use; each
@@ -84,7 +91,19 @@ func New(c *Composition, cfg Config) (*Machine, error) {
 	if cfg.Session == "" {
 		cfg.Session = "session"
 	}
+	if cfg.Concurrent && cfg.NewActivationID == nil {
+		return nil, errors.New("conductor: Config.Concurrent needs Config.NewActivationID")
+	}
 	return &Machine{fsm: fsm, cfg: cfg}, nil
+}
+
+// WithInvoker returns a machine that shares m's compiled states and
+// functions and runs actions through inv: one per run when the invoker
+// carries the run's own context.
+func (m *Machine) WithInvoker(inv Invoker) *Machine {
+	cp := *m
+	cp.cfg.Invoker = inv
+	return &cp
 }
 
 // Result is the outcome of a run, as OpenWhisk reports the conductor
@@ -164,13 +183,9 @@ func (m *Machine) drive(ctx context.Context, res *Result, st *Step, branch bool)
 				return nil, false, fmt.Errorf("conductor: result of %s: %w", action, err)
 			}
 		case StepFork:
-			values := make([][]byte, len(st.Branches))
-			for i, b := range st.Branches {
-				v, _, err := m.branch(ctx, res, b)
-				if err != nil {
-					return nil, false, err
-				}
-				values[i] = v
+			values, err := m.forks(ctx, res, st.Branches)
+			if err != nil {
+				return nil, false, err
 			}
 			if st, err = m.Join(ctx, state, values); err != nil {
 				return nil, false, err
@@ -192,6 +207,61 @@ func (m *Machine) drive(ctx context.Context, res *Result, st *Step, branch bool)
 			}
 		}
 	}
+}
+
+// forks runs the branches of a fork to their ends and returns their
+// values in branch order: one after the other, or at the same time
+// (Config.Concurrent), each with a Result of its own that is added to
+// res in branch order once all have ended. The first branch that fails
+// cancels the others.
+func (m *Machine) forks(ctx context.Context, res *Result, branches []Branch) ([][]byte, error) {
+	values := make([][]byte, len(branches))
+	if !m.cfg.Concurrent || len(branches) < 2 {
+		for i, b := range branches {
+			v, _, err := m.branch(ctx, res, b)
+			if err != nil {
+				return nil, err
+			}
+			values[i] = v
+		}
+		return values, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	subs := make([]Result, len(branches))
+	errs := make([]error, len(branches))
+	var wg sync.WaitGroup
+	for i, b := range branches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if values[i], _, errs[i] = m.branch(ctx, &subs[i], b); errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range subs {
+		res.Logs = append(res.Logs, subs[i].Logs...)
+		res.Async = append(res.Async, subs[i].Async...)
+		res.Actions += subs[i].Actions
+	}
+	for _, err := range errs {
+		// The first failure in branch order that is not another branch's
+		// cancellation.
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	if max := m.cfg.MaxActions; max > 0 && res.Actions > max {
+		return nil, fmt.Errorf("%w: more than %d", ErrTooManyActions, max)
+	}
+	return values, nil
 }
 
 func (m *Machine) branch(ctx context.Context, res *Result, b Branch) ([]byte, bool, error) {
