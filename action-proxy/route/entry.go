@@ -53,6 +53,10 @@ type RunOptions struct {
 	// the entry, in arrival order, from one of the plane's goroutines; it
 	// must not block for long (the run's replies wait for it).
 	OnStep func(StepReport)
+	// Start, when set, is the one step the run starts at instead of the
+	// workflow's start steps: an entry that conducts a composition runs
+	// each action it invokes as a run of its own (spec.StartAt).
+	Start string
 }
 
 // DefaultRunTimeout is the deadline of a run started without one: the
@@ -116,7 +120,8 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte, opt
 		fired: make(chan func(*flow.Run) []flow.Action), ended: make(chan struct{})}
 	er.d = doer{p: p, sp: sp, w: w, run: er}
 	er.run = flow.NewRun(flow.Sender{Spec: sp, Ctx: c, Self: w.instanceID, EntryJoins: p.cfg.EntryJoins}, flow.RunConfig{
-		AckTimeout: p.cfg.AckTimeout, ReportGrace: reportGrace, SpecGrace: specGrace, WatchFallbacks: p.cfg.APIHost != ""})
+		AckTimeout: p.cfg.AckTimeout, ReportGrace: reportGrace, SpecGrace: specGrace, WatchFallbacks: p.cfg.APIHost != "",
+		Start: opts.Start})
 	p.mu.Lock()
 	if p.runs[runID] != nil {
 		p.mu.Unlock()

@@ -146,7 +146,7 @@ func (d doer) fallback(ctx context.Context, a flow.Forward) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("fallback envelope: %w", err)
 	}
-	u, err := actionURL(p.cfg.APIHost, a.Action)
+	u, err := actionURL(p.cfg.APIHost, a.Action, "blocking=false")
 	if err != nil {
 		return "", err
 	}
@@ -180,9 +180,9 @@ func (d doer) fallback(ctx context.Context, a flow.Forward) (string, error) {
 	return accepted.ActivationID, nil
 }
 
-// actionURL is the REST URL of a non-blocking invoke of the fully
-// qualified action fqn ("/ns/name" or "/ns/pkg/name").
-func actionURL(apiHost, fqn string) (string, error) {
+// actionURL is the REST URL of an invoke of the fully qualified action
+// fqn ("/ns/name" or "/ns/pkg/name"), with query.
+func actionURL(apiHost, fqn, query string) (string, error) {
 	parts := strings.Split(strings.TrimPrefix(fqn, "/"), "/")
 	if len(parts) < 2 || len(parts) > 3 {
 		return "", fmt.Errorf("fallback: %q is not a fully qualified action name", fqn)
@@ -194,7 +194,7 @@ func actionURL(apiHost, fqn string) (string, error) {
 	if !strings.Contains(base, "://") {
 		base = "https://" + base
 	}
-	return base + "/api/v1/namespaces/" + parts[0] + "/actions/" + strings.Join(parts[1:], "/") + "?blocking=false", nil
+	return base + "/api/v1/namespaces/" + parts[0] + "/actions/" + strings.Join(parts[1:], "/") + "?" + query, nil
 }
 
 // FallbackAnswer is what the proxy answers the invoker for a step it ran

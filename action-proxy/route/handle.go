@@ -217,10 +217,10 @@ func activationBody(payload []byte, f *frame.Frame, id Identity, aid string) io.
 		TransactionID: f.RunID,
 		APIKey:        id.APIKey,
 	}
-	if runevent.IsTraceID(f.RunID) {
+	if trace := runevent.EntryRun(f.RunID); runevent.IsTraceID(trace) {
 		// The step's span in its run's trace (runevent): the action sees
 		// it as __OW_TRACEPARENT, to continue the trace in what it calls.
-		ctx.TraceParent = runevent.TraceParent(f.RunID, runevent.StepSpanID(aid))
+		ctx.TraceParent = runevent.TraceParent(trace, runevent.StepSpanID(aid))
 	}
 	if f.Deadline != 0 {
 		ctx.Deadline = strconv.FormatInt(f.Deadline/int64(time.Millisecond), 10)

@@ -52,8 +52,8 @@ func stepRecord(a *agentproto.Activation, f *frame.Frame, activationID string, s
 		Step:         f.Step,
 		Branch:       f.Branch,
 	}
-	if runevent.IsActivationID(f.RunID) {
-		a.Cause = f.RunID
+	if entry := runevent.EntryRun(f.RunID); runevent.IsActivationID(entry) {
+		a.Cause = entry // the entry's activation, also for a conducted action's run
 	}
 	switch {
 	case err != nil:

@@ -28,3 +28,21 @@ func TestStepActivationID(t *testing.T) {
 		seen[id] = k.run + "/" + k.step
 	}
 }
+
+func TestEntryRun(t *testing.T) {
+	const act = "0123456789abcdef0123456789abcdef"
+	for _, tc := range []struct{ run, want string }{
+		{act, act},
+		{act + "-1", act},
+		{act + "-417", act},
+		{act + "-", act + "-"},
+		{act + "-x1", act + "-x1"},
+		{"0123-4", "0123-4"},         // not an activation id before the dash
+		{"run-" + act, "run-" + act}, // an id of its own
+		{"", ""},
+	} {
+		if got := runevent.EntryRun(tc.run); got != tc.want {
+			t.Errorf("EntryRun(%q) = %q, want %q", tc.run, got, tc.want)
+		}
+	}
+}

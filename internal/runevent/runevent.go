@@ -186,6 +186,23 @@ func IsActivationID(s string) bool {
 	return true
 }
 
+// EntryRun returns the id of the entry's run that run is part of: an
+// entry that conducts a composition runs each action as a run of its own,
+// "<entry run>-<n>", whose steps belong to the entry's run (its activation
+// records are caused by the entry's activation, its spans are in the
+// entry's trace). Any other run is its own entry run.
+func EntryRun(run string) string {
+	if i := strings.LastIndexByte(run, '-'); i > 0 && i < len(run)-1 && IsActivationID(run[:i]) {
+		for _, c := range run[i+1:] {
+			if c < '0' || c > '9' {
+				return run
+			}
+		}
+		return run[:i]
+	}
+	return run
+}
+
 // IsTraceID reports whether run can be a trace id: an activation id (an
 // entry's), not all zero.
 func IsTraceID(run string) bool {

@@ -301,6 +301,22 @@ func (s *Spec) findCycle() []string {
 // the entry waits for.
 func (s *Spec) Paths() int { return s.pathsOfStart(s.memo()) }
 
+// StartAt returns the hop of a run that starts at step id instead of the
+// spec's start steps, and the number of results such a run gives. An
+// entry that conducts a composition (composer's conductor runs in the
+// entry) starts one such run per action it invokes. id must be a step
+// outside every join region and loop body.
+func (s *Spec) StartAt(id string) ([]Hop, int, error) {
+	st, ok := s.Steps[id]
+	switch {
+	case !ok:
+		return nil, 0, fmt.Errorf("spec %q: no step %q to start at", s.Workflow, id)
+	case st.In != "" || st.InLoop != "":
+		return nil, 0, fmt.Errorf("spec %q: step %q is inside a join region or a loop: a run cannot start there", s.Workflow, id)
+	}
+	return []Hop{{Step: id}}, s.pathsFrom(id, s.memo()), nil
+}
+
 // pathsOfStart counts the run's results from its start steps: through
 // the start join when the run opens with a join region.
 func (s *Spec) pathsOfStart(memo map[string]int) int {

@@ -184,3 +184,48 @@ func TestCachedPathsAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestStartAt: a run may start at any step outside join regions and loop
+// bodies (an entry conducting a composition starts one per action), with
+// the results of the paths from that step.
+func TestStartAt(t *testing.T) {
+	sp, err := spec.Parse([]byte(`{"workflow":"w","namespace":"guest","start":["a0"],"steps":{
+		"a0":{"action":"/guest/a","catch":["caught"]},
+		"a1":{"action":"/guest/b","catch":["caught"]},
+		"fan":{"action":"/guest/f","next":["x","y"]},
+		"x":{"action":"/guest/x"},"y":{"action":"/guest/y"},
+		"caught":{}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		step    string
+		results int
+		err     string
+	}{
+		{"a1", 1, ""},
+		{"fan", 2, ""},
+		{"caught", 1, ""},
+		{"nope", 0, `no step "nope"`},
+	} {
+		hops, n, err := sp.StartAt(tc.step)
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("StartAt(%s): %v, want an error naming %q", tc.step, err, tc.err)
+			}
+		case err != nil || n != tc.results || !reflect.DeepEqual(hops, []spec.Hop{{Step: tc.step}}):
+			t.Errorf("StartAt(%s) = %v, %d, %v; want one hop to it and %d results", tc.step, hops, n, err, tc.results)
+		}
+	}
+	joined, err := spec.Parse([]byte(`{"workflow":"j","namespace":"guest","start":["f"],"steps":{
+		"f":{"fork":"j","next":["a","b"]},
+		"a":{"action":"/guest/a","in":"j","next":["j"]},"b":{"action":"/guest/b","in":"j","next":["j"]},
+		"j":{"join":{"merge":"array"}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := joined.StartAt("a"); err == nil || !strings.Contains(err.Error(), "inside a join region") {
+		t.Errorf("StartAt inside a join region: %v, want a refusal", err)
+	}
+}

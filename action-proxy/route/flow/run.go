@@ -50,6 +50,10 @@ type RunConfig struct {
 	// WatchFallbacks says the shell can read activation records, so the
 	// run watches the activations its steps fell back to.
 	WatchFallbacks bool
+	// Start, when set, is the step the run starts at instead of the
+	// spec's start steps (spec.StartAt): an entry that conducts a
+	// composition runs each action as a run of its own.
+	Start string
 }
 
 // Timer names a timer a Run armed (SetTimer).
@@ -90,13 +94,16 @@ func (t Timer) String() string {
 // ReportGrace passed), when a failure comes back or is found here, or
 // when the shell says its deadline passed (Expire).
 type Run struct {
-	s       Sender
-	cfg     RunConfig
-	want    int
-	results map[uint32][]byte
-	joins   *Joins
-	where   whereabouts
-	reports []StepReport
+	s    Sender
+	cfg  RunConfig
+	hops []spec.Hop // where Start sends the input
+	want int
+	// startErr: cfg.Start names no step a run can start at.
+	startErr error
+	results  map[uint32][]byte
+	joins    *Joins
+	where    whereabouts
+	reports  []StepReport
 	// asked are the joins whose holder the entry asked for a handover;
 	// lost says, per join, why its holder did not answer (while it does
 	// not), and asking is the request to send again.
@@ -116,8 +123,14 @@ type Run struct {
 // names the run, its entry (ReplyTo: this proxy) and its deadline.
 func NewRun(s Sender, cfg RunConfig) *Run {
 	s.CanHold = false // the entry holds the joins it forks: it runs no step
-	return &Run{s: s, cfg: cfg, want: s.Spec.Paths(), results: map[uint32][]byte{}, joins: newJoins(s, true),
+	r := &Run{s: s, cfg: cfg, results: map[uint32][]byte{}, joins: newJoins(s, true),
 		asked: map[JoinKey]bool{}, lost: map[JoinKey]string{}, asking: map[JoinKey]AskHandover{}}
+	if cfg.Start == "" {
+		r.hops, r.want = s.Spec.StartHops(), s.Spec.Paths()
+	} else {
+		r.hops, r.want, r.startErr = s.Spec.StartAt(cfg.Start)
+	}
+	return r
 }
 
 // Start sends the run's input to its start steps, once.
@@ -126,8 +139,11 @@ func (r *Run) Start(input []byte) []Action {
 		return nil
 	}
 	r.started = true
+	if r.startErr != nil {
+		return r.fail(&Failure{Step: r.cfg.Start, Code: frame.CodeUnknownStep, Reason: r.startErr.Error()})
+	}
 	var acts []Action
-	for _, h := range r.s.Spec.StartHops() {
+	for _, h := range r.hops {
 		acts = append(acts, r.s.Hop("", h, input)...)
 	}
 	return r.take(acts)
