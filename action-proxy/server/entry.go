@@ -30,11 +30,22 @@ const EntryKey = "wsk-route-entry"
 type EntryManifest struct {
 	// Workflow is the workflow's name in the action's namespace.
 	Workflow string `json:"workflow"`
+	// Composition, when set, makes the entry conduct an openwhisk-composer
+	// composition (composer's JSON: compile()'s output or a bare
+	// combinator) with composer's semantics (conduct.go); each action it
+	// invokes runs from its step of the workflow's spec, named by Steps.
+	Composition json.RawMessage `json:"composition,omitempty"`
+	// Steps maps each action the composition names, qualified as composer
+	// qualifies it ("/_/a"), to its step in the workflow's spec.
+	Steps map[string]string `json:"steps,omitempty"`
 }
 
 // EntryCode returns the code of an entry action for workflow.
-func EntryCode(workflow string) string {
-	b, _ := json.Marshal(map[string]EntryManifest{EntryKey: {Workflow: workflow}})
+func EntryCode(workflow string) string { return EntryManifest{Workflow: workflow}.Code() }
+
+// Code returns the code of an entry action with manifest m.
+func (m EntryManifest) Code() string {
+	b, _ := json.Marshal(map[string]EntryManifest{EntryKey: m})
 	return string(b)
 }
 
@@ -68,9 +79,18 @@ func (p *Proxy) initEntry(w http.ResponseWriter, r *http.Request, m EntryManifes
 		p.initFailed(w, msg, msg, msgStartFailed)
 		return
 	}
+	var c *conducted
+	if len(m.Composition) > 0 {
+		var err error
+		if c, err = newConducted(m); err != nil {
+			msg := fmt.Sprintf("wsk-route: %s: %v", env["__OW_ACTION_NAME"], err)
+			p.initFailed(w, msg, msg, msgStartFailed)
+			return
+		}
+	}
 	p.claim(r.Context(), env)
 	p.mu.Lock()
-	p.entry = m.Workflow
+	p.entry, p.conducted = m.Workflow, c
 	p.initialized = true
 	p.mu.Unlock()
 	send(w, http.StatusOK, okBody)
@@ -81,6 +101,12 @@ func (p *Proxy) entryWorkflow() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.entry
+}
+
+func (p *Proxy) entryComposition() *conducted {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conducted
 }
 
 // entryRun is the part of an invoker /run body an entry reads.
@@ -135,7 +161,17 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow stri
 		events = pub.RunEvents(opts.ID)
 		opts.OnStep = events.Step
 	}
-	res, err := rs.router.StartRun(ctx, workflow, input, opts)
+	var (
+		res  *route.Result
+		logs []string // a composition's functions'
+	)
+	if c := p.entryComposition(); c != nil {
+		// A composition that failed answers its {"error": ...}, which
+		// makes the activation an application error, as composer's does.
+		res, logs, err = conduct(ctx, c, rs.router, workflow, req.Namespace, input, opts)
+	} else {
+		res, err = rs.router.StartRun(ctx, workflow, input, opts)
+	}
 	took := time.Since(start)
 	switch {
 	case events != nil:
@@ -151,7 +187,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow stri
 	case errors.As(err, &runErr):
 		steps = runErr.Steps
 	}
-	p.logRun(workflow, steps, took, err)
+	p.logRun(workflow, steps, logs, took, err)
 	p.writeSentinels()
 	if err != nil {
 		b, _ := json.Marshal(entryError(workflow, err, runErr))
@@ -224,8 +260,9 @@ func entryError(workflow string, err error, re *route.RunError) map[string]any {
 }
 
 // logRun writes each step's logs and a timing line to stdout, in the
-// order the steps reported, and a summary line.
-func (p *Proxy) logRun(workflow string, steps []route.StepReport, took time.Duration, err error) {
+// order the steps reported, then what a composition's inline functions
+// logged, and a summary line.
+func (p *Proxy) logRun(workflow string, steps []route.StepReport, fnLogs []string, took time.Duration, err error) {
 	var b strings.Builder
 	for _, st := range steps {
 		fmt.Fprintf(&b, "wsk-route: step %s", st.Step)
@@ -250,6 +287,10 @@ func (p *Proxy) logRun(workflow string, steps []route.StepReport, took time.Dura
 				b.WriteByte('\n')
 			}
 		}
+	}
+	for _, l := range fnLogs {
+		b.WriteString(strings.TrimSuffix(l, "\n"))
+		b.WriteByte('\n')
 	}
 	if err != nil {
 		fmt.Fprintf(&b, "wsk-route: workflow %s failed after %v: %v\n", workflow, took.Round(time.Microsecond), err)

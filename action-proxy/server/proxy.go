@@ -43,6 +43,7 @@ type Proxy struct {
 	initialized bool
 	route       *routeState // nil: stock mode (no agent)
 	entry       string      // the workflow of an entry action (entry.go); "": an ordinary action
+	conducted   *conducted  // an entry's composition (conduct.go); nil: the entry runs its spec
 }
 
 // New returns a Proxy for cfg. It creates cfg.BaseDir if needed; action

@@ -1,0 +1,159 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/wsk-route/wsk-route/action-proxy/route"
+	"github.com/wsk-route/wsk-route/internal/conductor"
+)
+
+// An entry whose manifest holds a Composition conducts it: composer's
+// conductor runs inside the entry (package internal/conductor, composer
+// v0.12's semantics, inline functions in JavaScript), and every action
+// it invokes is a run of the entry's workflow that starts at the action's
+// step (RunOptions.Start): a direct hop to a warm container of the action
+// and its result straight back, or the route plane's fallback through
+// OpenWhisk when none is warm. An action a dynamic combinator names at run
+// time, which has no step, is invoked through the OpenWhisk API.
+
+// conducted is an entry's compiled composition.
+type conducted struct {
+	machine *conductor.Machine
+	// steps maps each action the composition names (fully qualified as
+	// composer writes it, "/_/a" for the deployed namespace) to its step.
+	steps map[string]string
+}
+
+// newConducted compiles an entry manifest's composition.
+func newConducted(m EntryManifest) (*conducted, error) {
+	c, err := conductor.Decode(m.Composition, conductor.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("the composition of workflow %q: %w", m.Workflow, err)
+	}
+	for _, name := range c.ActionNames() {
+		if m.Steps[name] == "" {
+			return nil, fmt.Errorf("the composition of workflow %q invokes %s, which its manifest maps to no step (deploy it again with wsk-route compose)", m.Workflow, name)
+		}
+	}
+	mach, err := conductor.New(c, conductor.Config{Concurrent: true, NewActivationID: newActivationID})
+	if err != nil {
+		return nil, fmt.Errorf("the composition of workflow %q: %w", m.Workflow, err)
+	}
+	return &conducted{machine: mach, steps: m.Steps}, nil
+}
+
+// newActivationID names an async body's run as OpenWhisk names
+// activations: 32 hex digits.
+func newActivationID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// actionInvoker is a Router that can invoke an action through the
+// OpenWhisk API (*route.Plane can).
+type actionInvoker interface {
+	InvokeAction(ctx context.Context, fqn string, params []byte) ([]byte, error)
+}
+
+// conduction is one run of a composition: the entry's run id and options,
+// and the reports of every action's run, for the entry's logs.
+type conduction struct {
+	c         *conducted
+	router    Router
+	workflow  string
+	namespace string // the entry's, for "/_/" names
+	opts      route.RunOptions
+	runs      atomic.Int64
+
+	mu    sync.Mutex
+	steps []route.StepReport
+}
+
+// conduct runs the composition on input and answers as StartRun does, plus
+// what its inline functions logged. A composition that failed (composer's
+// application error) is a result: its value is composer's {"error": ...}.
+// An error is a run that could not go on: an action that could not be run
+// (by the run's deadline), a function that ran out of its bounds.
+func conduct(ctx context.Context, c *conducted, router Router, workflow, namespace string, input []byte, opts route.RunOptions) (res *route.Result, logs []string, err error) {
+	cn := &conduction{c: c, router: router, workflow: workflow, namespace: namespace, opts: opts}
+	out, err := c.machine.WithInvoker(cn).Run(ctx, input)
+	cn.mu.Lock()
+	steps := cn.steps
+	cn.mu.Unlock()
+	if out != nil {
+		logs = out.Logs
+	}
+	if err != nil {
+		// The composition's run failed, at the step of the action whose
+		// run failed if that is why.
+		out := &route.RunError{RunID: opts.ID, Reason: err.Error(), Steps: steps}
+		var re *route.RunError
+		if asRunError(err, &re) {
+			out.Step, out.Code = re.Step, re.Code
+		}
+		return nil, logs, out
+	}
+	return &route.Result{RunID: opts.ID, Value: out.Value, Steps: steps}, logs, nil
+}
+
+// Invoke runs one action of the composition: a run of the workflow from
+// the action's step, or, for a name with no step (a dynamic combinator's),
+// an invoke through the OpenWhisk API.
+func (cn *conduction) Invoke(ctx context.Context, name string, params []byte) ([]byte, error) {
+	fq, err := conductor.FQN(name)
+	if err != nil {
+		return nil, err
+	}
+	step, ok := cn.c.steps[fq]
+	if !ok {
+		inv, ok := cn.router.(actionInvoker)
+		if !ok {
+			return nil, fmt.Errorf("action %s is not one of the composition's and this proxy cannot invoke actions", fq)
+		}
+		if rest, ok := strings.CutPrefix(fq, "/_/"); ok && cn.namespace != "" {
+			fq = "/" + cn.namespace + "/" + rest
+		}
+		return inv.InvokeAction(ctx, fq, params)
+	}
+	opts := cn.opts
+	opts.Start = step
+	opts.ID = subRunID(cn.opts.ID, cn.runs.Add(1))
+	res, err := cn.router.StartRun(ctx, cn.workflow, params, opts)
+	var re *route.RunError
+	switch {
+	case err == nil:
+		cn.addSteps(res.Steps)
+		return res.Value, nil
+	case asRunError(err, &re):
+		cn.addSteps(re.Steps)
+	}
+	return nil, fmt.Errorf("action %s: %w", fq, err)
+}
+
+func (cn *conduction) addSteps(s []route.StepReport) {
+	cn.mu.Lock()
+	cn.steps = append(cn.steps, s...)
+	cn.mu.Unlock()
+}
+
+// subRunID is the id of the n-th action run of the composition's run: the
+// run's id and n, cut to a run id's length.
+func subRunID(run string, n int64) string {
+	suffix := "-" + strconv.FormatInt(n, 10)
+	if max := 64 - len(suffix); len(run) > max {
+		run = run[:max]
+	}
+	return run + suffix
+}
+
+// asRunError is errors.As for *route.RunError.
+func asRunError(err error, re **route.RunError) bool { return errors.As(err, re) }
