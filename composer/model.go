@@ -83,8 +83,12 @@ type Workflow struct {
 	// NamePos and NamespacePos are where the name and the namespace are
 	// in the input (zero: at the workflow's Pos).
 	NamePos, NamespacePos Position
-	// Root is the node the run's input enters.
+	// Root is the node the run's input enters (nil for a Composition).
 	Root Node
+	// Composition, for a workflow read from openwhisk-composer's JSON, is
+	// that JSON: it runs with composer's semantics, conducted by its entry
+	// (package internal/conductor), and Root is nil.
+	Composition []byte
 	// Actions are the actions the file declares (its actions section),
 	// in file order: `wsk-route compose` creates or updates them first.
 	Actions []*ActionDef

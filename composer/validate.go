@@ -18,7 +18,8 @@ type Options struct {
 // branches, object merges with unnamed or repeated branch names, negative
 // map concurrency, retries with max < 1, loop bounds out of range, bad
 // conditions and, with opt.ActionExists, unknown actions. Each problem
-// names its position and path. A workflow past MaxSteps or MaxNodes is
+// names its position and path. A workflow read from composer JSON
+// (Composition) has no Root: its name, namespace and actions are checked. A workflow past MaxSteps or MaxNodes is
 // reported (ErrTooLarge) at the first node past the limit, and Validate
 // looks no further: the problems found before that one come with it.
 func Validate(w *Workflow, opt Options) error {
@@ -41,9 +42,12 @@ func Validate(w *Workflow, opt Options) error {
 	if err := CheckName(v.ns); err != nil {
 		v.add(at(w.NamespacePos), ".namespace", "namespace: %v", err)
 	}
-	if w.Root == nil {
+	switch {
+	case w.Composition != nil:
+		// composer JSON: its steps are the conductor's (parse checks them)
+	case w.Root == nil:
 		v.add(w.Pos, w.Path, "workflow has no steps")
-	} else {
+	default:
 		v.node(w.Root)
 	}
 	v.checkActions(w.Actions)

@@ -64,6 +64,9 @@ func Compile(w *composer.Workflow, opt Options) (*spec.Spec, error) {
 	if w == nil {
 		return nil, errors.New("compile: nil workflow")
 	}
+	if w.Composition != nil {
+		return compileConducted(w, opt)
+	}
 	if err := composer.Validate(w, composer.Options{ActionExists: opt.ActionExists}); err != nil {
 		return nil, err
 	}

@@ -25,6 +25,13 @@
 // refusal. A loop body that opens with a do-while gets a router in front
 // of it, so that the head's case leads into its own body.
 //
+// A workflow read from openwhisk-composer's JSON (Workflow.Composition,
+// no Root) compiles to the conducted spec instead: one action step per
+// distinct action the composition names, "a0", "a1", ... in order of
+// appearance (ConductedSteps), each caught by CaughtStep, which ends the
+// run; its entry conducts the composition with composer's semantics and
+// starts a run at an action's step for each action it invokes.
+//
 // Output is deterministic: step ids are derived from the node's place in
 // the workflow ("s1-split", "s2.upper-toupper", "s2.lower.2-tolower") and
 // never from map order or counters shared across runs.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wsk-route/wsk-route/composer"
 	"github.com/wsk-route/wsk-route/composer/compile"
+	"github.com/wsk-route/wsk-route/composer/parse"
 	"github.com/wsk-route/wsk-route/internal/spec"
 )
 
@@ -152,4 +153,142 @@ func refusal(err error) bool {
 	}
 	var ce *composer.Error
 	return errors.As(err, &ce) || errors.Is(err, compile.ErrNeedsRoutePlane)
+}
+
+// compositions builds composer JSON from fuzz bytes: each byte picks a
+// combinator of composer v0.12 (its arity, names, variant), so that the
+// fuzzer explores compositions the conductor reads rather than JSON
+// spelling (parse.FuzzComposer does that). names collects the actions
+// named, as deployed in namespace guest.
+type compositions struct {
+	shapes
+	names map[string]bool
+}
+
+// composerNames are names as a composition may spell them, and what each
+// is deployed as in namespace guest.
+var composerNames = [][2]string{
+	{"a", "/guest/a"}, {"/_/a", "/guest/a"}, {"pkg/b", "/guest/pkg/b"}, {"/_/pkg/b", "/guest/pkg/b"},
+	{"/other/c", "/other/c"}, {"other/pkg/d", "/other/pkg/d"}, {" e ", "/guest/e"},
+}
+
+func (g *compositions) name() string {
+	n := composerNames[g.next()%len(composerNames)]
+	g.names[n[1]] = true
+	return n[0]
+}
+
+func (g *compositions) list(depth int) []any {
+	cs := []any{}
+	for n := g.next() % 4; n > 0; n-- {
+		cs = append(cs, g.node(depth+1))
+	}
+	return cs
+}
+
+func (g *compositions) node(depth int) any {
+	if depth > 8 || g.i >= len(g.data) {
+		return g.name()
+	}
+	typ := func(types ...string) string { return types[g.next()%len(types)] }
+	fn := map[string]any{"exec": map[string]any{"kind": "nodejs:default", "code": "p => p"}}
+	switch g.next() % 18 {
+	case 0:
+		return g.name()
+	case 1:
+		return map[string]any{"type": "action", "name": g.name()}
+	case 2:
+		return map[string]any{"type": typ("sequence", "seq"), "components": g.list(depth)}
+	case 3:
+		if g.next()%2 == 0 {
+			return nil
+		}
+		return map[string]any{"type": "empty"}
+	case 4:
+		return map[string]any{"type": typ("literal", "value"), "value": []any{1.0, "x", nil, map[string]any{"n": 1.0}}[g.next()%4]}
+	case 5:
+		return map[string]any{"type": "function", "function": fn}
+	case 6:
+		n := map[string]any{"type": typ("if", "if_nosave"), "test": g.node(depth + 1), "consequent": g.node(depth + 1)}
+		if g.next()%2 == 0 {
+			n["alternate"] = g.node(depth + 1)
+		}
+		return n
+	case 7:
+		return map[string]any{"type": typ("while", "while_nosave", "dowhile", "dowhile_nosave"), "test": g.node(depth + 1), "body": g.node(depth + 1)}
+	case 8:
+		return map[string]any{"type": "try", "body": g.node(depth + 1), "handler": g.node(depth + 1)}
+	case 9:
+		return map[string]any{"type": "finally", "body": g.node(depth + 1), "finalizer": g.node(depth + 1)}
+	case 10:
+		return map[string]any{"type": "let", "declarations": map[string]any{"x": 1.0}, "components": g.list(depth)}
+	case 11:
+		return map[string]any{"type": "mask", "components": g.list(depth)}
+	case 12:
+		return map[string]any{"type": typ("retain", "retain_catch", "merge"), "components": g.list(depth)}
+	case 13:
+		return map[string]any{"type": typ("parallel", "par", "map"), "components": g.list(depth)}
+	case 14:
+		return map[string]any{"type": "async", "components": g.list(depth)}
+	case 15:
+		return map[string]any{"type": typ("repeat", "retry"), "count": float64(g.next() % 3), "components": g.list(depth)}
+	case 16:
+		return map[string]any{"type": "dynamic"}
+	}
+	return map[string]any{"type": "composition", "name": g.name()} // before composer v0.12
+}
+
+// FuzzCompileConducted compiles compositions of every combinator: parse
+// accepts each, and it compiles to a spec that validates, with one step
+// per action it names, deployed in namespace guest and caught by
+// CaughtStep, starting at a0 (at CaughtStep when it names none).
+func FuzzCompileConducted(f *testing.F) {
+	for _, seed := range []string{"", "\x01\x00", "\x02\x03\x00\x01\x02\x05", "\x06\x00\x00\x02\x00\x04\x00\x05", "\x10", "\x0a\x02\x0b\x01\x07\x00\x03\x00\x04"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		g := &compositions{shapes: shapes{data: data}, names: map[string]bool{}}
+		var doc any = g.node(0)
+		if _, ok := doc.(map[string]any); !ok { // a name or null: not a document
+			doc = map[string]any{"type": "seq", "components": []any{doc}}
+		}
+		if len(data) > 0 && data[0]&0x80 != 0 { // compile()'s output, as composer's conductor reads it
+			doc = map[string]any{"ast": doc, "version": "0.12.0"}
+		}
+		src, err := json.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := parse.Composer("f.json", src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		s, err := compile.Compile(w, compile.Options{Namespace: "guest"})
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if len(s.Steps) != len(g.names)+1 {
+			t.Fatalf("%s: got steps %v, want one for each of %v and %s", src, s.StepIDs(), g.names, compile.CaughtStep)
+		}
+		for id, st := range s.Steps {
+			switch {
+			case id == compile.CaughtStep:
+				if st.Action != "" || len(st.Next) != 0 {
+					t.Fatalf("%s: got %+v", id, st)
+				}
+			case !g.names[st.Action] || len(st.Catch) != 1 || st.Catch[0] != compile.CaughtStep:
+				t.Fatalf("%s: step %s: got %+v, want one of %v, caught", src, id, st, g.names)
+			}
+		}
+		start := "a0"
+		if len(g.names) == 0 {
+			start = compile.CaughtStep
+		}
+		if len(s.Start) != 1 || s.Start[0] != start {
+			t.Fatalf("%s: start %v, want %s", src, s.Start, start)
+		}
+	})
 }

@@ -19,7 +19,9 @@ var hugeInputs = []struct {
 	// build returns what compileHuge compiles: a file's name and bytes,
 	// or a workflow.
 	build func() (string, []byte, *composer.Workflow)
-	// want is in the one error, which names where the limit is passed.
+	// want is in the one error, which names where the limit is passed
+	// (for composer JSON, whose limits are the conductor's and the
+	// conducted spec's, the composition).
 	want string
 }{
 	{"yaml-100k-actions", func() (string, []byte, *composer.Workflow) {
@@ -42,7 +44,19 @@ var hugeInputs = []struct {
 		}
 		b.WriteString("]}\n")
 		return "big.json", []byte(b.String()), nil
-	}, "big.json:1025:1: .components[1024]: more than 1024 actions and values"},
+	}, "big.json:1:1: more than 10000 combinators"}, // the conductor's bound, applied by parse
+	{"json-2k-actions", func() (string, []byte, *composer.Workflow) {
+		var b strings.Builder
+		b.WriteString(`{"type": "sequence", "components": [`)
+		for i := 0; i < 2000; i++ {
+			if i > 0 {
+				b.WriteString(",\n")
+			}
+			fmt.Fprintf(&b, `"a%d", "a%d"`, i, i) // each action named twice
+		}
+		b.WriteString("]}\n")
+		return "big.json", []byte(b.String()), nil
+	}, `big.json:1:1: composition "big" names 2000 actions, more than the 1023 a compiled workflow holds`},
 	{"model-100k-actions", func() (string, []byte, *composer.Workflow) {
 		steps := make([]composer.Node, 100000)
 		for i := range steps {

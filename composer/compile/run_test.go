@@ -137,84 +137,71 @@ func (r *runner) send(id string, branch uint32, outer []uint32, hops []spec.Hop,
 // TestResults compiles workflows and runs them: the result has the shape
 // docs/workflows.md gives it. A nested parallel's result is one element
 // of the outer parallel's result, at the end or followed by a step.
+// Composer JSON does not run this way: its entry conducts it with
+// composer's semantics (package internal/conductor), one run of the
+// conducted spec per action (TestCompileConducted).
 func TestResults(t *testing.T) {
 	const ab = `[{"la":{}},{"lb":{}}]`
 	tests := []struct {
-		name, file, src, want string
+		name, src, want string
 	}{
-		{"nested parallel at the end", "f.yaml",
+		{"nested parallel at the end",
 			"steps:\n  - parallel: [{parallel: [la, lb]}, lc]\n",
 			`[` + ab + `,{"lc":{}}]`},
-		{"nested parallel, then a step", "f.yaml",
+		{"nested parallel, then a step",
 			"steps:\n  - parallel: [{parallel: [la, lb]}, lc]\n  - after\n",
 			`{"after":[` + ab + `,{"lc":{}}]}`},
-		{"nested parallel second, at the end", "f.yaml",
+		{"nested parallel second, at the end",
 			"steps:\n  - parallel: [lc, {parallel: [la, lb]}]\n",
 			`[{"lc":{}},` + ab + `]`},
-		{"a step, a nested parallel", "f.yaml",
+		{"a step, a nested parallel",
 			"steps:\n  - first\n  - parallel: [{parallel: [la, lb]}, lc]\n",
 			`[[{"la":{"first":{}}},{"lb":{"first":{}}}],{"lc":{"first":{}}}]`},
-		{"a step, a nested parallel, a step", "f.yaml",
+		{"a step, a nested parallel, a step",
 			"steps:\n  - first\n  - parallel: [{parallel: [la, lb]}, lc]\n  - after\n",
 			`{"after":[[{"la":{"first":{}}},{"lb":{"first":{}}}],{"lc":{"first":{}}}]}`},
-		{"nested parallel at a branch's end", "f.yaml",
+		{"nested parallel at a branch's end",
 			"steps:\n  - parallel: [[x, {parallel: [la, lb]}], lc]\n",
 			`[[{"la":{"x":{}}},{"lb":{"x":{}}}],{"lc":{}}]`},
-		{"three levels", "f.yaml",
+		{"three levels",
 			"steps:\n  - parallel: [{parallel: [{parallel: [la, lb]}, lc]}, ld]\n",
 			`[[` + ab + `,{"lc":{}}],{"ld":{}}]`},
-		{"nested object merge", "f.yaml",
+		{"nested object merge",
 			"steps:\n  - parallel: [{parallel: {branches: {x: la, y: lb}, merge: object}}, lc]\n",
 			`[{"x":{"la":{}},"y":{"lb":{}}},{"lc":{}}]`},
-		{"parallel in an if at the end", "f.yaml",
+		{"parallel in an if at the end",
 			"steps:\n  - first\n  - if: {cond: {path: first, op: exists}, then: {parallel: [la, lb]}, else: lc}\n",
 			`[{"la":{"first":{}}},{"lb":{"first":{}}}]`},
-		{"parallel in an if's else at the end", "f.yaml",
+		{"parallel in an if's else at the end",
 			"steps:\n  - first\n  - if: {cond: {path: nothing, op: exists}, then: {parallel: [la, lb]}, else: lc}\n",
 			`{"lc":{"first":{}}}`},
-		{"an if in a final parallel", "f.yaml",
+		{"an if in a final parallel",
 			"steps:\n  - first\n  - parallel: [{if: {cond: {path: first, op: exists}, then: la, else: lb}}, lc]\n",
 			`[{"la":{"first":{}}},{"lc":{"first":{}}}]`},
-		{"a nested parallel after an if, in a final parallel", "f.yaml",
+		{"a nested parallel after an if, in a final parallel",
 			"steps:\n  - parallel: [[{if: {cond: {path: x, op: exists}, then: lx}}, {parallel: [la, lb]}], lc]\n",
 			`[` + ab + `,{"lc":{}}]`},
-		{"a flat parallel stays flat", "f.yaml",
+		{"a flat parallel stays flat",
 			"steps:\n  - parallel: [la, [lb, lc]]\n",
 			`[{"la":{}},{"lc":{"lb":{}}}]`},
-		{"composer par in par", "f.json",
-			`{"type":"par","components":[{"type":"par","components":["la","lb"]},"lc"]}`,
-			`[` + ab + `,{"lc":{}}]`},
-		{"composer par in par, then an action", "f.json",
-			`{"type":"seq","components":[{"type":"par","components":[{"type":"par","components":["la","lb"]},"lc"]},"after"]}`,
-			`{"after":[` + ab + `,{"lc":{}}]}`},
 	}
-	tests = append(tests, []struct{ name, file, src, want string }{
+	tests = append(tests, []struct{ name, src, want string }{
 		// A constant's result is a JSON object (or array): a scalar is
 		// shaped {"value": x}, as openwhisk-composer shapes a literal.
-		{"a final number", "f.yaml", "steps:\n  - first\n  - value: 42\n", `{"value":42}`},
-		{"a sequence ending with a string", "f.yaml", "steps:\n  - first\n  - [la, {value: done}]\n", `{"value":"done"}`},
-		{"null, true", "f.yaml", "steps:\n  - parallel: [{value: null}, {value: true}]\n", `[{"value":null},{"value":true}]`},
-		{"an object as it is", "f.yaml", "steps:\n  - value: {n: 1}\n", `{"n":1}`},
-		{"an array as it is", "f.yaml", "steps:\n  - value: [1, two]\n", `[1,"two"]`},
-		{"a number into an action", "f.yaml", "steps:\n  - value: 3\n  - la\n", `{"la":{"value":3}}`},
-		{"a number into a condition", "f.yaml", "steps:\n  - value: 3\n  - if: {cond: {path: value, op: ==, value: 3}, then: la, else: lb}\n", `{"la":{"value":3}}`},
-		{"a constant, then a parallel", "f.yaml", "steps:\n  - value: {n: 1}\n  - parallel: [la, lb]\n  - after\n", `{"after":[{"la":{"n":1}},{"lb":{"n":1}}]}`},
-		{"a parallel, then an if", "f.yaml", "steps:\n  - first\n  - parallel: [la, lb]\n  - if: {cond: {path: \"[0].la\", op: exists}, then: after}\n",
+		{"a final number", "steps:\n  - first\n  - value: 42\n", `{"value":42}`},
+		{"a sequence ending with a string", "steps:\n  - first\n  - [la, {value: done}]\n", `{"value":"done"}`},
+		{"null, true", "steps:\n  - parallel: [{value: null}, {value: true}]\n", `[{"value":null},{"value":true}]`},
+		{"an object as it is", "steps:\n  - value: {n: 1}\n", `{"n":1}`},
+		{"an array as it is", "steps:\n  - value: [1, two]\n", `[1,"two"]`},
+		{"a number into an action", "steps:\n  - value: 3\n  - la\n", `{"la":{"value":3}}`},
+		{"a number into a condition", "steps:\n  - value: 3\n  - if: {cond: {path: value, op: ==, value: 3}, then: la, else: lb}\n", `{"la":{"value":3}}`},
+		{"a constant, then a parallel", "steps:\n  - value: {n: 1}\n  - parallel: [la, lb]\n  - after\n", `{"after":[{"la":{"n":1}},{"lb":{"n":1}}]}`},
+		{"a parallel, then an if", "steps:\n  - first\n  - parallel: [la, lb]\n  - if: {cond: {path: \"[0].la\", op: exists}, then: after}\n",
 			`{"after":[{"la":{"first":{}}},{"lb":{"first":{}}}]}`},
-		{"composer literal number", "f.json", `{"type":"literal","value":42}`, `{"value":42}`},
-		{"composer sequence ending with a string", "f.json",
-			`{"type":"sequence","components":["la",{"type":"value","value":"done"}]}`, `{"value":"done"}`},
-		{"composer literal array, as the conductor shapes it", "f.json", `{"type":"literal","value":[1,2]}`, `{"value":[1,2]}`},
-		{"composer constant function", "f.json",
-			`{"type":"sequence","components":["la",{"type":"function","function":{"exec":{"kind":"nodejs:default","code":"() => 7"}}}]}`, `{"value":7}`},
 	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src := tt.src
-			if strings.HasSuffix(tt.file, ".yaml") {
-				src = "name: w\n" + src
-			}
-			w, err := parse.File(tt.file, []byte(src))
+			w, err := parse.YAML("f.yaml", []byte("name: w\n"+tt.src))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -31,10 +31,10 @@ actions:
     "parameters": [{"key": "greeting", "value": "hi"}, {"key": "n", "value": [1, 2]}],
     "annotations": [{"key": "team", "value": "qa"}]}}]}`
 	type want struct {
-		name, code, source, kind, kindOf, main, image string
-		binary                                        bool
-		limits                                        composer.Limits
-		params, annotations                           string
+		pos, name, code, source, kind, kindOf, main, image string
+		binary                                             bool
+		limits                                             composer.Limits
+		params, annotations                                string
 	}
 	kvs := func(l []composer.KeyValue) string {
 		s := ""
@@ -51,13 +51,13 @@ actions:
 		want []want
 	}{
 		{"yaml", func() (*composer.Workflow, error) { return parse.YAML("flow.yaml", []byte(yamlIn)) }, []want{
-			{name: "a", code: "actions/a.py", kindOf: "python:default"},
-			func() want { w := b; w.code = "actions/b"; return w }(),
-			{name: "pkg/c", image: "me/img", kindOf: "blackbox", limits: composer.Limits{Timeout: 2 * time.Minute}},
+			{pos: "flow.yaml:4:3", name: "a", code: "actions/a.py", kindOf: "python:default"},
+			func() want { w := b; w.pos, w.code = "flow.yaml:5:3", "actions/b"; return w }(),
+			{pos: "flow.yaml:12:3", name: "pkg/c", image: "me/img", kindOf: "blackbox", limits: composer.Limits{Timeout: 2 * time.Minute}},
 		}},
 		{"composer json", func() (*composer.Workflow, error) { return parse.Composer("flow.json", []byte(jsonIn)) }, []want{
-			{name: "a", source: "def main(a):\n    return a\n", kind: "python:3", kindOf: "python:3"},
-			func() want { w := b; w.source, w.binary = "UEsDBA==", true; return w }(),
+			{pos: "flow.json:3:3", name: "a", source: "def main(a):\n    return a\n", kind: "python:3", kindOf: "python:3"},
+			func() want { w := b; w.pos, w.source, w.binary = "flow.json:4:3", "UEsDBA==", true; return w }(),
 		}},
 	}
 	for _, tc := range tests {
@@ -70,7 +70,7 @@ actions:
 				t.Fatalf("got %d actions, want %d", len(w.Actions), len(tc.want))
 			}
 			for i, a := range w.Actions {
-				got := want{a.Name, a.Code, a.Source, a.Kind, a.KindOf(), a.Main, a.Image, a.Binary, a.Limits, kvs(a.Params), kvs(a.Annotations)}
+				got := want{a.Pos.String(), a.Name, a.Code, a.Source, a.Kind, a.KindOf(), a.Main, a.Image, a.Binary, a.Limits, kvs(a.Params), kvs(a.Annotations)}
 				if got != tc.want[i] {
 					t.Errorf("action %d:\n got %+v\nwant %+v", i, got, tc.want[i])
 				}

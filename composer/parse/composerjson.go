@@ -3,29 +3,34 @@ package parse
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/wsk-route/wsk-route/composer"
+	"github.com/wsk-route/wsk-route/internal/conductor"
 	"gopkg.in/yaml.v3"
 )
 
 // Composer reads the JSON that openwhisk-composer's compose emits: the
-// {"composition", "ast", "version", "actions"} form (the "ast", the
-// composition as written, is read when present; else the lowered
-// "composition") or a bare node {"type": ...}. The workflow is named
-// after file (its base name without extension); callers may rename it.
-//
-// Combinators read: sequence/seq, action, empty, literal/value, try,
-// retry, parallel/par, map, if, while and dowhile (their test a pure
-// condition: a function like "args => args.n > 3" or a constant one), and
-// function where its code returns a literal. The "actions" (the action
-// definitions composer embeds: name, exec, limits, parameters,
-// annotations) become the workflow's Actions, with their code inline. A literal's (or such a
-// function's) value that is not a JSON object becomes {"value": v}, as
-// composer's conductor shapes it. Everything else is refused with
-// ErrNotSupported, naming the combinator, its path and why.
+// {"composition", "ast", "version", "actions"} form or a bare combinator
+// {"type": ...}. Composer JSON always runs with composer's semantics: the
+// workflow's Composition is the document, which the entry conducts
+// (package internal/conductor: every combinator of composer v0.12), and
+// Root is nil. The document is checked here as the conductor will read
+// it (conductor.Decode: the "composition" when present, else the "ast";
+// a document the conductor refuses is never accepted), every problem
+// named with its position and JSON path in the document; keys repeated
+// in a mapping are refused too, since which one the author meant cannot
+// be told. The "actions" (the action definitions composer embeds: name,
+// exec, limits, parameters, annotations) become the workflow's Actions,
+// with their code inline, validated as composer.Validate validates a
+// YAML file's actions, as are the workflow's name and namespace. The
+// workflow is named after file (its base name without extension);
+// callers may rename it.
 func Composer(file string, data []byte) (*composer.Workflow, error) {
 	t := &tree{problems: problems{file: file}}
 	root, ok := t.jsonDocument(data)
@@ -33,40 +38,175 @@ func Composer(file string, data []byte) (*composer.Workflow, error) {
 		return nil, t.l.Err()
 	}
 	name := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
-	w := &composer.Workflow{Meta: composer.Meta{Pos: t.at(root)}, Name: name}
+	w := &composer.Workflow{Meta: composer.Meta{Pos: t.at(root)}, Name: name, Composition: data}
 	if root.Kind != yaml.MappingNode {
 		t.invalid(root, "", "a composition must be a JSON object, not %s", kindName(root))
 		return nil, t.l.Err()
 	}
-	isWrapper := false
-	for i := 0; i < len(root.Content); i += 2 {
-		switch root.Content[i].Value {
-		case "composition", "ast", "version", "actions":
-			isWrapper = true
+	// The composition, where it is in the document and its key there
+	// ("" for a bare combinator), told apart as conductor.Decode does.
+	comp, compPath, compKey := root, "", ""
+	if !hasKey(root, "type") {
+		comp = nil
+		es, _ := t.entries(root, "", "a composition")
+		f := t.fields(es, &w.Meta, root, "", []string{"composition", "ast", "version", "actions"})
+		if v := f["version"]; v != nil {
+			t.str(v, ".version", "version")
+		}
+		if a := f["actions"]; a != nil {
+			w.Actions = t.composerActions(a)
+		}
+		for _, k := range []string{"composition", "ast"} { // what the conductor runs
+			if f[k] != nil {
+				comp, compPath, compKey = f[k], "."+k, k
+				break
+			}
+		}
+		if comp == nil {
+			t.invalid(root, "", "neither composition nor ast: nothing to run")
 		}
 	}
-	if !isWrapper {
-		w.Root = t.cnode(root, "", 0)
-		return t.finish(w)
+	if comp != nil {
+		t.uniqueKeys(comp, compPath)
 	}
-	es, _ := t.entries(root, "", "a composition")
-	f := t.fields(es, &w.Meta, root, "", []string{"composition", "ast", "version", "actions"})
-	if v := f["version"]; v != nil {
-		t.str(v, ".version", "version")
+	_, derr := conductor.Decode(data, conductor.Limits{})
+	if derr != nil && comp != nil {
+		if compKey == "" {
+			t.conductorProblems(derr, comp, "")
+		} else if err := decodeMember(data, compKey); err != nil {
+			// The composition alone, so that every path is in it: the
+			// rest of the document is checked above.
+			t.conductorProblems(err, comp, compPath)
+		}
 	}
-	if a := f["actions"]; a != nil {
-		w.Actions = t.composerActions(a)
+	// The name, namespace and actions, as Validate checks a YAML file's.
+	if err := composer.Validate(w, composer.Options{}); err != nil {
+		t.l = append(t.l, err.(composer.ErrorList)...)
 	}
-	switch {
-	case f["ast"] != nil:
-		w.Root = t.cnode(f["ast"], ".ast", 0)
-	case f["composition"] != nil:
-		w.Root = t.cnode(f["composition"], ".composition", 0)
-	default:
-		t.invalid(root, "", "neither ast nor composition: nothing to run")
-		w.Root = t.placeholder(root, "")
+	if derr != nil && len(t.l) == 0 {
+		t.conductorProblems(derr, root, "") // never accept what the entry refuses
 	}
-	return t.finish(w)
+	sortProblems(t.l)
+	if err := t.l.Err(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// hasKey reports whether mapping n has key k.
+func hasKey(n *yaml.Node, k string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == k {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeMember checks the member key of the JSON object data as
+// conductor.Decode checks it, alone in a document.
+func decodeMember(data []byte, key string) error {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return fmt.Errorf("%w: %v", conductor.ErrInvalid, err)
+	}
+	doc := append([]byte(`{"`+key+`":`), top[key]...)
+	_, err := conductor.Decode(append(doc, '}'), conductor.Limits{})
+	return err
+}
+
+// uniqueKeys reports every key repeated in a mapping at or under n.
+func (t *tree) uniqueKeys(n *yaml.Node, path string) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		es, _ := t.entries(n, path, "an object")
+		for _, e := range es {
+			t.uniqueKeys(e.value, path+"."+e.key)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			t.uniqueKeys(c, fmt.Sprintf("%s[%d]", path, i))
+		}
+	}
+}
+
+// conductorProblems reports the problems in err, conductor.Decode's
+// error for the composition n at path in the document: each at the node
+// its JSON path names (as far as the document goes), in path order.
+func (t *tree) conductorProblems(err error, n *yaml.Node, path string) {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	l := make(composer.ErrorList, 0, len(errs))
+	for _, e := range errs {
+		sentinel, prefix := composer.ErrInvalid, conductor.ErrInvalid
+		if errors.Is(e, conductor.ErrTooLarge) {
+			sentinel, prefix = composer.ErrTooLarge, conductor.ErrTooLarge
+		}
+		// conductor's messages: "<sentinel>: at composition<path>: why",
+		// or "<sentinel>: why" for the whole composition.
+		msg := strings.TrimPrefix(e.Error(), prefix.Error()+": ")
+		at := ""
+		if rest, ok := strings.CutPrefix(msg, "at composition"); ok {
+			if p, why, ok := strings.Cut(rest, ": "); ok {
+				at, msg = p, why
+			}
+		}
+		l = append(l, composer.Errorf(sentinel, t.at(lookup(n, at)), path+at, "%s", msg))
+	}
+	sort.SliceStable(l, func(i, j int) bool {
+		a, b := l[i], l[j]
+		switch {
+		case a.Pos.Line != b.Pos.Line:
+			return a.Pos.Line < b.Pos.Line
+		case a.Pos.Col != b.Pos.Col:
+			return a.Pos.Col < b.Pos.Col
+		case a.Path != b.Path:
+			return a.Path < b.Path
+		}
+		return a.Msg < b.Msg // the conductor's order follows Go's map order
+	})
+	t.l = append(t.l, l...)
+}
+
+// lookup returns the node at JSON path p (".key", "[i]", ...) under n,
+// or the deepest one on the way that the document has. Of keys repeated,
+// the last counts, as for the conductor.
+func lookup(n *yaml.Node, p string) *yaml.Node {
+	for p != "" {
+		var next *yaml.Node
+		switch p[0] {
+		case '.':
+			key := p[1:]
+			if i := strings.IndexAny(key, ".["); i >= 0 {
+				key = key[:i]
+			}
+			p = p[1+len(key):]
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == key {
+						next = n.Content[i+1]
+					}
+				}
+			}
+		case '[':
+			end := strings.IndexByte(p, ']')
+			if end < 0 {
+				return n
+			}
+			i, err := strconv.Atoi(p[1:end])
+			p = p[end+1:]
+			if err == nil && n.Kind == yaml.SequenceNode && i >= 0 && i < len(n.Content) {
+				next = n.Content[i]
+			}
+		}
+		if next == nil {
+			return n
+		}
+		n = next
+	}
+	return n
 }
 
 // jsonDocument checks data is one JSON object and reads it as a YAML node
@@ -120,313 +260,6 @@ func lineCol(data []byte, off int64) (int, int) {
 		}
 	}
 	return line, col
-}
-
-// refusals says why each combinator wsk-route does not read is refused.
-var refusals = map[string]string{
-	"while_nosave":   "its body receives the test's result, not the input; use while with a pure condition",
-	"dowhile_nosave": "its body receives the test's result, not the input; use dowhile with a pure condition",
-	"repeat":         "the route spec is a DAG; unroll it into a sequence",
-	"let":            "variables live in the conductor's stack; pass data in the value instead",
-	"mask":           "it only makes sense with let",
-	"finally":        "use try with a catch that ends the same way",
-	"retain":         "it keeps the input beside the result in the conductor; use parallel with a pass-through action",
-	"retain_catch":   "it keeps the input beside the result in the conductor; use parallel with a pass-through action",
-	"merge":          "it merges with the conductor's saved input; do it in an action",
-	"dynamic":        "the action to run is only known at run time; the route spec names every step's action",
-	"async":          "wsk-route runs every step to completion within the run's deadline; invoke the action separately",
-	"if_nosave":      "its branches receive the test's result, not the input; use if with a pure condition",
-	"task":           "use action, function or a nested composition",
-}
-
-// impureTest starts the reason an if, while or dowhile whose test is not
-// a pure condition is refused.
-const impureTest = "its test must be a pure condition (a function like \"args => args.n > 3\"), since the route plane does not run a test action"
-
-// testOf reads the test of an if or a loop as a condition: none is a
-// truthy value; false when the test is not a pure condition.
-func (t *tree) testOf(tn *yaml.Node, meta composer.Meta, path string, depth int) (composer.Cond, bool) {
-	if tn == nil {
-		return composer.Cond{Meta: meta, Op: composer.OpTruthy}, true
-	}
-	return t.ctest(tn, path+".test", depth)
-}
-
-// cnode reads one openwhisk-composer node.
-func (t *tree) cnode(n *yaml.Node, path string, depth int) composer.Node {
-	if depth > MaxDepth {
-		t.invalid(n, path, "combinators nest deeper than %d levels", MaxDepth)
-		return t.placeholder(n, path)
-	}
-	if !t.countNode(n.Line, n.Column, path) {
-		return t.placeholder(n, path)
-	}
-	meta := composer.Meta{Pos: t.at(n), Path: path}
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" { // a bare action name, as in components
-		if !t.countStep(n.Line, n.Column, path) {
-			return t.placeholder(n, path)
-		}
-		return &composer.Action{Meta: meta, Name: n.Value}
-	}
-	es, ok := t.entries(n, path, "a combinator")
-	if !ok {
-		return t.placeholder(n, path)
-	}
-	var typ string
-	for _, e := range es {
-		if e.key == "type" {
-			typ, _ = t.str(e.value, path+".type", "type")
-		}
-	}
-	if typ == "" {
-		t.invalid(n, path, "combinator without a type")
-		return t.placeholder(n, path)
-	}
-	field := func(allowed []string, required ...string) map[string]*yaml.Node {
-		return t.fields(es, &meta, n, path, append(allowed, "type", "path"), required...)
-	}
-	notSupported := func(why string) composer.Node {
-		t.errf(composer.ErrNotSupported, n, path, "not supported: %s at %s: %s", typ, displayPath(path), why)
-		return t.placeholder(n, path)
-	}
-	switch typ {
-	case "action", "literal", "value", "function": // each becomes a step
-		if !t.countStep(n.Line, n.Column, path) {
-			return t.placeholder(n, path)
-		}
-	}
-	switch typ {
-	case "action":
-		f := field([]string{"name", "action"}, "name")
-		if v := f["name"]; v != nil {
-			if name, ok := t.str(v, path+".name", "name"); ok {
-				return &composer.Action{Meta: meta, Name: name}
-			}
-		}
-		return t.placeholder(n, path)
-	case "sequence", "seq":
-		f := field([]string{"components"})
-		return t.components(meta, f["components"], path+".components", depth)
-	case "empty":
-		field(nil)
-		return &composer.Pass{Meta: meta}
-	case "literal", "value":
-		f := field([]string{"value"}, "value")
-		if v := f["value"]; v != nil {
-			if raw, ok := t.jsonValue(v, path+".value", depth); ok {
-				return &composer.Value{Meta: meta, Value: conductorShape(raw)}
-			}
-		}
-		return t.placeholder(n, path)
-	case "function":
-		f := field([]string{"function"}, "function")
-		code, ok := t.functionCode(f["function"], path+".function")
-		if !ok {
-			return t.placeholder(n, path)
-		}
-		lit, ok := constantFunction(code)
-		if !ok {
-			return notSupported("inline code runs only in the conductor; make it an action, or return a literal")
-		}
-		return &composer.Value{Meta: meta, Value: conductorShape(lit)}
-	case "try":
-		f := field([]string{"body", "handler"}, "body", "handler")
-		tr := &composer.Try{Meta: meta}
-		tr.Body = t.csub(f, "body", path, depth, n)
-		tr.Catch = t.csub(f, "handler", path, depth, n)
-		return tr
-	case "retry":
-		f := field([]string{"count", "components"}, "count")
-		r := &composer.Retry{Meta: meta, Max: 1}
-		if c := f["count"]; c != nil {
-			if v, ok := t.integer(c, path+".count", "count"); ok {
-				if v < 0 {
-					t.invalid(c, path+".count", "count %d is negative", v)
-				} else {
-					r.Max = v + 1
-				}
-			}
-		}
-		r.Body = t.components(meta, f["components"], path+".components", depth)
-		return r
-	case "parallel", "par":
-		f := field([]string{"components"})
-		p := &composer.Parallel{Meta: meta}
-		if c := f["components"]; c != nil && t.isList(c, path+".components") {
-			for i, b := range c.Content {
-				if t.full() {
-					break
-				}
-				p.Branches = append(p.Branches, composer.Branch{Pos: t.at(b), Node: t.cnode(b, fmt.Sprintf("%s.components[%d]", path, i), depth+1)})
-			}
-		}
-		return p
-	case "map":
-		f := field([]string{"components"})
-		return &composer.Map{Meta: meta, Over: "value", Body: t.components(meta, f["components"], path+".components", depth)}
-	case "if":
-		f := field([]string{"test", "consequent", "alternate"}, "test", "consequent")
-		in := &composer.If{Meta: meta}
-		c, ok := t.testOf(f["test"], meta, path, depth)
-		if !ok {
-			return notSupported(impureTest + " before branching")
-		}
-		in.Cond = c
-		in.Then = t.csub(f, "consequent", path, depth, n)
-		if f["alternate"] != nil {
-			in.Else = t.csub(f, "alternate", path, depth, n)
-			if _, pass := in.Else.(*composer.Pass); pass {
-				in.Else = nil
-			}
-		}
-		return in
-	case "while", "dowhile":
-		// Both save the value around the test, as if does: the body (and
-		// what follows the loop) gets the value, not the test's result.
-		f := field([]string{"test", "body"}, "test", "body")
-		w := &composer.While{Meta: meta, Do: typ == "dowhile"}
-		c, ok := t.testOf(f["test"], meta, path, depth)
-		if !ok {
-			return notSupported(impureTest + " on each iteration")
-		}
-		w.Cond = c
-		w.Body = t.csub(f, "body", path, depth, n)
-		return w
-	}
-	if why, ok := refusals[typ]; ok {
-		return notSupported(why)
-	}
-	t.invalid(n, path, "unknown combinator type %q", typ)
-	return t.placeholder(n, path)
-}
-
-// conductorShape shapes a literal's or a function's value as
-// openwhisk-composer's conductor does after every step: a value that is
-// not a JSON object (an array too) becomes {"value": v}.
-func conductorShape(v json.RawMessage) json.RawMessage {
-	if c := bytes.TrimSpace(v); len(c) > 0 && c[0] == '{' {
-		return v
-	}
-	return append(append([]byte(`{"value":`), bytes.TrimSpace(v)...), '}')
-}
-
-func displayPath(p string) string {
-	if p == "" {
-		return "the root"
-	}
-	return p
-}
-
-func (t *tree) isList(n *yaml.Node, path string) bool {
-	if n.Kind != yaml.SequenceNode {
-		t.invalid(n, path, "components must be a list, not %s", kindName(n))
-		return false
-	}
-	return true
-}
-
-// components reads a components list as one node: the component itself
-// when there is one, a sequence otherwise (empties dropped).
-func (t *tree) components(meta composer.Meta, c *yaml.Node, path string, depth int) composer.Node {
-	if c == nil || !t.isList(c, path) {
-		if c == nil {
-			return &composer.Pass{Meta: meta}
-		}
-		return t.placeholder(c, path)
-	}
-	var steps []composer.Node
-	for i, s := range c.Content {
-		if t.full() {
-			break
-		}
-		n := t.cnode(s, fmt.Sprintf("%s[%d]", path, i), depth+1)
-		if p, pass := n.(*composer.Pass); pass && len(p.Unknown) == 0 {
-			continue
-		}
-		steps = append(steps, n)
-	}
-	switch len(steps) {
-	case 0:
-		return &composer.Pass{Meta: meta}
-	case 1:
-		return steps[0]
-	}
-	return &composer.Sequence{Meta: meta, Steps: steps}
-}
-
-func (t *tree) csub(f map[string]*yaml.Node, key, path string, depth int, parent *yaml.Node) composer.Node {
-	if v := f[key]; v != nil {
-		return t.cnode(v, path+"."+key, depth+1)
-	}
-	return t.placeholder(parent, path)
-}
-
-// functionCode returns the code of a function combinator's
-// {"exec": {"kind", "code"}} (or a bare code string).
-func (t *tree) functionCode(n *yaml.Node, path string) (string, bool) {
-	if n == nil {
-		return "", false
-	}
-	if n.Kind == yaml.ScalarNode {
-		return t.str(n, path, "function")
-	}
-	es, ok := t.entries(n, path, "function")
-	if !ok {
-		return "", false
-	}
-	var m composer.Meta
-	f := t.fields(es, &m, n, path, []string{"exec"}, "exec")
-	t.reportUnknown(m)
-	if f["exec"] == nil {
-		return "", false
-	}
-	ees, ok := t.entries(f["exec"], path+".exec", "exec")
-	if !ok {
-		return "", false
-	}
-	ef := t.fields(ees, &m, f["exec"], path+".exec", []string{"kind", "code"}, "code")
-	t.reportUnknown(m)
-	if ef["code"] == nil {
-		return "", false
-	}
-	return t.str(ef["code"], path+".exec.code", "code")
-}
-
-func (t *tree) reportUnknown(m composer.Meta) {
-	for _, u := range m.Unknown {
-		t.l = append(t.l, composer.Errorf(composer.ErrUnknownField, u.Pos, u.Path, "unknown field %q", u.Key))
-	}
-}
-
-// ctest reads the test of an if as a pure condition: a function whose
-// code is a recognised test, or a literal (a constant test).
-func (t *tree) ctest(n *yaml.Node, path string, depth int) (composer.Cond, bool) {
-	es, ok := t.entries(n, path, "a test")
-	if !ok {
-		return composer.Cond{}, false
-	}
-	var typ string
-	for _, e := range es {
-		if e.key == "type" {
-			typ, _ = t.str(e.value, path+".type", "type")
-		}
-	}
-	if typ != "function" {
-		return composer.Cond{}, false
-	}
-	var m composer.Meta
-	f := t.fields(es, &m, n, path, []string{"type", "path", "function"}, "function")
-	t.reportUnknown(m)
-	code, ok := t.functionCode(f["function"], path+".function")
-	if !ok {
-		return composer.Cond{}, false
-	}
-	c, ok := testFunction(code)
-	if !ok {
-		return composer.Cond{}, false
-	}
-	c.Meta.Pos, c.Meta.Path = t.at(n), path
-	return c, true
 }
 
 // File reads a workflow file, choosing the format by extension: ".json"

@@ -25,9 +25,12 @@ func repeat(head, item, sep, tail string, n int) []byte {
 	return []byte(b.String())
 }
 
-// TestLimits reads files past composer.MaxSteps or MaxNodes: the reader
-// reports the first node past the limit and reads no further (composer
-// benchmarks how soon: BenchmarkCompileHuge).
+// TestLimits reads files past the size limits. YAML has
+// composer.MaxSteps and MaxNodes: the reader reports the first node past
+// the limit and reads no further (composer benchmarks how soon:
+// BenchmarkCompileHuge). Composer JSON has the conductor's bounds on
+// combinators, nesting and bytes, each reported once, beside the
+// problems found before it.
 func TestLimits(t *testing.T) {
 	tests := []struct {
 		name, file string
@@ -42,12 +45,18 @@ func TestLimits(t *testing.T) {
 			[]string{"f.yaml:4099:5: .steps[4096]: more than 8192 nodes (steps, lists and constructs) in one workflow (this is number 8193)"}},
 		{"yaml problems before the limit are kept", "f.yaml", repeat("name: big\nsteps:\n  - parallel: 5\n", "  - a%d", "\n", "\n", 2000),
 			[]string{"f.yaml:3:15: .steps[0].parallel: branches must be a list", "f.yaml:1028:5: .steps[1025]: more than 1024 actions"}},
+		// Composer JSON has the conductor's limits (conductor.Limits), which
+		// the entry applies when it reads the composition.
 		{"composer components", "f.json", repeat(`{"type": "seq", "components": [`, `"a%d"`, ",\n", "]}", 100000),
-			[]string{"f.json:1025:1: .components[1024]: more than 1024 actions and values"}},
-		{"composer literals in an ast", "f.json", repeat(`{"ast": {"type": "par", "components": [`, `{"type": "literal", "value": %d}`, ",\n", "]}, \"version\": \"0.12.0\"}", 5000),
-			[]string{"f.json:1025:1: .ast.components[1024]: more than 1024 actions and values"}},
-		{"composer empties", "f.json", repeat(`{"type": "seq", "components": [`, `{"type": "empty", "n": %d}`, ",\n", "]}", 10000),
-			[]string{"f.json:8192:1: .components[8191]: more than 8192 nodes"}},
+			[]string{"f.json:1:1: more than 10000 combinators"}},
+		{"composer literals in an ast", "f.json", repeat(`{"version": "0.12.0", "ast": {"type": "par", "components": [`, `{"type": "literal", "value": %d}`, ",\n", "]}}", 10000),
+			[]string{"f.json:1:30: .ast: more than 10000 combinators"}},
+		{"composer problems before the limit are kept", "f.json", []byte(`{"type": "seq", "components": [{"type": "empty", "n": 1},` + strings.Repeat(`{"type": "empty"},`+"\n", 10000) + `"a"]}`),
+			[]string{"f.json:1:1: more than 10000 combinators", `f.json:1:32: .components[0]: empty has no field "n"`}},
+		{"composer nesting", "f.json", []byte(strings.Repeat(`{"type": "mask", "components": [`+"\n", 300) + `"a"` + strings.Repeat("]}", 300)),
+			[]string{"f.json:202:1: " + strings.Repeat(".components[0]", 201) + ": combinators nest deeper than 200"}},
+		{"composer bytes", "f.json", repeat(`{"type": "seq", "components": [`, `"%0100d"`, ",\n", "]}", 50000),
+			[]string{"f.json:1:1: 5200031 bytes, limit 4194304"}}, // 31 + 50000*102 + 49999*2 + 2
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,8 +70,14 @@ func TestLimits(t *testing.T) {
 					t.Errorf("problem %d: got %q, want it to start with %q", i, l[i], want)
 				}
 			}
-			if !errors.Is(l[len(l)-1], composer.ErrTooLarge) {
-				t.Errorf("last problem %v: want ErrTooLarge", l[len(l)-1])
+			n := 0
+			for _, e := range l {
+				if errors.Is(e, composer.ErrTooLarge) {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("%d problems are ErrTooLarge, want 1", n)
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wsk-route/wsk-route/composer"
 	"github.com/wsk-route/wsk-route/composer/parse"
+	"github.com/wsk-route/wsk-route/internal/conductor"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -189,102 +190,48 @@ steps:
 	}
 }
 
-// TestComposer reads openwhisk-composer JSON: each case is a bare node
-// and the kind (and a detail) of the model node it must become.
+// TestComposer reads openwhisk-composer JSON, every combinator of
+// composer v0.12: each is accepted as it is (the workflow's Composition
+// is the document, its Root nil), to be conducted with composer's
+// semantics. names are the actions the composition invokes by name, in
+// order, as the conductor reads them (the "composition" of compile()'s
+// output when there is one, else the "ast").
 func TestComposer(t *testing.T) {
 	tests := []struct {
 		name, src string
-		check     func(composer.Node) string // "" when fine
+		names     []string
 	}{
-		{"action", `{"type":"action","name":"/_/a"}`, func(n composer.Node) string {
-			return want(n.(*composer.Action).Name == "/_/a", "name")
-		}},
-		{"seq drops empty", `{"type":"seq","components":[{"type":"action","name":"a"},{"type":"empty"},{"type":"action","name":"b"}]}`, func(n composer.Node) string {
-			return want(len(n.(*composer.Sequence).Steps) == 2, "two steps")
-		}},
-		{"one component", `{"type":"sequence","components":[{"type":"action","name":"a"}]}`, func(n composer.Node) string {
-			_, ok := n.(*composer.Action)
-			return want(ok, "the action itself")
-		}},
-		{"literal", `{"type":"literal","value":{"a":[1,2]}}`, func(n composer.Node) string {
-			return want(string(n.(*composer.Value).Value) == `{"a":[1,2]}`, "value")
-		}},
-		{"value", `{"type":"value","value":"x"}`, func(n composer.Node) string {
-			return want(string(n.(*composer.Value).Value) == `{"value":"x"}`, "value, shaped as the conductor does")
-		}},
-		{"literal number", `{"type":"literal","value":42}`, func(n composer.Node) string {
-			return want(string(n.(*composer.Value).Value) == `{"value":42}`, "literal, shaped")
-		}},
-		{"literal null", `{"type":"literal","value":null}`, func(n composer.Node) string {
-			return want(string(n.(*composer.Value).Value) == `{"value":null}`, "literal, shaped")
-		}},
-		{"literal array", `{"type":"literal","value":[1,{"a":2}]}`, func(n composer.Node) string {
-			return want(string(n.(*composer.Value).Value) == `{"value":[1,{"a":2}]}`, "literal, shaped (an array too)")
-		}},
-		{"constant string arrow", fn(`() => 'done'`), func(n composer.Node) string {
-			return want(string(n.(*composer.Value).Value) == `{"value":"done"}`, "literal, shaped")
-		}},
-		{"constant arrow", fn(`() => ({ message: 'hi', n: 2, ok: true, list: [1, "b",], })`), func(n composer.Node) string {
-			return want(string(n.(*composer.Value).Value) == `{"list":[1,"b"],"message":"hi","n":2,"ok":true}`, "literal")
-		}},
-		{"constant function", fn(`function () { return {"a": null}; }`), func(n composer.Node) string {
-			return want(string(n.(*composer.Value).Value) == `{"a":null}`, "literal")
-		}},
-		{"constant block arrow", fn(`args => { return [1, 2] }`), func(n composer.Node) string {
-			return want(string(n.(*composer.Value).Value) == `{"value":[1,2]}`, "literal, shaped")
-		}},
-		{"try", `{"type":"try","body":{"type":"action","name":"a"},"handler":{"type":"action","name":"b"}}`, func(n composer.Node) string {
-			tr := n.(*composer.Try)
-			return want(tr.Body.(*composer.Action).Name == "a" && tr.Catch.(*composer.Action).Name == "b", "body and catch")
-		}},
-		{"retry", `{"type":"retry","count":2,"components":[{"type":"action","name":"a"}]}`, func(n composer.Node) string {
-			return want(n.(*composer.Retry).Max == 3, "max = count+1")
-		}},
-		{"parallel", `{"type":"par","components":[{"type":"action","name":"a"},{"type":"action","name":"b"}]}`, func(n composer.Node) string {
-			p := n.(*composer.Parallel)
-			return want(len(p.Branches) == 2 && p.EffectiveMerge() == composer.MergeArray, "two array branches")
-		}},
-		{"map", `{"type":"map","components":[{"type":"action","name":"a"}]}`, func(n composer.Node) string {
-			return want(n.(*composer.Map).Over == "value", "over value")
-		}},
-		{"if with test function", `{"type":"if","test":` + fn(`params => params.user.age >= 18`) + `,"consequent":{"type":"action","name":"a"},"alternate":{"type":"empty"}}`, func(n composer.Node) string {
-			in := n.(*composer.If)
-			return want(in.Cond.Path == "user.age" && in.Cond.Op == composer.OpGe && string(in.Cond.Value) == "18" && in.Else == nil, "cond user.age >= 18, no else")
-		}},
-		{"if truthy", `{"type":"if","test":` + fn(`function (x) { return x.ok }`) + `,"consequent":{"type":"action","name":"a"}}`, func(n composer.Node) string {
-			in := n.(*composer.If)
-			return want(in.Cond.Path == "ok" && in.Cond.Op == composer.OpTruthy, "cond ok truthy")
-		}},
-		{"if negated", `{"type":"if","test":` + fn(`x => !x.items[0]`) + `,"consequent":{"type":"action","name":"a"}}`, func(n composer.Node) string {
-			in := n.(*composer.If)
-			return want(in.Cond.Not != nil && in.Cond.Not.Path == "items[0]", "not items[0]")
-		}},
-		{"if string compare", `{"type":"if","test":` + fn(`p => p.kind !== 'x'`) + `,"consequent":{"type":"action","name":"a"}}`, func(n composer.Node) string {
-			in := n.(*composer.If)
-			return want(in.Cond.Op == composer.OpNe && string(in.Cond.Value) == `"x"`, "kind != x")
-		}},
-		{"if constant", `{"type":"if","test":` + fn(`() => false`) + `,"consequent":{"type":"action","name":"a"}}`, func(n composer.Node) string {
-			ok, err := composer.Eval(n.(*composer.If).Cond, []byte(`{}`))
-			return want(err == nil && !ok, "never")
-		}},
-		{"while", `{"type":"while","test":` + fn(`args => args.n < 10`) + `,"body":{"type":"action","name":"step"}}`, func(n composer.Node) string {
-			w := n.(*composer.While)
-			return want(!w.Do && w.Max == 0 && w.Cond.Path == "n" && w.Cond.Op == composer.OpLt && string(w.Cond.Value) == "10" && w.Body.(*composer.Action).Name == "step" && w.Cond.Meta.Path == ".test", "while n < 10, body step")
-		}},
-		{"dowhile", `{"type":"dowhile","body":{"type":"sequence","components":[{"type":"action","name":"a"},{"type":"action","name":"b"}]},"test":` + fn(`function (p) { return !p.done }`) + `}`, func(n composer.Node) string {
-			w := n.(*composer.While)
-			return want(w.Do && w.Kind() == "do-while" && w.Cond.Not != nil && w.Cond.Not.Path == "done" && len(w.Body.(*composer.Sequence).Steps) == 2, "dowhile !done, body of two steps")
-		}},
-		{"while constant test", `{"type":"while","test":` + fn(`() => false`) + `,"body":{"type":"action","name":"step"}}`, func(n composer.Node) string {
-			ok, err := composer.Eval(n.(*composer.While).Cond, []byte(`{}`))
-			return want(err == nil && !ok, "never")
-		}},
-		{"wrapper prefers ast", `{"composition":{"type":"let"},"ast":{"type":"action","name":"a"},"version":"0.12.0","actions":[]}`, func(n composer.Node) string {
-			return want(n.NodeMeta().Path == ".ast", "path .ast")
-		}},
-		{"wrapper composition", `{"composition":{"type":"action","name":"a"},"version":"0.12.0"}`, func(n composer.Node) string {
-			return want(n.NodeMeta().Path == ".composition", "path .composition")
-		}},
+		{"action", `{"type":"action","name":"/_/a"}`, []string{"/_/a"}},
+		{"names qualified as composer does", `{"type":"seq","components":["a","p/b","ns/p/c","/ns/d"," e "]}`, []string{"/_/a", "/_/p/b", "/ns/p/c", "/ns/d", "/_/e"}},
+		{"null and empty", `{"type":"sequence","components":[null,{"type":"empty"},"a"]}`, []string{"/_/a"}},
+		{"repeated action named once", `{"type":"seq","components":["a","b","a","/_/b"]}`, []string{"/_/a", "/_/b"}},
+		{"literal", `{"type":"literal","value":{"a":[1,2]}}`, nil},
+		{"value, a string", `{"type":"value","value":"x"}`, nil},
+		{"function with code", fn(`args => { args.n++; return args }`), nil},
+		{"function computing", `{"type":"seq","components":["fetch",` + fn(`args => ({ sum: args.a + args.b })`) + `]}`, []string{"/_/fetch"}},
+		{"let", `{"type":"let","declarations":{"n":0,"s":"x"},"components":[{"type":"action","name":"count"}]}`, []string{"/_/count"}},
+		{"mask", `{"type":"let","declarations":{"n":0},"components":[{"type":"mask","components":["a"]}]}`, []string{"/_/a"}},
+		{"finally", `{"type":"finally","body":"a","finalizer":"b"}`, []string{"/_/a", "/_/b"}},
+		{"retain", `{"type":"retain","components":["a"]}`, []string{"/_/a"}},
+		{"retain_catch", `{"type":"retain_catch","components":["a"]}`, []string{"/_/a"}},
+		{"merge", `{"type":"merge","components":["a"]}`, []string{"/_/a"}},
+		{"dynamic", `{"type":"dynamic"}`, nil},
+		{"async", `{"type":"async","components":["a","b"]}`, []string{"/_/a", "/_/b"}},
+		{"repeat", `{"type":"repeat","count":3,"components":["a"]}`, []string{"/_/a"}},
+		{"retry", `{"type":"retry","count":2,"components":["a"]}`, []string{"/_/a"}},
+		{"try", `{"type":"try","body":"a","handler":"b"}`, []string{"/_/a", "/_/b"}},
+		{"parallel and map", `{"type":"seq","components":[{"type":"par","components":["a","b"]},{"type":"map","components":["c"]}]}`, []string{"/_/a", "/_/b", "/_/c"}},
+		{"if with an action test", `{"type":"if","test":"auth","consequent":"a","alternate":"b"}`, []string{"/_/auth", "/_/a", "/_/b"}},
+		{"if with a compound function test", `{"type":"if","test":` + fn(`p => p.a > 1 && p.b`) + `,"consequent":"a"}`, []string{"/_/a"}},
+		{"if_nosave", `{"type":"if_nosave","test":"t","consequent":"c"}`, []string{"/_/t", "/_/c"}},
+		{"while with an action test", `{"type":"while","test":"t","body":"b"}`, []string{"/_/t", "/_/b"}},
+		// ActionNames visits a test before a body, a dowhile's too.
+		{"dowhile with an action test", `{"type":"dowhile","body":"b","test":"t"}`, []string{"/_/t", "/_/b"}},
+		{"while_nosave", `{"type":"while_nosave","test":` + fn(`p => p.ok`) + `,"body":"b"}`, []string{"/_/b"}},
+		{"dowhile_nosave", `{"type":"dowhile_nosave","body":"b","test":"t"}`, []string{"/_/t", "/_/b"}},
+		{"composition, composer before v0.12", `{"type":"composition","name":"other"}`, []string{"/_/other"}},
+		{"wrapper runs the composition, not the ast", `{"composition":{"type":"action","name":"/_/run","path":""},"ast":{"type":"let"},"version":"0.12.0"}`, []string{"/_/run"}},
+		{"wrapper with only an ast", `{"ast":{"type":"if","test":"t","consequent":"a"},"version":"0.12.0","actions":[]}`, []string{"/_/t", "/_/a"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -295,8 +242,21 @@ func TestComposer(t *testing.T) {
 			if w.Name != "demo" {
 				t.Errorf("name: got %q, want demo", w.Name)
 			}
-			if msg := tt.check(w.Root); msg != "" {
-				t.Errorf("got %#v, want %s", w.Root, msg)
+			if w.Root != nil {
+				t.Errorf("root: got %#v, want nil", w.Root)
+			}
+			if string(w.Composition) != tt.src {
+				t.Errorf("composition: got %s, want the document", w.Composition)
+			}
+			if got, want := w.Pos.String(), "demo.json:1:1"; got != want {
+				t.Errorf("pos: got %s, want %s", got, want)
+			}
+			c, err := conductor.Decode(w.Composition, conductor.Limits{})
+			if err != nil {
+				t.Fatalf("the conductor refuses what parse accepted: %v", err)
+			}
+			if got, want := strings.Join(c.ActionNames(), " "), strings.Join(tt.names, " "); got != want {
+				t.Errorf("actions: got %q, want %q", got, want)
 			}
 		})
 	}
@@ -311,40 +271,53 @@ func quote(s string) string {
 	return `"` + r.Replace(s) + `"`
 }
 
-func want(ok bool, what string) string {
-	if ok {
-		return ""
-	}
-	return what
-}
-
-// TestComposerRefused lists inputs that must be refused with
-// ErrNotSupported and the reason.
+// TestComposerRefused lists composer JSON that must be refused, with
+// every problem: its position, JSON path in the document and why.
 func TestComposerRefused(t *testing.T) {
-	tests := []struct{ name, src, want string }{
-		{"while with action test", `{"type":"while","test":{"type":"action","name":"t"},"body":{"type":"action","name":"b"}}`, "not supported: while at the root: its test must be a pure condition (a function like \"args => args.n > 3\"), since the route plane does not run a test action on each iteration"},
-		{"dowhile with action test", `{"type":"sequence","components":[{"type":"action","name":"a"},{"type":"dowhile","body":{"type":"action","name":"b"},"test":{"type":"action","name":"t"}}]}`, "c.json:1:63: not supported: dowhile at .components[1]: its test must be a pure condition"},
-		{"while with compound test", `{"type":"while","test":` + fn(`p => p.n < 3 || p.ok`) + `,"body":{"type":"action","name":"b"}}`, "its test must be a pure condition"},
-		{"while_nosave", `{"type":"while_nosave","test":` + fn(`p => p.ok`) + `,"body":{"type":"action","name":"b"}}`, "not supported: while_nosave at the root: its body receives the test's result, not the input"},
-		{"dowhile_nosave", `{"type":"dowhile_nosave","body":{"type":"action","name":"b"},"test":` + fn(`p => p.ok`) + `}`, "not supported: dowhile_nosave at the root: its body receives the test's result"},
-		{"while in an if", `{"type":"if","test":` + fn(`p => p.ok`) + `,"consequent":{"type":"while","test":{"type":"action","name":"t"},"body":{"type":"action","name":"b"}}}`, "not supported: while at .consequent: its test must be a pure condition"},
-		{"function with code", fn(`args => { args.n++; return args }`), "not supported: function at the root: inline code runs only in the conductor"},
-		{"function computing", fn(`args => ({ n: args.n + 1 })`), "inline code runs only in the conductor"},
-		{"if with action test", `{"type":"if","test":{"type":"action","name":"auth"},"consequent":{"type":"action","name":"a"}}`, "not supported: if at the root: its test must be a pure condition"},
-		{"if with compound test", `{"type":"if","test":` + fn(`p => p.a > 1 && p.b`) + `,"consequent":{"type":"action","name":"a"}}`, "its test must be a pure condition"},
-		{"let", `{"type":"let","declarations":{},"components":[]}`, "not supported: let at the root"},
-		{"finally", `{"type":"finally"}`, "not supported: finally"},
-		{"dynamic", `{"type":"dynamic"}`, "not supported: dynamic"},
-		{"nested", `{"type":"sequence","components":[{"type":"action","name":"a"},{"type":"mask","components":[]}]}`, "not supported: mask at .components[1]"},
+	tests := []struct {
+		name, src string
+		sentinel  error
+		want      []string
+	}{
+		{"not an object", `["a"]`, composer.ErrInvalid,
+			[]string{"c.json:1:1: a composition must be a JSON object, not a list"}},
+		{"unknown combinator, deep", `{"type":"seq","components":["a",{"type":"try","body":"b","handler":{"type":"frobnicate"}}]}`, composer.ErrInvalid,
+			[]string{`c.json:1:68: .components[1].handler: unknown combinator "frobnicate"`}},
+		{"in the composition of a wrapper", "{\"version\": \"0.12.0\",\n \"composition\": {\"type\": \"let\", \"components\": []}}", composer.ErrInvalid,
+			[]string{`c.json:2:17: .composition: let needs "declarations"`}},
+		{"in the ast of a wrapper", "{\"ast\": {\"type\": \"seq\", \"components\": [\"a\",\n  {\"type\": \"action\", \"name\": 3}]}}", composer.ErrInvalid,
+			[]string{`c.json:2:30: .ast.components[1].name: Name must be a string`}},
+		{"a function not in JavaScript", `{"type":"function","function":{"exec":{"kind":"python:3","code":"x"}}}`, composer.ErrInvalid,
+			[]string{`c.json:1:47: .function.exec.kind: only JavaScript functions run in a composition, not "python:3"`}},
+		{"a bad action name", `{"type":"seq","components":["a//b"]}`, composer.ErrInvalid,
+			[]string{`c.json:1:29: .components[0]: Name is not valid: "a//b"`}},
+		{"declarations not an object", `{"type":"let","declarations":[1],"components":[]}`, composer.ErrInvalid,
+			[]string{`c.json:1:30: .declarations: Invalid argument "declarations" in "let" combinator: not an object`}},
+		{"a repeated key", "{\"type\": \"action\",\n \"name\": \"a\",\n \"name\": \"b\"}", composer.ErrInvalid,
+			[]string{`c.json:3:2: key "name" repeated (first at line 2)`}},
+		{"a repeated key in a declaration", `{"type":"let","declarations":{"n":{"a":1,"a":2}},"components":[]}`, composer.ErrInvalid,
+			[]string{`c.json:1:42: .declarations.n: key "a" repeated (first at line 1)`}},
+		{"actions beside a bare combinator", `{"type":"action","name":"a","actions":[]}`, composer.ErrInvalid,
+			[]string{`c.json:1:1: action has no field "actions"`}},
+		{"neither composition nor ast", `{"version":"0.12.0"}`, composer.ErrInvalid,
+			[]string{"c.json:1:1: neither composition nor ast: nothing to run"}},
+		{"an unknown wrapper field", `{"composition":"a","comment":"x"}`, composer.ErrUnknownField,
+			[]string{`c.json:1:20: .comment: unknown field "comment" in workflow`}},
+		{"nested too deep", strings.Repeat(`{"type":"mask","components":[`, 202) + `"a"` + strings.Repeat(`]}`, 202), composer.ErrTooLarge,
+			// the 202nd mask, 201 levels down, at column 201*29+1
+			[]string{`c.json:1:5830: ` + strings.Repeat(".components[0]", 201) + `: combinators nest deeper than 200`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parse.Composer("c.json", []byte(tt.src))
-			if !errors.Is(err, composer.ErrNotSupported) {
-				t.Fatalf("got %v, want ErrNotSupported", err)
+			w, err := parse.Composer("c.json", []byte(tt.src))
+			if err == nil {
+				t.Fatalf("accepted: %s", w.Composition)
 			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("got %q, want it to contain %q", err, tt.want)
+			if !errors.Is(err, tt.sentinel) {
+				t.Errorf("got %v, want %v", err, tt.sentinel)
+			}
+			if got, want := err.Error(), strings.Join(tt.want, "\n"); got != want {
+				t.Errorf("got\n%s\nwant\n%s", got, want)
 			}
 		})
 	}

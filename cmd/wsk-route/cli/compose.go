@@ -17,6 +17,7 @@ import (
 	"github.com/wsk-route/wsk-route/composer"
 	"github.com/wsk-route/wsk-route/composer/compile"
 	"github.com/wsk-route/wsk-route/composer/parse"
+	"github.com/wsk-route/wsk-route/internal/conductor"
 	"github.com/wsk-route/wsk-route/internal/spec"
 )
 
@@ -182,7 +183,16 @@ func runCompose(cmd *cobra.Command, g *globalFlags, f composeFlags, file string)
 		return err
 	}
 	fmt.Fprintf(errw, "stored spec version %d\n", v)
-	if err := putEntry(a, sp.Workflow, f.image, v, len(sp.Steps), deployed); err != nil {
+	m := server.EntryManifest{Workflow: sp.Workflow}
+	if w.Composition != nil {
+		// The entry conducts the composition: composer's semantics, each
+		// action a run from its step of the spec.
+		if m.Steps, err = conductedSteps(w.Composition); err != nil {
+			return err
+		}
+		m.Composition = w.Composition
+	}
+	if err := putEntry(a, m, f.image, v, len(sp.Steps), deployed); err != nil {
 		return err
 	}
 	verb := "created"
@@ -277,8 +287,8 @@ func isEntry(act *whisk.Action) bool {
 // putEntry creates or replaces the entry action of workflow; actions are
 // the actions compose deployed for it (`wsk-route delete --actions`
 // removes them).
-func putEntry(a *api, workflow, image string, version uint64, steps int, actions []string) error {
-	code := server.EntryCode(workflow)
+func putEntry(a *api, m server.EntryManifest, image string, version uint64, steps int, actions []string) error {
+	workflow, code := m.Workflow, m.Code()
 	bin := false
 	act := &whisk.Action{
 		Name: workflow, Namespace: a.ns,
@@ -300,4 +310,14 @@ func respStatus(resp *http.Response) string {
 		return ""
 	}
 	return " (" + resp.Status + ")"
+}
+
+// conductedSteps maps the actions of composer JSON to their steps, as
+// compile named them.
+func conductedSteps(composition []byte) (map[string]string, error) {
+	c, err := conductor.Decode(composition, conductor.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	return compile.ConductedSteps(c), nil
 }
