@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/wsk-route/wsk-route/action-proxy/route"
 	"github.com/wsk-route/wsk-route/internal/conductor"
+	"github.com/wsk-route/wsk-route/internal/jsonscan"
+	"github.com/wsk-route/wsk-route/internal/runevent"
 )
 
 // An entry whose manifest holds a Composition conducts it: composer's
@@ -58,10 +62,12 @@ func newActivationID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// actionInvoker is a Router that can invoke an action through the
-// OpenWhisk API (*route.Plane can).
+// actionInvoker is a Router that can invoke actions through the OpenWhisk
+// API (*route.Plane can): blocking, for their result, or not, for their
+// activation id.
 type actionInvoker interface {
 	InvokeAction(ctx context.Context, fqn string, params []byte) ([]byte, error)
+	StartAction(ctx context.Context, fqn string, params []byte) (string, error)
 }
 
 // conduction is one run of a composition: the entry's run id and options,
@@ -71,6 +77,8 @@ type conduction struct {
 	router    Router
 	workflow  string
 	namespace string // the entry's, for "/_/" names
+	self      string // the entry action's name, which an async body is an activation of
+	session   string // composer's session: the first entry activation's run id
 	opts      route.RunOptions
 	runs      atomic.Int64
 
@@ -83,9 +91,28 @@ type conduction struct {
 // application error) is a result: its value is composer's {"error": ...}.
 // An error is a run that could not go on: an action that could not be run
 // (by the run's deadline), a function that ran out of its bounds.
-func conduct(ctx context.Context, c *conducted, router Router, workflow, namespace string, input []byte, opts route.RunOptions) (res *route.Result, logs []string, err error) {
-	cn := &conduction{c: c, router: router, workflow: workflow, namespace: namespace, opts: opts}
-	out, err := c.machine.WithInvoker(cn).Run(ctx, input)
+//
+// An input whose "$composer" field holds composer's state (what startAsync
+// sends) is an async body: the entry runs it from that state, as
+// composer's conductor resumes from $composer.
+func conduct(ctx context.Context, c *conducted, router Router, workflow, self, namespace string, input []byte, opts route.RunOptions) (res *route.Result, logs []string, err error) {
+	cn := &conduction{c: c, router: router, workflow: workflow, namespace: namespace, self: self, session: opts.ID, opts: opts}
+	body, session := asyncBody(input)
+	if session != "" {
+		cn.session = session
+	}
+	m := c.machine.With(func(cfg *conductor.Config) {
+		cfg.Invoker, cfg.Session = cn, cn.session
+		if _, ok := router.(actionInvoker); ok && self != "" {
+			cfg.StartAsync = cn.startAsync
+		}
+	})
+	var out *conductor.Result
+	if body != nil {
+		out, err = m.RunBranch(ctx, *body)
+	} else {
+		out, err = m.Run(ctx, input)
+	}
 	cn.mu.Lock()
 	steps := cn.steps
 	cn.mu.Unlock()
@@ -137,6 +164,51 @@ func (cn *conduction) Invoke(ctx context.Context, name string, params []byte) ([
 		cn.addSteps(re.Steps)
 	}
 	return nil, fmt.Errorf("action %s: %w", fq, err)
+}
+
+// asyncBody returns the branch an async body's input asks to run (nil for
+// any other input, a "$composer" without a state included: composer users
+// put configuration there) and its session.
+func asyncBody(input []byte) (*conductor.Branch, string) {
+	raw, ok := jsonscan.TopLevel(input, "$composer")
+	if !ok {
+		return nil, ""
+	}
+	var st conductor.State
+	if json.Unmarshal(raw, &st) != nil {
+		return nil, ""
+	}
+	var s struct {
+		Session string `json:"session"`
+	}
+	json.Unmarshal(raw, &s)
+	if runevent.CheckRun(s.Session) != nil {
+		s.Session = ""
+	}
+	return &conductor.Branch{State: st, Params: input}, s.Session
+}
+
+// startAsync starts an async body as an activation of the entry action
+// itself, non-blocking, with composer's state in "$composer", and returns
+// its activation id: the body runs there (asyncBody), as composer's
+// conductor runs it in an activation of its own.
+func (cn *conduction) startAsync(ctx context.Context, body conductor.Branch) (string, error) {
+	state, err := json.Marshal(body.State)
+	if err != nil {
+		return "", err
+	}
+	sess, _ := json.Marshal(cn.session)
+	composer := append(append(append(state[:len(state)-1:len(state)-1], `,"session":`...), sess...), '}')
+	params := bytes.TrimSpace(body.Params)
+	if len(params) < 2 || params[0] != '{' {
+		return "", fmt.Errorf("async body: parameters %.40q are not an object", params)
+	}
+	in := append([]byte(`{"$composer":`), composer...)
+	if rest := bytes.TrimSpace(params[1:]); len(rest) > 0 && rest[0] != '}' {
+		in = append(in, ',')
+	}
+	in = append(in, params[1:]...)
+	return cn.router.(actionInvoker).StartAction(ctx, cn.self, in)
 }
 
 func (cn *conduction) addSteps(s []route.StepReport) {

@@ -58,6 +58,13 @@ func (r *conductRouter) InvokeAction(ctx context.Context, fqn string, params []b
 	return json.Marshal(r.invoked(fqn, in))
 }
 
+func (r *conductRouter) StartAction(ctx context.Context, fqn string, params []byte) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, fqn+" <- "+string(params))
+	return fmt.Sprintf("%032d", len(r.calls)), nil
+}
+
 func conductHarness(t *testing.T, r *conductRouter, composition string, steps map[string]string) *harness {
 	t.Helper()
 	h := newHarness(t, nil)
@@ -190,5 +197,40 @@ func TestConductedEntryBadManifest(t *testing.T) {
 				t.Errorf("/init answered %d %s, want 502 naming %q", resp.status, resp.body, tc.want)
 			}
 		})
+	}
+}
+
+// TestConductedAsync: an async body starts as an activation of the entry
+// action itself, with composer's state in "$composer", and the
+// composition goes on at once with composer's answer; that activation
+// runs the body from the state, in the same session.
+func TestConductedAsync(t *testing.T) {
+	r := &conductRouter{actions: map[string]func(map[string]any) (any, error){
+		"a0": func(in map[string]any) (any, error) { return map[string]any{"n": in["n"].(float64) * 2}, nil },
+	}}
+	h := conductHarness(t, r, `{"type":"sequence","components":[{"type":"async","components":[{"type":"action","name":"/_/double"}]},{"type":"function","function":{"exec":{"kind":"nodejs:default","code":"p => ({started: p.method, id: p.activationId, session: p.sessionId})"}}}]}`,
+		map[string]string{"/_/double": "a0"})
+	const run = "0123456789abcdef0123456789abcdef"
+	extra := map[string]string{"namespace": "guest", "action_name": "/guest/flow", "activation_id": run}
+	resp := h.run(t, runPayload(map[string]any{"n": 4}, extra))
+	want(t, "the composition", resp, 200, `{"started":"async","id":"00000000000000000000000000000001","session":"`+run+`"}`+"\n")
+	if len(r.starts) != 0 || len(r.calls) != 1 {
+		t.Fatalf("runs %v, API calls %v: want the body started through the API, not run here", r.starts, r.calls)
+	}
+	self, params, _ := strings.Cut(r.calls[0], " <- ")
+	if self != "/guest/flow" || !strings.HasPrefix(params, `{"$composer":{"state":`) || !strings.Contains(params, `"session":"`+run+`"`) || !strings.HasSuffix(params, `,"n":4}`) {
+		t.Fatalf("started %s with %s, want the entry itself with composer's state, the session and the input", self, params)
+	}
+
+	// The body's activation: another /run of the entry with those params.
+	var in map[string]any
+	if err := json.Unmarshal([]byte(params), &in); err != nil {
+		t.Fatal(err)
+	}
+	extra["activation_id"] = "00000000000000000000000000000001"
+	resp = h.run(t, runPayload(in, extra))
+	want(t, "the body", resp, 200, `{"n":8}`+"\n")
+	if len(r.starts) != 1 || r.starts[0].Start != "a0" {
+		t.Errorf("runs %v, want the body's action run once", r.starts)
 	}
 }

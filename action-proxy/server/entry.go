@@ -168,7 +168,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow stri
 	if c := p.entryComposition(); c != nil {
 		// A composition that failed answers its {"error": ...}, which
 		// makes the activation an application error, as composer's does.
-		res, logs, err = conduct(ctx, c, rs.router, workflow, req.Namespace, input, opts)
+		res, logs, err = conduct(ctx, c, rs.router, workflow, req.ActionName, req.Namespace, input, opts)
 	} else {
 		res, err = rs.router.StartRun(ctx, workflow, input, opts)
 	}

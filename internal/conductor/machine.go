@@ -48,6 +48,12 @@ type Config struct {
 	// MaxActions bounds the actions a run invokes (OpenWhisk bounds the
 	// components of a conductor action); zero means no bound.
 	MaxActions int
+	// StartAsync, when set, starts an async body as a run of its own (as
+	// composer starts it as a conductor activation of its own, which
+	// RunBranch runs) and returns its activation id; the composition goes
+	// on at once. Nil runs the body to its end first, in this run (its
+	// result is kept in Result.Async).
+	StartAsync func(ctx context.Context, body Branch) (activationID string, err error)
 	// Concurrent runs the branches of a parallel or map at the same time,
 	// each in its own goroutine, as composer runs them as concurrent
 	// activations (Run joins them in branch order either way). It needs
@@ -97,12 +103,12 @@ func New(c *Composition, cfg Config) (*Machine, error) {
 	return &Machine{fsm: fsm, cfg: cfg}, nil
 }
 
-// WithInvoker returns a machine that shares m's compiled states and
-// functions and runs actions through inv: one per run when the invoker
-// carries the run's own context.
-func (m *Machine) WithInvoker(inv Invoker) *Machine {
+// With returns a machine that shares m's compiled states and functions,
+// with its configuration changed by edit: for settings of one run, such as
+// an Invoker that carries the run's context, or its Session.
+func (m *Machine) With(edit func(*Config)) *Machine {
 	cp := *m
-	cp.cfg.Invoker = inv
+	edit(&cp.cfg)
 	return &cp
 }
 
@@ -191,16 +197,23 @@ func (m *Machine) drive(ctx context.Context, res *Result, st *Step, branch bool)
 				return nil, false, err
 			}
 		case StepAsync:
-			res.ids++
-			id := "async-" + strconv.Itoa(res.ids)
-			if m.cfg.NewActivationID != nil {
-				id = m.cfg.NewActivationID()
+			var id string
+			if m.cfg.StartAsync != nil {
+				if id, err = m.cfg.StartAsync(ctx, st.Branches[0]); err != nil {
+					return nil, false, fmt.Errorf("conductor: starting an async body: %w", err)
+				}
+			} else {
+				res.ids++
+				id = "async-" + strconv.Itoa(res.ids)
+				if m.cfg.NewActivationID != nil {
+					id = m.cfg.NewActivationID()
+				}
+				v, failed, err := m.branch(ctx, res, st.Branches[0])
+				if err != nil {
+					return nil, false, err
+				}
+				res.Async = append(res.Async, AsyncResult{ActivationID: id, Value: v, Failed: failed})
 			}
-			v, failed, err := m.branch(ctx, res, st.Branches[0])
-			if err != nil {
-				return nil, false, err
-			}
-			res.Async = append(res.Async, AsyncResult{ActivationID: id, Value: v, Failed: failed})
 			started := Marshal(NewObject("method", "async", "activationId", id, "sessionId", m.cfg.Session))
 			if st, err = m.Resume(ctx, state, started); err != nil {
 				return nil, false, err
@@ -262,6 +275,22 @@ func (m *Machine) forks(ctx context.Context, res *Result, branches []Branch) ([]
 		return nil, fmt.Errorf("%w: more than %d", ErrTooManyActions, max)
 	}
 	return values, nil
+}
+
+// RunBranch runs a branch to its end as a run of its own: an async body
+// that StartAsync started elsewhere. Its result is the body's, as composer
+// reports the body's activation.
+func (m *Machine) RunBranch(ctx context.Context, b Branch) (*Result, error) {
+	if m.cfg.Invoker == nil {
+		return nil, errors.New("conductor: RunBranch needs Config.Invoker")
+	}
+	res := &Result{}
+	v, failed, err := m.branch(ctx, res, b)
+	if err != nil {
+		return res, err
+	}
+	res.Value, res.Failed = v, failed
+	return res, nil
 }
 
 func (m *Machine) branch(ctx context.Context, res *Result, b Branch) ([]byte, bool, error) {

@@ -2,6 +2,7 @@ package conductor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"strings"
@@ -215,11 +216,53 @@ func TestConcurrentBranches(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
-	_, err = m.WithInvoker(fail).Run(ctx, []byte(`{}`))
+	_, err = m.With(func(c *Config) { c.Invoker = fail }).Run(ctx, []byte(`{}`))
 	if err == nil || !strings.Contains(err.Error(), "controller down") {
 		t.Errorf("got %v, want the first branch's failure", err)
 	}
 	if ctx.Err() != nil {
 		t.Error("the failing branch did not cancel the other one")
+	}
+}
+
+// TestStartAsync: with Config.StartAsync the composition goes on at once
+// with composer's answer, and the body, its state passed through JSON as
+// between activations, runs to its own result with RunBranch.
+func TestStartAsync(t *testing.T) {
+	comp, err := Decode([]byte(`{"type":"sequence","components":[{"type":"let","declarations":{"k":3},"components":[{"type":"async","components":[{"type":"function","function":{"exec":{"kind":"nodejs:default","code":"p => ({n: p.n * k})"}}}]}]}]}`), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var started []Branch
+	m, err := New(comp, Config{Session: "s1", Invoker: InvokerFunc(func(context.Context, string, []byte) ([]byte, error) { return nil, errors.New("no actions here") }),
+		StartAsync: func(_ context.Context, b Branch) (string, error) {
+			started = append(started, b)
+			return "act-1", nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	res, err := m.Run(ctx, []byte(`{"n":2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(res.Value), `{"method":"async","activationId":"act-1","sessionId":"s1"}`; got != want || len(res.Async) != 0 || len(started) != 1 {
+		t.Fatalf("got %s with %d bodies run here and %d started, want %s, none run here, one started", got, len(res.Async), len(started), want)
+	}
+	wire, err := json.Marshal(started[0].State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st State
+	if err := json.Unmarshal(wire, &st); err != nil {
+		t.Fatal(err)
+	}
+	body, err := m.RunBranch(ctx, Branch{State: st, Params: started[0].Params})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(body.Value), `{"n":6}`; got != want {
+		t.Errorf("the body gave %s, want %s (its let variable came with its state)", got, want)
 	}
 }
