@@ -277,7 +277,9 @@ try{return w(p,env)}finally{
 for(var i=0;i<names.length;i++){var s=stringify(env[names[i]]);
 if(s===undefined)throw new SyntaxError('variable '+names[i]+' is not JSON');out[i]=s}}}})(JSON.stringify)`
 
-var driverProg = goja.MustCompile("composer-driver", driverSource, false)
+// driverProg is compiled at its first use, not at package init: every
+// proxy links this package, and only a conducting entry runs functions.
+var driverProg = sync.OnceValue(func() *goja.Program { return goja.MustCompile("composer-driver", driverSource, false) })
 
 // engine is one goja runtime with the function's wrappers loaded. An
 // engine is used by one call at a time.
@@ -328,7 +330,7 @@ func (f *Func) newEngine() (*engine, error) {
 	if e.stringify, ok = goja.AssertFunction(json.Get("stringify")); !ok {
 		return nil, errors.New("jsfn: JSON.stringify is missing")
 	}
-	d, err := rt.RunProgram(driverProg)
+	d, err := rt.RunProgram(driverProg())
 	if err != nil {
 		return nil, fmt.Errorf("jsfn: loading the driver: %w", err)
 	}
@@ -343,7 +345,7 @@ func (f *Func) newEngine() (*engine, error) {
 	if err := rt.GlobalObject().DefineDataProperty("console", console, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE); err != nil {
 		return nil, fmt.Errorf("jsfn: setting up console: %w", err)
 	}
-	c, err := rt.RunProgram(cleanProg)
+	c, err := rt.RunProgram(cleanProg())
 	if err != nil {
 		return nil, fmt.Errorf("jsfn: loading the cleaner: %w", err)
 	}
@@ -574,7 +576,7 @@ var names=keys(G);if(names.length===0)return true;
 for(var i=0;i<names.length;i++){try{delete G[names[i]]}catch(e){}}
 return keys(G).length===0}})(Object.keys,globalThis)`
 
-var cleanProg = goja.MustCompile("composer-clean", cleanSource, false)
+var cleanProg = sync.OnceValue(func() *goja.Program { return goja.MustCompile("composer-clean", cleanSource, false) })
 
 // cleanGlobals deletes globals a call created and reports whether the
 // engine is clean enough to reuse.

@@ -1,0 +1,2 @@
+def main(args):
+    return {"x": args.get("x", 0) + 1}
