@@ -15,6 +15,7 @@ import (
 
 	"github.com/wsk-route/wsk-route/action-proxy/route"
 	"github.com/wsk-route/wsk-route/internal/conductor"
+	"github.com/wsk-route/wsk-route/internal/frame"
 	"github.com/wsk-route/wsk-route/internal/jsonscan"
 	"github.com/wsk-route/wsk-route/internal/runevent"
 )
@@ -124,7 +125,7 @@ func conduct(ctx context.Context, c *conducted, router Router, workflow, self, n
 		// run failed if that is why.
 		out := &route.RunError{RunID: opts.ID, Reason: err.Error(), Steps: steps}
 		var re *route.RunError
-		if asRunError(err, &re) {
+		if errors.As(err, &re) {
 			out.Step, out.Code = re.Step, re.Code
 		}
 		return nil, logs, out
@@ -160,7 +161,7 @@ func (cn *conduction) Invoke(ctx context.Context, name string, params []byte) ([
 	case err == nil:
 		cn.addSteps(res.Steps)
 		return res.Value, nil
-	case asRunError(err, &re):
+	case errors.As(err, &re):
 		cn.addSteps(re.Steps)
 	}
 	return nil, fmt.Errorf("action %s: %w", fq, err)
@@ -221,11 +222,8 @@ func (cn *conduction) addSteps(s []route.StepReport) {
 // run's id and n, cut to a run id's length.
 func subRunID(run string, n int64) string {
 	suffix := "-" + strconv.FormatInt(n, 10)
-	if max := 64 - len(suffix); len(run) > max {
+	if max := frame.MaxRunID - len(suffix); len(run) > max {
 		run = run[:max]
 	}
 	return run + suffix
 }
-
-// asRunError is errors.As for *route.RunError.
-func asRunError(err error, re **route.RunError) bool { return errors.As(err, re) }

@@ -16,7 +16,8 @@ import (
 // composer's conductor action does, and runs each action it invokes as a
 // run of the workflow's spec that starts at that action's step
 // (spec.StartAt). The spec therefore has one step per action the
-// composition names, "a0", "a1", ... in the order they appear, each with
+// composition names, "a0-name", "a1-name", ... (the number in the order
+// ActionNames gives, the action's last name part), each with
 // no successor (its result goes back to the entry) and a catch, CaughtStep,
 // through which an action's failure ({"error": ...}) also goes back to the
 // entry as the action's result, for the conductor to handle as composer
@@ -33,7 +34,11 @@ func ConductedSteps(c *conductor.Composition) map[string]string {
 	names := c.ActionNames()
 	steps := make(map[string]string, len(names))
 	for i, n := range names {
-		steps[n] = "a" + strconv.Itoa(i)
+		id := "a" + strconv.Itoa(i) + "-" + base(n) // unique by its number
+		if len(id) > spec.MaxIDLen {
+			id = id[:spec.MaxIDLen]
+		}
+		steps[n] = id
 	}
 	return steps
 }
@@ -71,9 +76,9 @@ func compileConducted(w *composer.Workflow, opt Options) (*spec.Spec, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	start := "a0"
-	if len(steps) == 1 {
-		start = CaughtStep // a composition of functions and literals only
+	start := CaughtStep // a composition of functions and literals only
+	if names := c.ActionNames(); len(names) > 0 {
+		start = ids[names[0]]
 	}
 	s := &spec.Spec{Workflow: w.Name, Namespace: ns, Start: []string{start}, Steps: steps}
 	if err := s.Validate(); err != nil {

@@ -3,6 +3,7 @@ package compile_test
 import (
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ import (
 )
 
 // TestCompileConducted compiles composer JSON to the conducted spec: one
-// action step per distinct action the composition names, "a0", "a1", ...
+// action step per distinct action the composition names, "a0-name", "a1-name", ...
 // in order of appearance, each fully qualified in the deploy namespace
 // and caught by compile.CaughtStep, which ends the run; the run starts at
 // a0, or at the catch step when the composition names no action. Each
@@ -103,14 +104,18 @@ func TestCompileConducted(t *testing.T) {
 			if s.Workflow != "flow" || s.Namespace != wantNS {
 				t.Errorf("got workflow %q namespace %q, want flow and %s", s.Workflow, s.Namespace, wantNS)
 			}
-			if got := strings.Join(s.Start, ","); got != tt.start {
-				t.Errorf("start: got %s, want %s", got, tt.start)
+			wantStart := tt.start
+			if wantStart == "a0" { // and the first action's last name part
+				wantStart += "-" + path.Base(tt.actions[0])
+			}
+			if got := strings.Join(s.Start, ","); got != wantStart {
+				t.Errorf("start: got %s, want %s", got, wantStart)
 			}
 			if len(s.Steps) != len(tt.actions)+1 {
 				t.Errorf("got %d steps %v, want %d actions and %s", len(s.Steps), s.StepIDs(), len(tt.actions), compile.CaughtStep)
 			}
 			for i, fqn := range tt.actions {
-				id := fmt.Sprintf("a%d", i)
+				id := fmt.Sprintf("a%d-%s", i, path.Base(fqn))
 				st, ok := s.Steps[id]
 				if !ok || st.Action != fqn || len(st.Next) != 0 || strings.Join(st.Catch, ",") != compile.CaughtStep {
 					t.Errorf("step %s: got %+v (present %v), want action %s caught by %s", id, st, ok, fqn, compile.CaughtStep)

@@ -27,7 +27,7 @@
 //
 // A workflow read from openwhisk-composer's JSON (Workflow.Composition,
 // no Root) compiles to the conducted spec instead: one action step per
-// distinct action the composition names, "a0", "a1", ... in order of
+// distinct action the composition names, "a0-name", "a1-name", ... in order of
 // appearance (ConductedSteps), each caught by CaughtStep, which ends the
 // run; its entry conducts the composition with composer's semantics and
 // starts a run at an action's step for each action it invokes.
