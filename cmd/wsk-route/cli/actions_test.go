@@ -275,4 +275,10 @@ func TestComposeComposerActions(t *testing.T) {
 	if !strings.Contains(errs, "unchanged action /guest/cj-shout") {
 		t.Errorf("composing again:\n%s", errs)
 	}
+	out, _ = mustRun(t, "compose", flow, "--dry-run")
+	for _, want := range []string{"its entry conducts it with composer's semantics", "a0-cj-upper", "/guest/cj-upper", "a1-cj-shout", "caught"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("compose --dry-run of composer JSON lacks %q:\n%s", want, out)
+		}
+	}
 }

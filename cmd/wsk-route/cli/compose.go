@@ -158,7 +158,7 @@ func runCompose(cmd *cobra.Command, g *globalFlags, f composeFlags, file string)
 		}
 	}
 	if f.dryRun {
-		return printDryRun(out, errw, g, sp, decls, olds, a != nil, unique(unchecked), connErr)
+		return printDryRun(out, errw, g, sp, w.Composition != nil, decls, olds, a != nil, unique(unchecked), connErr)
 	}
 
 	entryFQN := a.fqn(sp.Workflow)
@@ -213,7 +213,7 @@ func runCompose(cmd *cobra.Command, g *globalFlags, f composeFlags, file string)
 // printDryRun prints what compose would deploy: the plan (-o json: the
 // spec) on out; on errw the declared actions and what deploying them
 // would do, and the actions that could not be checked (no API).
-func printDryRun(out, errw io.Writer, g *globalFlags, sp *spec.Spec, decls []declared, olds []*whisk.Action, online bool, unchecked []string, connErr error) error {
+func printDryRun(out, errw io.Writer, g *globalFlags, sp *spec.Spec, conducted bool, decls []declared, olds []*whisk.Action, online bool, unchecked []string, connErr error) error {
 	for i, d := range decls {
 		what := "would deploy"
 		if online {
@@ -239,6 +239,9 @@ func printDryRun(out, errw io.Writer, g *globalFlags, sp *spec.Spec, decls []dec
 		where = "your namespace (_)"
 	}
 	fmt.Fprintf(out, "workflow %s in %s (dry run: nothing deployed)\n", sp.Workflow, where)
+	if conducted {
+		fmt.Fprintln(out, "an openwhisk-composer composition: its entry conducts it with composer's semantics, each action a run from its step below")
+	}
 	printPlan(out, sp)
 	return nil
 }
