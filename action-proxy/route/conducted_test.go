@@ -24,7 +24,8 @@ func TestRunStartsAtStep(t *testing.T) {
 		}},
 		"fail": {fn: func([]byte) []byte { return []byte(`{"error":"refused"}`) }},
 	}
-	sd := agentproto.SpecData{Workflow: "comp", Version: 1, Spec: json.RawMessage(`{"workflow":"comp","namespace":"ns","start":["a0"],"steps":{
+	sd := agentproto.SpecData{Workflow: "comp", Version: 1, Spec: json.RawMessage(`{"workflow":"comp","namespace":"ns","start":["start"],"steps":{
+		"start":{"value":{"error":"needs an entry that conducts"}},
 		"a0":{"action":"/ns/double","catch":["caught"]},
 		"a1":{"action":"/ns/fail","catch":["caught"]},
 		"caught":{}}}`)}
@@ -51,6 +52,13 @@ func TestRunStartsAtStep(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// An entry that does not conduct runs the spec from its start: the
+	// conducted spec's start is a constant error saying why.
+	if res, err := entry.StartRun(ctx, "comp", []byte(`{}`), RunOptions{}); err != nil {
+		t.Errorf("a run from the spec's start: %v", err)
+	} else if string(res.Value) != `{"error":"needs an entry that conducts"}` {
+		t.Errorf("a run from the spec's start answered %s, want the start's constant error", res.Value)
+	}
 	if _, err := entry.StartRun(ctx, "comp", []byte(`{}`), RunOptions{Start: "nope"}); err == nil {
 		t.Error("a run from a step the spec lacks did not fail")
 	}

@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -21,7 +22,18 @@ import (
 // no successor (its result goes back to the entry) and a catch, CaughtStep,
 // through which an action's failure ({"error": ...}) also goes back to the
 // entry as the action's result, for the conductor to handle as composer
-// does.
+// does. Its start, StartStep, is a constant error for entries that cannot
+// conduct.
+
+// StartStep is the start of a conducted workflow's spec. An entry that
+// conducts never starts there (it starts a run at each action's step); an
+// entry proxy from before conducting (which reads no composition in its
+// manifest) does, and answers this constant error instead of running the
+// first action as if it were the whole workflow.
+const StartStep = "start"
+
+// oldEntryError is StartStep's value.
+const oldEntryError = `{"error":"this workflow is an openwhisk-composer composition, which its entry conducts: the entry's image needs a wsk-route proxy that conducts compositions (2026-12-07 or later)"}`
 
 // CaughtStep is the step of a conducted workflow's spec that carries an
 // action's failure back to the entry.
@@ -53,11 +65,11 @@ func compileConducted(w *composer.Workflow, opt Options) (*spec.Spec, error) {
 	if err != nil {
 		return nil, composer.ErrorList{composer.Errorf(composer.ErrInvalid, w.Pos, w.Path, "%v", err)}
 	}
-	if len(c.ActionNames()) > spec.MaxSteps-1 {
+	if len(c.ActionNames()) > spec.MaxSteps-2 {
 		return nil, composer.ErrorList{composer.Errorf(composer.ErrTooLarge, w.Pos, w.Path,
-			"composition %q names %d actions, more than the %d a compiled workflow holds", w.Name, len(c.ActionNames()), spec.MaxSteps-1)}
+			"composition %q names %d actions, more than the %d a compiled workflow holds", w.Name, len(c.ActionNames()), spec.MaxSteps-2)}
 	}
-	steps := map[string]spec.Step{CaughtStep: {}}
+	steps := map[string]spec.Step{CaughtStep: {}, StartStep: {Value: json.RawMessage(oldEntryError)}}
 	var errs composer.ErrorList
 	ids := ConductedSteps(c)
 	for _, name := range c.ActionNames() { // in order: the errors too
@@ -76,11 +88,7 @@ func compileConducted(w *composer.Workflow, opt Options) (*spec.Spec, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	start := CaughtStep // a composition of functions and literals only
-	if names := c.ActionNames(); len(names) > 0 {
-		start = ids[names[0]]
-	}
-	s := &spec.Spec{Workflow: w.Name, Namespace: ns, Start: []string{start}, Steps: steps}
+	s := &spec.Spec{Workflow: w.Name, Namespace: ns, Start: []string{StartStep}, Steps: steps}
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("compile: composition %q: the compiled spec is invalid: %w", w.Name, err)
 	}

@@ -18,9 +18,9 @@ import (
 // TestCompileConducted compiles composer JSON to the conducted spec: one
 // action step per distinct action the composition names, "a0-name", "a1-name", ...
 // in order of appearance, each fully qualified in the deploy namespace
-// and caught by compile.CaughtStep, which ends the run; the run starts at
-// a0, or at the catch step when the composition names no action. Each
-// step is where the entry starts the run of one action: it gives one
+// and caught by compile.CaughtStep, which ends the run; the spec starts at
+// compile.StartStep, a constant error for entries that cannot conduct. Each
+// action step is where the entry starts the run of one action: it gives one
 // result, and a failure goes to the catch step, which gives it back.
 // With known set, Options.ActionExists knows those actions only: each
 // other one the composition names is an ErrUnknownAction (unknown).
@@ -31,29 +31,27 @@ func TestCompileConducted(t *testing.T) {
 		namespace string // Options.Namespace
 		known     []string
 		actions   []string
-		start     string
 		unknown   []string // the problems, in any order
 	}{
 		{name: "underscore is the deploy namespace", src: `{"type":"action","name":"/_/a"}`, namespace: "guest",
-			actions: []string{"/guest/a"}, start: "a0"},
+			actions: []string{"/guest/a"}},
 		{name: "a package in the deploy namespace", src: `{"type":"action","name":"/_/pkg/a"}`, namespace: "guest",
-			actions: []string{"/guest/pkg/a"}, start: "a0"},
+			actions: []string{"/guest/pkg/a"}},
 		{name: "another namespace stays", src: `{"type":"action","name":"/other/a"}`, namespace: "guest",
-			actions: []string{"/other/a"}, start: "a0"},
+			actions: []string{"/other/a"}},
 		{name: "relative names as composer qualifies them", src: `{"type":"seq","components":["a","pkg/b","other/pkg/c"]}`, namespace: "guest",
-			actions: []string{"/guest/a", "/guest/pkg/b", "/other/pkg/c"}, start: "a0"},
+			actions: []string{"/guest/a", "/guest/pkg/b", "/other/pkg/c"}},
 		{name: "no deploy namespace", src: `{"type":"seq","components":["/_/a","/other/b"]}`,
-			actions: []string{"/_/a", "/other/b"}, start: "a0"},
+			actions: []string{"/_/a", "/other/b"}},
 		{name: "a repeated action gets one step", src: `{"type":"seq","components":["a","b","/_/a",{"type":"retry","count":2,"components":["b"]}]}`, namespace: "guest",
-			actions: []string{"/guest/a", "/guest/b"}, start: "a0"},
+			actions: []string{"/guest/a", "/guest/b"}},
 		{name: "order of appearance", src: `{"type":"if","test":"t","consequent":{"type":"par","components":["c2","c1"]},"alternate":{"type":"try","body":"b","handler":"h"}}`, namespace: "guest",
-			actions: []string{"/guest/t", "/guest/c2", "/guest/c1", "/guest/b", "/guest/h"}, start: "a0"},
+			actions: []string{"/guest/t", "/guest/c2", "/guest/c1", "/guest/b", "/guest/h"}},
 		{name: "the composition, not the ast", src: `{"composition":{"type":"action","name":"/_/run","path":""},"ast":{"type":"action","name":"/_/other"},"version":"0.12.0"}`, namespace: "guest",
-			actions: []string{"/guest/run"}, start: "a0"},
-		{name: "no actions", src: `{"type":"seq","components":[{"type":"literal","value":1},{"type":"function","function":{"exec":{"kind":"nodejs:default","code":"p => p"}}},{"type":"dynamic"}]}`, namespace: "guest",
-			start: compile.CaughtStep},
+			actions: []string{"/guest/run"}},
+		{name: "no actions", src: `{"type":"seq","components":[{"type":"literal","value":1},{"type":"function","function":{"exec":{"kind":"nodejs:default","code":"p => p"}}},{"type":"dynamic"}]}`, namespace: "guest"},
 		{name: "every action exists", src: seq3, namespace: "guest", known: []string{"/guest/a", "/guest/pkg/b", "/other/c"},
-			actions: []string{"/guest/a", "/guest/pkg/b", "/other/c"}, start: "a0"},
+			actions: []string{"/guest/a", "/guest/pkg/b", "/other/c"}},
 		{name: "unknown actions", src: seq3, namespace: "guest", known: []string{"/guest/pkg/b"},
 			unknown: []string{
 				"flow.json:1:1: action /guest/a does not exist: create it first, declare it in the composition's actions, or fix the name",
@@ -104,15 +102,11 @@ func TestCompileConducted(t *testing.T) {
 			if s.Workflow != "flow" || s.Namespace != wantNS {
 				t.Errorf("got workflow %q namespace %q, want flow and %s", s.Workflow, s.Namespace, wantNS)
 			}
-			wantStart := tt.start
-			if wantStart == "a0" { // and the first action's last name part
-				wantStart += "-" + path.Base(tt.actions[0])
+			if got := strings.Join(s.Start, ","); got != compile.StartStep || !s.IsValue(compile.StartStep) {
+				t.Errorf("start: got %s, want %s, a constant (for entries that cannot conduct)", got, compile.StartStep)
 			}
-			if got := strings.Join(s.Start, ","); got != wantStart {
-				t.Errorf("start: got %s, want %s", got, wantStart)
-			}
-			if len(s.Steps) != len(tt.actions)+1 {
-				t.Errorf("got %d steps %v, want %d actions and %s", len(s.Steps), s.StepIDs(), len(tt.actions), compile.CaughtStep)
+			if len(s.Steps) != len(tt.actions)+2 {
+				t.Errorf("got %d steps %v, want %d actions, %s and %s", len(s.Steps), s.StepIDs(), len(tt.actions), compile.StartStep, compile.CaughtStep)
 			}
 			for i, fqn := range tt.actions {
 				id := fmt.Sprintf("a%d-%s", i, path.Base(fqn))
@@ -191,7 +185,8 @@ func TestCompileConductedBounds(t *testing.T) {
 		}
 		return []byte(`{"type":"seq","components":[` + strings.Join(names, ",") + `]}`)
 	}
-	w, err := parse.Composer("flow.json", src(spec.MaxSteps-1))
+	w, err := parse.Composer("flow.json", src(spec.MaxSteps-2)) // and start and caught
+
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,10 +197,10 @@ func TestCompileConductedBounds(t *testing.T) {
 	if len(s.Steps) != spec.MaxSteps {
 		t.Errorf("got %d steps, want %d", len(s.Steps), spec.MaxSteps)
 	}
-	if w, err = parse.Composer("flow.json", src(spec.MaxSteps)); err != nil {
+	if w, err = parse.Composer("flow.json", src(spec.MaxSteps-1)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := compile.Compile(w, compile.Options{}); !errors.Is(err, composer.ErrTooLarge) {
-		t.Errorf("%d actions: got %v, want ErrTooLarge", spec.MaxSteps, err)
+		t.Errorf("%d actions: got %v, want ErrTooLarge", spec.MaxSteps-1, err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/wsk-route/wsk-route/composer"
@@ -242,7 +241,7 @@ func (g *compositions) node(depth int) any {
 // FuzzCompileConducted compiles compositions of every combinator: parse
 // accepts each, and it compiles to a spec that validates, with one step
 // per action it names, deployed in namespace guest and caught by
-// CaughtStep, starting at a0-... (at CaughtStep when it names none).
+// CaughtStep, starting at StartStep.
 func FuzzCompileConducted(f *testing.F) {
 	for _, seed := range []string{"", "\x01\x00", "\x02\x03\x00\x01\x02\x05", "\x06\x00\x00\x02\x00\x04\x00\x05", "\x10", "\x0a\x02\x0b\x01\x07\x00\x03\x00\x04"} {
 		f.Add([]byte(seed))
@@ -271,11 +270,15 @@ func FuzzCompileConducted(f *testing.F) {
 		if err := s.Validate(); err != nil {
 			t.Fatalf("%s: %v", src, err)
 		}
-		if len(s.Steps) != len(g.names)+1 {
-			t.Fatalf("%s: got steps %v, want one for each of %v and %s", src, s.StepIDs(), g.names, compile.CaughtStep)
+		if len(s.Steps) != len(g.names)+2 {
+			t.Fatalf("%s: got steps %v, want one for each of %v, %s and %s", src, s.StepIDs(), g.names, compile.StartStep, compile.CaughtStep)
 		}
 		for id, st := range s.Steps {
 			switch {
+			case id == compile.StartStep:
+				if !s.IsValue(id) || len(st.Next) != 0 {
+					t.Fatalf("%s: got %+v", id, st)
+				}
 			case id == compile.CaughtStep:
 				if st.Action != "" || len(st.Next) != 0 {
 					t.Fatalf("%s: got %+v", id, st)
@@ -284,12 +287,8 @@ func FuzzCompileConducted(f *testing.F) {
 				t.Fatalf("%s: step %s: got %+v, want one of %v, caught", src, id, st, g.names)
 			}
 		}
-		start := "a0-"
-		if len(g.names) == 0 {
-			start = compile.CaughtStep
-		}
-		if len(s.Start) != 1 || !strings.HasPrefix(s.Start[0], start) {
-			t.Fatalf("%s: start %v, want %s...", src, s.Start, start)
+		if len(s.Start) != 1 || s.Start[0] != compile.StartStep {
+			t.Fatalf("%s: start %v, want %s", src, s.Start, compile.StartStep)
 		}
 	})
 }

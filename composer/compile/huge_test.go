@@ -56,7 +56,7 @@ var hugeInputs = []struct {
 		}
 		b.WriteString("]}\n")
 		return "big.json", []byte(b.String()), nil
-	}, `big.json:1:1: composition "big" names 2000 actions, more than the 1023 a compiled workflow holds`},
+	}, `big.json:1:1: composition "big" names 2000 actions, more than the 1022 a compiled workflow holds`},
 	{"model-100k-actions", func() (string, []byte, *composer.Workflow) {
 		steps := make([]composer.Node, 100000)
 		for i := range steps {
