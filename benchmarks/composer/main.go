@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/wsk-route/wsk-route/benchmarks/loadavg"
 )
 
 func main() {
@@ -62,7 +64,7 @@ func run(props string, n, warm int, input []byte, names []string) error {
 			}
 		}
 	}
-	before := loadavg()
+	before := loadavg.String()
 	took := make(map[string][]time.Duration, len(names))
 	for range n {
 		for _, name := range names {
@@ -73,7 +75,7 @@ func run(props string, n, warm int, input []byte, names []string) error {
 			took[name] = append(took[name], d)
 		}
 	}
-	fmt.Printf("%d rounds, load average %s before, %s after\n", n, before, loadavg())
+	fmt.Printf("%d rounds, load average %s before, %s after\n", n, before, loadavg.String())
 	fmt.Printf("%-14s %10s %10s\n", "workflow", "p50", "p99")
 	for _, name := range names {
 		d := took[name]
@@ -110,17 +112,4 @@ func readProps(file string) (host, auth string, err error) {
 		host = "https://" + host
 	}
 	return host, auth, sc.Err()
-}
-
-// loadavg is the first three fields of /proc/loadavg, or "?".
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"github.com/wsk-route/wsk-route/internal/testenv/netns"
 
 	"github.com/wsk-route/wsk-route/benchmarks/chart"
+	"github.com/wsk-route/wsk-route/benchmarks/loadavg"
 )
 
 // procConfig says what processReport measures: the sizes of each path
@@ -66,7 +66,7 @@ type procRow struct {
 
 // loadAvg1 is the 1-minute load average (-1 when unknown).
 func loadAvg1() float64 {
-	f := strings.Fields(loadAvg())
+	f := strings.Fields(loadavg.String())
 	if len(f) == 0 {
 		return -1
 	}
@@ -75,20 +75,6 @@ func loadAvg1() float64 {
 		return -1
 	}
 	return v
-}
-
-// loadAvg is the 1, 5 and 15-minute load averages, as /proc/loadavg has
-// them.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // timeHops appends the durations of n round trips of payload over rt to
@@ -210,7 +196,7 @@ func (rep *procReport) measureRows(t *testing.T, p procPair, sizes []size, big [
 // subtest (it skips without root, or fails under CI=true) and is listed in
 // notMeasured when it did not run.
 func processReport(t *testing.T, cfg procConfig) *procReport {
-	rep := &procReport{cfg: cfg, loadStart: loadAvg()}
+	rep := &procReport{cfg: cfg, loadStart: loadavg.String()}
 	largest := 0
 	for _, szs := range [][]size{cfg.sameHost, cfg.serverInline, cfg.tcp, cfg.crossHost, cfg.relayed, cfg.inProcess, cfg.inline, cfg.framesUnix, cfg.framesTCP} {
 		for _, sz := range szs {
@@ -247,7 +233,7 @@ func processReport(t *testing.T, cfg procConfig) *procReport {
 	diag("forced-inline", cfg.inline, procSameHostInline)
 	diag("frames-unix", cfg.framesUnix, func(tb testing.TB) procPair { return procFrames(tb, false) })
 	diag("frames-tcp", cfg.framesTCP, func(tb testing.TB) procPair { return procFrames(tb, true) })
-	rep.loadEnd = loadAvg()
+	rep.loadEnd = loadavg.String()
 	return rep
 }
 
