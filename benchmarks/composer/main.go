@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wsk-route/wsk-route/benchmarks/loadavg"
+	"github.com/wsk-route/wsk-route/internal/loadavg"
 )
 
 func main() {

@@ -14,7 +14,7 @@ import (
 	"github.com/wsk-route/wsk-route/internal/testenv/netns"
 
 	"github.com/wsk-route/wsk-route/benchmarks/chart"
-	"github.com/wsk-route/wsk-route/benchmarks/loadavg"
+	"github.com/wsk-route/wsk-route/internal/loadavg"
 )
 
 // procConfig says what processReport measures: the sizes of each path

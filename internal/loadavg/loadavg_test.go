@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wsk-route/wsk-route/benchmarks/loadavg"
+	"github.com/wsk-route/wsk-route/internal/loadavg"
 )
 
 func TestString(t *testing.T) {
