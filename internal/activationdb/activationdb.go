@@ -43,6 +43,7 @@ const (
 	EnvPassword           = "CONFIG_whisk_couchdb_password"
 	EnvProvider           = "CONFIG_whisk_couchdb_provider"
 	EnvDatabase           = "CONFIG_whisk_couchdb_databases_WhiskActivation"
+	EnvEntityDatabase     = "CONFIG_whisk_couchdb_databases_WhiskEntity"
 	EnvActivationStoreSPI = "CONFIG_whisk_spi_ActivationStoreProvider"
 	EnvArtifactStoreSPI   = "CONFIG_whisk_spi_ArtifactStoreProvider"
 )
@@ -55,6 +56,11 @@ type Config struct {
 	// Database is the activations database (OpenWhisk's
 	// db.whisk.activations, "<db_prefix>activations").
 	Database string
+	// EntityDatabase is the entity database, where OpenWhisk keeps the
+	// actions (OpenWhisk's db.whisk.actions, "<db_prefix>whisks"), read by
+	// LookupAction; "": actions are not looked up (LookupAction returns
+	// ErrNoEntityDatabase).
+	EntityDatabase string
 	// Username and Password authenticate with HTTP basic auth.
 	Username, Password string
 	// Client sends the requests; nil: a client with a DefaultTimeout
@@ -72,6 +78,14 @@ type Config struct {
 //	CONFIG_whisk_couchdb_password
 //	CONFIG_whisk_couchdb_provider                    CouchDB or Cloudant
 //	CONFIG_whisk_couchdb_databases_WhiskActivation   the activations database
+//	CONFIG_whisk_couchdb_databases_WhiskEntity       the entity database (optional)
+//
+// The entity database, where LookupAction reads actions, is optional:
+// without it, it is named after the activations database as OpenWhisk's
+// ansible names both after db_prefix (group_vars/all: db.whisk.actions
+// "{{ db_prefix }}whisks", db.whisk.activations "{{ db_prefix }}activations"),
+// so "whisk_local_activations" gives "whisk_local_whisks"; an activations
+// database whose name does not end in "activations" gives none.
 //
 // As transformEnvironment.sh does, an empty value counts as absent and a
 // value "$NAME" stands for the value of NAME when that is not empty.
@@ -132,11 +146,18 @@ func FromEnv(environ []string) (Config, bool, error) {
 	if p := get(EnvProvider); p != "CouchDB" && p != "Cloudant" {
 		return Config{}, false, fmt.Errorf("activationdb: %s=%q: want CouchDB or Cloudant", EnvProvider, p)
 	}
+	entity := get(EnvEntityDatabase)
+	if entity == "" {
+		if prefix, ok := strings.CutSuffix(get(EnvDatabase), "activations"); ok {
+			entity = prefix + "whisks"
+		}
+	}
 	return Config{
-		URL:      proto + "://" + net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(port)),
-		Database: get(EnvDatabase),
-		Username: get(EnvUsername),
-		Password: get(EnvPassword),
+		URL:            proto + "://" + net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(port)),
+		Database:       get(EnvDatabase),
+		EntityDatabase: entity,
+		Username:       get(EnvUsername),
+		Password:       get(EnvPassword),
 	}, true, nil
 }
 
@@ -151,10 +172,12 @@ func isClass(fqcn string, simple ...string) bool {
 	return false
 }
 
-// Store writes activation documents to one CouchDB database.
+// Store writes activation documents to one CouchDB database, and reads
+// actions from another (actions.go).
 type Store struct {
 	base     string // scheme://host:port[/prefix], escaped, no trailing slash
 	database string
+	entities string // "": no entity database
 	user     string
 	password string
 	client   *http.Client
@@ -185,6 +208,7 @@ func New(cfg Config) (*Store, error) {
 	return &Store{
 		base:     u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
 		database: cfg.Database,
+		entities: cfg.EntityDatabase,
 		user:     cfg.Username,
 		password: cfg.Password,
 		client:   c,
@@ -285,8 +309,10 @@ func (d Document) Encode() ([]byte, error) {
 }
 
 // StatusError is the error of a request CouchDB answered with a status
-// other than 2xx or 409.
+// other than 2xx (or 409, for PutActivation; 404, for LookupAction).
 type StatusError struct {
+	// Method is the request's method, PUT or GET ("" reads as PUT).
+	Method     string
 	StatusCode int
 	Database   string
 	DocID      string
@@ -296,7 +322,11 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
-	msg := fmt.Sprintf("activationdb: PUT document %q in database %q: %d %s", e.DocID, e.Database, e.StatusCode, http.StatusText(e.StatusCode))
+	method := e.Method
+	if method == "" {
+		method = http.MethodPut
+	}
+	msg := fmt.Sprintf("activationdb: %s document %q in database %q: %d %s", method, e.DocID, e.Database, e.StatusCode, http.StatusText(e.StatusCode))
 	switch {
 	case e.Code != "" && e.Reason != "":
 		msg += ": " + e.Code + ": " + e.Reason
@@ -342,8 +372,15 @@ func (s *Store) PutActivation(ctx context.Context, a whisk.Activation) error {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return nil
 	}
+	return s.statusError(resp, http.MethodPut, s.database, doc.ID)
+}
+
+// statusError returns the *StatusError of resp, a CouchDB answer to a
+// request of method for document docID in database, with CouchDB's error
+// and reason (or the beginning of the body), the password masked.
+func (s *Store) statusError(resp *http.Response, method, database, docID string) *StatusError {
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	se := &StatusError{StatusCode: resp.StatusCode, Database: s.database, DocID: doc.ID}
+	se := &StatusError{Method: method, StatusCode: resp.StatusCode, Database: database, DocID: docID}
 	var cerr struct {
 		Error  string `json:"error"`
 		Reason string `json:"reason"`

@@ -413,7 +413,9 @@ func TestFromEnv(t *testing.T) {
 	without := func(name string) []string {
 		return slices.DeleteFunc(slices.Clone(full), func(kv string) bool { return strings.HasPrefix(kv, name+"=") })
 	}
-	wantFull := activationdb.Config{URL: "http://172.17.0.1:5984", Database: "whisk_local_activations", Username: "whisk_admin", Password: testPass}
+	wantFull := activationdb.Config{URL: "http://172.17.0.1:5984", Database: "whisk_local_activations", EntityDatabase: "whisk_local_whisks",
+		Username: "whisk_admin", Password: testPass}
+	entity := func(db string) activationdb.Config { c := wantFull; c.EntityDatabase = db; return c }
 
 	tests := []struct {
 		name    string
@@ -426,7 +428,16 @@ func TestFromEnv(t *testing.T) {
 		{"all empty", []string{"CONFIG_whisk_couchdb_host=", "CONFIG_whisk_couchdb_port="}, activationdb.Config{}, false, ""},
 		{"present", full, wantFull, true, ""},
 		{"https Cloudant IPv6", with("CONFIG_whisk_couchdb_protocol=https", "CONFIG_whisk_couchdb_provider=Cloudant", "CONFIG_whisk_couchdb_host=::1", "CONFIG_whisk_couchdb_port=443"),
-			activationdb.Config{URL: "https://[::1]:443", Database: "whisk_local_activations", Username: "whisk_admin", Password: testPass}, true, ""},
+			activationdb.Config{URL: "https://[::1]:443", Database: "whisk_local_activations", EntityDatabase: "whisk_local_whisks", Username: "whisk_admin", Password: testPass}, true, ""},
+		// The entity database: as given, else named as OpenWhisk's ansible
+		// names it next to the activations database (db_prefix + "whisks").
+		{"entity database of another name", with("CONFIG_whisk_couchdb_databases_WhiskEntity=prod_entities"), entity("prod_entities"), true, ""},
+		{"entity database from the prefix", without("CONFIG_whisk_couchdb_databases_WhiskEntity"), wantFull, true, ""},
+		{"entity database empty: from the prefix", with("CONFIG_whisk_couchdb_databases_WhiskEntity="), wantFull, true, ""},
+		{"entity database dereferenced", with("CONFIG_whisk_couchdb_databases_WhiskEntity=$DB_WHISK_ACTIONS", "DB_WHISK_ACTIONS=ow_whisks"), entity("ow_whisks"), true, ""},
+		{"no prefix to name it after", slices.DeleteFunc(with("CONFIG_whisk_couchdb_databases_WhiskActivation=records"), func(kv string) bool {
+			return strings.HasPrefix(kv, "CONFIG_whisk_couchdb_databases_WhiskEntity=")
+		}), func() activationdb.Config { c := entity(""); c.Database = "records"; return c }(), true, ""},
 		{"dereferenced value", with("CONFIG_whisk_couchdb_password=$DB_PASS", "DB_PASS="+testPass), wantFull, true, ""},
 		{"explicit default providers", with("CONFIG_whisk_spi_ActivationStoreProvider=org.apache.openwhisk.core.database.ArtifactActivationStoreProvider",
 			"CONFIG_whisk_spi_ArtifactStoreProvider=org.apache.openwhisk.core.database.CouchDbStoreProvider"), wantFull, true, ""},

@@ -17,5 +17,12 @@
 // (and action name) and start, so a document written here is listed with
 // the invoker's own.
 //
+// It also reads what the invoker knows of an action and a direct step's
+// proxy does not: LookupAction reads the action's document from the
+// entity database (whisk.couchdb.databases.WhiskEntity, OpenWhisk's
+// "<db_prefix>whisks", where WhiskAction documents have the action's path
+// as their id) for its kind and limits, which the agent puts in the
+// records' "kind" and "limits" annotations and the user events.
+//
 // A Store is safe for concurrent use by multiple goroutines.
 package activationdb

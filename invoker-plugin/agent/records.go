@@ -10,6 +10,7 @@ import (
 
 	"github.com/wsk-route/wsk-route/internal/agentproto"
 	"github.com/wsk-route/wsk-route/internal/routetable"
+	"github.com/wsk-route/wsk-route/internal/userevents"
 	"github.com/wsk-route/wsk-route/internal/whisk"
 	"github.com/wsk-route/wsk-route/invoker-plugin/metrics"
 	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
@@ -19,7 +20,8 @@ import (
 // the direct steps its proxies run: the sandbox's store, or OpenWhisk's
 // activation database (internal/activationdb), so that `wsk activation
 // list` shows every step of a workflow run, caused by the run's entry
-// activation.
+// activation. A store that is also an ActionCatalog (actions.go) gives
+// the records and user events their actions' kind and limits.
 type ActivationStore interface {
 	// PutActivation writes one record; writing the same record twice
 	// must be harmless.
@@ -34,37 +36,83 @@ const (
 	recordTimeout = 10 * time.Second
 )
 
-// recordWriter writes records one at a time, in arrival order.
+// recordWriter writes records one at a time, in arrival order. When its
+// store is an ActionCatalog it also looks up the records' actions, on
+// the same goroutine, for the records whose action version its cache
+// could not answer for when they were queued.
 type recordWriter struct {
 	store   ActivationStore // nil: records are dropped
+	actions *actionCache    // nil: the store looks up no actions
 	log     *slog.Logger
-	queue   chan whisk.Activation
+	queue   chan queuedRecord
 	dropped atomic.Uint64 // queue full or no store
 	failed  atomic.Uint64 // writes the store refused
 	written atomic.Uint64
 }
 
+// queuedRecord is a record waiting to be written.
+type queuedRecord struct {
+	rec whisk.Activation
+	// lookup, when set, is the record's action version: the record (and
+	// its user event, when there is one) still needs its kind and limits.
+	lookup *actionKey
+	// event, when set, is the record's user event, to be published once
+	// the lookup is done (with what it found) through events.
+	event  *userevents.EventMessage
+	events *userevents.Publisher
+}
+
 func newRecordWriter(store ActivationStore, log *slog.Logger) *recordWriter {
-	return &recordWriter{store: store, log: log, queue: make(chan whisk.Activation, recordQueue)}
+	w := &recordWriter{store: store, log: log, queue: make(chan queuedRecord, recordQueue)}
+	if c, ok := store.(ActionCatalog); ok {
+		w.actions = newActionCache(c, log)
+	}
+	return w
 }
 
 // counts returns the writer's counters, for the metrics.
 func (w *recordWriter) counts() metrics.RecordCounts {
-	return metrics.RecordCounts{Written: w.written.Load(), Failed: w.failed.Load(), Dropped: w.dropped.Load()}
+	n := metrics.RecordCounts{Written: w.written.Load(), Failed: w.failed.Load(), Dropped: w.dropped.Load()}
+	if w.actions != nil {
+		n.LooksUpActions = true
+		n.LookupFailures = w.actions.failures.Load()
+	}
+	return n
 }
 
-// add queues a without blocking.
-func (w *recordWriter) add(a whisk.Activation) {
+// action returns what the cache knows of inst's action version, and
+// whether that is all there is to know for now (always, without a
+// catalog); false: the record writer must look it up. It never waits.
+func (w *recordWriter) action(inst routetable.Instance) (actionInfo, bool) {
+	if w.actions == nil {
+		return actionInfo{}, true
+	}
+	return w.actions.cached(instanceAction(inst))
+}
+
+// add queues a without blocking. A record that finds no room is dropped,
+// and its pending user event, if any, is published without the kind and
+// limits it was waiting for.
+func (w *recordWriter) add(q queuedRecord) {
 	if w.store == nil {
 		w.dropped.Add(1)
+		q.publish()
 		return
 	}
 	select {
-	case w.queue <- a:
+	case w.queue <- q:
 	default:
 		if w.dropped.Add(1)%100 == 1 {
-			w.log.Warn("agent: activation record queue full; dropping records", "activation", a.ActivationID, "dropped", w.dropped.Load())
+			w.log.Warn("agent: activation record queue full; dropping records", "activation", q.rec.ActivationID, "dropped", w.dropped.Load())
 		}
+		q.publish()
+	}
+}
+
+// publish publishes q's pending user event, if any.
+func (q *queuedRecord) publish() {
+	if q.event != nil {
+		q.events.Publish(q.event)
 	}
 }
 
@@ -79,19 +127,32 @@ func (w *recordWriter) run(ctx context.Context) error {
 			defer cancel()
 			for {
 				select {
-				case a := <-w.queue:
-					w.write(drain, a)
+				case q := <-w.queue:
+					w.write(drain, q)
 				default:
 					return nil
 				}
 			}
-		case a := <-w.queue:
-			w.write(ctx, a)
+		case q := <-w.queue:
+			w.write(ctx, q)
 		}
 	}
 }
 
-func (w *recordWriter) write(ctx context.Context, a whisk.Activation) {
+// write completes q's record with its action's kind and limits when it
+// lacks them (looking the action up, bounded by lookupTimeout, unless
+// the cache knows it by now), publishes its pending user event, and
+// writes the record.
+func (w *recordWriter) write(ctx context.Context, q queuedRecord) {
+	if q.lookup != nil && w.actions != nil {
+		info := w.actions.resolve(ctx, *q.lookup)
+		withAction(&q.rec, info)
+		if q.event != nil {
+			withEventAction(q.event, info)
+		}
+	}
+	q.publish()
+	a := q.rec
 	cctx, cancel := context.WithTimeout(ctx, recordTimeout)
 	defer cancel()
 	if err := w.store.PutActivation(cctx, a); err != nil {
@@ -128,8 +189,18 @@ func (r *registrar) Activation(id string, m *agentproto.Activation) {
 		return // only the metric reads it: no record built
 	}
 	rec := stepActivation(inst, m)
+	// The action's kind and limits, when the cache knows them (or knows
+	// that they cannot be had for now); else the record writer looks them
+	// up and publishes the user event once it has.
+	info, final := a.records.action(inst)
+	withAction(&rec, info)
+	var event *userevents.EventMessage
 	if a.userEvents != nil {
-		a.userEvents.Publish(stepEvent(a.cfg.UserEventsSource, inst.Action, &rec))
+		event = stepEvent(a.cfg.UserEventsSource, inst.Action, &rec, info)
+		if final || a.records.store == nil {
+			a.userEvents.Publish(event)
+			event = nil
+		}
 	}
 	if a.traces != nil {
 		if s, ok := stepSpan(inst, &rec, m); ok {
@@ -137,7 +208,12 @@ func (r *registrar) Activation(id string, m *agentproto.Activation) {
 		}
 	}
 	if a.records.store != nil {
-		a.records.add(rec)
+		q := queuedRecord{rec: rec, event: event, events: a.userEvents}
+		if !final {
+			k := instanceAction(inst)
+			q.lookup = &k
+		}
+		a.records.add(q)
 	}
 }
 
@@ -146,7 +222,8 @@ func (r *registrar) Activation(id string, m *agentproto.Activation) {
 // sequence: in the instance's namespace, named after its action, with
 // the path, causedBy "sequence" and waitTime 0 (a warm container, no
 // queue) annotations, the run's entry activation as its cause, and a
-// "wsk-route" annotation naming the workflow, step and branch.
+// "wsk-route" annotation naming the workflow, step and branch. The kind
+// and limits annotations are withAction's.
 func stepActivation(inst routetable.Instance, m *agentproto.Activation) whisk.Activation {
 	path := strings.TrimPrefix(inst.Action, "/")
 	name := path[strings.LastIndexByte(path, '/')+1:]
@@ -178,6 +255,32 @@ func stepActivation(inst routetable.Instance, m *agentproto.Activation) whisk.Ac
 		},
 		Duration: m.End - m.Start,
 	}
+}
+
+// withAction gives rec its action's "kind" and "limits" annotations, with
+// the keys and value shapes OpenWhisk's invoker writes ("python:3";
+// {"timeout":60000,"memory":256,"logs":10,"concurrency":1}), right after
+// "path", as the sandbox's invoker orders them. An unknown action leaves
+// rec as it is.
+func withAction(rec *whisk.Activation, info actionInfo) {
+	if !info.known {
+		return
+	}
+	limits, err := json.Marshal(info.limits)
+	if err != nil {
+		return
+	}
+	at := 0
+	for i, kv := range rec.Annotations {
+		if kv.Key == whisk.AnnPath {
+			at = i + 1
+			break
+		}
+	}
+	ann := make(whisk.KeyValues, 0, len(rec.Annotations)+2)
+	ann = append(ann, rec.Annotations[:at]...)
+	ann = append(ann, whisk.KeyValue{Key: whisk.AnnKind, Value: jsonString(info.kind)}, whisk.KeyValue{Key: whisk.AnnLimits, Value: limits})
+	rec.Annotations = append(ann, rec.Annotations[at:]...)
 }
 
 func jsonString(s string) json.RawMessage {

@@ -10,10 +10,10 @@ import (
 	"github.com/wsk-route/wsk-route/invoker-plugin/metrics"
 )
 
-// StepKind is the kind of the user events of direct steps: the proxies do
-// not report their action's runtime kind (docs/observability.md says what
-// they would need to send).
-const StepKind = "unknown"
+// UnknownKind is the kind of the user events of direct steps whose
+// action's kind the agent could not look up (its activation store is no
+// ActionCatalog, or the lookup failed); their memory is 0.
+const UnknownKind = "unknown"
 
 // observeRunEvent feeds the end event of a run whose entry is the
 // instance entry to the run metrics and, with traces on, exports the
@@ -40,13 +40,14 @@ func workflowAction(namespace, workflow string) string {
 
 // stepEvent returns the OpenWhisk Activation event of the direct step
 // recorded in rec, which the action (fully qualified) ran: its activation
-// id, status and duration as its record has them, and "sequence" as its
+// id, status and duration as its record has them, "sequence" as its
 // cause, as OpenWhisk reports the components of sequences and
-// compositions. What a record lacks is left at OpenWhisk's "none"
-// values: no wait or init time (a direct step runs in a warm container),
-// no memory limit, StepKind, the namespace as subject and no user id.
-func stepEvent(source, action string, rec *whisk.Activation) *userevents.EventMessage {
-	return &userevents.EventMessage{
+// compositions, and the action's kind and memory limit from info
+// (UnknownKind and 0 when it is not known). What a record lacks is left
+// at OpenWhisk's "none" values: no wait or init time (a direct step runs
+// in a warm container), the namespace as subject and no user id.
+func stepEvent(source, action string, rec *whisk.Activation, info actionInfo) *userevents.EventMessage {
+	e := &userevents.EventMessage{
 		Source:    source,
 		Subject:   rec.Subject,
 		Namespace: rec.Namespace,
@@ -57,10 +58,21 @@ func stepEvent(source, action string, rec *whisk.Activation) *userevents.EventMe
 			ActivationID: rec.ActivationID,
 			StatusCode:   rec.Response.StatusCode,
 			Duration:     userevents.Millis(rec.Duration),
-			Kind:         StepKind,
 			CausedBy:     userevents.CausedBySequence,
 		},
 	}
+	withEventAction(e, info)
+	return e
+}
+
+// withEventAction sets the kind and memory of e, an Activation event, from
+// what is known of its action.
+func withEventAction(e *userevents.EventMessage, info actionInfo) {
+	if !info.known {
+		e.Activation.Kind, e.Activation.Memory = UnknownKind, 0
+		return
+	}
+	e.Activation.Kind, e.Activation.Memory = info.kind, info.limits.Memory
 }
 
 // userEventCounts returns the user-event counters for the metrics.

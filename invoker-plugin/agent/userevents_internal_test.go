@@ -11,15 +11,18 @@ import (
 	"github.com/wsk-route/wsk-route/internal/agentproto"
 	"github.com/wsk-route/wsk-route/internal/routetable"
 	"github.com/wsk-route/wsk-route/internal/userevents"
+	"github.com/wsk-route/wsk-route/internal/whisk"
 	"github.com/wsk-route/wsk-route/invoker-plugin/metrics"
 )
 
 func TestStepEvent(t *testing.T) {
 	id := strings.Repeat("1a", 16)
+	py := actionInfo{known: true, kind: "python:3", limits: whisk.Limits{Timeout: 60000, Memory: 192, Logs: 10, Concurrency: 1}}
 	tests := []struct {
 		name   string
 		inst   routetable.Instance
 		m      agentproto.Activation
+		info   actionInfo
 		want   userevents.Activation
 		wantTS int64
 	}{
@@ -27,7 +30,8 @@ func TestStepEvent(t *testing.T) {
 			name:   "step of a package action",
 			inst:   routetable.Instance{Namespace: "guest", Action: "/guest/pkg/upper"},
 			m:      agentproto.Activation{ActivationID: id, Start: 1700000000120, End: 1700000000123, Workflow: "wf", Step: "up", Branch: 2},
-			want:   userevents.Activation{Name: "guest/pkg/upper", ActivationID: id, Duration: 3, Kind: StepKind, CausedBy: userevents.CausedBySequence},
+			info:   py,
+			want:   userevents.Activation{Name: "guest/pkg/upper", ActivationID: id, Duration: 3, Kind: "python:3", Memory: 192, CausedBy: userevents.CausedBySequence},
 			wantTS: 1700000000123,
 		},
 		{
@@ -35,14 +39,23 @@ func TestStepEvent(t *testing.T) {
 			inst: routetable.Instance{Namespace: "guest", Action: "/guest/upper"},
 			m: agentproto.Activation{ActivationID: id, Start: 1700000000123, End: 1700000000123, StatusCode: 1,
 				Result: json.RawMessage(`{"error":"no"}`), Workflow: "wf", Step: "up"},
-			want:   userevents.Activation{Name: "guest/upper", ActivationID: id, StatusCode: 1, Kind: StepKind, CausedBy: userevents.CausedBySequence},
+			info:   py,
+			want:   userevents.Activation{Name: "guest/upper", ActivationID: id, StatusCode: 1, Kind: "python:3", Memory: 192, CausedBy: userevents.CausedBySequence},
+			wantTS: 1700000000123,
+		},
+		{
+			name:   "action not looked up",
+			inst:   routetable.Instance{Namespace: "guest", Action: "/guest/upper"},
+			m:      agentproto.Activation{ActivationID: id, Start: 1700000000120, End: 1700000000123, Workflow: "wf", Step: "up"},
+			info:   actionInfo{},
+			want:   userevents.Activation{Name: "guest/upper", ActivationID: id, Duration: 3, Kind: UnknownKind, Memory: 0, CausedBy: userevents.CausedBySequence},
 			wantTS: 1700000000123,
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := stepActivation(tc.inst, &tc.m)
-			e := stepEvent("src", tc.inst.Action, &rec)
+			e := stepEvent("src", tc.inst.Action, &rec, tc.info)
 			if err := e.Check(); err != nil {
 				t.Fatalf("Check = %v", err)
 			}

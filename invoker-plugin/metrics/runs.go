@@ -138,9 +138,13 @@ func (c *userEventsCollector) Collect(ch chan<- prometheus.Metric) {
 
 // RecordCounts are the agent's counters of the direct steps' activation
 // records: written to the activation store, refused by it, or dropped
-// before it (the agent's queue was full).
+// before it (the agent's queue was full); and, when LooksUpActions (the
+// store can tell the actions' kind and limits), the lookups of the
+// records' actions that failed.
 type RecordCounts struct {
 	Written, Failed, Dropped uint64
+	LooksUpActions           bool
+	LookupFailures           uint64
 }
 
 // SetActivationRecords makes wsk_route_activation_records_total read
@@ -154,12 +158,20 @@ type recordsCollector struct {
 	counts atomic.Pointer[func() RecordCounts]
 }
 
-var activationRecords = prometheus.NewDesc("wsk_route_activation_records_total",
-	"Activation records of direct steps, by result: written to OpenWhisk's activation store, failed (the store refused them), dropped (the agent's queue was full).",
-	[]string{"result"}, nil)
+var (
+	activationRecords = prometheus.NewDesc("wsk_route_activation_records_total",
+		"Activation records of direct steps, by result: written to OpenWhisk's activation store, failed (the store refused them), dropped (the agent's queue was full).",
+		[]string{"result"}, nil)
+	actionLookupFailures = prometheus.NewDesc("wsk_route_action_lookup_failures_total",
+		"Lookups of a direct step's action (its kind and limits, in OpenWhisk's entity store) that failed: the records and user events of its steps go without them until a retry succeeds.",
+		nil, nil)
+)
 
 // Describe implements prometheus.Collector.
-func (c *recordsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- activationRecords }
+func (c *recordsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- activationRecords
+	ch <- actionLookupFailures
+}
 
 // Collect implements prometheus.Collector.
 func (c *recordsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -173,5 +185,8 @@ func (c *recordsCollector) Collect(ch chan<- prometheus.Metric) {
 		v      uint64
 	}{{"written", n.Written}, {"failed", n.Failed}, {"dropped", n.Dropped}} {
 		ch <- prometheus.MustNewConstMetric(activationRecords, prometheus.CounterValue, float64(r.v), r.result)
+	}
+	if n.LooksUpActions {
+		ch <- prometheus.MustNewConstMetric(actionLookupFailures, prometheus.CounterValue, float64(n.LookupFailures))
 	}
 }

@@ -92,7 +92,8 @@ func TestActivationRecordCounts(t *testing.T) {
 	if _, ok := promtest.Samples(t, reg)["wsk_route_activation_records_total{result=written}"]; ok {
 		t.Error("record counters exported without an activation store")
 	}
-	m.SetActivationRecords(func() metrics.RecordCounts { return metrics.RecordCounts{Written: 7, Failed: 2, Dropped: 1} })
+	counts := metrics.RecordCounts{Written: 7, Failed: 2, Dropped: 1}
+	m.SetActivationRecords(func() metrics.RecordCounts { return counts })
 	got := promtest.Samples(t, reg)
 	for k, v := range map[string]float64{
 		"wsk_route_activation_records_total{result=written}": 7,
@@ -102,5 +103,12 @@ func TestActivationRecordCounts(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
 		}
+	}
+	if v, ok := got["wsk_route_action_lookup_failures_total{}"]; ok {
+		t.Errorf("wsk_route_action_lookup_failures_total = %v exported for a store that looks up no actions", v)
+	}
+	counts.LooksUpActions, counts.LookupFailures = true, 3
+	if v, ok := promtest.Samples(t, reg)["wsk_route_action_lookup_failures_total{}"]; !ok || v != 3 {
+		t.Errorf("wsk_route_action_lookup_failures_total = %v (present %v), want 3", v, ok)
 	}
 }

@@ -124,11 +124,23 @@ func TestDirectHops(t *testing.T) {
 func TestEntryAction(t *testing.T) {
 	c := client(t, "")
 	steps := []string{"ea-upper", "ea-words"}
+	// ea-words has limits of its own, ea-upper the defaults.
+	memory, timeout := 192, 30000
+	limits := map[string]*whisk.Limits{"ea-words": {Memory: &memory, Timeout: &timeout}}
+	// The warm-up activations, which the sandbox's invoker recorded as
+	// OpenWhisk's does: the steps' records must say the same kind and limits.
+	warm := map[string]*whisk.Activation{}
 	for _, s := range steps {
-		createAct(t, c, s, nil, nil)
-		if act, _ := invoke(t, c, s, map[string]any{"text": "warm"}); !act.Response.Success {
+		createAct(t, c, s, nil, limits[s])
+		act, _ := invoke(t, c, s, map[string]any{"text": "warm"})
+		if !act.Response.Success {
 			t.Fatalf("warming %s: %+v", s, act.Response)
 		}
+		warm[s] = act
+	}
+	wantLimits := map[string]any{
+		"ea-upper": map[string]any{"timeout": 60000.0, "memory": 256.0, "logs": 10.0, "concurrency": 1.0},
+		"ea-words": map[string]any{"timeout": 30000.0, "memory": 192.0, "logs": 10.0, "concurrency": 1.0},
 	}
 	if _, err := shared.Routes().PutSpec(context.Background(), chain("ea", steps...)); err != nil {
 		t.Fatal(err)
@@ -192,6 +204,17 @@ func TestEntryAction(t *testing.T) {
 			if got := full.Annotations.GetValue("path"); got != "guest/"+s {
 				t.Errorf("record %s: path annotation %v, want guest/%s", r.ActivationID, got, s)
 			}
+			// kind and limits, right after path, as the invoker's record of
+			// the same action has them.
+			if len(full.Annotations) < 3 || full.Annotations[1].Key != "kind" || full.Annotations[2].Key != "limits" {
+				t.Errorf("record %s: annotations %v, want path, kind, limits first", r.ActivationID, full.Annotations)
+			}
+			if got := full.Annotations.GetValue("kind"); got != "blackbox" || got != warm[s].Annotations.GetValue("kind") {
+				t.Errorf("record %s: kind %v, want blackbox as the invoker's record has %v", r.ActivationID, got, warm[s].Annotations.GetValue("kind"))
+			}
+			if got := full.Annotations.GetValue("limits"); !sameJSON(got, wantLimits[s]) || !sameJSON(got, warm[s].Annotations.GetValue("limits")) {
+				t.Errorf("record %s: limits %v, want %v as the invoker's record has %v", r.ActivationID, got, wantLimits[s], warm[s].Annotations.GetValue("limits"))
+			}
 		}
 	}
 }
@@ -203,21 +226,29 @@ func TestEntryAction(t *testing.T) {
 func TestStepUserEvents(t *testing.T) {
 	c := client(t, "")
 	steps := []string{"ue-upper", "ue-words"}
+	deployFlow(t, c, "ue", steps...)
+	// ue-words gets a memory limit of its own (the defaults are 256 MB).
+	// The steps are warmed after the last update: a container of an older
+	// version would run the steps as that version, of which the store
+	// knows nothing any more (its events would say kind "unknown").
+	memory := 192
+	createAct(t, c, "ue-words", nil, &whisk.Limits{Memory: &memory})
 	for _, s := range steps {
-		createAct(t, c, s, nil, nil)
 		if act, _ := invoke(t, c, s, map[string]any{"text": "warm"}); !act.Response.Success {
 			t.Fatalf("warming %s: %+v", s, act.Response)
 		}
 	}
-	deployFlow(t, c, "ue", steps...)
 	const runs = 4
 	for i := 0; i < runs; i++ {
 		if act, resp := invoke(t, c, "ue", map[string]any{"text": "user events"}); resp.StatusCode != http.StatusOK || !act.Response.Success {
 			t.Fatalf("invoke %d of the entry: %s %+v (logs %q)", i, resp.Status, act.Response, act.Logs)
 		}
 	}
+	// The events carry the steps' kind and memory limit, which OpenWhisk's
+	// user-events service labels the activations with.
+	wantMemory := map[string]int{"ue-upper": 256, "ue-words": 192}
 	for _, s := range steps {
-		want := fmt.Sprintf(`openwhisk_action_activations_total{action=%q,initiator="guest",kind="unknown",memory="0",namespace="guest"} %d`, s, runs)
+		want := fmt.Sprintf(`openwhisk_action_activations_total{action=%q,initiator="guest",kind="blackbox",memory="%d",namespace="guest"} %d`, s, wantMemory[s], runs)
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			resp, err := http.Get(shared.URL + "/metrics")
@@ -235,6 +266,25 @@ func TestStepUserEvents(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	resp, err := http.Get(shared.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, l := range strings.Split(grepLines(string(body), `action="ue-`), "\n") {
+		if strings.Contains(l, `kind="unknown"`) {
+			t.Errorf("a step's event went without its kind: %s", l)
+		}
+	}
+}
+
+// sameJSON reports whether a and b have the same JSON (numbers decoded
+// as float64 or json.Number alike).
+func sameJSON(a, b any) bool {
+	ja, erra := json.Marshal(a)
+	jb, errb := json.Marshal(b)
+	return erra == nil && errb == nil && string(ja) == string(jb)
 }
 
 // grepLines returns the lines of s that contain sub.

@@ -534,11 +534,45 @@ func createTopics(brokers, topics []string) error {
 	return nil
 }
 
-// storeActivations adapts the store to the agent's ActivationStore.
+// storeActivations adapts the store to the agent's ActivationStore, and
+// to its ActionCatalog: the records of direct steps get the kind and
+// limits annotations the sandbox's invoker gives its own.
 type storeActivations struct{ st *store.Store }
+
+var (
+	_ agent.ActivationStore = storeActivations{}
+	_ agent.ActionCatalog   = storeActivations{}
+)
 
 func (s storeActivations) PutActivation(_ context.Context, a whisk.Activation) error {
 	return s.st.PutActivation(a)
+}
+
+// LookupAction returns the kind and limits of the action (fully
+// qualified) in the store, which must be at version unless that is "";
+// the limits as the invoker runs the action with them (its defaults for
+// those not set, a log limit of 0 kept).
+func (s storeActivations) LookupAction(_ context.Context, _, action, version string) (string, whisk.Limits, error) {
+	ns, pkg, name, err := whisk.ParseName(action)
+	if err != nil || ns == "" {
+		return "", whisk.Limits{}, fmt.Errorf("sandbox: %q is not a fully qualified action name", action)
+	}
+	path := ns
+	if pkg != "" {
+		path += "/" + pkg
+	}
+	a, _, err := s.st.GetAction(path, name)
+	if err != nil {
+		return "", whisk.Limits{}, err
+	}
+	if version != "" && a.Version != version {
+		return "", whisk.Limits{}, fmt.Errorf("sandbox: action %s is at version %s, not %s", action, a.Version, version)
+	}
+	limits := a.Limits.WithDefaults()
+	if a.Limits.Timeout != 0 && a.Limits.Memory != 0 {
+		limits.Logs = a.Limits.Logs
+	}
+	return a.Exec.Kind, limits, nil
 }
 
 // runtimeEnv adapts the runtime set to the invoker.
