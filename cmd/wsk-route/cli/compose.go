@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,7 +36,19 @@ type composeFlags struct {
 	name, image string
 	dryRun      bool
 	skipActions bool
+	// entryConcurrency and entryMemory are the entry action's limits: an
+	// entry holds its container for a whole run, so it takes many runs at
+	// once (up to what the API allows) in the least memory.
+	entryConcurrency, entryMemory int
 }
+
+// The entry action's limits unless --entry-concurrency and --entry-memory:
+// a run in flight costs the entry a goroutine and the values it holds,
+// not a container; OpenWhisk's smallest memory limit.
+const (
+	defaultEntryConcurrency = 64
+	defaultEntryMemoryMB    = 128
+)
 
 func newCompose(g *globalFlags) *cobra.Command {
 	var f composeFlags
@@ -61,6 +75,8 @@ an API host it says which actions it could not check.`,
 	fl.BoolVar(&f.dryRun, "dry-run", false, "check and print the compiled plan; deploy nothing (works without an API host)")
 	fl.BoolVar(&f.skipActions, "skip-actions", false, "do not deploy the file's actions section: every action must exist")
 	fl.StringVar(&f.image, "image", DefaultEntryImage, "the entry action's blackbox `image` (on a real cluster: one whose /bin/proxy is wsk-route's)")
+	fl.IntVar(&f.entryConcurrency, "entry-concurrency", defaultEntryConcurrency, "runs the entry action takes at once in one container (its limits.concurrency; lowered to what the API allows)")
+	fl.IntVar(&f.entryMemory, "entry-memory", defaultEntryMemoryMB, "the entry action's memory limit in `MB` (raised to what the API requires)")
 	return cmd
 }
 
@@ -192,7 +208,7 @@ func runCompose(cmd *cobra.Command, g *globalFlags, f composeFlags, file string)
 		}
 		m.Composition = w.Composition
 	}
-	if err := putEntry(a, m, f.image, v, len(sp.Steps), deployed); err != nil {
+	if err := putEntry(a, errw, m, f, v, len(sp.Steps), deployed); err != nil {
 		return err
 	}
 	verb := "created"
@@ -290,21 +306,58 @@ func isEntry(act *whisk.Action) bool {
 // putEntry creates or replaces the entry action of workflow; actions are
 // the actions compose deployed for it (`wsk-route delete --actions`
 // removes them).
-func putEntry(a *api, m server.EntryManifest, image string, version uint64, steps int, actions []string) error {
+//
+// Its limits are f's entry concurrency and memory. A deployment that
+// allows less concurrency (OpenWhisk's default maximum is 1) or requires
+// more memory says so in its answer, "concurrency 64 exceeds allowed
+// threshold of 1"; the entry then gets the threshold, and errw a note.
+func putEntry(a *api, errw io.Writer, m server.EntryManifest, f composeFlags, version uint64, steps int, actions []string) error {
 	workflow, code := m.Workflow, m.Code()
 	bin := false
+	concurrency, memory := f.entryConcurrency, f.entryMemory
 	act := &whisk.Action{
 		Name: workflow, Namespace: a.ns,
-		Exec: &whisk.Exec{Kind: "blackbox", Image: image, Code: &code, Binary: &bin},
+		Exec: &whisk.Exec{Kind: "blackbox", Image: f.image, Code: &code, Binary: &bin},
 		Annotations: whisk.KeyValueArr{
 			{Key: entryAnnotation, Value: map[string]any{"workflow": workflow, "version": version, "steps": steps, "actions": actions}},
 			{Key: "exec", Value: "blackbox"},
 		},
+		Limits: &whisk.Limits{Concurrency: &concurrency, Memory: &memory},
 	}
-	if _, resp, err := a.wsk.Actions.Insert(act, true); err != nil {
+	for try := 0; ; try++ {
+		_, resp, err := a.wsk.Actions.Insert(act, true)
+		if err == nil {
+			return nil
+		}
+		if try < 2 && resp != nil && resp.StatusCode == http.StatusBadRequest {
+			if n, ok := threshold(err, "concurrency", "exceeds"); ok && n < concurrency {
+				fmt.Fprintf(errw, "the API allows an action's concurrency up to %d: the entry takes %s at a time (OpenWhisk's ansible variable limit_action_concurrency_max raises it)\n", n, plural(n, "run"))
+				concurrency = n
+				continue
+			}
+			if n, ok := threshold(err, "memory size", "below"); ok && n > memory {
+				memory = n
+				continue
+			}
+		}
 		return fmt.Errorf("creating entry action %s: %w%s", a.fqn(workflow), err, respStatus(resp))
 	}
-	return nil
+}
+
+// thresholdRE reads OpenWhisk's limit refusals (ErrorResponse.scala):
+// "concurrency 64 exceeds allowed threshold of 1", "memory size 64 MB
+// below allowed threshold of 128 MB".
+var thresholdRE = regexp.MustCompile(`(concurrency|memory size) \d+(?: MB)? (exceeds|below) allowed threshold of (\d+)`)
+
+// threshold returns the threshold err names for field, refused as
+// direction ("exceeds" or "below").
+func threshold(err error, field, direction string) (int, bool) {
+	m := thresholdRE.FindStringSubmatch(err.Error())
+	if m == nil || m[1] != field || m[2] != direction {
+		return 0, false
+	}
+	n, convErr := strconv.Atoi(m[3])
+	return n, convErr == nil && n > 0
 }
 
 // respStatus names an answer's status for error messages.
