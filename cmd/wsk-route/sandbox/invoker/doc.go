@@ -2,13 +2,26 @@
 // behaves like OpenWhisk's InvokerReactive, ContainerPool and
 // ContainerProxy together. It consumes ActivationMessages from the Kafka
 // topic invoker<N> (consumer group invoker<N>), fetches the action, runs it
-// in a container of its pool (a warm one of the same action and revision,
-// else a new one if the pool's memory allows, else after evicting the least
-// recently used idle container of another action, else once one frees, in
-// order), POSTs /init (cold start only) and /run to the real wsk-route proxy
-// in the container exactly as OpenWhisk does, collects the container's
-// stdout and stderr up to the activation sentinels, stores the activation
-// record and acknowledges it on completed<C>.
+// in a container of its pool (one of the same action and revision with a
+// free slot, else a new one if the pool's memory allows, else after
+// evicting the least recently used idle containers of other actions, else
+// once one frees, in order), POSTs /init (cold start only) and /run to the
+// real wsk-route proxy in the container exactly as OpenWhisk does, collects
+// the container's stdout and stderr up to the activation sentinels, stores
+// the activation record and acknowledges it on completed<C>.
+//
+// A container runs up to its action's limits.concurrency activations at
+// once (OpenWhisk's intra-container concurrency): every container has
+// __OW_ALLOW_CONCURRENT=true in its environment, the activations that
+// arrive while a container of their action starts wait for its /init and
+// then run in it, and the container counts its memory once. It is idle
+// (pausable, evictable, removable after IdleTimeout) only with no
+// activation in flight; a developer error retires it, and it is destroyed
+// when its last activation ends. The output of a container that runs
+// activations concurrently cannot be cut by sentinels: as in OpenWhisk,
+// where such actions need the invoker's log collection off, its
+// activations' records have no logs (the output goes to the invoker's log
+// at debug level).
 //
 // A container is a proxy process on 127.0.0.1 (process mode, the default)
 // or a docker container on a bridge network (Config.Docker set), paused

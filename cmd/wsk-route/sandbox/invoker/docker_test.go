@@ -71,3 +71,53 @@ func TestDocker(t *testing.T) {
 		t.Errorf("container %s left after Run returned", left)
 	}
 }
+
+// TestDockerConcurrency: a docker container of a concurrent action is
+// not paused while an activation runs in it, though another one ended
+// long past the pause grace; paused, it is woken by the activations that
+// come together and runs them at once.
+func TestDockerConcurrency(t *testing.T) {
+	testenv.RequireDocker(t)
+	image := testenv.ImportProxyImage(t, proxyBin, "wsk-route-invoker-test")
+	e := newEnv(t, func(c *invoker.Config) {
+		c.Docker = &invoker.DockerConfig{Image: image}
+	})
+	// A frozen activation would outlive its 10 s limit.
+	act := testAction("bbc", whisk.Limits{Concurrency: 2, Timeout: 10000, Memory: 256, Logs: 10})
+	act.Exec.Kind, act.Exec.Image = whisk.KindBlackbox, "openwhisk/actionloop-base"
+	e.acts.put(act)
+
+	longID := e.invoke("bbc", map[string]any{"mode": "sleep", "ms": 3000, "n": 1}, true)
+	poll(t, "the long activation to be in flight", func() bool {
+		cs := e.inv.Containers()
+		return len(cs) == 1 && cs[0].InFlight == 1
+	})
+	short := e.run("bbc", map[string]any{"n": 2})
+	if short.Response.StatusCode != 0 || len(short.Logs) != 0 {
+		t.Fatalf("short activation: %s, logs %q", short.Response.Result, short.Logs)
+	}
+	long := *e.ack(longID).Response
+	if long.Response.StatusCode != 0 {
+		t.Fatalf("long activation: %d %s", long.Response.StatusCode, long.Response.Result)
+	}
+	if d := long.End - short.End; d < 20*invoker.DefaultPauseGrace.Milliseconds() {
+		t.Fatalf("the long activation ended %d ms after the short one: the pause grace had no chance to strike", d)
+	}
+	if long.Duration > 6000 {
+		t.Errorf("the long activation (3 s) took %d ms: it was frozen", long.Duration)
+	}
+
+	poll(t, "the container to be paused", func() bool {
+		cs := e.inv.Containers()
+		return len(cs) == 1 && cs[0].State == invoker.StatePaused
+	})
+	for k, id := range e.invokeAll("bbc", true, barrierInput(2, 0), barrierInput(2, 0)) {
+		a := *e.ack(id).Response
+		if a.Response.StatusCode != 0 || decode(t, a).Seen != 2 {
+			t.Errorf("activation %d after the pause: %s", k, a.Response.Result)
+		}
+	}
+	if cs := e.inv.Containers(); len(cs) != 1 {
+		t.Errorf("containers %+v, want the one", cs)
+	}
+}

@@ -250,6 +250,33 @@ func (e *env) produce(raw []byte) {
 // invoke sends an activation of guest/name with content and returns its id.
 func (e *env) invoke(name string, content any, blocking bool) string {
 	e.t.Helper()
+	id, b := e.message(name, content, blocking)
+	e.produce(b)
+	return id
+}
+
+// invokeAll sends one activation of guest/name per content in one Kafka
+// batch, so that the invoker receives them together, and returns their
+// ids in order.
+func (e *env) invokeAll(name string, blocking bool, contents ...any) []string {
+	e.t.Helper()
+	ids := make([]string, len(contents))
+	msgs := make([]*sarama.ProducerMessage, len(contents))
+	for k, c := range contents {
+		var b []byte
+		ids[k], b = e.message(name, c, blocking)
+		msgs[k] = &sarama.ProducerMessage{Topic: "invoker0", Value: sarama.ByteEncoder(b)}
+	}
+	if err := e.prod.SendMessages(msgs); err != nil {
+		e.t.Fatal(err)
+	}
+	return ids
+}
+
+// message returns a new activation id and the ActivationMessage of an
+// activation of guest/name with content.
+func (e *env) message(name string, content any, blocking bool) (string, []byte) {
+	e.t.Helper()
 	c, err := json.Marshal(content)
 	if err != nil {
 		e.t.Fatal(err)
@@ -268,8 +295,7 @@ func (e *env) invoke(name string, content any, blocking bool) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.produce(b)
-	return id
+	return id, b
 }
 
 // ack waits for the ack of id.

@@ -38,9 +38,14 @@ func streams(t *testing.T, logs []string) (out, errs []string) {
 type result struct {
 	N          float64 `json:"n"`
 	PID        int     `json:"pid"`
+	PPID       int     `json:"ppid"`
 	ActionName string  `json:"action_name"`
 	InitP      string  `json:"init_p"`
 	Error      string  `json:"error"`
+	// Seen is how many activations the barrier mode saw in its container.
+	Seen int `json:"seen"`
+	// AllowConcurrent is __OW_ALLOW_CONCURRENT in the action's env.
+	AllowConcurrent string `json:"allow_concurrent"`
 }
 
 func decode(t *testing.T, act whisk.Activation) result {

@@ -28,9 +28,12 @@ type logLine struct {
 
 // lineQueue holds the lines one stream of a container wrote that no
 // activation has taken yet. The reader goroutine pushes; one activation at
-// a time takes.
+// a time takes. A queue with a sink keeps nothing: it hands every line
+// but the sentinels to the sink, as a docker log driver ships a
+// container's output elsewhere.
 type lineQueue struct {
 	stream string
+	sink   func(logLine) // nil: lines are queued
 	mu     sync.Mutex
 	lines  []logLine
 	size   int
@@ -38,8 +41,11 @@ type lineQueue struct {
 	notify chan struct{}
 }
 
-func newLineQueue(stream string) *lineQueue {
-	return &lineQueue{stream: stream, notify: make(chan struct{}, 1)}
+// newLineQueue returns the queue of a stream ("stdout" or "stderr"); with
+// a sink, that of a container whose output no activation collects (sink
+// is called from the stream's reader goroutine, one line at a time).
+func newLineQueue(stream string, sink func(logLine)) *lineQueue {
+	return &lineQueue{stream: stream, sink: sink, notify: make(chan struct{}, 1)}
 }
 
 func (q *lineQueue) signal() {
@@ -50,6 +56,12 @@ func (q *lineQueue) signal() {
 }
 
 func (q *lineQueue) push(l logLine) {
+	if q.sink != nil {
+		if l.text != Sentinel {
+			q.sink(l)
+		}
+		return
+	}
 	q.mu.Lock()
 	if q.size+len(l.text) <= maxQueued {
 		q.lines = append(q.lines, l)

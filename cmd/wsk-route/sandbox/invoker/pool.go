@@ -10,12 +10,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wsk-route/wsk-route/internal/whisk"
 )
 
 // Container states as Containers reports them.
 const (
-	StateBusy   = "busy"
-	StateWarm   = "warm"
+	// StateBusy: at least one activation is in flight in the container.
+	StateBusy = "busy"
+	// StateWarm: no activation is in flight; the container waits for the
+	// next one of its action.
+	StateWarm = "warm"
+	// StatePaused: warm and frozen (docker mode, after the pause grace).
 	StatePaused = "paused"
 )
 
@@ -28,6 +34,13 @@ type ContainerInfo struct {
 	Action, Revision string
 	// State is StateBusy, StateWarm or StatePaused.
 	State string
+	// InFlight is the number of activations the container holds: running,
+	// or granted to it and waiting for its start or its resume. It is at
+	// most Concurrency; State is StateBusy exactly when it is not 0.
+	InFlight int
+	// Concurrency is its action's limits.concurrency: how many
+	// activations it runs at once.
+	Concurrency int
 	// PID is the proxy's process id (process mode), DockerID the
 	// container's id (docker mode).
 	PID      int32
@@ -35,24 +48,39 @@ type ContainerInfo struct {
 	// Address is host:port of the proxy's /init and /run.
 	Address string
 	// MemoryMB is the action's memory limit, what the container takes
-	// from the pool.
+	// from the pool (once, whatever its concurrency).
 	MemoryMB int
 }
 
-// container is one proxy process or docker container of the pool.
+// container is one proxy process or docker container of the pool. The
+// pool creates it when it grants memory for it; the activation it was
+// granted for starts it (Invoker.start) and initializes it.
 type container struct {
-	name, fqn, rev string
-	memMB          int
+	// Set when the pool creates it.
+	fqn, rev string
+	memMB    int
+	// concurrency is the action's limits.concurrency (at least 1).
+	concurrency int
+	// ready is closed once the container is started and initialized, or
+	// failed to be; failure then holds the response of the activations
+	// that waited for it. settle closes it.
+	ready   chan struct{}
+	settled sync.Once
+	failure *whisk.Result
+
+	// Set by Invoker.start before pool.add.
+	name           string
 	addr           string
 	pid            int32
 	dockerID       string
 	stdout, stderr *lineQueue
 
 	// Guarded by pool.mu.
-	state    string // StateBusy or StateWarm
+	active   int // activations granted and not yet released
 	lastUsed time.Time
-	removed  bool
-	inited   bool
+	started  bool // added: listed by Containers, its fields above set
+	retiring bool // takes no more activations; destroyed when active is 0
+	removed  bool // out of the pool, its memory given back
 
 	// opMu serializes pause and unpause; paused is written under it.
 	opMu   sync.Mutex
@@ -63,36 +91,68 @@ type container struct {
 	stop func()
 }
 
+// info describes c. pool.mu is held.
 func (c *container) info() ContainerInfo {
-	st := c.state
-	if st == StateWarm && c.paused.Load() {
-		st = StatePaused
+	st := StateBusy
+	if c.active == 0 {
+		st = StateWarm
+		if c.paused.Load() {
+			st = StatePaused
+		}
 	}
-	return ContainerInfo{Name: c.name, Action: c.fqn, Revision: c.rev, State: st, PID: c.pid, DockerID: c.dockerID, Address: c.addr, MemoryMB: c.memMB}
+	return ContainerInfo{Name: c.name, Action: c.fqn, Revision: c.rev, State: st, InFlight: c.active, Concurrency: c.concurrency,
+		PID: c.pid, DockerID: c.dockerID, Address: c.addr, MemoryMB: c.memMB}
 }
 
-// grant is what a waiter gets: a warm container, or memory reserved for a
-// new one (after the evicted containers, already taken out of the pool,
-// are destroyed by the grantee).
+// settle records how the container's start and /init ended (failure nil:
+// it is ready) and wakes the activations that wait for it. Only the first
+// call counts.
+func (c *container) settle(failure *whisk.Result) {
+	c.settled.Do(func() {
+		c.failure = failure
+		close(c.ready)
+	})
+}
+
+// sentinelLogs reports whether the activations of c get their logs from
+// its output up to the sentinels. A container running activations
+// concurrently interleaves their output, which sentinels cannot
+// separate: OpenWhisk runs such actions only with the invoker's log
+// collection turned off (LogDriverLogStore, docs/intra-concurrency.md),
+// so their records have no logs.
+func (c *container) sentinelLogs() bool { return c.concurrency <= 1 }
+
+// grant is what a waiter gets: a slot in a container of its action (a
+// started one, or one that is starting, fresh when the grantee is to
+// start it), and the containers evicted to make room, already taken out
+// of the pool, for the grantee to destroy.
 type grant struct {
 	c       *container
+	fresh   bool
 	evicted []*container
 }
 
 type waiter struct {
-	fqn, rev string
-	mem      int
-	ch       chan grant
+	fqn, rev    string
+	mem         int
+	concurrency int
+	ch          chan grant
 }
 
-// pool accounts the containers and their memory, and queues activations
-// that do not fit.
+// pool accounts the containers, their activations in flight and their
+// memory, and queues activations that do not fit, as OpenWhisk's
+// ContainerPool does: an activation goes to a container of its action
+// with a free slot (fewer activations in flight than the action's
+// concurrency, a started one first, else one that is starting), else to
+// a new container if memory allows, else to a new one after evicting
+// idle containers, else it waits, in order.
 type pool struct {
 	mu       sync.Mutex
 	capacity int
 	used     int
-	cs       map[string]*container
-	queue    []*waiter
+	// cs holds the containers that have memory: started, or starting.
+	cs    map[*container]struct{}
+	queue []*waiter
 	// starting maps the pids of proxies started but not yet added to the
 	// container names they will have: a proxy registers with the agent
 	// while it starts, and must be identified then.
@@ -100,56 +160,73 @@ type pool struct {
 }
 
 func newPool(capacityMB int) *pool {
-	return &pool{capacity: capacityMB, cs: map[string]*container{}, starting: map[int32]*container{}}
+	return &pool{capacity: capacityMB, cs: map[*container]struct{}{}, starting: map[int32]*container{}}
 }
 
-// tryGrant finds a container for (fqn, rev) or reserves mem. p.mu is held.
-func (p *pool) tryGrant(fqn, rev string, mem int) (grant, bool) {
+// tryGrant finds a slot for w, or reserves memory for a new container.
+// p.mu is held.
+func (p *pool) tryGrant(w *waiter) (grant, bool) {
 	var best *container
-	for _, c := range p.cs {
-		if c.state == StateWarm && c.fqn == fqn && c.rev == rev && (best == nil || c.lastUsed.After(best.lastUsed)) {
+	for c := range p.cs {
+		if c.fqn != w.fqn || c.rev != w.rev || c.retiring || c.active >= c.concurrency {
+			continue
+		}
+		// A started container before one that is starting; then the
+		// most recently used.
+		if best == nil || (c.started && !best.started) || (c.started == best.started && c.lastUsed.After(best.lastUsed)) {
 			best = c
 		}
 	}
 	if best != nil {
-		best.state = StateBusy
+		best.active++
+		best.lastUsed = time.Now()
 		return grant{c: best}, true
 	}
-	if p.used+mem <= p.capacity {
-		p.used += mem
-		return grant{}, true
+	if p.used+w.mem <= p.capacity {
+		return grant{c: p.reserveLocked(w), fresh: true}, true
 	}
+	// Only containers with no activation in flight may go.
 	var idle []*container
 	free := 0
-	for _, c := range p.cs {
-		if c.state == StateWarm {
+	for c := range p.cs {
+		if c.started && c.active == 0 {
 			idle = append(idle, c)
 			free += c.memMB
 		}
 	}
-	if p.used-free+mem > p.capacity {
+	if p.used-free+w.mem > p.capacity {
 		return grant{}, false
 	}
 	sort.Slice(idle, func(a, b int) bool { return idle[a].lastUsed.Before(idle[b].lastUsed) })
 	var g grant
 	for _, c := range idle {
-		if p.used+mem <= p.capacity {
+		if p.used+w.mem <= p.capacity {
 			break
 		}
 		p.drop(c)
 		g.evicted = append(g.evicted, c)
 	}
-	p.used += mem
+	g.c, g.fresh = p.reserveLocked(w), true
 	return g, true
 }
 
-// drop takes c out of the pool. p.mu is held.
+// reserveLocked takes w's memory for a new container of its action and
+// returns it, holding w's activation. p.mu is held.
+func (p *pool) reserveLocked(w *waiter) *container {
+	p.used += w.mem
+	c := &container{fqn: w.fqn, rev: w.rev, memMB: w.mem, concurrency: max(w.concurrency, 1),
+		ready: make(chan struct{}), active: 1, lastUsed: time.Now()}
+	p.cs[c] = struct{}{}
+	return c
+}
+
+// drop takes c out of the pool and gives back its memory. p.mu is held.
 func (p *pool) drop(c *container) {
 	if c.removed {
 		return
 	}
 	c.removed = true
-	delete(p.cs, c.name)
+	delete(p.cs, c)
 	p.used -= c.memMB
 }
 
@@ -157,7 +234,7 @@ func (p *pool) drop(c *container) {
 func (p *pool) dispatch() {
 	for len(p.queue) > 0 {
 		w := p.queue[0]
-		g, ok := p.tryGrant(w.fqn, w.rev, w.mem)
+		g, ok := p.tryGrant(w)
 		if !ok {
 			return
 		}
@@ -166,21 +243,22 @@ func (p *pool) dispatch() {
 	}
 }
 
-// acquire returns a grant for (fqn, rev), waiting in order until one
-// fits or ctx ends.
-func (p *pool) acquire(ctx context.Context, fqn, rev string, mem int) (grant, error) {
+// acquire returns a grant for an activation of (fqn, rev), whose action
+// takes mem MB and runs concurrency activations at once in a container,
+// waiting in order until one fits or ctx ends.
+func (p *pool) acquire(ctx context.Context, fqn, rev string, mem, concurrency int) (grant, error) {
+	w := &waiter{fqn: fqn, rev: rev, mem: mem, concurrency: concurrency, ch: make(chan grant, 1)}
 	p.mu.Lock()
 	if mem > p.capacity {
 		p.mu.Unlock()
 		return grant{}, fmt.Errorf("the action needs %d MB, more than the invoker's %d MB", mem, p.capacity)
 	}
 	if len(p.queue) == 0 {
-		if g, ok := p.tryGrant(fqn, rev, mem); ok {
+		if g, ok := p.tryGrant(w); ok {
 			p.mu.Unlock()
 			return g, nil
 		}
 	}
-	w := &waiter{fqn: fqn, rev: rev, mem: mem, ch: make(chan grant, 1)}
 	p.queue = append(p.queue, w)
 	p.mu.Unlock()
 	select {
@@ -189,31 +267,36 @@ func (p *pool) acquire(ctx context.Context, fqn, rev string, mem int) (grant, er
 	case <-ctx.Done():
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	for k, q := range p.queue {
 		if q == w {
 			p.queue = append(p.queue[:k:k], p.queue[k+1:]...)
+			p.mu.Unlock()
 			return grant{}, fmt.Errorf("no container became free: %w", ctx.Err())
 		}
 	}
-	// Granted meanwhile: give it back.
+	// Granted meanwhile: give it back. The evicted containers stay
+	// evicted (they are out of the pool already) and go now.
 	g := <-w.ch
-	if g.c != nil {
-		g.c.state = StateWarm
-	} else {
-		p.used -= mem
+	gone := g.evicted
+	if g.fresh {
+		p.abandonLocked(g.c)
+	} else if p.releaseLocked(g.c, true) {
+		gone = append(gone, g.c)
 	}
 	p.dispatch()
-	return g, fmt.Errorf("no container became free: %w", ctx.Err())
+	p.mu.Unlock()
+	for _, c := range gone {
+		c.stop()
+	}
+	return grant{}, fmt.Errorf("no container became free: %w", ctx.Err())
 }
 
-// add puts a started container, whose memory was reserved, in the pool.
+// add lists c, started by the activation it was reserved for.
 func (p *pool) add(c *container) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	c.state = StateBusy
+	c.started = true
 	c.lastUsed = time.Now()
-	p.cs[c.name] = c
 	delete(p.starting, c.pid)
 }
 
@@ -231,34 +314,63 @@ func (p *pool) unmarkStarting(pid int32) {
 	p.mu.Unlock()
 }
 
-// unreserve gives back memory reserved for a container that did not start.
-func (p *pool) unreserve(mem int) {
+// abandon gives back the memory of c, which did not start, and fails the
+// activations that joined it while it started (OpenWhisk's ContainerProxy
+// aborts the activations buffered for a container that could not be
+// started with "The action did not produce a valid response and exited
+// unexpectedly.", a whisk error).
+func (p *pool) abandon(c *container) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.used -= mem
+	p.abandonLocked(c)
 	p.dispatch()
 }
 
-// release ends c's activation: warm for reuse, or taken out of the pool
-// (the caller destroys it).
-func (p *pool) release(c *container, reuse bool) {
+// abandonLocked is abandon without the dispatch. p.mu is held.
+func (p *pool) abandonLocked(c *container) {
+	c.active--
+	c.retiring = true
+	p.drop(c)
+	r := whisk.ErrorResult(whisk.StatusWhiskError, whisk.MsgAbnormalRun)
+	c.settle(&r)
+}
+
+// release ends one activation of c. With reuse false c retires: it takes
+// no more activations. It reports whether the caller must destroy c: it
+// is retired (or already out of the pool) and this was its last
+// activation in flight.
+func (p *pool) release(c *container, reuse bool) (destroy bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if reuse && !c.removed {
-		c.state = StateWarm
-		c.lastUsed = time.Now()
-	} else {
-		p.drop(c)
+	destroy = p.releaseLocked(c, reuse)
+	p.dispatch()
+	return destroy
+}
+
+// releaseLocked is release without the dispatch. p.mu is held.
+func (p *pool) releaseLocked(c *container, reuse bool) (destroy bool) {
+	c.active--
+	if !reuse {
+		c.retiring = true
 	}
-	p.dispatch()
+	if c.retiring || c.removed {
+		if c.active == 0 && c.started {
+			p.drop(c)
+			destroy = true
+		}
+	} else {
+		c.lastUsed = time.Now()
+	}
+	return destroy
 }
 
-// vanish takes c out of the pool if it is there and warm (its process
-// died between activations), reporting whether it did.
+// vanish takes c out of the pool if it is there with no activation in
+// flight (its process died between activations), reporting whether it
+// did. With activations in flight, their failures retire it.
 func (p *pool) vanish(c *container) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c.removed || c.state != StateWarm || p.cs[c.name] != c {
+	if c.removed || !c.started || c.active > 0 {
 		return false
 	}
 	p.drop(c)
@@ -266,14 +378,20 @@ func (p *pool) vanish(c *container) bool {
 	return true
 }
 
-// idle returns the warm containers idle since before t; with take they are
-// taken out of the pool.
+// idleLocked reports whether c is started, has no activation in flight
+// and was last used before t. p.mu is held.
+func (c *container) idleLocked(before time.Time) bool {
+	return !c.removed && c.started && c.active == 0 && c.lastUsed.Before(before)
+}
+
+// idle returns the containers with no activation in flight, idle since
+// before t; with take they are taken out of the pool.
 func (p *pool) idle(before time.Time, take bool) []*container {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []*container
-	for _, c := range p.cs {
-		if c.state == StateWarm && c.lastUsed.Before(before) {
+	for c := range p.cs {
+		if c.idleLocked(before) {
 			out = append(out, c)
 		}
 	}
@@ -286,20 +404,24 @@ func (p *pool) idle(before time.Time, take bool) []*container {
 	return out
 }
 
-// stillIdle reports whether c is in the pool, warm since before t.
+// stillIdle reports whether c is in the pool with no activation in
+// flight, idle since before t.
 func (p *pool) stillIdle(c *container, before time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return !c.removed && c.state == StateWarm && c.lastUsed.Before(before)
+	return c.idleLocked(before)
 }
 
-// all takes every container out of the pool and returns them.
+// all takes every container out of the pool and returns those started
+// (the others are stopped by the activations starting them).
 func (p *pool) all() []*container {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []*container
-	for _, c := range p.cs {
-		out = append(out, c)
+	for c := range p.cs {
+		if c.started {
+			out = append(out, c)
+		}
 	}
 	for _, c := range out {
 		p.drop(c)
@@ -312,8 +434,10 @@ func (i *Invoker) Containers() []ContainerInfo {
 	p := i.pool
 	p.mu.Lock()
 	out := make([]ContainerInfo, 0, len(p.cs))
-	for _, c := range p.cs {
-		out = append(out, c.info())
+	for c := range p.cs {
+		if c.started {
+			out = append(out, c.info())
+		}
 	}
 	p.mu.Unlock()
 	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
@@ -327,8 +451,8 @@ func (i *Invoker) ContainerOfPID(pid int32) (name, action string, ok bool) {
 	p := i.pool
 	byPID := map[int32]*container{}
 	p.mu.Lock()
-	for _, c := range p.cs {
-		if c.pid > 0 {
+	for c := range p.cs {
+		if c.started && c.pid > 0 {
 			byPID[c.pid] = c
 		}
 	}

@@ -31,10 +31,21 @@ func (i *Invoker) containerName(a whisk.Action) string {
 	return name
 }
 
-// containerEnv is the environment specific to the container: the kind's,
-// the sandbox's, and the container's name and API host.
+// allowConcurrentEnv is in every container's environment: the proxy
+// takes concurrent /run requests (OpenWhisk's nodejs runtime and the
+// wsk-route proxy read it), which the invoker sends only to containers of
+// actions whose limits.concurrency is above 1. OpenWhisk's ansible gives it
+// to every action container the same way, through the invoker's
+// containerArgs.extraEnvVars, where intra-container concurrency is on.
+const allowConcurrentEnv = "__OW_ALLOW_CONCURRENT=true"
+
+// containerEnv is the environment specific to the container: OpenWhisk's
+// __OW_ALLOW_CONCURRENT, the kind's, the sandbox's, and the container's
+// name and API host. Later entries win, so ProxyEnv may turn concurrency
+// off again.
 func (i *Invoker) containerEnv(name string, runtime []string) []string {
-	env := append([]string(nil), runtime...)
+	env := []string{allowConcurrentEnv}
+	env = append(env, runtime...)
 	env = append(env, i.cfg.ProxyEnv...)
 	env = append(env, "WSK_ROUTE_NAME="+name)
 	if i.cfg.APIHost != "" {
@@ -43,18 +54,24 @@ func (i *Invoker) containerEnv(name string, runtime []string) []string {
 	return env
 }
 
-// start starts a container for a (whose memory is reserved).
-func (i *Invoker) start(ctx context.Context, a whisk.Action, rev string, runtime []string) (*container, error) {
-	name := i.containerName(a)
-	c := &container{
-		name: name, fqn: "/" + a.Namespace + "/" + a.Name, rev: rev,
-		memMB: a.Limits.WithDefaults().Memory, stdout: newLineQueue("stdout"), stderr: newLineQueue("stderr"),
+// start starts c, a container for a whose memory the pool reserved.
+func (i *Invoker) start(ctx context.Context, c *container, a whisk.Action, runtime []string) error {
+	c.name = i.containerName(a)
+	sink := func(string) func(logLine) { return nil }
+	if !c.sentinelLogs() {
+		// No activation takes this container's output: it goes to the
+		// invoker's log (debug), as a log driver would ship it.
+		log := i.log.With("container", c.name, "action", c.fqn)
+		sink = func(stream string) func(logLine) {
+			return func(l logLine) { log.Debug("container output", "stream", stream, "line", l.text) }
+		}
 	}
-	env := i.containerEnv(name, runtime)
+	c.stdout, c.stderr = newLineQueue("stdout", sink("stdout")), newLineQueue("stderr", sink("stderr"))
+	env := i.containerEnv(c.name, runtime)
 	if i.cfg.Docker != nil {
-		return c, i.startDocker(ctx, c, a, env)
+		return i.startDocker(ctx, c, a, env)
 	}
-	return c, i.startProcess(ctx, c, env)
+	return i.startProcess(ctx, c, env)
 }
 
 func freePort() (string, error) {

@@ -72,8 +72,9 @@ func (i *Invoker) handle(ctx context.Context, msg *whisk.ActivationMessage, rece
 	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Duration(j.limits.Timeout)*time.Millisecond+time.Minute)
 	defer cancel()
 	var c *container
+	cold := false
 	for c == nil {
-		g, err := i.pool.acquire(waitCtx, fqn, rev, j.limits.Memory)
+		g, err := i.pool.acquire(waitCtx, fqn, rev, j.limits.Memory, j.limits.Concurrency)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -85,41 +86,64 @@ func (i *Invoker) handle(ctx context.Context, msg *whisk.ActivationMessage, rece
 			log.Info("evicting an idle container", "container", e.name, "of", e.fqn)
 			e.stop()
 		}
-		if g.c != nil {
-			if err := i.resume(ctx, g.c); err != nil {
-				log.Warn("resuming a container, replacing it", "container", g.c.name, "err", err)
-				i.pool.release(g.c, false)
-				g.c.stop()
-				continue
+		if g.fresh {
+			i.cold.begin(ColdStart{ActivationID: msg.ActivationID, Namespace: msg.User.Namespace.Name,
+				Action: fqn, Kind: action.Exec.Kind, Start: time.Now()})
+			if err := i.start(ctx, g.c, action, env); err != nil {
+				i.pool.abandon(g.c)
+				if ctx.Err() != nil {
+					return
+				}
+				log.Warn("starting a container", "err", err)
+				i.whiskError(ctx, j, "Failed to start a container for the action: "+err.Error())
+				return
 			}
-			c = g.c
+			i.pool.add(g.c)
+			c, cold = g.c, true
 			break
 		}
-		i.cold.begin(ColdStart{ActivationID: msg.ActivationID, Namespace: msg.User.Namespace.Name,
-			Action: fqn, Kind: action.Exec.Kind, Start: time.Now()})
-		c, err = i.start(ctx, action, rev, env)
-		if err != nil {
-			i.pool.unreserve(j.limits.Memory)
+		// A slot in a container of the action (concurrency > 1 when it
+		// is busy or starting): wait until it is started and initialized,
+		// as OpenWhisk's ContainerProxy buffers the activations it gets
+		// meanwhile.
+		select {
+		case <-g.c.ready:
+		case <-waitCtx.Done():
+			i.release(g.c, true)
 			if ctx.Err() != nil {
 				return
 			}
-			log.Warn("starting a container", "err", err)
-			i.whiskError(ctx, j, "Failed to start a container for the action: "+err.Error())
+			i.whiskError(ctx, j, "No container could be started for the action: the container's start did not end: "+waitCtx.Err().Error())
 			return
 		}
-		i.pool.add(c)
+		if f := g.c.failure; f != nil {
+			// Its start or its /init failed: the activations that waited
+			// for it end as the first one did (OpenWhisk's abortBuffered).
+			i.release(g.c, false)
+			i.abort(ctx, j, *f)
+			return
+		}
+		if err := i.resume(ctx, g.c); err != nil {
+			log.Warn("resuming a container, replacing it", "container", g.c.name, "err", err)
+			i.release(g.c, false)
+			continue
+		}
+		c = g.c
 	}
-	act, keep := i.activate(ctx, j, c)
+	act := i.activate(ctx, j, c, cold)
 	if ctx.Err() != nil {
-		i.pool.release(c, false)
-		c.stop()
 		return
 	}
-	i.pool.release(c, keep)
-	if !keep {
+	i.finish(j, act, false)
+}
+
+// release ends one activation of c in the pool, and destroys c when that
+// was the last one of a container that takes no more (reuse false, here
+// or before).
+func (i *Invoker) release(c *container, reuse bool) {
+	if i.pool.release(c, reuse) {
 		c.stop()
 	}
-	i.finish(j, act, false)
 }
 
 // whiskError records and acks an activation that failed in the invoker.
@@ -144,6 +168,19 @@ func (i *Invoker) developerError(ctx context.Context, j *job, msg string) {
 	act := i.record(j, now, now)
 	act.Response = whisk.ErrorResult(whisk.StatusDeveloperError, msg)
 	i.finish(j, act, false)
+}
+
+// abort records and acks an activation that waited for a container whose
+// start or /init failed, with res, the response of the activation that
+// started it.
+func (i *Invoker) abort(ctx context.Context, j *job, res whisk.Result) {
+	if ctx.Err() != nil {
+		return
+	}
+	now := time.Now().UnixMilli()
+	act := i.record(j, now, now)
+	act.Response = res
+	i.finish(j, act, res.StatusCode == whisk.StatusWhiskError)
 }
 
 // finish stores the record, then acks it.
@@ -174,9 +211,10 @@ func (i *Invoker) record(j *job, start, end int64) whisk.Activation {
 	}
 }
 
-// activate runs /init (cold) and /run in c and returns the record and
-// whether c may be reused.
-func (i *Invoker) activate(ctx context.Context, j *job, c *container) (whisk.Activation, bool) {
+// activate runs /init (cold: c is new, started for this activation) and
+// /run in c, ends the activation's hold on c (c.ready is settled by then)
+// and returns the record.
+func (i *Invoker) activate(ctx context.Context, j *job, c *container, cold bool) whisk.Activation {
 	a, m := j.action, j.msg
 	timeout := time.Duration(j.limits.Timeout) * time.Millisecond
 	provideKey := true
@@ -192,7 +230,7 @@ func (i *Invoker) activate(ctx context.Context, j *job, c *container) (whisk.Act
 	devError := false
 
 	value, initArgs := partition(m.Content, m.InitArgs, a.Parameters)
-	if !c.inited {
+	if cold {
 		env := map[string]string{
 			"__OW_NAMESPACE": m.User.Namespace.Name, "__OW_ACTION_NAME": fqn,
 			"__OW_ACTION_VERSION": a.Version, "__OW_ACTIVATION_ID": m.ActivationID,
@@ -225,9 +263,10 @@ func (i *Invoker) activate(ctx context.Context, j *job, c *container) (whisk.Act
 			res = whisk.ClassifyInit(status, resp)
 		}
 		if err == nil && status == http.StatusOK {
-			c.inited = true
+			c.settle(nil)
 		} else {
 			devError = true
+			c.settle(&res)
 		}
 	}
 	runStart := time.Now()
@@ -254,21 +293,27 @@ func (i *Invoker) activate(ctx context.Context, j *job, c *container) (whisk.Act
 	end := time.Now()
 
 	// Logs: up to the sentinels; after a developer error the container is
-	// destroyed first and its output read to the end.
+	// destroyed first and its output read to the end. A container that
+	// runs activations concurrently gives them no logs (sentinelLogs).
 	logLimit := j.limits.Logs << 20
 	var outL, errL []logLine
 	incomplete := false
-	if devError {
-		i.pool.release(c, false)
-		c.stop()
-		dl := time.Now().Add(sentinelWait)
-		outL, errL = c.stdout.untilEOF(dl), c.stderr.untilEOF(dl)
-	} else {
+	switch {
+	case devError:
+		i.release(c, false)
+		if c.sentinelLogs() {
+			dl := time.Now().Add(sentinelWait)
+			outL, errL = c.stdout.untilEOF(dl), c.stderr.untilEOF(dl)
+		}
+	case c.sentinelLogs():
 		dl := time.Now().Add(sentinelWait)
 		var ok1, ok2 bool
 		outL, ok1 = c.stdout.untilSentinel(dl)
 		errL, ok2 = c.stderr.untilSentinel(dl)
 		incomplete = !ok1 || !ok2
+		i.release(c, !incomplete && ctx.Err() == nil)
+	default:
+		i.release(c, ctx.Err() == nil)
 	}
 
 	act := i.record(j, start.UnixMilli(), end.UnixMilli())
@@ -285,7 +330,7 @@ func (i *Invoker) activate(ctx context.Context, j *job, c *container) (whisk.Act
 	if timedOut {
 		act.Annotations = act.Annotations.Set(whisk.AnnTimeout, true)
 	}
-	return act, !devError && !incomplete
+	return act
 }
 
 // partition splits the activation's content as OpenWhisk's
