@@ -122,7 +122,14 @@ const (
 	DefaultLogsMB      = 10
 	MaxLogsMB          = 10
 	DefaultConcurrency = 1
-	MaxConcurrency     = 1
+	// MaxConcurrency is OpenWhisk's default largest limits.concurrency:
+	// one activation per container. A deployment raises it (ansible's
+	// limit_action_concurrency_max; the sandbox's --max-concurrency), up
+	// to ConcurrencyCeiling here.
+	MaxConcurrency = 1
+	// ConcurrencyCeiling bounds the limits.concurrency an entity may have
+	// (Validate) and what a sandbox may raise MaxConcurrency to.
+	ConcurrencyCeiling = 500
 )
 
 // DefaultLimits returns OpenWhisk's default action limits.
@@ -148,8 +155,9 @@ func (l Limits) WithDefaults() Limits {
 	return l
 }
 
-// Validate reports the first limit outside OpenWhisk's bounds, with the
-// message OpenWhisk's controller gives.
+// Validate reports the first limit outside OpenWhisk's bounds (for
+// concurrency, ConcurrencyCeiling: the API checks its own maximum), with
+// the message OpenWhisk's controller gives.
 func (l Limits) Validate() error {
 	switch {
 	case l.Timeout < MinTimeoutMS || l.Timeout > MaxTimeoutMS:
@@ -158,8 +166,8 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("memory %d MB below allowed threshold of %d MB or exceeds allowed threshold of %d MB", l.Memory, MinMemoryMB, MaxMemoryMB)
 	case l.Logs < 0 || l.Logs > MaxLogsMB:
 		return fmt.Errorf("log size %d MB exceeds allowed threshold of %d MB", l.Logs, MaxLogsMB)
-	case l.Concurrency < 1 || l.Concurrency > MaxConcurrency:
-		return fmt.Errorf("concurrency %d below allowed threshold of 1 or exceeds allowed threshold of %d", l.Concurrency, MaxConcurrency)
+	case l.Concurrency < 1 || l.Concurrency > ConcurrencyCeiling:
+		return fmt.Errorf("concurrency %d below allowed threshold of 1 or exceeds allowed threshold of %d", l.Concurrency, ConcurrencyCeiling)
 	}
 	return nil
 }

@@ -716,7 +716,7 @@ func TestLimits(t *testing.T) {
 		{whisk.Limits{Timeout: 1000, Memory: 256, Logs: 11, Concurrency: 1}, "log size 11"},
 		{whisk.Limits{Timeout: 1000, Memory: 256, Logs: -1, Concurrency: 1}, "log size -1"},
 		{whisk.Limits{Timeout: 1000, Memory: 256, Logs: 10, Concurrency: 0}, "concurrency 0"},
-		{whisk.Limits{Timeout: 1000, Memory: 256, Logs: 10, Concurrency: 2}, "concurrency 2"},
+		{whisk.Limits{Timeout: 1000, Memory: 256, Logs: 10, Concurrency: 501}, "concurrency 501"},
 		{whisk.Limits{}, "timeout 0"},
 	}
 	for _, tt := range bad {

@@ -88,6 +88,8 @@ func TestDevBadFlags(t *testing.T) {
 		{"port out of range", []string{"dev", "--port", "70000"}, []string{"--port", "70000"}},
 		{"unknown log level", []string{"dev", "--log-level", "loud"}, []string{"--log-level", "loud"}},
 		{"auth without colon", []string{"dev", "--port", "0", "--auth", "nocolon"}, []string{"uuid:key"}},
+		{"concurrency over the ceiling", []string{"dev", "--port", "0", "--max-concurrency", "501"}, []string{"--max-concurrency 501", "1 (OpenWhisk's default) to 500"}},
+		{"concurrency 0", []string{"dev", "--port", "0", "--max-concurrency", "0"}, []string{"--max-concurrency 0"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

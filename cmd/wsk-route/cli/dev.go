@@ -17,6 +17,7 @@ import (
 
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/store"
+	"github.com/wsk-route/wsk-route/internal/whisk"
 )
 
 type devFlags struct {
@@ -25,7 +26,7 @@ type devFlags struct {
 	kafka                                                                []string
 	docker                                                               bool
 	blockingWait, idle, pauseGrace                                       time.Duration
-	userMemory                                                           int
+	userMemory, maxConcurrency                                           int
 	maxActivations, maxActivationMB                                      int
 }
 
@@ -66,6 +67,7 @@ actions and activations for the next start.`,
 	fl.DurationVar(&f.idle, "idle-timeout", 10*time.Minute, "remove containers idle this long")
 	fl.DurationVar(&f.pauseGrace, "pause-grace", 50*time.Millisecond, "with --docker, pause containers idle this long (OpenWhisk's default; paused containers take no direct hops, so raise it to keep workflows direct)")
 	fl.IntVar(&f.userMemory, "user-memory", 2048, "the invoker's memory for containers, in MB (sum of the actions' memory limits)")
+	fl.IntVar(&f.maxConcurrency, "max-concurrency", 1, "the largest limits.concurrency an action may have, 1 to 500 (OpenWhisk's limit_action_concurrency_max; above 1, such actions run that many activations per container, without logs in their records)")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	cmd.AddCommand(newDevController(), newDevInvoker()) // the sandbox split over hosts (dev_split.go)
 	return cmd
@@ -89,6 +91,9 @@ func runDev(cmd *cobra.Command, f devFlags) error {
 	if f.maxActivationMB == 0 {
 		return fmt.Errorf("--max-activation-mb 0: want a positive limit, or a negative value for none")
 	}
+	if f.maxConcurrency < 1 || f.maxConcurrency > whisk.ConcurrencyCeiling {
+		return fmt.Errorf("--max-concurrency %d: want 1 (OpenWhisk's default) to %d", f.maxConcurrency, whisk.ConcurrencyCeiling)
+	}
 	maxBytes := int64(f.maxActivationMB) << 20
 	if f.maxActivationMB < 0 {
 		maxBytes = -1
@@ -98,7 +103,7 @@ func runDev(cmd *cobra.Command, f devFlags) error {
 		Listen: listen, DataDir: f.dataDir, Kafka: f.kafka, Consul: f.consul, OTLPEndpoint: f.otlp,
 		MaxActivations: f.maxActivations, MaxActivationBytes: maxBytes,
 		Docker: f.docker, ProxyBinary: f.proxyBinary, Auth: f.auth,
-		BlockingWait: f.blockingWait, IdleTimeout: f.idle, PauseGrace: f.pauseGrace, UserMemoryMB: f.userMemory,
+		BlockingWait: f.blockingWait, IdleTimeout: f.idle, PauseGrace: f.pauseGrace, UserMemoryMB: f.userMemory, MaxConcurrency: f.maxConcurrency,
 		Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})),
 	}
 	var wskpropsErr error

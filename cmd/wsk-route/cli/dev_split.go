@@ -57,6 +57,7 @@ same Consul (--consul). A sandbox for tests, not a production OpenWhisk.`,
 	fl.IntVar(&cfg.Invokers, "invokers", 1, "number of invoker hosts (topics invoker0 ... invoker<N-1>)")
 	fl.StringVar(&cfg.Auth, "auth", "", "the key to accept, `uuid:key` (default: OpenWhisk's guest key)")
 	fl.DurationVar(&cfg.BlockingWait, "blocking-wait", 60*time.Second, "how long a blocking invoke waits before it answers 202")
+	fl.IntVar(&cfg.MaxConcurrency, "max-concurrency", 1, "the largest limits.concurrency an action may have, 1 to 500 (OpenWhisk's limit_action_concurrency_max)")
 	fl.StringVar(&wskprops, "write-wskprops", "", "write APIHOST, AUTH and NAMESPACE for wsk into this `file`")
 	fl.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd

@@ -87,6 +87,11 @@ type Config struct {
 	BlockingWait time.Duration
 	// UserMemoryMB is the invoker's pool capacity; 0: 2048.
 	UserMemoryMB int
+	// MaxConcurrency is the largest limits.concurrency the API accepts, 1
+	// to whisk.ConcurrencyCeiling; 0: OpenWhisk's default, 1. Above 1, an
+	// action asking for it runs that many activations in one container,
+	// whose records then carry no logs (docs/sandbox.md, Concurrency).
+	MaxConcurrency int
 	// IdleTimeout removes idle containers; 0: the invoker's default.
 	IdleTimeout time.Duration
 	// PauseGrace is how long a docker container stays idle before it is
@@ -337,7 +342,7 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 		ag.Close()
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	handler, err := api.New(api.Config{Store: st, Controller: ctl, Logger: log, BuildInfo: buildInfo(), CheckKind: checkKind(rts, cfg.Docker), Runtimes: rts.Kinds(), CanonicalKind: rts.Canonical, InvokeError: invokeError, Workflows: routes, ColdStarts: coldStarts(inv)})
+	handler, err := api.New(api.Config{Store: st, Controller: ctl, Logger: log, BuildInfo: buildInfo(), CheckKind: checkKind(rts, cfg.Docker), Runtimes: rts.Kinds(), CanonicalKind: rts.Canonical, InvokeError: invokeError, Workflows: routes, ColdStarts: coldStarts(inv), MaxConcurrency: cfg.MaxConcurrency})
 	if err != nil {
 		ctl.Close()
 		ag.Close()

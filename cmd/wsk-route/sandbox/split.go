@@ -61,6 +61,8 @@ type ControllerConfig struct {
 	Auth string
 	// BlockingWait bounds a blocking invoke; 0: 60 s.
 	BlockingWait time.Duration
+	// MaxConcurrency: as in Config.
+	MaxConcurrency int
 	// Logger; nil: slog.Default().
 	Logger *slog.Logger
 }
@@ -130,7 +132,7 @@ func RunController(ctx context.Context, cfg ControllerConfig, ready func(Info)) 
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	handler, err := api.New(api.Config{Store: st, Controller: ctl, Logger: log, BuildInfo: buildInfo(), CheckKind: checkKind(rts, true), Runtimes: rts.Kinds(), CanonicalKind: rts.Canonical, InvokeError: invokeError, Workflows: cs})
+	handler, err := api.New(api.Config{Store: st, Controller: ctl, Logger: log, BuildInfo: buildInfo(), CheckKind: checkKind(rts, true), Runtimes: rts.Kinds(), CanonicalKind: rts.Canonical, InvokeError: invokeError, Workflows: cs, MaxConcurrency: cfg.MaxConcurrency})
 	if err != nil {
 		ctl.Close()
 		return fmt.Errorf("sandbox: %w", err)

@@ -454,7 +454,7 @@ func TestWskLimits(t *testing.T) {
 		{"--memory 64", whisk.Limits{Memory: n(64)}, "requirement failed: memory size 64 MB below allowed threshold of 128 MB"},
 		{"--memory 1024", whisk.Limits{Memory: n(1024)}, "requirement failed: memory size 1024 MB exceeds allowed threshold of 512 MB"},
 		{"--logsize 11", whisk.Limits{Logsize: n(11)}, "requirement failed: log size 11 MB exceeds allowed threshold of 10 MB"},
-		{"--concurrency 2", whisk.Limits{Concurrency: n(2)}, "requirement failed: concurrency 2 exceeds allowed threshold of 1"},
+		{"--concurrency 501", whisk.Limits{Concurrency: n(501)}, "requirement failed: concurrency 501 exceeds allowed threshold of 500"}, // the shared sandbox allows 500
 		{"--concurrency 0", whisk.Limits{Concurrency: n(0)}, "requirement failed: concurrency 0 below allowed threshold of 1"},
 		{"--timeout 500 --memory 128 --logsize 0 --concurrency 1", whisk.Limits{Timeout: n(500), Memory: n(128), Logsize: n(0), Concurrency: n(1)}, ""},
 	} {

@@ -279,12 +279,13 @@ func (l *limitsPut) apply(to whisk.Limits) whisk.Limits {
 	return to
 }
 
-// check refuses limits outside OpenWhisk's default system range, in the
-// order and with the messages of OpenWhisk's controller
+// check refuses limits outside OpenWhisk's default system range (with
+// maxConcurrency as the largest concurrency), in the order and with the
+// messages of OpenWhisk's controller
 // (Actions.checkActionLimits: memory, timeout, logs, concurrency; each
 // Messages.*AllowedThreshold behind Scala's "requirement failed: "),
 // answered with 400.
-func (l *limitsPut) check() *apiError {
+func (l *limitsPut) check(maxConcurrency int) *apiError {
 	if l == nil {
 		return nil
 	}
@@ -315,8 +316,8 @@ func (l *limitsPut) check() *apiError {
 	}
 	if v := l.Concurrency; v != nil {
 		switch {
-		case *v > whisk.MaxConcurrency:
-			return bad(fmt.Sprintf("concurrency %d exceeds allowed threshold of %d", *v, whisk.MaxConcurrency))
+		case *v > maxConcurrency:
+			return bad(fmt.Sprintf("concurrency %d exceeds allowed threshold of %d", *v, maxConcurrency))
 		case *v < 1:
 			return bad(fmt.Sprintf("concurrency %d below allowed threshold of %d", *v, 1))
 		}
@@ -377,7 +378,7 @@ func (h *handler) putAction(q *request, ref actionRef) *apiError {
 		}
 		a.Exec = ex
 	}
-	if e := put.Limits.check(); e != nil {
+	if e := put.Limits.check(h.cfg.MaxConcurrency); e != nil {
 		return e
 	}
 	a.Limits = put.Limits.apply(a.Limits)

@@ -102,6 +102,10 @@ type Config struct {
 	// hold (counting nested sequences inline); 0 means
 	// DefaultSequenceLimit.
 	SequenceLimit int
+	// MaxConcurrency is the largest limits.concurrency an action may ask
+	// for, 1 to whisk.ConcurrencyCeiling; 0 means OpenWhisk's default,
+	// whisk.MaxConcurrency (one activation per container).
+	MaxConcurrency int
 }
 
 // handler is the API.
@@ -126,6 +130,12 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.SequenceLimit <= 0 {
 		cfg.SequenceLimit = DefaultSequenceLimit
+	}
+	switch {
+	case cfg.MaxConcurrency <= 0:
+		cfg.MaxConcurrency = whisk.MaxConcurrency
+	case cfg.MaxConcurrency > whisk.ConcurrencyCeiling:
+		return nil, fmt.Errorf("api: Config.MaxConcurrency %d is over %d", cfg.MaxConcurrency, whisk.ConcurrencyCeiling)
 	}
 	log := cfg.Logger
 	if log == nil {
