@@ -8,6 +8,7 @@ package sandbox_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -23,11 +24,13 @@ import (
 )
 
 // scalePhase is one measured load: clients invoking workflow, each
-// blocking for its result, runs times in all.
+// blocking for its result, runs times in all, or fewer when budget (the
+// warm-up included) runs out first.
 type scalePhase struct {
 	workflow string
 	clients  int
 	runs     int
+	budget   time.Duration
 }
 
 // scaleResult is what a phase measured: runs per second, latency
@@ -38,6 +41,7 @@ type scaleResult struct {
 	phase                 scalePhase
 	perSec                float64
 	failed                int
+	notRun                int // runs the budget left unstarted
 	firstFailure          string
 	p50, p99              time.Duration
 	entries, steps        int // containers, at most
@@ -58,7 +62,11 @@ type scaleBed struct {
 func newScaleBed(t *testing.T, poolMB int, sizes ...int) *scaleBed {
 	t.Helper()
 	sb := startSandbox(t, sandbox.Config{UserMemoryMB: poolMB, MaxConcurrency: 64})
-	b := &scaleBed{sb: sb, c: clientOf(t, sb.Sandbox), entries: map[string]bool{}}
+	c, err := whisk.NewClient(&http.Client{Timeout: 20 * time.Second}, &whisk.Config{Host: sb.URL, AuthToken: sb.Auth, Namespace: "_", Version: "v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &scaleBed{sb: sb, c: c, entries: map[string]bool{}}
 	for _, n := range sizes {
 		var names []string
 		for i := 1; i <= n; i++ {
@@ -116,7 +124,11 @@ func (b *scaleBed) run(t *testing.T, p scalePhase) scaleResult {
 	}
 	// load runs runs invocations on p.clients goroutines; record gets the
 	// latency of each that succeeded, fail the error of each that did not.
-	load := func(runs int, record func(time.Duration), fail func(error)) {
+	deadline := time.Now().Add(p.budget)
+	if p.budget <= 0 {
+		deadline = time.Now().Add(24 * time.Hour)
+	}
+	load := func(runs int, record func(time.Duration), fail func(error)) (notRun int) {
 		var (
 			mu   sync.Mutex
 			left = runs
@@ -128,7 +140,7 @@ func (b *scaleBed) run(t *testing.T, p scalePhase) scaleResult {
 				defer wg.Done()
 				for {
 					mu.Lock()
-					if left == 0 {
+					if left == 0 || time.Now().After(deadline) {
 						mu.Unlock()
 						return
 					}
@@ -146,10 +158,11 @@ func (b *scaleBed) run(t *testing.T, p scalePhase) scaleResult {
 			}()
 		}
 		wg.Wait()
+		return left
 	}
 	res := scaleResult{phase: p}
 	warmFailures := 0
-	load(2*p.clients, func(time.Duration) {}, func(error) { warmFailures++ })
+	load(p.clients, func(time.Duration) {}, func(error) { warmFailures++ })
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
@@ -176,7 +189,7 @@ func (b *scaleBed) run(t *testing.T, p scalePhase) scaleResult {
 	}()
 	var took []time.Duration
 	start := time.Now()
-	load(p.runs, func(d time.Duration) { took = append(took, d) }, func(err error) {
+	res.notRun = load(p.runs, func(d time.Duration) { took = append(took, d) }, func(err error) {
 		if res.failed++; res.firstFailure == "" {
 			res.firstFailure = err.Error()
 		}
@@ -184,12 +197,14 @@ func (b *scaleBed) run(t *testing.T, p scalePhase) scaleResult {
 	elapsed := time.Since(start)
 	close(stop)
 	<-sampled
-	if len(took) == 0 {
-		t.Fatalf("%s with %d clients: every run failed (%d in the warm-up too), the first with: %s", p.workflow, p.clients, warmFailures, res.firstFailure)
+	if warmFailures > 0 && res.firstFailure == "" {
+		res.firstFailure = fmt.Sprintf("%d runs of the warm-up failed", warmFailures)
 	}
-	slices.Sort(took)
-	res.perSec = float64(len(took)) / elapsed.Seconds()
-	res.p50, res.p99 = took[len(took)/2], took[len(took)*99/100]
+	if len(took) > 0 {
+		slices.Sort(took)
+		res.perSec = float64(len(took)) / elapsed.Seconds()
+		res.p50, res.p99 = took[len(took)/2], took[len(took)*99/100]
+	}
 	return res
 }
 
@@ -203,13 +218,14 @@ func TestScaleReport(t *testing.T) {
 	}
 	b := newScaleBed(t, 0, 3, 8) // the sandbox's default pool, 2048 MB
 	fmt.Printf("scale report: load average %s at the start; entries 128 MB, 64 runs at once (scaleN) or 1 (scaleNc1); steps 256 MB, 1 at once; pool 2048 MB\n", loadavg.String())
-	fmt.Printf("%-8s %7s %9s %10s %10s %7s %14s %14s\n", "workflow", "clients", "runs/s", "p50", "p99", "failed", "entry ctrs/MB", "step ctrs/MB")
+	fmt.Printf("each phase: 200 runs (8 per client at 64), or fewer when 45 s pass; a run that has no answer within 20 s failed\n")
+	fmt.Printf("%-8s %7s %9s %10s %10s %7s %7s %14s %14s\n", "workflow", "clients", "runs/s", "p50", "p99", "failed", "not run", "entry ctrs/MB", "step ctrs/MB")
 	var failures []string
 	for _, clients := range []int{1, 16, 64} {
-		for _, w := range []string{"scale3", "scale3c1", "seq3", "scale8", "scale8c1", "seq8"} {
-			r := b.run(t, scalePhase{workflow: w, clients: clients, runs: max(200, 8*clients)})
-			fmt.Printf("%-8s %7d %9.1f %10v %10v %7d %8d/%-5d %8d/%-5d\n", w, clients, r.perSec,
-				r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.failed, r.entries, r.entryMemMB, r.steps, r.stepMemMB)
+		for _, w := range []string{"scale3", "scale3c1", "seq3", "scale8", "seq8"} {
+			r := b.run(t, scalePhase{workflow: w, clients: clients, runs: max(200, 8*clients), budget: 45 * time.Second})
+			fmt.Printf("%-8s %7d %9.1f %10v %10v %7d %7d %8d/%-5d %8d/%-5d\n", w, clients, r.perSec,
+				r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.failed, r.notRun, r.entries, r.entryMemMB, r.steps, r.stepMemMB)
 			if r.failed > 0 {
 				failures = append(failures, fmt.Sprintf("%s, %d clients: %s", w, clients, r.firstFailure))
 			}
