@@ -1,7 +1,6 @@
 package route
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -146,29 +145,16 @@ func (d doer) fallback(ctx context.Context, a flow.Forward) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("fallback envelope: %w", err)
 	}
-	u, err := actionURL(p.cfg.APIHost, a.Action, "blocking=false")
-	if err != nil {
-		return "", err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	user, pass, _ := strings.Cut(id.APIKey, ":")
-	req.SetBasicAuth(user, pass)
 	start := p.cfg.Now()
-	resp, err := p.cfg.HTTPClient.Do(req)
+	status, answer, err := p.invoke(ctx, a.Action, body, "blocking=false")
 	if err != nil {
-		return "", fmt.Errorf("fallback invoke of %s: %w", a.Action, err)
+		return "", fmt.Errorf("fallback: %w", err)
 	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusAccepted {
-		return "", fmt.Errorf("fallback invoke of %s: %s: %s", a.Action, resp.Status, bytes.TrimSpace(answer))
+	if status != http.StatusAccepted {
+		return "", fmt.Errorf("fallback invoke of %s: %d %s: %s", a.Action, status, http.StatusText(status), answer)
 	}
 	p.stats.counter(a.Action, "fallback").observe(p.cfg.Now().Sub(start), len(payload))
-	p.cfg.Logger.Info("route: fell back to the OpenWhisk API", "run", a.Ctx.Run, "step", a.Hop.Step, "action", a.Action, "answer", string(bytes.TrimSpace(answer)))
+	p.cfg.Logger.Info("route: fell back to the OpenWhisk API", "run", a.Ctx.Run, "step", a.Hop.Step, "action", a.Action, "answer", string(answer))
 	// The entry watches the activation: if it ends before its proxy took
 	// the step (a container that cannot start, an /init that fails, a
 	// proxy that cannot read the envelope), the run fails then, with that
