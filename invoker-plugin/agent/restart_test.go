@@ -176,16 +176,8 @@ func testRelayFromRestartedAgent(t *testing.T, proxyFirst bool) {
 	}
 	c := &transport.Client{ShmThreshold: -1}
 	defer c.Close()
-	type sent struct {
-		ack frame.Frame
-		err error
-	}
-	done := make(chan sent, 1)
 	t0 := time.Now()
-	go func() {
-		ack, err := c.Send(context.Background(), b2.FrameEndpoint(), replyFrame("ns1", "hostA/entry", step.key), nil)
-		done <- sent{ack, err}
-	}()
+	done := sendInBackground(c, b2.FrameEndpoint(), replyFrame("ns1", "hostA/entry", step.key))
 	// Consul answers, and the step's proxy comes back, a moment later.
 	time.Sleep(300 * time.Millisecond)
 	if !proxyFirst {
@@ -225,16 +217,8 @@ func TestRelayToRestartedAgent(t *testing.T) {
 
 	c := &transport.Client{ShmThreshold: -1}
 	defer c.Close()
-	type sent struct {
-		ack frame.Frame
-		err error
-	}
-	done := make(chan sent, 1)
 	t0 := time.Now()
-	go func() {
-		ack, err := c.Send(context.Background(), a.FrameEndpoint(), replyFrame("ns1", "hostB/entry", step.key), nil)
-		done <- sent{ack, err}
-	}()
+	done := sendInBackground(c, a.FrameEndpoint(), replyFrame("ns1", "hostB/entry", step.key))
 	time.Sleep(300 * time.Millisecond)
 	again := newProxy(t, b2, "ns1", "entry")
 	entrySink.serve(again.frameListener())
@@ -261,15 +245,7 @@ func TestStoppingAgentDrainsRelays(t *testing.T) {
 
 	c := &transport.Client{ShmThreshold: -1}
 	defer c.Close()
-	type sent struct {
-		ack frame.Frame
-		err error
-	}
-	done := make(chan sent, 1)
-	go func() {
-		ack, err := c.Send(context.Background(), a.FrameEndpoint(), replyFrame("ns1", "hostA/recv", recv.key), nil)
-		done <- sent{ack, err}
-	}()
+	done := sendInBackground(c, a.FrameEndpoint(), replyFrame("ns1", "hostA/recv", recv.key))
 	deadline := time.Now().Add(waitTimeout)
 	for sink.count() == 0 && time.Since(deadline) < 0 {
 		time.Sleep(10 * time.Millisecond)
@@ -404,4 +380,21 @@ func TestRunAcrossAgentRestart(t *testing.T) {
 		}
 		t.Logf("run %d across a restart of the step's agent (away %v): ok in %v", i, gap, time.Since(t0).Round(time.Millisecond))
 	}
+}
+
+// sent is a frame's ack, or why it has none.
+type sent struct {
+	ack frame.Frame
+	err error
+}
+
+// sendInBackground sends f to endpoint with c and hands its ack over when
+// it comes.
+func sendInBackground(c *transport.Client, endpoint string, f *frame.Frame) <-chan sent {
+	done := make(chan sent, 1)
+	go func() {
+		ack, err := c.Send(context.Background(), endpoint, f, nil)
+		done <- sent{ack, err}
+	}()
+	return done
 }
