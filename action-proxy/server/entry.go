@@ -97,16 +97,12 @@ func (p *Proxy) initEntry(w http.ResponseWriter, r *http.Request, m EntryManifes
 	p.identify(env["__OW_NAMESPACE"], env["__OW_ACTION_NAME"], env["__OW_ACTION_VERSION"], env["__OW_API_KEY"])
 }
 
-func (p *Proxy) entryWorkflow() string {
+// entryOf returns the workflow of an entry action ("" for an ordinary
+// action) and the composition it conducts (nil: it runs its spec).
+func (p *Proxy) entryOf() (string, *conducted) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.entry
-}
-
-func (p *Proxy) entryComposition() *conducted {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.conducted
+	return p.entry, p.conducted
 }
 
 // entryRun is the part of an invoker /run body an entry reads.
@@ -120,12 +116,13 @@ type entryRun struct {
 	APIKey        string          `json:"api_key"`
 }
 
-// serveEntry runs the workflow for one /run: the input is the activation's
-// value, the run's deadline the activation's. The run's step logs and one
+// serveEntry runs the workflow for one /run (or, with c, conducts its
+// composition): the input is the activation's value, the run's deadline
+// the activation's. The run's step logs and one
 // timing line per step go to stdout, so that the entry's activation logs
 // show the whole workflow; the answer is the run's result, or an
 // application error naming the step that failed.
-func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow string) {
+func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow string, c *conducted) {
 	rs := p.routeOf()
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxEntryInput+1))
 	if err != nil || len(body) > maxEntryInput {
@@ -165,7 +162,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow stri
 		res  *route.Result
 		logs []string // a composition's functions'
 	)
-	if c := p.entryComposition(); c != nil {
+	if c != nil {
 		// A composition that failed answers its {"error": ...}, which
 		// makes the activation an application error, as composer's does.
 		res, logs, err = conduct(ctx, c, rs.router, workflow, req.ActionName, req.Namespace, input, opts)

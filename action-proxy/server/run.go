@@ -17,8 +17,8 @@ import (
 )
 
 func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
-	if wf := p.entryWorkflow(); wf != "" {
-		p.serveEntry(w, r, wf)
+	if wf, c := p.entryOf(); wf != "" {
+		p.serveEntry(w, r, wf, c)
 		return
 	}
 	pool := p.current()
