@@ -30,7 +30,7 @@ var forkJoinSpec = agentproto.SpecData{Workflow: "fj", Version: 1, Spec: json.Ra
 
 // funcExecutor runs fn on the value of each /run body; it is always free.
 type funcExecutor struct {
-	mu   sync.Mutex
+	mu   sync.Mutex // guards runs, and fn once the planes run (setFn)
 	runs int
 	fn   func(value []byte) []byte
 }
@@ -58,8 +58,19 @@ func (r funcReservation) Run(_ context.Context, body io.Reader) ([]byte, func() 
 	}
 	r.e.mu.Lock()
 	r.e.runs++
+	fn := r.e.fn
 	r.e.mu.Unlock()
-	return r.e.fn(b.Value), func() []byte { return []byte("ran\n") }, nil
+	return fn(b.Value), func() []byte { return []byte("ran\n") }, nil
+}
+
+// setFn makes fn the executor's function from its next run on. A test
+// that changes it after the planes started must: the frame that runs the
+// step reaches the plane through a socket, which the race detector does
+// not count as synchronisation.
+func (e *funcExecutor) setFn(fn func(value []byte) []byte) {
+	e.mu.Lock()
+	e.fn = fn
+	e.mu.Unlock()
 }
 
 func constant(v string) *funcExecutor {
@@ -187,7 +198,7 @@ func TestJoinHolder(t *testing.T) {
 				// entry loses f, and a's slot, which cannot reach f either,
 				// goes to the entry.
 				release := make(chan struct{})
-				fj.execs["a"].fn = func([]byte) []byte { <-release; return []byte(`{"a":1}`) }
+				fj.execs["a"].setFn(func([]byte) []byte { <-release; return []byte(`{"a":1}`) })
 				go func() {
 					defer close(release)
 					f := fj.planes["f"]
