@@ -130,9 +130,10 @@ type clientConn struct {
 	turn chan struct{}
 	r    *frame.Reader
 
-	mu       sync.Mutex // guards waiters, err, acks and lastUsed
+	mu       sync.Mutex // guards waiters, err, cutHere, acks and lastUsed
 	waiters  map[uint64]chan ackResult
 	err      error     // non-nil once the connection broke, or was cut
+	cutHere  bool      // this client cut it (see cut): its end is not the peer's
 	acks     uint64    // acks read
 	lastUsed time.Time // when a frame was last written or an ack read
 
@@ -331,16 +332,16 @@ func (c *Client) sendOn(w *wait, endpoint, network, addr string, f *frame.Frame)
 	w.cc, w.ch = cc, ch
 	// wentStale says whether err ended the connection before anything
 	// came back for f, on a connection this Send found idle, and its peer
-	// ended it: not a cut of this client's (another Send's accept window,
-	// Close), after which a frame the peer read may be waiting for its ack
-	// to go out, and must not be sent again.
+	// ended it: not a cut of this client's (another Send's accept window
+	// or failed write, Close), after which the peer may have read f and
+	// be about to answer it, so that f must not be sent again.
 	wentStale := func(err error) bool {
 		if !idle || !peerGone(err) {
 			return false
 		}
 		cc.mu.Lock()
 		defer cc.mu.Unlock()
-		return cc.acks == acks && !errors.Is(cc.err, errCut) && !errors.Is(cc.err, ErrClosed)
+		return cc.acks == acks && !cc.cutHere
 	}
 
 	if err := c.write(cc, f, w.until); err != nil {
@@ -545,6 +546,7 @@ func (cc *clientConn) cut(err error) {
 	if cc.err == nil {
 		cc.err = err
 	}
+	cc.cutHere = true
 	cc.mu.Unlock()
 	cc.cutOnce.Do(func() {
 		if cr, ok := cc.conn.(interface{ CloseRead() error }); !ok || cr.CloseRead() != nil {

@@ -439,3 +439,92 @@ func TestClockSkew(t *testing.T) {
 		}
 	}
 }
+
+// A Send whose write fails cuts the connection. A frame that another Send
+// had written on it before, when it lay idle, must not then be sent again
+// as if the peer had closed an idle connection: the receiver read it and
+// may answer it. Sent once, it runs at most once, and with an accept
+// window its sender and receiver agree that it did not run.
+func TestCutIsNotAPeerClose(t *testing.T) {
+	leakcheck.Check(t)
+	for _, window := range []bool{true, false} {
+		t.Run(fmt.Sprintf("window=%v", window), func(t *testing.T) {
+			held, release := make(chan struct{}, 2), make(chan struct{})
+			var deliveries atomic.Int32
+			h := &hookHandler{ran: map[string]bool{}, wait: func(f *frame.Frame) {
+				if f.RunID == "held" {
+					deliveries.Add(1)
+					held <- struct{}{}
+					<-release
+				}
+			}}
+			rs := startServer(t, &Server{Keys: testKeys, Handler: h}, testEndpoint(t, "unix"))
+			var conn atomic.Pointer[failingConn]
+			c := &Client{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				var d net.Dialer
+				nc, err := d.DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				fc := &failingConn{Conn: nc, uc: nc.(*net.UnixConn)}
+				conn.Store(fc)
+				return fc, nil
+			}}
+			defer c.Close()
+			frameFor := func(id string) *frame.Frame {
+				if window {
+					return windowFrame(id, 10*time.Second)
+				}
+				f := stepFrame(nil)
+				f.RunID = id
+				return f
+			}
+			if _, err := c.Send(context.Background(), rs.Endpoint, frameFor("warm"), testKey); err != nil {
+				t.Fatal(err)
+			}
+			errc := make(chan error, 1)
+			go func() {
+				_, err := c.Send(context.Background(), rs.Endpoint, frameFor("held"), testKey)
+				errc <- err
+			}()
+			<-held
+			conn.Load().failWrites.Store(true)
+			if _, err := c.Send(context.Background(), rs.Endpoint, frameFor("failed"), testKey); !errors.Is(err, ErrUnreachable) {
+				t.Fatalf("Send on a failing write: %v, want ErrUnreachable", err)
+			}
+			close(release)
+			select {
+			case err := <-errc:
+				if !errors.Is(err, ErrUnreachable) {
+					t.Errorf("Send of the frame on the cut connection: %v, want ErrUnreachable", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("Send of the frame on the cut connection did not return")
+			}
+			waitFor(t, "the hook of the held frame", 5*time.Second, func() bool { _, seen := h.result("held"); return seen })
+			if n := deliveries.Load(); n != 1 {
+				t.Errorf("the receiver got the frame %d times, want once", n)
+			}
+			if ran, _ := h.result("held"); window && ran {
+				t.Error("the receiver ran the frame its sender saw fail")
+			}
+		})
+	}
+}
+
+// failingConn is a client's unix connection whose writes fail, writing
+// nothing, once failWrites is set.
+type failingConn struct {
+	net.Conn
+	uc         *net.UnixConn
+	failWrites atomic.Bool
+}
+
+func (c *failingConn) Write(p []byte) (int, error) {
+	if c.failWrites.Load() {
+		return 0, errors.New("injected write failure")
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *failingConn) CloseRead() error { return c.uc.CloseRead() }
