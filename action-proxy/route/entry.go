@@ -104,12 +104,8 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte, opt
 	if sp == nil {
 		return nil, fmt.Errorf("route: unknown workflow %q", workflow)
 	}
-	runID := opts.ID
-	if runID == "" {
-		var idb [16]byte
-		rand.Read(idb[:])
-		runID = hex.EncodeToString(idb[:])
-	} else if err := checkRunID(runID); err != nil {
+	runID, err := runIDOf(opts)
+	if err != nil {
 		return nil, err
 	}
 	deadline, _ := ctx.Deadline()
@@ -252,6 +248,17 @@ func (p *Plane) inTableLocked(id string) bool {
 	}
 	_, ok := p.table.Get(id)
 	return ok
+}
+
+// runIDOf returns the id of a run started with opts: opts.ID, checked,
+// or a random one.
+func runIDOf(opts RunOptions) (string, error) {
+	if opts.ID != "" {
+		return opts.ID, checkRunID(opts.ID)
+	}
+	var idb [16]byte
+	rand.Read(idb[:])
+	return hex.EncodeToString(idb[:]), nil
 }
 
 // checkRunID checks a run id given in RunOptions.

@@ -146,7 +146,7 @@ func (d doer) fallback(ctx context.Context, a flow.Forward) (string, error) {
 		return "", fmt.Errorf("fallback envelope: %w", err)
 	}
 	start := p.cfg.Now()
-	status, answer, err := p.invoke(ctx, a.Action, body, "blocking=false")
+	status, _, answer, err := p.api().do(ctx, id.APIKey, http.MethodPost, a.Action, body, "blocking=false")
 	if err != nil {
 		return "", fmt.Errorf("fallback: %w", err)
 	}
@@ -176,11 +176,16 @@ func actionURL(apiHost, fqn, query string) (string, error) {
 	for i, s := range parts {
 		parts[i] = url.PathEscape(s)
 	}
-	base := apiHost
-	if !strings.Contains(base, "://") {
-		base = "https://" + base
+	return apiBase(apiHost) + "/api/v1/namespaces/" + parts[0] + "/actions/" + strings.Join(parts[1:], "/") + "?" + query, nil
+}
+
+// apiBase returns the base URL of the OpenWhisk API at apiHost, which
+// may come without a scheme (then https), as __OW_API_HOST may.
+func apiBase(apiHost string) string {
+	if !strings.Contains(apiHost, "://") {
+		return "https://" + apiHost
 	}
-	return base + "/api/v1/namespaces/" + parts[0] + "/actions/" + strings.Join(parts[1:], "/") + "?" + query, nil
+	return apiHost
 }
 
 // FallbackAnswer is what the proxy answers the invoker for a step it ran
@@ -302,16 +307,7 @@ func (fs *fallbackStep) run(ctx context.Context, activationID string, call func(
 			result, err := call(runCtx, activationBody(f.Payload, f, id, stepActivationID(f)))
 			return result, nil, err
 		},
-		func(wait time.Duration) bool {
-			t := time.NewTimer(wait)
-			defer t.Stop()
-			select {
-			case <-runCtx.Done():
-				return false
-			case <-t.C:
-				return true
-			}
-		})
+		func(wait time.Duration) bool { return sleep(runCtx, wait) })
 	elapsed := p.cfg.Now().Sub(start)
 	note := []byte(fmt.Sprintf("(ran through the OpenWhisk API as activation %s; its logs are in that activation)\n", activationID))
 	d.rep = &stepReport{send: func() { d.sendReport(ctx, c, f.Step, f.Branch, note, elapsed) }}

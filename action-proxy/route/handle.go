@@ -184,6 +184,18 @@ func attempts(retry *spec.Retry, run func() (result []byte, logs func() []byte, 
 	}
 }
 
+// sleep waits d, and reports whether it did: false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // reserveAgain waits wait, then reserves the action for one more attempt,
 // trying until ctx ends; nil when it could not.
 func (p *Plane) reserveAgain(ctx context.Context, wait time.Duration) Reservation {

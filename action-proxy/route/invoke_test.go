@@ -13,10 +13,25 @@ import (
 // InvokeAction is a blocking invoke through the OpenWhisk API, as a
 // conductor's components are invoked: the result of an activation that
 // succeeded or failed as an action (502 with its {"error": ...}) is the
-// answer; anything else is an error that says what the API answered.
+// answer, also of one that outlived the blocking wait (202), whose result
+// is polled; anything else is an error that says what the API answered.
 func TestInvokeAction(t *testing.T) {
 	var got struct{ path, query, auth, body string }
+	polls := 0
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			if r.URL.Path != "/api/v1/namespaces/_/activations/abc/result" {
+				w.WriteHeader(http.StatusNotFound)
+				return
+			}
+			if polls++; polls < 3 {
+				w.WriteHeader(http.StatusNotFound)
+				io.WriteString(w, `{"error":"The requested resource does not exist."}`)
+				return
+			}
+			io.WriteString(w, `{"result":{"n":3},"size":7,"status":"success","success":true}`)
+			return
+		}
 		user, pass, _ := r.BasicAuth()
 		b, _ := io.ReadAll(r.Body)
 		got.path, got.query, got.auth, got.body = r.URL.Path, r.URL.RawQuery, user+":"+pass, string(b)
@@ -47,7 +62,7 @@ func TestInvokeAction(t *testing.T) {
 	for _, tc := range []struct{ fqn, want, err string }{
 		{"/ns/ok", `{"n":2}`, ""},
 		{"/ns/pkg/fails", `{"error":"no"}`, ""},
-		{"/ns/slow", "", "still running"},
+		{"/ns/slow", `{"n":3}`, ""},
 		{"/ns/gone", "", "404 Not Found"},
 		{"gone", "", "not a fully qualified action name"},
 	} {
