@@ -17,6 +17,7 @@ import (
 	"github.com/wsk-route/wsk-route/action-proxy/route"
 	"github.com/wsk-route/wsk-route/internal/jsonscan"
 	"github.com/wsk-route/wsk-route/internal/runevent"
+	"github.com/wsk-route/wsk-route/internal/spec"
 )
 
 // EntryKey is the key of an entry action's code: an action whose code is
@@ -24,6 +25,12 @@ import (
 // its proxy is the workflow's entry. Each /run starts a run of the workflow
 // on the route plane with the activation's value and deadline, and answers
 // with the run's result. `wsk-route compose` creates such actions.
+//
+// In a container without a host agent (wsk-route removed from the
+// invoker, or never deployed there), an entry whose manifest carries its
+// spec runs each step through the OpenWhisk API instead
+// (route.APIRouter): the workflow gives the same results, at the cost of
+// an OpenWhisk round trip per step.
 const EntryKey = "wsk-route-entry"
 
 // EntryManifest is what an entry action's code says.
@@ -38,6 +45,12 @@ type EntryManifest struct {
 	// Steps maps each action the composition names, qualified as composer
 	// qualifies it ("/_/a"), to its step in the workflow's spec.
 	Steps map[string]string `json:"steps,omitempty"`
+	// Spec is the workflow's compiled spec as compose stored it. With a
+	// host agent the entry runs the spec the agent gives (the store's
+	// current one); without one, it runs this one through the OpenWhisk
+	// API. Entries deployed before it was added have none, and need an
+	// agent.
+	Spec json.RawMessage `json:"spec,omitempty"`
 }
 
 // EntryCode returns the code of an entry action for workflow.
@@ -74,10 +87,14 @@ func parseEntry(payload []byte) (EntryManifest, bool) {
 // initEntry completes an /init of an entry action: nothing to build or
 // start, but the route plane must be there and the instance claimed.
 func (p *Proxy) initEntry(w http.ResponseWriter, r *http.Request, m EntryManifest, env map[string]string) {
+	var api *route.APIRouter
 	if p.routeOf() == nil {
-		msg := fmt.Sprintf("wsk-route: %s is the entry of workflow %q, but this container has no wsk-route host agent (WSK_ROUTE_AGENT): deploy the agent on the invoker hosts (see invoker-plugin/README.md)", env["__OW_ACTION_NAME"], m.Workflow)
-		p.initFailed(w, msg, msg, msgStartFailed)
-		return
+		var err error
+		if api, err = p.apiRouter(m, env); err != nil {
+			msg := fmt.Sprintf("wsk-route: %s is the entry of workflow %q, and this container has no wsk-route host agent (WSK_ROUTE_AGENT): %v", env["__OW_ACTION_NAME"], m.Workflow, err)
+			p.initFailed(w, msg, msg, msgStartFailed)
+			return
+		}
 	}
 	var c *conducted
 	if len(m.Composition) > 0 {
@@ -90,19 +107,62 @@ func (p *Proxy) initEntry(w http.ResponseWriter, r *http.Request, m EntryManifes
 	}
 	p.claim(r.Context(), env)
 	p.mu.Lock()
-	p.entry, p.conducted = m.Workflow, c
+	p.entry, p.conducted, p.entryAPI = m.Workflow, c, api
 	p.initialized = true
 	p.mu.Unlock()
+	if api != nil {
+		p.cfg.Stderr.WriteString(fmt.Sprintf("wsk-route: no host agent: workflow %s runs each step through the OpenWhisk API\n", m.Workflow))
+	}
 	send(w, http.StatusOK, okBody)
 	p.identify(env["__OW_NAMESPACE"], env["__OW_ACTION_NAME"], env["__OW_ACTION_VERSION"], env["__OW_API_KEY"])
 }
 
+// apiRouter returns the router of an entry without a host agent: its
+// manifest's spec, each step invoked through the OpenWhisk API.
+func (p *Proxy) apiRouter(m EntryManifest, env map[string]string) (*route.APIRouter, error) {
+	if len(m.Spec) == 0 {
+		return nil, errors.New("its manifest carries no spec to run without one (deploy it again with this version's wsk-route compose), or deploy the agent on the invoker hosts (see docs/deploy.md)")
+	}
+	sp, err := spec.Parse(m.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("the spec in its manifest: %w", err)
+	}
+	if sp.Workflow != m.Workflow {
+		return nil, fmt.Errorf("the spec in its manifest is workflow %q's", sp.Workflow)
+	}
+	host := environValue(p.cfg.Environ, route.EnvAPIHost)
+	if host == "" {
+		host = env[route.EnvAPIHost]
+	}
+	return route.NewAPIRouter(host, nil, nil, sp)
+}
+
+// environValue returns the value of key in environ ("KEY=VALUE" pairs,
+// the last one wins), or "".
+func environValue(environ []string, key string) string {
+	for i := len(environ) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(environ[i], key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
 // entryOf returns the workflow of an entry action ("" for an ordinary
-// action) and the composition it conducts (nil: it runs its spec).
-func (p *Proxy) entryOf() (string, *conducted) {
+// action), the composition it conducts (nil: it runs its spec) and the
+// router it runs on: the route plane's, or, without a host agent, its
+// API router.
+func (p *Proxy) entryOf() (string, *conducted, Router) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.entry, p.conducted
+	if p.entryAPI != nil {
+		return p.entry, p.conducted, p.entryAPI
+	}
+	var router Router
+	if p.route != nil {
+		router = p.route.router
+	}
+	return p.entry, p.conducted, router
 }
 
 // entryRun is the part of an invoker /run body an entry reads.
@@ -122,8 +182,7 @@ type entryRun struct {
 // timing line per step go to stdout, so that the entry's activation logs
 // show the whole workflow; the answer is the run's result, or an
 // application error naming the step that failed.
-func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow string, c *conducted) {
-	rs := p.routeOf()
+func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow string, c *conducted, router Router) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxEntryInput+1))
 	if err != nil || len(body) > maxEntryInput {
 		sendError(w, http.StatusBadRequest, "Error reading request body")
@@ -134,7 +193,9 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow stri
 		sendError(w, http.StatusBadRequest, "Error unmarshaling request: "+err.Error())
 		return
 	}
-	p.identify(req.Namespace, req.ActionName, req.ActionVersion, req.APIKey)
+	if req.Namespace != "" && req.ActionName != "" {
+		router.Identify(route.Identity{Namespace: req.Namespace, Action: req.ActionName, Version: req.ActionVersion, APIKey: req.APIKey})
+	}
 	input, watch := entryInput(req.Value)
 	ctx := context.WithoutCancel(r.Context()) // the run ends by its deadline, not with the caller
 	var cancel context.CancelFunc
@@ -152,7 +213,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow stri
 	// The run's events: every step's for wsk-route invoke --watch, when
 	// the caller watches; its end always, for the agent's run metrics and
 	// the run's span.
-	pub, _ := rs.router.(runEventPublisher)
+	pub, _ := router.(runEventPublisher)
 	var events *route.RunEvents
 	if pub != nil && watch {
 		events = pub.RunEvents(opts.ID)
@@ -165,9 +226,9 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, workflow stri
 	if c != nil {
 		// A composition that failed answers its {"error": ...}, which
 		// makes the activation an application error, as composer's does.
-		res, logs, err = conduct(ctx, c, rs.router, workflow, req.ActionName, req.Namespace, input, opts)
+		res, logs, err = conduct(ctx, c, router, workflow, req.ActionName, req.Namespace, input, opts)
 	} else {
-		res, err = rs.router.StartRun(ctx, workflow, input, opts)
+		res, err = router.StartRun(ctx, workflow, input, opts)
 	}
 	took := time.Since(start)
 	switch {

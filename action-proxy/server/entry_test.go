@@ -4,8 +4,13 @@ package server_test
 // its workflow on the route plane for every /run.
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,13 +79,72 @@ func TestEntryRunFailure(t *testing.T) {
 	}
 }
 
-// TestEntryWithoutAgent: an entry needs the route plane; without it /init
-// fails and says what to deploy.
+// TestEntryWithoutAgent: an entry whose manifest has no spec needs the
+// route plane; without it /init fails and says what to do.
 func TestEntryWithoutAgent(t *testing.T) {
 	h := newHarness(t, nil)
 	resp := h.init(t, initPayload(server.EntryCode("flow"), "main", entryEnv, false))
-	if resp.status != 502 || !strings.Contains(resp.body, "no wsk-route host agent") {
-		t.Errorf("entry /init without an agent: %v, want 502 naming the missing agent", resp)
+	if resp.status != 502 || !strings.Contains(resp.body, "no wsk-route host agent") || !strings.Contains(resp.body, "deploy it again") {
+		t.Errorf("entry /init without an agent: %v, want 502 naming the missing agent and what to do", resp)
+	}
+	bad := server.EntryManifest{Workflow: "flow", Spec: json.RawMessage(`{"workflow":"flow","namespace":"guest","start":["a"],"steps":{}}`)}
+	resp = newHarness(t, nil).init(t, initPayload(bad.Code(), "main", entryEnv, false))
+	if resp.status != 502 || !strings.Contains(resp.body, "the spec in its manifest") {
+		t.Errorf("entry /init with a bad spec and no agent: %v, want 502 naming the spec", resp)
+	}
+}
+
+// TestEntryThroughAPI: without a host agent, an entry whose manifest
+// carries its spec runs the workflow through the OpenWhisk API (the
+// container's __OW_API_HOST, the /run's key): every step a blocking
+// invoke, its activation named in the entry's logs. A composition is
+// conducted the same way.
+func TestEntryThroughAPI(t *testing.T) {
+	var mu sync.Mutex
+	var calls []string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p map[string]any
+		json.NewDecoder(r.Body).Decode(&p)
+		name := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+		mu.Lock()
+		calls = append(calls, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery+" "+r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Header().Set("x-openwhisk-activation-id", strings.Repeat("a", 31)+strconv.Itoa(len(name)))
+		text, _ := p["text"].(string)
+		switch name {
+		case "upper":
+			json.NewEncoder(w).Encode(map[string]any{"text": strings.ToUpper(text)})
+		case "words":
+			json.NewEncoder(w).Encode(map[string]any{"text": text, "words": len(strings.Fields(text))})
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer api.Close()
+	sp := json.RawMessage(`{"workflow":"flow","namespace":"guest","start":["a"],"steps":{"a":{"action":"/guest/upper","next":["b"]},"b":{"action":"/guest/words"}}}`)
+	for _, m := range []server.EntryManifest{
+		{Workflow: "flow", Spec: sp},
+		{Workflow: "flow", Spec: json.RawMessage(`{"workflow":"flow","namespace":"guest","start":["start"],"steps":{"start":{"value":{}},"a0-upper":{"action":"/guest/upper","catch":["caught"]},"a1-words":{"action":"/guest/words","catch":["caught"]},"caught":{}}}`),
+			Composition: json.RawMessage(`{"type":"sequence","components":[{"type":"action","name":"/_/upper"},{"type":"action","name":"/_/words"}]}`),
+			Steps:       map[string]string{"/_/upper": "a0-upper", "/_/words": "a1-words"}},
+	} {
+		calls = nil
+		h := newHarness(t, func(c *server.Config) { c.Environ = append(c.Environ, "__OW_API_HOST="+api.URL) })
+		h.mustInit(t, initPayload(m.Code(), "main", entryEnv, false))
+		resp := h.run(t, runPayload(map[string]any{"text": "wsk route"}, map[string]string{
+			"namespace": "guest", "action_name": "/guest/flow", "api_key": "u:k", "activation_id": "0123456789abcdef0123456789abcdef"}))
+		want(t, "entry run through the API", resp, 200, `{"text":"WSK ROUTE","words":2}`+"\n")
+		auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("u:k"))
+		if len(calls) != 2 || calls[0] != "POST /api/v1/namespaces/guest/actions/upper?blocking=true&result=true "+auth || !strings.HasPrefix(calls[1], "POST /api/v1/namespaces/guest/actions/words?") {
+			t.Errorf("API calls %q, want a blocking invoke of each step with the /run's key", calls)
+		}
+		stdout, stderr := h.checkStreams(t, 1)
+		if !strings.Contains(stdout, "ran on openwhisk-api in") || !strings.Contains(stdout, "(through OpenWhisk: activation "+strings.Repeat("a", 31)+"5)") {
+			t.Errorf("entry stdout %q: want each step's activation", stdout)
+		}
+		if !strings.Contains(stderr, "no host agent: workflow flow runs each step through the OpenWhisk API") {
+			t.Errorf("entry stderr %q: want a line saying it runs through the API", stderr)
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/wsk-route/wsk-route/action-proxy/child"
+	"github.com/wsk-route/wsk-route/action-proxy/route"
 )
 
 // Version is the proxy's version, exported to actions as
@@ -44,6 +45,9 @@ type Proxy struct {
 	route       *routeState // nil: stock mode (no agent)
 	entry       string      // the workflow of an entry action (entry.go); "": an ordinary action
 	conducted   *conducted  // an entry's composition (conduct.go); nil: the entry runs its spec
+	// entryAPI runs an entry's workflow through the OpenWhisk API when
+	// the container has no host agent (entry.go); nil otherwise.
+	entryAPI *route.APIRouter
 }
 
 // New returns a Proxy for cfg. It creates cfg.BaseDir if needed; action

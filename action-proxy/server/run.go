@@ -17,8 +17,8 @@ import (
 )
 
 func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
-	if wf, c := p.entryOf(); wf != "" {
-		p.serveEntry(w, r, wf, c)
+	if wf, c, router := p.entryOf(); wf != "" {
+		p.serveEntry(w, r, wf, c, router)
 		return
 	}
 	pool := p.current()

@@ -41,8 +41,8 @@ var invokerIPs = []string{"172.31.77.11", "172.31.77.12"}
 // runs is in flight (no run may fail, see stream.finish); switches the
 // agents to containers, again with
 // runs in flight; cleans, and checks the hosts are back to stock: the
-// step actions run as plain actions (the entry action needs an agent, see
-// docs/deploy.md "Undo").
+// step actions run as plain actions, and the workflow through the
+// OpenWhisk API alone (docs/deploy.md "Undo").
 //
 // The upgrade goes from the build of the previous commit (HEAD~1, built
 // from a temporary git worktree; the "previous" binaries, under
@@ -137,14 +137,11 @@ func TestTestbed(t *testing.T) {
 	runStep(t, c, flow.steps[0], "after clean", map[string]any{"text": "AFTER CLEAN"})
 	runStep(t, c, flow.steps[1], "after clean", map[string]any{"text": "naelc retfa"})
 	runStep(t, c, flow.steps[2], "after clean", map[string]any{"words": 2})
-	// The workflow's entry needs a host agent (it gets the spec and the
-	// namespace key from it), so it fails at once, saying so: the
-	// workflow does not yet run through the fallback alone.
-	if _, resp, err := c.Actions.Invoke(flow.entry, map[string]any{"text": "x"}, true, true); err == nil {
-		t.Errorf("the entry %s ran without a host agent", flow.entry)
-	} else {
-		t.Logf("entry after clean, as expected for now: %v (%s)", err, resp.Status)
-	}
+	// The workflow still runs, with the same result: its entry, without
+	// an agent, invokes each step through the OpenWhisk API
+	// (route.APIRouter, the spec from its manifest).
+	runFlow(t, c, flow.entry, text, want)
+	runFlow(t, c, flow.entry, "after clean", map[string]any{"text": "NAELC RETFA", "words": 2})
 	if out := playbook("clean again", binDir, "-e", "mode=clean"); !noChange(out) {
 		t.Errorf("a second clean changed something:\n%s", recap(out))
 	}

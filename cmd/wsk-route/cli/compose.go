@@ -200,6 +200,11 @@ func runCompose(cmd *cobra.Command, g *globalFlags, f composeFlags, file string)
 	}
 	fmt.Fprintf(errw, "stored spec version %d\n", v)
 	m := server.EntryManifest{Workflow: sp.Workflow}
+	// The entry carries its spec, to run it through the OpenWhisk API on
+	// an invoker without a host agent (after the playbook's mode=clean).
+	if m.Spec, err = sp.Marshal(); err != nil {
+		return err
+	}
 	if w.Composition != nil {
 		// The entry conducts the composition: composer's semantics, each
 		// action a run from its step of the spec.
