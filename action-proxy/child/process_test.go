@@ -41,11 +41,17 @@ func start(t *testing.T, cfg child.Config) *child.Process {
 
 func call(t *testing.T, p *child.Process, body string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	return callWithin(t, p, body, 20*time.Second)
+}
+
+// callWithin is call with a bound of its own.
+func callWithin(t *testing.T, p *child.Process, body string, bound time.Duration) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	res, _, err := p.Call(ctx, strings.NewReader(body))
 	if ctx.Err() != nil {
-		t.Fatalf("Call(%q) hung", body)
+		t.Fatalf("Call(%.80q) hung after %v (%d bytes)", body, bound, len(body))
 	}
 	return string(res), err
 }
@@ -110,7 +116,10 @@ func TestCallStripsNewlines(t *testing.T) {
 func TestCallLargeBody(t *testing.T) {
 	p := start(t, child.Config{Path: script(t, ackEcho), WaitForAck: true})
 	body := `{"arg":"` + strings.Repeat("a", 4<<20) + `"}`
-	got, err := call(t, p, body)
+	// The shell's read takes a system call per byte: 4 Mi of them took
+	// 12 s on an idle 2-core machine, and more than call's 20 s on a
+	// loaded one.
+	got, err := callWithin(t, p, body, 2*time.Minute)
 	if err != nil || got != body {
 		t.Fatalf("Call of %d bytes returned %d bytes, %v", len(body), len(got), err)
 	}
