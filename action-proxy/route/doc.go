@@ -12,7 +12,7 @@
 // env or the first /run), and run Plane.Run(ctx) in a goroutine the caller
 // owns; Run returns once the plane's goroutines and steps have stopped. A
 // Plane without an agent socket is never built: without an agent, the
-// proxy is the stock proxy. A Plane can also start runs (StartRun): this
+// proxy is the stock proxy, and an entry runs on an APIRouter. A Plane can also start runs (StartRun): this
 // is what the entry action does; tests use it to drive workflows.
 //
 // # Core and shell
@@ -39,6 +39,10 @@
 //   - plane.go, session.go, listener.go, config.go, stats.go, events.go:
 //     the agent session, the frame socket the agent hands over, the
 //     configuration, hop counters and run events for `invoke --watch`.
+//   - apirun.go, invoke.go: the other shell, for an entry whose container
+//     has no agent (APIRouter): every step a blocking invoke through the
+//     OpenWhisk API, chained by the entry itself; and the API client both
+//     shells use.
 //
 // docs/route-plane.md draws the split and lists what to touch to add a
 // step kind.
