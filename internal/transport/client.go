@@ -133,7 +133,7 @@ type clientConn struct {
 	mu       sync.Mutex // guards waiters, err, cutHere, acks and lastUsed
 	waiters  map[uint64]chan ackResult
 	err      error     // non-nil once the connection broke, or was cut
-	cutHere  bool      // this client cut it (see cut): its end is not the peer's
+	cutHere  bool      // this client cut it for a cause of its own (see cut): its end is not the peer's
 	acks     uint64    // acks read
 	lastUsed time.Time // when a frame was last written or an ack read
 
@@ -541,12 +541,21 @@ func (c *Client) awaitWindow(w *wait) (frame.Frame, error) {
 // reader, once it has read what was received before, sees the connection
 // end (and fails the remaining waiters). A connection without CloseRead
 // is closed (what it had received is then lost).
+//
+// A cut for a cause of this client's (an accept window's give-up, a write
+// that failed but not because the peer had gone, idleness, Close) marks
+// the connection: its end is then never taken for the peer's, so that a
+// frame another Send wrote on it is not sent again (sendOn's wentStale).
+// A write that failed because the peer had gone (a restarted receiver)
+// does not mark it.
 func (cc *clientConn) cut(err error) {
 	cc.mu.Lock()
 	if cc.err == nil {
 		cc.err = err
 	}
-	cc.cutHere = true
+	if !peerGone(err) {
+		cc.cutHere = true
+	}
 	cc.mu.Unlock()
 	cc.cutOnce.Do(func() {
 		if cr, ok := cc.conn.(interface{ CloseRead() error }); !ok || cr.CloseRead() != nil {

@@ -512,16 +512,56 @@ func TestCutIsNotAPeerClose(t *testing.T) {
 	}
 }
 
+// A write that fails because the peer has gone (EPIPE: a receiver that
+// restarted while the connection lay idle) is the peer's end, not a cut
+// of the client's: the frame, which the peer cannot have read, goes again
+// on a new connection.
+func TestWriteToGonePeerIsSentAgain(t *testing.T) {
+	leakcheck.Check(t)
+	h := &hookHandler{ran: map[string]bool{}}
+	rs := startServer(t, &Server{Keys: testKeys, Handler: h}, testEndpoint(t, "unix"))
+	var conn atomic.Pointer[failingConn]
+	dials := 0
+	c := &Client{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		dials++
+		fc := &failingConn{Conn: nc, uc: nc.(*net.UnixConn), writeErr: fmt.Errorf("write unix: %w", syscall.EPIPE)}
+		conn.Store(fc)
+		return fc, nil
+	}}
+	defer c.Close()
+	if _, err := c.Send(context.Background(), rs.Endpoint, windowFrame("warm", 10*time.Second), testKey); err != nil {
+		t.Fatal(err)
+	}
+	conn.Load().failWrites.Store(true)
+	ack, err := c.Send(context.Background(), rs.Endpoint, windowFrame("again", 10*time.Second), testKey)
+	if err != nil || ack.Code != frame.CodeOK || dials != 2 {
+		t.Fatalf("Send after the peer went: %v %v after %d dials; want its ack, on a second connection", ack.Code, err, dials)
+	}
+	waitFor(t, "the hook of the frame sent again", 5*time.Second, func() bool { _, seen := h.result("again"); return seen })
+	if ran, _ := h.result("again"); !ran {
+		t.Error("the frame sent again did not run")
+	}
+}
+
 // failingConn is a client's unix connection whose writes fail, writing
-// nothing, once failWrites is set.
+// nothing, once failWrites is set: with writeErr, or an error of its own.
 type failingConn struct {
 	net.Conn
 	uc         *net.UnixConn
+	writeErr   error
 	failWrites atomic.Bool
 }
 
 func (c *failingConn) Write(p []byte) (int, error) {
 	if c.failWrites.Load() {
+		if c.writeErr != nil {
+			return 0, c.writeErr
+		}
 		return 0, errors.New("injected write failure")
 	}
 	return c.Conn.Write(p)
