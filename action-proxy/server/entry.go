@@ -85,7 +85,9 @@ func parseEntry(payload []byte) (EntryManifest, bool) {
 }
 
 // initEntry completes an /init of an entry action: nothing to build or
-// start, but the route plane must be there and the instance claimed.
+// start, but the instance is claimed with the route plane, or, in a
+// container without a host agent, an API router is built from the
+// manifest's spec.
 func (p *Proxy) initEntry(w http.ResponseWriter, r *http.Request, m EntryManifest, env map[string]string) {
 	var api *route.APIRouter
 	if p.routeOf() == nil {
@@ -130,22 +132,11 @@ func (p *Proxy) apiRouter(m EntryManifest, env map[string]string) (*route.APIRou
 	if sp.Workflow != m.Workflow {
 		return nil, fmt.Errorf("the spec in its manifest is workflow %q's", sp.Workflow)
 	}
-	host := environValue(p.cfg.Environ, route.EnvAPIHost)
+	host, _ := lookup(p.cfg.Environ, route.EnvAPIHost)
 	if host == "" {
 		host = env[route.EnvAPIHost]
 	}
 	return route.NewAPIRouter(host, nil, nil, sp)
-}
-
-// environValue returns the value of key in environ ("KEY=VALUE" pairs,
-// the last one wins), or "".
-func environValue(environ []string, key string) string {
-	for i := len(environ) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(environ[i], key+"="); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // entryOf returns the workflow of an entry action ("" for an ordinary
