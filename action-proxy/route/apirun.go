@@ -113,11 +113,8 @@ func (r *APIRouter) apiKey() string {
 // of its action, retried as the spec says; routers, constants, joins, maps
 // and loops are decided here.
 func (r *APIRouter) StartRun(ctx context.Context, workflow string, input []byte, opts RunOptions) (*Result, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultRunTimeout)
-		defer cancel()
-	}
+	ctx, cancel := withRunDeadline(ctx)
+	defer cancel()
 	sp := r.specs[workflow]
 	if sp == nil {
 		return nil, fmt.Errorf("route: unknown workflow %q", workflow)
@@ -131,11 +128,7 @@ func (r *APIRouter) StartRun(ctx context.Context, workflow string, input []byte,
 	ar := &apiRun{r: r, sp: sp, key: r.apiKey(), onStep: opts.OnStep, events: make(chan apiEvent)}
 	ar.run = flow.NewRun(ar.sender(c), flow.RunConfig{ReportGrace: reportGrace, Start: opts.Start})
 	ar.drive(ctx, input)
-	steps := ar.run.Reports()
-	if f := ar.out.Failure; f != nil {
-		return nil, &RunError{RunID: runID, Step: f.Step, Code: f.Code, Reason: f.Reason, Steps: steps}
-	}
-	return &Result{RunID: runID, Value: ar.out.Value, Steps: steps}, nil
+	return outcome(runID, ar.out, ar.run.Reports())
 }
 
 // apiRun is one run of an APIRouter. Its run, reports and outcome belong

@@ -91,11 +91,8 @@ type entryRun struct {
 // Results come back to this plane, named by its instance id in the
 // frames' reply-to.
 func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte, opts RunOptions) (*Result, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultRunTimeout)
-		defer cancel()
-	}
+	ctx, cancel := withRunDeadline(ctx)
+	defer cancel()
 	_, w, _ := p.snapshot()
 	if w == nil {
 		return nil, errors.New("route: not registered with the agent")
@@ -144,10 +141,25 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte, opt
 	p.mu.Lock()
 	steps := append([]StepReport(nil), er.run.Reports()...)
 	p.mu.Unlock()
-	if f := er.out.Failure; f != nil {
-		return nil, &RunError{RunID: runID, Step: f.Step, Code: f.Code, Reason: f.Reason, Steps: steps}
+	return outcome(runID, er.out, steps)
+}
+
+// withRunDeadline returns ctx, or, when it has no deadline, ctx with
+// DefaultRunTimeout: a run never waits forever.
+func withRunDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
 	}
-	return &Result{RunID: runID, Value: er.out.Value, Steps: steps}, nil
+	return context.WithTimeout(ctx, DefaultRunTimeout)
+}
+
+// outcome is what StartRun returns for a run of id that ended with end,
+// and the steps that reported.
+func outcome(id string, end flow.End, steps []StepReport) (*Result, error) {
+	if f := end.Failure; f != nil {
+		return nil, &RunError{RunID: id, Step: f.Step, Code: f.Code, Reason: f.Reason, Steps: steps}
+	}
+	return &Result{RunID: id, Value: end.Value, Steps: steps}, nil
 }
 
 // wait gives the run its events until it has ended: its deadline, its
