@@ -102,6 +102,13 @@ func TestEntryWithoutAgent(t *testing.T) {
 func TestEntryThroughAPI(t *testing.T) {
 	var mu sync.Mutex
 	var calls []string
+	takeCalls := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := calls
+		calls = nil
+		return out
+	}
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var p map[string]any
 		json.NewDecoder(r.Body).Decode(&p)
@@ -128,14 +135,13 @@ func TestEntryThroughAPI(t *testing.T) {
 			Composition: json.RawMessage(`{"type":"sequence","components":[{"type":"action","name":"/_/upper"},{"type":"action","name":"/_/words"}]}`),
 			Steps:       map[string]string{"/_/upper": "a0-upper", "/_/words": "a1-words"}},
 	} {
-		calls = nil
 		h := newHarness(t, func(c *server.Config) { c.Environ = append(c.Environ, "__OW_API_HOST="+api.URL) })
 		h.mustInit(t, initPayload(m.Code(), "main", entryEnv, false))
 		resp := h.run(t, runPayload(map[string]any{"text": "wsk route"}, map[string]string{
 			"namespace": "guest", "action_name": "/guest/flow", "api_key": "u:k", "activation_id": "0123456789abcdef0123456789abcdef"}))
 		want(t, "entry run through the API", resp, 200, `{"text":"WSK ROUTE","words":2}`+"\n")
 		auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("u:k"))
-		if len(calls) != 2 || calls[0] != "POST /api/v1/namespaces/guest/actions/upper?blocking=true&result=true "+auth || !strings.HasPrefix(calls[1], "POST /api/v1/namespaces/guest/actions/words?") {
+		if calls := takeCalls(); len(calls) != 2 || calls[0] != "POST /api/v1/namespaces/guest/actions/upper?blocking=true&result=true "+auth || !strings.HasPrefix(calls[1], "POST /api/v1/namespaces/guest/actions/words?") {
 			t.Errorf("API calls %q, want a blocking invoke of each step with the /run's key", calls)
 		}
 		stdout, stderr := h.checkStreams(t, 1)
