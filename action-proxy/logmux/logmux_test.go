@@ -32,7 +32,7 @@ func TestSwitchSplitsAtTheCall(t *testing.T) {
 	defer cancel()
 	for i := 0; i < 50; i++ {
 		m.W.WriteString("invoker line\n")
-		run := &logmux.Buffer{Limit: 1 << 20}
+		run := &syncBuf{}
 		if err := m.Switch(ctx, run); err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +40,7 @@ func TestSwitchSplitsAtTheCall(t *testing.T) {
 		if err := m.Switch(ctx, &main); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := string(run.Bytes()), "direct line 1\ndirect partial"; got != want {
+		if got, want := run.String(), "direct line 1\ndirect partial"; got != want {
 			t.Fatalf("run %d: direct logs %q, want %q", i, got, want)
 		}
 	}
@@ -61,27 +61,17 @@ func TestChildOutputBeforeSwitchStaysInOldSink(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
-	run := &logmux.Buffer{Limit: 1 << 20}
+	run := &syncBuf{}
 	if err := m.Switch(context.Background(), run); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(main.String(), "\n"); n != 200 {
 		t.Fatalf("main sink has %d lines before the switch returned, want 200", n)
 	}
-	if len(run.Bytes()) != 0 {
-		t.Fatalf("run buffer got %q", run.Bytes())
+	if got := run.String(); got != "" {
+		t.Fatalf("run buffer got %q", got)
 	}
 	m.Close()
-}
-
-func TestBufferLimit(t *testing.T) {
-	b := &logmux.Buffer{Limit: 4}
-	b.Write([]byte("abc"))
-	b.Write([]byte("defg"))
-	got := string(b.Bytes())
-	if !strings.HasPrefix(got, "abcd") || !strings.Contains(got, "3 more bytes") {
-		t.Fatalf("got %q", got)
-	}
 }
 
 // A Switch whose context ended before the copier passed its marker still
@@ -132,13 +122,13 @@ func TestMarkWithoutWaiting(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	type run struct {
-		buf  *logmux.Buffer
+		buf  *syncBuf
 		wait func(context.Context) error
 	}
 	var runs []run
 	for i := 0; i < 50; i++ {
 		m.W.WriteString("invoker line\n")
-		buf := &logmux.Buffer{Limit: 1 << 20}
+		buf := &syncBuf{}
 		if _, err := m.Mark(buf); err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +143,7 @@ func TestMarkWithoutWaiting(t *testing.T) {
 		if err := r.wait(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := string(r.buf.Bytes()), fmt.Sprintf("direct %d\n", i); got != want {
+		if got, want := r.buf.String(), fmt.Sprintf("direct %d\n", i); got != want {
 			t.Fatalf("run %d: direct logs %q, want %q", i, got, want)
 		}
 	}

@@ -30,7 +30,8 @@ type Reservation interface {
 	// Run runs one activation with the given /run body, captures the
 	// action's logs, and releases the reservation. The result is a JSON
 	// object or array; a failure of the action is an error. logs returns
-	// the captured logs, once the last of them has come: the action's
+	// the captured logs as OpenWhisk's log lines ("<time> stdout: <text>",
+	// whisk.LogLine), once the last of them has come: the action's
 	// output crosses a pipe, and the plane asks for them only after it
 	// has handed the result on, so that the wait is off the hop's path.
 	Run(ctx context.Context, body io.Reader) (result []byte, logs func() []byte, err error)

@@ -2,7 +2,9 @@ package route
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 
@@ -40,9 +42,8 @@ type queuedRecord struct {
 // the invoker would classify the step's answer (a failure to run is a
 // developer error, a result with an "error" field an application error),
 // the result unless it is over agentproto.MaxRecordResult (then only its
-// size is kept), and the logs as OpenWhisk's lines, stamped with the end
-// of the step (the proxy captures a direct run's stdout and stderr in one
-// buffer, without times), cut at agentproto.MaxRecordLogs.
+// size is kept), and the logs as OpenWhisk's lines, each with its time
+// and stream as the executor captured it, cut at agentproto.MaxRecordLogs.
 func stepRecord(a *agentproto.Activation, f *frame.Frame, activationID string, start, end time.Time, result []byte, logs []byte, err error) {
 	*a = agentproto.Activation{
 		ActivationID: activationID,
@@ -59,6 +60,7 @@ func stepRecord(a *agentproto.Activation, f *frame.Frame, activationID string, s
 	case err != nil:
 		a.StatusCode = 2 // developer error
 		a.Result = errorObject(err.Error())
+		a.Timeout = errors.Is(err, context.DeadlineExceeded)
 	case len(result) > agentproto.MaxRecordResult:
 		a.Result = []byte(`{"wsk-route":"the result of ` + strconv.Itoa(len(result)) + ` bytes is over the ` + strconv.Itoa(agentproto.MaxRecordResult) + ` a record keeps"}`)
 	default:
@@ -71,14 +73,16 @@ func stepRecord(a *agentproto.Activation, f *frame.Frame, activationID string, s
 		a.Result = nil
 	}
 	if len(logs) > 0 {
-		a.Logs = logLines(logs, end.UTC().Format(time.RFC3339Nano), agentproto.MaxRecordLogs)
+		a.Logs = logLines(logs, end, agentproto.MaxRecordLogs)
 	}
 }
 
-// logLines turns captured output into OpenWhisk's log lines
-// ("<time> stdout: <line>"), keeping at most limit bytes of them and
-// saying so in a last line when it cut, as the invoker does.
-func logLines(logs []byte, stamp string, limit int) []string {
+// logLines splits a run's logs into OpenWhisk's log lines, keeping at
+// most limit bytes of them and saying so in a last line when it cut, as
+// the invoker does. The executor captures them as such lines already
+// (logmux.Buffer); a line that is not one is taken for stdout, stamped
+// stamp.
+func logLines(logs []byte, stamp time.Time, limit int) []string {
 	var lines []string
 	n := 0
 	for len(logs) > 0 {
@@ -88,9 +92,12 @@ func logLines(logs []byte, stamp string, limit int) []string {
 		} else {
 			logs = nil
 		}
-		l := stamp + " stdout: " + string(line)
+		l := string(line)
+		if _, _, _, ok := whisk.ParseLogLine(l); !ok {
+			l = whisk.LogLine(stamp, "stdout", l)
+		}
 		if n+len(l) > limit {
-			lines = append(lines, stamp+" stderr: "+whisk.LogsTruncatedMessage(limit))
+			lines = append(lines, whisk.LogLine(stamp, "stderr", whisk.LogsTruncatedMessage(limit)))
 			break
 		}
 		n += len(l)

@@ -173,7 +173,7 @@ func (r *reservation) Release() {
 func (r *reservation) Run(ctx context.Context, body io.Reader) (result []byte, logs func() []byte, err error) {
 	p, rs := r.p, r.rs
 	buf := &logmux.Buffer{Limit: rs.logLimit}
-	rs.markLogs(buf, buf)
+	rs.markLogs(buf.Stdout(), buf.Stderr())
 
 	result, stray, err := r.lease.Process().Call(ctx, body)
 	exited := r.lease.Process().Exited()
@@ -185,11 +185,10 @@ func (r *reservation) Run(ctx context.Context, body io.Reader) (result []byte, l
 	rs.gate.Unlock()
 	logs = func() []byte {
 		wait()
-		b := buf.Bytes()
 		if stray > 0 {
-			b = append(b, fmt.Sprintf("[wsk-route: discarded %d line(s) the action wrote on fd 3 after its previous result]\n", stray)...)
+			buf.Note(fmt.Sprintf("[wsk-route: discarded %d line(s) the action wrote on fd 3 after its previous result]", stray))
 		}
-		return b
+		return buf.Bytes()
 	}
 	if exited || errors.Is(err, child.ErrExited) || errors.Is(err, child.ErrNotRunning) {
 		rs.router.Unregister("the action's process exited")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/wsk-route/wsk-route/action-proxy/route"
 	"github.com/wsk-route/wsk-route/action-proxy/server"
+	"github.com/wsk-route/wsk-route/internal/whisk"
 )
 
 // fakeRouter records the calls of the server.
@@ -184,7 +185,25 @@ func directRun(t *testing.T, h *harness, body string) (result, logs string, err 
 	ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
 	defer cancel()
 	r, logsOf, err := reserve(t, h).Run(ctx, strings.NewReader(body))
-	return string(r), string(logsOf()), err
+	return string(r), logText(t, logsOf()), err
+}
+
+// logText checks that a direct run's logs are OpenWhisk's log lines, and
+// returns what they say (whisk.LogText: "stderr: " marks stderr), a line
+// each.
+func logText(t *testing.T, logs []byte) string {
+	t.Helper()
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(string(logs), "\n") {
+		if line == "" {
+			continue
+		}
+		if _, _, _, ok := whisk.ParseLogLine(strings.TrimSuffix(line, "\n")); !ok || !strings.HasSuffix(line, "\n") {
+			t.Errorf("log line %q is not OpenWhisk's \"<time> <stream>: <text>\"", line)
+		}
+		b.WriteString(whisk.LogText(strings.TrimSuffix(line, "\n")) + "\n")
+	}
+	return b.String()
 }
 
 func TestRouteIdentifyFromInitEnv(t *testing.T) {
@@ -279,8 +298,9 @@ func TestRouteDirectRunCapturesLogs(t *testing.T) {
 			if want := fmt.Sprintf(`{"n":%d}`, n); result != want {
 				t.Errorf("direct run %d: result %q, want %q", n, result, want)
 			}
-			// Both streams go to one buffer, in no fixed order.
-			outLine, errLine := fmt.Sprintf("stdout %d\n", n), fmt.Sprintf("stderr %d\n", n)
+			// Both streams go to one buffer, in no fixed order, each
+			// line named after its stream.
+			outLine, errLine := fmt.Sprintf("stdout %d\n", n), fmt.Sprintf("stderr: stderr %d\n", n)
 			if logs != outLine+errLine && logs != errLine+outLine {
 				t.Errorf("direct run %d: logs %q, want %q and %q", n, logs, outLine, errLine)
 			}
@@ -343,7 +363,7 @@ func TestRouteInvokerHasPriority(t *testing.T) {
 			if err != nil || string(result) != `{"n":2}` {
 				t.Errorf("direct run after the invoker's: %q, %v; want {\"n\":2}", result, err)
 			}
-			if string(logs) != "started 2\n" {
+			if logText(t, logs) != "started 2\n" {
 				t.Errorf("direct run logs %q, want %q", logs, "started 2\n")
 			}
 			if out, _ := h.checkStreams(t, 1); out != "started 1\n" {
@@ -393,7 +413,7 @@ func TestRouteDirectRunFailures(t *testing.T) {
 		unregister bool
 	}{
 		{"not a dictionary", numberAction, "The action did not return a dictionary or array.", "", false},
-		{"exits during the run", exitAction, "command exited", "bye\n", true},
+		{"exits during the run", exitAction, "command exited", "stderr: bye\n", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -481,7 +501,7 @@ func testInvokerWaitingForDirectRun(t *testing.T, poolSize int) {
 			t.Errorf("direct run %d: %q, %v", n, d.result, d.err)
 			break
 		}
-		if want := fmt.Sprintf("started %d\n", n); string(d.logs) != want {
+		if want := fmt.Sprintf("started %d\n", n); logText(t, d.logs) != want {
 			t.Errorf("direct run %d: logs %q, want %q", n, d.logs, want)
 			break
 		}
@@ -532,7 +552,7 @@ done
 			t.Errorf("%s: %q, %v", what, o.result, o.err)
 			return
 		}
-		if want := fmt.Sprintf("pid %d\n", pid); string(o.logs) != want {
+		if want := fmt.Sprintf("pid %d\n", pid); logText(t, o.logs) != want {
 			t.Errorf("%s: logs %q, want its own %q", what, o.logs, want)
 		}
 	}

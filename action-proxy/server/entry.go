@@ -18,6 +18,7 @@ import (
 	"github.com/wsk-route/wsk-route/internal/jsonscan"
 	"github.com/wsk-route/wsk-route/internal/runevent"
 	"github.com/wsk-route/wsk-route/internal/spec"
+	"github.com/wsk-route/wsk-route/internal/whisk"
 )
 
 // EntryKey is the key of an entry action's code: an action whose code is
@@ -327,12 +328,9 @@ func (p *Proxy) logRun(workflow string, steps []route.StepReport, fnLogs []strin
 		default:
 			b.WriteByte('\n')
 		}
-		for _, line := range strings.SplitAfter(string(st.Logs), "\n") {
-			if line == "" {
-				continue
-			}
-			b.WriteString(line)
-			if !strings.HasSuffix(line, "\n") {
+		for _, line := range strings.Split(string(st.Logs), "\n") {
+			if line != "" {
+				b.WriteString(whisk.LogText(line))
 				b.WriteByte('\n')
 			}
 		}

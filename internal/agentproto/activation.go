@@ -36,6 +36,9 @@ type Activation struct {
 	// StatusCode is OpenWhisk's: 0 success, 1 application error, 2
 	// developer error, 3 internal error.
 	StatusCode int `json:"status_code"`
+	// Timeout says the step was stopped because its run's deadline came
+	// (OpenWhisk's "timeout" annotation).
+	Timeout bool `json:"timeout,omitempty"`
 	// Result is the step's result (a JSON object or array), at most
 	// MaxRecordResult bytes.
 	Result json.RawMessage `json:"result,omitempty"`

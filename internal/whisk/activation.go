@@ -3,6 +3,8 @@ package whisk
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
+	"time"
 )
 
 // Activation status codes (core/entity/ActivationResult.scala).
@@ -138,6 +140,46 @@ func TimeoutMessage(timeoutMS int) string {
 // activation's logs exceeded their limit.
 func LogsTruncatedMessage(limitBytes int) string {
 	return fmt.Sprintf("Logs were truncated because the total bytes size exceeds the limit of %d bytes.", limitBytes)
+}
+
+// LogLine formats one line of an activation's logs as OpenWhisk's
+// invoker does: "<RFC 3339 UTC time> <stream>: <text>", stream being
+// "stdout" or "stderr".
+func LogLine(t time.Time, stream, text string) string {
+	return t.UTC().Format(time.RFC3339Nano) + " " + stream + ": " + text
+}
+
+// ParseLogLine splits a line LogLine made into its time, stream and text;
+// ok is false for any other line.
+func ParseLogLine(line string) (t time.Time, stream, text string, ok bool) {
+	ts, rest, found := strings.Cut(line, " ")
+	if !found {
+		return time.Time{}, "", "", false
+	}
+	stream, text, found = strings.Cut(rest, ": ")
+	if !found || (stream != "stdout" && stream != "stderr") {
+		return time.Time{}, "", "", false
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return time.Time{}, "", "", false
+	}
+	return t, stream, text, true
+}
+
+// LogText is what a line of an activation's logs says, for showing it
+// among other output: the text of a stdout line, "stderr: " and the text
+// of a stderr line, any other line as it is.
+func LogText(line string) string {
+	_, stream, text, ok := ParseLogLine(line)
+	switch {
+	case !ok:
+		return line
+	case stream == "stderr":
+		return "stderr: " + text
+	default:
+		return text
+	}
 }
 
 // Annotation keys of activation records.

@@ -18,6 +18,7 @@ import (
 	"github.com/wsk-route/wsk-route/internal/consulstore"
 	"github.com/wsk-route/wsk-route/internal/runevent"
 	"github.com/wsk-route/wsk-route/internal/spec"
+	owhisk "github.com/wsk-route/wsk-route/internal/whisk"
 )
 
 // Settings of invoke --watch.
@@ -201,7 +202,7 @@ func (w *watcher) printText(ev *runevent.Event) {
 		fmt.Fprintf(&b, " ran on %s in %v\n", ev.Instance, ev.Duration().Round(time.Microsecond))
 		for _, line := range strings.Split(strings.TrimRight(ev.Logs, "\n"), "\n") {
 			if line != "" {
-				fmt.Fprintf(&b, "    %s\n", line)
+				fmt.Fprintf(&b, "    %s\n", owhisk.LogText(line))
 			}
 		}
 		if ev.LogsCut > 0 {

@@ -151,7 +151,7 @@ func TestWatchLive(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr after the first step:\n%s\nstdout: %s", code, all, l.stdout())
 	}
-	for _, w := range []string{"    hello from stdout, watcher", "    hello from stderr, watcher", "wsk-route: workflow wlflow: 2 step(s), run " + id + " ended"} {
+	for _, w := range []string{"    hello from stdout, watcher", "    stderr: hello from stderr, watcher", "wsk-route: workflow wlflow: 2 step(s), run " + id + " ended"} {
 		if !strings.Contains(all, w) {
 			t.Errorf("stderr lacks %q:\n%s", w, all)
 		}

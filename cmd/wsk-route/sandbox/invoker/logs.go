@@ -186,17 +186,13 @@ func formatLogs(out, errs []logLine, limitBytes int, incomplete bool) []string {
 	for _, l := range all {
 		size += len(l.text)
 		if size > limitBytes {
-			logs = append(logs, formatLine(time.Now(), "stderr", whisk.LogsTruncatedMessage(limitBytes)))
+			logs = append(logs, whisk.LogLine(time.Now(), "stderr", whisk.LogsTruncatedMessage(limitBytes)))
 			return logs
 		}
-		logs = append(logs, formatLine(l.t, l.stream, l.text))
+		logs = append(logs, whisk.LogLine(l.t, l.stream, l.text))
 	}
 	if incomplete {
-		logs = append(logs, formatLine(time.Now(), "stderr", whisk.MsgLogsIncomplete))
+		logs = append(logs, whisk.LogLine(time.Now(), "stderr", whisk.MsgLogsIncomplete))
 	}
 	return logs
-}
-
-func formatLine(t time.Time, stream, text string) string {
-	return t.UTC().Format(time.RFC3339Nano) + " " + stream + ": " + text
 }

@@ -327,9 +327,8 @@ func (i *Invoker) activate(ctx context.Context, j *job, c *container, cold bool)
 	if initTime >= 0 {
 		act.Annotations = act.Annotations.Set(whisk.AnnInitTime, initTime)
 	}
-	if timedOut {
-		act.Annotations = act.Annotations.Set(whisk.AnnTimeout, true)
-	}
+	// OpenWhisk's invoker says false too (ContainerProxy.constructWhiskActivation).
+	act.Annotations = act.Annotations.Set(whisk.AnnTimeout, timedOut)
 	return act
 }
 
