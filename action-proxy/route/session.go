@@ -68,6 +68,7 @@ func (p *Plane) session(ctx context.Context) error {
 			Concurrency: p.cfg.Concurrency,
 			Name:        p.cfg.Name,
 			Telemetry:   true,
+			User:        agentproto.UserOf(id.APIKey),
 		}})
 		if err != nil {
 			regErr <- err

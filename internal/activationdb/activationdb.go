@@ -311,11 +311,14 @@ func (d Document) Encode() ([]byte, error) {
 // StatusError is the error of a request CouchDB answered with a status
 // other than 2xx (or 409, for PutActivation; 404, for LookupAction).
 type StatusError struct {
-	// Method is the request's method, PUT or GET ("" reads as PUT).
+	// Method is the request's method, PUT, POST or GET ("" reads as
+	// PUT).
 	Method     string
 	StatusCode int
 	Database   string
-	DocID      string
+	// DocID is the document's id; "_bulk_docs" for a request of
+	// PutActivations, which writes several.
+	DocID string
 	// Code and Reason are CouchDB's "error" and "reason"; when the body
 	// is not CouchDB's error object, Reason holds its beginning.
 	Code, Reason string
@@ -326,7 +329,11 @@ func (e *StatusError) Error() string {
 	if method == "" {
 		method = http.MethodPut
 	}
-	msg := fmt.Sprintf("activationdb: %s document %q in database %q: %d %s", method, e.DocID, e.Database, e.StatusCode, http.StatusText(e.StatusCode))
+	what := fmt.Sprintf("document %q", e.DocID)
+	if e.DocID == bulkDocs {
+		what = bulkDocs
+	}
+	msg := fmt.Sprintf("activationdb: %s %s in database %q: %d %s", method, what, e.Database, e.StatusCode, http.StatusText(e.StatusCode))
 	switch {
 	case e.Code != "" && e.Reason != "":
 		msg += ": " + e.Code + ": " + e.Reason

@@ -17,6 +17,12 @@
 // (and action name) and start, so a document written here is listed with
 // the invoker's own.
 //
+// PutActivation writes one record (PUT /{db}/{namespace%2FactivationId},
+// as the invoker's CouchDbRestClient.putDoc); PutActivations writes
+// several in one POST /{db}/_bulk_docs (CouchDbRestClient.putDocs, which
+// the invoker's activation store sends through its Batcher, up to 500
+// documents a request), and says which records were not written.
+//
 // It also reads what the invoker knows of an action and a direct step's
 // proxy does not: LookupAction reads the action's document from the
 // entity database (whisk.couchdb.databases.WhiskEntity, OpenWhisk's

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/wsk-route/wsk-route/internal/routetable"
 	"github.com/wsk-route/wsk-route/internal/runevent"
@@ -72,6 +73,40 @@ type Register struct {
 	// answers Welcome.Telemetry only to a proxy that says so, since a
 	// proxy from before these messages refuses a field it does not know.
 	Telemetry bool `json:"telemetry,omitempty"`
+	// User is the uuid of the key the action runs with: the part of its
+	// __OW_API_KEY before the colon, never the key itself. The agent
+	// names it as the userId of the step's user events, as OpenWhisk's
+	// invoker does. An agent from before this field refuses it, so the
+	// agents are upgraded first.
+	User string `json:"user,omitempty"`
+}
+
+// MaxUser bounds Register.User: a uuid is 36 bytes.
+const MaxUser = 64
+
+// UserOf returns the uuid of an OpenWhisk API key ("uuid:key"), or "" for
+// a key of another form. The key itself is never kept.
+func UserOf(apiKey string) string {
+	user, _, ok := strings.Cut(apiKey, ":")
+	if !ok || !validUser(user) {
+		return ""
+	}
+	return user
+}
+
+// validUser reports whether s has the form of a key's uuid: 1 to MaxUser
+// ASCII letters, digits and dashes.
+func validUser(s string) bool {
+	if s == "" || len(s) > MaxUser {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Unregister withdraws the instance; Reason is logged by the agent.
@@ -215,6 +250,9 @@ func (m *Message) check() error {
 		ok = m.Register != nil
 		if ok && (m.Register.Namespace == "" || m.Register.Action == "" || m.Register.Name == "") {
 			return errors.New("agentproto: register needs namespace, action and name")
+		}
+		if ok && m.Register.User != "" && !validUser(m.Register.User) {
+			return fmt.Errorf("agentproto: register: user %.80q is not a key's uuid (1 to %d letters, digits and dashes)", m.Register.User, MaxUser)
 		}
 	case TypeUnregister:
 		ok = m.Unregister != nil

@@ -11,7 +11,7 @@ import (
 
 func TestRoundTrip(t *testing.T) {
 	msgs := []*agentproto.Message{
-		{Type: agentproto.TypeRegister, Register: &agentproto.Register{Namespace: "guest", Action: "/guest/a", Name: "p", Concurrency: 2}},
+		{Type: agentproto.TypeRegister, Register: &agentproto.Register{Namespace: "guest", Action: "/guest/a", Name: "p", Concurrency: 2, User: "23bc46b1-71f6-4ed5-8c54-816aa4f8c502"}},
 		{Type: agentproto.TypeUnregister, Unregister: &agentproto.Unregister{Reason: "child died"}},
 		{Type: agentproto.TypeWelcome, Welcome: &agentproto.Welcome{InstanceID: "h/p", Host: "h", Relay: "unix:/run/wsk-route/agent-frames.sock", ShmDir: "/dev/shm/wsk-route/guest"}},
 		{Type: agentproto.TypeKey, Key: &agentproto.Key{Namespace: "guest", Key: []byte("0123456789abcdef0123456789abcdef")}},
@@ -34,6 +34,21 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+func TestUserOf(t *testing.T) {
+	for _, tc := range []struct{ key, want string }{
+		{"23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP", "23bc46b1-71f6-4ed5-8c54-816aa4f8c502"},
+		{"", ""},
+		{"no colon", ""},
+		{":key", ""},
+		{"uu id:key", ""},
+		{strings.Repeat("a", agentproto.MaxUser+1) + ":key", ""},
+	} {
+		if got := agentproto.UserOf(tc.key); got != tc.want {
+			t.Errorf("UserOf(%q) = %q, want %q", tc.key, got, tc.want)
+		}
+	}
+}
+
 func TestDecodeRefuses(t *testing.T) {
 	tests := []struct{ name, in, want string }{
 		{"not json", `{`, "agentproto:"},
@@ -42,6 +57,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"two bodies", `{"type":"key","key":{"namespace":"n","key":"MDEyMzQ1Njc4OWFiY2RlZg=="},"unregister":{"reason":""}}`, "exactly one body"},
 		{"wrong body", `{"type":"register","unregister":{"reason":""}}`, "without its register body"},
 		{"register without action", `{"type":"register","register":{"namespace":"n","name":"p"}}`, "needs namespace, action"},
+		{"user that is no uuid", `{"type":"register","register":{"namespace":"n","action":"a","name":"p","user":"23bc46b1:secret"}}`, "is not a key's uuid"},
 		{"short key", `{"type":"key","key":{"namespace":"n","key":"MDE="}}`, "shorter than 16"},
 		{"unknown field", `{"type":"unregister","unregister":{"reason":"","extra":1}}`, "unknown field"},
 		{"trailing data", `{"type":"unregister","unregister":{"reason":""}} {}`, "trailing data"},

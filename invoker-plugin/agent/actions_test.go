@@ -155,9 +155,9 @@ func TestStepKindAndLimits(t *testing.T) {
 				for _, kv := range r.Annotations {
 					keys = append(keys, kv.Key)
 				}
-				wantKeys := "path causedBy waitTime wsk-route"
+				wantKeys := "path timeout causedBy waitTime wsk-route"
 				if tc.wantLimits != "" {
-					wantKeys = "path kind limits causedBy waitTime wsk-route"
+					wantKeys = "path kind limits timeout causedBy waitTime wsk-route"
 				}
 				if got := strings.Join(keys, " "); got != wantKeys {
 					t.Errorf("record %s: annotations %s, want %s", r.ActivationID, got, wantKeys)

@@ -290,6 +290,10 @@ type Agent struct {
 type localInstance struct {
 	inst  routetable.Instance
 	ready bool // registered in the registry; false while Register runs
+	// user is the uuid of the key the proxy said its action runs with
+	// (agentproto.Register.User): the userId of its steps' user events.
+	// It is only a label: the namespace is the registration's.
+	user string
 }
 
 // New checks cfg, prepares RunDir and ShmRoot, and binds the listeners.

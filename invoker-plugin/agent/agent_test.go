@@ -161,11 +161,17 @@ func dial(t *testing.T, a *testAgent) *websocket.Conn {
 // "/<ns>/<name>" (the agent makes its frame socket, RunDir/proxies/<name>.sock).
 func newProxy(t *testing.T, a *testAgent, ns, name string) *fakeProxy {
 	t.Helper()
+	return newProxyAs(t, a, register(a, ns, name))
+}
+
+// newProxyAs is newProxy with the registration reg.
+func newProxyAs(t *testing.T, a *testAgent, reg *agentproto.Register) *fakeProxy {
+	t.Helper()
 	p := &fakeProxy{t: t, conn: dial(t, a), done: make(chan struct{}),
 		table: map[string]routetable.Instance{}, specs: map[string]agentproto.SpecData{}}
 	go p.read()
 	t.Cleanup(p.close)
-	p.send(&agentproto.Message{Type: agentproto.TypeRegister, Register: register(a, ns, name)})
+	p.send(&agentproto.Message{Type: agentproto.TypeRegister, Register: reg})
 	p.waitFor("welcome", func() bool { return p.welcome != nil && p.key != nil })
 	return p
 }

@@ -3,7 +3,10 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -28,26 +31,62 @@ type ActivationStore interface {
 	PutActivation(ctx context.Context, a whisk.Activation) error
 }
 
+// BatchStore is the optional method set of an ActivationStore that
+// writes several records at once, as OpenWhisk's invoker batches its
+// activation writes (internal/activationdb's Store: one POST _bulk_docs).
+// The agent then writes the records that queued up while it was writing
+// in one call.
+type BatchStore interface {
+	// PutActivations writes recs; writing the same record twice must be
+	// harmless. It must not retain recs. It returns nil when it wrote
+	// them all; an error that is (or wraps) a PartialWriteError when it
+	// wrote some and not others; any other error when it wrote none.
+	PutActivations(ctx context.Context, recs []whisk.Activation) error
+}
+
+// PartialWriteError is the error of a BatchStore's PutActivations that
+// wrote some records and not others (internal/activationdb's
+// BatchError).
+type PartialWriteError interface {
+	error
+	// FailedRecords returns the indexes in recs of the records not
+	// written.
+	FailedRecords() []int
+}
+
 const (
 	// recordQueue bounds the records waiting to be written; a record that
 	// finds the queue full is dropped and counted.
 	recordQueue = 1024
-	// recordTimeout bounds one write.
+	// recordBatch bounds the records written in one call of a
+	// BatchStore: the batch size of OpenWhisk's invoker (CouchDbRestStore's
+	// Batcher, 500).
+	recordBatch = 500
+	// recordTimeout bounds one write (of one record, or of a batch).
 	recordTimeout = 10 * time.Second
 )
 
-// recordWriter writes records one at a time, in arrival order. When its
-// store is an ActionCatalog it also looks up the records' actions, on
-// the same goroutine, for the records whose action version its cache
-// could not answer for when they were queued.
+// recordWriter writes records in arrival order: one at a time, or, when
+// its store is a BatchStore, in batches of what is queued when it is
+// ready to write (up to recordBatch): the first record after an idle
+// spell is written at once, alone, and a batch forms from the records that
+// arrived while the previous write was under way, never by waiting for
+// more. When its store is an ActionCatalog it also looks up the records'
+// actions, on the same goroutine, for the records whose action version
+// its cache could not answer for when they were queued.
 type recordWriter struct {
 	store   ActivationStore // nil: records are dropped
+	batches BatchStore      // nil: the store writes one record at a time
 	actions *actionCache    // nil: the store looks up no actions
 	log     *slog.Logger
 	queue   chan queuedRecord
 	dropped atomic.Uint64 // queue full or no store
-	failed  atomic.Uint64 // writes the store refused
+	failed  atomic.Uint64 // records the store did not write
 	written atomic.Uint64
+
+	// Owned by run's goroutine, reused from batch to batch.
+	batch []queuedRecord
+	recs  []whisk.Activation
 }
 
 // queuedRecord is a record waiting to be written.
@@ -67,7 +106,18 @@ func newRecordWriter(store ActivationStore, log *slog.Logger) *recordWriter {
 	if c, ok := store.(ActionCatalog); ok {
 		w.actions = newActionCache(c, log)
 	}
+	if b, ok := store.(BatchStore); ok {
+		w.batches = b
+	}
 	return w
+}
+
+// maxBatch returns how many records the writer writes at once.
+func (w *recordWriter) maxBatch() int {
+	if w.batches == nil {
+		return 1
+	}
+	return recordBatch
 }
 
 // counts returns the writer's counters, for the metrics.
@@ -118,50 +168,135 @@ func (q *queuedRecord) publish() {
 
 // run writes queued records until ctx ends; those still queued then are
 // written within recordTimeout, so that a stopping agent loses none it
-// took.
+// took. A write under way when ctx ends is not cut short: it ends within
+// its own recordTimeout, then the queue is drained.
 func (w *recordWriter) run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-			defer cancel()
-			for {
-				select {
-				case q := <-w.queue:
-					w.write(drain, q)
-				default:
-					return nil
-				}
-			}
+			w.drain(ctx, nil)
+			return nil
 		case q := <-w.queue:
-			w.write(ctx, q)
+			if ctx.Err() != nil {
+				w.drain(ctx, &q)
+				return nil
+			}
+			w.write(ctx, context.WithoutCancel(ctx), w.take(append(w.batch[:0], q)))
 		}
 	}
 }
 
-// write completes q's record with its action's kind and limits when it
-// lacks them (looking the action up, bounded by lookupTimeout, unless
-// the cache knows it by now), publishes its pending user event, and
-// writes the record.
-func (w *recordWriter) write(ctx context.Context, q queuedRecord) {
-	if q.lookup != nil && w.actions != nil {
-		info := w.actions.resolve(ctx, *q.lookup)
-		withAction(&q.rec, info)
-		if q.event != nil {
-			withEventAction(q.event, info)
+// drain writes first, when set, and the records queued, within
+// recordTimeout of ctx's end.
+func (w *recordWriter) drain(ctx context.Context, first *queuedRecord) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	batch := w.batch[:0]
+	if first != nil {
+		batch = append(batch, *first)
+	}
+	for batch = w.take(batch); len(batch) > 0; batch = w.take(w.batch[:0]) {
+		w.write(dctx, dctx, batch)
+	}
+}
+
+// take appends to batch the records already queued, up to maxBatch in
+// all, without waiting for more, and returns it.
+func (w *recordWriter) take(batch []queuedRecord) []queuedRecord {
+	for n := w.maxBatch(); len(batch) < n; {
+		select {
+		case q := <-w.queue:
+			batch = append(batch, q)
+		default:
+			return batch
 		}
 	}
-	q.publish()
-	a := q.rec
-	cctx, cancel := context.WithTimeout(ctx, recordTimeout)
-	defer cancel()
-	if err := w.store.PutActivation(cctx, a); err != nil {
-		if w.failed.Add(1)%100 == 1 {
-			w.log.Warn("agent: writing an activation record failed", "namespace", a.Namespace, "activation", a.ActivationID, "failed", w.failed.Load(), "err", err)
+	return batch
+}
+
+// write completes the records of batch with their actions' kind and
+// limits when they lack them (looking each action version up within ctx,
+// bounded by lookupTimeout, unless the cache knows it by now), publishes
+// their pending user events, and writes them within recordTimeout of
+// putCtx: in one call of a BatchStore, or one by one (a lone record
+// too, with PutActivation, as before there were batches). It counts each
+// record written or failed.
+func (w *recordWriter) write(ctx, putCtx context.Context, batch []queuedRecord) {
+	w.batch = batch
+	defer clear(batch) // the writer keeps no record between batches
+	recs := w.recs[:0]
+	for i := range batch {
+		q := &batch[i]
+		if q.lookup != nil && w.actions != nil {
+			info := w.actions.resolve(ctx, *q.lookup)
+			withAction(&q.rec, info)
+			if q.event != nil {
+				withEventAction(q.event, info)
+			}
+		}
+		q.publish()
+		recs = append(recs, q.rec)
+	}
+	w.recs = recs
+	defer clear(recs)
+	if w.batches == nil || len(recs) == 1 {
+		for i, a := range recs {
+			cctx, cancel := context.WithTimeout(putCtx, recordTimeout)
+			err := w.store.PutActivation(cctx, a)
+			cancel()
+			if err != nil {
+				w.countFailed(recs, []int{i}, err)
+				continue
+			}
+			w.written.Add(1)
 		}
 		return
 	}
-	w.written.Add(1)
+	cctx, cancel := context.WithTimeout(putCtx, recordTimeout)
+	err := w.batches.PutActivations(cctx, recs)
+	cancel()
+	if err == nil {
+		w.written.Add(uint64(len(recs)))
+		return
+	}
+	var failed []int
+	if pe := PartialWriteError(nil); errors.As(err, &pe) {
+		failed = validIndexes(pe.FailedRecords(), len(recs))
+	} else {
+		failed = make([]int, len(recs))
+		for i := range failed {
+			failed[i] = i
+		}
+	}
+	w.written.Add(uint64(len(recs) - len(failed)))
+	w.countFailed(recs, failed, err)
+}
+
+// countFailed counts the records of recs at the indexes failed as failed
+// ones, logging err when the count passes 1, 101, 201, ... with the
+// first of them.
+func (w *recordWriter) countFailed(recs []whisk.Activation, failed []int, err error) {
+	if len(failed) == 0 {
+		return
+	}
+	n := w.failed.Add(uint64(len(failed)))
+	if before := n - uint64(len(failed)); (before+99)/100 < (n+99)/100 {
+		a := recs[failed[0]]
+		w.log.Warn("agent: writing activation records failed", "namespace", a.Namespace, "activation", a.ActivationID,
+			"records", len(failed), "failed", n, "err", err)
+	}
+}
+
+// validIndexes returns the distinct indexes of idx in [0, n), sorted.
+func validIndexes(idx []int, n int) []int {
+	out := make([]int, 0, len(idx))
+	for _, i := range idx {
+		if i >= 0 && i < n {
+			out = append(out, i)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // wantsTelemetry reports whether the agent does anything with the steps'
@@ -180,7 +315,7 @@ var _ proxyconn.ActivationSink = (*registrar)(nil)
 // message names. It never blocks: it runs on the proxy's session reader.
 func (r *registrar) Activation(id string, m *agentproto.Activation) {
 	a := (*Agent)(r)
-	inst, ok := a.readyInstance(id)
+	inst, user, ok := a.readyInstanceUser(id)
 	if !ok {
 		return
 	}
@@ -197,6 +332,7 @@ func (r *registrar) Activation(id string, m *agentproto.Activation) {
 	var event *userevents.EventMessage
 	if a.userEvents != nil {
 		event = stepEvent(a.cfg.UserEventsSource, inst.Action, &rec, info)
+		event.UserID = user
 		if final || a.records.store == nil {
 			a.userEvents.Publish(event)
 			event = nil
@@ -220,7 +356,8 @@ func (r *registrar) Activation(id string, m *agentproto.Activation) {
 // stepActivation is the OpenWhisk activation record of a direct step the
 // instance inst ran, as the invoker writes one for a component of a
 // sequence: in the instance's namespace, named after its action, with
-// the path, causedBy "sequence" and waitTime 0 (a warm container, no
+// the path, timeout (whether the step was stopped at its run's
+// deadline), causedBy "sequence" and waitTime 0 (a warm container, no
 // queue) annotations, the run's entry activation as its cause, and a
 // "wsk-route" annotation naming the workflow, step and branch. The kind
 // and limits annotations are withAction's.
@@ -249,6 +386,7 @@ func stepActivation(inst routetable.Instance, m *agentproto.Activation) whisk.Ac
 		Version:      version,
 		Annotations: whisk.KeyValues{
 			{Key: whisk.AnnPath, Value: jsonString(path)},
+			{Key: whisk.AnnTimeout, Value: json.RawMessage(strconv.FormatBool(m.Timeout))},
 			{Key: whisk.AnnCausedBy, Value: jsonString("sequence")},
 			{Key: whisk.AnnWaitTime, Value: json.RawMessage("0")},
 			{Key: "wsk-route", Value: route},

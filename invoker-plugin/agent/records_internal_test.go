@@ -29,11 +29,16 @@ func TestStepActivation(t *testing.T) {
 		string(a.Response.Result) != `{"error":"no"}` || len(a.Logs) != 1 {
 		t.Errorf("record %+v", a)
 	}
-	want := map[string]string{"path": `"guest/tools/upper"`, "causedBy": `"sequence"`, "waitTime": `0`, "wsk-route": `{"branch":3,"step":"s1","workflow":"wf"}`}
+	want := map[string]string{"path": `"guest/tools/upper"`, "timeout": `false`, "causedBy": `"sequence"`, "waitTime": `0`, "wsk-route": `{"branch":3,"step":"s1","workflow":"wf"}`}
 	for k, v := range want {
 		if got, ok := a.Annotations.Get(k); !ok || string(got) != v {
 			t.Errorf("annotation %s = %s, want %s", k, got, v)
 		}
+	}
+	// A step stopped at its run's deadline is a timeout, as OpenWhisk says.
+	m.Timeout = true
+	if got, _ := stepActivation(inst, m).Annotations.Get("timeout"); string(got) != "true" {
+		t.Errorf("timeout annotation %s for a step stopped at its deadline, want true", got)
 	}
 	// No result: {} as the invoker records an empty one; no version: OpenWhisk's default.
 	m.Result = nil
@@ -102,15 +107,15 @@ func TestWithAction(t *testing.T) {
 		{"known action", actionInfo{known: true, kind: "python:3", limits: whisk.Limits{Timeout: 60000, Memory: 256, Logs: 10, Concurrency: 1}},
 			`[{"key":"path","value":"guest/upper"},{"key":"kind","value":"python:3"},` +
 				`{"key":"limits","value":{"timeout":60000,"memory":256,"logs":10,"concurrency":1}},` +
-				`{"key":"causedBy","value":"sequence"},{"key":"waitTime","value":0},` +
+				`{"key":"timeout","value":false},{"key":"causedBy","value":"sequence"},{"key":"waitTime","value":0},` +
 				`{"key":"wsk-route","value":{"branch":0,"step":"s1","workflow":"wf"}}]`},
 		{"log limit 0", actionInfo{known: true, kind: "blackbox", limits: whisk.Limits{Timeout: 100, Memory: 128, Concurrency: 1}},
 			`[{"key":"path","value":"guest/upper"},{"key":"kind","value":"blackbox"},` +
 				`{"key":"limits","value":{"timeout":100,"memory":128,"logs":0,"concurrency":1}},` +
-				`{"key":"causedBy","value":"sequence"},{"key":"waitTime","value":0},` +
+				`{"key":"timeout","value":false},{"key":"causedBy","value":"sequence"},{"key":"waitTime","value":0},` +
 				`{"key":"wsk-route","value":{"branch":0,"step":"s1","workflow":"wf"}}]`},
 		{"unknown action", actionInfo{},
-			`[{"key":"path","value":"guest/upper"},{"key":"causedBy","value":"sequence"},{"key":"waitTime","value":0},` +
+			`[{"key":"path","value":"guest/upper"},{"key":"timeout","value":false},{"key":"causedBy","value":"sequence"},{"key":"waitTime","value":0},` +
 				`{"key":"wsk-route","value":{"branch":0,"step":"s1","workflow":"wf"}}]`},
 	}
 	for _, tc := range tests {

@@ -91,7 +91,7 @@ func (r *registrar) Register(ctx context.Context, peer proxyconn.Peer, reg *agen
 		a.mu.Unlock()
 		return agentproto.Welcome{}, nil, fmt.Errorf("%w: %s", ErrDuplicate, inst.ID)
 	}
-	li := &localInstance{inst: inst}
+	li := &localInstance{inst: inst, user: reg.User}
 	a.local[inst.ID] = li
 	a.mu.Unlock()
 	fail := func(err error) (agentproto.Welcome, []byte, error) {

@@ -99,11 +99,18 @@ func (r *registrar) RunEvent(id string, ev *runevent.Event) {
 // readyInstance returns the instance registered through this agent as
 // id, once its registration is complete.
 func (a *Agent) readyInstance(id string) (routetable.Instance, bool) {
+	inst, _, ok := a.readyInstanceUser(id)
+	return inst, ok
+}
+
+// readyInstanceUser is readyInstance, with the uuid of the key the
+// instance's action runs with ("" when its proxy did not say).
+func (a *Agent) readyInstanceUser(id string) (routetable.Instance, string, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	li := a.local[id]
 	if li == nil || !li.ready {
-		return routetable.Instance{}, false
+		return routetable.Instance{}, "", false
 	}
-	return li.inst, true
+	return li.inst, li.user, true
 }

@@ -82,7 +82,11 @@ func TestUserEventsOfSteps(t *testing.T) {
 		c.UserEvents = &userevents.PublisherConfig{Kafka: userevents.Kafka{Brokers: brokers, TopicPrefix: "ow_"}}
 	})
 	entry := newProxy(t, a, "guest", "flow")
-	upper := newProxy(t, a, "guest", "upper")
+	// upper's proxy says the uuid of its action's key, as a proxy does
+	// from __OW_API_KEY: the events name it as their userId.
+	reg := register(a, "guest", "upper")
+	reg.User = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502"
+	upper := newProxyAs(t, a, reg)
 	// The record of a step upper ran (the proxy that ran a step sends it);
 	// a step that went through the OpenWhisk API has none.
 	id := runevent.StepActivationID("run1", "up", 0, "")
@@ -95,7 +99,7 @@ func TestUserEventsOfSteps(t *testing.T) {
 	want := `{"source":"wsk-route-agent@hostA","body":{"name":"guest/upper","activationId":"` +
 		id + `","statusCode":0,"duration":12,"waitTime":0,"initTime":0,` +
 		`"kind":"unknown","conductor":false,"memory":0,"causedBy":"sequence"},"subject":"guest","namespace":"guest",` +
-		`"userId":"","eventType":"Activation","timestamp":1700000000123}`
+		`"userId":"23bc46b1-71f6-4ed5-8c54-816aa4f8c502","eventType":"Activation","timestamp":1700000000123}`
 	got := readTopic(t, brokers, "ow_events", 1)
 	if got[0] != want {
 		t.Errorf("event on ow_events:\ngot  %s\nwant %s", got[0], want)

@@ -19,6 +19,7 @@ import (
 	"github.com/wsk-route/wsk-route/action-proxy/route"
 	"github.com/wsk-route/wsk-route/action-proxy/server"
 	"github.com/wsk-route/wsk-route/internal/spec"
+	owhisk "github.com/wsk-route/wsk-route/internal/whisk"
 )
 
 // chain returns the spec of a chain of actions of the guest namespace.
@@ -167,7 +168,7 @@ func TestEntryAction(t *testing.T) {
 			t.Errorf("invoke %d: result %v, want the upper-cased text and 2 words", i, r)
 		}
 		logs := strings.Join(act.Logs, "\n")
-		for _, want := range []string{"wsk-route: step ea-upper ran on sandbox/", "wsk-route: step ea-words ran on sandbox/", `step upper: "entry action"`, "wsk-route: workflow ea: 2 step(s) in"} {
+		for _, want := range []string{"wsk-route: step ea-upper ran on sandbox/", "wsk-route: step ea-words ran on sandbox/", `step upper: "entry action"`, "stdout: stderr: step upper on stderr", "wsk-route: workflow ea: 2 step(s) in"} {
 			if !strings.Contains(logs, want) {
 				t.Errorf("invoke %d: the entry's logs %q lack %q", i, act.Logs, want)
 			}
@@ -198,8 +199,12 @@ func TestEntryAction(t *testing.T) {
 			if !full.Response.Success || full.Response.Result == nil || full.Duration < 0 || full.End < full.Start || full.Namespace != "guest" {
 				t.Errorf("record %s: %+v, want a successful step with its result and times", r.ActivationID, full)
 			}
-			if s == "ea-upper" && !strings.Contains(strings.Join(full.Logs, "\n"), `stdout: step upper: "entry action"`) {
-				t.Errorf("record %s of ea-upper has logs %q, want the step's own log line", r.ActivationID, full.Logs)
+			if s == "ea-upper" {
+				checkStepLogs(t, full, `step upper: "entry action"`, "step upper on stderr")
+			}
+			// OpenWhisk's invoker says whether the activation timed out.
+			if got := full.Annotations.GetValue("timeout"); got != false {
+				t.Errorf("record %s: timeout annotation %v, want false", r.ActivationID, got)
 			}
 			if got := full.Annotations.GetValue("path"); got != "guest/"+s {
 				t.Errorf("record %s: path annotation %v, want guest/%s", r.ActivationID, got, s)
@@ -216,6 +221,33 @@ func TestEntryAction(t *testing.T) {
 				t.Errorf("record %s: limits %v, want %v as the invoker's record has %v", r.ActivationID, got, wantLimits[s], warm[s].Annotations.GetValue("limits"))
 			}
 		}
+	}
+}
+
+// checkStepLogs checks that a direct step's record has the step's own
+// log lines, each as OpenWhisk writes them: its stdout line and its
+// stderr line, named after their streams, stamped when the proxy read
+// them: within the step's run, or just after it (the output crosses a
+// pipe, and may be read after the result).
+func checkStepLogs(t *testing.T, rec *whisk.Activation, stdout, stderr string) {
+	t.Helper()
+	want := map[string]string{"stdout": stdout, "stderr": stderr}
+	for _, l := range rec.Logs {
+		at, stream, text, ok := owhisk.ParseLogLine(l)
+		if !ok {
+			t.Errorf("record %s: log line %q is not OpenWhisk's \"<time> <stream>: <text>\"", rec.ActivationID, l)
+			continue
+		}
+		if want[stream] != text {
+			continue
+		}
+		delete(want, stream)
+		if ms := at.UnixMilli(); ms < rec.Start || ms > rec.End+1000 {
+			t.Errorf("record %s: line %q stamped outside the step's run (%d to %d)", rec.ActivationID, l, rec.Start, rec.End)
+		}
+	}
+	for stream, text := range want {
+		t.Errorf("record %s has logs %q, want the step's %s line %q", rec.ActivationID, rec.Logs, stream, text)
 	}
 }
 

@@ -96,6 +96,7 @@ func run(v map[string]any) string {
 	}
 	if step != "" {
 		fmt.Printf("step %s: %q\n", step, text)
+		fmt.Fprintf(os.Stderr, "step %s on stderr\n", step)
 		return encode(v)
 	}
 	switch mode {
