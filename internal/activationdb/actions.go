@@ -62,12 +62,14 @@ type actionDocument struct {
 	} `json:"exec"`
 	// Limits as ActionLimits.serdes reads them: timeout and memory
 	// required, logs and concurrency defaulting when absent (documents
-	// written before they existed).
+	// written before they existed), instances only when the action has
+	// it.
 	Limits *struct {
 		Timeout     *int `json:"timeout"`
 		Memory      *int `json:"memory"`
 		Logs        *int `json:"logs"`
 		Concurrency *int `json:"concurrency"`
+		Instances   *int `json:"instances"`
 	} `json:"limits"`
 }
 
@@ -141,6 +143,9 @@ func (d *actionDocument) action(fqn, version string) (string, whisk.Limits, erro
 	}
 	if d.Limits.Concurrency != nil {
 		l.Concurrency = *d.Limits.Concurrency
+	}
+	if d.Limits.Instances != nil {
+		l.Instances = *d.Limits.Instances
 	}
 	return d.Exec.Kind, l, nil
 }

@@ -93,8 +93,8 @@ func TestLookupActionAnswers(t *testing.T) {
 			wantKind: "python:3", wantLimits: whisk.Limits{Timeout: 100, Memory: 128, Logs: 0, Concurrency: 1}},
 		{name: "old document without logs and concurrency", status: 200, body: actionDoc("guest/hello", "python:3", "0.0.1", `{"timeout":60000,"memory":256}`), version: "0.0.1",
 			wantKind: "python:3", wantLimits: whisk.Limits{Timeout: 60000, Memory: 256, Logs: 10, Concurrency: 1}},
-		{name: "instances ignored", status: 200, body: actionDoc("guest/hello", "go:1.22", "0.0.1", `{"timeout":60000,"memory":256,"logs":10,"concurrency":4,"instances":2}`), version: "0.0.1",
-			wantKind: "go:1.22", wantLimits: whisk.Limits{Timeout: 60000, Memory: 256, Logs: 10, Concurrency: 4}},
+		{name: "instances kept", status: 200, body: actionDoc("guest/hello", "go:1.22", "0.0.1", `{"timeout":60000,"memory":256,"logs":10,"concurrency":4,"instances":2}`), version: "0.0.1",
+			wantKind: "go:1.22", wantLimits: whisk.Limits{Timeout: 60000, Memory: 256, Logs: 10, Concurrency: 4, Instances: 2}},
 		{name: "code as an attachment, blackbox", status: 200, version: "0.0.1",
 			body: `{"_id":"guest/hello","_rev":"1-a","entityType":"action","namespace":"guest","name":"hello","exec":{"kind":"blackbox","image":"me/img","code":{"attachmentName":"codefile","attachmentType":"application/octet-stream"},"binary":true},` +
 				`"parameters":[],"limits":` + allLimits + `,"version":"0.0.1","publish":false,"annotations":[],"updated":1,"_attachments":{"codefile":{"content_type":"application/octet-stream","stub":true,"length":3}}}`,

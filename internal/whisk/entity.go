@@ -108,6 +108,10 @@ type Limits struct {
 	Logs int `json:"logs"`
 	// Concurrency is the number of activations one container may run at once.
 	Concurrency int `json:"concurrency"`
+	// Instances is the most containers the action may scale to
+	// (ActionLimits.instances); 0 means the action sets none, and it is
+	// left out, as OpenWhisk leaves out its None.
+	Instances int `json:"instances,omitempty"`
 }
 
 // OpenWhisk's default limits and their bounds (ansible group_vars/all and

@@ -114,6 +114,11 @@ func TestWithAction(t *testing.T) {
 				`{"key":"limits","value":{"timeout":100,"memory":128,"logs":0,"concurrency":1}},` +
 				`{"key":"timeout","value":false},{"key":"causedBy","value":"sequence"},{"key":"waitTime","value":0},` +
 				`{"key":"wsk-route","value":{"branch":0,"step":"s1","workflow":"wf"}}]`},
+		{"an instances limit", actionInfo{known: true, kind: "go:1.22", limits: whisk.Limits{Timeout: 60000, Memory: 256, Logs: 10, Concurrency: 4, Instances: 2}},
+			`[{"key":"path","value":"guest/upper"},{"key":"kind","value":"go:1.22"},` +
+				`{"key":"limits","value":{"timeout":60000,"memory":256,"logs":10,"concurrency":4,"instances":2}},` +
+				`{"key":"timeout","value":false},{"key":"causedBy","value":"sequence"},{"key":"waitTime","value":0},` +
+				`{"key":"wsk-route","value":{"branch":0,"step":"s1","workflow":"wf"}}]`},
 		{"unknown action", actionInfo{},
 			`[{"key":"path","value":"guest/upper"},{"key":"timeout","value":false},{"key":"causedBy","value":"sequence"},{"key":"waitTime","value":0},` +
 				`{"key":"wsk-route","value":{"branch":0,"step":"s1","workflow":"wf"}}]`},
