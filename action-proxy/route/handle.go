@@ -121,8 +121,12 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 	// and its record's (records.go).
 	aid := stepActivationID(f)
 	start := p.cfg.Now()
+	tries := 0
 	result, logs, err := attempts(sp.Steps[f.Step].Retry,
-		func() ([]byte, func() []byte, error) { return res.Run(ctx, activationBody(payload, f, id, aid)) },
+		func() ([]byte, func() []byte, error) {
+			tries++
+			return res.Run(ctx, activationBody(payload, f, id, aid))
+		},
 		func(wait time.Duration) bool {
 			// The action is released after each run: the next attempt
 			// reserves it again (an invoker /run may come first).
@@ -137,7 +141,7 @@ func (p *Plane) runStep(res Reservation, f *frame.Frame, payload []byte, sp *spe
 	d.rep = &stepReport{send: func() {
 		l := logs()
 		d.sendReport(ctx, c, f.Step, f.Branch, l, end.Sub(start))
-		p.recordStep(f, aid, start, end, result, l, err)
+		p.recordStep(f, aid, start, end, tries, result, l, err)
 	}}
 	s := flow.Sender{Spec: sp, Ctx: c, Self: w.instanceID, CanHold: true, EntryJoins: p.cfg.EntryJoins}
 	d.do(ctx, s.Finished(f.Step, f.Branch, result, err, id.Action))

@@ -17,17 +17,21 @@ import (
 )
 
 // recordStep queues the record of the step f ran here as activationID, from start to end,
-// with its result, logs and error, as Reservation.Run gave them, for the
+// in tries runs of the action, with its result, logs and error, as
+// Reservation.Run gave them, for the
 // agent, which writes it where OpenWhisk keeps activation records (so
 // `wsk activation list` shows each step, caused by its run's entry). It
 // runs after the step's result has gone on, and never waits; it does
 // nothing when the agent takes no telemetry.
-func (p *Plane) recordStep(f *frame.Frame, activationID string, start, end time.Time, result []byte, logs []byte, err error) {
+func (p *Plane) recordStep(f *frame.Frame, activationID string, start, end time.Time, tries int, result []byte, logs []byte, err error) {
 	if !p.telemetry.wanted() {
 		return
 	}
 	q := &queuedRecord{}
 	stepRecord(&q.a, f, activationID, start, end, result, logs, err)
+	if tries > 1 {
+		q.a.Attempts = tries
+	}
 	q.m = agentproto.Message{Type: agentproto.TypeActivation, Activation: &q.a}
 	p.telemetry.add(&q.m)
 }

@@ -18,6 +18,9 @@ const (
 	MaxRecordLogs = 2 << 20
 	// maxRecordName bounds Workflow and Step.
 	maxRecordName = 256
+	// maxAttempts bounds Activation.Attempts: a frame counts attempts in
+	// 16 bits.
+	maxAttempts = 1<<16 - 1
 )
 
 // Activation is the record of one direct step, sent by the proxy that ran
@@ -39,6 +42,9 @@ type Activation struct {
 	// Timeout says the step was stopped because its run's deadline came
 	// (OpenWhisk's "timeout" annotation).
 	Timeout bool `json:"timeout,omitempty"`
+	// Attempts is how many times the action ran for the step: more than
+	// one when the step's retry ran it again; 0 means once.
+	Attempts int `json:"attempts,omitempty"`
 	// Result is the step's result (a JSON object or array), at most
 	// MaxRecordResult bytes.
 	Result json.RawMessage `json:"result,omitempty"`
@@ -60,6 +66,9 @@ func (a *Activation) check() error {
 	}
 	if a.Start <= 0 || a.End < a.Start {
 		return fmt.Errorf("activation record %s: start %d and end %d are not a time span", a.ActivationID, a.Start, a.End)
+	}
+	if a.Attempts < 0 || a.Attempts > maxAttempts {
+		return fmt.Errorf("activation record %s: %d attempts, not 0 to %d", a.ActivationID, a.Attempts, maxAttempts)
 	}
 	if a.StatusCode < 0 || a.StatusCode > 3 {
 		return fmt.Errorf("activation record %s: status code %d is not one of OpenWhisk's 0-3", a.ActivationID, a.StatusCode)

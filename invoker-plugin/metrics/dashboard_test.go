@@ -32,7 +32,7 @@ func TestDashboardMetricsExist(t *testing.T) {
 	// Make every labelled series exist once.
 	m.AddStats("/ns/a", &agentproto.Stats{Hops: []agentproto.HopStats{{Action: "/ns/b", Transport: "shm", Hops: 1, Bytes: 1, Refused: 1, Failed: 1, Fallbacks: 1,
 		Buckets: make([]uint64, len(agentproto.LatencyBuckets)+1)}}})
-	m.StepRan("/ns/w", "/ns/a", time.Millisecond)
+	m.StepRan("/ns/w", "/ns/a", time.Millisecond, 2)
 	m.RunEnded("/ns/w", false, time.Millisecond)
 	m.Relayed("ok", 1)
 	rec, err := usermetrics.New(reg, usermetrics.Config{})

@@ -80,6 +80,7 @@ type Metrics struct {
 	// runs, from the entries' end events; steps, from their records
 	runs                   *prometheus.CounterVec
 	runDuration, stepsTook *prometheus.HistogramVec
+	stepRetries            *prometheus.CounterVec
 	runSeries              *seriesGuard
 	userEvents             *userEventsCollector
 	records                *recordsCollector
@@ -134,6 +135,9 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		stepsTook: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wsk_route_step_duration_seconds",
 			Help:    "Duration of the workflow steps reported to an entry of this host, by workflow (the entry action) and the step's action.",
 			Buckets: RunBuckets}, []string{LabelWorkflow, LabelAction}),
+		stepRetries: counterVec("wsk_route_step_retries_total",
+			"Runs of a step's action again by its workflow's retry, by workflow (the entry action) and the step's action, counted by the host that ran the step.",
+			[]string{LabelWorkflow, LabelAction}),
 		runSeries:  newSeriesGuard(),
 		userEvents: &userEventsCollector{},
 		records:    &recordsCollector{},
@@ -160,7 +164,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{m.hops, m.hopBytes, m.refusals, m.failures, m.fallbacks, m.telemetryDropped,
 		m.relayFrames, m.registerRefusals, m.relayBytes, m.shmSwept, m.registryErrors, m.proxies, m.instances, m.latency,
-		m.edgeHops, m.edgeBytes, m.runs, m.runDuration, m.stepsTook, m.userEvents, m.records} {
+		m.edgeHops, m.edgeBytes, m.runs, m.runDuration, m.stepsTook, m.stepRetries, m.userEvents, m.records} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: register: %w", err)
 		}
@@ -192,6 +196,12 @@ func (m *Metrics) AddStats(from string, st *agentproto.Stats) {
 					m.edgeHops.WithLabelValues(s.from, s.to, s.transport, outcome).Add(float64(n))
 				}
 			}
+		}
+		// An edge's ok, refused and failed series exist from its first
+		// stats on, at 0 if need be: rate() and increase() miss the
+		// first increment of a series that appears with it.
+		for _, o := range []string{HopOK, HopRefused, HopFailed} {
+			m.edgeHops.WithLabelValues(s.from, s.to, s.transport, o)
 		}
 		add(m.hops, HopOK, h.Hops)
 		add(m.hopBytes, "", h.Bytes)

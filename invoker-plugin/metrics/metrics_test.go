@@ -85,6 +85,14 @@ func TestAddStats(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
 		}
 	}
+	// An edge that only had OK hops has its refused and failed series,
+	// at 0, for rate() to see their first increment.
+	for _, o := range []string{"refused", "failed"} {
+		k := "wsk_route_edge_hops_total{from_action=/ns/third,outcome=" + o + ",to_action=/ns/a,transport=shm}"
+		if v, ok := got[k]; !ok || v != 0 {
+			t.Errorf("%s = %v (present %v), want a 0", k, v, ok)
+		}
+	}
 	refusals := map[string]float64{ // all pre-seeded
 		metrics.RefusalNamespaceMismatch: 1,
 		metrics.RefusalUnidentifiedPeer:  0,

@@ -51,11 +51,15 @@ func (g *seriesGuard) labels(a, b string) (string, string) {
 }
 
 // StepRan observes one step of a run of workflow (the entry's action) that
-// ran action for took, as reported to the entry. action "" (the agent
-// could not tell the step's action) counts as "other".
-func (m *Metrics) StepRan(workflow, action string, took time.Duration) {
+// ran action for took, in attempts runs of the action (0 or 1: once; more
+// are counted as retries). action "" (the agent could not tell the
+// step's action) counts as "other".
+func (m *Metrics) StepRan(workflow, action string, took time.Duration, attempts int) {
 	w, a := m.runSeries.labels(actionLabel(workflow), actionLabel(action))
 	m.stepsTook.WithLabelValues(w, a).Observe(max(took, 0).Seconds())
+	if attempts > 1 {
+		m.stepRetries.WithLabelValues(w, a).Add(float64(attempts - 1))
+	}
 }
 
 // RunEnded counts one run of workflow that ended, failed or not, and
@@ -66,6 +70,11 @@ func (m *Metrics) RunEnded(workflow string, failed bool, took time.Duration) {
 		outcome = OutcomeFailed
 	}
 	w, _ := m.runSeries.labels(actionLabel(workflow), "")
+	// Both outcomes' series exist from a workflow's first run, at 0 if need
+	// be: rate() and increase() miss the first increment of a series that
+	// appears with it, so a first failure would not show.
+	m.runs.WithLabelValues(w, OutcomeOK)
+	m.runs.WithLabelValues(w, OutcomeFailed)
 	m.runs.WithLabelValues(w, outcome).Inc()
 	if took > 0 {
 		m.runDuration.WithLabelValues(w, outcome).Observe(took.Seconds())

@@ -17,13 +17,18 @@ func TestRunsAndSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.StepRan("/ns/flow", "/ns/upper", 2*time.Millisecond)
-	m.StepRan("/ns/flow", "/ns/upper", 4*time.Millisecond)
-	m.StepRan("/ns/flow", "", time.Millisecond) // step action unknown
-	m.RunEnded("/ns/flow", false, 0)            // duration not reported
+	m.StepRan("/ns/flow", "/ns/upper", 2*time.Millisecond, 0)
+	m.StepRan("/ns/flow", "/ns/upper", 4*time.Millisecond, 3)
+	m.StepRan("/ns/flow", "", time.Millisecond, 1) // step action unknown
+	m.RunEnded("/ns/flow", false, 0)               // duration not reported
 	m.RunEnded("/ns/flow", false, 20*time.Millisecond)
 	m.RunEnded("/ns/flow", true, 0)
+	m.RunEnded("/ns/fine", false, 0)
 	got := promtest.Samples(t, reg)
+	// A workflow's failed series is there, at 0, before its first failure.
+	if n, ok := got["wsk_route_runs_total{outcome=failed,workflow=/ns/fine}"]; !ok || n != 0 {
+		t.Errorf("failed runs of a workflow that never failed: %v (present %v), want a 0", n, ok)
+	}
 	step := "wsk_route_step_duration_seconds{action=/ns/upper,workflow=/ns/flow}"
 	want := map[string]float64{
 		step + "_count":    2,
@@ -31,6 +36,7 @@ func TestRunsAndSteps(t *testing.T) {
 		step + "_le_0.001": 0,
 		step + "_le_0.005": 2,
 		"wsk_route_step_duration_seconds{action=other,workflow=/ns/flow}_count": 1,
+		"wsk_route_step_retries_total{action=/ns/upper,workflow=/ns/flow}":      2,
 		"wsk_route_runs_total{outcome=ok,workflow=/ns/flow}":                    2,
 		"wsk_route_runs_total{outcome=failed,workflow=/ns/flow}":                1,
 		"wsk_route_run_duration_seconds{outcome=ok,workflow=/ns/flow}_count":    1,
@@ -41,16 +47,19 @@ func TestRunsAndSteps(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
 		}
 	}
+	if _, ok := got["wsk_route_step_retries_total{action=other,workflow=/ns/flow}"]; ok {
+		t.Errorf("a step run once counted a retry")
+	}
 	if _, ok := got["wsk_route_run_duration_seconds{outcome=failed,workflow=/ns/flow}_count"]; ok {
 		t.Errorf("a failed run without a duration observed a duration")
 	}
 	for i := range metrics.MaxSeries + 3 {
-		m.StepRan("/ns/flow", fmt.Sprintf("/ns/s%d", i), time.Millisecond)
+		m.StepRan("/ns/flow", fmt.Sprintf("/ns/s%d", i), time.Millisecond, 0)
 	}
-	// Three pairs are known already (upper, other, and the runs' pair), so
-	// 6 of the MaxSeries+3 new ones find no room.
-	if n := promtest.Samples(t, reg)["wsk_route_step_duration_seconds{action=other,workflow=other}_count"]; n != 6 {
-		t.Errorf("steps past MaxSeries under other/other: %v, want 6", n)
+	// Four pairs are known already (upper, other, and the runs' pairs of
+	// flow and fine), so 7 of the MaxSeries+3 new ones find no room.
+	if n := promtest.Samples(t, reg)["wsk_route_step_duration_seconds{action=other,workflow=other}_count"]; n != 7 {
+		t.Errorf("steps past MaxSeries under other/other: %v, want 7", n)
 	}
 }
 

@@ -21,13 +21,13 @@ import (
 )
 
 type devFlags struct {
-	listen, dataDir, consul, otlp, proxyBinary, wskprops, auth, logLevel string
-	port                                                                 int
-	kafka                                                                []string
-	docker                                                               bool
-	blockingWait, idle, pauseGrace                                       time.Duration
-	userMemory, maxConcurrency                                           int
-	maxActivations, maxActivationMB                                      int
+	listen, dataDir, consul, otlp, metrics, proxyBinary, wskprops, auth, logLevel string
+	port                                                                          int
+	kafka                                                                         []string
+	docker                                                                        bool
+	blockingWait, idle, pauseGrace                                                time.Duration
+	userMemory, maxConcurrency                                                    int
+	maxActivations, maxActivationMB                                               int
 }
 
 func newDev() *cobra.Command {
@@ -59,6 +59,7 @@ actions and activations for the next start.`,
 	fl.StringSliceVar(&f.kafka, "kafka", nil, "a real Kafka broker's `host:port` (repeatable) instead of the embedded one")
 	fl.StringVar(&f.consul, "consul", "", "a real Consul's HTTP `address` for the route registry instead of the embedded one")
 	fl.StringVar(&f.otlp, "otlp-endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "OpenTelemetry collector `URL` (OTLP/HTTP, e.g. http://127.0.0.1:4318) to export one trace per workflow run to (default: $OTEL_EXPORTER_OTLP_ENDPOINT; none: no traces)")
+	fl.StringVar(&f.metrics, "metrics-listen", "", "TCP `address` to serve the host agent's Prometheus metrics (wsk_route_*: hops per edge, runs, steps) on, as a deployed agent's -metrics-listen (e.g. 127.0.0.1:9464; default: not served). OpenWhisk's user-event metrics are always at the API's /metrics")
 	fl.BoolVar(&f.docker, "docker", false, "run actions in docker containers (images built with docker import) instead of local processes")
 	fl.StringVar(&f.proxyBinary, "proxy-binary", "", "static proxy `binary` for the --docker image (default: this executable, which must be static)")
 	fl.StringVar(&f.wskprops, "write-wskprops", "", "write APIHOST, AUTH and NAMESPACE for wsk into this `file` (other lines are kept)")
@@ -100,7 +101,7 @@ func runDev(cmd *cobra.Command, f devFlags) error {
 	}
 	out := cmd.OutOrStdout()
 	cfg := sandbox.Config{
-		Listen: listen, DataDir: f.dataDir, Kafka: f.kafka, Consul: f.consul, OTLPEndpoint: f.otlp,
+		Listen: listen, DataDir: f.dataDir, Kafka: f.kafka, Consul: f.consul, OTLPEndpoint: f.otlp, AgentMetricsListen: f.metrics,
 		MaxActivations: f.maxActivations, MaxActivationBytes: maxBytes,
 		Docker: f.docker, ProxyBinary: f.proxyBinary, Auth: f.auth,
 		BlockingWait: f.blockingWait, IdleTimeout: f.idle, PauseGrace: f.pauseGrace, UserMemoryMB: f.userMemory, MaxConcurrency: f.maxConcurrency,
@@ -135,6 +136,10 @@ func printBanner(w io.Writer, in sandbox.Info) {
 		mode = "docker containers running the wsk-route proxy"
 	}
 	kafka := "embedded (" + strings.Join(in.Kafka, ",") + ")"
+	metrics := in.URL + "/metrics (OpenWhisk's user events)"
+	if in.AgentMetrics != "" {
+		metrics += ", " + in.AgentMetrics + " (the agent's)"
+	}
 	fmt.Fprintf(w, `wsk-route dev: an OpenWhisk-compatible SANDBOX (single node; not a production OpenWhisk)
   API host:   %s
   auth:       %s
@@ -143,10 +148,11 @@ func printBanner(w io.Writer, in sandbox.Info) {
   kafka:      %s
   registry:   %s
   data:       %s
+  metrics:    %s
 
 Point wsk at it:
   wsk property set --apihost %s --auth %s
-`, in.URL, in.Auth, in.Namespace, mode, kafka, in.Registry, data, in.URL, in.Auth)
+`, in.URL, in.Auth, in.Namespace, mode, kafka, in.Registry, data, metrics, in.URL, in.Auth)
 }
 
 // writeWskprops sets APIHOST, AUTH and NAMESPACE in the wskprops file at

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -221,6 +222,38 @@ func TestEntryAction(t *testing.T) {
 				t.Errorf("record %s: limits %v, want %v as the invoker's record has %v", r.ActivationID, got, wantLimits[s], warm[s].Annotations.GetValue("limits"))
 			}
 		}
+	}
+	// The agent's Prometheus series of every edge the runs took: the
+	// entry to the first step, and the first step to the second.
+	for _, edge := range [][2]string{{"/guest/ea", "/guest/ea-upper"}, {"/guest/ea-upper", "/guest/ea-words"}} {
+		waitAgentMetric(t, fmt.Sprintf(`wsk_route_edge_hops_total{from_action=%q,outcome="ok",to_action=%q,transport="unix"}`, edge[0], edge[1]), 3)
+	}
+	waitAgentMetric(t, `wsk_route_step_duration_seconds_count{action="/guest/ea-words",workflow="/guest/ea"}`, 3)
+}
+
+// waitAgentMetric waits until the sandbox's agent serves series at value
+// want or more.
+func waitAgentMetric(t *testing.T, series string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(shared.AgentMetrics)
+		if err != nil {
+			t.Fatalf("the agent's metrics: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, l := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(l, series+" "); ok {
+				if got, err := strconv.ParseFloat(v, 64); err == nil && got >= want {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent's %s lacks %s >= %v:\n%s", shared.AgentMetrics, series, want, grepLines(string(body), "wsk_route"))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -659,6 +692,19 @@ func TestSwitchCatchRetry(t *testing.T) {
 			})
 		}
 	}
+	// A run whose flaky step runs direct, on an idle warm container, three
+	// times: two retries, counted by the agent of the host that ran it.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := shared.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if act, resp := invoke(t, c, "rt", map[string]any{"mode": "flaky", "fails": 2, "key": "direct", "text": "a b"}); resp.StatusCode != http.StatusOK || !act.Response.Success {
+		t.Fatalf("rt, direct: %s %+v (logs %q)", resp.Status, act.Response, act.Logs)
+	} else if logs := strings.Join(act.Logs, "\n"); !strings.Contains(logs, "step flaky ran on sandbox/") {
+		t.Fatalf("rt, direct: the flaky step did not run direct:\n%s", logs)
+	}
+	waitAgentMetric(t, `wsk_route_step_retries_total{action="/guest/rt-echo",workflow="/guest/rt"}`, 2)
 	// Out of attempts: the run fails at the flaky step, naming it.
 	act, resp := invoke(t, c, "rt", map[string]any{"mode": "flaky", "fails": 5, "key": "b", "text": "x"})
 	if resp.StatusCode != http.StatusBadGateway || act.Response.Status != "application error" {

@@ -72,6 +72,11 @@ type Config struct {
 	// (http://127.0.0.1:4318): the agent exports one trace per workflow
 	// run there. "": no traces.
 	OTLPEndpoint string
+	// AgentMetricsListen is the TCP address the host agent serves its
+	// Prometheus metrics (wsk_route_*) on, as the deployed agent's
+	// -metrics-listen; "": not served. The sandbox's API serves the
+	// user-events service's metrics (openwhisk_action_*) at /metrics.
+	AgentMetricsListen string
 	// Docker runs actions in docker containers instead of processes.
 	Docker bool
 	// ProxyCommand starts one proxy process (process mode); nil: this
@@ -125,6 +130,10 @@ type Info struct {
 	Registry string
 	// Mode is "process" or "docker".
 	Mode string
+	// AgentMetrics is the URL of the host agent's Prometheus metrics
+	// ("http://127.0.0.1:9464/metrics"); "" without
+	// Config.AgentMetricsListen.
+	AgentMetrics string
 }
 
 // Sandbox is a running sandbox, handed to the ready callback so that
@@ -318,8 +327,9 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 		// The records of direct steps go where the invoker's go, so that
 		// wsk activation list/get shows every step of a run; their user
 		// events go to the events topic, which userMetrics reads.
-		Activations: storeActivations{st},
-		UserEvents:  &userevents.PublisherConfig{Kafka: userevents.Kafka{Brokers: brokers}},
+		Activations:   storeActivations{st},
+		UserEvents:    &userevents.PublisherConfig{Kafka: userevents.Kafka{Brokers: brokers}},
+		MetricsListen: cfg.AgentMetricsListen,
 	}
 	if cfg.OTLPEndpoint != "" {
 		acfg.Traces = &otlp.Config{Endpoint: cfg.OTLPEndpoint, ServiceName: "wsk-route-dev"}
@@ -386,9 +396,13 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 			return nil
 		}
 	}
+	var agentMetrics string
+	if addr := ag.MetricsAddr(); addr != "" {
+		agentMetrics = "http://" + addr + "/metrics"
+	}
 	sb := &Sandbox{
 		Info: Info{URL: apiURL, Auth: ident.AuthKey.APIKey, Namespace: ident.Namespace.Name, DataDir: dataDir,
-			Persistent: persistent, RunDir: runDir, Kafka: brokers, Registry: regName, Mode: mode},
+			Persistent: persistent, RunDir: runDir, Kafka: brokers, Registry: regName, Mode: mode, AgentMetrics: agentMetrics},
 		store: st, routes: routes, invoker: inv, kafka: kafka,
 	}
 	log.Info("sandbox: ready", "api", apiURL, "mode", mode, "kafka", brokers, "registry", regName, "data", dataDir)

@@ -60,8 +60,9 @@ func runTests(m *testing.M) int {
 	go func() {
 		done <- sandbox.Run(ctx, sandbox.Config{
 			Listen: "127.0.0.1:0", ProxyCommand: []string{bins.proxy}, BlockingWait: blockingWait, OTLPEndpoint: spans.url,
-			MaxConcurrency: 500, // TestConcurrentInvokes
-			Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			AgentMetricsListen: "127.0.0.1:0", // TestEntryAction, TestSwitchCatchRetry
+			MaxConcurrency:     500,           // TestConcurrentInvokes
+			Logger:             slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		}, func(sb *sandbox.Sandbox) { ready <- sb })
 	}()
 	select {
