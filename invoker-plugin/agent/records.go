@@ -398,8 +398,9 @@ func stepActivation(inst routetable.Instance, m *agentproto.Activation) whisk.Ac
 // withAction gives rec its action's "kind" and "limits" annotations, with
 // the keys and value shapes OpenWhisk's invoker writes ("python:3";
 // {"timeout":60000,"memory":256,"logs":10,"concurrency":1}), right after
-// "path", as the sandbox's invoker orders them. An unknown action leaves
-// rec as it is.
+// "path", as the sandbox's invoker orders them, and cuts its logs at the
+// action's log limit (withinLogLimit). An unknown action leaves rec as it
+// is.
 func withAction(rec *whisk.Activation, info actionInfo) {
 	if !info.known {
 		return
@@ -419,6 +420,25 @@ func withAction(rec *whisk.Activation, info actionInfo) {
 	ann = append(ann, rec.Annotations[:at]...)
 	ann = append(ann, whisk.KeyValue{Key: whisk.AnnKind, Value: jsonString(info.kind)}, whisk.KeyValue{Key: whisk.AnnLimits, Value: limits})
 	rec.Annotations = append(ann, rec.Annotations[at:]...)
+	rec.Logs = withinLogLimit(rec.Logs, info.limits.Logs<<20, time.UnixMilli(rec.End))
+}
+
+// withinLogLimit returns logs cut at limit bytes of text, as OpenWhisk's
+// invoker cuts an activation's logs at its action's log limit: the lines
+// whose text fits, then OpenWhisk's truncation line, stamped as the first
+// line left out (end, for a line without a time). logs is not changed.
+func withinLogLimit(logs []string, limit int, end time.Time) []string {
+	n := 0
+	for i, l := range logs {
+		at, _, text, ok := whisk.ParseLogLine(l)
+		if !ok {
+			at, text = end, l
+		}
+		if n += len(text); n > limit {
+			return append(logs[:i:i], whisk.LogLine(at, "stderr", whisk.LogsTruncatedMessage(limit)))
+		}
+	}
+	return logs
 }
 
 func jsonString(s string) json.RawMessage {

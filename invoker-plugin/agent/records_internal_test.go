@@ -96,6 +96,36 @@ func TestRecordWriterDrains(t *testing.T) {
 	}
 }
 
+func TestWithinLogLimit(t *testing.T) {
+	end := time.UnixMilli(1_700_000_000_000)
+	lines := []string{
+		"2026-12-07T12:00:00.1Z stdout: 0123456789",
+		"2026-12-07T12:00:00.2Z stderr: 0123456789",
+		"not a log line",
+	}
+	for _, tc := range []struct {
+		name  string
+		limit int
+		want  []string
+	}{
+		{"all fit", 100, lines},
+		{"exactly", 34, lines},
+		{"cut after the first", 15, []string{lines[0], "2026-12-07T12:00:00.2Z stderr: " + whisk.LogsTruncatedMessage(15)}},
+		{"a line without a time is cut at the end", 25, []string{lines[0], lines[1], whisk.LogLine(end, "stderr", whisk.LogsTruncatedMessage(25))}},
+		{"limit 0 keeps none", 0, []string{"2026-12-07T12:00:00.1Z stderr: " + whisk.LogsTruncatedMessage(0)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := slices.Clone(lines)
+			if got := withinLogLimit(in, tc.limit, end); !slices.Equal(got, tc.want) {
+				t.Errorf("got %q\nwant %q", got, tc.want)
+			}
+			if !slices.Equal(in, lines) {
+				t.Errorf("the logs given changed: %q", in)
+			}
+		})
+	}
+}
+
 func TestWithAction(t *testing.T) {
 	inst := routetable.Instance{ID: "h/c1", Namespace: "guest", Action: "/guest/upper", Version: "0.0.1"}
 	m := &agentproto.Activation{ActivationID: strings.Repeat("1a", 16), Start: 1, End: 2, Workflow: "wf", Step: "s1"}
