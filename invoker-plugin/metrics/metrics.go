@@ -199,9 +199,12 @@ func (m *Metrics) AddStats(from string, st *agentproto.Stats) {
 		}
 		// An edge's ok, refused and failed series exist from its first
 		// stats on, at 0 if need be: rate() and increase() miss the
-		// first increment of a series that appears with it.
-		for _, o := range []string{HopOK, HopRefused, HopFailed} {
-			m.edgeHops.WithLabelValues(s.from, s.to, s.transport, o)
+		// first increment of a series that appears with it. (Transport
+		// "none" only ever counts fallbacks.)
+		if s.transport != "none" {
+			for _, o := range []string{HopOK, HopRefused, HopFailed} {
+				m.edgeHops.WithLabelValues(s.from, s.to, s.transport, o)
+			}
 		}
 		add(m.hops, HopOK, h.Hops)
 		add(m.hopBytes, "", h.Bytes)
