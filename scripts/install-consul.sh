@@ -13,6 +13,9 @@
 # scoped to that one module.
 set -euo pipefail
 
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 CONSUL_VERSION="${CONSUL_VERSION:-v1.20.6}"
 : "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
 CACHE_DIR="${WSK_ROUTE_CACHE:-$HOME/.cache/wsk-route}"
@@ -49,36 +52,9 @@ echo "install-consul: building consul $CONSUL_VERSION from its Go module (about 
 ) >"$BUILD_LOG" 2>&1 &
 build_pid=$!
 
-# progress: one line: the elapsed time, the stage, and in the go build stage how many
-# packages are compiled so far (of how many) and the last one.
-progress() {
-	local stage done_pkgs last
-	stage="$(grep '^==> ' "$BUILD_LOG" | tail -n 1 | cut -c5-)"
-	case "$stage" in
-		"go build: compiling "*)
-			done_pkgs="$(sed -n '/^==> go build/,$p' "$BUILD_LOG" | grep -vc '^==> ' || true)"
-			last="$(tail -n 1 "$BUILD_LOG")"
-			total="${stage#go build: compiling }"
-			printf 'install-consul: %dm%02ds: go build: %s of %s packages compiled (last: %s)\n' \
-				$((SECONDS / 60)) $((SECONDS % 60)) "$done_pkgs" "${total% packages}" "$last" >&2
-			;;
-		*)
-			printf 'install-consul: %dm%02ds: %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "${stage:-starting}" >&2
-			;;
-	esac
-}
-
 SECONDS=0
-next=$PROGRESS_SECONDS
-while kill -0 "$build_pid" 2>/dev/null; do
-	sleep 1
-	if [ "$SECONDS" -ge "$next" ] && kill -0 "$build_pid" 2>/dev/null; then
-		progress
-		next=$((next + PROGRESS_SECONDS))
-	fi
-done
 status=0
-wait "$build_pid" || status=$?
+wait_go_build install-consul "$build_pid" "$BUILD_LOG" "$PROGRESS_SECONDS" || status=$?
 build_pid=""
 if [ "$status" -ne 0 ]; then
 	tail -n 30 "$BUILD_LOG" >&2

@@ -1,9 +1,10 @@
 # shellcheck shell=bash
-# lib.sh: helpers shared by scripts/setup.sh and scripts/install-rdma.sh; source it, do not run it:
+# lib.sh: helpers shared by scripts/setup.sh, install-rdma.sh, install-consul.sh and prometheus.sh;
+# source it, do not run it:
 #
 #   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #
-# The sourcing script sets, before it calls any of these:
+# The sourcing script sets, before it calls log, die or apt_install:
 #   LOG_TAG   the name its log lines carry ("setup", "install-rdma")
 #   LOG       the log file every line goes to (its directory must exist)
 # and, for apt_install, defines missing_packages: print the Debian packages still missing
@@ -45,4 +46,43 @@ apt_install() {
 	local still
 	still="$(missing_packages)"
 	[ -z "$still" ] || die "still missing after apt-get install: $still"
+}
+
+# wait_go_build TAG PID BUILD_LOG EVERY: wait for the background build PID, whose output goes to
+# BUILD_LOG in stages that each begin with a "==> " line (the compiling stage's line is "==> go
+# build: compiling N packages", followed by go build -v's lines, one a package), and return its
+# exit status. Every EVERY seconds it prints on stderr, tagged TAG, the time since SECONDS was
+# last 0, the stage and, while compiling, how many packages are done and the last one.
+wait_go_build() {
+	local tag="$1" pid="$2" build_log="$3" every="$4"
+	local next=$((SECONDS + every)) status=0
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 1
+		if [ "$SECONDS" -ge "$next" ] && kill -0 "$pid" 2>/dev/null; then
+			go_build_progress "$tag" "$build_log"
+			next=$((next + every))
+		fi
+	done
+	wait "$pid" || status=$?
+	return "$status"
+}
+
+# go_build_progress TAG BUILD_LOG: wait_go_build's progress line.
+go_build_progress() {
+	local tag="$1" build_log="$2" stage done_pkgs last total
+	local elapsed
+	elapsed="$(printf '%dm%02ds' $((SECONDS / 60)) $((SECONDS % 60)))"
+	stage="$(grep '^==> ' "$build_log" | tail -n 1 | cut -c5-)"
+	case "$stage" in
+		"go build: compiling "*)
+			done_pkgs="$(sed -n '/^==> go build/,$p' "$build_log" | grep -vc '^==> ' || true)"
+			last="$(tail -n 1 "$build_log")"
+			total="${stage#go build: compiling }"
+			printf '%s: %s: go build: %s of %s packages compiled (last: %s)\n' \
+				"$tag" "$elapsed" "$done_pkgs" "${total% packages}" "$last" >&2
+			;;
+		*)
+			printf '%s: %s: %s\n' "$tag" "$elapsed" "${stage:-starting}" >&2
+			;;
+	esac
 }

@@ -15,6 +15,9 @@
 # has taken, what it is doing and, while compiling, how many packages are done.
 set -euo pipefail
 
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 PROMETHEUS_MODULE_VERSION="${PROMETHEUS_MODULE_VERSION:-v0.316.0}"
 PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-3.16.0}" # what `prometheus --version` and buildinfo say
 : "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
@@ -56,36 +59,9 @@ echo "prometheus.sh: building prometheus $PROMETHEUS_VERSION from its Go module 
 ) >"$BUILD_LOG" 2>&1 &
 build_pid=$!
 
-# progress: one line: the elapsed time, the stage, and in the go build stage how many
-# packages are compiled so far (of how many) and the last one.
-progress() {
-	local stage done_pkgs last total
-	stage="$(grep '^==> ' "$BUILD_LOG" | tail -n 1 | cut -c5-)"
-	case "$stage" in
-		"go build: compiling "*)
-			done_pkgs="$(sed -n '/^==> go build/,$p' "$BUILD_LOG" | grep -vc '^==> ' || true)"
-			last="$(tail -n 1 "$BUILD_LOG")"
-			total="${stage#go build: compiling }"
-			printf 'prometheus.sh: %dm%02ds: go build: %s of %s packages compiled (last: %s)\n' \
-				$((SECONDS / 60)) $((SECONDS % 60)) "$done_pkgs" "${total% packages}" "$last" >&2
-			;;
-		*)
-			printf 'prometheus.sh: %dm%02ds: %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "${stage:-starting}" >&2
-			;;
-	esac
-}
-
 SECONDS=0
-next=$PROGRESS_SECONDS
-while kill -0 "$build_pid" 2>/dev/null; do
-	sleep 1
-	if [ "$SECONDS" -ge "$next" ] && kill -0 "$build_pid" 2>/dev/null; then
-		progress
-		next=$((next + PROGRESS_SECONDS))
-	fi
-done
 status=0
-wait "$build_pid" || status=$?
+wait_go_build prometheus.sh "$build_pid" "$BUILD_LOG" "$PROGRESS_SECONDS" || status=$?
 build_pid=""
 if [ "$status" -ne 0 ]; then
 	tail -n 30 "$BUILD_LOG" >&2

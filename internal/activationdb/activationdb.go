@@ -333,14 +333,20 @@ func (e *StatusError) Error() string {
 	if e.DocID == bulkDocs {
 		what = bulkDocs
 	}
-	msg := fmt.Sprintf("activationdb: %s %s in database %q: %d %s", method, what, e.Database, e.StatusCode, http.StatusText(e.StatusCode))
+	return fmt.Sprintf("activationdb: %s %s in database %q: %d %s", method, what, e.Database, e.StatusCode, http.StatusText(e.StatusCode)) +
+		couchDetail(e.Code, e.Reason)
+}
+
+// couchDetail is ": <error>: <reason>" of a CouchDB answer, for the end
+// of an error message; "" when it has neither.
+func couchDetail(code, reason string) string {
 	switch {
-	case e.Code != "" && e.Reason != "":
-		msg += ": " + e.Code + ": " + e.Reason
-	case e.Code != "" || e.Reason != "":
-		msg += ": " + e.Code + e.Reason
+	case code != "" && reason != "":
+		return ": " + code + ": " + reason
+	case code != "" || reason != "":
+		return ": " + code + reason
 	}
-	return msg
+	return ""
 }
 
 // PutActivation writes a's document (PUT /{database}/{namespace%2FactivationId},

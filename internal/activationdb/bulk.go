@@ -138,14 +138,7 @@ type DocError struct {
 }
 
 func (e *DocError) Error() string {
-	msg := fmt.Sprintf("activationdb: document %q refused by database %q", e.DocID, e.Database)
-	switch {
-	case e.Code != "" && e.Reason != "":
-		msg += ": " + e.Code + ": " + e.Reason
-	case e.Code != "" || e.Reason != "":
-		msg += ": " + e.Code + e.Reason
-	}
-	return msg
+	return fmt.Sprintf("activationdb: document %q refused by database %q", e.DocID, e.Database) + couchDetail(e.Code, e.Reason)
 }
 
 // PutActivations writes the documents of recs (those PutActivation would
