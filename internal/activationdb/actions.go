@@ -94,17 +94,8 @@ func (s *Store) LookupAction(ctx context.Context, namespace, action, version str
 		return "", whisk.Limits{}, fmt.Errorf("activationdb: %q is not a fully qualified action name", action)
 	}
 	u := s.base + "/" + escape(s.entities) + "/" + escape(id)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := s.send(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return "", whisk.Limits{}, fmt.Errorf("activationdb: GET document %q in database %q: %w", id, s.entities, err)
-	}
-	req.SetBasicAuth(s.user, s.password)
-	req.Header.Set("Accept", "application/json")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		if ce := ctx.Err(); ce != nil && !errors.Is(err, ce) {
-			err = fmt.Errorf("%w (%w)", ce, err)
-		}
 		return "", whisk.Limits{}, fmt.Errorf("activationdb: GET document %q in database %q: %w", id, s.entities, err)
 	}
 	defer resp.Body.Close()

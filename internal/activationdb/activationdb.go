@@ -337,6 +337,33 @@ func (e *StatusError) Error() string {
 		couchDetail(e.Code, e.Reason)
 }
 
+// send makes a request of method to u with the JSON body (nil: none), as
+// CouchDB's API takes it (basic auth, JSON both ways). A failure ctx
+// caused says so.
+func (s *Store) send(ctx context.Context, method, u string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.SetBasicAuth(s.user, s.password)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		if ce := ctx.Err(); ce != nil && !errors.Is(err, ce) {
+			err = fmt.Errorf("%w (%w)", ce, err)
+		}
+		return nil, err
+	}
+	return resp, nil
+}
+
 // couchDetail is ": <error>: <reason>" of a CouchDB answer, for the end
 // of an error message; "" when it has neither.
 func couchDetail(code, reason string) string {
@@ -365,18 +392,8 @@ func (s *Store) PutActivation(ctx context.Context, a whisk.Activation) error {
 		return fmt.Errorf("activationdb: encode document %q: %w", doc.ID, err)
 	}
 	u := s.base + "/" + escape(s.database) + "/" + escape(doc.ID)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, bytes.NewReader(body))
+	resp, err := s.send(ctx, http.MethodPut, u, body)
 	if err != nil {
-		return fmt.Errorf("activationdb: PUT document %q in database %q: %w", doc.ID, s.database, err)
-	}
-	req.SetBasicAuth(s.user, s.password)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		if ce := ctx.Err(); ce != nil && !errors.Is(err, ce) {
-			err = fmt.Errorf("%w (%w)", ce, err)
-		}
 		return fmt.Errorf("activationdb: PUT document %q in database %q: %w", doc.ID, s.database, err)
 	}
 	defer resp.Body.Close()

@@ -224,18 +224,8 @@ func (s *Store) postBulk(ctx context.Context, body []byte, docs []sentDoc, faile
 	}
 	what := fmt.Sprintf("POST %s of %d documents in database %q", bulkDocs, len(docs), s.database)
 	u := s.base + "/" + escape(s.database) + "/" + bulkDocs
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	resp, err := s.send(ctx, http.MethodPost, u, body)
 	if err != nil {
-		return all(fmt.Errorf("activationdb: %s: %w", what, err))
-	}
-	req.SetBasicAuth(s.user, s.password)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		if ce := ctx.Err(); ce != nil && !errors.Is(err, ce) {
-			err = fmt.Errorf("%w (%w)", ce, err)
-		}
 		return all(fmt.Errorf("activationdb: %s: %w", what, err))
 	}
 	defer resp.Body.Close()
