@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -142,9 +143,14 @@ func TestWatchLive(t *testing.T) {
 	if !strings.HasPrefix(step, "wsk-route: step ") || !strings.Contains(step, " ran on ") {
 		t.Fatalf("second stderr line %q, want the first step's line", step)
 	}
-	logLine, _ := l.next(t, 30*time.Second)
-	if logLine != `    step upper: "hello"` {
-		t.Errorf("line after the step's %q, want its log line indented: %q", logLine, `    step upper: "hello"`)
+	// The step's two log lines, indented, its stderr one marked; in
+	// either order: they cross two pipes.
+	log1, _ := l.next(t, 30*time.Second)
+	log2, _ := l.next(t, 30*time.Second)
+	got := []string{log1, log2}
+	slices.Sort(got)
+	if want := []string{`    stderr: step upper on stderr`, `    step upper: "hello"`}; !slices.Equal(got, want) {
+		t.Errorf("lines after the step's %q, want its log lines indented: %q", got, want)
 	}
 	rest, code := l.wait(t)
 	all := strings.Join(rest, "\n")
