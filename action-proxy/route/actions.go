@@ -296,11 +296,12 @@ func (d doer) routeTo(inst routetable.Instance, size int) (endpoint, via string,
 // proxy then reaches it the way it reaches any instance.
 const ReplyToInstance = "instance:"
 
-// replyTimeout bounds sending one reply to the entry, all its tries: the
-// instances' TTL, past which an agent that is away has lost them anyway
-// (an agent's restart, during which its relay is down, lasts about a
-// second; the ansible test bed's switch to agent containers needed more
-// than 2 s, docs/deploy.md section 9).
+// replyTimeout is the least time the tries of one reply to the entry get,
+// and all they get once the run's deadline has passed or the plane is
+// stopping; before, they go on until the run's deadline, since the entry
+// waits for the reply until then. It covers an agent's restart, during
+// which its relay is down (about a second; the ansible test bed's switch
+// to agent containers needed more than 2 s, docs/deploy.md section 9).
 const replyTimeout = 5 * time.Second
 
 // askTimeout bounds asking a join's holder for its slots.
@@ -320,19 +321,31 @@ func (d doer) reply(ctx context.Context, a flow.Reply) {
 		}
 		return
 	}
-	// A reply is worth sending even when the run's deadline has just
-	// passed (a step killed at the deadline reports why): it gets a short
-	// time of its own (replyTimeout). It is the only copy of a result, a
-	// failure or a report: a send that fails (the entry's host agent
-	// restarting, which relays it, or this proxy's agent) is tried again
-	// until that time ends, each time on the plane's current welcome and
-	// route table. The entry takes a copy it already has as a duplicate.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
+	// A reply is the only copy of a result, a failure or a report: a send
+	// that fails (the entry's host agent restarting, which relays it, this
+	// proxy's agent, or the entry missing from this proxy's route table
+	// for a while) is tried again, each time on the plane's current
+	// welcome and route table, until the run's deadline, for which the
+	// entry waits. It is worth sending even when that deadline has just
+	// passed (a step killed at the deadline reports why): it gets at least
+	// replyTimeout, and only that once the plane is stopping. The entry
+	// takes a copy it already has as a duplicate. (The step's report goes
+	// after its result: a result given up on while its report gets
+	// through would leave the run waiting for its deadline.)
+	start := time.Now()
+	budget := replyTimeout
+	if a.Ctx.Deadline != 0 {
+		budget = max(budget, time.Until(time.Unix(0, a.Ctx.Deadline)))
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), budget)
 	defer cancel()
 	var err error
 	for wait := replyRetry; ; wait = min(2*wait, replyRetryMax) {
 		var again bool
 		if again, err = d.replyOnce(ctx, f, replyTo); !again {
+			break
+		}
+		if time.Since(start) >= replyTimeout && d.p.isStopping() {
 			break
 		}
 		t := time.NewTimer(wait)

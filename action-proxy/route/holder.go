@@ -174,6 +174,14 @@ func (p *Plane) handOver(ctx context.Context, f *frame.Frame, w *welcomeState) (
 	return code, reason
 }
 
+// isStopping reports whether the plane is stopping: handing over its
+// joins (handOverAll), or past that.
+func (p *Plane) isStopping() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stopping || p.ctx.Err() != nil
+}
+
 // handOverAll gives the slots of every join held here to the entries of
 // their runs and refuses later ones, which then go to the entries too:
 // the proxy is stopping (its container is being removed), and what it
@@ -192,7 +200,7 @@ func (p *Plane) handOverAll(ctx context.Context) {
 		}
 	}
 	p.mu.Unlock()
-	var wg sync.WaitGroup // in parallel: each reply is bounded by replyTimeout
+	var wg sync.WaitGroup // in parallel: each reply is bounded by replyTimeout (isStopping)
 	for _, g := range gives {
 		wg.Add(1)
 		go func() {
