@@ -8,4 +8,8 @@
 // The switch is exact because the proxy writes a random marker into the
 // same pipe: every byte the action wrote before Switch was called precedes
 // the marker, and goes to the old sink.
+//
+// A direct run's sink is a Buffer, which keeps the run's output as
+// OpenWhisk's log lines: each line stamped and named after the stream it
+// came on, as the invoker records an activation's logs.
 package logmux
