@@ -323,9 +323,7 @@ func TestRouteInvokerHasPriority(t *testing.T) {
 		edit func(*server.Config)
 	}{
 		{"one process", nil},
-		// With room for a second process, only the invoker's priority
-		// refuses the reservation.
-		{"concurrent pool", func(c *server.Config) { c.AllowConcurrent = true; c.MaxConcurrent = 2 }},
+		// A concurrent action's pool: TestRouteConcurrentDirectRuns.
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -450,22 +448,9 @@ func TestRouteInvokerWaitingForDirectRunKeepsItsLogs(t *testing.T) {
 	// An invoker /run that waited for a direct run gets the action the
 	// moment the direct run releases it: the direct run's log capture
 	// must have ended by then, or the invoker activation's first lines
-	// land in the direct run's logs. With a pool of two processes the
-	// invoker /run could have a process of its own at once; it waits for
-	// the direct run all the same, since both share the log multiplexers.
-	for _, size := range []int{1, 2} {
-		t.Run(fmt.Sprintf("pool of %d", size), func(t *testing.T) {
-			testInvokerWaitingForDirectRun(t, size)
-		})
-	}
-}
-
-func testInvokerWaitingForDirectRun(t *testing.T, poolSize int) {
-	h, _ := routeHarness(t, func(c *server.Config) {
-		if poolSize > 1 {
-			c.AllowConcurrent, c.MaxConcurrent = true, poolSize
-		}
-	})
+	// land in the direct run's logs. (A concurrent action's direct runs
+	// capture no logs: TestRouteConcurrentDirectRuns.)
+	h, _ := routeHarness(t, nil)
 	fifo, release := blockFifo(t)
 	initScript(t, h, blockAction, map[string]any{"BLOCK_FIFO": fifo})
 
@@ -514,14 +499,16 @@ func testInvokerWaitingForDirectRun(t *testing.T, poolSize int) {
 	}
 }
 
-func TestRouteOverlappingDirectRunsKeepTheirLogs(t *testing.T) {
-	// With a pool of two processes, both write to the same log
-	// multiplexers: two direct runs at once must not take each other's
-	// logs (the second may be refused instead).
+// An action that runs several activations at once (limits.concurrency,
+// a pool of two processes here) takes as many direct runs at once, as
+// OpenWhisk gives it concurrent activations: each on a process of its
+// own, a third refused while both are busy, none while an invoker /run
+// waits for a process (the invoker comes first), and their logs say that
+// the output of concurrent runs is not captured (it goes to the proxy's
+// streams, as that of concurrent invoker activations does).
+func TestRouteConcurrentDirectRuns(t *testing.T) {
 	h, _ := routeHarness(t, func(c *server.Config) { c.AllowConcurrent = true; c.MaxConcurrent = 2 })
 	fifo, release := blockFifo(t)
-	// The action logs after it was unblocked, while the other run may
-	// still be in progress.
 	initScript(t, h, `#!/bin/sh
 while read line; do
   read go < "$BLOCK_FIFO"
@@ -537,43 +524,72 @@ done
 	run := func(res route.Reservation) <-chan outcome {
 		done := make(chan outcome, 1)
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
 			defer cancel()
 			r, logs, err := res.Run(ctx, strings.NewReader(`{"value":{}}`))
-			l := logs()
-			done <- outcome{r, l, err}
+			done <- outcome{r, logs(), err}
 		}()
 		return done
 	}
-	check := func(what string, o outcome) {
+	pidOf := func(what string, o outcome) int {
 		t.Helper()
 		var pid int
 		if _, err := fmt.Sscanf(string(o.result), `{"pid":%d}`, &pid); o.err != nil || err != nil {
-			t.Errorf("%s: %q, %v", what, o.result, o.err)
-			return
+			t.Fatalf("%s: %q, %v", what, o.result, o.err)
 		}
-		if want := fmt.Sprintf("pid %d\n", pid); logText(t, o.logs) != want {
-			t.Errorf("%s: logs %q, want its own %q", what, o.logs, want)
+		if got := logText(t, o.logs); !strings.Contains(got, "logs are not captured for an action that runs several activations at once") {
+			t.Errorf("%s: logs %q, want the note that they are not captured", what, got)
+		}
+		return pid
+	}
+
+	first, second := run(reserve(t, h)), run(reserve(t, h))
+	if res, ok := h.proxy.TryReserve(context.Background()); ok || res != nil {
+		t.Fatalf("TryReserve with both processes busy = %v, %v; want nil, false", res, ok)
+	}
+	// An invoker /run waits for a process: no direct run takes the one
+	// that frees first.
+	answered := make(chan response, 1)
+	go func() {
+		got, err := h.tryPost(context.Background(), t, "/run", runPayload(map[string]any{}, nil))
+		if err != nil {
+			t.Errorf("invoker run: %v", err)
+		}
+		answered <- got
+	}()
+	poll(t, "the invoker /run to wait for a process", func() bool { return h.proxy.InvokerQueued() == 1 })
+	release.WriteString("go\n")
+	var done []outcome
+	select {
+	case o := <-first:
+		done = append(done, o)
+	case o := <-second:
+		done = append(done, o)
+	}
+	poll(t, "the invoker /run to take the freed process", func() bool { return h.proxy.InvokerQueued() == 0 })
+	if res, ok := h.proxy.TryReserve(context.Background()); ok || res != nil {
+		t.Fatalf("TryReserve with a direct run and the invoker /run busy = %v, %v; want nil, false", res, ok)
+	}
+	release.WriteString("go\n") // the other direct run, or the invoker's
+	release.WriteString("go\n")
+	for len(done) < 2 {
+		select {
+		case o := <-first:
+			done = append(done, o)
+		case o := <-second:
+			done = append(done, o)
 		}
 	}
-	for i := 0; i < 10; i++ {
-		first := run(reserve(t, h))
-		second, ok := h.proxy.TryReserve(context.Background())
-		var other <-chan outcome
-		if ok {
-			other = run(second)
-		}
-		// Unblock both: they log at the same time.
-		release.WriteString("go\n")
-		if ok {
-			release.WriteString("go\n")
-		}
-		check("first direct run", <-first)
-		if ok {
-			check("overlapping direct run", <-other)
-		}
+	if a, b := pidOf("a direct run", done[0]), pidOf("the other direct run", done[1]); a == b {
+		t.Errorf("both direct runs ran on process %d, want one each", a)
 	}
-	h.checkStreams(t, 0)
+	if got := <-answered; got.status != 200 {
+		t.Errorf("invoker run: %+v", got)
+	}
+	// Room again: a direct run while nothing else runs.
+	third := run(reserve(t, h))
+	release.WriteString("go\n")
+	pidOf("a third direct run", <-third)
 }
 
 // blockFifo makes a fifo for blockAction and holds it open read-write

@@ -8,3 +8,10 @@ func (p *Proxy) InvokerWaiting() int {
 	}
 	return 0
 }
+
+func (p *Proxy) InvokerQueued() int {
+	if rs := p.routeOf(); rs != nil {
+		return int(rs.invokerQueued.Load())
+	}
+	return 0
+}
