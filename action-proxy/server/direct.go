@@ -42,7 +42,6 @@ type routeState struct {
 	router         Router
 	stdout, stderr *logmux.Mux
 	invokerWaiting atomic.Int32 // invoker /run requests waiting for or holding the action
-	invokerQueued  atomic.Int32 // invoker /run requests waiting for a process of the pool
 	// gate keeps direct runs and invoker /run requests apart: a direct run
 	// holds it exclusively (taken with TryLock, so a direct run never
 	// waits), an invoker /run holds it shared for its whole life. The
@@ -132,31 +131,14 @@ func (rs *routeState) markLogs(out, errw io.Writer) (wait func()) {
 	}
 }
 
-// TryReserve implements route.Executor. An action that runs one
-// activation at a time is reserved only if no invoker /run is waiting for
-// it or running, no other direct run is reserved (its output is captured
-// for one run at a time), and its process is free. An action that runs
-// several at once (limits.concurrency, a pool of processes) is reserved
-// when a process of its pool is free and no invoker /run waits for one:
-// such runs share the container as OpenWhisk's concurrent activations do,
-// their output uncaptured (concurrentRun).
+// TryReserve implements route.Executor: the action is reserved only if no
+// invoker /run is waiting for it or running, no other direct run is
+// reserved (the processes of a pool share the log multiplexers, which
+// capture one run at a time), and a process is free.
 func (p *Proxy) TryReserve(ctx context.Context) (route.Reservation, bool) {
 	rs := p.routeOf()
 	pool := p.current()
-	if rs == nil || pool == nil {
-		return nil, false
-	}
-	if pool.Max() > 1 {
-		if rs.invokerQueued.Load() > 0 {
-			return nil, false
-		}
-		lease, ok, err := pool.TryAcquire(p.life)
-		if !ok || err != nil {
-			return nil, false
-		}
-		return &reservation{p: p, rs: rs, lease: lease, concurrent: true}, true
-	}
-	if rs.invokerWaiting.Load() > 0 {
+	if rs == nil || pool == nil || rs.invokerWaiting.Load() > 0 {
 		return nil, false
 	}
 	if !rs.gate.TryLock() {
@@ -174,22 +156,13 @@ type reservation struct {
 	p     *Proxy
 	rs    *routeState
 	lease *child.Lease
-	// concurrent: one of several runs the action's pool runs at once; the
-	// gate is not held and the output not captured.
-	concurrent bool
 }
 
 // Release implements route.Reservation: the step will not run after all.
 func (r *reservation) Release() {
 	r.lease.Release()
-	if !r.concurrent {
-		r.rs.gate.Unlock()
-	}
+	r.rs.gate.Unlock()
 }
-
-// concurrentLogs is the one line of a direct run's logs when its action
-// runs several activations at once.
-const concurrentLogs = "[wsk-route: logs are not captured for an action that runs several activations at once (limits.concurrency above 1), as OpenWhisk does not collect them]"
 
 // Run implements route.Reservation. The action's output is cut at exact
 // points of its pipes by markers (logmux.Mux.Mark), and nothing on the
@@ -198,9 +171,6 @@ const concurrentLogs = "[wsk-route: logs are not captured for an action that run
 // the activation, sent after them), and the markers written once its
 // result came end the run's share. logs waits for those to cross.
 func (r *reservation) Run(ctx context.Context, body io.Reader) (result []byte, logs func() []byte, err error) {
-	if r.concurrent {
-		return r.concurrentRun(ctx, body)
-	}
 	p, rs := r.p, r.rs
 	buf := &logmux.Buffer{Limit: rs.logLimit}
 	rs.markLogs(buf.Stdout(), buf.Stderr())
@@ -220,46 +190,22 @@ func (r *reservation) Run(ctx context.Context, body io.Reader) (result []byte, l
 		}
 		return buf.Bytes()
 	}
-	result, err = r.outcome(ctx, result, err, exited)
-	return result, logs, err
-}
-
-// concurrentRun is Run for one of several runs at once: the action's
-// output goes to the proxy's own streams, as that of its concurrent
-// invoker activations does, and the run's logs say so.
-func (r *reservation) concurrentRun(ctx context.Context, body io.Reader) (result []byte, logs func() []byte, err error) {
-	result, stray, err := r.lease.Process().Call(ctx, body)
-	exited := r.lease.Process().Exited()
-	r.lease.Release()
-	if stray > 0 {
-		fmt.Fprintf(r.p.cfg.Stderr, "proxy: discarded %d line(s) the action wrote on fd 3 after its previous result\n", stray)
-	}
-	buf := &logmux.Buffer{Limit: r.rs.logLimit}
-	buf.Note(concurrentLogs)
-	result, err = r.outcome(ctx, result, err, exited)
-	return result, buf.Bytes, err
-}
-
-// outcome turns the answer of a direct run's call into its result or
-// error, as the invoker would classify it, and withdraws the instance
-// when the action's process exited.
-func (r *reservation) outcome(ctx context.Context, result []byte, err error, exited bool) ([]byte, error) {
 	if exited || errors.Is(err, child.ErrExited) || errors.Is(err, child.ErrNotRunning) {
-		r.rs.router.Unregister("the action's process exited")
+		rs.router.Unregister("the action's process exited")
 	}
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
-		return nil, fmt.Errorf("the action did not answer by the run's deadline and was stopped: %w", ctx.Err())
+		return nil, logs, fmt.Errorf("the action did not answer by the run's deadline and was stopped: %w", ctx.Err())
 	case errors.Is(err, child.ErrExited), errors.Is(err, child.ErrNotRunning):
-		return nil, errors.New(child.ErrExited.Error())
+		return nil, logs, errors.New(child.ErrExited.Error())
 	default:
-		return nil, err
+		return nil, logs, err
 	}
 	if !isObjectOrArray(result) {
-		return nil, errors.New(msgNotDictArray)
+		return nil, logs, errors.New(msgNotDictArray)
 	}
-	return result, nil
+	return result, logs, nil
 }
 
 // claim registers the action named by an init env with the agent and

@@ -323,7 +323,9 @@ func TestRouteInvokerHasPriority(t *testing.T) {
 		edit func(*server.Config)
 	}{
 		{"one process", nil},
-		// A concurrent action's pool: TestRouteConcurrentDirectRuns.
+		// With room for a second process, only the invoker's priority
+		// refuses the reservation.
+		{"concurrent pool", func(c *server.Config) { c.AllowConcurrent = true; c.MaxConcurrent = 2 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -448,9 +450,22 @@ func TestRouteInvokerWaitingForDirectRunKeepsItsLogs(t *testing.T) {
 	// An invoker /run that waited for a direct run gets the action the
 	// moment the direct run releases it: the direct run's log capture
 	// must have ended by then, or the invoker activation's first lines
-	// land in the direct run's logs. (A concurrent action's direct runs
-	// capture no logs: TestRouteConcurrentDirectRuns.)
-	h, _ := routeHarness(t, nil)
+	// land in the direct run's logs. With a pool of two processes the
+	// invoker /run could have a process of its own at once; it waits for
+	// the direct run all the same, since both share the log multiplexers.
+	for _, size := range []int{1, 2} {
+		t.Run(fmt.Sprintf("pool of %d", size), func(t *testing.T) {
+			testInvokerWaitingForDirectRun(t, size)
+		})
+	}
+}
+
+func testInvokerWaitingForDirectRun(t *testing.T, poolSize int) {
+	h, _ := routeHarness(t, func(c *server.Config) {
+		if poolSize > 1 {
+			c.AllowConcurrent, c.MaxConcurrent = true, poolSize
+		}
+	})
 	fifo, release := blockFifo(t)
 	initScript(t, h, blockAction, map[string]any{"BLOCK_FIFO": fifo})
 
@@ -499,16 +514,14 @@ func TestRouteInvokerWaitingForDirectRunKeepsItsLogs(t *testing.T) {
 	}
 }
 
-// An action that runs several activations at once (limits.concurrency,
-// a pool of two processes here) takes as many direct runs at once, as
-// OpenWhisk gives it concurrent activations: each on a process of its
-// own, a third refused while both are busy, none while an invoker /run
-// waits for a process (the invoker comes first), and their logs say that
-// the output of concurrent runs is not captured (it goes to the proxy's
-// streams, as that of concurrent invoker activations does).
-func TestRouteConcurrentDirectRuns(t *testing.T) {
+func TestRouteOverlappingDirectRunsKeepTheirLogs(t *testing.T) {
+	// With a pool of two processes, both write to the same log
+	// multiplexers: two direct runs at once must not take each other's
+	// logs (the second may be refused instead).
 	h, _ := routeHarness(t, func(c *server.Config) { c.AllowConcurrent = true; c.MaxConcurrent = 2 })
 	fifo, release := blockFifo(t)
+	// The action logs after it was unblocked, while the other run may
+	// still be in progress.
 	initScript(t, h, `#!/bin/sh
 while read line; do
   read go < "$BLOCK_FIFO"
@@ -524,72 +537,43 @@ done
 	run := func(res route.Reservation) <-chan outcome {
 		done := make(chan outcome, 1)
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			r, logs, err := res.Run(ctx, strings.NewReader(`{"value":{}}`))
-			done <- outcome{r, logs(), err}
+			l := logs()
+			done <- outcome{r, l, err}
 		}()
 		return done
 	}
-	pidOf := func(what string, o outcome) int {
+	check := func(what string, o outcome) {
 		t.Helper()
 		var pid int
 		if _, err := fmt.Sscanf(string(o.result), `{"pid":%d}`, &pid); o.err != nil || err != nil {
-			t.Fatalf("%s: %q, %v", what, o.result, o.err)
+			t.Errorf("%s: %q, %v", what, o.result, o.err)
+			return
 		}
-		if got := logText(t, o.logs); !strings.Contains(got, "logs are not captured for an action that runs several activations at once") {
-			t.Errorf("%s: logs %q, want the note that they are not captured", what, got)
-		}
-		return pid
-	}
-
-	first, second := run(reserve(t, h)), run(reserve(t, h))
-	if res, ok := h.proxy.TryReserve(context.Background()); ok || res != nil {
-		t.Fatalf("TryReserve with both processes busy = %v, %v; want nil, false", res, ok)
-	}
-	// An invoker /run waits for a process: no direct run takes the one
-	// that frees first.
-	answered := make(chan response, 1)
-	go func() {
-		got, err := h.tryPost(context.Background(), t, "/run", runPayload(map[string]any{}, nil))
-		if err != nil {
-			t.Errorf("invoker run: %v", err)
-		}
-		answered <- got
-	}()
-	poll(t, "the invoker /run to wait for a process", func() bool { return h.proxy.InvokerQueued() == 1 })
-	release.WriteString("go\n")
-	var done []outcome
-	select {
-	case o := <-first:
-		done = append(done, o)
-	case o := <-second:
-		done = append(done, o)
-	}
-	poll(t, "the invoker /run to take the freed process", func() bool { return h.proxy.InvokerQueued() == 0 })
-	if res, ok := h.proxy.TryReserve(context.Background()); ok || res != nil {
-		t.Fatalf("TryReserve with a direct run and the invoker /run busy = %v, %v; want nil, false", res, ok)
-	}
-	release.WriteString("go\n") // the other direct run, or the invoker's
-	release.WriteString("go\n")
-	for len(done) < 2 {
-		select {
-		case o := <-first:
-			done = append(done, o)
-		case o := <-second:
-			done = append(done, o)
+		if want := fmt.Sprintf("pid %d\n", pid); logText(t, o.logs) != want {
+			t.Errorf("%s: logs %q, want its own %q", what, o.logs, want)
 		}
 	}
-	if a, b := pidOf("a direct run", done[0]), pidOf("the other direct run", done[1]); a == b {
-		t.Errorf("both direct runs ran on process %d, want one each", a)
+	for i := 0; i < 10; i++ {
+		first := run(reserve(t, h))
+		second, ok := h.proxy.TryReserve(context.Background())
+		var other <-chan outcome
+		if ok {
+			other = run(second)
+		}
+		// Unblock both: they log at the same time.
+		release.WriteString("go\n")
+		if ok {
+			release.WriteString("go\n")
+		}
+		check("first direct run", <-first)
+		if ok {
+			check("overlapping direct run", <-other)
+		}
 	}
-	if got := <-answered; got.status != 200 {
-		t.Errorf("invoker run: %+v", got)
-	}
-	// Room again: a direct run while nothing else runs.
-	third := run(reserve(t, h))
-	release.WriteString("go\n")
-	pidOf("a third direct run", <-third)
+	h.checkStreams(t, 0)
 }
 
 // blockFifo makes a fifo for blockAction and holds it open read-write

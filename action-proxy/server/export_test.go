@@ -8,10 +8,3 @@ func (p *Proxy) InvokerWaiting() int {
 	}
 	return 0
 }
-
-func (p *Proxy) InvokerQueued() int {
-	if rs := p.routeOf(); rs != nil {
-		return int(rs.invokerQueued.Load())
-	}
-	return 0
-}

@@ -36,14 +36,8 @@ func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
 		defer rs.invokerWaiting.Add(-1)
 		rs.gate.RLock() // waits for a direct run in progress to end
 		defer rs.gate.RUnlock()
-		// Direct runs of a concurrent action (TryReserve) leave a free
-		// process to this request first.
-		rs.invokerQueued.Add(1)
 	}
 	lease, err := pool.Acquire(r.Context())
-	if rs := p.routeOf(); rs != nil {
-		rs.invokerQueued.Add(-1)
-	}
 	switch {
 	case errors.Is(err, child.ErrPoolClosed):
 		sendError(w, http.StatusInternalServerError, msgNoActionYet)
