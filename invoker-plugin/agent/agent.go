@@ -147,12 +147,6 @@ type Config struct {
 	// proxyconn.LookupPeer (SO_PEERCRED and /proc/<pid>/cgroup). Tests
 	// may fake identities with it.
 	PeerOf proxyconn.PeerFunc
-	// StepRan, when set, is called with the instance id of each direct
-	// step a proxy of this host reports having run (its activation
-	// record), when the agent takes records. A direct step does not pass
-	// the invoker, which takes the container for idle: wsk-route dev's
-	// invoker marks the container used with it. It must not block.
-	StepRan func(instance string)
 	// UserEvents, when set, makes the agent publish one OpenWhisk user
 	// event (an Activation event on Kafka's events topic, with the topic
 	// prefix) per step reported to an entry of this host; nil: off. Its

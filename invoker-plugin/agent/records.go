@@ -319,9 +319,6 @@ func (r *registrar) Activation(id string, m *agentproto.Activation) {
 	if !ok {
 		return
 	}
-	if a.cfg.StepRan != nil {
-		a.cfg.StepRan(inst.ID)
-	}
 	a.metrics.StepRan(workflowAction(inst.Namespace, m.Workflow), inst.Action, time.Duration(m.End-m.Start)*time.Millisecond, m.Attempts)
 	if a.records.store == nil && a.userEvents == nil && a.traces == nil {
 		return // only the metric reads it: no record built

@@ -330,8 +330,6 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 		Activations:   storeActivations{st},
 		UserEvents:    &userevents.PublisherConfig{Kafka: userevents.Kafka{Brokers: brokers}},
 		MetricsListen: cfg.AgentMetricsListen,
-		// Containers that take only direct steps stay in use.
-		StepRan: func(instance string) { inv.Touch(instance[strings.IndexByte(instance, '/')+1:]) },
 	}
 	if cfg.OTLPEndpoint != "" {
 		acfg.Traces = &otlp.Config{Endpoint: cfg.OTLPEndpoint, ServiceName: "wsk-route-dev"}

@@ -495,23 +495,6 @@ func parentPID(pid int32) (int32, bool) {
 	return int32(n), true
 }
 
-// Touch marks the container name used now, as an activation does: the
-// direct steps of workflows run in containers without passing the
-// invoker, and a container that takes only those would look idle, and be
-// paused, evicted or removed under them. The sandbox's agent calls it for
-// each direct step's record (agent.Config.StepRan).
-func (i *Invoker) Touch(name string) {
-	p := i.pool
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.cs {
-		if c.name == name {
-			c.lastUsed = time.Now()
-			return
-		}
-	}
-}
-
 // reap removes containers idle past IdleTimeout and, in docker mode,
 // pauses those idle past PauseGrace, until ctx ends.
 func (i *Invoker) reap(ctx context.Context) {
