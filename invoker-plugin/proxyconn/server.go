@@ -95,10 +95,16 @@ type Server struct {
 	// insts holds the table by namespace and instance id.
 	insts map[string]map[string]routetable.Instance
 	// specs holds the specs by namespace and workflow.
-	specs    map[string]map[string]agentproto.SpecData
-	sessions map[*session]struct{}
-	closed   bool
-	wg       sync.WaitGroup // counts running sessions; Add only under mu while !closed
+	specs map[string]map[string]agentproto.SpecData
+	// tabled and specced say that SetInstances and SetSpecs came: until
+	// then insts and specs are only empty, not known to be, and no session
+	// is sent a snapshot of them (a proxy takes a full table for the
+	// truth: an empty one, from an agent that has just started, would
+	// make its runs take every instance for gone).
+	tabled, specced bool
+	sessions        map[*session]struct{}
+	closed          bool
+	wg              sync.WaitGroup // counts running sessions; Add only under mu while !closed
 }
 
 // NewServer checks cfg, fills its defaults and returns a Server.
@@ -201,9 +207,9 @@ func (s *Server) SetInstances(insts []routetable.Instance) {
 		m[in.ID] = in
 	}
 	s.mu.Lock()
-	prev := s.insts
-	s.insts = next
-	s.wakeLocked(func(ns string) bool { return !maps.Equal(prev[ns], next[ns]) })
+	prev, first := s.insts, !s.tabled
+	s.insts, s.tabled = next, true
+	s.wakeLocked(func(ns string) bool { return first || !maps.Equal(prev[ns], next[ns]) })
 	s.mu.Unlock()
 }
 
@@ -229,9 +235,9 @@ func (s *Server) SetSpecs(specs []*spec.Spec) {
 		m[sp.Workflow] = agentproto.SpecData{Workflow: sp.Workflow, Version: sp.Version, Spec: b}
 	}
 	s.mu.Lock()
-	prev := s.specs
-	s.specs = next
-	s.wakeLocked(func(ns string) bool { return !maps.EqualFunc(prev[ns], next[ns], sameSpec) })
+	prev, first := s.specs, !s.specced
+	s.specs, s.specced = next, true
+	s.wakeLocked(func(ns string) bool { return first || !maps.EqualFunc(prev[ns], next[ns], sameSpec) })
 	s.mu.Unlock()
 }
 
@@ -261,12 +267,19 @@ func sameSpec(a, b agentproto.SpecData) bool {
 
 // delta returns the Table and Specs messages that bring a session whose
 // last sent state is sentInst and sentSpecs up to date with namespace ns,
-// and updates sentInst and sentSpecs; full asks for snapshots. A nil
-// result means nothing changed.
-func (s *Server) delta(ns string, full bool, sentInst map[string]routetable.Instance, sentSpecs map[string]agentproto.SpecData) (*agentproto.Table, *agentproto.Specs) {
+// and updates sentInst and sentSpecs; fullTable and fullSpecs ask for
+// snapshots. A nil result means nothing changed, or, before the first
+// SetInstances (SetSpecs), nothing is known yet.
+func (s *Server) delta(ns string, fullTable, fullSpecs bool, sentInst map[string]routetable.Instance, sentSpecs map[string]agentproto.SpecData) (table *agentproto.Table, specs *agentproto.Specs) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return diffTable(s.insts[ns], sentInst, full), diffSpecs(s.specs[ns], sentSpecs, full)
+	if s.tabled {
+		table = diffTable(s.insts[ns], sentInst, fullTable)
+	}
+	if s.specced {
+		specs = diffSpecs(s.specs[ns], sentSpecs, fullSpecs)
+	}
+	return table, specs
 }
 
 // diffTable returns the Table message from sent to cur (a snapshot if

@@ -108,10 +108,54 @@ func readMsg(t *testing.T, c *websocket.Conn) *agentproto.Message {
 
 // A proxy that reads slowly never holds up SetInstances: updates
 // coalesce, and the proxy still ends with the latest table.
+// Until the agent knows the table and the specs (its registry's first
+// answers), a proxy gets neither: an empty snapshot would be taken for the
+// truth (every instance gone). The first SetInstances and SetSpecs send
+// the snapshots, even when empty.
+func TestNoSnapshotBeforeTheRegistryAnswers(t *testing.T) {
+	s, sock, stop := serve(t, &admitAll{})
+	defer stop()
+	c := dial(t, sock)
+	defer c.Close()
+	writeMsg(t, c, &agentproto.Message{Type: agentproto.TypeRegister, Register: &agentproto.Register{
+		Namespace: "ns", Action: "/ns/a", Name: "p"}})
+	for _, typ := range []string{agentproto.TypeWelcome, agentproto.TypeKey} {
+		if m := readMsg(t, c); m.Type != typ {
+			t.Fatalf("got %s, want %s", m.Type, typ)
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, _, err := c.ReadMessage(); err == nil {
+		t.Fatal("a message before the agent knew the table or the specs")
+	}
+	c.Close()
+	// A new session, once the registry answered.
+	s.SetSpecs(nil)
+	s.SetInstances([]routetable.Instance{{ID: "h/p", Namespace: "ns", Action: "/ns/a"}})
+	c2 := dial(t, sock)
+	defer c2.Close()
+	writeMsg(t, c2, &agentproto.Message{Type: agentproto.TypeRegister, Register: &agentproto.Register{
+		Namespace: "ns", Action: "/ns/a", Name: "p2"}})
+	got := map[string]*agentproto.Message{}
+	for len(got) < 4 {
+		m := readMsg(t, c2)
+		got[m.Type] = m
+	}
+	if tb := got[agentproto.TypeTable].Table; !tb.Full || len(tb.Upsert) != 1 || tb.Upsert[0].ID != "h/p" {
+		t.Errorf("first table %+v, want the full snapshot with h/p", tb)
+	}
+	if sp := got[agentproto.TypeSpecs].Specs; !sp.Full {
+		t.Errorf("first specs %+v, want a full (empty) snapshot", sp)
+	}
+}
+
 func TestSlowProxyCoalesces(t *testing.T) {
 	reg := &admitAll{}
 	s, sock, stop := serve(t, reg)
 	defer stop()
+	// The agent's registry has answered: an empty table and no specs.
+	s.SetInstances(nil)
+	s.SetSpecs(nil)
 	c := dial(t, sock)
 	defer c.Close()
 	writeMsg(t, c, &agentproto.Message{Type: agentproto.TypeRegister, Register: &agentproto.Register{

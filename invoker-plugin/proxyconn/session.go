@@ -295,7 +295,7 @@ func (sess *session) writeLoop() {
 	defer ping.Stop()
 	sentInst := make(map[string]routetable.Instance)
 	sentSpecs := make(map[string]agentproto.SpecData)
-	full := true
+	fullTable, fullSpecs := true, true // the first of each is a snapshot
 	for {
 		select {
 		case <-sess.done:
@@ -326,13 +326,18 @@ func (sess *session) writeLoop() {
 		if ns == "" {
 			continue
 		}
-		table, specs := sess.srv.delta(ns, full, sentInst, sentSpecs)
-		full = false
-		if table != nil && !sess.writeMessage(&agentproto.Message{Type: agentproto.TypeTable, Table: table}) {
-			return
+		table, specs := sess.srv.delta(ns, fullTable, fullSpecs, sentInst, sentSpecs)
+		if table != nil {
+			fullTable = false
+			if !sess.writeMessage(&agentproto.Message{Type: agentproto.TypeTable, Table: table}) {
+				return
+			}
 		}
-		if specs != nil && !sess.writeMessage(&agentproto.Message{Type: agentproto.TypeSpecs, Specs: specs}) {
-			return
+		if specs != nil {
+			fullSpecs = false
+			if !sess.writeMessage(&agentproto.Message{Type: agentproto.TypeSpecs, Specs: specs}) {
+				return
+			}
 		}
 	}
 }
