@@ -36,6 +36,10 @@ func NewPool(cfg Config, max int) *Pool {
 	}
 }
 
+// Max returns the most processes the pool runs: how many activations it
+// runs at once.
+func (pl *Pool) Max() int { return cap(pl.slots) }
+
 // Start starts one process and keeps it idle, so that errors in starting the
 // action are reported at /init as the stock proxy does.
 func (pl *Pool) Start(ctx context.Context) error {

@@ -79,10 +79,7 @@ func serve(cfg server.Config, addr string, stderr io.Writer) error {
 		}
 	}
 	if ok {
-		rcfg.Concurrency = 1
-		if cfg.AllowConcurrent {
-			rcfg.Concurrency = cfg.MaxConcurrent
-		}
+		rcfg.Concurrency = proxy.Concurrency()
 		if cfg.Debug {
 			rcfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 		}

@@ -83,6 +83,9 @@ func (r *APIRouter) Identify(id Identity) {
 // Unregister does nothing: nothing was registered.
 func (r *APIRouter) Unregister(string) {}
 
+// Slots returns 1: without an agent, no direct step comes to this proxy.
+func (r *APIRouter) Slots() int { return 1 }
+
 // RunFallback refuses a fallback envelope: running a step from one needs
 // the namespace's key, which only a host agent gives.
 func (r *APIRouter) RunFallback(context.Context, []byte, string, func(context.Context, io.Reader) ([]byte, error)) ([]byte, error) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wsk-route/wsk-route/action-proxy/route/flow"
@@ -19,8 +20,9 @@ import (
 // server implements it.
 type Executor interface {
 	// TryReserve reserves the action for one direct run if it can start
-	// now: no invoker /run is running or waiting, and a process is free.
-	// It never waits.
+	// now: no invoker /run waits for the action, and it has a free slot
+	// (one run at a time, or as many as Plane.Slots for an action that
+	// runs several at once). It never waits.
 	TryReserve(ctx context.Context) (Reservation, bool)
 }
 
@@ -58,6 +60,9 @@ type Plane struct {
 	// steps' activation records, the ends of unwatched runs
 	// (telemetry.go).
 	telemetry telemetry
+	// slots is Welcome.Slots of the current registration: how many
+	// direct steps the proxy may run at once; 0 before a welcome.
+	slots atomic.Int32
 
 	identified chan struct{} // closed by the first Identify
 	identOnce  sync.Once

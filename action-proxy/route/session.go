@@ -69,6 +69,7 @@ func (p *Plane) session(ctx context.Context) error {
 			Name:        p.cfg.Name,
 			Telemetry:   true,
 			User:        agentproto.UserOf(id.APIKey),
+			Slots:       true,
 		}})
 		if err != nil {
 			regErr <- err
@@ -107,6 +108,7 @@ func (p *Plane) session(ctx context.Context) error {
 			p.unix = w.Socket
 			p.mu.Unlock()
 			p.telemetry.on.Store(w.Telemetry)
+			p.slots.Store(int32(w.Slots))
 			pending = &welcomeState{instanceID: w.InstanceID, host: w.Host, relay: w.Relay, shmDir: w.ShmDir}
 		case agentproto.TypeKey:
 			if pending == nil {
@@ -208,6 +210,14 @@ func (p *Plane) keepPreviousLocked(workflow string, sp *spec.Spec) {
 	if cur := p.specs[workflow]; cur != nil && cur.Version != sp.Version {
 		p.previous[workflow] = cur
 	}
+}
+
+// Slots returns how many direct steps the proxy may run at once, as the
+// agent said when it welcomed the proxy: its action's limits.concurrency
+// (Welcome.Slots). It is 1 before a welcome and from an agent that does
+// not say.
+func (p *Plane) Slots() int {
+	return max(int(p.slots.Load()), 1)
 }
 
 // Unregister tells the agent the instance can no longer run (its action

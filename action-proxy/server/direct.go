@@ -31,6 +31,9 @@ type Router interface {
 	// RunFallback runs the step of a fallback envelope (an invoker /run's
 	// value) with call, which runs one activation on the /run's process.
 	RunFallback(ctx context.Context, value []byte, activationID string, call func(ctx context.Context, body io.Reader) ([]byte, error)) ([]byte, error)
+	// Slots returns how many activations the action may run at once, as
+	// the agent looked up its limits.concurrency; 1 until it said.
+	Slots() int
 }
 
 // claimTimeout bounds the wait of /init for the agent's welcome.
@@ -48,9 +51,32 @@ type routeState struct {
 	// processes of a pool share the log multiplexers, which capture one
 	// run at a time; and an invoker /run that arrives during a direct run
 	// waits for it to end, instead of mixing its logs into the run's.
-	gate     sync.RWMutex
+	gate sync.RWMutex
+	// slots keeps an action that runs several activations at once
+	// within its concurrency, direct runs and invoker requests together.
+	slots    slots
 	logLimit int
 	switchMu sync.Mutex // one log switch at a time
+}
+
+// Concurrency returns how many activations the proxy can run at once: the
+// processes of its pool, MaxConcurrent with AllowConcurrent, otherwise 1.
+// Its action may allow fewer (Router.Slots).
+func (p *Proxy) Concurrency() int {
+	if p.cfg.AllowConcurrent {
+		return p.cfg.MaxConcurrent
+	}
+	return 1
+}
+
+// concurrency returns how many activations the action runs at once: what
+// the agent said of it (Router.Slots), for a proxy that runs a pool of
+// processes (__OW_ALLOW_CONCURRENT), at most the pool's size; otherwise 1.
+func (rs *routeState) concurrency(pool *child.Pool) int {
+	if pool.Max() <= 1 {
+		return 1
+	}
+	return min(rs.router.Slots(), pool.Max())
 }
 
 // EnableRoute turns on the route plane: the action's output goes through
@@ -131,38 +157,70 @@ func (rs *routeState) markLogs(out, errw io.Writer) (wait func()) {
 	}
 }
 
-// TryReserve implements route.Executor: the action is reserved only if no
-// invoker /run is waiting for it or running, no other direct run is
-// reserved (the processes of a pool share the log multiplexers, which
-// capture one run at a time), and a process is free.
+// TryReserve implements route.Executor. An action that runs one
+// activation at a time is reserved only if no invoker /run is waiting for
+// it or running, no other direct run is reserved (its output is captured
+// for one run at a time), and its process is free. An action that runs
+// several at once (its limits.concurrency, Router.Slots, with a pool of
+// processes) is reserved when it runs fewer than that many activations
+// and no invoker /run waits for a slot: such runs share the container as
+// OpenWhisk's concurrent activations do, their output not captured per
+// run (concurrentRun).
 func (p *Proxy) TryReserve(ctx context.Context) (route.Reservation, bool) {
 	rs := p.routeOf()
 	pool := p.current()
-	if rs == nil || pool == nil || rs.invokerWaiting.Load() > 0 {
+	if rs == nil || pool == nil {
 		return nil, false
 	}
-	if !rs.gate.TryLock() {
-		return nil, false // an invoker /run or another direct run holds it
+	n := rs.concurrency(pool)
+	r := &reservation{p: p, rs: rs, concurrent: n > 1}
+	if !r.concurrent && (rs.invokerWaiting.Load() > 0 || !rs.gate.TryLock()) {
+		return nil, false // an invoker /run or another direct run has the action
+	}
+	if !rs.slots.tryDirect(n) {
+		r.unlock()
+		return nil, false
 	}
 	lease, ok, err := pool.TryAcquire(p.life)
 	if !ok || err != nil {
-		rs.gate.Unlock()
+		rs.slots.putDirect()
+		r.unlock()
 		return nil, false
 	}
-	return &reservation{p: p, rs: rs, lease: lease}, true
+	r.lease = lease
+	return r, true
 }
 
 type reservation struct {
 	p     *Proxy
 	rs    *routeState
 	lease *child.Lease
+	// concurrent: one of several runs the action runs at once; the gate
+	// is not held and the output not captured.
+	concurrent bool
+}
+
+// unlock releases the gate, which a reservation of an action that runs
+// one activation at a time holds.
+func (r *reservation) unlock() {
+	if !r.concurrent {
+		r.rs.gate.Unlock()
+	}
+}
+
+// end gives the process, the slot and the gate back.
+func (r *reservation) end() {
+	r.lease.Release()
+	r.rs.slots.putDirect()
+	r.unlock()
 }
 
 // Release implements route.Reservation: the step will not run after all.
-func (r *reservation) Release() {
-	r.lease.Release()
-	r.rs.gate.Unlock()
-}
+func (r *reservation) Release() { r.end() }
+
+// concurrentLogs is the one line of a direct run's logs when its action
+// runs several activations at once.
+const concurrentLogs = "[wsk-route: logs are not captured per activation for an action that runs several at once (limits.concurrency above 1); OpenWhisk does not collect them either: they are in the container's output]"
 
 // Run implements route.Reservation. The action's output is cut at exact
 // points of its pipes by markers (logmux.Mux.Mark), and nothing on the
@@ -171,6 +229,9 @@ func (r *reservation) Release() {
 // the activation, sent after them), and the markers written once its
 // result came end the run's share. logs waits for those to cross.
 func (r *reservation) Run(ctx context.Context, body io.Reader) (result []byte, logs func() []byte, err error) {
+	if r.concurrent {
+		return r.concurrentRun(ctx, body)
+	}
 	p, rs := r.p, r.rs
 	buf := &logmux.Buffer{Limit: rs.logLimit}
 	rs.markLogs(buf.Stdout(), buf.Stderr())
@@ -181,8 +242,7 @@ func (r *reservation) Run(ctx context.Context, body io.Reader) (result []byte, l
 	// Switch the logs back before releasing the process: an invoker /run
 	// waiting for it starts at once, and its output must not reach buf.
 	wait := rs.markLogs(p.cfg.Stdout, p.cfg.Stderr)
-	r.lease.Release()
-	rs.gate.Unlock()
+	r.end()
 	logs = func() []byte {
 		wait()
 		if stray > 0 {
@@ -190,22 +250,46 @@ func (r *reservation) Run(ctx context.Context, body io.Reader) (result []byte, l
 		}
 		return buf.Bytes()
 	}
+	result, err = r.outcome(ctx, result, err, exited)
+	return result, logs, err
+}
+
+// concurrentRun is Run for one of several runs at once: the action's
+// output goes to the proxy's own streams, as that of its concurrent
+// invoker activations does, and the run's logs say so.
+func (r *reservation) concurrentRun(ctx context.Context, body io.Reader) (result []byte, logs func() []byte, err error) {
+	result, stray, err := r.lease.Process().Call(ctx, body)
+	exited := r.lease.Process().Exited()
+	r.end()
+	if stray > 0 {
+		fmt.Fprintf(r.p.cfg.Stderr, "proxy: discarded %d line(s) the action wrote on fd 3 after its previous result\n", stray)
+	}
+	buf := &logmux.Buffer{Limit: r.rs.logLimit}
+	buf.Note(concurrentLogs)
+	result, err = r.outcome(ctx, result, err, exited)
+	return result, buf.Bytes, err
+}
+
+// outcome turns the answer of a direct run's call into its result or
+// error, as the invoker would classify it, and withdraws the instance
+// when the action's process exited.
+func (r *reservation) outcome(ctx context.Context, result []byte, err error, exited bool) ([]byte, error) {
 	if exited || errors.Is(err, child.ErrExited) || errors.Is(err, child.ErrNotRunning) {
-		rs.router.Unregister("the action's process exited")
+		r.rs.router.Unregister("the action's process exited")
 	}
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
-		return nil, logs, fmt.Errorf("the action did not answer by the run's deadline and was stopped: %w", ctx.Err())
+		return nil, fmt.Errorf("the action did not answer by the run's deadline and was stopped: %w", ctx.Err())
 	case errors.Is(err, child.ErrExited), errors.Is(err, child.ErrNotRunning):
-		return nil, logs, errors.New(child.ErrExited.Error())
+		return nil, errors.New(child.ErrExited.Error())
 	default:
-		return nil, logs, err
+		return nil, err
 	}
 	if !isObjectOrArray(result) {
-		return nil, logs, errors.New(msgNotDictArray)
+		return nil, errors.New(msgNotDictArray)
 	}
-	return result, logs, nil
+	return result, nil
 }
 
 // claim registers the action named by an init env with the agent and

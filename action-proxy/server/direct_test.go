@@ -34,6 +34,20 @@ type fakeRouter struct {
 	// result and err are what StartRun answers.
 	result *route.Result
 	err    error
+	// slots is what Slots answers; 0: 1.
+	slots int
+}
+
+func (r *fakeRouter) Slots() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return max(r.slots, 1)
+}
+
+func (r *fakeRouter) setSlots(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.slots = n
 }
 
 // fakeRun is one StartRun call.
@@ -517,7 +531,9 @@ func testInvokerWaitingForDirectRun(t *testing.T, poolSize int) {
 func TestRouteOverlappingDirectRunsKeepTheirLogs(t *testing.T) {
 	// With a pool of two processes, both write to the same log
 	// multiplexers: two direct runs at once must not take each other's
-	// logs (the second may be refused instead).
+	// logs (the second may be refused instead). The agent has not said
+	// that the action runs several at once (Slots is 1): a deployment
+	// that allows concurrency gives every container a pool.
 	h, _ := routeHarness(t, func(c *server.Config) { c.AllowConcurrent = true; c.MaxConcurrent = 2 })
 	fifo, release := blockFifo(t)
 	// The action logs after it was unblocked, while the other run may
@@ -591,4 +607,105 @@ func blockFifo(t *testing.T) (path string, release *os.File) {
 	}
 	t.Cleanup(func() { release.Close() })
 	return path, release
+}
+
+// An action that runs several activations at once (the agent's Slots, 2
+// here, with a pool of 4 processes) takes as many direct runs at once as
+// OpenWhisk would give it concurrent activations: each on a process of
+// its own, a third refused while two run, none while an invoker /run
+// waits for a slot (the invoker comes first, and the slots bound both
+// together), and their logs say that the output of concurrent runs is
+// not captured per run (it goes to the proxy's streams, as that of
+// concurrent invoker activations does).
+func TestRouteConcurrentDirectRuns(t *testing.T) {
+	h, router := routeHarness(t, func(c *server.Config) { c.AllowConcurrent = true; c.MaxConcurrent = 4 })
+	router.setSlots(2)
+	fifo, release := blockFifo(t)
+	initScript(t, h, `#!/bin/sh
+while read line; do
+  read go < "$BLOCK_FIFO"
+  echo "pid $$"
+  echo "{\"pid\":$$}" >&3
+done
+`, map[string]any{"BLOCK_FIFO": fifo})
+
+	type outcome struct {
+		result, logs []byte
+		err          error
+	}
+	run := func(res route.Reservation) <-chan outcome {
+		done := make(chan outcome, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
+			defer cancel()
+			r, logs, err := res.Run(ctx, strings.NewReader(`{"value":{}}`))
+			done <- outcome{r, logs(), err}
+		}()
+		return done
+	}
+	pidOf := func(what string, o outcome) int {
+		t.Helper()
+		var pid int
+		if _, err := fmt.Sscanf(string(o.result), `{"pid":%d}`, &pid); o.err != nil || err != nil {
+			t.Fatalf("%s: %q, %v", what, o.result, o.err)
+		}
+		if got := logText(t, o.logs); !strings.Contains(got, "logs are not captured per activation") {
+			t.Errorf("%s: logs %q, want the note that they are not captured", what, got)
+		}
+		return pid
+	}
+	refused := func(when string) {
+		t.Helper()
+		if res, ok := h.proxy.TryReserve(context.Background()); ok || res != nil {
+			res.Release()
+			t.Fatalf("TryReserve %s = %v, %v; want nil, false", when, res, ok)
+		}
+	}
+
+	first, second := run(reserve(t, h)), run(reserve(t, h))
+	refused("with both slots taken by direct runs")
+	// An invoker /run waits for a slot: no direct run takes the one that
+	// frees first.
+	answered := make(chan response, 1)
+	go func() {
+		got, err := h.tryPost(context.Background(), t, "/run", runPayload(map[string]any{}, nil))
+		if err != nil {
+			t.Errorf("invoker run: %v", err)
+		}
+		answered <- got
+	}()
+	poll(t, "the invoker /run to wait for a slot", func() bool { _, _, w := h.proxy.SlotCounts(); return w == 1 })
+	release.WriteString("go\n")
+	var done []outcome
+	select {
+	case o := <-first:
+		done = append(done, o)
+	case o := <-second:
+		done = append(done, o)
+	}
+	poll(t, "the invoker /run to take the freed slot", func() bool { _, inv, w := h.proxy.SlotCounts(); return inv == 1 && w == 0 })
+	refused("with a direct run and the invoker /run in the two slots")
+	release.WriteString("go\n") // the other direct run, or the invoker's
+	release.WriteString("go\n")
+	for len(done) < 2 {
+		select {
+		case o := <-first:
+			done = append(done, o)
+		case o := <-second:
+			done = append(done, o)
+		}
+	}
+	if a, b := pidOf("a direct run", done[0]), pidOf("the other direct run", done[1]); a == b {
+		t.Errorf("both direct runs ran on process %d, want one each", a)
+	}
+	if got := <-answered; got.status != 200 {
+		t.Errorf("invoker run: %+v", got)
+	}
+	poll(t, "every slot to be free", func() bool { d, inv, w := h.proxy.SlotCounts(); return d+inv+w == 0 })
+	// Room again: two direct runs at once.
+	third, fourth := run(reserve(t, h)), run(reserve(t, h))
+	release.WriteString("go\n")
+	release.WriteString("go\n")
+	pidOf("a third direct run", <-third)
+	pidOf("a fourth direct run", <-fourth)
 }

@@ -8,3 +8,12 @@ func (p *Proxy) InvokerWaiting() int {
 	}
 	return 0
 }
+
+// SlotCounts returns the direct runs and invoker requests holding a slot,
+// and the invoker requests waiting for one.
+func (p *Proxy) SlotCounts() (direct, invoker, waiting int) {
+	if rs := p.routeOf(); rs != nil {
+		return rs.slots.counts()
+	}
+	return 0, 0, 0
+}

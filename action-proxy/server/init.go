@@ -299,10 +299,7 @@ func (p *Proxy) start(execPath string, childEnv []string, initEnv map[string]str
 	if err != nil {
 		return nil, err
 	}
-	max := 1
-	if p.cfg.AllowConcurrent {
-		max = p.cfg.MaxConcurrent
-	}
+	max := p.Concurrency()
 	path, args := abs, []string(nil)
 	if p.cfg.Skeleton {
 		// The proxy's own binary, as the ActionLoop process that runs the

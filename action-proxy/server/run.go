@@ -36,6 +36,12 @@ func (p *Proxy) serveRun(w http.ResponseWriter, r *http.Request) {
 		defer rs.invokerWaiting.Add(-1)
 		rs.gate.RLock() // waits for a direct run in progress to end
 		defer rs.gate.RUnlock()
+		// An action that runs several activations at once waits only
+		// while direct runs fill its slots.
+		if err := rs.slots.takeInvoker(r.Context(), func() int { return rs.concurrency(pool) }); err != nil {
+			return // the caller gave up waiting for its turn
+		}
+		defer rs.slots.putInvoker()
 	}
 	lease, err := pool.Acquire(r.Context())
 	switch {

@@ -79,7 +79,16 @@ type Register struct {
 	// invoker does. An agent from before this field refuses it, so the
 	// agents are upgraded first.
 	User string `json:"user,omitempty"`
+	// Slots says the proxy runs as many direct steps at once as
+	// Welcome.Slots allows. An agent from before this field refuses it,
+	// so the agents are upgraded first; a proxy that does not set it is
+	// never sent Welcome.Slots, which it would refuse.
+	Slots bool `json:"slots,omitempty"`
 }
+
+// MaxSlots bounds Welcome.Slots: OpenWhisk's largest limits.concurrency
+// (whisk.ConcurrencyCeiling).
+const MaxSlots = 500
 
 // MaxUser bounds Register.User: a uuid is 36 bytes.
 const MaxUser = 64
@@ -142,6 +151,12 @@ type Welcome struct {
 	// send them. Without it the proxy sends none, and an agent from
 	// before these messages never gets one it would refuse.
 	Telemetry bool `json:"telemetry,omitempty"`
+	// Slots is how many direct steps the proxy may run at once: its
+	// action's limits.concurrency as the agent looked it up in
+	// OpenWhisk's entity store, at most the Register's Concurrency (the
+	// processes the proxy can run). 0 or 1: one at a time, with its logs
+	// captured. Set only for a proxy whose Register said Slots.
+	Slots int `json:"slots,omitempty"`
 }
 
 // Key carries the frame authentication key of the proxy's namespace.
@@ -258,6 +273,9 @@ func (m *Message) check() error {
 		ok = m.Unregister != nil
 	case TypeWelcome:
 		ok = m.Welcome != nil
+		if ok && (m.Welcome.Slots < 0 || m.Welcome.Slots > MaxSlots) {
+			return fmt.Errorf("agentproto: welcome: slots %d is out of range (0 to %d)", m.Welcome.Slots, MaxSlots)
+		}
 	case TypeKey:
 		ok = m.Key != nil
 		if ok && len(m.Key.Key) < 16 {

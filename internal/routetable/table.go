@@ -308,6 +308,7 @@ func (e *entry) penalize(until int64) {
 // the two dropped mantissa bits do not matter) and k2 the tie-breaker.
 type rankKey struct {
 	k1, k2 uint64
+	slots  int // the instance's Concurrency, at least 1
 	e      *entry
 }
 
@@ -333,10 +334,12 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 //  1. instances on Config.Host before instances on other hosts;
 //  2. within each of these groups, instances not under penalty before
 //     penalised ones;
-//  3. then ascending score, (inflight+1) * latency EWMA, where an instance
-//     without samples counts with the median EWMA of its group (this host
-//     or other hosts; excluded instances included), or DefaultLatency if
-//     no instance of the group has one;
+//  3. then ascending score, (inflight/Concurrency+1) * latency EWMA, an
+//     integer division (hops in flight count once they fill the
+//     instance's slots), where an instance without samples counts with
+//     the median EWMA of its group (this host or other hosts; excluded
+//     instances included), or DefaultLatency if no instance of the group
+//     has one;
 //  4. ties broken by Config.Rand, so equal instances share the load.
 //
 // Instances whose ID is in exclude (already tried for this hop) are left
@@ -408,9 +411,10 @@ func (t *Table) rank(action string, exclude []string) *scratch {
 			rank++
 		}
 		keys = append(keys, rankKey{
-			k1: ewma,
-			k2: uint64(max(e.inflight.Load(), 0))<<2 | rank,
-			e:  e,
+			k1:    ewma,
+			k2:    uint64(max(e.inflight.Load(), 0))<<2 | rank,
+			slots: max(e.inst.Concurrency, 1),
+			e:     e,
 		})
 	}
 	t.mu.RUnlock() // not held while scoring
@@ -426,7 +430,10 @@ func (t *Table) rank(action string, exclude []string) *scratch {
 					lat = local
 				}
 			}
-			score := float64(k.k2>>2+1) * lat
+			// Hops in flight count against the instance's slots: an
+			// instance that runs 8 steps at once is as free with 7 of
+			// them in flight as one that runs 1 is with none.
+			score := float64(k.k2>>2/uint64(k.slots)+1) * lat
 			k.k1 = rank<<62 | math.Float64bits(score)>>2
 			k.k2 = mix(r + uint64(i)*0x9e3779b97f4a7c15)
 		}

@@ -26,6 +26,13 @@ func inst(id, host string) routetable.Instance {
 	return routetable.Instance{ID: id, Action: action, Host: host, Unix: "unix:/run/" + id + ".sock"}
 }
 
+// instSlots is inst of an instance that runs slots activations at once.
+func instSlots(id, host string, slots int) routetable.Instance {
+	in := inst(id, host)
+	in.Concurrency = slots
+	return in
+}
+
 func ids(in []routetable.Instance) []string {
 	out := make([]string, len(in))
 	for i, x := range in {
@@ -178,6 +185,23 @@ func TestCandidatesOrder(t *testing.T) {
 				tb.Begin("h1/c")
 			},
 			want: []string{"h1/b", "h1/c", "h1/a"},
+		},
+		{
+			name: "in-flight hops count against the instance's slots",
+			all:  []routetable.Instance{instSlots("h1/a", "h1", 8), inst("h1/b", "h1"), instSlots("h1/c", "h1", 2)},
+			setup: func(tb *routetable.Table, _ *fakeClock) {
+				for range 7 { // 7 of 8 slots: as free as an idle instance, and faster
+					tb.Begin("h1/a")
+				}
+				tb.End("h1/a", ms, true)
+				tb.Begin("h1/a")
+				tb.End("h1/b", 2*ms, true)
+				tb.Begin("h1/c") // 1 of 2 slots: as free as an idle one...
+				tb.End("h1/c", 3*ms, true)
+				tb.Begin("h1/c")
+				tb.Begin("h1/b") // ...while b's only slot is taken: 2 × 2ms
+			},
+			want: []string{"h1/a", "h1/c", "h1/b"},
 		},
 		{
 			name:    "exclude",

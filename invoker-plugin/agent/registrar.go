@@ -76,6 +76,7 @@ func (r *registrar) Register(ctx context.Context, peer proxyconn.Peer, reg *agen
 	if err := a.bindPeer(ctx, peer, reg); err != nil {
 		return agentproto.Welcome{}, nil, err
 	}
+	slots := a.slotsFor(ctx, reg)
 	inst := routetable.Instance{
 		ID:          a.cfg.Host + "/" + reg.Name,
 		Namespace:   reg.Namespace,
@@ -84,7 +85,7 @@ func (r *registrar) Register(ctx context.Context, peer proxyconn.Peer, reg *agen
 		Host:        a.cfg.Host,
 		TCP:         reg.TCP,
 		Relay:       a.relayEndpoint,
-		Concurrency: reg.Concurrency,
+		Concurrency: slots,
 	}
 	a.mu.Lock()
 	if a.local[inst.ID] != nil {
@@ -118,6 +119,9 @@ func (r *registrar) Register(ctx context.Context, peer proxyconn.Peer, reg *agen
 	// Only a proxy that said it can send telemetry is told to: an older
 	// one would refuse the field.
 	welcome.Telemetry = reg.Telemetry && a.wantsTelemetry()
+	if reg.Slots {
+		welcome.Slots = slots
+	}
 	welcome.Socket, welcome.Handoff, welcome.Token = endpoint, a.HandoffEndpoint(), token
 	a.mu.Lock()
 	li.ready = true
@@ -125,8 +129,30 @@ func (r *registrar) Register(ctx context.Context, peer proxyconn.Peer, reg *agen
 	a.notifyLocked()
 	a.mu.Unlock()
 	a.metrics.SetProxies(n)
-	a.log.Info("agent: instance registered", "instance", inst.ID, "action", inst.Action)
+	a.log.Info("agent: instance registered", "instance", inst.ID, "action", inst.Action, "slots", inst.Concurrency)
 	return welcome, key, nil
+}
+
+// slotsFor returns how many direct steps the proxy that sent reg may run
+// at once, as its instance is registered and its Welcome tells it: its
+// action's limits.concurrency, looked up in OpenWhisk's entity store (the
+// agent's ActionCatalog), at most the processes the proxy can run
+// (reg.Concurrency). A proxy's own concurrency is not its action's: a
+// deployment that allows concurrency gives every container
+// __OW_ALLOW_CONCURRENT, and OpenWhisk's invoker keeps each action to its
+// limit. It is 1 (one step at a time, its logs captured) for a proxy that
+// did not say Slots or runs one process, without a catalog, and when the
+// lookup fails (it is retried for later registrations, actions.go).
+func (a *Agent) slotsFor(ctx context.Context, reg *agentproto.Register) int {
+	actions := a.records.actions
+	if !reg.Slots || reg.Concurrency <= 1 || actions == nil {
+		return 1
+	}
+	info := actions.resolve(ctx, actionKey{namespace: reg.Namespace, action: reg.Action, version: reg.Version})
+	if !info.known || info.limits.Concurrency <= 1 {
+		return 1
+	}
+	return min(info.limits.Concurrency, reg.Concurrency, agentproto.MaxSlots)
 }
 
 // bindPeer binds peer's cgroup to reg's namespace, or refuses reg if the
