@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -196,57 +197,31 @@ var errNoInstance = errors.New("no instance accepted the step")
 
 // forward sends a Forward's payload as the input of its hop to the best
 // instance that accepts it: same host first, then least loaded and
-// fastest; a refusal or a failed send moves on to the next candidate, and
-// when none took it, the OpenWhisk API runs the step (fallback). It
-// returns the instance that took it, or the fallback's activation id.
+// fastest; a refusal or a failed send moves on to the next candidate.
+// When every candidate refused as busy, it tries them again after a pause
+// (growing, jittered) until Config.BusyWait has passed: the step then
+// waits for a slot of a warm instance, as the invoker queues an
+// activation at a busy container, instead of a cold start. When none took
+// it, the OpenWhisk API runs the step (fallback). It returns the instance
+// that took it, or the fallback's activation id.
 func (d doer) forward(ctx context.Context, a flow.Forward) (instance, activation string, err error) {
 	p := d.p
 	_, _, table := p.snapshot()
 	if table == nil {
 		return "", "", errors.New("route table not received from the agent yet")
 	}
-	payload := a.Payload
-	var tried, reasons []string
-	for attempt := 0; attempt < p.cfg.MaxTries; attempt++ {
-		if err := ctx.Err(); err != nil {
-			reasons = append(reasons, "deadline: "+err.Error())
-			break
+	giveUp := p.cfg.Now().Add(p.cfg.BusyWait)
+	var reasons []string
+	attempt := 0
+	for pause := busyPause; ; pause = min(2*pause, maxBusyPause) {
+		inst, busy, why, err := d.sendToBest(ctx, table, a, &attempt)
+		if inst != "" || err != nil {
+			return inst, "", err
 		}
-		inst, ok := table.Best(a.Action, tried)
-		if !ok {
+		pause = jitter(pause)
+		if !busy || p.cfg.Now().Add(pause).After(giveUp) || !sleep(ctx, pause) {
+			reasons = why
 			break
-		}
-		tried = append(tried, inst.ID)
-		endpoint, via, client := d.routeTo(inst, len(payload))
-		f := d.frameFor(a.Ctx, frame.Frame{Kind: frame.KindStep, Step: a.Hop.Step, Branch: a.Hop.Branch, Attempt: uint16(attempt),
-			Target: inst.ID, Holder: a.Ctx.Holder, Outer: a.Ctx.Outer, Payload: payload,
-			// The receiver runs the step only if its ack reaches us within
-			// this window; past it we go on to the next instance, and the
-			// frame will not run where we left it (transport.Delivery.OnAcked).
-			AcceptBy: p.cfg.Now().Add(p.cfg.AckTimeout).UnixNano()})
-		table.Begin(inst.ID)
-		start := p.cfg.Now()
-		ack, err := client.Send(ctx, endpoint, f, d.w.key)
-		took := p.cfg.Now().Sub(start)
-		c := p.stats.counter(a.Action, via)
-		switch {
-		case err != nil:
-			table.End(inst.ID, took, false)
-			c.failed.Add(1)
-			reasons = append(reasons, inst.ID+": "+err.Error())
-			continue
-		case ack.Code == frame.CodeOK || ack.Code == frame.CodeDuplicate:
-			table.End(inst.ID, took, true)
-			c.observe(took, len(payload))
-			return inst.ID, "", nil
-		case ack.Code == frame.CodeExpired:
-			table.End(inst.ID, took, true)
-			c.refused.Add(1)
-			return "", "", fmt.Errorf("%s refused: %s (%s)", inst.ID, ack.Code, ack.Reason)
-		default:
-			table.End(inst.ID, took, false) // also penalises it
-			c.refused.Add(1)
-			reasons = append(reasons, fmt.Sprintf("%s: %s (%s)", inst.ID, ack.Code, ack.Reason))
 		}
 	}
 	p.stats.counter(a.Action, "none").fallbacks.Add(1)
@@ -262,6 +237,76 @@ func (d doer) forward(ctx context.Context, a flow.Forward) (instance, activation
 		return "", "", fmt.Errorf("%w: no warm instance of %s is known", errNoInstance, a.Action)
 	}
 	return "", "", fmt.Errorf("%w: %s", errNoInstance, strings.Join(reasons, "; "))
+}
+
+// The pauses of a hop whose instances were all busy: the first, and the
+// longest they grow to (Config.BusyWait bounds their sum).
+const (
+	busyPause    = 250 * time.Microsecond
+	maxBusyPause = 5 * time.Millisecond
+)
+
+// jitter returns d scaled by a random factor in [0.5, 1.5), so that the
+// hops waiting for one busy instance do not all come back at once.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d)
+}
+
+// sendToBest offers a Forward's hop to the instances of its action, best
+// first, up to Config.MaxTries of them, counting the frames it sends in
+// *attempt. It returns the instance that accepted it; or an error that
+// ends the hop (the run's deadline passed at the receiver); or why each
+// instance did not take it, and busy when some did not and all of those
+// refused only because they were busy.
+func (d doer) sendToBest(ctx context.Context, table *routetable.Table, a flow.Forward, attempt *int) (instance string, busy bool, reasons []string, err error) {
+	p := d.p
+	payload := a.Payload
+	var tried []string
+	onlyBusy := true
+	for len(tried) < p.cfg.MaxTries {
+		if err := ctx.Err(); err != nil {
+			return "", false, append(reasons, "deadline: "+err.Error()), nil
+		}
+		inst, ok := table.Best(a.Action, tried)
+		if !ok {
+			break
+		}
+		tried = append(tried, inst.ID)
+		endpoint, via, client := d.routeTo(inst, len(payload))
+		f := d.frameFor(a.Ctx, frame.Frame{Kind: frame.KindStep, Step: a.Hop.Step, Branch: a.Hop.Branch, Attempt: uint16(*attempt),
+			Target: inst.ID, Holder: a.Ctx.Holder, Outer: a.Ctx.Outer, Payload: payload,
+			// The receiver runs the step only if its ack reaches us within
+			// this window; past it we go on to the next instance, and the
+			// frame will not run where we left it (transport.Delivery.OnAcked).
+			AcceptBy: p.cfg.Now().Add(p.cfg.AckTimeout).UnixNano()})
+		*attempt++
+		table.Begin(inst.ID)
+		start := p.cfg.Now()
+		ack, err := client.Send(ctx, endpoint, f, d.w.key)
+		took := p.cfg.Now().Sub(start)
+		c := p.stats.counter(a.Action, via)
+		switch {
+		case err != nil:
+			table.End(inst.ID, took, false)
+			c.failed.Add(1)
+			reasons = append(reasons, inst.ID+": "+err.Error())
+			onlyBusy = false
+		case ack.Code == frame.CodeOK || ack.Code == frame.CodeDuplicate:
+			table.End(inst.ID, took, true)
+			c.observe(took, len(payload))
+			return inst.ID, false, nil, nil
+		case ack.Code == frame.CodeExpired:
+			table.End(inst.ID, took, true)
+			c.refused.Add(1)
+			return "", false, nil, fmt.Errorf("%s refused: %s (%s)", inst.ID, ack.Code, ack.Reason)
+		default:
+			table.End(inst.ID, took, false) // also penalises it
+			c.refused.Add(1)
+			reasons = append(reasons, fmt.Sprintf("%s: %s (%s)", inst.ID, ack.Code, ack.Reason))
+			onlyBusy = onlyBusy && ack.Code == frame.CodeBusy
+		}
+	}
+	return "", onlyBusy && len(tried) > 0, reasons, nil
 }
 
 // frameFor fills in f's run fields from the run's context c and the spec.

@@ -42,6 +42,10 @@ const (
 	EnvEntryJoins = "WSK_ROUTE_ENTRY_JOINS"
 )
 
+// DefaultBusyWait is Config.BusyWait's default: a fraction of the
+// cheapest cold start of an OpenWhisk container (a few hundred ms).
+const DefaultBusyWait = 100 * time.Millisecond
+
 // DefaultRunDir is the host's wsk-route run directory, bind-mounted into
 // action containers at the same path.
 const DefaultRunDir = "/run/wsk-route"
@@ -72,6 +76,12 @@ type Config struct {
 	AckTimeout time.Duration
 	// MaxTries bounds the instances tried for one hop; zero means 8.
 	MaxTries int
+	// BusyWait is how long a hop whose warm instances all refused it as
+	// busy keeps trying them again, with growing pauses, before it falls
+	// back to the OpenWhisk API, whose invoker would start a new
+	// container: a step queued briefly at a warm instance beats a cold
+	// start. Zero means DefaultBusyWait; negative falls back at once.
+	BusyWait time.Duration
 	// LogLimit bounds the captured logs of one direct run; zero means 1 MiB.
 	LogLimit int
 	// APIHost is the OpenWhisk API ("https://host:port", what the invoker
@@ -171,6 +181,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxTries <= 0 {
 		c.MaxTries = 8
+	}
+	if c.BusyWait == 0 {
+		c.BusyWait = DefaultBusyWait
 	}
 	if c.LogLimit <= 0 {
 		c.LogLimit = 1 << 20

@@ -215,6 +215,29 @@ func TestStartRunStepFails(t *testing.T) {
 	}
 }
 
+// A hop whose only instance refuses it as busy tries it again, with
+// pauses, for Config.BusyWait (100 ms by default), instead of falling back
+// at once: the step runs there once the instance is free, as the invoker
+// would queue it at its warm container.
+func TestBusyInstanceWaitedFor(t *testing.T) {
+	exec := &fakeExecutor{free: false, result: []byte(`{"out":1}`)}
+	entry, _ := flowPair(t, exec)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := entry.WaitReady(ctx, "one"); err != nil {
+		t.Fatal(err)
+	}
+	free := time.AfterFunc(20*time.Millisecond, func() { exec.setFree(true) })
+	defer free.Stop()
+	res, err := entry.StartRun(ctx, "one", []byte(`{"x":1}`), RunOptions{})
+	if err != nil {
+		t.Fatalf("StartRun with the instance busy for 20 ms: %v", err)
+	}
+	if string(res.Value) != `{"out":1}` || len(exec.runs()) != 1 {
+		t.Errorf("result %s after %d run(s) on the instance; want {\"out\":1} after 1", res.Value, len(exec.runs()))
+	}
+}
+
 func TestStartRunNoInstance(t *testing.T) {
 	entry, _ := flowPair(t, &fakeExecutor{free: false})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
