@@ -560,11 +560,20 @@ type storeActivations struct{ st *store.Store }
 
 var (
 	_ agent.ActivationStore = storeActivations{}
+	_ agent.BatchStore      = storeActivations{}
 	_ agent.ActionCatalog   = storeActivations{}
 )
 
 func (s storeActivations) PutActivation(_ context.Context, a whisk.Activation) error {
 	return s.st.PutActivation(a)
+}
+
+// PutActivations writes the records of a batch in one transaction, as
+// OpenWhisk's invoker writes them to CouchDB with _bulk_docs: one write to
+// disk per batch, not per record, so that the records of a wide map keep
+// up with its steps.
+func (s storeActivations) PutActivations(_ context.Context, recs []whisk.Activation) error {
+	return s.st.PutActivations(recs)
 }
 
 // LookupAction returns the kind and limits of the action (fully

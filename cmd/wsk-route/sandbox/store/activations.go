@@ -255,44 +255,74 @@ func (t *actTx) flush() error {
 // Options.MaxActivationBytes, it drops the oldest of any namespace: never
 // a itself, which the controller may read right after.
 func (s *Store) PutActivation(a whisk.Activation) error {
-	if a.Namespace == "" || a.ActivationID == "" {
-		return fmt.Errorf("store: put activation %q in %q: empty namespace or id", a.ActivationID, a.Namespace)
+	return s.PutActivations([]whisk.Activation{a})
+}
+
+// PutActivations stores recs as PutActivation stores each, in one
+// transaction (one write to disk): all of them, or none when it fails.
+// It does not retain recs.
+func (s *Store) PutActivations(recs []whisk.Activation) error {
+	raws := make([][]byte, len(recs))
+	for i, a := range recs {
+		if a.Namespace == "" || a.ActivationID == "" {
+			return fmt.Errorf("store: put activation %q in %q: empty namespace or id", a.ActivationID, a.Namespace)
+		}
+		raw, err := json.Marshal(a)
+		if err != nil {
+			return fmt.Errorf("store: put activation %s/%s: encode: %w", a.Namespace, a.ActivationID, err)
+		}
+		raws[i] = raw
 	}
-	raw, err := json.Marshal(a)
-	if err != nil {
-		return fmt.Errorf("store: put activation %s/%s: encode: %w", a.Namespace, a.ActivationID, err)
-	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	var failed *whisk.Activation
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		t := s.actTx(tx)
-		k := key(a.Namespace, a.ActivationID)
-		if old := record(t.acts, k); old != nil {
-			var o struct {
-				Start int64 `json:"start"`
-			}
-			if err := json.Unmarshal(old, &o); err != nil {
-				return fmt.Errorf("decode %q: %w", k, err)
-			}
-			if err := t.drop(a.Namespace, o.Start, a.ActivationID); err != nil {
-				return err
-			}
-		}
-		if err := t.put(a.Namespace, a.Start, a.ActivationID, raw); err != nil {
-			return err
-		}
-		if s.maxActs > 0 {
-			if err := t.trimCount(a.Namespace, s.maxActs, k); err != nil {
-				return err
-			}
-		}
-		if s.maxBytes > 0 {
-			if err := t.trimBytes(s.maxBytes, k); err != nil {
+		for i := range recs {
+			if err := s.putLocked(t, &recs[i], raws[i]); err != nil {
+				failed = &recs[i]
 				return err
 			}
 		}
 		return t.flush()
 	})
-	if err != nil {
-		return fmt.Errorf("store: put activation %s/%s: %w", a.Namespace, a.ActivationID, err)
+	switch {
+	case err == nil:
+		return nil
+	case failed != nil:
+		return fmt.Errorf("store: put activation %s/%s: %w", failed.Namespace, failed.ActivationID, err)
+	case len(recs) == 1:
+		return fmt.Errorf("store: put activation %s/%s: %w", recs[0].Namespace, recs[0].ActivationID, err)
+	default:
+		return fmt.Errorf("store: put %d activations: %w", len(recs), err)
+	}
+}
+
+// putLocked stores a, encoded as raw, in t, and trims the records as
+// PutActivation says.
+func (s *Store) putLocked(t *actTx, a *whisk.Activation, raw []byte) error {
+	k := key(a.Namespace, a.ActivationID)
+	if old := record(t.acts, k); old != nil {
+		var o struct {
+			Start int64 `json:"start"`
+		}
+		if err := json.Unmarshal(old, &o); err != nil {
+			return fmt.Errorf("decode %q: %w", k, err)
+		}
+		if err := t.drop(a.Namespace, o.Start, a.ActivationID); err != nil {
+			return err
+		}
+	}
+	if err := t.put(a.Namespace, a.Start, a.ActivationID, raw); err != nil {
+		return err
+	}
+	if s.maxActs > 0 {
+		if err := t.trimCount(a.Namespace, s.maxActs, k); err != nil {
+			return err
+		}
+	}
+	if s.maxBytes > 0 {
+		if err := t.trimBytes(s.maxBytes, k); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -365,6 +365,41 @@ func TestActivations(t *testing.T) {
 	}
 }
 
+// PutActivations writes a batch in one transaction: every record, found
+// and counted as PutActivation's would be, replacing what it replaces and
+// trimming as it trims; a batch with a record it refuses writes none.
+func TestPutActivations(t *testing.T) {
+	s, _ := open(t, store.Options{MaxActivations: 4})
+	if err := s.PutActivation(activation("guest", "a0", "x", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	batch := []whisk.Activation{
+		activation("guest", "a1", "x", 1001),
+		activation("guest", "a0", "x", 1005), // replaces a0, moved
+		activation("other", "o1", "x", 1002),
+		activation("guest", "a2", "x", 1003),
+		activation("guest", "a3", "x", 1004),
+		activation("guest", "a4", "x", 1006), // a fifth: the oldest, a1, goes
+	}
+	if err := s.PutActivations(batch); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListActivations("guest", store.ActivationFilter{Limit: -1})
+	if err != nil || ids(got) != "a4,a0,a3,a2" {
+		t.Errorf("guest keeps %s, %v; want a4,a0,a3,a2", ids(got), err)
+	}
+	if n, _ := s.CountActivations("other", store.ActivationFilter{}); n != 1 {
+		t.Errorf("other namespace count = %d, want 1", n)
+	}
+	bad := []whisk.Activation{activation("guest", "b1", "x", 2000), {Namespace: "guest"}}
+	if err := s.PutActivations(bad); err == nil || !strings.Contains(err.Error(), "empty namespace or id") {
+		t.Errorf("PutActivations with an empty id: %v, want it refused", err)
+	}
+	if _, err := s.GetActivation("guest", "b1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refused batch's first record: %v, want it not written", err)
+	}
+}
+
 func TestActivationRetention(t *testing.T) {
 	s, _ := open(t, store.Options{MaxActivations: 3})
 	for i := range 6 {
