@@ -66,13 +66,31 @@ func (i *Invoker) start(ctx context.Context, c *container, a whisk.Action, runti
 			return func(l logLine) { log.Debug("container output", "stream", stream, "line", l.text) }
 		}
 	}
-	c.stdout, c.stderr = newLineQueue("stdout", sink("stdout")), newLineQueue("stderr", sink("stderr"))
 	env := i.containerEnv(c.name, runtime)
 	if i.cfg.Docker != nil {
+		c.stdout, c.stderr = newLineQueue("stdout", sink("stdout")), newLineQueue("stderr", sink("stderr"))
 		return i.startDocker(ctx, c, a, env)
 	}
-	return i.startProcess(ctx, c, env)
+	for attempt := 1; ; attempt++ {
+		c.stdout, c.stderr = newLineQueue("stdout", sink("stdout")), newLineQueue("stderr", sink("stderr"))
+		err := i.startProcess(ctx, c, env)
+		if err == nil || !errors.Is(err, errExitedEarly) || attempt == startAttempts {
+			return err
+		}
+		// Most likely another socket took the port freePort chose before
+		// the proxy bound it: many containers starting at once, beside
+		// connections that take ports of the same range.
+		i.log.Warn("a container's proxy exited before listening; starting it again on another port", "container", c.name, "attempt", attempt, "err", err)
+	}
 }
+
+// startAttempts bounds the starts of one container whose proxy exits
+// before it listens.
+const startAttempts = 3
+
+// errExitedEarly is wrapped by startProcess's error when the proxy exited
+// before it listened.
+var errExitedEarly = errors.New("exited before listening")
 
 func freePort() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -185,6 +203,10 @@ func (i *Invoker) startProcess(ctx context.Context, c *container, extra []string
 	}
 	if err := waitListening(ctx, addr, exited); err != nil {
 		c.stop()
+		if l := c.stderr.untilEOF(time.Now()); len(l) > 0 {
+			// The proxy says why, in its last line (when no sink took it).
+			err = fmt.Errorf("%w: %s", err, l[len(l)-1].text)
+		}
 		return fmt.Errorf("proxy %s (pid %d): %w", c.name, c.pid, err)
 	}
 	i.log.Info("started a container", "container", c.name, "action", c.fqn, "pid", c.pid, "addr", addr)
@@ -207,7 +229,7 @@ func waitListening(ctx context.Context, addr string, exited <-chan struct{}) err
 		}
 		select {
 		case <-exited:
-			return errors.New("exited before listening on " + addr)
+			return fmt.Errorf("%w on %s", errExitedEarly, addr)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(delay):
