@@ -79,6 +79,9 @@ func serve(cfg server.Config, addr string, stderr io.Writer) error {
 		}
 	}
 	if ok {
+		for _, w := range rcfg.Warnings {
+			fmt.Fprintln(stderr, "proxy:", w)
+		}
 		rcfg.Concurrency = proxy.Concurrency()
 		if cfg.Debug {
 			rcfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))

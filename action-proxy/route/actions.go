@@ -198,11 +198,11 @@ var errNoInstance = errors.New("no instance accepted the step")
 // forward sends a Forward's payload as the input of its hop to the best
 // instance that accepts it: same host first, then least loaded and
 // fastest; a refusal or a failed send moves on to the next candidate.
-// When every candidate refused as busy, it tries them again after a pause
-// (growing, jittered) until Config.BusyWait has passed: the step then
-// waits for a slot of a warm instance, as the invoker queues an
-// activation at a busy container, instead of a cold start. When none took
-// it, the OpenWhisk API runs the step (fallback). It returns the instance
+// With Config.BusyWait, when every candidate refused as busy, it tries
+// them again after a pause (growing, jittered) until BusyWait has passed:
+// the step then waits for a slot of a warm instance instead of the
+// invoker's. When none took it, the OpenWhisk API runs the step
+// (fallback). It returns the instance
 // that took it, or the fallback's activation id.
 func (d doer) forward(ctx context.Context, a flow.Forward) (instance, activation string, err error) {
 	p := d.p

@@ -40,11 +40,14 @@ const (
 	// EnvEntryJoins, set to "1", makes the entry hold the joins this
 	// proxy forks (Config.EntryJoins): for comparisons.
 	EnvEntryJoins = "WSK_ROUTE_ENTRY_JOINS"
+	// EnvBusyWait is Config.BusyWait, a Go duration ("100ms"), at most
+	// MaxBusyWait.
+	EnvBusyWait = "WSK_ROUTE_BUSY_WAIT"
 )
 
-// DefaultBusyWait is Config.BusyWait's default: a fraction of the
-// cheapest cold start of an OpenWhisk container (a few hundred ms).
-const DefaultBusyWait = 100 * time.Millisecond
+// MaxBusyWait bounds Config.BusyWait from the environment: past a few
+// seconds, a cold start is quicker than the wait.
+const MaxBusyWait = 5 * time.Second
 
 // DefaultRunDir is the host's wsk-route run directory, bind-mounted into
 // action containers at the same path.
@@ -78,10 +81,17 @@ type Config struct {
 	MaxTries int
 	// BusyWait is how long a hop whose warm instances all refused it as
 	// busy keeps trying them again, with growing pauses, before it falls
-	// back to the OpenWhisk API, whose invoker would start a new
-	// container: a step queued briefly at a warm instance beats a cold
-	// start. Zero means DefaultBusyWait; negative falls back at once.
+	// back to the OpenWhisk API (EnvBusyWait). Zero or negative: it falls
+	// back at once. A wait keeps a burst on warm containers (a map wider
+	// than their slots) instead of the invoker's new ones; but the
+	// invoker then sees those containers idle, and where its pool is full
+	// it evicts them, direct steps and all, for the fallbacks that still
+	// come (docs/benchmarks/batching.md): turn it on where the invokers'
+	// memory holds the workflows' containers.
 	BusyWait time.Duration
+	// Warnings are the problems FromEnv found in the environment, for the
+	// proxy to print; the settings they concern keep their defaults.
+	Warnings []string
 	// LogLimit bounds the captured logs of one direct run; zero means 1 MiB.
 	LogLimit int
 	// APIHost is the OpenWhisk API ("https://host:port", what the invoker
@@ -121,6 +131,17 @@ func FromEnv(environ []string) (Config, bool) {
 		APIHost:        get(EnvAPIHost),
 		EntryJoins:     get(EnvEntryJoins) == "1",
 		InsecureRunDir: get(EnvInsecureRunDir) == "1",
+	}
+	if v := get(EnvBusyWait); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%s=%q is not a duration such as 100ms; hops fall back at once", EnvBusyWait, v))
+		case d > MaxBusyWait:
+			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%s=%s is more than %v; hops fall back at once", EnvBusyWait, v, MaxBusyWait))
+		default:
+			cfg.BusyWait = d
+		}
 	}
 	if cfg.AgentSocket == "" {
 		dir := cfg.RunDir
@@ -181,9 +202,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxTries <= 0 {
 		c.MaxTries = 8
-	}
-	if c.BusyWait == 0 {
-		c.BusyWait = DefaultBusyWait
 	}
 	if c.LogLimit <= 0 {
 		c.LogLimit = 1 << 20

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,6 +34,11 @@ func TestFromEnv(t *testing.T) {
 			EnvAgent + "=/a/agent.sock", EnvName + "=first", EnvAgent + "=/b/agent.sock", EnvName + "=second",
 		}, true, Config{AgentSocket: "/b/agent.sock", Name: "second"}},
 		{"value holds '='", []string{EnvAgent + "=/a=b/agent.sock"}, true, Config{AgentSocket: "/a=b/agent.sock"}},
+		{"busy wait", []string{EnvAgent + "=/a/agent.sock", EnvBusyWait + "=100ms"}, true, Config{AgentSocket: "/a/agent.sock", BusyWait: 100 * time.Millisecond}},
+		{"busy wait not a duration", []string{EnvAgent + "=/a/agent.sock", EnvBusyWait + "=100"}, true,
+			Config{AgentSocket: "/a/agent.sock", Warnings: []string{`WSK_ROUTE_BUSY_WAIT="100" is not a duration such as 100ms; hops fall back at once`}}},
+		{"busy wait too long", []string{EnvAgent + "=/a/agent.sock", EnvBusyWait + "=1m"}, true,
+			Config{AgentSocket: "/a/agent.sock", Warnings: []string{"WSK_ROUTE_BUSY_WAIT=1m is more than 5s; hops fall back at once"}}},
 		{"longer key is another variable", []string{EnvAgent + "X=/a/agent.sock", EnvRunDir + "=" + empty}, false, Config{}},
 		{"empty last value unsets", []string{EnvAgent + "=/a/agent.sock", EnvAgent + "=", EnvRunDir + "=" + empty}, false, Config{}},
 	}
@@ -47,8 +53,9 @@ func TestFromEnv(t *testing.T) {
 }
 
 // envFields are the Config fields FromEnv sets.
-func envFields(c Config) [6]string {
-	return [6]string{c.AgentSocket, c.RunDir, c.Name, c.TCPListen, c.TCPAdvertise, strconv.FormatBool(c.EntryJoins)}
+func envFields(c Config) [8]string {
+	return [8]string{c.AgentSocket, c.RunDir, c.Name, c.TCPListen, c.TCPAdvertise, strconv.FormatBool(c.EntryJoins),
+		c.BusyWait.String(), strings.Join(c.Warnings, "; ")}
 }
 
 func TestFromEnvDefaultSocket(t *testing.T) {

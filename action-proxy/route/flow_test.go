@@ -32,7 +32,15 @@ var flowSpecs = []agentproto.SpecData{
 // unix socket in dir until the test ends.
 func flowPlane(t *testing.T, dir, name string, id Identity, exec Executor) *Plane {
 	t.Helper()
-	p, err := New(Config{AgentSocket: dir + "/agent.sock", Name: name}, exec)
+	return flowPlaneWith(t, dir, name, id, exec, Config{})
+}
+
+// flowPlaneWith is flowPlane with cfg's settings besides its socket and
+// name.
+func flowPlaneWith(t *testing.T, dir, name string, id Identity, exec Executor, cfg Config) *Plane {
+	t.Helper()
+	cfg.AgentSocket, cfg.Name = dir+"/agent.sock", name
+	p, err := New(cfg, exec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,13 +128,19 @@ func countFrames(t *testing.T, name string) *frameCounts {
 // instance id).
 func flowPair(t *testing.T, exec Executor) (entry, worker *Plane) {
 	t.Helper()
+	return flowPairWith(t, exec, Config{})
+}
+
+// flowPairWith is flowPair with cfg's settings for both planes.
+func flowPairWith(t *testing.T, exec Executor, cfg Config) (entry, worker *Plane) {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "wskroute") // short: unix socket paths are limited
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	entry = flowPlane(t, dir, "entry", Identity{Namespace: "ns", Action: "/ns/entry"}, nil)
-	worker = flowPlane(t, dir, "worker", Identity{Namespace: "ns", Action: "/ns/a"}, exec)
+	entry = flowPlaneWith(t, dir, "entry", Identity{Namespace: "ns", Action: "/ns/entry"}, nil, cfg)
+	worker = flowPlaneWith(t, dir, "worker", Identity{Namespace: "ns", Action: "/ns/a"}, exec, cfg)
 	table := &agentproto.Table{Full: true, Upsert: []routetable.Instance{
 		{ID: "host1/worker", Namespace: "ns", Action: "/ns/a", Host: "host1", Unix: worker.Endpoint(), Concurrency: 1},
 		{ID: "host1/entry", Namespace: "ns", Action: "/ns/entry", Host: "host1", Unix: entry.Endpoint(), Concurrency: 1},
@@ -215,13 +229,12 @@ func TestStartRunStepFails(t *testing.T) {
 	}
 }
 
-// A hop whose only instance refuses it as busy tries it again, with
-// pauses, for Config.BusyWait (100 ms by default), instead of falling back
-// at once: the step runs there once the instance is free, as the invoker
-// would queue it at its warm container.
+// With Config.BusyWait, a hop whose only instance refuses it as busy
+// tries it again, with pauses, instead of falling back at once: the step
+// runs there once the instance is free. (Without it, TestStartRunNoInstance.)
 func TestBusyInstanceWaitedFor(t *testing.T) {
 	exec := &fakeExecutor{free: false, result: []byte(`{"out":1}`)}
-	entry, _ := flowPair(t, exec)
+	entry, _ := flowPairWith(t, exec, Config{BusyWait: 200 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := entry.WaitReady(ctx, "one"); err != nil {

@@ -538,30 +538,8 @@ func TestRouteOverlappingDirectRunsKeepTheirLogs(t *testing.T) {
 	fifo, release := blockFifo(t)
 	// The action logs after it was unblocked, while the other run may
 	// still be in progress.
-	initScript(t, h, `#!/bin/sh
-while read line; do
-  read go < "$BLOCK_FIFO"
-  echo "pid $$"
-  echo "{\"pid\":$$}" >&3
-done
-`, map[string]any{"BLOCK_FIFO": fifo})
-
-	type outcome struct {
-		result, logs []byte
-		err          error
-	}
-	run := func(res route.Reservation) <-chan outcome {
-		done := make(chan outcome, 1)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			r, logs, err := res.Run(ctx, strings.NewReader(`{"value":{}}`))
-			l := logs()
-			done <- outcome{r, l, err}
-		}()
-		return done
-	}
-	check := func(what string, o outcome) {
+	initScript(t, h, pidAction, map[string]any{"BLOCK_FIFO": fifo})
+	check := func(what string, o directOutcome) {
 		t.Helper()
 		var pid int
 		if _, err := fmt.Sscanf(string(o.result), `{"pid":%d}`, &pid); o.err != nil || err != nil {
@@ -573,11 +551,11 @@ done
 		}
 	}
 	for i := 0; i < 10; i++ {
-		first := run(reserve(t, h))
+		first := runReserved(reserve(t, h))
 		second, ok := h.proxy.TryReserve(context.Background())
-		var other <-chan outcome
+		var other <-chan directOutcome
 		if ok {
-			other = run(second)
+			other = runReserved(second)
 		}
 		// Unblock both: they log at the same time.
 		release.WriteString("go\n")
@@ -590,6 +568,35 @@ done
 		}
 	}
 	h.checkStreams(t, 0)
+}
+
+// pidAction waits for a line on the fifo $BLOCK_FIFO, then logs and
+// returns its process id.
+const pidAction = `#!/bin/sh
+while read line; do
+  read go < "$BLOCK_FIFO"
+  echo "pid $$"
+  echo "{\"pid\":$$}" >&3
+done
+`
+
+// directOutcome is what a direct run gave: its result, logs and error.
+type directOutcome struct {
+	result, logs []byte
+	err          error
+}
+
+// runReserved runs res in a goroutine and hands its outcome, logs
+// included, to the channel it returns.
+func runReserved(res route.Reservation) <-chan directOutcome {
+	done := make(chan directOutcome, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
+		defer cancel()
+		r, logs, err := res.Run(ctx, strings.NewReader(`{"value":{}}`))
+		done <- directOutcome{r, logs(), err}
+	}()
+	return done
 }
 
 // blockFifo makes a fifo for blockAction and holds it open read-write
@@ -621,29 +628,8 @@ func TestRouteConcurrentDirectRuns(t *testing.T) {
 	h, router := routeHarness(t, func(c *server.Config) { c.AllowConcurrent = true; c.MaxConcurrent = 4 })
 	router.setSlots(2)
 	fifo, release := blockFifo(t)
-	initScript(t, h, `#!/bin/sh
-while read line; do
-  read go < "$BLOCK_FIFO"
-  echo "pid $$"
-  echo "{\"pid\":$$}" >&3
-done
-`, map[string]any{"BLOCK_FIFO": fifo})
-
-	type outcome struct {
-		result, logs []byte
-		err          error
-	}
-	run := func(res route.Reservation) <-chan outcome {
-		done := make(chan outcome, 1)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
-			defer cancel()
-			r, logs, err := res.Run(ctx, strings.NewReader(`{"value":{}}`))
-			done <- outcome{r, logs(), err}
-		}()
-		return done
-	}
-	pidOf := func(what string, o outcome) int {
+	initScript(t, h, pidAction, map[string]any{"BLOCK_FIFO": fifo})
+	pidOf := func(what string, o directOutcome) int {
 		t.Helper()
 		var pid int
 		if _, err := fmt.Sscanf(string(o.result), `{"pid":%d}`, &pid); o.err != nil || err != nil {
@@ -662,7 +648,7 @@ done
 		}
 	}
 
-	first, second := run(reserve(t, h)), run(reserve(t, h))
+	first, second := runReserved(reserve(t, h)), runReserved(reserve(t, h))
 	refused("with both slots taken by direct runs")
 	// An invoker /run waits for a slot: no direct run takes the one that
 	// frees first.
@@ -676,7 +662,7 @@ done
 	}()
 	poll(t, "the invoker /run to wait for a slot", func() bool { _, _, w := h.proxy.SlotCounts(); return w == 1 })
 	release.WriteString("go\n")
-	var done []outcome
+	var done []directOutcome
 	select {
 	case o := <-first:
 		done = append(done, o)
@@ -703,7 +689,7 @@ done
 	}
 	poll(t, "every slot to be free", func() bool { d, inv, w := h.proxy.SlotCounts(); return d+inv+w == 0 })
 	// Room again: two direct runs at once.
-	third, fourth := run(reserve(t, h)), run(reserve(t, h))
+	third, fourth := runReserved(reserve(t, h)), runReserved(reserve(t, h))
 	release.WriteString("go\n")
 	release.WriteString("go\n")
 	pidOf("a third direct run", <-third)

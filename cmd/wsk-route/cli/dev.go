@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsk-route/wsk-route/action-proxy/route"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox"
 	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/store"
 	"github.com/wsk-route/wsk-route/internal/whisk"
@@ -25,7 +26,7 @@ type devFlags struct {
 	port                                                                          int
 	kafka                                                                         []string
 	docker                                                                        bool
-	blockingWait, idle, pauseGrace                                                time.Duration
+	blockingWait, idle, pauseGrace, busyWait                                      time.Duration
 	userMemory, maxConcurrency                                                    int
 	maxActivations, maxActivationMB                                               int
 }
@@ -67,6 +68,7 @@ actions and activations for the next start.`,
 	fl.DurationVar(&f.blockingWait, "blocking-wait", 60*time.Second, "how long a blocking invoke waits before it answers 202 with the activation id")
 	fl.DurationVar(&f.idle, "idle-timeout", 10*time.Minute, "remove containers idle this long")
 	fl.DurationVar(&f.pauseGrace, "pause-grace", 50*time.Millisecond, "with --docker, pause containers idle this long (OpenWhisk's default; paused containers take no direct hops, so raise it to keep workflows direct)")
+	fl.DurationVar(&f.busyWait, "busy-wait", 0, "how long a direct hop whose warm instances are all busy waits for a slot before it falls back through OpenWhisk (the proxies' WSK_ROUTE_BUSY_WAIT, up to 5s; default: it falls back at once). A wait keeps a burst on warm containers, but the invoker sees them idle and evicts them when its memory is short")
 	fl.IntVar(&f.userMemory, "user-memory", 2048, "the invoker's memory for containers, in MB (sum of the actions' memory limits)")
 	fl.IntVar(&f.maxConcurrency, "max-concurrency", 1, "the largest limits.concurrency an action may have, 1 to 500 (OpenWhisk's limit_action_concurrency_max; above 1, such actions run that many activations per container, without logs in their records)")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
@@ -95,13 +97,16 @@ func runDev(cmd *cobra.Command, f devFlags) error {
 	if f.maxConcurrency < 1 || f.maxConcurrency > whisk.ConcurrencyCeiling {
 		return fmt.Errorf("--max-concurrency %d: want 1 (OpenWhisk's default) to %d", f.maxConcurrency, whisk.ConcurrencyCeiling)
 	}
+	if f.busyWait < 0 || f.busyWait > route.MaxBusyWait {
+		return fmt.Errorf("--busy-wait %v: want 0 (fall back at once) to %v", f.busyWait, route.MaxBusyWait)
+	}
 	maxBytes := int64(f.maxActivationMB) << 20
 	if f.maxActivationMB < 0 {
 		maxBytes = -1
 	}
 	out := cmd.OutOrStdout()
 	cfg := sandbox.Config{
-		Listen: listen, DataDir: f.dataDir, Kafka: f.kafka, Consul: f.consul, OTLPEndpoint: f.otlp, AgentMetricsListen: f.metrics,
+		Listen: listen, DataDir: f.dataDir, Kafka: f.kafka, Consul: f.consul, OTLPEndpoint: f.otlp, AgentMetricsListen: f.metrics, BusyWait: f.busyWait,
 		MaxActivations: f.maxActivations, MaxActivationBytes: maxBytes,
 		Docker: f.docker, ProxyBinary: f.proxyBinary, Auth: f.auth,
 		BlockingWait: f.blockingWait, IdleTimeout: f.idle, PauseGrace: f.pauseGrace, UserMemoryMB: f.userMemory, MaxConcurrency: f.maxConcurrency,

@@ -102,10 +102,11 @@ type batchBed struct {
 	c  *whisk.Client
 }
 
-// newBatchBed starts the bed's sandbox with a pool of poolMB.
-func newBatchBed(t *testing.T, poolMB int) *batchBed {
+// newBatchBed starts the bed's sandbox with a pool of poolMB, its proxies
+// waiting busyWait for a busy instance's slot (sandbox.Config.BusyWait).
+func newBatchBed(t *testing.T, poolMB int, busyWait time.Duration) *batchBed {
 	t.Helper()
-	sb := startSandbox(t, sandbox.Config{UserMemoryMB: poolMB, MaxConcurrency: 64, AgentMetricsListen: "127.0.0.1:0"})
+	sb := startSandbox(t, sandbox.Config{UserMemoryMB: poolMB, MaxConcurrency: 64, AgentMetricsListen: "127.0.0.1:0", BusyWait: busyWait})
 	// A run answers within its entry's 60 s time limit; the client waits
 	// a little longer.
 	c, err := whisk.NewClient(&http.Client{Timeout: 75 * time.Second}, &whisk.Config{Host: sb.URL, AuthToken: sb.Auth, Namespace: "_", Version: "v1"})
@@ -529,9 +530,19 @@ func TestBatchReport(t *testing.T) {
 		sleepMS = 10
 		poolMB  = 64 << 10 // 64 GB of pool: every workload's containers stay, none is evicted
 	)
+	// WSK_ROUTE_BATCH_BUSY_WAIT ("100ms") makes the proxies wait for a
+	// busy instance's slot before they fall back (wsk-route dev --busy-wait).
+	var busyWait time.Duration
+	if v := os.Getenv("WSK_ROUTE_BATCH_BUSY_WAIT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			t.Fatalf("WSK_ROUTE_BATCH_BUSY_WAIT=%q: want a duration such as 100ms", v)
+		}
+		busyWait = d
+	}
 	began := time.Now()
 	load := loadavg.String()
-	b := newBatchBed(t, poolMB)
+	b := newBatchBed(t, poolMB, busyWait)
 	phase := batchPhase{minWarm: 2, maxWarm: 6, runs: 30, budget: 90 * time.Second}
 	var rows []batchResult
 	for _, deploy := range []func() batchWorkload{
@@ -549,7 +560,7 @@ func TestBatchReport(t *testing.T) {
 	header := fmt.Sprintf("# Batching (issue 12): direct steps of a map, at concurrency 1 and 8\n\n"+
 		"%s, %d cores; load average %s before the sandbox started, %s at the end; %v in all.\n"+
 		"`WSK_ROUTE_BENCH=1 go test -count=1 -run '^TestBatchReport$' -v -timeout 30m ./cmd/wsk-route/sandbox/`\n\n"+
-		"- One sandbox (process mode, pool %d MB, limits.concurrency up to 64). Entries as compose creates them: 64 runs at once, 128 MB.\n"+
+		"- One sandbox (process mode, pool %d MB, limits.concurrency up to 64, busy wait %v). Entries as compose creates them: 64 runs at once, 128 MB.\n"+
 		"- fanCw%d: a map with no bound over %d elements, each to the test action (256 MB, concurrency C), which sleeps %d ms; the results joined into an array.\n"+
 		"- ipC: the imagepipe example composed as it is (its Go actions, input.json), its ip-filter at concurrency C.\n"+
 		"- Each row: warm-up runs until a run succeeds and starts no container (%d to %d runs), then up to %d runs one after the other (at most %v). A failed run: an error, a 202 or a wrong result.\n"+
@@ -560,7 +571,7 @@ func TestBatchReport(t *testing.T) {
 		"- cold starts: containers of the workflow's actions (its entry's included) that appeared during the measured runs (sampled every 20 ms). "+
 		"mapped ctrs: the mapped action's containers when the measured runs began, and the most at once during them.\n",
 		time.Now().Format("2006-01-02"), runtime.NumCPU(), load, loadavg.String(), time.Since(began).Round(time.Second),
-		poolMB, width, width, sleepMS, phase.minWarm, phase.maxWarm, phase.runs, phase.budget)
+		poolMB, busyWait, width, width, sleepMS, phase.minWarm, phase.maxWarm, phase.runs, phase.budget)
 	md := batchMarkdown(header, rows)
 	fmt.Print(md)
 	if out := os.Getenv("WSK_ROUTE_BENCH_OUT"); out != "" {
@@ -575,7 +586,7 @@ func TestBatchReport(t *testing.T) {
 // and the agent counts each element of the map once, as a direct hop or
 // as a fallback.
 func TestBatchSmall(t *testing.T) {
-	b := newBatchBed(t, 4096)
+	b := newBatchBed(t, 4096, 0)
 	w := b.deployFanOut(t, 8, 8, 5)
 	r := b.measure(t, w, batchPhase{minWarm: 1, maxWarm: 3, runs: 3, budget: 20 * time.Second})
 	if r.failed > 0 || r.warmFails > 0 {

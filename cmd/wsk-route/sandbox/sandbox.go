@@ -77,6 +77,9 @@ type Config struct {
 	// -metrics-listen; "": not served. The sandbox's API serves the
 	// user-events service's metrics (openwhisk_action_*) at /metrics.
 	AgentMetricsListen string
+	// BusyWait is the proxies' wait for a slot of a busy warm instance
+	// before they fall back (route.EnvBusyWait); 0: they fall back at once.
+	BusyWait time.Duration
 	// Docker runs actions in docker containers instead of processes.
 	Docker bool
 	// ProxyCommand starts one proxy process (process mode); nil: this
@@ -282,6 +285,9 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 		IdleTimeout:  cfg.IdleTimeout,
 		Logger:       log,
 		Host:         "sandbox",
+	}
+	if cfg.BusyWait > 0 {
+		icfg.ProxyEnv = append(icfg.ProxyEnv, route.EnvBusyWait+"="+cfg.BusyWait.String())
 	}
 	mode := "process"
 	if cfg.Docker {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -221,8 +222,29 @@ func TestScaleReport(t *testing.T) {
 	fmt.Printf("each phase: 200 runs (8 per client at 64), or fewer when 45 s pass; a run that has no answer within 20 s failed\n")
 	fmt.Printf("%-8s %7s %9s %10s %10s %7s %7s %14s %14s\n", "workflow", "clients", "runs/s", "p50", "p99", "failed", "not run", "entry ctrs/MB", "step ctrs/MB")
 	var failures []string
-	for _, clients := range []int{1, 16, 64} {
-		for _, w := range []string{"scale3", "scale3c1", "seq3", "scale8", "seq8"} {
+	clientCounts, workflows := []int{1, 16, 64}, []string{"scale3", "scale3c1", "seq3", "scale8", "seq8"}
+	// A part of the report, for a quicker look: WSK_ROUTE_SCALE_CLIENTS
+	// ("16") and WSK_ROUTE_SCALE_WORKFLOWS ("scale3,seq3") pick phases.
+	if v := os.Getenv("WSK_ROUTE_SCALE_CLIENTS"); v != "" {
+		clientCounts = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil || n < 1 {
+				t.Fatalf("WSK_ROUTE_SCALE_CLIENTS=%q: want client counts such as 1,16,64", v)
+			}
+			clientCounts = append(clientCounts, n)
+		}
+	}
+	if v := os.Getenv("WSK_ROUTE_SCALE_WORKFLOWS"); v != "" {
+		workflows = strings.Split(v, ",")
+		for _, w := range workflows {
+			if !slices.Contains([]string{"scale3", "scale3c1", "seq3", "scale8", "seq8"}, w) {
+				t.Fatalf("WSK_ROUTE_SCALE_WORKFLOWS=%q: %q is none of scale3, scale3c1, seq3, scale8, seq8", v, w)
+			}
+		}
+	}
+	for _, clients := range clientCounts {
+		for _, w := range workflows {
 			r := b.run(t, scalePhase{workflow: w, clients: clients, runs: max(200, 8*clients), budget: 45 * time.Second})
 			fmt.Printf("%-8s %7d %9.1f %10v %10v %7d %7d %8d/%-5d %8d/%-5d\n", w, clients, r.perSec,
 				r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.failed, r.notRun, r.entries, r.entryMemMB, r.steps, r.stepMemMB)
