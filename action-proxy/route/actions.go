@@ -202,8 +202,8 @@ var errNoInstance = errors.New("no instance accepted the step")
 // them again after a pause (growing, jittered) until BusyWait has passed:
 // the step then waits for a slot of a warm instance instead of the
 // invoker's. When none took it, the OpenWhisk API runs the step
-// (fallback). It returns the instance
-// that took it, or the fallback's activation id.
+// (fallback). It returns the instance that took it, or the fallback's
+// activation id.
 func (d doer) forward(ctx context.Context, a flow.Forward) (instance, activation string, err error) {
 	p := d.p
 	_, _, table := p.snapshot()

@@ -86,8 +86,8 @@ type Config struct {
 	// than their slots) instead of the invoker's new ones; but the
 	// invoker then sees those containers idle, and where its pool is full
 	// it evicts them, direct steps and all, for the fallbacks that still
-	// come (docs/benchmarks/batching.md): turn it on where the invokers'
-	// memory holds the workflows' containers.
+	// come (docs/benchmarks/scale.md, "The busy wait"): turn it on where
+	// the invokers' memory holds the workflows' containers.
 	BusyWait time.Duration
 	// Warnings are the problems FromEnv found in the environment, for the
 	// proxy to print; the settings they concern keep their defaults.

@@ -77,9 +77,12 @@ type actionEntry struct {
 }
 
 // actionCache remembers the kind and limits of action versions, looked up
-// in catalog, at most actionCacheSize of them. Lookups run on one
-// goroutine (the record writer's, through resolve); the proxies' session
-// readers only read what is cached (cached), and never wait.
+// in catalog, at most actionCacheSize of them. Lookups run on the record
+// writer's goroutine (resolve), and in a Register of a proxy that runs a
+// pool (slotsFor: once per action version, within lookupTimeout, before
+// the proxy's welcome); the proxies' session readers otherwise only read
+// what is cached (cached), and never wait. Two lookups of one version at
+// once both ask the catalog; the answers are the same.
 type actionCache struct {
 	catalog  ActionCatalog
 	log      *slog.Logger
