@@ -65,7 +65,8 @@ fi
 	echo "\`BenchmarkDirectChain\`: an entry in the test process and proxies with a real action each, as processes, on one host; 1 and 4 steps; 6 rounds of 2000 runs${base:+, interleaved with $base}. Load $l0 → $(load). Raw rounds: [directchain.txt](directchain.txt)."
 	echo
 	echo '```'
-	if [ -n "$base" ]; then sed -n '/^goos/,$p' "$out/directchain.txt"; else cat "$out/directchain-stat.txt"; fi
+	# bench-ab.sh ends with benchstat's comparison, after its heading.
+	if [ -n "$base" ]; then sed -n '/^## benchstat/,$p' "$out/directchain.txt" | sed '1d;/^go: downloading/d'; else cat "$out/directchain-stat.txt"; fi
 	echo '```'
 	echo
 } >>"$md"
