@@ -250,16 +250,23 @@ func instant(a flow.Action) bool {
 	return false
 }
 
-// inTableLocked reports whether instance id is in the route table (p.mu
-// is held). Without a table, or with one the agent has not filled since
-// the plane's last welcome (a new agent's snapshot is on its way), nothing
-// is known to be gone.
+// inTableLocked reports whether instance id may still be there: it is in
+// the route table, or no table has listed it yet (p.mu is held). Without a
+// table, or with one the agent has not filled since the plane's last
+// welcome (a new agent's snapshot is on its way), nothing is known to be
+// gone; nor is an instance no table has listed: a container that has just
+// started (a fallback's) runs its step before the agent's next table
+// lists it. Such an instance that dies unlisted leaves its step to the
+// run's deadline, or to the watch of its fallback activation.
 func (p *Plane) inTableLocked(id string) bool {
 	if p.table == nil || !p.tableSynced {
 		return true
 	}
-	_, ok := p.table.Get(id)
-	return ok
+	if _, ok := p.table.Get(id); ok {
+		return true
+	}
+	_, listed := p.listed[id]
+	return !listed
 }
 
 // runIDOf returns the id of a run started with opts: opts.ID, checked,

@@ -81,13 +81,19 @@ type Plane struct {
 	// instance missing from it is gone, not yet to come (entry.go).
 	tableGen    uint64
 	tableSynced bool
-	seen        flow.Seen
-	runs        map[string]*entryRun // runs started here, by run id (entry.go)
-	held        map[string]*heldRun  // joins held here for runs started elsewhere, by run id (holder.go)
-	stopping    bool                 // the plane hands its joins over: it holds no more (holder.go)
-	ws          *wsConn              // the current agent session, if any
-	unix        string               // this proxy's frame endpoint, "unix:<path>", once the agent made it
-	changed     chan struct{}        // closed and replaced when welcome/specs/table change
+	// listed holds the instances the agent's tables have listed, with the
+	// last time they did (Config.Now, ns): an instance missing from the
+	// table is gone only if it was listed before. One that never was has
+	// just started (its registration is on its way: a fallback's new
+	// container runs its step before the agent's next table says so).
+	listed   map[string]int64
+	seen     flow.Seen
+	runs     map[string]*entryRun // runs started here, by run id (entry.go)
+	held     map[string]*heldRun  // joins held here for runs started elsewhere, by run id (holder.go)
+	stopping bool                 // the plane hands its joins over: it holds no more (holder.go)
+	ws       *wsConn              // the current agent session, if any
+	unix     string               // this proxy's frame endpoint, "unix:<path>", once the agent made it
+	changed  chan struct{}        // closed and replaced when welcome/specs/table change
 	// sessions counts the agent sessions (and attempts) that have ended,
 	// and sessionErr is why the last one did; Claim watches them.
 	sessions uint64

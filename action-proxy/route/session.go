@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wsk-route/wsk-route/internal/agentproto"
+	"github.com/wsk-route/wsk-route/internal/routetable"
 	"github.com/wsk-route/wsk-route/internal/spec"
 	"github.com/wsk-route/wsk-route/internal/transport"
 )
@@ -163,9 +164,37 @@ func (p *Plane) applyTable(t *agentproto.Table) {
 	} else {
 		p.table.Apply(t.Upsert, t.Remove)
 	}
+	p.noteListedLocked(t.Upsert)
 	p.tableGen++
 	p.tableSynced = true
 	p.notifyLocked()
+}
+
+// Bounds of Plane.listed: past maxListed entries, the instances not in
+// the table and not listed for listedFor are forgotten.
+const (
+	maxListed = 4096
+	listedFor = 10 * time.Minute
+)
+
+// noteListedLocked records that the agent listed insts now. p.mu must be
+// held.
+func (p *Plane) noteListedLocked(insts []routetable.Instance) {
+	if p.listed == nil {
+		p.listed = make(map[string]int64)
+	}
+	now := p.cfg.Now().UnixNano()
+	for _, in := range insts {
+		p.listed[in.ID] = now
+	}
+	if len(p.listed) <= maxListed {
+		return
+	}
+	for id, at := range p.listed {
+		if _, ok := p.table.Get(id); !ok && now-at > int64(listedFor) {
+			delete(p.listed, id)
+		}
+	}
 }
 
 func (p *Plane) applySpecs(s *agentproto.Specs) {

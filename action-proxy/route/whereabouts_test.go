@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wsk-route/wsk-route/internal/agentproto"
+	"github.com/wsk-route/wsk-route/internal/routetable"
 )
 
 // A fallback activation that fails before any proxy takes its step (the
@@ -77,4 +81,44 @@ func TestFallbackActivationFailure(t *testing.T) {
 			t.Logf("failed after %v: %v", took, err)
 		})
 	}
+}
+
+// An instance missing from the route table is gone only if a table listed
+// it before: a fallback's new container runs its step before the agent's
+// next table lists it, and its run must not fail as if it had been lost
+// (a cold start under load after a sandbox restart did). One that was
+// listed and then dropped is gone, across a new agent's first snapshot too.
+func TestInTableLocked(t *testing.T) {
+	dir, err := os.MkdirTemp("", "wskroute")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	p := flowPlane(t, dir, "entry", Identity{Namespace: "ns", Action: "/ns/entry"}, nil)
+	inst := func(id string) routetable.Instance {
+		return routetable.Instance{ID: id, Namespace: "ns", Action: "/ns/a", Host: "host1", Unix: "unix:" + dir + "/" + id}
+	}
+	check := func(when string, want map[string]bool) {
+		t.Helper()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for id, w := range want {
+			if got := p.inTableLocked(id); got != w {
+				t.Errorf("%s: inTableLocked(%s) = %v, want %v", when, id, got, w)
+			}
+		}
+	}
+	check("before any table", map[string]bool{"h/a": true, "h/new": true})
+	p.applyTable(&agentproto.Table{Full: true, Upsert: []routetable.Instance{inst("h/a"), inst("h/b")}})
+	check("after the first table", map[string]bool{"h/a": true, "h/b": true, "h/new": true})
+	p.applyTable(&agentproto.Table{Remove: []string{"h/a"}})
+	check("after a's removal", map[string]bool{"h/a": false, "h/b": true, "h/new": true})
+	p.applyTable(&agentproto.Table{Upsert: []routetable.Instance{inst("h/new")}})
+	p.applyTable(&agentproto.Table{Full: true, Upsert: []routetable.Instance{inst("h/new")}})
+	check("after a snapshot without b", map[string]bool{"h/a": false, "h/b": false, "h/new": true})
+	// A new agent: a new table, and its first snapshot lacks new.
+	p.setWelcome(&welcomeState{instanceID: "host1/entry", host: "host2", key: testKey, client: p.welcome.client, inline: p.welcome.inline})
+	check("before the new agent's snapshot", map[string]bool{"h/new": true})
+	p.applyTable(&agentproto.Table{Full: true})
+	check("after the new agent's snapshot", map[string]bool{"h/new": false, "h/never": true})
 }
