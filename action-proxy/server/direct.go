@@ -173,7 +173,8 @@ func (p *Proxy) TryReserve(ctx context.Context) (route.Reservation, bool) {
 		return nil, false
 	}
 	n := rs.concurrency(pool)
-	r := &reservation{p: p, rs: rs, concurrent: n > 1}
+	// A refusal allocates nothing: a busy instance refuses many frames.
+	r := reservation{p: p, rs: rs, concurrent: n > 1}
 	if !r.concurrent && (rs.invokerWaiting.Load() > 0 || !rs.gate.TryLock()) {
 		return nil, false // an invoker /run or another direct run has the action
 	}
@@ -188,7 +189,7 @@ func (p *Proxy) TryReserve(ctx context.Context) (route.Reservation, bool) {
 		return nil, false
 	}
 	r.lease = lease
-	return r, true
+	return &r, true
 }
 
 type reservation struct {
