@@ -226,7 +226,7 @@ func (d doer) forward(ctx context.Context, a flow.Forward) (instance, activation
 	}
 	p.stats.counter(a.Action, "none").fallbacks.Add(1)
 	// No warm instance took it: the OpenWhisk API runs the step instead.
-	activation, err = d.fallback(ctx, a)
+	activation, err = d.fallback(ctx, a, reasons)
 	switch {
 	case err == nil:
 		return "", activation, nil

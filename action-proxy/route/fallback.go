@@ -109,7 +109,9 @@ var errNoFallback = errors.New("no fallback: the proxy was given no OpenWhisk AP
 // fallback invokes the action of a Forward through the OpenWhisk API with
 // the step frame in an envelope. It returns the activation's id once the
 // API accepted it (202); the step then runs wherever the invoker puts it.
-func (d doer) fallback(ctx context.Context, a flow.Forward) (string, error) {
+// why holds the reasons the warm instances tried did not take the step
+// (none: no instance was known), for the log.
+func (d doer) fallback(ctx context.Context, a flow.Forward, why []string) (string, error) {
 	p := d.p
 	if p.cfg.APIHost == "" {
 		return "", errNoFallback
@@ -154,7 +156,11 @@ func (d doer) fallback(ctx context.Context, a flow.Forward) (string, error) {
 		return "", fmt.Errorf("fallback invoke of %s: %d %s: %s", a.Action, status, http.StatusText(status), answer)
 	}
 	p.stats.counter(a.Action, "fallback").observe(p.cfg.Now().Sub(start), len(payload))
-	p.cfg.Logger.Info("route: fell back to the OpenWhisk API", "run", a.Ctx.Run, "step", a.Hop.Step, "action", a.Action, "answer", string(answer))
+	reason := "no warm instance known"
+	if len(why) > 0 {
+		reason = strings.Join(why, "; ")
+	}
+	p.cfg.Logger.Info("route: fell back to the OpenWhisk API", "run", a.Ctx.Run, "step", a.Hop.Step, "action", a.Action, "why", reason, "answer", string(answer))
 	// The entry watches the activation: if it ends before its proxy took
 	// the step (a container that cannot start, an /init that fails, a
 	// proxy that cannot read the envelope), the run fails then, with that

@@ -81,6 +81,7 @@ func TestImagePipe(t *testing.T) {
 		// a fallback had started one may go direct); after the warm run: no
 		// more records, every hop went direct.
 		wantSplit, wantStitch := 1, 1
+		failed := t.Failed()
 		if n := env.Activations(t, "ip-split", wantSplit); n != wantSplit {
 			t.Errorf("after the %s run: ip-split has %d activations, want %d", round, n, wantSplit)
 		}
@@ -96,6 +97,9 @@ func TestImagePipe(t *testing.T) {
 			t.Logf("the cold run's map sent %d of %d strips through the controller; sha256 %s", n, input.Chunks, got.SHA256)
 		} else if n != filterRuns {
 			t.Errorf("after the warm run: ip-filter has %d activations, want the cold run's %d: the warm run must not go through the controller", n, filterRuns)
+		}
+		if t.Failed() && !failed {
+			t.Logf("the %s run's logs (where each step ran): %q", round, act.Logs)
 		}
 	}
 }

@@ -837,7 +837,7 @@ func TestLargePayloadFallback(t *testing.T) {
 			t.Fatalf("%s: %s %+v (logs %q)", round, resp.Status, act.Response, act.Logs)
 		}
 		if got, _ := act.Response.Result.(map[string]any)["bytes"].(float64); int(got) != size {
-			t.Errorf("%s: the last step measured %v bytes, want %d", round, got, size)
+			t.Errorf("%s: the last step measured %v bytes, want %d: result %.300v, logs %q", round, got, size, act.Response.Result, act.Logs)
 		}
 		switch round {
 		case "cold":

@@ -169,11 +169,14 @@ func (s *Sandbox) Store() *store.Store { return s.store }
 // Containers lists the invoker's containers.
 func (s *Sandbox) Containers() []invoker.ContainerInfo { return s.invoker.Containers() }
 
-// WaitIdle waits until no container is busy, or ctx ends. A step that ran
-// through the fallback holds its container until its invoker /run ends, a
-// little after the run's result reached the caller; a run started before
-// that finds the container busy and falls back again. Tests and
-// benchmarks of the warm path wait for idle containers first.
+// WaitIdle waits until no container is busy and the invoker has recorded
+// every activation it took, or ctx ends. A step that ran through the
+// fallback holds its container until its invoker /run ends, a little
+// after the run's result reached the caller; a run started before that
+// finds the container busy and falls back again, and the activation's
+// record is stored after its container is released. Tests and benchmarks
+// of the warm path wait for idle containers first, and tests that count
+// activation records wait for them.
 func (s *Sandbox) WaitIdle(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
@@ -184,12 +187,13 @@ func (s *Sandbox) WaitIdle(ctx context.Context) error {
 				busy++
 			}
 		}
-		if busy == 0 {
+		pending := s.invoker.Pending()
+		if busy == 0 && pending == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("sandbox: %d container(s) still busy: %w", busy, ctx.Err())
+			return fmt.Errorf("sandbox: %d container(s) still busy, %d activation(s) not recorded yet: %w", busy, pending, ctx.Err())
 		case <-t.C:
 		}
 	}

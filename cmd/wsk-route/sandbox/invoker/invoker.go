@@ -109,20 +109,23 @@ const (
 
 // Invoker consumes activation messages and runs them in its container pool.
 type Invoker struct {
-	cfg    Config
-	log    *slog.Logger
-	runID  string // random, distinguishes this run's container names
-	pool   *pool
-	ready  chan struct{}
-	once   sync.Once
-	ackTo  sarama.SyncProducer
-	topic  string
-	inst   whisk.InvokerInstance
-	wg     sync.WaitGroup // message handlers, the reaper
-	seq    atomic.Int64   // numbers the containers
-	cwg    sync.WaitGroup // containers' log readers and exit watchers
-	cold   coldStarts     // cold starts in progress (coldstart.go)
-	runCtx context.Context
+	cfg   Config
+	log   *slog.Logger
+	runID string // random, distinguishes this run's container names
+	pool  *pool
+	ready chan struct{}
+	once  sync.Once
+	ackTo sarama.SyncProducer
+	topic string
+	inst  whisk.InvokerInstance
+	wg    sync.WaitGroup // message handlers, the reaper
+	// handling counts the activation messages taken and not yet recorded
+	// and acked (Pending).
+	handling atomic.Int64
+	seq      atomic.Int64   // numbers the containers
+	cwg      sync.WaitGroup // containers' log readers and exit watchers
+	cold     coldStarts     // cold starts in progress (coldstart.go)
+	runCtx   context.Context
 }
 
 // New checks cfg and returns an Invoker; Run starts it.
@@ -281,6 +284,14 @@ func (i *Invoker) Run(ctx context.Context) error {
 	return nil
 }
 
+// Pending returns how many activations the invoker took from its topic
+// and has not finished: waiting for a container, running, or being
+// recorded and acked. A container is released before its activation's
+// record is stored (as OpenWhisk's ContainerProxy frees a container
+// before the record is written), so an idle pool alone does not say that
+// every record of a finished activation can be read.
+func (i *Invoker) Pending() int { return int(i.handling.Load()) }
+
 // handler is the sarama consumer group handler.
 type handler struct {
 	i   *Invoker
@@ -311,8 +322,10 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consu
 				h.i.log.Warn("skipping a bad activation message", "offset", m.Offset, "err", err)
 			} else {
 				h.i.wg.Add(1)
+				h.i.handling.Add(1)
 				go func() {
 					defer h.i.wg.Done()
+					defer h.i.handling.Add(-1)
 					h.i.handle(h.ctx, msg, received)
 				}()
 			}
