@@ -68,6 +68,7 @@ func (p *Plane) acceptStep(ctx context.Context, d *transport.Delivery, id Identi
 		p.unmarkSeen(f)
 		return frame.CodeBusy, "instance busy"
 	}
+	p.directBegan() // the agent hears of it (directruns.go)
 	// The step starts only once its ack has reached the sender in time
 	// (transport.Delivery.OnAcked): a sender that gave up on this frame
 	// (this container was paused with the frame unread, say) may have sent
@@ -76,6 +77,7 @@ func (p *Plane) acceptStep(ctx context.Context, d *transport.Delivery, id Identi
 	d.OnAcked(func(inTime bool) {
 		if !inTime {
 			defer p.wg.Done()
+			defer p.directEnded()
 			res.Release()
 			p.unmarkSeen(f)
 			d.Release()
@@ -85,6 +87,7 @@ func (p *Plane) acceptStep(ctx context.Context, d *transport.Delivery, id Identi
 		}
 		go func() {
 			defer p.wg.Done()
+			defer p.directEnded()
 			defer d.Release()
 			p.runStep(res, f, d.Payload(), sp, id, w)
 		}()

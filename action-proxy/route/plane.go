@@ -63,6 +63,9 @@ type Plane struct {
 	// slots is Welcome.Slots of the current registration: how many
 	// direct steps the proxy may run at once; 0 before a welcome.
 	slots atomic.Int32
+	// direct counts the direct steps running here, which the agent hears
+	// of (directruns.go).
+	direct directRuns
 
 	identified chan struct{} // closed by the first Identify
 	identOnce  sync.Once
@@ -147,6 +150,7 @@ func New(cfg Config, exec Executor) (*Plane, error) {
 		runs:       map[string]*entryRun{},
 		held:       map[string]*heldRun{},
 		changed:    make(chan struct{}),
+		direct:     directRuns{wake: make(chan struct{}, 1)},
 	}
 	p.ctx, p.stopSteps = context.WithCancel(context.Background())
 	return p, nil
@@ -244,10 +248,14 @@ func (p *Plane) Run(ctx context.Context) error {
 		p.wg.Wait()
 		p.setWelcome(nil)
 	}()
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		p.sendTelemetry(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		p.reportDirect(ctx)
 	}()
 	// Frames are served once the agent has said where shm segments live;
 	// until then connections wait in the listeners' backlogs (nobody knows

@@ -71,6 +71,7 @@ func (p *Plane) session(ctx context.Context) error {
 			Telemetry:   true,
 			User:        agentproto.UserOf(id.APIKey),
 			Slots:       true,
+			Direct:      true,
 		}})
 		if err != nil {
 			regErr <- err
@@ -110,6 +111,8 @@ func (p *Plane) session(ctx context.Context) error {
 			p.mu.Unlock()
 			p.telemetry.on.Store(w.Telemetry)
 			p.slots.Store(int32(w.Slots))
+			p.direct.want.Store(w.Direct)
+			p.direct.poke() // steps may run already
 			pending = &welcomeState{instanceID: w.InstanceID, host: w.Host, relay: w.Relay, shmDir: w.ShmDir}
 		case agentproto.TypeKey:
 			if pending == nil {

@@ -33,6 +33,7 @@ const (
 	TypeRunEvent   = "run_event"  // proxy → agent: a step or end event of a run the proxy is the entry of
 	TypeActivation = "activation" // proxy → agent: the record of a direct step the proxy ran
 	TypeBatch      = "batch"      // proxy → agent: run events and records nothing waits for, in one message
+	TypeDirect     = "direct"     // proxy → agent: direct steps started or stopped running in the container
 )
 
 // Message is one websocket text message: Type says which field is set.
@@ -53,6 +54,8 @@ type Message struct {
 	Activation *Activation `json:"activation,omitempty"`
 	// Batch holds up to MaxBatch run_event and activation messages.
 	Batch []Message `json:"batch,omitempty"`
+	// Direct says whether the proxy's container runs direct steps.
+	Direct *Direct `json:"direct,omitempty"`
 }
 
 // MaxBatch bounds the messages of a batch.
@@ -84,6 +87,11 @@ type Register struct {
 	// so the agents are upgraded first; a proxy that does not set it is
 	// never sent Welcome.Slots, which it would refuse.
 	Slots bool `json:"slots,omitempty"`
+	// Direct says the proxy can report when its container runs direct
+	// steps (TypeDirect), which the invoker does not see. An agent from
+	// before this field refuses it, so the agents are upgraded first; a
+	// proxy that does not set it is never sent Welcome.Direct.
+	Direct bool `json:"direct,omitempty"`
 }
 
 // MaxSlots bounds Welcome.Slots: OpenWhisk's largest limits.concurrency
@@ -157,6 +165,20 @@ type Welcome struct {
 	// processes the proxy can run). 0 or 1: one at a time, with its logs
 	// captured. Set only for a proxy whose Register said Slots.
 	Slots int `json:"slots,omitempty"`
+	// Direct asks the proxy to report when its container starts and stops
+	// running direct steps (TypeDirect): the agent's host tells its
+	// invoker, which must not take such a container for idle. Set only
+	// for a proxy whose Register said Direct, by an agent that has
+	// someone to tell.
+	Direct bool `json:"direct,omitempty"`
+}
+
+// Direct tells the agent whether direct steps run in the proxy's
+// container: Running true when the first starts, false once none has run
+// for a while (the proxy holds it a little, so that a chain of steps is
+// one report, not two per step).
+type Direct struct {
+	Running bool `json:"running"`
 }
 
 // Key carries the frame authentication key of the proxy's namespace.
@@ -251,7 +273,7 @@ func Decode(b []byte) (*Message, error) {
 // required parts.
 func (m *Message) check() error {
 	set := 0
-	for _, p := range []bool{m.Register != nil, m.Unregister != nil, m.Welcome != nil, m.Key != nil, m.Table != nil, m.Specs != nil, m.Stats != nil, m.RunEvent != nil, m.Activation != nil, m.Batch != nil} {
+	for _, p := range []bool{m.Register != nil, m.Unregister != nil, m.Welcome != nil, m.Key != nil, m.Table != nil, m.Specs != nil, m.Stats != nil, m.RunEvent != nil, m.Activation != nil, m.Batch != nil, m.Direct != nil} {
 		if p {
 			set++
 		}
@@ -316,6 +338,8 @@ func (m *Message) check() error {
 				return fmt.Errorf("batch message %d: %w", i, err)
 			}
 		}
+	case TypeDirect:
+		ok = m.Direct != nil
 	case TypeActivation:
 		ok = m.Activation != nil
 		if ok {

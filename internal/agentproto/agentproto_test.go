@@ -18,6 +18,10 @@ func TestRoundTrip(t *testing.T) {
 		{Type: agentproto.TypeTable, Table: &agentproto.Table{Full: true, Upsert: []routetable.Instance{{ID: "h/p", Namespace: "guest", Action: "/guest/a", Host: "h", Unix: "unix:/x"}}}},
 		{Type: agentproto.TypeSpecs, Specs: &agentproto.Specs{Remove: []string{"w"}}},
 		{Type: agentproto.TypeStats, Stats: &agentproto.Stats{Hops: []agentproto.HopStats{{Action: "/guest/a", Transport: "shm", Hops: 3, Buckets: make([]uint64, len(agentproto.LatencyBuckets)+1)}}}},
+		{Type: agentproto.TypeRegister, Register: &agentproto.Register{Namespace: "guest", Action: "/guest/a", Name: "p", Direct: true}},
+		{Type: agentproto.TypeWelcome, Welcome: &agentproto.Welcome{InstanceID: "h/p", Host: "h", Direct: true}},
+		{Type: agentproto.TypeDirect, Direct: &agentproto.Direct{Running: true}},
+		{Type: agentproto.TypeDirect, Direct: &agentproto.Direct{}},
 	}
 	for _, m := range msgs {
 		b, err := agentproto.Encode(m)
@@ -63,6 +67,9 @@ func TestDecodeRefuses(t *testing.T) {
 		{"trailing data", `{"type":"unregister","unregister":{"reason":""}} {}`, "trailing data"},
 		{"bad buckets", `{"type":"stats","stats":{"hops":[{"action":"a","transport":"shm","buckets":[1,2]}]}}`, "buckets"},
 		{"stats type without stats", `{"type":"stats","unregister":{"reason":""}}`, "without its stats body"},
+		{"direct without its body", `{"type":"direct","stats":{"hops":[]}}`, "without its direct body"},
+		{"direct in a batch", `{"type":"batch","batch":[{"type":"direct","direct":{"running":true}}]}`, "cannot be batched"},
+		{"direct with a bad field", `{"type":"direct","direct":{"running":1}}`, "agentproto:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,6 +89,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"type":"register","register":{"namespace":"n","action":"/n/a","name":"p"}}`))
 	f.Add([]byte(`{"type":"table","table":{"upsert":[{"id":"h/p","namespace":"n","action":"/n/a","host":"h","unix":"unix:/x"}],"remove":["q"]}}`))
 	f.Add([]byte(`{"type":"stats","stats":{"hops":[{"action":"a","transport":"tcp","buckets":[]}]}}`))
+	f.Add([]byte(`{"type":"direct","direct":{"running":true}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := agentproto.Decode(data)
 		if err != nil {

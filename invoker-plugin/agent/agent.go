@@ -147,6 +147,14 @@ type Config struct {
 	// proxyconn.LookupPeer (SO_PEERCRED and /proc/<pid>/cgroup). Tests
 	// may fake identities with it.
 	PeerOf proxyconn.PeerFunc
+	// DirectRuns, when set, is told when the container of a registered
+	// proxy (peer, as PeerOf identified it) starts running direct steps
+	// (running true), and when it has stopped for a moment or its session
+	// ended (false): work its invoker does not see, so that the invoker
+	// does not take the container for idle and evict or pause it under a
+	// step (the dev sandbox's invoker uses it; OpenWhisk's has no such
+	// hook). It must not block. nil: the proxies are not asked to report.
+	DirectRuns func(peer proxyconn.Peer, running bool)
 	// UserEvents, when set, makes the agent publish one OpenWhisk user
 	// event (an Activation event on Kafka's events topic, with the topic
 	// prefix) per step reported to an entry of this host; nil: off. Its
@@ -294,6 +302,10 @@ type localInstance struct {
 	// (agentproto.Register.User): the userId of its steps' user events.
 	// It is only a label: the namespace is the registration's.
 	user string
+	// peer is the proxy's container, as the session identified it; direct
+	// says its proxy reported direct steps running (Config.DirectRuns).
+	peer   proxyconn.Peer
+	direct bool
 }
 
 // New checks cfg, prepares RunDir and ShmRoot, and binds the listeners.

@@ -92,7 +92,7 @@ func (r *registrar) Register(ctx context.Context, peer proxyconn.Peer, reg *agen
 		a.mu.Unlock()
 		return agentproto.Welcome{}, nil, fmt.Errorf("%w: %s", ErrDuplicate, inst.ID)
 	}
-	li := &localInstance{inst: inst, user: reg.User}
+	li := &localInstance{inst: inst, user: reg.User, peer: peer}
 	a.local[inst.ID] = li
 	a.mu.Unlock()
 	fail := func(err error) (agentproto.Welcome, []byte, error) {
@@ -122,6 +122,7 @@ func (r *registrar) Register(ctx context.Context, peer proxyconn.Peer, reg *agen
 	if reg.Slots {
 		welcome.Slots = slots
 	}
+	welcome.Direct = reg.Direct && a.cfg.DirectRuns != nil
 	welcome.Socket, welcome.Handoff, welcome.Token = endpoint, a.HandoffEndpoint(), token
 	a.mu.Lock()
 	li.ready = true
@@ -223,12 +224,16 @@ func (r *registrar) admit(ctx context.Context, inst routetable.Instance) (agentp
 func (r *registrar) Deregister(id, reason string) {
 	a := (*Agent)(r)
 	a.mu.Lock()
-	_, ok := a.local[id]
+	li, ok := a.local[id]
 	delete(a.local, id)
 	n := len(a.local)
+	direct := ok && li.direct
 	a.mu.Unlock()
 	if !ok {
 		return
+	}
+	if direct {
+		a.cfg.DirectRuns(li.peer, false) // the proxy is gone, or no longer listened to
 	}
 	a.sockets.drop(strings.TrimPrefix(id, a.cfg.Host+"/"))
 	a.metrics.SetProxies(n)
@@ -246,6 +251,26 @@ func (r *registrar) Deregister(id, reason string) {
 		return
 	}
 	a.log.Info("agent: instance deregistered", "instance", id, "reason", reason)
+}
+
+// Direct implements proxyconn.DirectSink: it tells Config.DirectRuns
+// when the container of instance id starts or stops running direct
+// steps. Only a change is passed on.
+func (r *registrar) Direct(id string, running bool) {
+	a := (*Agent)(r)
+	if a.cfg.DirectRuns == nil {
+		return // never asked for (Welcome.Direct)
+	}
+	a.mu.Lock()
+	li := a.local[id]
+	changed := li != nil && li.direct != running
+	if changed {
+		li.direct = running
+	}
+	a.mu.Unlock()
+	if changed {
+		a.cfg.DirectRuns(li.peer, running)
+	}
 }
 
 // Stats implements proxyconn.Registrar: the hops are counted on the

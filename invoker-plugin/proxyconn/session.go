@@ -272,6 +272,15 @@ func (sess *session) handle(ctx context.Context, m *agentproto.Message) (reason 
 			sink.Activation(id, m.Activation)
 		}
 		return "", false
+	case agentproto.TypeDirect:
+		if id == "" {
+			sess.srv.log.Warn("proxyconn: direct before register; closing the session")
+			return "bad message: direct before register", true
+		}
+		if sink, ok := sess.srv.cfg.Registrar.(DirectSink); ok {
+			sink.Direct(id, m.Direct.Running)
+		}
+		return "", false
 	case agentproto.TypeBatch:
 		// Only run events and records (agentproto checked it): each is
 		// handled as if it came on its own.

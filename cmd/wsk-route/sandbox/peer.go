@@ -14,6 +14,10 @@ import (
 // peerGrace is how long an unknown peer pid is looked up again.
 const peerGrace = 2 * time.Second
 
+// peerController is the cgroup controller of the identities that
+// peerByContainer gives process-mode peers.
+const peerController = "wsk-route-dev"
+
 // namespaceOf returns the namespace of a fully qualified action name.
 func namespaceOf(fqn string) string {
 	ns, _, _ := strings.Cut(strings.TrimPrefix(fqn, "/"), "/")
@@ -38,7 +42,7 @@ func peerByContainer(inv *invoker.Invoker) proxyconn.PeerFunc {
 			return proxyconn.Peer{}, err
 		}
 		if p.PID == self {
-			return proxyconn.Peer{PID: p.PID, Cgroup: proxyconn.Cgroup{Controller: "wsk-route-dev", Path: "/sandbox"}}, nil
+			return proxyconn.Peer{PID: p.PID, Cgroup: proxyconn.Cgroup{Controller: peerController, Path: "/sandbox"}}, nil
 		}
 		name, action, ok := inv.ContainerOfPID(p.PID)
 		// The invoker records a proxy's pid right after starting it; a
@@ -52,7 +56,27 @@ func peerByContainer(inv *invoker.Invoker) proxyconn.PeerFunc {
 		if !ok {
 			return proxyconn.Peer{}, fmt.Errorf("%w: pid %d is not a container of the sandbox's invoker", proxyconn.ErrUnidentified, p.PID)
 		}
-		return proxyconn.Peer{PID: p.PID, Cgroup: proxyconn.Cgroup{Controller: "wsk-route-dev", Path: "/" + name},
+		return proxyconn.Peer{PID: p.PID, Cgroup: proxyconn.Cgroup{Controller: peerController, Path: "/" + name},
 			Namespace: namespaceOf(action)}, nil
+	}
+}
+
+// directRuns passes the agent's word that a container's proxy runs direct
+// steps (agent.Config.DirectRuns) on to the invoker, which then does not
+// take it for idle. The container is the peer's: in process mode the
+// identity peerByContainer gave it, in docker mode the container whose id
+// its cgroup names.
+func directRuns(inv *invoker.Invoker) func(proxyconn.Peer, bool) {
+	return func(peer proxyconn.Peer, running bool) {
+		if peer.Cgroup.Controller == peerController {
+			inv.SetDirect(strings.TrimPrefix(peer.Cgroup.Path, "/"), running)
+			return
+		}
+		for _, c := range inv.Containers() {
+			if c.DockerID != "" && strings.Contains(peer.Cgroup.Path, c.DockerID) {
+				inv.SetDirect(c.Name, running)
+				return
+			}
+		}
 	}
 }

@@ -340,6 +340,9 @@ func Run(ctx context.Context, cfg Config, ready func(*Sandbox)) (err error) {
 		Activations:   storeActivations{st},
 		UserEvents:    &userevents.PublisherConfig{Kafka: userevents.Kafka{Brokers: brokers}},
 		MetricsListen: cfg.AgentMetricsListen,
+		// The invoker does not evict or pause a container under a direct
+		// step.
+		DirectRuns: directRuns(inv),
 	}
 	if cfg.OTLPEndpoint != "" {
 		acfg.Traces = &otlp.Config{Endpoint: cfg.OTLPEndpoint, ServiceName: "wsk-route-dev"}

@@ -284,6 +284,47 @@ func TestCapacity(t *testing.T) {
 	}
 }
 
+// TestDirectNotEvicted: a container whose proxy runs direct steps
+// (SetDirect) is not evicted for another action's activation, which waits
+// as it would for a busy container; once the steps stop, it goes.
+func TestDirectNotEvicted(t *testing.T) {
+	e := newEnv(t, func(c *invoker.Config) { c.UserMemoryMB = 256 })
+	e.acts.put(testAction("steps", whisk.Limits{}))
+	e.acts.put(testAction("other", whisk.Limits{}))
+	e.run("steps", map[string]any{})
+	cs := e.inv.Containers()
+	if len(cs) != 1 || cs[0].State != invoker.StateWarm {
+		t.Fatalf("containers %+v, want one warm container of steps", cs)
+	}
+	name := cs[0].Name
+	e.inv.SetDirect(name, true)
+	if cs := e.inv.Containers(); !cs[0].Direct {
+		t.Errorf("after SetDirect(true): %+v, want Direct", cs[0])
+	}
+	otherID := e.invoke("other", map[string]any{"n": 1}, true)
+	time.Sleep(300 * time.Millisecond)
+	if cs := e.inv.Containers(); len(cs) != 1 || cs[0].Name != name {
+		t.Fatalf("while it runs direct steps: containers %+v, want only %s", cs, name)
+	}
+	if e.inv.Pending() != 1 {
+		t.Errorf("Pending() = %d, want 1: the other activation waits for memory", e.inv.Pending())
+	}
+	stopped := time.Now()
+	e.inv.SetDirect(name, false)
+	other := e.ack(otherID)
+	if other.Response.Response.StatusCode != 0 {
+		t.Fatalf("other: %s", other.Response.Response.Result)
+	}
+	if start := time.UnixMilli(other.Response.Start); start.Before(stopped.Truncate(time.Millisecond)) {
+		t.Errorf("other started at %v, before the direct steps stopped at %v", start, stopped)
+	}
+	if cs := e.inv.Containers(); len(cs) != 1 || cs[0].Action != "/guest/other" {
+		t.Errorf("containers %+v, want only other's: the idle one was evicted", cs)
+	}
+	e.inv.SetDirect("no-such-container", true) // a container already gone: ignored
+	poll(t, "nothing pending", func() bool { return e.inv.Pending() == 0 })
+}
+
 // TestNonBlockingAndMalformed: a non-blocking ack carries only the id, and
 // malformed messages are skipped without stopping the invoker.
 func TestNonBlockingAndMalformed(t *testing.T) {

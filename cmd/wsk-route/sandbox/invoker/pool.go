@@ -50,6 +50,10 @@ type ContainerInfo struct {
 	// MemoryMB is the action's memory limit, what the container takes
 	// from the pool (once, whatever its concurrency).
 	MemoryMB int
+	// Direct says the container's proxy runs direct steps, which are no
+	// activations of the invoker (SetDirect): the container is neither
+	// evicted nor paused meanwhile, whatever its State.
+	Direct bool
 }
 
 // container is one proxy process or docker container of the pool. The
@@ -81,6 +85,7 @@ type container struct {
 	started  bool // added: listed by Containers, its fields above set
 	retiring bool // takes no more activations; destroyed when active is 0
 	removed  bool // out of the pool, its memory given back
+	direct   bool // its proxy runs direct steps (SetDirect)
 
 	// opMu serializes pause and unpause; paused is written under it.
 	opMu   sync.Mutex
@@ -101,7 +106,7 @@ func (c *container) info() ContainerInfo {
 		}
 	}
 	return ContainerInfo{Name: c.name, Action: c.fqn, Revision: c.rev, State: st, InFlight: c.active, Concurrency: c.concurrency,
-		PID: c.pid, DockerID: c.dockerID, Address: c.addr, MemoryMB: c.memMB}
+		PID: c.pid, DockerID: c.dockerID, Address: c.addr, MemoryMB: c.memMB, Direct: c.direct}
 }
 
 // settle records how the container's start and /init ended (failure nil:
@@ -185,11 +190,12 @@ func (p *pool) tryGrant(w *waiter) (grant, bool) {
 	if p.used+w.mem <= p.capacity {
 		return grant{c: p.reserveLocked(w), fresh: true}, true
 	}
-	// Only containers with no activation in flight may go.
+	// Only containers with no activation in flight and no direct step
+	// may go.
 	var idle []*container
 	free := 0
 	for c := range p.cs {
-		if c.started && c.active == 0 {
+		if c.started && c.active == 0 && !c.direct {
 			idle = append(idle, c)
 			free += c.memMB
 		}
@@ -379,9 +385,9 @@ func (p *pool) vanish(c *container) bool {
 }
 
 // idleLocked reports whether c is started, has no activation in flight
-// and was last used before t. p.mu is held.
+// nor direct step, and was last used before t. p.mu is held.
 func (c *container) idleLocked(before time.Time) bool {
-	return !c.removed && c.started && c.active == 0 && c.lastUsed.Before(before)
+	return !c.removed && c.started && c.active == 0 && !c.direct && c.lastUsed.Before(before)
 }
 
 // idle returns the containers with no activation in flight, idle since
@@ -427,6 +433,30 @@ func (p *pool) all() []*container {
 		p.drop(c)
 	}
 	return out
+}
+
+// SetDirect says whether the proxy of the container named name runs
+// direct steps: the route plane's work, which is no activation of the
+// invoker. While it does, the container is not idle: it is neither evicted
+// to make room for another nor paused, as OpenWhisk never removes a
+// container with an activation in flight. When it stops, the container
+// counts as used then. Unknown names are ignored (a container already
+// gone). The host agent calls it (agent.Config.DirectRuns).
+func (i *Invoker) SetDirect(name string, running bool) {
+	p := i.pool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.cs {
+		if c.name != name {
+			continue
+		}
+		c.direct = running
+		if !running {
+			c.lastUsed = time.Now()
+			p.dispatch() // a waiter may fit now, by evicting it
+		}
+		return
+	}
 }
 
 // Containers lists the live containers, sorted by name.
