@@ -60,9 +60,9 @@ type scaleBed struct {
 	entries map[string]bool
 }
 
-func newScaleBed(t *testing.T, poolMB int, sizes ...int) *scaleBed {
+func newScaleBed(t *testing.T, poolMB int, busyWait time.Duration, sizes ...int) *scaleBed {
 	t.Helper()
-	sb := startSandbox(t, sandbox.Config{UserMemoryMB: poolMB, MaxConcurrency: 64})
+	sb := startSandbox(t, sandbox.Config{UserMemoryMB: poolMB, MaxConcurrency: 64, BusyWait: busyWait})
 	c, err := whisk.NewClient(&http.Client{Timeout: 20 * time.Second}, &whisk.Config{Host: sb.URL, AuthToken: sb.Auth, Namespace: "_", Version: "v1"})
 	if err != nil {
 		t.Fatal(err)
@@ -217,8 +217,18 @@ func TestScaleReport(t *testing.T) {
 	if os.Getenv("WSK_ROUTE_BENCH") != "1" {
 		t.Skip("the scale report runs with WSK_ROUTE_BENCH=1 (go test -run TestScaleReport -v -timeout 30m ./cmd/wsk-route/sandbox/)")
 	}
-	b := newScaleBed(t, 0, 3, 8) // the sandbox's default pool, 2048 MB
-	fmt.Printf("scale report: load average %s at the start; entries 128 MB, 64 runs at once (scaleN) or 1 (scaleNc1); steps 256 MB, 1 at once; pool 2048 MB\n", loadavg.String())
+	// WSK_ROUTE_SCALE_BUSY_WAIT ("100ms") makes the proxies wait for a
+	// busy instance's slot before they fall back (wsk-route dev --busy-wait).
+	var busyWait time.Duration
+	if v := os.Getenv("WSK_ROUTE_SCALE_BUSY_WAIT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			t.Fatalf("WSK_ROUTE_SCALE_BUSY_WAIT=%q: want a duration such as 100ms", v)
+		}
+		busyWait = d
+	}
+	b := newScaleBed(t, 0, busyWait, 3, 8) // the sandbox's default pool, 2048 MB
+	fmt.Printf("scale report: load average %s at the start; entries 128 MB, 64 runs at once (scaleN) or 1 (scaleNc1); steps 256 MB, 1 at once; pool 2048 MB; busy wait %v\n", loadavg.String(), busyWait)
 	fmt.Printf("each phase: 200 runs (8 per client at 64), or fewer when 45 s pass; a run that has no answer within 20 s failed\n")
 	fmt.Printf("%-8s %7s %9s %10s %10s %7s %7s %14s %14s\n", "workflow", "clients", "runs/s", "p50", "p99", "failed", "not run", "entry ctrs/MB", "step ctrs/MB")
 	var failures []string
@@ -264,7 +274,7 @@ func TestScaleReport(t *testing.T) {
 // clients.
 func TestScaleSmall(t *testing.T) {
 	// A pool that holds every container the runs need: no eviction.
-	b := newScaleBed(t, 8192, 3)
+	b := newScaleBed(t, 8192, 0, 3)
 	for _, w := range []string{"scale3", "seq3"} {
 		r := b.run(t, scalePhase{workflow: w, clients: 4, runs: 8})
 		if w == "scale3" && r.entries != 1 {
