@@ -89,6 +89,10 @@ type Config struct {
 	// come (docs/benchmarks/scale.md, "The busy wait"): turn it on where
 	// the invokers' memory holds the workflows' containers.
 	BusyWait time.Duration
+	// DrainTimeout bounds how long a stopping plane waits for the direct
+	// steps it took to end before it leaves its agent (Plane.Run); zero
+	// means DefaultDrainTimeout.
+	DrainTimeout time.Duration
 	// Warnings are the problems FromEnv found in the environment, for the
 	// proxy to print; the settings they concern keep their defaults.
 	Warnings []string
@@ -196,6 +200,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 1
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = DefaultDrainTimeout
 	}
 	if c.AckTimeout <= 0 {
 		c.AckTimeout = 500 * time.Millisecond

@@ -224,6 +224,13 @@ func (p *Plane) Endpoint() string {
 // Run serves frames and keeps the agent connection up until ctx ends. It
 // returns nil after ctx ends, or the error that prevented it from
 // listening.
+//
+// A plane that stops hands the joins it holds over to their entries,
+// stops taking frames, and lets the direct steps it took run to their end
+// (at most Config.DrainTimeout) before it leaves its agent: the agent would
+// otherwise drop its instance from the tables under those steps, and their
+// runs would fail as lost. A container evicted with SIGTERM (wsk-route
+// dev's invoker, a Kubernetes pod deleted with a grace period) loses no step.
 func (p *Plane) Run(ctx context.Context) error {
 	// The unix frame socket is the agent's to make: it comes with each
 	// welcome (session.go) and p.frames serves whichever is current.
@@ -236,33 +243,44 @@ func (p *Plane) Run(ctx context.Context) error {
 		}
 		listeners = append(listeners, tln)
 	}
-	var wg sync.WaitGroup
-	ctx, cancel := context.WithCancel(ctx)
+	// The agent session, and what goes on it, outlive the frame servers.
+	sessCtx, endSession := context.WithCancel(context.WithoutCancel(ctx))
+	var wg, serving sync.WaitGroup
 	defer func() {
 		// The joins held here go to their entries while frames can still
 		// be sent (holder.go).
 		p.handOverAll(context.WithoutCancel(ctx))
-		cancel()
+		serving.Wait() // the servers stopped with ctx: no step is taken now
+		p.drain()
+		endSession()
 		p.stopSteps()
 		wg.Wait()
 		p.wg.Wait()
 		p.setWelcome(nil)
 	}()
-	wg.Add(2)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
-		p.sendTelemetry(ctx)
+		p.sendTelemetry(sessCtx)
 	}()
 	go func() {
 		defer wg.Done()
-		p.reportDirect(ctx)
+		p.reportDirect(sessCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		p.flushStats(sessCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		p.connectLoop(sessCtx)
 	}()
 	// Frames are served once the agent has said where shm segments live;
 	// until then connections wait in the listeners' backlogs (nobody knows
 	// the instance before it is registered anyway).
-	wg.Add(1)
+	serving.Add(1)
 	go func() {
-		defer wg.Done()
+		defer serving.Done()
 		shmDir, ok := p.awaitWelcome(ctx)
 		if !ok {
 			for _, l := range listeners {
@@ -290,13 +308,31 @@ func (p *Plane) Run(ctx context.Context) error {
 		}
 		swg.Wait()
 	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		p.flushStats(ctx)
-	}()
-	p.connectLoop(ctx)
+	<-ctx.Done()
 	return nil
+}
+
+// DefaultDrainTimeout is Config.DrainTimeout's default: a stopping plane
+// waits this long for the direct steps it took. wsk-route dev's invoker
+// gives an evicted container a little more before it kills it.
+const DefaultDrainTimeout = 10 * time.Second
+
+// drain waits until the direct steps this plane took have ended, at most
+// Config.DrainTimeout.
+func (p *Plane) drain() {
+	n := p.direct.n.Load()
+	if n == 0 {
+		return
+	}
+	p.cfg.Logger.Info("route: stopping: waiting for the direct steps taken", "steps", n, "at-most", p.cfg.DrainTimeout)
+	deadline := p.cfg.Now().Add(p.cfg.DrainTimeout)
+	for p.direct.n.Load() > 0 {
+		if p.cfg.Now().After(deadline) {
+			p.cfg.Logger.Warn("route: stopping with direct steps still running: they are stopped", "steps", p.direct.n.Load(), "waited", p.cfg.DrainTimeout)
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // frameKey is the frame servers' Keys: the key of the proxy's namespace,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -323,6 +324,38 @@ func TestDirectNotEvicted(t *testing.T) {
 	}
 	e.inv.SetDirect("no-such-container", true) // a container already gone: ignored
 	poll(t, "nothing pending", func() bool { return e.inv.Pending() == 0 })
+}
+
+// TestEvictionIsGraceful: an evicted container's proxy is told to stop
+// (SIGTERM) and given time to end the direct steps it took before it is
+// killed; the activation that needed the room does not wait for it.
+func TestEvictionIsGraceful(t *testing.T) {
+	dir := t.TempDir()
+	mark := filepath.Join(dir, "terms")
+	// A proxy that takes 300 ms to stop, and says when it did.
+	script := filepath.Join(dir, "proxy.sh")
+	body := fmt.Sprintf("#!/bin/sh\n%q \"$@\" &\nchild=$!\ntrap 'sleep 0.3; echo stopped >> %q; kill $child; wait $child; exit 0' TERM\nwait $child\n", proxyBin, mark)
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(c *invoker.Config) { c.UserMemoryMB = 256; c.ProxyCommand = []string{script} })
+	e.acts.put(testAction("first", whisk.Limits{}))
+	e.acts.put(testAction("second", whisk.Limits{}))
+	e.run("first", map[string]any{})
+	start := time.Now()
+	if act := e.run("second", map[string]any{}); act.Response.StatusCode != 0 {
+		t.Fatalf("second: %s", act.Response.Result)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the activation that evicted a container took %v: it must not wait for the evicted one to stop", took)
+	}
+	poll(t, "the evicted proxy to stop on its own", func() bool {
+		b, _ := os.ReadFile(mark)
+		return strings.TrimSpace(string(b)) == "stopped"
+	})
+	if cs := e.inv.Containers(); len(cs) != 1 || cs[0].Action != "/guest/second" {
+		t.Errorf("containers %+v, want only second's", cs)
+	}
 }
 
 // TestNonBlockingAndMalformed: a non-blocking ack carries only the id, and

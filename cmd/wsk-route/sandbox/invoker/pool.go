@@ -545,7 +545,7 @@ func (i *Invoker) reap(ctx context.Context) {
 		}
 		for _, c := range i.pool.idle(time.Now().Add(-i.cfg.IdleTimeout), true) {
 			i.log.Info("removing idle container", "container", c.name, "action", c.fqn)
-			c.stop()
+			i.evict(c)
 		}
 		if d := i.cfg.Docker; d != nil {
 			for _, c := range i.pool.idle(time.Now().Add(-d.PauseGrace), false) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/wsk-route/wsk-route/internal/whisk"
@@ -84,7 +85,7 @@ func (i *Invoker) handle(ctx context.Context, msg *whisk.ActivationMessage, rece
 		}
 		for _, e := range g.evicted {
 			log.Info("evicting an idle container", "container", e.name, "of", e.fqn)
-			e.stop()
+			i.evict(e)
 		}
 		if g.fresh {
 			i.cold.begin(ColdStart{ActivationID: msg.ActivationID, Namespace: msg.User.Namespace.Name,
@@ -135,6 +136,44 @@ func (i *Invoker) handle(ctx context.Context, msg *whisk.ActivationMessage, rece
 		return
 	}
 	i.finish(j, act, false)
+}
+
+// evictGrace is how long an evicted container's proxy has, after SIGTERM,
+// before it is killed: a little more than the route plane's
+// DefaultDrainTimeout, which it takes at most to let the direct steps it
+// took end.
+const evictGrace = 12 * time.Second
+
+// evict destroys c, taken out of the pool to make room for another
+// container or for having been idle too long, without making anyone wait
+// for it. Its
+// proxy is told to stop (SIGTERM) and given evictGrace to exit: a direct
+// step it took just before it was evicted, before the agent told the
+// invoker (SetDirect), runs to its end instead of being lost. Then, or when
+// the invoker stops, c is killed.
+func (i *Invoker) evict(c *container) {
+	i.cwg.Add(1)
+	go func() {
+		defer i.cwg.Done()
+		defer c.stop()
+		// A paused container runs nothing, and would not hear the signal.
+		if c.paused.Load() || c.pid <= 0 || syscall.Kill(int(c.pid), syscall.SIGTERM) != nil {
+			return
+		}
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		grace := time.NewTimer(evictGrace)
+		defer grace.Stop()
+		for syscall.Kill(int(c.pid), 0) == nil {
+			select {
+			case <-t.C:
+			case <-grace.C:
+				return
+			case <-i.runCtx.Done():
+				return
+			}
+		}
+	}()
 }
 
 // release ends one activation of c in the pool, and destroys c when that
