@@ -215,6 +215,9 @@ func (d doer) forward(ctx context.Context, a flow.Forward) (instance, activation
 	attempt := 0
 	for pause := busyPause; ; pause = min(2*pause, maxBusyPause) {
 		inst, busy, why, err := d.sendToBest(ctx, table, a, &attempt)
+		if inst != "" && d.run != nil {
+			d.run.place(a, inst, table)
+		}
 		if inst != "" || err != nil {
 			return inst, "", err
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wsk-route/wsk-route/action-proxy/route/flow"
 	"github.com/wsk-route/wsk-route/internal/frame"
+	"github.com/wsk-route/wsk-route/internal/routetable"
 )
 
 // Result is the outcome of a run started with StartRun.
@@ -83,6 +84,44 @@ type entryRun struct {
 	out   flow.End
 	// timers are the run's timers still armed; guarded by p.mu.
 	timers []*time.Timer
+	// placed holds the steps this entry sent, by the instance that took
+	// each, until the step's report or result comes back: the table counts
+	// them against those instances' slots (routetable.Table.Place), so
+	// that a map's next elements go to instances with free slots instead
+	// of being refused by full ones. A step whose report beats its
+	// sender's return from the send stays counted until the run ends.
+	// Guarded by p.mu.
+	placed map[flow.Key]placedStep
+}
+
+// placedStep is a step an entry placed, and the table that counts it.
+type placedStep struct {
+	inst  string
+	table *routetable.Table
+}
+
+// place counts the step of a, which inst took, until its report.
+func (er *entryRun) place(a flow.Forward, inst string, table *routetable.Table) {
+	k := flow.Key{Run: a.Ctx.Run, Step: a.Hop.Step, Branch: a.Hop.Branch, Outer: flow.SlotsKey(a.Ctx.Outer)}
+	er.p.mu.Lock()
+	defer er.p.mu.Unlock()
+	if er.placed == nil {
+		er.placed = map[flow.Key]placedStep{}
+	}
+	if _, ok := er.placed[k]; ok {
+		return // a retry of the same step: counted once
+	}
+	er.placed[k] = placedStep{inst: inst, table: table}
+	table.Place(inst)
+}
+
+// unplaceLocked ends the count of the step k, if this entry placed it.
+// p.mu is held.
+func (er *entryRun) unplaceLocked(k flow.Key) {
+	if ps, ok := er.placed[k]; ok {
+		delete(er.placed, k)
+		ps.table.Unplace(ps.inst)
+	}
 }
 
 // StartRun runs workflow with input (a JSON object or array) and waits for
@@ -127,6 +166,9 @@ func (p *Plane) StartRun(ctx context.Context, workflow string, input []byte, opt
 		delete(p.runs, runID)
 		for _, t := range er.timers {
 			t.Stop()
+		}
+		for k := range er.placed {
+			er.unplaceLocked(k)
 		}
 		p.mu.Unlock()
 	}()
@@ -303,6 +345,9 @@ func (p *Plane) deliverToRun(f *frame.Frame, payload []byte) (frame.Code, string
 		return frame.CodeUnknownStep, "no run " + f.RunID + " here (finished or never started)"
 	}
 	code, reason, acts := er.run.Frame(f, payload, p.inTableLocked)
+	if code == frame.CodeOK {
+		er.unplaceLocked(flow.KeyOf(f)) // its report, result or failure: the step ended
+	}
 	p.mu.Unlock()
 	er.d.doSoon(er.ctx, acts)
 	return code, reason

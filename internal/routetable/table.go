@@ -67,6 +67,7 @@ type entry struct {
 	local bool // inst.Host == Table.host; guarded like inst
 
 	inflight atomic.Int64
+	placed   atomic.Int64  // steps placed here and not yet reported (Place)
 	ewma     atomic.Uint64 // math.Float64bits of the EWMA in ns; 0: no sample
 	until    atomic.Int64  // penalty deadline, ns since Table.base
 }
@@ -241,6 +242,34 @@ func (t *Table) Begin(id string) {
 	t.mu.RUnlock()
 }
 
+// Place counts a step that the instance id took and still runs, as far as
+// the caller knows (an entry, until the step's report): it counts against
+// the instance's slots like a hop in flight, so that the next steps go to
+// instances with free slots instead of being refused by full ones.
+// Unplace undoes it. Unknown IDs are ignored.
+func (t *Table) Place(id string) {
+	t.mu.RLock()
+	if e, ok := t.byID[id]; ok {
+		e.placed.Add(1)
+	}
+	t.mu.RUnlock()
+}
+
+// Unplace counts the end of a step Place counted; the count never drops
+// below zero (an Unplace may follow a remove and re-add).
+func (t *Table) Unplace(id string) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if e, ok := t.byID[id]; ok {
+		for {
+			n := e.placed.Load()
+			if n <= 0 || e.placed.CompareAndSwap(n, n-1) {
+				return
+			}
+		}
+	}
+}
+
 // End counts one hop to the instance id as finished. If ok, latency is
 // folded into the instance's latency EWMA; otherwise the instance is
 // penalised until now+BusyPenalty. Unknown IDs are ignored, and the
@@ -303,7 +332,7 @@ func (e *entry) penalize(until int64) {
 
 // rankKey is the sort key of one candidate, packed so that sorting 1000
 // of them stays cheap. While candidates are collected, k1 holds the raw
-// EWMA bits and k2 holds inflight<<2 | rank; then k1 becomes
+// EWMA bits and k2 holds (inflight+placed)<<2 | rank; then k1 becomes
 // rank<<62 | scoreBits>>2 (positive float64 bits order like the floats;
 // the two dropped mantissa bits do not matter) and k2 the tie-breaker.
 type rankKey struct {
@@ -334,9 +363,9 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 //  1. instances on Config.Host before instances on other hosts;
 //  2. within each of these groups, instances not under penalty before
 //     penalised ones;
-//  3. then ascending score, (inflight/Concurrency+1) * latency EWMA, an
-//     integer division (hops in flight count once they fill the
-//     instance's slots), where an instance without samples counts with
+//  3. then ascending score, ((inflight+placed)/Concurrency+1) * latency
+//     EWMA, an integer division (hops in flight and steps placed, Place,
+//     count once they fill the instance's slots), where an instance without samples counts with
 //     the median EWMA of its group (this host or other hosts; excluded
 //     instances included), or DefaultLatency if no instance of the group
 //     has one;
@@ -412,7 +441,7 @@ func (t *Table) rank(action string, exclude []string) *scratch {
 		}
 		keys = append(keys, rankKey{
 			k1:    ewma,
-			k2:    uint64(max(e.inflight.Load(), 0))<<2 | rank,
+			k2:    uint64(max(e.inflight.Load(), 0)+max(e.placed.Load(), 0))<<2 | rank,
 			slots: max(e.inst.Concurrency, 1),
 			e:     e,
 		})
@@ -430,9 +459,10 @@ func (t *Table) rank(action string, exclude []string) *scratch {
 					lat = local
 				}
 			}
-			// Hops in flight count against the instance's slots: an
-			// instance that runs 8 steps at once is as free with 7 of
-			// them in flight as one that runs 1 is with none.
+			// Hops in flight and steps placed count against the
+			// instance's slots: an instance that runs 8 steps at once is
+			// as free with 7 of them in flight as one that runs 1 is
+			// with none.
 			score := float64(k.k2>>2/uint64(k.slots)+1) * lat
 			k.k1 = rank<<62 | math.Float64bits(score)>>2
 			k.k2 = mix(r + uint64(i)*0x9e3779b97f4a7c15)

@@ -204,6 +204,25 @@ func TestCandidatesOrder(t *testing.T) {
 			want: []string{"h1/a", "h1/c", "h1/b"},
 		},
 		{
+			name: "placed steps count against the slots until unplaced",
+			all:  []routetable.Instance{instSlots("h1/a", "h1", 2), instSlots("h1/b", "h1", 2), instSlots("h1/c", "h1", 2)},
+			setup: func(tb *routetable.Table, _ *fakeClock) {
+				tb.End("h1/a", ms, true) // the fastest...
+				tb.End("h1/b", 3*ms/2, true)
+				tb.End("h1/c", 3*ms, true)
+				tb.Place("h1/a") // ...with both slots taken by steps an entry placed: 2 × 1ms
+				tb.Place("h1/a")
+				tb.Place("h1/b") // b and c: one of two slots, as free as idle
+				tb.Place("h1/c")
+				tb.Place("h1/c")
+				tb.Unplace("h1/c") // c's second step reported
+				tb.Unplace("h1/b")
+				tb.Unplace("h1/b") // extra Unplace does not go negative
+				tb.Place("unknown")
+			},
+			want: []string{"h1/b", "h1/a", "h1/c"},
+		},
+		{
 			name:    "exclude",
 			all:     []routetable.Instance{inst("h1/a", "h1"), inst("h1/b", "h1"), inst("h2/c", "h2")},
 			exclude: []string{"h1/a", "h2/c", "unknown"},
