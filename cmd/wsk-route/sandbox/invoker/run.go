@@ -146,11 +146,10 @@ const evictGrace = 12 * time.Second
 
 // evict destroys c, taken out of the pool to make room for another
 // container or for having been idle too long, without making anyone wait
-// for it. Its
-// proxy is told to stop (SIGTERM) and given evictGrace to exit: a direct
-// step it took just before it was evicted, before the agent told the
-// invoker (SetDirect), runs to its end instead of being lost. Then, or when
-// the invoker stops, c is killed.
+// for it. Its proxy is told to stop (SIGTERM) and given evictGrace to
+// exit: a direct step it took just before it was evicted, before the agent
+// told the invoker (SetDirect), runs to its end instead of being lost.
+// Then, or when the invoker stops, c is killed.
 func (i *Invoker) evict(c *container) {
 	i.cwg.Add(1)
 	go func() {
