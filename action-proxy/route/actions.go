@@ -215,9 +215,6 @@ func (d doer) forward(ctx context.Context, a flow.Forward) (instance, activation
 	attempt := 0
 	for pause := busyPause; ; pause = min(2*pause, maxBusyPause) {
 		inst, busy, why, err := d.sendToBest(ctx, table, a, &attempt)
-		if inst != "" && d.run != nil {
-			d.run.place(a, inst, table)
-		}
 		if inst != "" || err != nil {
 			return inst, "", err
 		}
@@ -270,7 +267,9 @@ func (d doer) sendToBest(ctx context.Context, table *routetable.Table, a flow.Fo
 		if err := ctx.Err(); err != nil {
 			return "", false, append(reasons, "deadline: "+err.Error()), nil
 		}
-		inst, ok := table.Best(a.Action, tried)
+		// Take counts the hop as begun as it picks: the branches of a
+		// fan-out, sent at once, spread over the instances' slots.
+		inst, ok := table.Take(a.Action, tried)
 		if !ok {
 			break
 		}
@@ -283,7 +282,6 @@ func (d doer) sendToBest(ctx context.Context, table *routetable.Table, a flow.Fo
 			// frame will not run where we left it (transport.Delivery.OnAcked).
 			AcceptBy: p.cfg.Now().Add(p.cfg.AckTimeout).UnixNano()})
 		*attempt++
-		table.Begin(inst.ID)
 		start := p.cfg.Now()
 		ack, err := client.Send(ctx, endpoint, f, d.w.key)
 		took := p.cfg.Now().Sub(start)
@@ -295,6 +293,11 @@ func (d doer) sendToBest(ctx context.Context, table *routetable.Table, a flow.Fo
 			reasons = append(reasons, inst.ID+": "+err.Error())
 			onlyBusy = false
 		case ack.Code == frame.CodeOK || ack.Code == frame.CodeDuplicate:
+			if d.run != nil {
+				// The entry counts the step against the instance's slots
+				// until its report (before End, so that it never looks free).
+				d.run.place(a, inst.ID, table)
+			}
 			table.End(inst.ID, took, true)
 			c.observe(took, len(payload))
 			return inst.ID, false, nil, nil

@@ -59,6 +59,8 @@ type Table struct {
 	mu       sync.RWMutex
 	byID     map[string]*entry
 	byAction map[string][]*entry
+	// pick makes Take's pick and count one step among senders.
+	pick sync.Mutex
 }
 
 // entry is one instance and its accounting.
@@ -242,6 +244,20 @@ func (t *Table) Begin(id string) {
 	t.mu.RUnlock()
 }
 
+// Take is Best, and counts a hop to the instance it returns as begun
+// (Begin) in the same step: senders that pick at once (the branches of a
+// fan-out) each see the others' picks and spread over the instances'
+// slots, where Best then Begin would let them all pick the same instance.
+func (t *Table) Take(action string, exclude []string) (Instance, bool) {
+	t.pick.Lock()
+	defer t.pick.Unlock()
+	inst, ok := t.Best(action, exclude)
+	if ok {
+		t.Begin(inst.ID)
+	}
+	return inst, ok
+}
+
 // Place counts a step that the instance id took and still runs, as far as
 // the caller knows (an entry, until the step's report): it counts against
 // the instance's slots like a hop in flight, so that the next steps go to
@@ -332,21 +348,23 @@ func (e *entry) penalize(until int64) {
 
 // rankKey is the sort key of one candidate, packed so that sorting 1000
 // of them stays cheap. While candidates are collected, k1 holds the raw
-// EWMA bits and k2 holds (inflight+placed)<<2 | rank; then k1 becomes
-// rank<<62 | scoreBits>>2 (positive float64 bits order like the floats;
-// the two dropped mantissa bits do not matter) and k2 the tie-breaker.
+// EWMA bits and k2 holds (inflight+placed)<<3 | rank; then k1 becomes
+// rank<<61 | scoreBits>>3 (positive float64 bits order like the floats;
+// the three dropped mantissa bits do not matter) and k2 the tie-breaker.
 type rankKey struct {
 	k1, k2 uint64
 	slots  int // the instance's Concurrency, at least 1
 	e      *entry
 }
 
-// Ranks, in the top two bits of rankKey.k1.
+// The bits of a candidate's rank, the top three bits of rankKey.k1, from
+// the most significant: on another host; all its slots taken (hops in
+// flight and steps placed, at least its Concurrency: it would refuse);
+// under penalty.
 const (
-	rankLocal = iota
-	rankLocalPenalised
-	rankRemote
-	rankRemotePenalised
+	rankRemote    = 1 << 2
+	rankFull      = 1 << 1
+	rankPenalised = 1
 )
 
 // scratch holds the per-call buffers of Candidates and Best.
@@ -361,15 +379,17 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // returns the extended slice. The order is:
 //
 //  1. instances on Config.Host before instances on other hosts;
-//  2. within each of these groups, instances not under penalty before
-//     penalised ones;
-//  3. then ascending score, ((inflight+placed)/Concurrency+1) * latency
-//     EWMA, an integer division (hops in flight and steps placed, Place,
-//     count once they fill the instance's slots), where an instance without samples counts with
-//     the median EWMA of its group (this host or other hosts; excluded
-//     instances included), or DefaultLatency if no instance of the group
-//     has one;
-//  4. ties broken by Config.Rand, so equal instances share the load.
+//  2. within each of these groups, instances with a free slot (fewer
+//     hops in flight and steps placed, Place, than their Concurrency)
+//     before full ones, which would refuse;
+//  3. then instances not under penalty before penalised ones;
+//  4. then ascending score, ((inflight+placed)/Concurrency+1) * latency
+//     EWMA, an integer division (hops in flight and steps placed count
+//     once they fill the instance's slots), where an instance without
+//     samples counts with the median EWMA of its group (this host or
+//     other hosts; excluded instances included), or DefaultLatency if no
+//     instance of the group has one;
+//  5. ties broken by Config.Rand, so equal instances share the load.
 //
 // Instances whose ID is in exclude (already tried for this hop) are left
 // out. Candidates does not allocate when dst has room for the result.
@@ -432,39 +452,39 @@ func (t *Table) rank(action string, exclude []string) *scratch {
 		if slices.Contains(exclude, e.inst.ID) {
 			continue
 		}
-		rank := uint64(rankLocal)
+		// Hops in flight and steps placed count against the instance's
+		// slots; one whose slots are all taken would refuse.
+		busy := uint64(max(e.inflight.Load(), 0) + max(e.placed.Load(), 0))
+		slots := max(e.inst.Concurrency, 1)
+		rank := uint64(0)
 		if !e.local {
-			rank = rankRemote
+			rank |= rankRemote
+		}
+		if busy >= uint64(slots) {
+			rank |= rankFull
 		}
 		if e.until.Load() > now {
-			rank++
+			rank |= rankPenalised
 		}
-		keys = append(keys, rankKey{
-			k1:    ewma,
-			k2:    uint64(max(e.inflight.Load(), 0)+max(e.placed.Load(), 0))<<2 | rank,
-			slots: max(e.inst.Concurrency, 1),
-			e:     e,
-		})
+		keys = append(keys, rankKey{k1: ewma, k2: busy<<3 | rank, slots: slots, e: e})
 	}
 	t.mu.RUnlock() // not held while scoring
 	if len(keys) > 0 {
 		local, remote := median(localSamples), median(remoteSamples)
 		for i := range keys {
 			k := &keys[i]
-			rank := k.k2 & 3
+			rank := k.k2 & 7
 			lat := math.Float64frombits(k.k1)
 			if k.k1 == 0 {
-				lat = remote
-				if rank < rankRemote {
-					lat = local
+				lat = local
+				if rank&rankRemote != 0 {
+					lat = remote
 				}
 			}
-			// Hops in flight and steps placed count against the
-			// instance's slots: an instance that runs 8 steps at once is
-			// as free with 7 of them in flight as one that runs 1 is
-			// with none.
-			score := float64(k.k2>>2/uint64(k.slots)+1) * lat
-			k.k1 = rank<<62 | math.Float64bits(score)>>2
+			// An instance that runs 8 steps at once is as free with 7 of
+			// them in flight as one that runs 1 is with none.
+			score := float64(k.k2>>3/uint64(k.slots)+1) * lat
+			k.k1 = rank<<61 | math.Float64bits(score)>>3
 			k.k2 = mix(r + uint64(i)*0x9e3779b97f4a7c15)
 		}
 	}

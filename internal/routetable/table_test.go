@@ -210,8 +210,8 @@ func TestCandidatesOrder(t *testing.T) {
 				tb.End("h1/a", ms, true) // the fastest...
 				tb.End("h1/b", 3*ms/2, true)
 				tb.End("h1/c", 3*ms, true)
-				tb.Place("h1/a") // ...with both slots taken by steps an entry placed: 2 × 1ms
-				tb.Place("h1/a")
+				tb.Place("h1/a") // ...with both slots taken by steps an entry placed: after
+				tb.Place("h1/a") // every instance with a free slot
 				tb.Place("h1/b") // b and c: one of two slots, as free as idle
 				tb.Place("h1/c")
 				tb.Place("h1/c")
@@ -220,7 +220,33 @@ func TestCandidatesOrder(t *testing.T) {
 				tb.Unplace("h1/b") // extra Unplace does not go negative
 				tb.Place("unknown")
 			},
-			want: []string{"h1/b", "h1/a", "h1/c"},
+			want: []string{"h1/b", "h1/c", "h1/a"},
+		},
+		{
+			name: "full instances after free ones, however faster",
+			all:  []routetable.Instance{inst("h1/a", "h1"), inst("h1/b", "h1"), instSlots("h1/c", "h1", 4)},
+			setup: func(tb *routetable.Table, _ *fakeClock) {
+				tb.End("h1/a", ms, true)
+				tb.End("h1/b", 2*ms, true)
+				tb.End("h1/c", 50*ms, true)
+				tb.Begin("h1/a") // full: after c, 50 times slower but free
+				tb.Begin("h1/b")
+				tb.Begin("h1/b") // fuller still: after a
+				tb.Place("h1/c")
+				tb.Place("h1/c")
+				tb.Place("h1/c")
+			},
+			want: []string{"h1/c", "h1/a", "h1/b"},
+		},
+		{
+			name: "a penalised instance with a free slot before a full one",
+			all:  []routetable.Instance{inst("h1/a", "h1"), inst("h1/b", "h1")},
+			setup: func(tb *routetable.Table, _ *fakeClock) {
+				tb.End("h1/a", ms, true)
+				tb.Begin("h1/a")         // full: it would refuse for sure
+				tb.End("h1/b", 0, false) // refused a while ago, free now
+			},
+			want: []string{"h1/b", "h1/a"},
 		},
 		{
 			name:    "exclude",
@@ -643,5 +669,40 @@ func BenchmarkBest(b *testing.B) {
 				tb.Best(action, exclude)
 			}
 		})
+	}
+}
+
+// TestTakeSpreadsConcurrentPicks: 16 senders picking at once from two
+// instances of 8 slots each get 8 each: every pick counts before the next
+// is made.
+func TestTakeSpreadsConcurrentPicks(t *testing.T) {
+	tb := routetable.New(routetable.Config{Host: "h1"})
+	tb.Replace([]routetable.Instance{instSlots("h1/a", "h1", 8), instSlots("h1/b", "h1", 8)})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	got := map[string]int{}
+	start := make(chan struct{})
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			inst, ok := tb.Take(action, nil)
+			if !ok {
+				t.Error("Take found no instance")
+				return
+			}
+			mu.Lock()
+			got[inst.ID]++
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if got["h1/a"] != 8 || got["h1/b"] != 8 {
+		t.Errorf("16 concurrent picks went %v, want 8 to each instance", got)
+	}
+	if _, ok := tb.Take("/ns/none", nil); ok {
+		t.Error("Take of an action with no instance found one")
 	}
 }
