@@ -34,12 +34,18 @@ import (
 // blobAgent runs a host agent with its relay on ip until the test ends.
 func blobAgent(t *testing.T, reg agent.Registry, host, ip string) (*agent.Agent, string) {
 	t.Helper()
+	return testAgent(t, reg, host, ip, nil)
+}
+
+// testAgent is blobAgent with edit applied to the agent's config.
+func testAgent(t *testing.T, reg agent.Registry, host, ip string, edit func(*agent.Config)) (*agent.Agent, string) {
+	t.Helper()
 	base, err := os.MkdirTemp("", "wrb") // short: unix socket paths are limited
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(base) })
-	a, err := agent.New(agent.Config{
+	cfg := agent.Config{
 		Host:        host,
 		RunDir:      filepath.Join(base, "run"),
 		ShmRoot:     filepath.Join(base, "shm"),
@@ -51,7 +57,11 @@ func blobAgent(t *testing.T, reg agent.Registry, host, ip string) (*agent.Agent,
 		// The planes of one test process share its cgroup; where the
 		// kernel cannot tell (no /proc), admit them unbound.
 		AllowUnidentifiedPeers: true,
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	a, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,17 +166,25 @@ func (fi *fakeInvoker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // returns their run directories.
 func twoBlobHosts(t *testing.T) (runA, runB string) {
 	t.Helper()
+	reg := registryWith(t, `{"workflow":"big","namespace":"ns1","start":["a"],"steps":{"a":{"action":"/ns1/a","next":["b"]},"b":{"action":"/ns1/b"}}}`)
+	_, runA = blobAgent(t, reg, "hostA", "127.0.0.1")
+	_, runB = blobAgent(t, reg, "hostB", "127.0.0.2")
+	return runA, runB
+}
+
+// registryWith returns the sandbox's embedded registry holding the spec
+// specJSON.
+func registryWith(t *testing.T, specJSON string) *registry.Registry {
+	t.Helper()
 	reg := registry.New(registry.Options{})
-	sp, err := spec.Parse([]byte(`{"workflow":"big","namespace":"ns1","start":["a"],"steps":{"a":{"action":"/ns1/a","next":["b"]},"b":{"action":"/ns1/b"}}}`))
+	sp, err := spec.Parse([]byte(specJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := reg.PutSpec(context.Background(), sp); err != nil {
 		t.Fatal(err)
 	}
-	_, runA = blobAgent(t, reg, "hostA", "127.0.0.1")
-	_, runB = blobAgent(t, reg, "hostB", "127.0.0.2")
-	return runA, runB
+	return reg
 }
 
 // TestFallbackLargePayloadCrossesHosts: step a on hostA produces 1.5 MB;

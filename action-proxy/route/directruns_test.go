@@ -3,15 +3,10 @@ package route
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/registry"
-	"github.com/wsk-route/wsk-route/internal/spec"
 	"github.com/wsk-route/wsk-route/invoker-plugin/agent"
 	"github.com/wsk-route/wsk-route/invoker-plugin/proxyconn"
 )
@@ -21,44 +16,16 @@ import (
 // "running" once, at the first step, and "not running" once, directHold
 // after the last: two reports for the chain, not two per step.
 func TestDirectRunsReported(t *testing.T) {
-	reg := registry.New(registry.Options{})
-	sp, err := spec.Parse([]byte(`{"workflow":"ch","namespace":"ns1","start":["a"],"steps":{"a":{"action":"/ns1/a"}}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.PutSpec(context.Background(), sp); err != nil {
-		t.Fatal(err)
-	}
+	reg := registryWith(t, `{"workflow":"ch","namespace":"ns1","start":["a"],"steps":{"a":{"action":"/ns1/a"}}}`)
 	var mu sync.Mutex
 	var told []bool
-	base, err := os.MkdirTemp("", "wrd") // short: unix socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	a, err := agent.New(agent.Config{
-		Host: "hostA", RunDir: filepath.Join(base, "run"), ShmRoot: filepath.Join(base, "shm"), StateDir: filepath.Join(base, "state"),
-		TTL: 3 * time.Second, Registry: reg, AllowUnidentifiedPeers: true,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})),
-		DirectRuns: func(_ proxyconn.Peer, running bool) {
+	_, run := testAgent(t, reg, "hostA", "127.0.0.1", func(c *agent.Config) {
+		c.DirectRuns = func(_ proxyconn.Peer, running bool) {
 			mu.Lock()
 			told = append(told, running)
 			mu.Unlock()
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
 		}
 	})
-	run := filepath.Join(base, "run")
 	entry := blobPlane(t, run, "entry", Identity{Namespace: "ns1", Action: "/ns1/entry", APIKey: "u:p"}, nil, "")
 	worker := blobPlane(t, run, "pa", Identity{Namespace: "ns1", Action: "/ns1/a", APIKey: "u:p"}, &fakeExecutor{free: true, result: []byte(`{"ok":1}`)}, "")
 

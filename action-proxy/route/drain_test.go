@@ -7,9 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/wsk-route/wsk-route/cmd/wsk-route/sandbox/registry"
-	"github.com/wsk-route/wsk-route/internal/spec"
 )
 
 // slowExecutor runs one step at a time: it says when a run started, and
@@ -40,14 +37,7 @@ func (e *slowExecutor) Run(ctx context.Context, body io.Reader) ([]byte, func() 
 // reaches the entry, and only then does the plane leave its agent, whose
 // table would otherwise drop the instance under the step and fail the run.
 func TestStoppingPlaneDrainsSteps(t *testing.T) {
-	reg := registry.New(registry.Options{})
-	sp, err := spec.Parse([]byte(`{"workflow":"dr","namespace":"ns1","start":["a"],"steps":{"a":{"action":"/ns1/a"}}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.PutSpec(context.Background(), sp); err != nil {
-		t.Fatal(err)
-	}
+	reg := registryWith(t, `{"workflow":"dr","namespace":"ns1","start":["a"],"steps":{"a":{"action":"/ns1/a"}}}`)
 	_, run := blobAgent(t, reg, "hostA", "127.0.0.1")
 	entry := blobPlane(t, run, "entry", Identity{Namespace: "ns1", Action: "/ns1/entry", APIKey: "u:p"}, nil, "")
 
