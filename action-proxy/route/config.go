@@ -83,11 +83,12 @@ type Config struct {
 	// busy keeps trying them again, with growing pauses, before it falls
 	// back to the OpenWhisk API (EnvBusyWait). Zero or negative: it falls
 	// back at once. A wait keeps a burst on warm containers (a map wider
-	// than their slots) instead of the invoker's new ones; but the
-	// invoker then sees those containers idle, and where its pool is full
-	// it evicts them, direct steps and all, for the fallbacks that still
-	// come (docs/benchmarks/scale.md, "The busy wait"): turn it on where
-	// the invokers' memory holds the workflows' containers.
+	// than their slots) instead of the invoker's new ones; but
+	// OpenWhisk's invoker does not see the direct steps, and where its
+	// pool is full it evicts those containers, steps and all, for the
+	// fallbacks that still come (docs/benchmarks/scale.md, "The busy
+	// wait"; wsk-route dev's invoker hears of them and keeps them): turn
+	// it on where the invokers' memory holds the workflows' containers.
 	BusyWait time.Duration
 	// DrainTimeout bounds how long a stopping plane waits for the direct
 	// steps it took to end before it leaves its agent (Plane.Run); zero
