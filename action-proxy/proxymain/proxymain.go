@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,7 +34,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	debug := fs.Bool("debug", false, "log what the proxy does and allow re-initialisation")
 	compile := fs.String("compile", "", "compile the source or archive on stdin with main `MAIN`, write a zip of bin/ to stdout, and exit")
 	envJSON := fs.String("env", "", "with -compile: a JSON object of environment variables for the compiler")
-	listen := fs.String("listen", ":8080", "`address` to serve /init and /run on")
+	listen := fs.String("listen", ":8080", "`address` to serve /init and /run on, or fd:N for a listening socket passed as descriptor N")
 	skeletonExec := fs.String("skeleton", "", "run the dockerskeleton executable `EXEC` once per activation, as the ActionLoop process of a proxy with WSK_ROUTE_SKELETON=1 (the proxy starts itself so)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -102,7 +104,7 @@ func serve(cfg server.Config, addr string, stderr io.Writer) error {
 			}
 		}()
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listenOn(addr)
 	if err != nil {
 		return err
 	}
@@ -124,6 +126,28 @@ func serve(cfg server.Config, addr string, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// listenOn listens on the TCP address addr, or, for "fd:N", takes the
+// listening socket its starter passed as descriptor N (wsk-route dev's
+// invoker does: no other process can take the port between its choice and
+// the proxy's bind).
+func listenOn(addr string) (net.Listener, error) {
+	s, ok := strings.CutPrefix(addr, "fd:")
+	if !ok {
+		return net.Listen("tcp", addr)
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 3 {
+		return nil, fmt.Errorf("-listen %q: want fd:N, N a descriptor of 3 or more", addr)
+	}
+	f := os.NewFile(uintptr(n), "listener")
+	defer f.Close() // the listener has its own copy
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("-listen %s: %w", addr, err)
+	}
+	return ln, nil
 }
 
 // compileTo builds the payload read from in as /init would, and writes a

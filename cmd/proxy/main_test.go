@@ -80,6 +80,25 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// TestListenFDRefused: -listen fd:N with no listening socket at N, or no
+// descriptor number, exits 1 and says what was wrong.
+func TestListenFDRefused(t *testing.T) {
+	for _, tc := range []struct{ arg, want string }{
+		{"fd:x", "want fd:N"},
+		{"fd:1", "want fd:N"},
+		{"fd:3", "-listen fd:3"}, // nothing passed as descriptor 3
+	} {
+		cmd := proxyCmd(t, baseEnv(), "-listen", tc.arg)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("proxy -listen %s: %v, stderr %q; want exit 1 and %q", tc.arg, err, stderr.String(), tc.want)
+		}
+	}
+}
+
 // compile runs proxy -compile and returns the zip it writes.
 func compile(t *testing.T, env []string, stdin string, args ...string) (*zip.Reader, []byte) {
 	t.Helper()

@@ -45,7 +45,8 @@
 //   - implement Actions, Activations and Runtimes (they are called from many
 //     goroutines at once, so they must be safe for concurrent use);
 //   - give a ProxyCommand that starts the wsk-route proxy and accepts
-//     "-listen 127.0.0.1:PORT" appended to it, and (docker mode) an image
+//     "-listen fd:3" appended to it (a listening socket as descriptor 3),
+//     and (docker mode) an image
 //     whose entrypoint is that proxy listening on :8080;
 //   - call Run once, and wait on Ready before producing messages that must
 //     not be missed; cancel Run's context to stop: it returns once every

@@ -68,7 +68,8 @@ type Config struct {
 	Activations Activations
 	Runtimes    Runtimes
 	// ProxyCommand starts one proxy (process mode), e.g. {"/path/proxy"};
-	// "-listen", "127.0.0.1:PORT" is appended.
+	// "-listen", "fd:3" is appended: the proxy serves on the listening
+	// socket (127.0.0.1, a free port) it gets as descriptor 3.
 	ProxyCommand []string
 	// WorkDir holds one subdirectory per container (the proxy's working
 	// directory), removed with the container. Required in process mode.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,10 +78,7 @@ func (i *Invoker) start(ctx context.Context, c *container, a whisk.Action, runti
 		if err == nil || !errors.Is(err, errExitedEarly) || attempt == startAttempts {
 			return err
 		}
-		// Most likely another socket took the port freePort chose before
-		// the proxy bound it: many containers starting at once, beside
-		// connections that take ports of the same range.
-		i.log.Warn("a container's proxy exited before listening; starting it again on another port", "container", c.name, "attempt", attempt, "err", err)
+		i.log.Warn("a container's proxy exited before it served; starting it again", "container", c.name, "attempt", attempt, "err", err)
 	}
 }
 
@@ -89,17 +87,25 @@ func (i *Invoker) start(ctx context.Context, c *container, a whisk.Action, runti
 const startAttempts = 3
 
 // errExitedEarly is wrapped by startProcess's error when the proxy exited
-// before it listened.
+// before it served.
 var errExitedEarly = errors.New("exited before listening")
 
-func freePort() (string, error) {
+// listenFor returns a listening socket on a free port of 127.0.0.1 for a
+// proxy to serve on, as a file to pass it (its -listen fd:3): the port is
+// the proxy's from the start. A port chosen here and bound by the proxy
+// later could be taken meanwhile, by another container's proxy even, and
+// this container's /init and /run would then reach that other proxy.
+func listenFor() (addr string, f *os.File, err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr, nil
+	defer ln.Close() // f is a copy of its descriptor
+	f, err = ln.(*net.TCPListener).File()
+	if err != nil {
+		return "", nil, err
+	}
+	return ln.Addr().String(), f, nil
 }
 
 // startProcess runs the proxy as a process group of its own in its work
@@ -109,11 +115,12 @@ func (i *Invoker) startProcess(ctx context.Context, c *container, extra []string
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("container work dir: %w", err)
 	}
-	addr, err := freePort()
+	addr, lnFile, err := listenFor()
 	if err != nil {
 		os.RemoveAll(dir)
-		return fmt.Errorf("finding a free port: %w", err)
+		return fmt.Errorf("a socket for the proxy to listen on: %w", err)
 	}
+	defer lnFile.Close() // the proxy has its own copy once started
 	var env []string
 	for _, k := range passEnv {
 		if v, ok := os.LookupEnv(k); ok {
@@ -121,8 +128,9 @@ func (i *Invoker) startProcess(ctx context.Context, c *container, extra []string
 		}
 	}
 	env = append(env, extra...)
-	args := append(append([]string(nil), i.cfg.ProxyCommand[1:]...), "-listen", addr)
+	args := append(append([]string(nil), i.cfg.ProxyCommand[1:]...), "-listen", "fd:3")
 	cmd := exec.Command(i.cfg.ProxyCommand[0], args...)
+	cmd.ExtraFiles = []*os.File{lnFile} // descriptor 3
 	cmd.Dir = dir
 	cmd.Env = env
 	cmd.SysProcAttr = sysProcAttr()
@@ -213,15 +221,18 @@ func (i *Invoker) startProcess(ctx context.Context, c *container, extra []string
 	return nil
 }
 
-// waitListening polls addr until it accepts a connection, exited is
-// closed, ctx ends or startTimeout passes.
+// waitListening asks the proxy on addr for / until it answers (any HTTP
+// status), exited is closed, ctx ends or startTimeout passes. The socket
+// was listening before the proxy started (listenFor): a connection waits
+// in its backlog until the proxy serves, or is reset when it exits.
 func waitListening(ctx context.Context, addr string, exited <-chan struct{}) error {
 	deadline := time.Now().Add(startTimeout)
 	delay := 2 * time.Millisecond
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Second}
 	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		resp, err := client.Get("http://" + addr + "/")
 		if err == nil {
-			conn.Close()
+			resp.Body.Close()
 			return nil
 		}
 		if time.Now().After(deadline) {
