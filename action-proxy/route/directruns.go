@@ -40,9 +40,12 @@ func (p *Plane) directBegan() {
 	}
 }
 
-// directEnded counts the end of a step directBegan counted.
+// directEnded counts the end of a step directBegan counted; the clock is
+// read only for an agent that asked for reports.
 func (p *Plane) directEnded() {
-	p.direct.last.Store(p.cfg.Now().UnixNano())
+	if p.direct.want.Load() {
+		p.direct.last.Store(p.cfg.Now().UnixNano())
+	}
 	p.direct.n.Add(-1)
 }
 

@@ -258,23 +258,9 @@ func (p *Plane) Run(ctx context.Context) error {
 		p.wg.Wait()
 		p.setWelcome(nil)
 	}()
-	wg.Add(4)
-	go func() {
-		defer wg.Done()
-		p.sendTelemetry(sessCtx)
-	}()
-	go func() {
-		defer wg.Done()
-		p.reportDirect(sessCtx)
-	}()
-	go func() {
-		defer wg.Done()
-		p.flushStats(sessCtx)
-	}()
-	go func() {
-		defer wg.Done()
-		p.connectLoop(sessCtx)
-	}()
+	for _, run := range []func(context.Context){p.sendTelemetry, p.reportDirect, p.flushStats, p.connectLoop} {
+		wg.Go(func() { run(sessCtx) })
+	}
 	// Frames are served once the agent has said where shm segments live;
 	// until then connections wait in the listeners' backlogs (nobody knows
 	// the instance before it is registered anyway).

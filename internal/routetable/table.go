@@ -277,11 +277,16 @@ func (t *Table) Unplace(id string) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if e, ok := t.byID[id]; ok {
-		for {
-			n := e.placed.Load()
-			if n <= 0 || e.placed.CompareAndSwap(n, n-1) {
-				return
-			}
+		decrement(&e.placed)
+	}
+}
+
+// decrement takes one from n unless it is already zero or less.
+func decrement(n *atomic.Int64) {
+	for {
+		v := n.Load()
+		if v <= 0 || n.CompareAndSwap(v, v-1) {
+			return
 		}
 	}
 }
@@ -302,12 +307,7 @@ func (t *Table) End(id string, latency time.Duration, ok bool) {
 	if !found {
 		return
 	}
-	for {
-		n := e.inflight.Load()
-		if n <= 0 || e.inflight.CompareAndSwap(n, n-1) {
-			break
-		}
-	}
+	decrement(&e.inflight)
 	if !ok {
 		e.penalize(now + t.penalty)
 		return

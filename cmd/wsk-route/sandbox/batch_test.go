@@ -517,6 +517,22 @@ func batchMarkdown(header string, rows []batchResult) string {
 	return b.String()
 }
 
+// envBusyWait reads the environment variable name ("100ms"), the busy
+// wait a report gives the proxies (wsk-route dev --busy-wait): how long a
+// hop waits for a busy instance's slot before it falls back; 0 when unset.
+func envBusyWait(t *testing.T, name string) time.Duration {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		t.Fatalf("%s=%q: want a duration such as 100ms", name, v)
+	}
+	return d
+}
+
 // TestBatchReport measures issue 12's "Batching" (WSK_ROUTE_BENCH=1): a
 // 64-wide map and the imagepipe example's map, warm, with the mapped
 // action at concurrency 1 and 8. It prints a markdown report, and writes
@@ -530,16 +546,7 @@ func TestBatchReport(t *testing.T) {
 		sleepMS = 10
 		poolMB  = 64 << 10 // 64 GB of pool: every workload's containers stay, none is evicted
 	)
-	// WSK_ROUTE_BATCH_BUSY_WAIT ("100ms") makes the proxies wait for a
-	// busy instance's slot before they fall back (wsk-route dev --busy-wait).
-	var busyWait time.Duration
-	if v := os.Getenv("WSK_ROUTE_BATCH_BUSY_WAIT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			t.Fatalf("WSK_ROUTE_BATCH_BUSY_WAIT=%q: want a duration such as 100ms", v)
-		}
-		busyWait = d
-	}
+	busyWait := envBusyWait(t, "WSK_ROUTE_BATCH_BUSY_WAIT")
 	began := time.Now()
 	load := loadavg.String()
 	b := newBatchBed(t, poolMB, busyWait)

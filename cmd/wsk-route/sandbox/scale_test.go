@@ -217,16 +217,7 @@ func TestScaleReport(t *testing.T) {
 	if os.Getenv("WSK_ROUTE_BENCH") != "1" {
 		t.Skip("the scale report runs with WSK_ROUTE_BENCH=1 (go test -run TestScaleReport -v -timeout 30m ./cmd/wsk-route/sandbox/)")
 	}
-	// WSK_ROUTE_SCALE_BUSY_WAIT ("100ms") makes the proxies wait for a
-	// busy instance's slot before they fall back (wsk-route dev --busy-wait).
-	var busyWait time.Duration
-	if v := os.Getenv("WSK_ROUTE_SCALE_BUSY_WAIT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			t.Fatalf("WSK_ROUTE_SCALE_BUSY_WAIT=%q: want a duration such as 100ms", v)
-		}
-		busyWait = d
-	}
+	busyWait := envBusyWait(t, "WSK_ROUTE_SCALE_BUSY_WAIT")
 	b := newScaleBed(t, 0, busyWait, 3, 8) // the sandbox's default pool, 2048 MB
 	fmt.Printf("scale report: load average %s at the start; entries 128 MB, 64 runs at once (scaleN) or 1 (scaleNc1); steps 256 MB, 1 at once; pool 2048 MB; busy wait %v\n", loadavg.String(), busyWait)
 	fmt.Printf("each phase: 200 runs (8 per client at 64), or fewer when 45 s pass; a run that has no answer within 20 s failed\n")
