@@ -18,7 +18,10 @@ import (
 // that the cost of one direct step — frame, hop, the action's activation
 // through the proxy, the step's log report to the entry, its activation
 // record to the agent — reads as the difference between the two, per
-// added step:
+// added step. It also reports what a run costs the machine (CPU time
+// and context switches of the test process, the proxies, their actions
+// and the agent together, from /proc), which the machine's noise moves
+// far less than the latency:
 //
 //	go test -run '^$' -bench DirectChain -benchtime 2000x ./action-proxy/routetest/
 func BenchmarkDirectChain(b *testing.B) {
@@ -66,6 +69,7 @@ func benchChain(b *testing.B, steps int) {
 		}
 	}
 	took := make([]time.Duration, 0, b.N)
+	before := readTreeCost()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
@@ -75,6 +79,12 @@ func benchChain(b *testing.B, steps int) {
 		took = append(took, time.Since(start))
 	}
 	b.StopTimer()
+	// What the runs cost the machine, all processes together: the figure
+	// that noise in the machine's scheduling moves least.
+	if c := readTreeCost().sub(before); c.ok {
+		b.ReportMetric(float64(c.cpu.Microseconds())/float64(b.N), "cpu-µs/op")
+		b.ReportMetric(float64(c.switches)/float64(b.N), "switches/op")
+	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(steps), "µs/step")
 	slices.Sort(took)
 	b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
