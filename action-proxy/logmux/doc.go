@@ -5,9 +5,12 @@
 // direct run, so that a direct run's logs never leak into the next invoker
 // activation's logs.
 //
-// The switch is exact because the proxy writes a random marker into the
-// same pipe: every byte the action wrote before Switch was called precedes
-// the marker, and goes to the old sink.
+// The switch is exact. When nothing the action wrote is still on its way
+// (the pipe is empty and the copier holds no bytes, the rule between the
+// activations of an action that logs little), the sink changes at once,
+// with no write and no wake-up of the copier. Otherwise the proxy writes a
+// random marker into the same pipe: every byte the action wrote before
+// Switch was called precedes the marker, and goes to the old sink.
 //
 // A direct run's sink is a Buffer, which keeps the run's output as
 // OpenWhisk's log lines: each line stamped and named after the stream it

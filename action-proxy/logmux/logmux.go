@@ -10,6 +10,9 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Mux copies what an action writes to W to the current sink.
@@ -18,11 +21,19 @@ type Mux struct {
 	W *os.File
 
 	r      *os.File
+	rc     syscall.RawConn // r's descriptor, read by the copier without blocking
 	marker []byte
 
-	switchMu sync.Mutex // serialises Switch; guards sent
+	switchMu sync.Mutex // serialises Mark; guards sent
 
 	sent int // markers written
+
+	// deliverMu is held by the copier from the moment it reads bytes out
+	// of the pipe until it has delivered them: whoever holds it knows
+	// that no byte is between the pipe and a sink.
+	deliverMu sync.Mutex
+	sink      io.Writer // the current sink; guarded by deliverMu
+	pending   []byte    // read but not delivered (a partial marker); guarded by deliverMu
 
 	mu       sync.Mutex    // guards the fields below
 	next     []io.Writer   // the sinks of markers written but not yet seen by the copier
@@ -41,16 +52,24 @@ func New(sink io.Writer) (*Mux, error) {
 	if err != nil {
 		return nil, fmt.Errorf("logmux: pipe: %w", err)
 	}
+	rc, err := r.SyscallConn()
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("logmux: pipe: %w", err)
+	}
 	var nonce [16]byte
 	rand.Read(nonce[:])
 	m := &Mux{
 		W:        w,
 		r:        r,
+		rc:       rc,
 		marker:   []byte("\x00wsk-route-log-switch-" + hex.EncodeToString(nonce[:]) + "\x00"),
+		sink:     sink,
 		progress: make(chan struct{}),
 		done:     make(chan struct{}),
 	}
-	go m.copy(sink)
+	go m.copy()
 	return m, nil
 }
 
@@ -66,12 +85,17 @@ func (m *Mux) Switch(ctx context.Context, sink io.Writer) error {
 	return wait(ctx)
 }
 
-// Mark makes output written from now on go to sink, without waiting: it
-// writes the switch's marker into the pipe, which is the exact point of
-// the switch, and returns a function that waits (until ctx ends) for the
-// copier to pass it, that is for everything written before to have
-// reached the old sink. A caller that only needs the new sink to get what
-// is written from now on need not wait at all.
+// Mark makes output written from now on go to sink, without waiting, and
+// returns a function that waits (until ctx ends) for everything written
+// before to have reached the old sink. A caller that only needs the new
+// sink to get what is written from now on need not wait at all.
+//
+// When nothing written before is still on its way (the pipe is empty, the
+// copier holds no bytes and no earlier switch is pending), which is the
+// rule between the activations of a quiet action, the switch happens at
+// once and costs no write and no wake-up. Otherwise Mark writes the
+// switch's marker into the pipe, the exact point of the switch, and the
+// copier switches when it reaches it.
 func (m *Mux) Mark(sink io.Writer) (wait func(ctx context.Context) error, err error) {
 	m.switchMu.Lock()
 	defer m.switchMu.Unlock()
@@ -79,6 +103,9 @@ func (m *Mux) Mark(sink io.Writer) (wait func(ctx context.Context) error, err er
 	case <-m.done:
 		return nil, ErrClosed
 	default:
+	}
+	if m.switchNow(sink) {
+		return switched, nil
 	}
 	m.mu.Lock()
 	m.next = append(m.next, sink)
@@ -92,6 +119,44 @@ func (m *Mux) Mark(sink io.Writer) (wait func(ctx context.Context) error, err er
 	m.sent++
 	target := m.sent
 	return func(ctx context.Context) error { return m.await(ctx, target) }, nil
+}
+
+// switched is the wait of a switch that has happened.
+func switched(context.Context) error { return nil }
+
+// switchNow makes sink the current one if nothing written before is on its
+// way to the old one, and reports whether it did. It never waits: a
+// copier busy delivering (to a slow sink, say) holds deliverMu, and then
+// the switch goes through the pipe.
+func (m *Mux) switchNow(sink io.Writer) bool {
+	if !m.deliverMu.TryLock() {
+		return false
+	}
+	defer m.deliverMu.Unlock()
+	m.mu.Lock()
+	pendingMarkers := len(m.next)
+	m.mu.Unlock()
+	if pendingMarkers > 0 || len(m.pending) > 0 || unread(m.rc) != 0 {
+		return false
+	}
+	m.sink = sink
+	return true
+}
+
+// unread returns the bytes waiting in the pipe rc reads, or -1 if it
+// cannot tell.
+func unread(rc syscall.RawConn) int {
+	n := -1
+	err := rc.Control(func(fd uintptr) {
+		var err error
+		if n, err = unix.IoctlGetInt(int(fd), unix.TIOCINQ); err != nil { // FIONREAD
+			n = -1
+		}
+	})
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // await waits until the copier has passed target markers, or ctx ends.
@@ -122,51 +187,82 @@ func (m *Mux) Close() error {
 	return m.r.Close()
 }
 
-// copy is the copier: it owns the read end and the current sink.
-func (m *Mux) copy(sink io.Writer) {
+// copy is the copier: it owns the read end. It reads what is in the pipe
+// and delivers it holding deliverMu, so that a switch that finds the pipe
+// empty and deliverMu free knows nothing is on its way.
+func (m *Mux) copy() {
 	defer close(m.done)
 	buf := make([]byte, 32<<10)
-	var pending []byte // bytes read but not yet delivered
-	for {
-		n, err := m.r.Read(buf)
-		pending = append(pending, buf[:n]...)
-		for {
-			i := bytes.Index(pending, m.marker)
-			if i < 0 {
-				break
+	eof := false
+	for !eof {
+		err := m.rc.Read(func(fd uintptr) bool {
+			for {
+				m.deliverMu.Lock()
+				n, err := unix.Read(int(fd), buf)
+				if err == nil && n > 0 {
+					m.deliverLocked(buf[:n], false)
+				}
+				m.deliverMu.Unlock()
+				switch {
+				case err == unix.EINTR || (err == nil && n > 0):
+				case err == unix.EAGAIN:
+					return false // the poller says when there is more
+				default: // end of file, or the pipe failed
+					eof = true
+					return true
+				}
 			}
-			sink.Write(pending[:i])
-			pending = pending[i+len(m.marker):]
-			sink = m.passMarker(sink)
-		}
-		keep := partialSuffix(pending, m.marker)
+		})
 		if err != nil {
-			keep = 0
-		}
-		if len(pending)-keep > 0 {
-			sink.Write(pending[:len(pending)-keep])
-		}
-		pending = append(pending[:0], pending[len(pending)-keep:]...)
-		if err != nil {
-			return
+			eof = true
 		}
 	}
+	m.deliverMu.Lock()
+	m.deliverLocked(nil, true)
+	m.deliverMu.Unlock()
 }
 
-// passMarker records that the copier passed a marker and returns the sink
-// that marker switches to.
-func (m *Mux) passMarker(current io.Writer) io.Writer {
+// deliverLocked passes b, read from the pipe, to the sinks: each marker in
+// the stream switches the sink. Bytes that may begin a marker split across
+// reads are kept until the next read, or delivered at the end of the
+// stream (eof). deliverMu is held.
+func (m *Mux) deliverLocked(b []byte, eof bool) {
+	data := b
+	if len(m.pending) > 0 {
+		data = append(m.pending, b...)
+	}
+	for {
+		i := bytes.Index(data, m.marker)
+		if i < 0 {
+			break
+		}
+		m.sink.Write(data[:i])
+		data = data[i+len(m.marker):]
+		m.passMarker()
+	}
+	keep := 0
+	if !eof {
+		keep = partialSuffix(data, m.marker)
+	}
+	if len(data)-keep > 0 {
+		m.sink.Write(data[:len(data)-keep])
+	}
+	m.pending = append(m.pending[:0], data[len(data)-keep:]...)
+}
+
+// passMarker records that the copier passed a marker and makes the sink
+// that marker switches to the current one. deliverMu is held.
+func (m *Mux) passMarker() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.next) == 0 {
-		return current // a marker the Mux did not write: cannot happen, it is random
+		return // a marker the Mux did not write: cannot happen, it is random
 	}
-	sink := m.next[0]
+	m.sink = m.next[0]
 	m.next = m.next[1:]
 	m.seen++
 	close(m.progress)
 	m.progress = make(chan struct{})
-	return sink
 }
 
 // partialSuffix returns the length of the longest suffix of b that is a

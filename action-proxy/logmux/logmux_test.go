@@ -152,3 +152,112 @@ func TestMarkWithoutWaiting(t *testing.T) {
 		t.Fatalf("main sink got %q, want %q", got, want)
 	}
 }
+
+// A switch with nothing on its way to the old sink happens at once: no
+// marker crosses the pipe, and what is written next reaches the new sink.
+func TestQuietSwitchWritesNoMarker(t *testing.T) {
+	var main syncBuf
+	m, err := logmux.New(&main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for i := 0; i < 20; i++ {
+		run := &syncBuf{}
+		wait, err := m.Mark(run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Mark(&main); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := m.MarkersWritten(); n != 0 {
+		t.Fatalf("%d markers written for switches of a pipe nobody wrote to, want 0", n)
+	}
+
+	// Output still in the pipe makes the switch go through it, exactly.
+	m.W.WriteString("before\n")
+	run := &syncBuf{}
+	if err := m.Switch(context.Background(), run); err != nil {
+		t.Fatal(err)
+	}
+	m.W.WriteString("during\n")
+	if err := m.Switch(context.Background(), &main); err != nil {
+		t.Fatal(err)
+	}
+	if got := run.String(); got != "during\n" {
+		t.Fatalf("run sink got %q, want %q", got, "during\n")
+	}
+	if got := main.String(); got != "before\n" {
+		t.Fatalf("main sink got %q, want %q", got, "before\n")
+	}
+}
+
+// Switches at the exact point of the stream while another writer keeps
+// the pipe busy, so that both ways of switching (at once, and through the
+// pipe) alternate: each run's sink gets its own line and never another
+// run's or the main sink's.
+func TestSwitchExactUnderConcurrentOutput(t *testing.T) {
+	var main syncBuf
+	m, err := logmux.New(&main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			fmt.Fprintf(m.W, "noise %d\n", i)
+			if i%64 == 0 {
+				time.Sleep(50 * time.Microsecond) // let the pipe run dry now and then
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const runs = 300
+	bufs := make([]*syncBuf, runs)
+	for i := range bufs {
+		fmt.Fprintf(m.W, "main %d\n", i)
+		bufs[i] = &syncBuf{}
+		if _, err := m.Mark(bufs[i]); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(m.W, "run %d\n", i)
+		if err := m.Switch(ctx, &main); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	m.Close()
+	all := main.String()
+	for i, b := range bufs {
+		got := b.String()
+		for _, line := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
+			if strings.HasPrefix(line, "noise ") {
+				continue
+			}
+			if line != fmt.Sprintf("run %d", i) {
+				t.Fatalf("run %d's sink got line %q (all of it: %q)", i, line, got)
+			}
+		}
+		if !strings.Contains(got, fmt.Sprintf("run %d\n", i)) {
+			t.Fatalf("run %d's sink lacks its line: %q", i, got)
+		}
+		if !strings.Contains(all, fmt.Sprintf("main %d\n", i)) || strings.Contains(all, fmt.Sprintf("run %d\n", i)) {
+			t.Fatalf("main sink wrong around run %d", i)
+		}
+	}
+}
