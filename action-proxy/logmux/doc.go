@@ -6,9 +6,11 @@
 // activation's logs.
 //
 // The switch is exact. When nothing the action wrote is still on its way
-// (the pipe is empty and the copier holds no bytes, the rule between the
-// activations of an action that logs little), the sink changes at once,
-// with no write and no wake-up of the copier. Otherwise the proxy writes a
+// (the pipe is empty and the copier holds no bytes, the rule before a
+// direct run), the sink changes at once, with no write and no wake-up of
+// the copier; at the end of a run, what waits in the pipe goes to the
+// run's Buffer the same way, read by the switch itself (exactly the bytes
+// the pipe held when it was called). Otherwise the proxy writes a
 // random marker into the same pipe: every byte the action wrote before
 // Switch was called precedes the marker, and goes to the old sink.
 //

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -33,7 +34,10 @@ type Mux struct {
 	// that no byte is between the pipe and a sink.
 	deliverMu sync.Mutex
 	sink      io.Writer // the current sink; guarded by deliverMu
-	pending   []byte    // read but not delivered (a partial marker); guarded by deliverMu
+	// brief: the copier holds deliverMu for a moment only: to look for
+	// bytes, or to deliver them to a sink that never blocks.
+	brief   atomic.Bool
+	pending []byte // read but not delivered (a partial marker); guarded by deliverMu
 
 	mu       sync.Mutex    // guards the fields below
 	next     []io.Writer   // the sinks of markers written but not yet seen by the copier
@@ -65,10 +69,11 @@ func New(sink io.Writer) (*Mux, error) {
 		r:        r,
 		rc:       rc,
 		marker:   []byte("\x00wsk-route-log-switch-" + hex.EncodeToString(nonce[:]) + "\x00"),
-		sink:     sink,
 		progress: make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	m.sink = sink
+	m.brief.Store(true)
 	go m.copy()
 	return m, nil
 }
@@ -92,10 +97,11 @@ func (m *Mux) Switch(ctx context.Context, sink io.Writer) error {
 //
 // When nothing written before is still on its way (the pipe is empty, the
 // copier holds no bytes and no earlier switch is pending), which is the
-// rule between the activations of a quiet action, the switch happens at
-// once and costs no write and no wake-up. Otherwise Mark writes the
-// switch's marker into the pipe, the exact point of the switch, and the
-// copier switches when it reaches it.
+// rule before a direct run, the switch happens at once and costs no write
+// and no wake-up; when the old sink is a Buffer, Mark also delivers what
+// is waiting in the pipe itself, as at the end of a run that logged.
+// Otherwise Mark writes the switch's marker into the pipe, the exact point
+// of the switch, and the copier switches when it reaches it.
 func (m *Mux) Mark(sink io.Writer) (wait func(ctx context.Context) error, err error) {
 	m.switchMu.Lock()
 	defer m.switchMu.Unlock()
@@ -125,22 +131,67 @@ func (m *Mux) Mark(sink io.Writer) (wait func(ctx context.Context) error, err er
 func switched(context.Context) error { return nil }
 
 // switchNow makes sink the current one if nothing written before is on its
-// way to the old one, and reports whether it did. It never waits: a
-// copier busy delivering (to a slow sink, say) holds deliverMu, and then
+// way to the old one, and reports whether it did. Bytes waiting in the
+// pipe do not stop it when the old sink is one that never blocks (a
+// Buffer's): it delivers exactly those bytes there first. It waits only
+// for a copier that holds deliverMu for a moment (brief): a copier busy
+// delivering to another sink (a slow one, say) holds deliverMu, and then
 // the switch goes through the pipe.
 func (m *Mux) switchNow(sink io.Writer) bool {
 	if !m.deliverMu.TryLock() {
-		return false
+		if !m.brief.Load() {
+			return false
+		}
+		m.deliverMu.Lock()
 	}
 	defer m.deliverMu.Unlock()
 	m.mu.Lock()
 	pendingMarkers := len(m.next)
 	m.mu.Unlock()
-	if pendingMarkers > 0 || len(m.pending) > 0 || unread(m.rc) != 0 {
+	if pendingMarkers > 0 || len(m.pending) > 0 {
+		return false
+	}
+	switch n := unread(m.rc); {
+	case n == 0:
+	case n > 0 && neverBlocks(m.sink):
+		if !m.deliverUnread(n) {
+			return false
+		}
+	default:
 		return false
 	}
 	m.sink = sink
 	return true
+}
+
+// neverBlocks reports whether writing to w cannot block: a Buffer's
+// writers.
+func neverBlocks(w io.Writer) bool {
+	_, ok := w.(streamWriter)
+	return ok
+}
+
+// deliverUnread reads the n bytes waiting in the pipe and delivers them,
+// and reports whether all were delivered: not when the read fails, or
+// when they end in what may be the start of a marker (deliverLocked
+// keeps those). deliverMu is held.
+func (m *Mux) deliverUnread(n int) bool {
+	buf := make([]byte, n)
+	got := 0
+	m.rc.Control(func(fd uintptr) {
+		for got < n {
+			k, err := unix.Read(int(fd), buf[got:])
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || k <= 0 {
+				return
+			}
+			got += k
+		}
+	})
+	m.deliverLocked(buf[:got], false)
+	return got == n && len(m.pending) == 0
 }
 
 // unread returns the bytes waiting in the pipe rc reads, or -1 if it
@@ -200,7 +251,9 @@ func (m *Mux) copy() {
 				m.deliverMu.Lock()
 				n, err := unix.Read(int(fd), buf)
 				if err == nil && n > 0 {
+					m.brief.Store(neverBlocks(m.sink))
 					m.deliverLocked(buf[:n], false)
+					m.brief.Store(true) // what it does next with deliverMu: look
 				}
 				m.deliverMu.Unlock()
 				switch {

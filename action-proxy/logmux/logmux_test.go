@@ -261,3 +261,36 @@ func TestSwitchExactUnderConcurrentOutput(t *testing.T) {
 		}
 	}
 }
+
+// A run's output still in the pipe when the run ends is delivered to its
+// Buffer by the switch itself, with no marker through the pipe; the
+// stamped lines are the run's, and what follows goes to the new sink.
+func TestSwitchFromBufferDeliversAtOnce(t *testing.T) {
+	var main syncBuf
+	m, err := logmux.New(&main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for i := 0; i < 20; i++ {
+		buf := &logmux.Buffer{Limit: 1 << 20}
+		if err := m.Switch(context.Background(), buf.Stdout()); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(m.W, "run %d\n", i)
+		if err := m.Switch(context.Background(), &main); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(buf.Bytes()); !strings.HasSuffix(got, fmt.Sprintf(" stdout: run %d\n", i)) || strings.Count(got, "\n") != 1 {
+			t.Fatalf("run %d's logs %q", i, got)
+		}
+	}
+	if n := m.MarkersWritten(); n != 0 {
+		t.Fatalf("%d markers written, want 0: every switch could happen at once", n)
+	}
+	m.W.WriteString("after\n")
+	m.Close()
+	if got := main.String(); got != "after\n" {
+		t.Fatalf("main sink got %q", got)
+	}
+}
