@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -55,11 +56,27 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	oneSchedulerThread()
 	if err := serve(cfg, *listen, stderr); err != nil {
 		fmt.Fprintln(stderr, "proxy:", err)
 		return 1
 	}
 	return 0
+}
+
+// oneSchedulerThread runs the proxy's goroutines on one thread
+// (GOMAXPROCS 1) unless GOMAXPROCS is set in its environment. The proxy's
+// own work is moving bytes between its action's pipes, the invoker and
+// other proxies; with a second thread the Go runtime wakes an idle thread
+// for nearly every goroutine that becomes ready, and on the small virtual
+// machines of invoker hosts each such wake-up, a context switch, costs
+// more than the work it was for (docs/proxy.md, "One scheduler thread").
+// The action's processes do not inherit it: it is not set in the
+// environment they start with.
+func oneSchedulerThread() {
+	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
+		runtime.GOMAXPROCS(1)
+	}
 }
 
 // serve runs the proxy until SIGTERM or SIGINT, then kills the action.
