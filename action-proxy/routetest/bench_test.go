@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -67,6 +68,12 @@ func benchChain(b *testing.B, steps int) {
 		if !bytes.Contains(v, []byte(`"text":"BENCHMARK"`)) {
 			b.Fatalf("the chain answered %s, want the text upper-cased", v)
 		}
+	}
+	// The entry runs in this process; in production it is a proxy, which
+	// runs on one scheduler thread (proxymain), and so does it here.
+	// WSK_ROUTE_BENCH_ENTRY_PROCS=default leaves this process's setting.
+	if os.Getenv("WSK_ROUTE_BENCH_ENTRY_PROCS") != "default" {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	}
 	took := make([]time.Duration, 0, b.N)
 	before := readTreeCost()
