@@ -140,6 +140,7 @@ func BenchmarkPropagation(b *testing.B) {
 // trip of the sender and the receiver process together, and the 1-minute
 // load average at its end.
 func benchPair(b *testing.B, p procPair, sizes []size) {
+	asProxy(b)
 	ctx := context.Background()
 	big := payloadFor(sizes[len(sizes)-1].n)
 	for _, sz := range sizes {

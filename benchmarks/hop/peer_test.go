@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -100,6 +102,17 @@ func (w *lineWriter) Write(b []byte) (int, error) {
 // process writes a CPU profile of its life there, named after it.
 const peerProfileEnv = "WSK_ROUTE_PEER_CPUPROFILE"
 
+// proxyProcs is the GOMAXPROCS of a proxy (proxymain), which the receivers
+// and, while it measures, the sending test process run with.
+const proxyProcs = 1
+
+// asProxy runs the test process, the sender, with a proxy's GOMAXPROCS
+// until tb ends.
+func asProxy(tb testing.TB) {
+	prev := runtime.GOMAXPROCS(proxyProcs)
+	tb.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+}
+
 // startPeer starts the receiver process with args through command
 // (exec.Command, or a network namespace's Host.Command), waits until it
 // listens, and stops it at cleanup.
@@ -116,6 +129,13 @@ func startPeer(tb testing.TB, name string, command func(string, ...string) *exec
 		args = append(args, "-cpuprofile", filepath.Join(dir, file+".pprof"))
 	}
 	cmd := command(bin, args...)
+	if !slices.Contains(args, "relay") {
+		// A receiver plays a proxy, which runs on one scheduler thread
+		// (proxymain); the raw baseline's receiver runs as its hop's, so
+		// that the two differ only in what they do. A relay plays a host
+		// agent, which keeps the machine's setting.
+		cmd.Env = append(cmd.Environ(), "GOMAXPROCS="+strconv.Itoa(proxyProcs))
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -380,10 +400,10 @@ func (p *framePath) roundTrip(ctx context.Context, payload []byte) error {
 	return nil
 }
 
-// procLoopbackTCP starts a hop receiver process and a raw one on TCP over
-// loopback.
+// procLoopbackTCP starts a hop receiver process (Server.Inline, as the
+// route plane serves every endpoint) and a raw one on TCP over loopback.
 func procLoopbackTCP(tb testing.TB) procPair {
-	hp := startPeer(tb, "hop receiver (tcp)", exec.Command, "-mode", "hop", "-listen", "tcp:127.0.0.1:0")
+	hp := startPeer(tb, "hop receiver (tcp)", exec.Command, "-mode", "hop", "-inline", "-listen", "tcp:127.0.0.1:0")
 	rp := startPeer(tb, "raw receiver (tcp)", exec.Command, "-mode", "raw", "-listen", "tcp:127.0.0.1:0")
 	c := newClient(tb, &transport.Client{})
 	return procPair{
@@ -393,10 +413,10 @@ func procLoopbackTCP(tb testing.TB) procPair {
 	}
 }
 
-// procCrossHost starts a hop receiver process and a raw one on TCP inside
-// network namespace h2; the test process sends from h1.
+// procCrossHost starts a hop receiver process (Server.Inline) and a raw
+// one on TCP inside network namespace h2; the test process sends from h1.
 func procCrossHost(tb testing.TB, h1, h2 *netns.Host) procPair {
-	hp := startPeer(tb, "hop receiver ("+h2.Name+")", h2.Command, "-mode", "hop", "-listen", "tcp:"+h2.IP+":0")
+	hp := startPeer(tb, "hop receiver ("+h2.Name+")", h2.Command, "-mode", "hop", "-inline", "-listen", "tcp:"+h2.IP+":0")
 	rp := startPeer(tb, "raw receiver ("+h2.Name+")", h2.Command, "-mode", "raw", "-listen", "tcp:"+h2.IP+":0")
 	c := newClient(tb, &transport.Client{Dial: h1.Dial})
 	return procPair{
@@ -414,7 +434,7 @@ func procCrossHost(tb testing.TB, h1, h2 *netns.Host) procPair {
 // stay inline (relays forward inline frames only).
 func procRelayed(tb testing.TB, h1, h2 *netns.Host) procPair {
 	dir := tempDir(tb, "", "wskhop")
-	recv := startPeer(tb, "hop receiver ("+h2.Name+", unix)", h2.Command, "-mode", "hop", "-listen", "unix:"+filepath.Join(dir, "recv.sock"))
+	recv := startPeer(tb, "hop receiver ("+h2.Name+", unix)", h2.Command, "-mode", "hop", "-inline", "-listen", "unix:"+filepath.Join(dir, "recv.sock"))
 	agent2 := startPeer(tb, "agent relay ("+h2.Name+")", h2.Command,
 		"-mode", "relay", "-listen", "tcp:"+h2.IP+":0", "-target-unix", recv.endpoint)
 	agent1 := startPeer(tb, "agent relay ("+h1.Name+")", h1.Command,

@@ -196,6 +196,7 @@ func (rep *procReport) measureRows(t *testing.T, p procPair, sizes []size, big [
 // subtest (it skips without root, or fails under CI=true) and is listed in
 // notMeasured when it did not run.
 func processReport(t *testing.T, cfg procConfig) *procReport {
+	asProxy(t)
 	rep := &procReport{cfg: cfg, loadStart: loadavg.String()}
 	largest := 0
 	for _, szs := range [][]size{cfg.sameHost, cfg.serverInline, cfg.tcp, cfg.crossHost, cfg.relayed, cfg.inProcess, cfg.inline, cfg.framesUnix, cfg.framesTCP} {
@@ -356,6 +357,10 @@ func (r *procReport) markdown(machine string, took time.Duration) string {
 	p("Hop: `transport.Client.Send` in the test process to a `transport.Server` in a receiver process "+
 		"(tag checked, one byte per 4 KiB page read, payload released). Baseline: a raw write of an 8-byte length "+
 		"and the payload, and a 1-byte ack, to another process on the same kind of socket. "+
+		"The sender and the receivers run on one scheduler thread (GOMAXPROCS 1), as proxies do; the relays, as host agents, "+
+		"on the machine's. The receivers of the tcp, cross-host and relayed rows serve frames on the reading goroutine "+
+		"(Server.Inline), as the route plane serves every endpoint; the same-host unix rows show the transport's default "+
+		"and Server.Inline. "+
 		"Hop and baseline alternate in %d rounds; n is per path. Load: the 1-minute load average before → after the row.\n\n", r.cfg.rounds)
 	latencies := func(diag bool) {
 		p("| path | size | n | hop p50 | hop p99 | baseline | base p50 | base p99 | p50 ratio | p99 ratio | load |\n")
