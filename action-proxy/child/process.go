@@ -291,7 +291,6 @@ func (p *Process) receive(ctx context.Context, timeout time.Duration) ([]byte, e
 		t := time.AfterFunc(timeout, func() { timedOut.Store(true); p.interrupt(gen) })
 		defer t.Stop()
 	}
-	p.spinForResult()
 	data, err := readLine(p.br, p.cfg.MaxResult)
 	if err == nil || (errors.Is(err, io.EOF) && len(data) > 0) {
 		// A last line without its newline is still the child's answer.
@@ -403,25 +402,6 @@ func (p *Process) discardStray() int {
 		avail -= len(b)
 	}
 	return lines
-}
-
-// spinWait is how long receive polls fd 3 before it blocks on it.
-const spinWait = 50 * time.Microsecond
-
-// spinForResult polls fd 3 for at most spinWait before the caller blocks on
-// it: a quick action answers within microseconds, and waking a goroutine
-// parked in the poller costs more than that on small virtual machines
-// (measured: 1 KiB /run 291 -> 230 µs, see docs/benchmarks/proxy.md). The
-// price is at most spinWait of CPU per activation.
-func (p *Process) spinForResult() {
-	if p.br.Buffered() > 0 {
-		return
-	}
-	for start := time.Now(); time.Since(start) < spinWait; {
-		if pipeAvailable(p.results) > 0 || p.Exited() {
-			return
-		}
-	}
 }
 
 // pipeSize is the capacity asked for the child's stdin and fd-3 pipes.
