@@ -23,6 +23,7 @@ type Mux struct {
 
 	r      *os.File
 	rc     syscall.RawConn // r's descriptor, read by the copier without blocking
+	pipe   *pipeCalls      // r's descriptor, as a switch looks into it (holding deliverMu)
 	marker []byte
 
 	switchMu sync.Mutex // serialises Mark; guards sent
@@ -68,6 +69,7 @@ func New(sink io.Writer) (*Mux, error) {
 		W:        w,
 		r:        r,
 		rc:       rc,
+		pipe:     newPipeCalls(rc),
 		marker:   []byte("\x00wsk-route-log-switch-" + hex.EncodeToString(nonce[:]) + "\x00"),
 		progress: make(chan struct{}),
 		done:     make(chan struct{}),
@@ -151,7 +153,7 @@ func (m *Mux) switchNow(sink io.Writer) bool {
 	if pendingMarkers > 0 || len(m.pending) > 0 {
 		return false
 	}
-	switch n := unread(m.rc); {
+	switch n := m.pipe.unread(); {
 	case n == 0:
 	case n > 0 && neverBlocks(m.sink):
 		if !m.deliverUnread(n) {
@@ -176,38 +178,71 @@ func neverBlocks(w io.Writer) bool {
 // when they end in what may be the start of a marker (deliverLocked
 // keeps those). deliverMu is held.
 func (m *Mux) deliverUnread(n int) bool {
-	buf := make([]byte, n)
-	got := 0
-	m.rc.Control(func(fd uintptr) {
-		for got < n {
-			k, err := unix.Read(int(fd), buf[got:])
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil || k <= 0 {
-				return
-			}
-			got += k
-		}
-	})
-	m.deliverLocked(buf[:got], false)
-	return got == n && len(m.pending) == 0
+	b := m.pipe.read(n)
+	m.deliverLocked(b, false)
+	return len(b) == n && len(m.pending) == 0
 }
 
-// unread returns the bytes waiting in the pipe rc reads, or -1 if it
-// cannot tell.
-func unread(rc syscall.RawConn) int {
-	n := -1
-	err := rc.Control(func(fd uintptr) {
-		var err error
-		if n, err = unix.IoctlGetInt(int(fd), unix.TIOCINQ); err != nil { // FIONREAD
-			n = -1
-		}
-	})
-	if err != nil {
+// pipeCalls makes a switch's system calls on the pipe's read end, through
+// its RawConn, without allocating: the functions handed to Control are
+// made once and leave their results in its fields. Used holding
+// deliverMu.
+type pipeCalls struct {
+	rc      syscall.RawConn
+	n       int    // the last call's result
+	buf     []byte // what read reads into; reused
+	countFn func(fd uintptr)
+	readFn  func(fd uintptr)
+}
+
+func newPipeCalls(rc syscall.RawConn) *pipeCalls {
+	c := &pipeCalls{rc: rc}
+	c.countFn, c.readFn = c.count, c.readAll
+	return c
+}
+
+// unread returns the bytes waiting in the pipe, or -1 if it cannot tell.
+func (c *pipeCalls) unread() int {
+	c.n = -1
+	if c.rc.Control(c.countFn) != nil {
 		return -1
 	}
-	return n
+	return c.n
+}
+
+func (c *pipeCalls) count(fd uintptr) {
+	n, err := unix.IoctlGetInt(int(fd), unix.TIOCINQ) // FIONREAD
+	if err != nil {
+		n = -1
+	}
+	c.n = n
+}
+
+// read reads n bytes waiting in the pipe and returns what it got (fewer
+// if a read fails). The bytes are good until the next call.
+func (c *pipeCalls) read(n int) []byte {
+	if cap(c.buf) < n || cap(c.buf) > maxKeptRead {
+		c.buf = make([]byte, n, max(n, 4<<10))
+	}
+	c.buf, c.n = c.buf[:n], 0
+	c.rc.Control(c.readFn)
+	return c.buf[:c.n]
+}
+
+// maxKeptRead bounds the buffer a Mux keeps for reads between switches.
+const maxKeptRead = 64 << 10
+
+func (c *pipeCalls) readAll(fd uintptr) {
+	for c.n < len(c.buf) {
+		k, err := unix.Read(int(fd), c.buf[c.n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || k <= 0 {
+			return
+		}
+		c.n += k
+	}
 }
 
 // await waits until the copier has passed target markers, or ctx ends.

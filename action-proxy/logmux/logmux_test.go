@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"sync"
@@ -21,6 +22,17 @@ type syncBuf struct {
 
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// newMux starts a Mux with sink as its first sink, closed when t ends.
+func newMux(t *testing.T, sink io.Writer) *logmux.Mux {
+	t.Helper()
+	m, err := logmux.New(sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
 
 func TestSwitchSplitsAtTheCall(t *testing.T) {
 	var main syncBuf
@@ -157,11 +169,7 @@ func TestMarkWithoutWaiting(t *testing.T) {
 // marker crosses the pipe, and what is written next reaches the new sink.
 func TestQuietSwitchWritesNoMarker(t *testing.T) {
 	var main syncBuf
-	m, err := logmux.New(&main)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := newMux(t, &main)
 	for i := 0; i < 20; i++ {
 		run := &syncBuf{}
 		wait, err := m.Mark(run)
@@ -203,10 +211,7 @@ func TestQuietSwitchWritesNoMarker(t *testing.T) {
 // run's or the main sink's.
 func TestSwitchExactUnderConcurrentOutput(t *testing.T) {
 	var main syncBuf
-	m, err := logmux.New(&main)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMux(t, &main)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -267,11 +272,7 @@ func TestSwitchExactUnderConcurrentOutput(t *testing.T) {
 // stamped lines are the run's, and what follows goes to the new sink.
 func TestSwitchFromBufferDeliversAtOnce(t *testing.T) {
 	var main syncBuf
-	m, err := logmux.New(&main)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := newMux(t, &main)
 	for i := 0; i < 20; i++ {
 		buf := &logmux.Buffer{Limit: 1 << 20}
 		if err := m.Switch(context.Background(), buf.Stdout()); err != nil {
@@ -292,5 +293,22 @@ func TestSwitchFromBufferDeliversAtOnce(t *testing.T) {
 	m.Close()
 	if got := main.String(); got != "after\n" {
 		t.Fatalf("main sink got %q", got)
+	}
+}
+
+// A switch into a run's Buffer and back, with nothing in the pipe,
+// allocates nothing: the proxy makes two pairs of them per direct step.
+func TestQuietSwitchAllocs(t *testing.T) {
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("allocation counts are not meaningful under coverage or -race")
+	}
+	m := newMux(t, io.Discard)
+	buf := &logmux.Buffer{Limit: 1 << 20}
+	run := buf.Stdout()
+	if n := testing.AllocsPerRun(200, func() {
+		m.Mark(run)
+		m.Mark(io.Discard)
+	}); n != 0 {
+		t.Fatalf("a pair of quiet switches allocates %v times, want 0", n)
 	}
 }
